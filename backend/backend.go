@@ -1,0 +1,335 @@
+// Package backend defines the storage contract of jobqueue: the Backend
+// interface, the request and response types of its methods, the job states
+// and the error values every implementation returns.
+//
+// A Backend is a short list of atomic state changes on named queues. It holds
+// no policy: defaults, retry and backoff decisions, payload limits and
+// retention settings are decided by the root jobqueue package and passed in
+// with each call. The conformance package is the executable definition of
+// these semantics; every implementation runs it.
+//
+// This package imports no client library, so a third party can implement a
+// Backend (for another store) without pulling in Redis clients.
+package backend
+
+import (
+	"context"
+	"time"
+)
+
+// Backend is the storage contract of a job queue. Every method is safe for
+// concurrent use by many goroutines and many processes sharing the store.
+//
+// Methods that take a batch of items (Enqueue, Complete, Fail, Extend,
+// Release) check each item on its own: an item with a stale token does not
+// stop the others. Their per-item errors come back in a slice that has one
+// entry per item, in order; the second return value reports a failure of the
+// whole call (a dropped connection, a cancelled context, invalid params), in
+// which case the caller must assume nothing is known about the items.
+//
+// Implementations never retry on their own and never decide policy.
+type Backend interface {
+	// Enqueue adds jobs to a queue, atomically: either every job is stored
+	// or, when any of them is invalid or its id already exists, none is and
+	// the error says why (ErrInvalidArgument, ErrJobExists). A job with a
+	// positive Delay becomes claimable once the delay has passed on the
+	// backend's clock; the others are claimable at once, in the order
+	// given, after every job already pending.
+	Enqueue(ctx context.Context, p EnqueueParams) error
+
+	// Claim atomically takes up to p.Max claimable jobs, oldest first, and
+	// leases them for p.Lease: each comes back with a fresh random claim
+	// token, and its attempts counter incremented. There is no moment at
+	// which a claimed job is neither pending nor processing.
+	//
+	// When no job is claimable, Claim waits up to p.Wait for one (without
+	// polling the store in a busy loop) and returns as soon as one is
+	// claimable. Delayed jobs that fall due during the wait are claimed
+	// promptly. When the wait runs out, Claim returns an empty slice and a
+	// nil error. When ctx is cancelled, Claim returns ctx.Err() promptly,
+	// and no job is lost: a job is either returned or still claimable.
+	Claim(ctx context.Context, p ClaimParams) ([]ClaimedJob, error)
+
+	// Complete finishes claimed jobs with a result. Each item is checked
+	// against its claim token: a token that is not the job's current one
+	// changes nothing and reports ErrLostClaim; an unknown id reports
+	// ErrNotFound. Repeating a complete with the same token after it
+	// succeeded is a no-op that succeeds (a client retrying after a lost
+	// reply), with no second history entry, event or counter increment.
+	// The job is added to the completed history, which is trimmed to
+	// p.Retention.Max entries, and its record expires after
+	// p.Retention.TTL.
+	Complete(ctx context.Context, p CompleteParams) ([]error, error)
+
+	// Fail ends the current attempt of claimed jobs with an error text.
+	// Each item says what follows: retry at once (Delay 0), retry after
+	// Delay, or dead-letter (Dead). Dead-lettered jobs join the failed
+	// history, trimmed to p.Retention.Max, and expire after
+	// p.Retention.TTL. Tokens are checked and repeats are no-ops as for
+	// Complete.
+	Fail(ctx context.Context, p FailParams) ([]error, error)
+
+	// Extend renews the leases of claimed jobs to p.Lease from now on the
+	// backend's clock (a heartbeat). A job whose token is stale reports
+	// ErrLostClaim and keeps its current owner's lease.
+	Extend(ctx context.Context, p ExtendParams) ([]error, error)
+
+	// Release hands claimed jobs back to pending at once, ahead of every
+	// other pending job, without using up an attempt (the attempts counter
+	// is decremented). It is for a worker that shuts down before finishing.
+	// Tokens are checked and repeats are no-ops as for Complete.
+	Release(ctx context.Context, p ReleaseParams) ([]error, error)
+
+	// Reclaim returns up to p.Max jobs whose lease has expired to pending,
+	// oldest deadline first. A job whose attempts have reached its max
+	// attempts is dead-lettered instead (a poison job that kills its
+	// worker must not be retried forever), with LastError saying the lease
+	// expired, and under p.DeadRetention. A reclaimed job's old token is
+	// stale from then on. The cost is bounded by p.Max, so callers loop
+	// while a call returns a full batch. Many processes may reclaim the
+	// same queue at once; each expired job is reclaimed by one of them.
+	Reclaim(ctx context.Context, p ReclaimParams) (ReclaimResult, error)
+
+	// Get returns one job's record. An unknown or expired id reports
+	// ErrNotFound.
+	Get(ctx context.Context, queue, id string) (JobInfo, error)
+
+	// List returns the ids of the jobs in one state, in the order the state
+	// keeps them (pending: next to be claimed first; processing: earliest
+	// lease deadline first; scheduled: earliest run time first; completed
+	// and failed: most recent first), skipping p.Offset and returning at
+	// most p.Limit. A state the backend does not know reports
+	// ErrInvalidState.
+	List(ctx context.Context, p ListParams) ([]string, error)
+
+	// Stats returns the depth of each state and the queue's global
+	// counters.
+	Stats(ctx context.Context, queue string) (Stats, error)
+
+	// Purge deletes every job, list and counter of one queue and nothing
+	// else. Workers holding claims on the purged queue get ErrNotFound when
+	// they acknowledge.
+	Purge(ctx context.Context, queue string) error
+
+	// RetryDead moves a dead-lettered job back to pending with its attempts
+	// reset to zero. A job that is not dead reports ErrWrongState; an
+	// unknown id reports ErrNotFound.
+	RetryDead(ctx context.Context, queue, id string) error
+
+	// Delete removes one job, in whatever state it is. A worker holding
+	// its claim gets ErrNotFound when it acknowledges.
+	Delete(ctx context.Context, queue, id string) error
+}
+
+// Subscriber is an optional capability: a Backend that publishes state
+// changes implements it. Callers find it by type assertion.
+type Subscriber interface {
+	// Subscribe delivers the queue's events on the returned channel until
+	// ctx is done, then closes it. Events are notifications, not a log: a
+	// slow reader or a reconnect may miss some.
+	Subscribe(ctx context.Context, queue string) (<-chan Event, error)
+}
+
+// NewJob is one job to enqueue.
+type NewJob struct {
+	// ID is the job's unique id within its queue, chosen by the caller.
+	ID string
+	// Payload is stored as given and returned unchanged on claim.
+	Payload []byte
+	// MaxAttempts is how many times the job may be claimed in all; at
+	// least 1.
+	MaxAttempts int
+	// Delay postpones the first claim; zero or negative means now.
+	Delay time.Duration
+}
+
+// EnqueueParams are the inputs of Backend.Enqueue.
+type EnqueueParams struct {
+	Queue string
+	Jobs  []NewJob
+}
+
+// ClaimParams are the inputs of Backend.Claim.
+type ClaimParams struct {
+	Queue string
+	// Max is the most jobs one call returns; at least 1.
+	Max int
+	// Wait is how long to wait for a job when none is claimable; zero
+	// means return at once.
+	Wait time.Duration
+	// Lease is how long the claim lasts before Reclaim may take it back,
+	// unless renewed with Extend; positive.
+	Lease time.Duration
+}
+
+// ClaimedJob is one job handed to a claimer.
+type ClaimedJob struct {
+	ID      string
+	Token   string
+	Payload []byte
+	// Attempts counts the claims of this job, this one included.
+	Attempts    int
+	MaxAttempts int
+	EnqueuedAt  time.Time
+	// LeaseUntil is when the lease expires on the backend's clock.
+	LeaseUntil time.Time
+}
+
+// Retention bounds a history: at most Max entries, each kept for TTL. When
+// a history grows past Max, its oldest entries and their job records are
+// deleted at once. Max 0 or TTL 0 keeps nothing: the finished job's record is
+// deleted when it finishes.
+type Retention struct {
+	Max int
+	TTL time.Duration
+}
+
+// Ack names a claimed job and the token of its claim.
+type Ack struct {
+	ID    string
+	Token string
+}
+
+// Completion is one item of a Complete call.
+type Completion struct {
+	Ack
+	// Result is stored with the job; it may be empty.
+	Result []byte
+}
+
+// CompleteParams are the inputs of Backend.Complete.
+type CompleteParams struct {
+	Queue     string
+	Items     []Completion
+	Retention Retention
+}
+
+// Failure is one item of a Fail call.
+type Failure struct {
+	Ack
+	// Error is the failure's text, kept as the job's LastError.
+	Error string
+	// Dead dead-letters the job; otherwise it is retried.
+	Dead bool
+	// Delay postpones the retry; zero means pending at once.
+	Delay time.Duration
+}
+
+// FailParams are the inputs of Backend.Fail.
+type FailParams struct {
+	Queue string
+	Items []Failure
+	// Retention applies to the failed (dead-letter) history.
+	Retention Retention
+}
+
+// ExtendParams are the inputs of Backend.Extend.
+type ExtendParams struct {
+	Queue string
+	Items []Ack
+	// Lease is the new lease length, counted from now.
+	Lease time.Duration
+}
+
+// ReleaseParams are the inputs of Backend.Release.
+type ReleaseParams struct {
+	Queue string
+	Items []Ack
+}
+
+// ReclaimParams are the inputs of Backend.Reclaim.
+type ReclaimParams struct {
+	Queue string
+	// Max bounds the jobs one call reclaims; at least 1.
+	Max int
+	// DeadRetention applies to jobs dead-lettered because their lease
+	// expired on their last attempt.
+	DeadRetention Retention
+}
+
+// ReclaimResult lists what one Reclaim call did.
+type ReclaimResult struct {
+	// Requeued are the ids returned to pending.
+	Requeued []string
+	// Dead are the ids dead-lettered because they had no attempts left.
+	Dead []string
+}
+
+// Len is the number of jobs the call reclaimed in all.
+func (r ReclaimResult) Len() int { return len(r.Requeued) + len(r.Dead) }
+
+// ListParams are the inputs of Backend.List.
+type ListParams struct {
+	Queue  string
+	State  State
+	Offset int
+	// Limit is the most ids returned; at least 1.
+	Limit int
+}
+
+// JobInfo is one job's record, as Get returns it.
+type JobInfo struct {
+	ID          string
+	State       State
+	Payload     []byte
+	Attempts    int
+	MaxAttempts int
+	EnqueuedAt  time.Time
+	// RunAt is when a scheduled job becomes claimable; zero otherwise.
+	RunAt time.Time
+	// ClaimedAt is the start of the latest claim; zero if never claimed.
+	ClaimedAt time.Time
+	// LeaseUntil is the lease deadline while processing; zero otherwise.
+	LeaseUntil time.Time
+	// FinishedAt is when the job completed or was dead-lettered.
+	FinishedAt time.Time
+	Result     []byte
+	LastError  string
+}
+
+// Stats are a queue's depths and global counters. Counters are shared by
+// every process using the queue and survive until Purge.
+type Stats struct {
+	Pending    int64
+	Scheduled  int64
+	Processing int64
+	Completed  int64
+	Failed     int64
+
+	// EnqueuedTotal counts jobs enqueued.
+	EnqueuedTotal int64
+	// ClaimedTotal counts claims, including repeated claims of one job.
+	ClaimedTotal int64
+	// CompletedTotal counts completions.
+	CompletedTotal int64
+	// RetriedTotal counts failures that were scheduled for another try.
+	RetriedTotal int64
+	// FailedTotal counts jobs dead-lettered, by Fail or by Reclaim.
+	FailedTotal int64
+	// ReclaimedTotal counts expired leases reclaimed (requeued or dead).
+	ReclaimedTotal int64
+}
+
+// Event is a state-change notification. It carries ids, never payloads.
+type Event struct {
+	Queue string
+	Kind  EventKind
+	IDs   []string
+}
+
+// EventKind names what happened to the jobs of an Event.
+type EventKind string
+
+// The event kinds.
+const (
+	EventEnqueued  EventKind = "enqueued"
+	EventClaimed   EventKind = "claimed"
+	EventCompleted EventKind = "completed"
+	EventRetrying  EventKind = "retrying"
+	EventDead      EventKind = "dead"
+	EventReclaimed EventKind = "reclaimed"
+	EventReleased  EventKind = "released"
+	EventRetried   EventKind = "retried" // a dead job sent back by RetryDead
+	EventDeleted   EventKind = "deleted"
+	EventPurged    EventKind = "purged"
+)

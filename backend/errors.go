@@ -1,0 +1,97 @@
+package backend
+
+import (
+	"errors"
+	"fmt"
+	"unicode/utf8"
+)
+
+// The errors of the contract. Implementations return these values, or
+// errors wrapping them, so callers test with errors.Is.
+var (
+	// ErrNotFound reports an unknown job id, or a job that has expired or
+	// been deleted.
+	ErrNotFound = errors.New("jobqueue: job not found")
+	// ErrLostClaim reports a token that is no longer the job's current
+	// claim: the lease expired and the job was reclaimed, or another
+	// outcome was already recorded for that claim. Nothing was changed.
+	ErrLostClaim = errors.New("jobqueue: claim lost")
+	// ErrJobExists reports an enqueue of an id the queue already holds.
+	ErrJobExists = errors.New("jobqueue: job id already exists")
+	// ErrWrongState reports an operation that the job's state does not
+	// allow, such as retrying a job that is not dead.
+	ErrWrongState = errors.New("jobqueue: job is not in the required state")
+	// ErrInvalidQueueName reports a queue name outside the safe set.
+	ErrInvalidQueueName = errors.New("jobqueue: invalid queue name")
+	// ErrInvalidState reports a state name that is not one of States.
+	ErrInvalidState = errors.New("jobqueue: invalid state")
+	// ErrInvalidArgument reports any other malformed input: an empty id
+	// or token, a non-positive count or lease, a nil job.
+	ErrInvalidArgument = errors.New("jobqueue: invalid argument")
+	// ErrPayloadTooLarge reports a payload over the configured limit.
+	ErrPayloadTooLarge = errors.New("jobqueue: payload too large")
+	// ErrCorruptJob reports a stored job record that cannot be decoded.
+	ErrCorruptJob = errors.New("jobqueue: corrupt job record")
+)
+
+// MaxQueueNameLen bounds queue names, so keys stay short.
+const MaxQueueNameLen = 128
+
+// MaxIDLen bounds job ids.
+const MaxIDLen = 256
+
+// ValidateQueueName reports whether name is a safe queue name: 1 to
+// MaxQueueNameLen characters from [A-Za-z0-9_.-]. The set keeps a name from
+// breaking a Redis hash tag, a key layout or a SCAN pattern. The error wraps
+// ErrInvalidQueueName.
+func ValidateQueueName(name string) error {
+	if name == "" {
+		return fmt.Errorf("%w: empty", ErrInvalidQueueName)
+	}
+	if len(name) > MaxQueueNameLen {
+		return fmt.Errorf("%w: %d bytes, more than %d", ErrInvalidQueueName, len(name), MaxQueueNameLen)
+	}
+	for i := 0; i < len(name); i++ {
+		if !safeByte(name[i]) {
+			return fmt.Errorf("%w: %q has %s at byte %d (allowed: A-Z a-z 0-9 _ . -)", ErrInvalidQueueName, printable(name), describeByte(name, i), i)
+		}
+	}
+	return nil
+}
+
+// ValidateID reports whether id is a usable job id: 1 to MaxIDLen bytes of
+// printable ASCII other than space. The error wraps ErrInvalidArgument.
+func ValidateID(id string) error {
+	if id == "" {
+		return fmt.Errorf("%w: empty job id", ErrInvalidArgument)
+	}
+	if len(id) > MaxIDLen {
+		return fmt.Errorf("%w: job id of %d bytes, more than %d", ErrInvalidArgument, len(id), MaxIDLen)
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] <= ' ' || id[i] > '~' {
+			return fmt.Errorf("%w: job id %q has %s at byte %d", ErrInvalidArgument, printable(id), describeByte(id, i), i)
+		}
+	}
+	return nil
+}
+
+func safeByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-'
+}
+
+func describeByte(s string, i int) string {
+	if s[i] < utf8.RuneSelf {
+		return fmt.Sprintf("%q", s[i])
+	}
+	return "a non-ASCII byte"
+}
+
+// printable shortens s for an error message.
+func printable(s string) string {
+	const max = 40
+	if len(s) > max {
+		return s[:max] + "…"
+	}
+	return s
+}

@@ -1,0 +1,165 @@
+package backend
+
+import (
+	"fmt"
+	"time"
+)
+
+// The Validate methods check a request's shape: queue name, ids, tokens,
+// counts and durations. Every implementation calls them before touching
+// its store, so bad input gets the same clear error, and changes nothing,
+// on every backend. They do not enforce policy such as payload size limits;
+// the root package does that.
+
+// Validate checks p; the error wraps ErrInvalidQueueName or
+// ErrInvalidArgument.
+func (p EnqueueParams) Validate() error {
+	if err := ValidateQueueName(p.Queue); err != nil {
+		return err
+	}
+	if len(p.Jobs) == 0 {
+		return fmt.Errorf("%w: no jobs to enqueue", ErrInvalidArgument)
+	}
+	seen := make(map[string]struct{}, len(p.Jobs))
+	for i, j := range p.Jobs {
+		if err := ValidateID(j.ID); err != nil {
+			return fmt.Errorf("job %d: %w", i, err)
+		}
+		if _, dup := seen[j.ID]; dup {
+			return fmt.Errorf("%w: job id %q appears twice in one batch", ErrInvalidArgument, j.ID)
+		}
+		seen[j.ID] = struct{}{}
+		if j.MaxAttempts < 1 {
+			return fmt.Errorf("%w: job %q: max attempts %d, want at least 1", ErrInvalidArgument, j.ID, j.MaxAttempts)
+		}
+	}
+	return nil
+}
+
+// Validate checks p; the error wraps ErrInvalidQueueName or
+// ErrInvalidArgument.
+func (p ClaimParams) Validate() error {
+	if err := ValidateQueueName(p.Queue); err != nil {
+		return err
+	}
+	if p.Max < 1 {
+		return fmt.Errorf("%w: claim max %d, want at least 1", ErrInvalidArgument, p.Max)
+	}
+	if p.Wait < 0 {
+		return fmt.Errorf("%w: negative claim wait %v", ErrInvalidArgument, p.Wait)
+	}
+	return validateLease(p.Lease)
+}
+
+// Validate checks p; the error wraps ErrInvalidQueueName or
+// ErrInvalidArgument.
+func (p CompleteParams) Validate() error {
+	if err := validateAcksOf(p.Queue, len(p.Items), func(i int) Ack { return p.Items[i].Ack }); err != nil {
+		return err
+	}
+	return p.Retention.validate("completed")
+}
+
+// Validate checks p; the error wraps ErrInvalidQueueName or
+// ErrInvalidArgument.
+func (p FailParams) Validate() error {
+	if err := validateAcksOf(p.Queue, len(p.Items), func(i int) Ack { return p.Items[i].Ack }); err != nil {
+		return err
+	}
+	for _, f := range p.Items {
+		if f.Delay < 0 {
+			return fmt.Errorf("%w: job %q: negative retry delay %v", ErrInvalidArgument, f.ID, f.Delay)
+		}
+	}
+	return p.Retention.validate("failed")
+}
+
+// Validate checks p; the error wraps ErrInvalidQueueName or
+// ErrInvalidArgument.
+func (p ExtendParams) Validate() error {
+	if err := validateAcksOf(p.Queue, len(p.Items), func(i int) Ack { return p.Items[i] }); err != nil {
+		return err
+	}
+	return validateLease(p.Lease)
+}
+
+// Validate checks p; the error wraps ErrInvalidQueueName or
+// ErrInvalidArgument.
+func (p ReleaseParams) Validate() error {
+	return validateAcksOf(p.Queue, len(p.Items), func(i int) Ack { return p.Items[i] })
+}
+
+// Validate checks p; the error wraps ErrInvalidQueueName or
+// ErrInvalidArgument.
+func (p ReclaimParams) Validate() error {
+	if err := ValidateQueueName(p.Queue); err != nil {
+		return err
+	}
+	if p.Max < 1 {
+		return fmt.Errorf("%w: reclaim max %d, want at least 1", ErrInvalidArgument, p.Max)
+	}
+	return p.DeadRetention.validate("failed")
+}
+
+// Validate checks p; the error wraps ErrInvalidQueueName, ErrInvalidState or
+// ErrInvalidArgument.
+func (p ListParams) Validate() error {
+	if err := ValidateQueueName(p.Queue); err != nil {
+		return err
+	}
+	if _, err := ParseState(string(p.State)); err != nil {
+		return err
+	}
+	if p.Offset < 0 {
+		return fmt.Errorf("%w: negative list offset %d", ErrInvalidArgument, p.Offset)
+	}
+	if p.Limit < 1 {
+		return fmt.Errorf("%w: list limit %d, want at least 1", ErrInvalidArgument, p.Limit)
+	}
+	return nil
+}
+
+// ValidateJobRef checks the queue and id arguments of Get, RetryDead and
+// Delete.
+func ValidateJobRef(queue, id string) error {
+	if err := ValidateQueueName(queue); err != nil {
+		return err
+	}
+	return ValidateID(id)
+}
+
+func validateAcksOf(queue string, n int, at func(int) Ack) error {
+	if err := ValidateQueueName(queue); err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: no jobs given", ErrInvalidArgument)
+	}
+	for i := 0; i < n; i++ {
+		a := at(i)
+		if err := ValidateID(a.ID); err != nil {
+			return fmt.Errorf("item %d: %w", i, err)
+		}
+		if a.Token == "" {
+			return fmt.Errorf("%w: job %q: empty claim token", ErrInvalidArgument, a.ID)
+		}
+	}
+	return nil
+}
+
+func validateLease(d time.Duration) error {
+	if d < time.Millisecond {
+		return fmt.Errorf("%w: lease %v, want at least 1ms", ErrInvalidArgument, d)
+	}
+	return nil
+}
+
+func (r Retention) validate(history string) error {
+	if r.Max < 0 {
+		return fmt.Errorf("%w: %s history max %d is negative", ErrInvalidArgument, history, r.Max)
+	}
+	if r.TTL < 0 {
+		return fmt.Errorf("%w: %s history TTL %v is negative", ErrInvalidArgument, history, r.TTL)
+	}
+	return nil
+}
