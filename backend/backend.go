@@ -27,6 +27,15 @@ import (
 // whole call (a dropped connection, a cancelled context, invalid params), in
 // which case the caller must assume nothing is known about the items.
 //
+// Claim tokens fence every acknowledgement. A job's record keeps the token of
+// its latest claim and which outcome (complete, fail or release) was recorded
+// for it. An acknowledgement whose token is the current one, while the job is
+// processing, takes effect. One whose token is the current one and whose
+// outcome was already recorded with that token (the same operation repeated)
+// succeeds and changes nothing. Any other token, including the token of a
+// claim that Reclaim took back, reports ErrLostClaim and changes nothing.
+// Once a job is claimed again, its previous tokens are all stale.
+//
 // Implementations never retry on their own and never decide policy.
 type Backend interface {
 	// Enqueue adds jobs to a queue, atomically: either every job is stored
