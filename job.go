@@ -1,0 +1,174 @@
+package jobqueue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jobqueue-go/jobqueue/backend"
+)
+
+// Job is one claimed job. Its methods acknowledge it, fenced by the token of
+// this claim: once the lease has expired and the job was reclaimed, they
+// change nothing and return ErrLostClaim. A Job is not safe for concurrent
+// use.
+type Job struct {
+	// ID is the job's id within its queue.
+	ID string
+	// Payload is the JSON the job was enqueued with.
+	Payload json.RawMessage
+	// Attempts counts the claims of this job, this one included.
+	Attempts int
+	// MaxAttempts is how many claims the job may have in all.
+	MaxAttempts int
+	// EnqueuedAt is when the job was enqueued.
+	EnqueuedAt time.Time
+	// LeaseUntil is when this claim's lease runs out, on the backend's
+	// clock; Extend moves it (estimated on the local clock).
+	LeaseUntil time.Time
+
+	q     *Queue
+	token string
+}
+
+// Queue returns the queue the job was claimed from.
+func (j *Job) Queue() *Queue { return j.q }
+
+// Decode unmarshals the job's JSON payload into v.
+func (j *Job) Decode(v any) error {
+	if j == nil {
+		return fmt.Errorf("%w: nil job", ErrInvalidArgument)
+	}
+	if err := json.Unmarshal(j.Payload, v); err != nil {
+		return fmt.Errorf("jobqueue: decode payload of job %s: %w", j.ID, err)
+	}
+	return nil
+}
+
+func (j *Job) check() error {
+	if j == nil || j.q == nil || j.token == "" {
+		return fmt.Errorf("%w: nil job, or a job that was not claimed", ErrInvalidArgument)
+	}
+	return nil
+}
+
+func (j *Job) ack() backend.Ack { return backend.Ack{ID: j.ID, Token: j.token} }
+
+// first returns the only per-item error of a one-item batch call.
+func first(errs []error, err error) error {
+	if err != nil {
+		return err
+	}
+	if len(errs) != 1 {
+		return fmt.Errorf("jobqueue: backend returned %d results for 1 job", len(errs))
+	}
+	return errs[0]
+}
+
+// Complete finishes the job, storing result encoded as JSON (nil stores
+// nothing). Repeating it after a lost reply is safe.
+func (j *Job) Complete(ctx context.Context, result any) error {
+	if err := j.check(); err != nil {
+		return err
+	}
+	var res []byte
+	if result != nil {
+		var err error
+		if res, err = j.q.encode(result); err != nil {
+			return fmt.Errorf("jobqueue: result of job %s: %w", j.ID, err)
+		}
+	}
+	return first(j.q.b.Complete(ctx, backend.CompleteParams{
+		Queue:     j.q.name,
+		Items:     []backend.Completion{{Ack: j.ack(), Result: res}},
+		Retention: j.q.cfg.completed,
+	}))
+}
+
+// Fail ends this attempt with cause. The job is retried after the queue's
+// backoff while it has attempts left, and dead-lettered otherwise, or at
+// once when cause is marked Permanent. Repeating it after a lost reply is
+// safe.
+func (j *Job) Fail(ctx context.Context, cause error) error {
+	if err := j.check(); err != nil {
+		return err
+	}
+	return first(j.q.b.Fail(ctx, backend.FailParams{
+		Queue:     j.q.name,
+		Items:     []backend.Failure{j.q.failure(j.ack(), j.Attempts, j.MaxAttempts, cause)},
+		Retention: j.q.cfg.failed,
+	}))
+}
+
+// failure applies the retry policy to one failed attempt.
+func (q *Queue) failure(a backend.Ack, attempts, maxAttempts int, cause error) backend.Failure {
+	f := backend.Failure{Ack: a, Error: errorText(cause)}
+	switch {
+	case IsPermanent(cause), attempts >= maxAttempts:
+		f.Dead = true
+	case q.cfg.backoff != nil:
+		f.Delay = max(q.cfg.backoff.Delay(attempts), 0)
+	}
+	return f
+}
+
+// maxErrorText bounds the error text stored with a job.
+const maxErrorText = 4 << 10
+
+func errorText(err error) string {
+	if err == nil {
+		return "jobqueue: failed without an error"
+	}
+	s := err.Error()
+	if len(s) > maxErrorText {
+		s = s[:maxErrorText] + "…"
+	}
+	return s
+}
+
+// Extend renews the job's lease for another visibility timeout from now;
+// workers call it as a heartbeat while a job runs long.
+func (j *Job) Extend(ctx context.Context) error {
+	if err := j.check(); err != nil {
+		return err
+	}
+	err := first(j.q.b.Extend(ctx, backend.ExtendParams{Queue: j.q.name, Items: []backend.Ack{j.ack()}, Lease: j.q.cfg.visibility}))
+	if err == nil {
+		j.LeaseUntil = time.Now().Add(j.q.cfg.visibility)
+	}
+	return err
+}
+
+// Release hands the job back to pending at once, ahead of other pending
+// jobs, without using up an attempt; for a worker shutting down.
+func (j *Job) Release(ctx context.Context) error {
+	if err := j.check(); err != nil {
+		return err
+	}
+	return first(j.q.b.Release(ctx, backend.ReleaseParams{Queue: j.q.name, Items: []backend.Ack{j.ack()}}))
+}
+
+// permanentError marks an error that retrying cannot fix.
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// Permanent marks err as not worth retrying: a job failed with it is
+// dead-lettered at once, whatever attempts it has left. Permanent(nil) is
+// nil.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &permanentError{err: err}
+}
+
+// IsPermanent reports whether err, or an error it wraps, was marked with
+// Permanent.
+func IsPermanent(err error) bool {
+	var p *permanentError
+	return errors.As(err, &p)
+}

@@ -1,0 +1,503 @@
+// Package jobqueue is a reliable background-job queue with pluggable storage.
+//
+// Producers enqueue a JSON payload and return at once. Workers claim jobs,
+// run them and complete or fail them. Every claim carries a random token and
+// every later state change checks it, so a worker that lost its claim (its
+// lease expired and the job was reclaimed) can never complete, fail or extend
+// the job again. Delivery is at least once.
+//
+// # Getting started
+//
+// Pick a backend — memory.New() in-process, goredis.New(client) or
+// rueidis.New(client) on Redis — and open a queue on it:
+//
+//	q, err := jobqueue.New(memory.New(), "emails")
+//	id, err := q.Enqueue(ctx, Email{To: "ada@example.com"})
+//
+//	jobs, err := q.Claim(ctx, 10, 5*time.Second)
+//	for _, job := range jobs {
+//		var e Email
+//		if err := job.Decode(&e); err != nil {
+//			job.Fail(ctx, jobqueue.Permanent(err))
+//			continue
+//		}
+//		job.Complete(ctx, send(e))
+//	}
+//
+// A job whose worker crashed or hung is returned to pending by Reclaim once
+// its lease (the queue's visibility timeout) runs out; a long job keeps its
+// lease with Extend. A failed job is retried with exponential backoff until
+// it has used its attempts, then it is dead-lettered in the failed history,
+// where RetryDead can send it back.
+//
+// # Policy and storage
+//
+// The Queue holds the policy, once: defaults, validation, retries and
+// backoff, payload limits and retention. The backend.Backend holds the
+// atomic state changes, and the conformance package pins down what every
+// backend must do. Errors and types of the backend package are re-exported
+// here, so callers rarely import it.
+package jobqueue
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jobqueue-go/jobqueue/backend"
+)
+
+// The errors a Queue returns, re-exported from the backend package so that
+// errors.Is works whichever package the caller imports.
+var (
+	ErrNotFound         = backend.ErrNotFound
+	ErrLostClaim        = backend.ErrLostClaim
+	ErrJobExists        = backend.ErrJobExists
+	ErrWrongState       = backend.ErrWrongState
+	ErrInvalidQueueName = backend.ErrInvalidQueueName
+	ErrInvalidState     = backend.ErrInvalidState
+	ErrInvalidArgument  = backend.ErrInvalidArgument
+	ErrPayloadTooLarge  = backend.ErrPayloadTooLarge
+	ErrCorruptJob       = backend.ErrCorruptJob
+)
+
+// State is where a job is in its life cycle; see the constants.
+type State = backend.State
+
+// The job states.
+const (
+	StatePending    = backend.StatePending
+	StateScheduled  = backend.StateScheduled
+	StateProcessing = backend.StateProcessing
+	StateCompleted  = backend.StateCompleted
+	StateFailed     = backend.StateFailed
+)
+
+// JobInfo is one job's stored record, as Get returns it.
+type JobInfo = backend.JobInfo
+
+// Stats are a queue's depths and global counters.
+type Stats = backend.Stats
+
+// ReclaimResult lists the jobs a Reclaim returned to pending or
+// dead-lettered.
+type ReclaimResult = backend.ReclaimResult
+
+// Event is a state-change notification; it carries ids, never payloads.
+type Event = backend.Event
+
+// The defaults of a Queue, from the classic Redis job-queue recipe, except
+// that dead-lettered jobs are kept much longer: a failed job must still be
+// there to inspect and retry days later.
+const (
+	DefaultVisibility       = 5 * time.Second
+	DefaultMaxAttempts      = 3
+	DefaultCompletedMax     = 50
+	DefaultCompletedTTL     = 300 * time.Second
+	DefaultFailedMax        = 10_000
+	DefaultFailedTTL        = 30 * 24 * time.Hour
+	DefaultPayloadLimit     = 1 << 20
+	DefaultReclaimBatch     = 1000
+	DefaultBackoffBase      = time.Second
+	DefaultBackoffMax       = 10 * time.Minute
+	defaultMaxBatchEnqueue  = 10_000
+	defaultMaxClaim         = 10_000
+	maxReclaimBatchesPerRun = 10_000
+)
+
+// Queue is a handle on one named queue of a backend. It is safe for
+// concurrent use, and cheap: open as many as you like on one backend.
+type Queue struct {
+	b    backend.Backend
+	name string
+	cfg  config
+}
+
+type config struct {
+	visibility   time.Duration
+	maxAttempts  int
+	backoff      Backoff
+	completed    backend.Retention
+	failed       backend.Retention
+	payloadLimit int
+	reclaimBatch int
+}
+
+// Option configures a Queue; see New.
+type Option func(*config) error
+
+// New opens the queue called name on b. The name must be 1 to 128
+// characters from [A-Za-z0-9_.-]; anything else is refused with
+// ErrInvalidQueueName, so a name can never break the backend's key layout.
+// New does no I/O.
+func New(b backend.Backend, name string, opts ...Option) (*Queue, error) {
+	if b == nil {
+		return nil, fmt.Errorf("%w: nil backend", ErrInvalidArgument)
+	}
+	if err := backend.ValidateQueueName(name); err != nil {
+		return nil, err
+	}
+	cfg := config{
+		visibility:   DefaultVisibility,
+		maxAttempts:  DefaultMaxAttempts,
+		backoff:      ExponentialBackoff{Base: DefaultBackoffBase, Max: DefaultBackoffMax, Jitter: 0.5},
+		completed:    backend.Retention{Max: DefaultCompletedMax, TTL: DefaultCompletedTTL},
+		failed:       backend.Retention{Max: DefaultFailedMax, TTL: DefaultFailedTTL},
+		payloadLimit: DefaultPayloadLimit,
+		reclaimBatch: DefaultReclaimBatch,
+	}
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	return &Queue{b: b, name: name, cfg: cfg}, nil
+}
+
+// WithVisibility sets the lease of a claim (default 5 s): how long a claimed
+// job may go without Complete, Fail or Extend before Reclaim hands it to
+// another worker. At least 1 ms.
+func WithVisibility(d time.Duration) Option {
+	return func(c *config) error {
+		if d < time.Millisecond {
+			return fmt.Errorf("%w: visibility %v, want at least 1ms", ErrInvalidArgument, d)
+		}
+		c.visibility = d
+		return nil
+	}
+}
+
+// WithMaxAttempts sets how many times a job may be claimed in all before it
+// is dead-lettered (default 3). Per-job MaxAttempts overrides it.
+func WithMaxAttempts(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("%w: max attempts %d, want at least 1", ErrInvalidArgument, n)
+		}
+		c.maxAttempts = n
+		return nil
+	}
+}
+
+// WithBackoff sets the delay before each retry (default: exponential from
+// 1 s, capped at 10 min, with 50% jitter). A nil Backoff retries at once.
+func WithBackoff(b Backoff) Option {
+	return func(c *config) error {
+		c.backoff = b
+		return nil
+	}
+}
+
+// WithCompletedRetention sets how many completed jobs the history keeps and
+// for how long (default 50 and 300 s). Zero keeps none.
+func WithCompletedRetention(max int, ttl time.Duration) Option {
+	return func(c *config) error {
+		r := backend.Retention{Max: max, TTL: ttl}
+		if max < 0 || ttl < 0 {
+			return fmt.Errorf("%w: completed retention %d/%v is negative", ErrInvalidArgument, max, ttl)
+		}
+		c.completed = r
+		return nil
+	}
+}
+
+// WithFailedRetention sets how many dead-lettered jobs the failed history
+// keeps and for how long (default 10,000 and 30 days). Zero keeps none.
+func WithFailedRetention(max int, ttl time.Duration) Option {
+	return func(c *config) error {
+		if max < 0 || ttl < 0 {
+			return fmt.Errorf("%w: failed retention %d/%v is negative", ErrInvalidArgument, max, ttl)
+		}
+		c.failed = backend.Retention{Max: max, TTL: ttl}
+		return nil
+	}
+}
+
+// WithPayloadLimit sets the largest encoded payload Enqueue accepts, in
+// bytes (default 1 MiB). Larger payloads are refused with
+// ErrPayloadTooLarge before anything is written.
+func WithPayloadLimit(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("%w: payload limit %d, want at least 1", ErrInvalidArgument, n)
+		}
+		c.payloadLimit = n
+		return nil
+	}
+}
+
+// WithReclaimBatch sets how many expired leases one backend call reclaims
+// (default 1000), which bounds how long each call holds the store.
+func WithReclaimBatch(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("%w: reclaim batch %d, want at least 1", ErrInvalidArgument, n)
+		}
+		c.reclaimBatch = n
+		return nil
+	}
+}
+
+// Name returns the queue's name.
+func (q *Queue) Name() string { return q.name }
+
+// Backend returns the backend the queue runs on.
+func (q *Queue) Backend() backend.Backend { return q.b }
+
+// Visibility returns the lease length of the queue's claims.
+func (q *Queue) Visibility() time.Duration { return q.cfg.visibility }
+
+// EnqueueOption sets a per-job option of Enqueue and EnqueueBatch.
+type EnqueueOption func(*enqueueConfig) error
+
+type enqueueConfig struct {
+	delay       time.Duration
+	runAt       time.Time
+	maxAttempts int
+	id          string
+}
+
+// Delay makes the job claimable only after d has passed.
+func Delay(d time.Duration) EnqueueOption {
+	return func(c *enqueueConfig) error {
+		if d < 0 {
+			return fmt.Errorf("%w: negative delay %v", ErrInvalidArgument, d)
+		}
+		c.delay, c.runAt = d, time.Time{}
+		return nil
+	}
+}
+
+// At makes the job claimable only from t on. A time in the past means now.
+func At(t time.Time) EnqueueOption {
+	return func(c *enqueueConfig) error {
+		if t.IsZero() {
+			return fmt.Errorf("%w: zero run-at time", ErrInvalidArgument)
+		}
+		c.runAt, c.delay = t, 0
+		return nil
+	}
+}
+
+// MaxAttempts overrides the queue's max attempts for this job.
+func MaxAttempts(n int) EnqueueOption {
+	return func(c *enqueueConfig) error {
+		if n < 1 {
+			return fmt.Errorf("%w: max attempts %d, want at least 1", ErrInvalidArgument, n)
+		}
+		c.maxAttempts = n
+		return nil
+	}
+}
+
+// WithID gives the job a caller-chosen id instead of a random one. Enqueuing
+// an id the queue still holds fails with ErrJobExists, which makes WithID a
+// way to enqueue a job at most once. Not valid with EnqueueBatch.
+func WithID(id string) EnqueueOption {
+	return func(c *enqueueConfig) error {
+		if err := backend.ValidateID(id); err != nil {
+			return err
+		}
+		c.id = id
+		return nil
+	}
+}
+
+// Enqueue adds one job whose payload is v encoded as JSON (a
+// json.RawMessage or []byte holding JSON is stored as is) and returns its
+// id. It returns as soon as the job is stored.
+func (q *Queue) Enqueue(ctx context.Context, v any, opts ...EnqueueOption) (string, error) {
+	ids, err := q.enqueue(ctx, []any{v}, opts, false)
+	if err != nil {
+		return "", err
+	}
+	return ids[0], nil
+}
+
+// EnqueueBatch adds many jobs in one atomic call: either all are stored or,
+// on any error, none is. The options apply to every job.
+func (q *Queue) EnqueueBatch(ctx context.Context, vs []any, opts ...EnqueueOption) ([]string, error) {
+	if len(vs) == 0 {
+		return nil, fmt.Errorf("%w: empty batch", ErrInvalidArgument)
+	}
+	if len(vs) > defaultMaxBatchEnqueue {
+		return nil, fmt.Errorf("%w: batch of %d jobs, at most %d per call", ErrInvalidArgument, len(vs), defaultMaxBatchEnqueue)
+	}
+	return q.enqueue(ctx, vs, opts, true)
+}
+
+func (q *Queue) enqueue(ctx context.Context, vs []any, opts []EnqueueOption, batch bool) ([]string, error) {
+	ec := enqueueConfig{maxAttempts: q.cfg.maxAttempts}
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := o(&ec); err != nil {
+			return nil, err
+		}
+	}
+	if batch && ec.id != "" {
+		return nil, fmt.Errorf("%w: WithID applies to a single Enqueue, not a batch", ErrInvalidArgument)
+	}
+	delay := ec.delay
+	if !ec.runAt.IsZero() {
+		delay = max(time.Until(ec.runAt), 0)
+	}
+	jobs := make([]backend.NewJob, len(vs))
+	ids := make([]string, len(vs))
+	for i, v := range vs {
+		payload, err := q.encode(v)
+		if err != nil {
+			if batch {
+				return nil, fmt.Errorf("job %d: %w", i, err)
+			}
+			return nil, err
+		}
+		id := ec.id
+		if id == "" {
+			id = newID()
+		}
+		ids[i] = id
+		jobs[i] = backend.NewJob{ID: id, Payload: payload, MaxAttempts: ec.maxAttempts, Delay: delay}
+	}
+	if err := q.b.Enqueue(ctx, backend.EnqueueParams{Queue: q.name, Jobs: jobs}); err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+// encode turns a payload into JSON and checks it against the limit.
+func (q *Queue) encode(v any) ([]byte, error) {
+	var b []byte
+	switch p := v.(type) {
+	case json.RawMessage:
+		b = p
+	case []byte:
+		b = p
+	default:
+		var err error
+		if b, err = json.Marshal(v); err != nil {
+			return nil, fmt.Errorf("%w: payload is not JSON-encodable: %v", ErrInvalidArgument, err)
+		}
+	}
+	if len(b) > q.cfg.payloadLimit {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrPayloadTooLarge, len(b), q.cfg.payloadLimit)
+	}
+	if !json.Valid(b) {
+		return nil, fmt.Errorf("%w: payload is not valid JSON", ErrInvalidArgument)
+	}
+	return b, nil
+}
+
+// newID returns a random job id: 16 bytes of crypto randomness, hex.
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms.
+	return hex.EncodeToString(b[:])
+}
+
+// Claim takes up to max jobs, oldest first, leasing each for the queue's
+// visibility timeout. When none is ready it waits up to wait for one; it
+// returns no jobs and a nil error when the wait runs out, and ctx.Err() at
+// once when ctx is cancelled (no job is lost). Each job must then be
+// completed, failed, released or extended before its lease runs out.
+func (q *Queue) Claim(ctx context.Context, max int, wait time.Duration) ([]*Job, error) {
+	if max < 1 || max > defaultMaxClaim {
+		return nil, fmt.Errorf("%w: claim max %d, want 1 to %d", ErrInvalidArgument, max, defaultMaxClaim)
+	}
+	if wait < 0 {
+		return nil, fmt.Errorf("%w: negative wait %v", ErrInvalidArgument, wait)
+	}
+	claimed, err := q.b.Claim(ctx, backend.ClaimParams{Queue: q.name, Max: max, Wait: wait, Lease: q.cfg.visibility})
+	if err != nil {
+		return nil, err
+	}
+	jobs := make([]*Job, len(claimed))
+	for i, c := range claimed {
+		jobs[i] = &Job{
+			ID:          c.ID,
+			Payload:     json.RawMessage(c.Payload),
+			Attempts:    c.Attempts,
+			MaxAttempts: c.MaxAttempts,
+			EnqueuedAt:  c.EnqueuedAt,
+			LeaseUntil:  c.LeaseUntil,
+			q:           q,
+			token:       c.Token,
+		}
+	}
+	return jobs, nil
+}
+
+// Reclaim returns every job whose lease has expired to pending, or
+// dead-letters it when it has used all its attempts, in bounded batches so
+// the store is never held for long. Any number of processes may reclaim
+// the same queue at once. It returns what it did, also when ctx ends it
+// part way.
+func (q *Queue) Reclaim(ctx context.Context) (ReclaimResult, error) {
+	var all ReclaimResult
+	for range maxReclaimBatchesPerRun {
+		r, err := q.b.Reclaim(ctx, backend.ReclaimParams{Queue: q.name, Max: q.cfg.reclaimBatch, DeadRetention: q.cfg.failed})
+		all.Requeued = append(all.Requeued, r.Requeued...)
+		all.Dead = append(all.Dead, r.Dead...)
+		if err != nil {
+			return all, err
+		}
+		if r.Len() < q.cfg.reclaimBatch {
+			break
+		}
+	}
+	return all, nil
+}
+
+// Get returns one job's record; ErrNotFound when the id is unknown or the
+// job has expired.
+func (q *Queue) Get(ctx context.Context, id string) (JobInfo, error) {
+	return q.b.Get(ctx, q.name, id)
+}
+
+// List returns the ids of jobs in one state, skipping offset and returning
+// at most limit; see backend.Backend.List for the order.
+func (q *Queue) List(ctx context.Context, state State, offset, limit int) ([]string, error) {
+	return q.b.List(ctx, backend.ListParams{Queue: q.name, State: state, Offset: offset, Limit: limit})
+}
+
+// Stats returns the queue's depths and global counters.
+func (q *Queue) Stats(ctx context.Context) (Stats, error) {
+	return q.b.Stats(ctx, q.name)
+}
+
+// Purge deletes every job and counter of this queue, and nothing of any
+// other queue.
+func (q *Queue) Purge(ctx context.Context) error {
+	return q.b.Purge(ctx, q.name)
+}
+
+// RetryDead sends a dead-lettered job back to pending with fresh attempts;
+// ErrWrongState when the job is not dead.
+func (q *Queue) RetryDead(ctx context.Context, id string) error {
+	return q.b.RetryDead(ctx, q.name, id)
+}
+
+// Delete removes one job in any state. A worker still running it gets
+// ErrNotFound when it acknowledges.
+func (q *Queue) Delete(ctx context.Context, id string) error {
+	return q.b.Delete(ctx, q.name, id)
+}
+
+// Events delivers the queue's state changes until ctx is done. It needs a
+// backend that publishes events (every backend shipped with this module
+// does); others return an error wrapping ErrUnsupported.
+func (q *Queue) Events(ctx context.Context) (<-chan Event, error) {
+	s, ok := q.b.(backend.Subscriber)
+	if !ok {
+		return nil, fmt.Errorf("jobqueue: %T does not publish events: %w", q.b, errors.ErrUnsupported)
+	}
+	return s.Subscribe(ctx, q.name)
+}
