@@ -1,0 +1,122 @@
+package jobqueue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/jobqueue-go/jobqueue/backend"
+)
+
+// nopBackend is a Backend that must never be reached: the tests below
+// check input that the Queue refuses before any call to its backend.
+type nopBackend struct{ backend.Backend }
+
+func TestNewRefusesBadInput(t *testing.T) {
+	b := nopBackend{}
+	for _, name := range []string{"", "a{b}", "a:b", "a b", "q*", strings.Repeat("q", 129), "caf\xe9"} {
+		_, err := New(b, name)
+		assert.ErrorIs(t, err, ErrInvalidQueueName, "name %q", name)
+	}
+	_, err := New(nil, "q")
+	assert.ErrorIs(t, err, ErrInvalidArgument)
+	for _, o := range []Option{WithVisibility(0), WithMaxAttempts(0), WithPayloadLimit(0), WithReclaimBatch(0),
+		WithCompletedRetention(-1, time.Second), WithFailedRetention(1, -time.Second)} {
+		_, err := New(b, "q", o)
+		assert.ErrorIs(t, err, ErrInvalidArgument)
+	}
+	q, err := New(b, "q", WithVisibility(time.Minute))
+	require.NoError(t, err)
+	assert.Equal(t, "q", q.Name())
+	assert.Equal(t, time.Minute, q.Visibility())
+}
+
+func TestEncodeChecksPayloadBeforeWriting(t *testing.T) {
+	q, err := New(nopBackend{}, "q", WithPayloadLimit(10))
+	require.NoError(t, err)
+	ctx := context.Background()
+
+	_, err = q.Enqueue(ctx, strings.Repeat("x", 20))
+	assert.ErrorIs(t, err, ErrPayloadTooLarge)
+	_, err = q.Enqueue(ctx, make(chan int))
+	assert.ErrorIs(t, err, ErrInvalidArgument)
+	_, err = q.Enqueue(ctx, []byte("not json"))
+	assert.ErrorIs(t, err, ErrInvalidArgument)
+	_, err = q.EnqueueBatch(ctx, nil)
+	assert.ErrorIs(t, err, ErrInvalidArgument)
+	_, err = q.EnqueueBatch(ctx, []any{1, 2}, WithID("x"))
+	assert.ErrorIs(t, err, ErrInvalidArgument)
+	_, err = q.Enqueue(ctx, 1, Delay(-time.Second))
+	assert.ErrorIs(t, err, ErrInvalidArgument)
+	_, err = q.Enqueue(ctx, 1, MaxAttempts(0))
+	assert.ErrorIs(t, err, ErrInvalidArgument)
+	_, err = q.Enqueue(ctx, 1, WithID("has space"))
+	assert.ErrorIs(t, err, ErrInvalidArgument)
+	_, err = q.Claim(ctx, 0, 0)
+	assert.ErrorIs(t, err, ErrInvalidArgument)
+	_, err = q.Claim(ctx, 1, -time.Second)
+	assert.ErrorIs(t, err, ErrInvalidArgument)
+
+	b, err := q.encode(json.RawMessage(`{"a":1}`))
+	require.NoError(t, err)
+	assert.Equal(t, `{"a":1}`, string(b))
+}
+
+func TestNilJobMethodsReturnErrors(t *testing.T) {
+	var j *Job
+	ctx := context.Background()
+	assert.ErrorIs(t, j.Complete(ctx, nil), ErrInvalidArgument)
+	assert.ErrorIs(t, j.Fail(ctx, errors.New("x")), ErrInvalidArgument)
+	assert.ErrorIs(t, j.Extend(ctx), ErrInvalidArgument)
+	assert.ErrorIs(t, j.Release(ctx), ErrInvalidArgument)
+	assert.ErrorIs(t, j.Decode(new(int)), ErrInvalidArgument)
+	assert.ErrorIs(t, (&Job{}).Complete(ctx, nil), ErrInvalidArgument)
+}
+
+func TestExponentialBackoff(t *testing.T) {
+	e := ExponentialBackoff{Base: time.Second, Max: 10 * time.Second}
+	want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 10 * time.Second, 10 * time.Second}
+	for i, w := range want {
+		assert.Equal(t, w, e.Delay(i+1), "attempt %d", i+1)
+	}
+	assert.Equal(t, 10*time.Second, e.Delay(1000), "no overflow at high attempts")
+	assert.Equal(t, time.Duration(0), ExponentialBackoff{}.Delay(3))
+
+	j := ExponentialBackoff{Base: time.Second, Max: time.Minute, Jitter: 0.5}
+	seen := map[time.Duration]bool{}
+	for range 200 {
+		d := j.Delay(3)
+		require.GreaterOrEqual(t, d, 2*time.Second)
+		require.LessOrEqual(t, d, 4*time.Second)
+		seen[d] = true
+	}
+	assert.Greater(t, len(seen), 1, "jitter spreads the delays")
+	assert.Equal(t, 7*time.Second, ConstantBackoff(7*time.Second).Delay(9))
+	assert.Equal(t, 3*time.Second, BackoffFunc(func(n int) time.Duration { return time.Duration(n) * time.Second }).Delay(3))
+}
+
+func TestFailurePolicy(t *testing.T) {
+	q, err := New(nopBackend{}, "q", WithBackoff(ConstantBackoff(time.Second)))
+	require.NoError(t, err)
+	a := backend.Ack{ID: "id", Token: "t"}
+
+	f := q.failure(a, 1, 3, errors.New("boom"))
+	assert.False(t, f.Dead)
+	assert.Equal(t, time.Second, f.Delay)
+	assert.Equal(t, "boom", f.Error)
+
+	assert.True(t, q.failure(a, 3, 3, errors.New("boom")).Dead, "last attempt dead-letters")
+	p := q.failure(a, 1, 3, fmt.Errorf("wrapped: %w", Permanent(errors.New("bad input"))))
+	assert.True(t, p.Dead, "a wrapped permanent error dead-letters at once")
+	assert.Equal(t, "wrapped: bad input", p.Error)
+	assert.NotEmpty(t, q.failure(a, 1, 3, nil).Error)
+	assert.Len(t, q.failure(a, 1, 3, errors.New(strings.Repeat("e", 10000))).Error, maxErrorText+len("…"))
+	assert.Nil(t, Permanent(nil))
+}
