@@ -1,0 +1,544 @@
+package jobqueue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jobqueue-go/jobqueue/backend"
+)
+
+// Handler runs one job. A nil error completes the job with result stored as
+// JSON (nil stores none); an error fails this attempt, and the queue's retry
+// policy decides what follows (wrap it with Permanent to skip the retries).
+// A panic fails the attempt like an error; its stack goes to the log, not to
+// the store.
+//
+// ctx is cancelled when the job's lease is lost (the job was reclaimed, so
+// any outcome would be refused) and when a shutdown's grace period runs out.
+// A handler should return soon after.
+type Handler func(ctx context.Context, job *Job) (result any, err error)
+
+// WorkerOptions configure a Worker. The zero value is usable: every field
+// has a default.
+type WorkerOptions struct {
+	// Concurrency is how many handlers run at once (default 10).
+	Concurrency int
+	// ClaimBatch is the most jobs one claim call takes (default
+	// Concurrency). Claims never take more jobs than there are free
+	// handlers.
+	ClaimBatch int
+	// ClaimWait is how long one claim call blocks on an empty queue
+	// (default 5 s). An idle worker costs one claim per ClaimWait.
+	ClaimWait time.Duration
+	// HeartbeatInterval is how often the leases of all in-flight jobs are
+	// renewed, in one batched call (default a third of the visibility).
+	HeartbeatInterval time.Duration
+	// ReclaimInterval is how often this worker returns expired leases to
+	// pending (default the visibility timeout); negative disables it. Many
+	// workers reclaiming one queue at once is safe.
+	ReclaimInterval time.Duration
+	// ShutdownGrace is how long Run waits for running handlers once its
+	// context is cancelled (default 10 s). Jobs still running after it are
+	// released back to pending at once, not left to wait out their lease.
+	ShutdownGrace time.Duration
+	// AckBatch is the most acknowledgements sent in one call (default
+	// 256). Acks are batched only when they queue up, so a lone job is
+	// acknowledged without delay.
+	AckBatch int
+	// Logger receives the worker's logs (default: none). One line is
+	// logged when the backend becomes unreachable and one when it is back.
+	Logger *slog.Logger
+}
+
+// WorkerStats are the counters of one Worker, in this process. The queue's
+// global counters, shared by every process, are in Queue.Stats.
+type WorkerStats struct {
+	// Running is how many handlers are running now.
+	Running int64
+	// Claimed counts jobs this worker claimed.
+	Claimed int64
+	// Completed counts completions the backend accepted.
+	Completed int64
+	// Retried counts failed attempts sent back for another try.
+	Retried int64
+	// Dead counts jobs this worker dead-lettered.
+	Dead int64
+	// Panics counts handler panics.
+	Panics int64
+	// LostClaims counts outcomes refused, or handlers cancelled, because
+	// the job's lease had been lost.
+	LostClaims int64
+	// Released counts jobs handed back at shutdown.
+	Released int64
+	// Reclaimed counts expired leases this worker's reclaim loop took back.
+	Reclaimed int64
+}
+
+// Worker runs a handler over a queue's jobs at a set concurrency: it claims
+// in batches, renews the leases of its in-flight jobs with one heartbeat
+// call per interval, acknowledges in batches, reclaims expired leases, rides
+// out backend outages, and shuts down without losing a job.
+type Worker struct {
+	q   *Queue
+	h   Handler
+	o   WorkerOptions
+	log *slog.Logger
+
+	running sync.Map // *flight by claim token; read by the heartbeat
+	stats   struct {
+		running, claimed, completed, retried, dead, panics, lost, released, reclaimed atomic.Int64
+	}
+	health health
+}
+
+// flight is one claimed job, from its claim until its outcome is recorded.
+type flight struct {
+	job    *Job
+	cancel context.CancelCauseFunc
+	// returned is set when the handler has returned: the lease still needs
+	// renewing until the outcome is recorded, but a refused renewal then
+	// only means the outcome got there first.
+	returned atomic.Bool
+}
+
+// outcome is one finished handler's result, on its way to the acker.
+type outcome struct {
+	job    *Job
+	result []byte
+	err    error
+}
+
+// ackFlushTimeout bounds how long a shutdown waits to record outcomes.
+const ackFlushTimeout = 10 * time.Second
+
+var errLeaseLost = fmt.Errorf("%w: lease lost, the job was reclaimed", ErrLostClaim)
+
+// NewWorker returns a Worker that runs h on q's jobs. It does nothing until
+// Run.
+func (q *Queue) NewWorker(h Handler, o WorkerOptions) (*Worker, error) {
+	if h == nil {
+		return nil, fmt.Errorf("%w: nil handler", ErrInvalidArgument)
+	}
+	if o.Concurrency < 0 || o.ClaimBatch < 0 || o.AckBatch < 0 || o.ClaimWait < 0 || o.HeartbeatInterval < 0 || o.ShutdownGrace < 0 {
+		return nil, fmt.Errorf("%w: negative worker option in %+v", ErrInvalidArgument, o)
+	}
+	if o.Concurrency == 0 {
+		o.Concurrency = 10
+	}
+	if o.ClaimBatch == 0 || o.ClaimBatch > o.Concurrency {
+		o.ClaimBatch = o.Concurrency
+	}
+	if o.ClaimWait == 0 {
+		o.ClaimWait = 5 * time.Second
+	}
+	if o.HeartbeatInterval == 0 {
+		o.HeartbeatInterval = max(q.cfg.visibility/3, time.Millisecond)
+	}
+	if o.ReclaimInterval == 0 {
+		o.ReclaimInterval = q.cfg.visibility
+	}
+	if o.ShutdownGrace == 0 {
+		o.ShutdownGrace = 10 * time.Second
+	}
+	if o.AckBatch == 0 {
+		o.AckBatch = 256
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	log = log.With("queue", q.name)
+	w := &Worker{q: q, h: h, o: o, log: log}
+	w.health.log = log
+	return w, nil
+}
+
+// Work runs h over the queue's jobs until ctx is cancelled, then shuts down
+// gracefully; see Worker.
+func (q *Queue) Work(ctx context.Context, h Handler, o WorkerOptions) error {
+	w, err := q.NewWorker(h, o)
+	if err != nil {
+		return err
+	}
+	return w.Run(ctx)
+}
+
+// Stats returns this worker's counters.
+func (w *Worker) Stats() WorkerStats {
+	s := &w.stats
+	return WorkerStats{
+		Running: s.running.Load(), Claimed: s.claimed.Load(), Completed: s.completed.Load(),
+		Retried: s.retried.Load(), Dead: s.dead.Load(), Panics: s.panics.Load(),
+		LostClaims: s.lost.Load(), Released: s.released.Load(), Reclaimed: s.reclaimed.Load(),
+	}
+}
+
+// Run claims and runs jobs until ctx is cancelled. Then it stops claiming at
+// once, waits up to ShutdownGrace for running handlers, cancels the ones
+// still running and releases their jobs to pending, flushes pending
+// acknowledgements, and returns nil. Backend errors never end Run: it backs
+// off and retries until the backend answers again. A Worker runs once.
+func (w *Worker) Run(ctx context.Context) error {
+	// Acks, heartbeats and releases must outlive ctx: they are how the
+	// shutdown finishes its work.
+	life, endLife := context.WithCancel(context.WithoutCancel(ctx))
+	defer endLife()
+	handlerCtx, cancelHandlers := context.WithCancel(life)
+	defer cancelHandlers()
+
+	outcomes := make(chan outcome, w.o.Concurrency)
+	var loops sync.WaitGroup
+	ackerDone := make(chan struct{})
+	go func() { defer close(ackerDone); w.ackLoop(life, outcomes) }()
+	loops.Add(1)
+	go func() { defer loops.Done(); w.heartbeatLoop(life) }()
+	if w.o.ReclaimInterval > 0 {
+		loops.Add(1)
+		go func() { defer loops.Done(); w.reclaimLoop(ctx) }()
+	}
+
+	var handlers sync.WaitGroup
+	w.claimLoop(ctx, handlerCtx, &handlers, outcomes)
+
+	// Shutdown: give running handlers their grace period.
+	done := make(chan struct{})
+	go func() { handlers.Wait(); close(done) }()
+	grace := time.NewTimer(w.o.ShutdownGrace)
+	defer grace.Stop()
+	select {
+	case <-done:
+	case <-grace.C:
+		w.releaseRunning(life)
+		cancelHandlers()
+		<-done
+	}
+	close(outcomes)
+	// Outcomes still queued get a bounded time to reach the backend; past
+	// it, their jobs return through the reclaimer like a crashed worker's.
+	flush := time.NewTimer(ackFlushTimeout)
+	defer flush.Stop()
+	select {
+	case <-ackerDone:
+	case <-flush.C:
+		w.log.Error("jobqueue: backend unreachable at shutdown; unacknowledged jobs return after their lease")
+		endLife()
+		<-ackerDone
+	}
+	endLife()
+	loops.Wait()
+	return nil
+}
+
+// claimLoop claims jobs while there are free handlers, until ctx ends.
+func (w *Worker) claimLoop(ctx, handlerCtx context.Context, handlers *sync.WaitGroup, outcomes chan<- outcome) {
+	slots := make(chan struct{}, w.o.Concurrency)
+	retry := backoffTimer{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case slots <- struct{}{}:
+		}
+		n := 1
+	more:
+		for n < w.o.ClaimBatch {
+			select {
+			case slots <- struct{}{}:
+				n++
+			default:
+				break more
+			}
+		}
+		jobs, err := w.q.Claim(ctx, n, w.o.ClaimWait)
+		for range n - len(jobs) {
+			<-slots
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			w.health.failed("claim", err)
+			if !retry.wait(ctx) {
+				return
+			}
+			continue
+		}
+		w.health.ok()
+		retry.reset()
+		w.stats.claimed.Add(int64(len(jobs)))
+		for _, j := range jobs {
+			handlers.Add(1)
+			go func() {
+				defer handlers.Done()
+				defer func() { <-slots }()
+				w.run(handlerCtx, j, outcomes)
+			}()
+		}
+	}
+}
+
+// run runs one job's handler and hands its outcome to the acker.
+func (w *Worker) run(ctx context.Context, j *Job, outcomes chan<- outcome) {
+	jctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	f := &flight{job: j, cancel: cancel}
+	w.running.Store(j.token, f)
+	w.stats.running.Add(1)
+	defer w.stats.running.Add(-1)
+
+	result, err := w.call(jctx, j)
+	f.returned.Store(true)
+	if context.Cause(jctx) == errLeaseLost || ctx.Err() != nil {
+		// The claim is gone (reclaimed, or released at shutdown): the
+		// token check would refuse any outcome.
+		w.running.Delete(j.token)
+		return
+	}
+	o := outcome{job: j, err: err}
+	if err == nil && result != nil {
+		if o.result, err = w.q.encode(result); err != nil {
+			o.err = Permanent(fmt.Errorf("jobqueue: handler result: %w", err))
+		}
+	}
+	outcomes <- o
+}
+
+// call runs the handler, turning a panic into an error.
+func (w *Worker) call(ctx context.Context, j *Job) (result any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			w.stats.panics.Add(1)
+			w.log.Error("jobqueue: handler panicked", "job", j.ID, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			result, err = nil, fmt.Errorf("jobqueue: handler panicked: %v", p)
+		}
+	}()
+	return w.h(ctx, j)
+}
+
+// ackLoop sends outcomes to the backend, batching those that queue up.
+func (w *Worker) ackLoop(ctx context.Context, outcomes <-chan outcome) {
+	for o := range outcomes {
+		batch := []outcome{o}
+	more:
+		for len(batch) < w.o.AckBatch {
+			select {
+			case o, ok := <-outcomes:
+				if !ok {
+					break more
+				}
+				batch = append(batch, o)
+			default:
+				break more
+			}
+		}
+		w.ack(ctx, batch)
+	}
+}
+
+// ack records one batch of outcomes: completions in one call, failures in
+// another. A call that fails as a whole is retried until it gets through,
+// which is safe because acknowledgements are idempotent.
+func (w *Worker) ack(ctx context.Context, batch []outcome) {
+	var done []backend.Completion
+	var doneJobs, failedJobs []*Job
+	var failed []backend.Failure
+	for _, o := range batch {
+		if o.err == nil {
+			done = append(done, backend.Completion{Ack: o.job.ack(), Result: o.result})
+			doneJobs = append(doneJobs, o.job)
+			continue
+		}
+		failed = append(failed, w.q.failure(o.job.ack(), o.job.Attempts, o.job.MaxAttempts, o.err))
+		failedJobs = append(failedJobs, o.job)
+	}
+	if len(done) > 0 {
+		errs := w.untilAccepted(ctx, "complete", func() ([]error, error) {
+			return w.q.b.Complete(ctx, backend.CompleteParams{Queue: w.q.name, Items: done, Retention: w.q.cfg.completed})
+		})
+		w.settle(doneJobs, errs, func(int) { w.stats.completed.Add(1) })
+	}
+	if len(failed) > 0 {
+		errs := w.untilAccepted(ctx, "fail", func() ([]error, error) {
+			return w.q.b.Fail(ctx, backend.FailParams{Queue: w.q.name, Items: failed, Retention: w.q.cfg.failed})
+		})
+		w.settle(failedJobs, errs, func(i int) {
+			if failed[i].Dead {
+				w.stats.dead.Add(1)
+			} else {
+				w.stats.retried.Add(1)
+			}
+		})
+	}
+}
+
+// settle forgets acknowledged jobs and counts each item's result.
+func (w *Worker) settle(jobs []*Job, errs []error, accepted func(i int)) {
+	for i, j := range jobs {
+		w.running.Delete(j.token)
+		switch {
+		case errs == nil:
+			// The worker is shutting down and the backend never answered.
+		case errs[i] == nil:
+			accepted(i)
+		case errors.Is(errs[i], ErrLostClaim), errors.Is(errs[i], ErrNotFound):
+			w.stats.lost.Add(1)
+			w.log.Warn("jobqueue: outcome refused", "job", j.ID, "err", errs[i])
+		default:
+			w.log.Error("jobqueue: outcome not recorded", "job", j.ID, "err", errs[i])
+		}
+	}
+}
+
+// untilAccepted retries call while it fails as a whole, until ctx ends.
+func (w *Worker) untilAccepted(ctx context.Context, what string, call func() ([]error, error)) []error {
+	retry := backoffTimer{}
+	for {
+		errs, err := call()
+		if err == nil {
+			w.health.ok()
+			return errs
+		}
+		w.health.failed(what, err)
+		if !retry.wait(ctx) {
+			return nil
+		}
+	}
+}
+
+// heartbeatLoop renews the leases of every running job, in one call per
+// interval, and cancels the handlers whose lease was lost.
+func (w *Worker) heartbeatLoop(ctx context.Context) {
+	t := time.NewTicker(w.o.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		var flights []*flight
+		w.running.Range(func(_, v any) bool {
+			flights = append(flights, v.(*flight))
+			return true
+		})
+		for len(flights) > 0 {
+			chunk := flights[:min(len(flights), 1000)]
+			flights = flights[len(chunk):]
+			acks := make([]backend.Ack, len(chunk))
+			for i, f := range chunk {
+				acks[i] = f.job.ack()
+			}
+			errs, err := w.q.b.Extend(ctx, backend.ExtendParams{Queue: w.q.name, Items: acks, Lease: w.q.cfg.visibility})
+			if err != nil {
+				if ctx.Err() == nil {
+					w.health.failed("heartbeat", err)
+				}
+				break
+			}
+			w.health.ok()
+			for i, e := range errs {
+				if e != nil && (errors.Is(e, ErrLostClaim) || errors.Is(e, ErrNotFound)) {
+					if _, still := w.running.Load(chunk[i].job.token); still && !chunk[i].returned.Load() {
+						w.stats.lost.Add(1)
+						w.log.Warn("jobqueue: lease lost, cancelling handler", "job", chunk[i].job.ID)
+						chunk[i].cancel(errLeaseLost)
+					}
+				}
+			}
+		}
+	}
+}
+
+// reclaimLoop returns expired leases to pending every ReclaimInterval.
+func (w *Worker) reclaimLoop(ctx context.Context) {
+	t := time.NewTicker(w.o.ReclaimInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		r, err := w.q.Reclaim(ctx)
+		w.stats.reclaimed.Add(int64(r.Len()))
+		if r.Len() > 0 {
+			w.log.Info("jobqueue: reclaimed expired leases", "requeued", len(r.Requeued), "dead", len(r.Dead))
+		}
+		if err != nil && ctx.Err() == nil {
+			w.health.failed("reclaim", err)
+		}
+	}
+}
+
+// releaseRunning hands every still-running job back to pending, at the end
+// of a shutdown's grace period.
+func (w *Worker) releaseRunning(ctx context.Context) {
+	var acks []backend.Ack
+	w.running.Range(func(_, v any) bool {
+		acks = append(acks, v.(*flight).job.ack())
+		return true
+	})
+	if len(acks) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	errs, err := w.q.b.Release(ctx, backend.ReleaseParams{Queue: w.q.name, Items: acks})
+	if err != nil {
+		w.log.Error("jobqueue: could not release running jobs at shutdown; they return after their lease", "jobs", len(acks), "err", err)
+		return
+	}
+	for _, e := range errs {
+		if e == nil {
+			w.stats.released.Add(1)
+		}
+	}
+	w.log.Info("jobqueue: released running jobs at shutdown", "jobs", len(acks))
+}
+
+// health logs one line when the backend starts failing and one when it
+// answers again, however many calls fail in between.
+type health struct {
+	log  *slog.Logger
+	down atomic.Bool
+}
+
+func (h *health) failed(what string, err error) {
+	if h.down.CompareAndSwap(false, true) {
+		h.log.Warn("jobqueue: backend unavailable, retrying with backoff", "op", what, "err", err)
+	}
+}
+
+func (h *health) ok() {
+	if h.down.CompareAndSwap(true, false) {
+		h.log.Info("jobqueue: backend available again")
+	}
+}
+
+// backoffTimer paces retries after errors: 50 ms doubling to 2 s, jittered.
+type backoffTimer struct{ n int }
+
+func (b *backoffTimer) reset() { b.n = 0 }
+
+// wait sleeps for the next delay; false when ctx ended first.
+func (b *backoffTimer) wait(ctx context.Context) bool {
+	d := min(50*time.Millisecond<<min(b.n, 6), 2*time.Second)
+	b.n++
+	d = d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
