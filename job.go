@@ -80,11 +80,7 @@ func (j *Job) Complete(ctx context.Context, result any) error {
 			return fmt.Errorf("jobqueue: result of job %s: %w", j.ID, err)
 		}
 	}
-	return first(j.q.b.Complete(ctx, backend.CompleteParams{
-		Queue:     j.q.name,
-		Items:     []backend.Completion{{Ack: j.ack(), Result: res}},
-		Retention: j.q.cfg.completed,
-	}))
+	return first(j.q.complete(ctx, []backend.Completion{{Ack: j.ack(), Result: res}}))
 }
 
 // Fail ends this attempt with cause. The job is retried after the queue's
@@ -95,11 +91,7 @@ func (j *Job) Fail(ctx context.Context, cause error) error {
 	if err := j.check(); err != nil {
 		return err
 	}
-	return first(j.q.b.Fail(ctx, backend.FailParams{
-		Queue:     j.q.name,
-		Items:     []backend.Failure{j.q.failure(j.ack(), j.Attempts, j.MaxAttempts, cause)},
-		Retention: j.q.cfg.failed,
-	}))
+	return first(j.q.fail(ctx, []backend.Failure{j.q.failure(j.ack(), j.Attempts, j.MaxAttempts, cause)}))
 }
 
 // failure applies the retry policy to one failed attempt.
@@ -134,7 +126,7 @@ func (j *Job) Extend(ctx context.Context) error {
 	if err := j.check(); err != nil {
 		return err
 	}
-	err := first(j.q.b.Extend(ctx, backend.ExtendParams{Queue: j.q.name, Items: []backend.Ack{j.ack()}, Lease: j.q.cfg.visibility}))
+	err := first(j.q.extend(ctx, []backend.Ack{j.ack()}))
 	if err == nil {
 		j.LeaseUntil = time.Now().Add(j.q.cfg.visibility)
 	}
@@ -147,7 +139,7 @@ func (j *Job) Release(ctx context.Context) error {
 	if err := j.check(); err != nil {
 		return err
 	}
-	return first(j.q.b.Release(ctx, backend.ReleaseParams{Queue: j.q.name, Items: []backend.Ack{j.ack()}}))
+	return first(j.q.release(ctx, []backend.Ack{j.ack()}))
 }
 
 // permanentError marks an error that retrying cannot fix.
@@ -171,4 +163,53 @@ func Permanent(err error) error {
 func IsPermanent(err error) bool {
 	var p *permanentError
 	return errors.As(err, &p)
+}
+
+// The batch acknowledgements below are the one path from a Queue to its
+// backend's Complete, Fail, Extend and Release, shared by Job and Worker, so
+// that the process counters count every accepted outcome once.
+
+func (q *Queue) complete(ctx context.Context, items []backend.Completion) ([]error, error) {
+	errs, err := q.b.Complete(ctx, backend.CompleteParams{Queue: q.name, Items: items, Retention: q.cfg.completed})
+	q.tally(errs, err, func(int) { q.count.completed.Add(1) })
+	return errs, err
+}
+
+func (q *Queue) fail(ctx context.Context, items []backend.Failure) ([]error, error) {
+	errs, err := q.b.Fail(ctx, backend.FailParams{Queue: q.name, Items: items, Retention: q.cfg.failed})
+	q.tally(errs, err, func(i int) {
+		if items[i].Dead {
+			q.count.dead.Add(1)
+		} else {
+			q.count.retried.Add(1)
+		}
+	})
+	return errs, err
+}
+
+func (q *Queue) extend(ctx context.Context, acks []backend.Ack) ([]error, error) {
+	errs, err := q.b.Extend(ctx, backend.ExtendParams{Queue: q.name, Items: acks, Lease: q.cfg.visibility})
+	q.tally(errs, err, func(int) {})
+	return errs, err
+}
+
+func (q *Queue) release(ctx context.Context, acks []backend.Ack) ([]error, error) {
+	errs, err := q.b.Release(ctx, backend.ReleaseParams{Queue: q.name, Items: acks})
+	q.tally(errs, err, func(int) { q.count.released.Add(1) })
+	return errs, err
+}
+
+// tally counts the per-item results of one batch call.
+func (q *Queue) tally(errs []error, err error, accepted func(i int)) {
+	if err != nil {
+		return
+	}
+	for i, e := range errs {
+		switch {
+		case e == nil:
+			accepted(i)
+		case errors.Is(e, ErrLostClaim):
+			q.count.lost.Add(1)
+		}
+	}
 }

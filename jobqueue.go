@@ -46,6 +46,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/jobqueue-go/jobqueue/backend"
@@ -80,8 +81,40 @@ const (
 // JobInfo is one job's stored record, as Get returns it.
 type JobInfo = backend.JobInfo
 
-// Stats are a queue's depths and global counters.
-type Stats = backend.Stats
+// Stats are a queue's depths and global counters, which every process
+// using the queue shares, and the counters of this process.
+type Stats struct {
+	backend.Stats
+	// Process counts what this Queue handle (and the Workers on it) did,
+	// in this process, since it was opened.
+	Process ProcessStats
+}
+
+// ProcessStats are the counters of one Queue handle in one process. Acks
+// count when the backend accepted them.
+type ProcessStats struct {
+	Enqueued   int64
+	Claimed    int64
+	Completed  int64
+	Retried    int64
+	Dead       int64
+	Released   int64
+	Reclaimed  int64
+	LostClaims int64
+}
+
+// counters are the live ProcessStats of a Queue.
+type counters struct {
+	enqueued, claimed, completed, retried, dead, released, reclaimed, lost atomic.Int64
+}
+
+func (c *counters) snapshot() ProcessStats {
+	return ProcessStats{
+		Enqueued: c.enqueued.Load(), Claimed: c.claimed.Load(), Completed: c.completed.Load(),
+		Retried: c.retried.Load(), Dead: c.dead.Load(), Released: c.released.Load(),
+		Reclaimed: c.reclaimed.Load(), LostClaims: c.lost.Load(),
+	}
+}
 
 // ReclaimResult lists the jobs a Reclaim returned to pending or
 // dead-lettered.
@@ -112,9 +145,10 @@ const (
 // Queue is a handle on one named queue of a backend. It is safe for
 // concurrent use, and cheap: open as many as you like on one backend.
 type Queue struct {
-	b    backend.Backend
-	name string
-	cfg  config
+	b     backend.Backend
+	name  string
+	cfg   config
+	count counters
 }
 
 type config struct {
@@ -370,6 +404,7 @@ func (q *Queue) enqueue(ctx context.Context, vs []any, opts []EnqueueOption, bat
 	if err := q.b.Enqueue(ctx, backend.EnqueueParams{Queue: q.name, Jobs: jobs}); err != nil {
 		return nil, err
 	}
+	q.count.enqueued.Add(int64(len(ids)))
 	return ids, nil
 }
 
@@ -419,6 +454,7 @@ func (q *Queue) Claim(ctx context.Context, max int, wait time.Duration) ([]*Job,
 	if err != nil {
 		return nil, err
 	}
+	q.count.claimed.Add(int64(len(claimed)))
 	jobs := make([]*Job, len(claimed))
 	for i, c := range claimed {
 		jobs[i] = &Job{
@@ -446,6 +482,7 @@ func (q *Queue) Reclaim(ctx context.Context) (ReclaimResult, error) {
 		r, err := q.b.Reclaim(ctx, backend.ReclaimParams{Queue: q.name, Max: q.cfg.reclaimBatch, DeadRetention: q.cfg.failed})
 		all.Requeued = append(all.Requeued, r.Requeued...)
 		all.Dead = append(all.Dead, r.Dead...)
+		q.count.reclaimed.Add(int64(r.Len()))
 		if err != nil {
 			return all, err
 		}
@@ -468,9 +505,11 @@ func (q *Queue) List(ctx context.Context, state State, offset, limit int) ([]str
 	return q.b.List(ctx, backend.ListParams{Queue: q.name, State: state, Offset: offset, Limit: limit})
 }
 
-// Stats returns the queue's depths and global counters.
+// Stats returns the queue's depths and global counters, and this process's
+// counters.
 func (q *Queue) Stats(ctx context.Context) (Stats, error) {
-	return q.b.Stats(ctx, q.name)
+	s, err := q.b.Stats(ctx, q.name)
+	return Stats{Stats: s, Process: q.count.snapshot()}, err
 }
 
 // Purge deletes every job and counter of this queue, and nothing of any

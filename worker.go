@@ -361,13 +361,13 @@ func (w *Worker) ack(ctx context.Context, batch []outcome) {
 	}
 	if len(done) > 0 {
 		errs := w.untilAccepted(ctx, "complete", func() ([]error, error) {
-			return w.q.b.Complete(ctx, backend.CompleteParams{Queue: w.q.name, Items: done, Retention: w.q.cfg.completed})
+			return w.q.complete(ctx, done)
 		})
 		w.settle(doneJobs, errs, func(int) { w.stats.completed.Add(1) })
 	}
 	if len(failed) > 0 {
 		errs := w.untilAccepted(ctx, "fail", func() ([]error, error) {
-			return w.q.b.Fail(ctx, backend.FailParams{Queue: w.q.name, Items: failed, Retention: w.q.cfg.failed})
+			return w.q.fail(ctx, failed)
 		})
 		w.settle(failedJobs, errs, func(i int) {
 			if failed[i].Dead {
@@ -436,7 +436,7 @@ func (w *Worker) heartbeatLoop(ctx context.Context) {
 			for i, f := range chunk {
 				acks[i] = f.job.ack()
 			}
-			errs, err := w.q.b.Extend(ctx, backend.ExtendParams{Queue: w.q.name, Items: acks, Lease: w.q.cfg.visibility})
+			errs, err := w.q.extend(ctx, acks)
 			if err != nil {
 				if ctx.Err() == nil {
 					w.health.failed("heartbeat", err)
@@ -491,7 +491,7 @@ func (w *Worker) releaseRunning(ctx context.Context) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	errs, err := w.q.b.Release(ctx, backend.ReleaseParams{Queue: w.q.name, Items: acks})
+	errs, err := w.q.release(ctx, acks)
 	if err != nil {
 		w.log.Error("jobqueue: could not release running jobs at shutdown; they return after their lease", "jobs", len(acks), "err", err)
 		return
