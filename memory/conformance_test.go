@@ -1,0 +1,21 @@
+package memory_test
+
+import (
+	"testing"
+
+	"github.com/jobqueue-go/jobqueue/backend"
+	"github.com/jobqueue-go/jobqueue/conformance"
+	"github.com/jobqueue-go/jobqueue/memory"
+)
+
+// TestConformance runs the shared suite on one backend that every test
+// shares, as a process would, so queue isolation is exercised too.
+func TestConformance(t *testing.T) {
+	b := memory.New()
+	conformance.Run(t, conformance.Harness{NewBackend: func(*testing.T) backend.Backend { return b }})
+}
+
+// TestWorkerConformance runs the worker pool's behaviours on this backend.
+func TestWorkerConformance(t *testing.T) {
+	conformance.RunWorkerTests(t, func(*testing.T) backend.Backend { return memory.New() })
+}

@@ -1,0 +1,849 @@
+// Package memory is an in-process jobqueue backend: every queue lives in this
+// process's memory and disappears with it. It has the same semantics as the
+// Redis backends and runs the same conformance suite, so it serves for tests
+// and for running with no Redis at all.
+//
+// Time is the process clock. The backend runs no goroutines of its own:
+// finished jobs expire, and delayed jobs fall due, when the queue is next
+// touched.
+package memory
+
+import (
+	"bytes"
+	"container/heap"
+	"container/list"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jobqueue-go/jobqueue/backend"
+)
+
+// eventBuffer is how many events a subscriber may fall behind before new
+// ones are dropped for it; dropping keeps a slow reader from stalling the
+// queue.
+const eventBuffer = 256
+
+var (
+	_ backend.Backend    = (*Backend)(nil)
+	_ backend.Subscriber = (*Backend)(nil)
+)
+
+// Backend is an in-memory backend.Backend. The zero value is not usable;
+// call New. It is safe for concurrent use; each queue has its own lock.
+type Backend struct {
+	mu     sync.RWMutex
+	queues map[string]*queue
+}
+
+// New returns an empty in-memory backend.
+func New() *Backend {
+	return &Backend{queues: make(map[string]*queue)}
+}
+
+// outcome is what was recorded for a job's current claim token.
+type outcome uint8
+
+const (
+	outcomeNone outcome = iota
+	outcomeComplete
+	outcomeFail
+	outcomeRelease
+)
+
+type job struct {
+	id          string
+	payload     []byte
+	state       backend.State
+	attempts    int
+	maxAttempts int
+	enqueuedAt  time.Time
+	claimedAt   time.Time
+	finishedAt  time.Time
+	result      []byte
+	lastError   string
+
+	token   string
+	outcome outcome
+
+	// due is the run time while scheduled, the lease deadline while
+	// processing, and the expiry time while completed or failed: the one
+	// instant that orders the heap the job is in.
+	due  time.Time
+	seq  uint64
+	hidx int
+	// elem is the job's element in the pending list or in its history.
+	elem *list.Element
+}
+
+func (j *job) before(o *job) bool {
+	if !j.due.Equal(o.due) {
+		return j.due.Before(o.due)
+	}
+	return j.seq < o.seq
+}
+
+type queue struct {
+	name string
+	mu   sync.Mutex
+
+	jobs       map[string]*job
+	pending    list.List // front is claimed next
+	scheduled  timeHeap
+	processing timeHeap
+	expiring   timeHeap  // completed and failed jobs, by expiry time
+	completed  list.List // front is most recent
+	failed     list.List // front is most recent
+	seq        uint64
+
+	counters backend.Stats // only the *Total fields are used
+
+	// wake is closed, and forgotten, whenever pending or scheduled gains a
+	// job, which wakes every waiting claimer at once. It is made only when a
+	// claimer waits, so enqueues nobody waits for allocate nothing.
+	wake chan struct{}
+	subs map[chan backend.Event]struct{}
+}
+
+func newQueue(name string) *queue {
+	q := &queue{name: name, subs: make(map[chan backend.Event]struct{})}
+	q.reset()
+	return q
+}
+
+// reset empties the queue but keeps its waiters and subscribers, which hold
+// on to this value.
+func (q *queue) reset() {
+	q.jobs = make(map[string]*job)
+	q.pending.Init()
+	q.scheduled = nil
+	q.processing = nil
+	q.expiring = nil
+	q.completed.Init()
+	q.failed.Init()
+	q.counters = backend.Stats{}
+}
+
+// queue returns the named queue, creating it when create is set; without
+// create it returns nil for a queue never used, so read-only calls on
+// arbitrary names leave nothing behind.
+func (b *Backend) queue(name string, create bool) *queue {
+	b.mu.RLock()
+	q := b.queues[name]
+	b.mu.RUnlock()
+	if q != nil || !create {
+		return q
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if q = b.queues[name]; q == nil {
+		q = newQueue(name)
+		b.queues[name] = q
+	}
+	return q
+}
+
+// lock locks q and brings it up to now: expired history entries go, due
+// scheduled jobs become pending. Every operation starts here, so no caller
+// ever sees an expired job or a due job still waiting.
+func (q *queue) lock() time.Time {
+	q.mu.Lock()
+	now := time.Now()
+	for j := q.expiring.peek(); j != nil && !j.due.After(now); j = q.expiring.peek() {
+		q.drop(j)
+	}
+	promoted := false
+	for j := q.scheduled.peek(); j != nil && !j.due.After(now); j = q.scheduled.peek() {
+		heap.Pop(&q.scheduled)
+		q.toPending(j, false)
+		promoted = true
+	}
+	if promoted {
+		q.notify()
+	}
+	return now
+}
+
+func (q *queue) nextSeq() uint64 {
+	q.seq++
+	return q.seq
+}
+
+func (q *queue) notify() {
+	if q.wake != nil {
+		close(q.wake)
+		q.wake = nil
+	}
+}
+
+func (q *queue) waitChan() <-chan struct{} {
+	if q.wake == nil {
+		q.wake = make(chan struct{})
+	}
+	return q.wake
+}
+
+// detach takes j out of whatever list or heap its state keeps it in.
+func (q *queue) detach(j *job) {
+	switch j.state {
+	case backend.StatePending:
+		q.pending.Remove(j.elem)
+	case backend.StateScheduled:
+		heap.Remove(&q.scheduled, j.hidx)
+	case backend.StateProcessing:
+		heap.Remove(&q.processing, j.hidx)
+	case backend.StateCompleted:
+		q.completed.Remove(j.elem)
+		heap.Remove(&q.expiring, j.hidx)
+	case backend.StateFailed:
+		q.failed.Remove(j.elem)
+		heap.Remove(&q.expiring, j.hidx)
+	}
+	j.elem = nil
+	j.hidx = -1
+}
+
+// drop deletes j from the queue entirely.
+func (q *queue) drop(j *job) {
+	q.detach(j)
+	delete(q.jobs, j.id)
+}
+
+// The to* methods put a detached job in its new state.
+
+func (q *queue) toPending(j *job, front bool) {
+	j.state = backend.StatePending
+	j.due = time.Time{}
+	if front {
+		j.elem = q.pending.PushFront(j)
+	} else {
+		j.elem = q.pending.PushBack(j)
+	}
+}
+
+func (q *queue) toScheduled(j *job, at time.Time) {
+	j.state = backend.StateScheduled
+	j.due = at
+	j.seq = q.nextSeq()
+	heap.Push(&q.scheduled, j)
+}
+
+func (q *queue) toProcessing(j *job, deadline time.Time) {
+	j.state = backend.StateProcessing
+	j.due = deadline
+	j.seq = q.nextSeq()
+	heap.Push(&q.processing, j)
+}
+
+// toHistory records j as finished in state (completed or failed) under r:
+// it joins the front of that history, which is then trimmed to r.Max, and
+// expires after r.TTL. With Max or TTL zero the record is deleted at once.
+func (q *queue) toHistory(j *job, state backend.State, now time.Time, r backend.Retention) {
+	hist := &q.completed
+	if state == backend.StateFailed {
+		hist = &q.failed
+	}
+	j.state = state
+	j.finishedAt = now
+	if r.TTL > 0 {
+		j.elem = hist.PushFront(j)
+		j.due = now.Add(r.TTL)
+		j.seq = q.nextSeq()
+		heap.Push(&q.expiring, j)
+	} else {
+		delete(q.jobs, j.id)
+	}
+	for hist.Len() > r.Max {
+		q.drop(hist.Back().Value.(*job))
+	}
+}
+
+func (q *queue) emit(kind backend.EventKind, ids []string) {
+	if len(ids) == 0 && kind != backend.EventPurged {
+		return
+	}
+	ev := backend.Event{Queue: q.name, Kind: kind, IDs: ids}
+	for ch := range q.subs {
+		select {
+		case ch <- ev:
+		default:
+		}
+	}
+}
+
+// eventIDs collects ids for an event only when someone listens, so the hot
+// paths allocate nothing for events nobody reads.
+type eventIDs struct {
+	on  bool
+	ids []string
+}
+
+func (q *queue) collect() eventIDs { return eventIDs{on: len(q.subs) > 0} }
+
+func (e *eventIDs) add(id string) {
+	if e.on {
+		e.ids = append(e.ids, id)
+	}
+}
+
+func newToken() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(b[:])
+}
+
+// wallClock drops the monotonic reading, which means nothing outside this
+// process and clutters printed values.
+func wallClock(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.Round(0)
+}
+
+func notFound(queue, id string) error {
+	return fmt.Errorf("%w: %q in queue %q", backend.ErrNotFound, id, queue)
+}
+
+// Enqueue implements backend.Backend.
+func (b *Backend) Enqueue(ctx context.Context, p backend.EnqueueParams) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	q := b.queue(p.Queue, true)
+	now := q.lock()
+	defer q.mu.Unlock()
+	for _, nj := range p.Jobs {
+		if _, ok := q.jobs[nj.ID]; ok {
+			return fmt.Errorf("%w: %q in queue %q", backend.ErrJobExists, nj.ID, q.name)
+		}
+	}
+	ev := q.collect()
+	for _, nj := range p.Jobs {
+		j := &job{
+			id:          nj.ID,
+			payload:     bytes.Clone(nj.Payload),
+			maxAttempts: nj.MaxAttempts,
+			enqueuedAt:  now,
+			hidx:        -1,
+		}
+		q.jobs[j.id] = j
+		if nj.Delay > 0 {
+			q.toScheduled(j, now.Add(nj.Delay))
+		} else {
+			q.toPending(j, false)
+		}
+		ev.add(j.id)
+	}
+	q.counters.EnqueuedTotal += int64(len(p.Jobs))
+	q.notify()
+	q.emit(backend.EventEnqueued, ev.ids)
+	return nil
+}
+
+// Claim implements backend.Backend. A waiting claimer sleeps on a channel
+// that enqueues close and on a timer for the earliest scheduled job, so it
+// costs nothing while it waits and wakes as soon as work may be there.
+func (b *Backend) Claim(ctx context.Context, p backend.ClaimParams) ([]backend.ClaimedJob, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	q := b.queue(p.Queue, true)
+	var deadline time.Time
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		// Checked before taking anything, so a cancelled claimer never
+		// takes a job it will not return.
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		now := q.lock()
+		if got := q.take(now, p); len(got) > 0 || p.Wait == 0 {
+			q.mu.Unlock()
+			return got, nil
+		}
+		if deadline.IsZero() {
+			deadline = now.Add(p.Wait)
+		}
+		wait := deadline.Sub(now)
+		if wait <= 0 {
+			q.mu.Unlock()
+			return nil, nil
+		}
+		if next := q.scheduled.peek(); next != nil {
+			wait = min(wait, max(next.due.Sub(now), 0))
+		}
+		wake := q.waitChan()
+		q.mu.Unlock()
+
+		if timer == nil {
+			timer = time.NewTimer(wait)
+		} else {
+			timer.Reset(wait)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-wake:
+		case <-timer.C:
+		}
+	}
+}
+
+// take claims up to p.Max pending jobs; q is locked.
+func (q *queue) take(now time.Time, p backend.ClaimParams) []backend.ClaimedJob {
+	n := min(p.Max, q.pending.Len())
+	if n == 0 {
+		return nil
+	}
+	out := make([]backend.ClaimedJob, 0, n)
+	ev := q.collect()
+	until := now.Add(p.Lease)
+	for range n {
+		j := q.pending.Front().Value.(*job)
+		q.detach(j)
+		j.attempts++
+		j.token = newToken()
+		j.outcome = outcomeNone
+		j.claimedAt = now
+		q.toProcessing(j, until)
+		out = append(out, backend.ClaimedJob{
+			ID:          j.id,
+			Token:       j.token,
+			Payload:     bytes.Clone(j.payload),
+			Attempts:    j.attempts,
+			MaxAttempts: j.maxAttempts,
+			EnqueuedAt:  wallClock(j.enqueuedAt),
+			LeaseUntil:  wallClock(until),
+		})
+		ev.add(j.id)
+	}
+	q.counters.ClaimedTotal += int64(n)
+	q.emit(backend.EventClaimed, ev.ids)
+	return out
+}
+
+// check applies the token rules to one acknowledgement of kind o. It
+// returns the job when the acknowledgement takes effect, nil and nil when it
+// repeats an outcome already recorded with this token, or the error.
+func (q *queue) check(a backend.Ack, o outcome) (*job, error) {
+	j := q.jobs[a.ID]
+	if j == nil {
+		return nil, notFound(q.name, a.ID)
+	}
+	if a.Token != j.token {
+		return nil, fmt.Errorf("%w: job %q in queue %q", backend.ErrLostClaim, a.ID, q.name)
+	}
+	switch {
+	case j.outcome == outcomeNone && j.state == backend.StateProcessing:
+		return j, nil
+	case j.outcome == o && o != outcomeNone:
+		return nil, nil
+	}
+	return nil, fmt.Errorf("%w: job %q in queue %q already acknowledged", backend.ErrLostClaim, a.ID, q.name)
+}
+
+// lockForAcks starts an acknowledgement call of n items on the named queue,
+// whose params are already validated. It returns the queue locked, with the
+// time and the per-item error slice; or a nil queue, with every item not
+// found when the queue was never used, or with the call's error.
+func (b *Backend) lockForAcks(ctx context.Context, name string, n int, id func(int) string) (*queue, time.Time, []error, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, time.Time{}, nil, err
+	}
+	errs := make([]error, n)
+	q := b.queue(name, false)
+	if q == nil {
+		for i := range errs {
+			errs[i] = notFound(name, id(i))
+		}
+		return nil, time.Time{}, errs, nil
+	}
+	return q, q.lock(), errs, nil
+}
+
+// lockJob starts a call on one job: it validates the reference and returns
+// the job with its queue locked, or an error with nothing locked.
+func (b *Backend) lockJob(ctx context.Context, name, id string) (*queue, *job, error) {
+	if err := backend.ValidateJobRef(name, id); err != nil {
+		return nil, nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	q := b.queue(name, false)
+	if q == nil {
+		return nil, nil, notFound(name, id)
+	}
+	q.lock()
+	j := q.jobs[id]
+	if j == nil {
+		q.mu.Unlock()
+		return nil, nil, notFound(name, id)
+	}
+	return q, j, nil
+}
+
+// Complete implements backend.Backend.
+func (b *Backend) Complete(ctx context.Context, p backend.CompleteParams) ([]error, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	q, now, errs, err := b.lockForAcks(ctx, p.Queue, len(p.Items), func(i int) string { return p.Items[i].ID })
+	if q == nil {
+		return errs, err
+	}
+	defer q.mu.Unlock()
+	ev := q.collect()
+	for i, it := range p.Items {
+		j, err := q.check(it.Ack, outcomeComplete)
+		if j == nil {
+			errs[i] = err
+			continue
+		}
+		q.detach(j)
+		j.outcome = outcomeComplete
+		j.result = bytes.Clone(it.Result)
+		q.toHistory(j, backend.StateCompleted, now, p.Retention)
+		q.counters.CompletedTotal++
+		ev.add(j.id)
+	}
+	q.emit(backend.EventCompleted, ev.ids)
+	return errs, nil
+}
+
+// Fail implements backend.Backend.
+func (b *Backend) Fail(ctx context.Context, p backend.FailParams) ([]error, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	q, now, errs, err := b.lockForAcks(ctx, p.Queue, len(p.Items), func(i int) string { return p.Items[i].ID })
+	if q == nil {
+		return errs, err
+	}
+	defer q.mu.Unlock()
+	retrying, dead := q.collect(), q.collect()
+	requeued := false
+	for i, it := range p.Items {
+		j, err := q.check(it.Ack, outcomeFail)
+		if j == nil {
+			errs[i] = err
+			continue
+		}
+		q.detach(j)
+		j.outcome = outcomeFail
+		j.lastError = it.Error
+		switch {
+		case it.Dead:
+			q.toHistory(j, backend.StateFailed, now, p.Retention)
+			q.counters.FailedTotal++
+			dead.add(j.id)
+			continue
+		case it.Delay > 0:
+			q.toScheduled(j, now.Add(it.Delay))
+		default:
+			q.toPending(j, false)
+		}
+		requeued = true
+		q.counters.RetriedTotal++
+		retrying.add(j.id)
+	}
+	if requeued {
+		q.notify()
+	}
+	q.emit(backend.EventRetrying, retrying.ids)
+	q.emit(backend.EventDead, dead.ids)
+	return errs, nil
+}
+
+// Extend implements backend.Backend.
+func (b *Backend) Extend(ctx context.Context, p backend.ExtendParams) ([]error, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	q, now, errs, err := b.lockForAcks(ctx, p.Queue, len(p.Items), func(i int) string { return p.Items[i].ID })
+	if q == nil {
+		return errs, err
+	}
+	defer q.mu.Unlock()
+	until := now.Add(p.Lease)
+	for i, it := range p.Items {
+		// outcomeNone never matches a recorded outcome, so an extend after
+		// an acknowledgement is a lost claim, not a repeat.
+		j, err := q.check(it, outcomeNone)
+		if j == nil {
+			errs[i] = err
+			continue
+		}
+		j.due = until
+		heap.Fix(&q.processing, j.hidx)
+	}
+	return errs, nil
+}
+
+// Release implements backend.Backend. Jobs released together keep their
+// order at the head of pending: the first item is claimed first.
+func (b *Backend) Release(ctx context.Context, p backend.ReleaseParams) ([]error, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	q, _, errs, err := b.lockForAcks(ctx, p.Queue, len(p.Items), func(i int) string { return p.Items[i].ID })
+	if q == nil {
+		return errs, err
+	}
+	defer q.mu.Unlock()
+	var released []*job
+	for i, it := range p.Items {
+		j, err := q.check(it, outcomeRelease)
+		if j == nil {
+			errs[i] = err
+			continue
+		}
+		q.detach(j)
+		j.outcome = outcomeRelease
+		j.attempts = max(j.attempts-1, 0)
+		released = append(released, j)
+	}
+	if len(released) == 0 {
+		return errs, nil
+	}
+	ev := q.collect()
+	for i := len(released) - 1; i >= 0; i-- {
+		q.toPending(released[i], true)
+	}
+	for _, j := range released {
+		ev.add(j.id)
+	}
+	q.notify()
+	q.emit(backend.EventReleased, ev.ids)
+	return errs, nil
+}
+
+// Reclaim implements backend.Backend.
+func (b *Backend) Reclaim(ctx context.Context, p backend.ReclaimParams) (backend.ReclaimResult, error) {
+	var res backend.ReclaimResult
+	if err := p.Validate(); err != nil {
+		return res, err
+	}
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
+	q := b.queue(p.Queue, false)
+	if q == nil {
+		return res, nil
+	}
+	now := q.lock()
+	defer q.mu.Unlock()
+	for res.Len() < p.Max {
+		j := q.processing.peek()
+		if j == nil || !j.due.Before(now) {
+			break
+		}
+		q.detach(j)
+		// No token matches an empty one, so the old claim is stale.
+		j.token = ""
+		j.outcome = outcomeNone
+		q.counters.ReclaimedTotal++
+		if j.attempts >= j.maxAttempts {
+			j.lastError = fmt.Sprintf("jobqueue: lease expired after %d attempts", j.attempts)
+			q.toHistory(j, backend.StateFailed, now, p.DeadRetention)
+			q.counters.FailedTotal++
+			res.Dead = append(res.Dead, j.id)
+			continue
+		}
+		q.toPending(j, false)
+		res.Requeued = append(res.Requeued, j.id)
+	}
+	if len(res.Requeued) > 0 {
+		q.notify()
+		q.emit(backend.EventReclaimed, append([]string(nil), res.Requeued...))
+	}
+	if len(res.Dead) > 0 {
+		q.emit(backend.EventDead, append([]string(nil), res.Dead...))
+	}
+	return res, nil
+}
+
+// Get implements backend.Backend.
+func (b *Backend) Get(ctx context.Context, queue, id string) (backend.JobInfo, error) {
+	q, j, err := b.lockJob(ctx, queue, id)
+	if err != nil {
+		return backend.JobInfo{}, err
+	}
+	defer q.mu.Unlock()
+	info := backend.JobInfo{
+		ID:          j.id,
+		State:       j.state,
+		Payload:     bytes.Clone(j.payload),
+		Attempts:    j.attempts,
+		MaxAttempts: j.maxAttempts,
+		EnqueuedAt:  wallClock(j.enqueuedAt),
+		ClaimedAt:   wallClock(j.claimedAt),
+		FinishedAt:  wallClock(j.finishedAt),
+		Result:      bytes.Clone(j.result),
+		LastError:   j.lastError,
+	}
+	switch j.state {
+	case backend.StateScheduled:
+		info.RunAt = wallClock(j.due)
+	case backend.StateProcessing:
+		info.LeaseUntil = wallClock(j.due)
+	}
+	return info, nil
+}
+
+// List implements backend.Backend.
+func (b *Backend) List(ctx context.Context, p backend.ListParams) ([]string, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	q := b.queue(p.Queue, false)
+	if q == nil {
+		return []string{}, nil
+	}
+	q.lock()
+	defer q.mu.Unlock()
+	switch p.State {
+	case backend.StatePending:
+		return listWindow(&q.pending, p.Offset, p.Limit), nil
+	case backend.StateScheduled:
+		return q.scheduled.window(p.Offset, p.Limit), nil
+	case backend.StateProcessing:
+		return q.processing.window(p.Offset, p.Limit), nil
+	case backend.StateCompleted:
+		return listWindow(&q.completed, p.Offset, p.Limit), nil
+	default: // backend.StateFailed; Validate rejected unknown states
+		return listWindow(&q.failed, p.Offset, p.Limit), nil
+	}
+}
+
+func listWindow(l *list.List, offset, limit int) []string {
+	out := make([]string, 0, min(limit, max(l.Len()-offset, 0)))
+	if offset >= l.Len() {
+		return out
+	}
+	e := l.Front()
+	for range offset {
+		e = e.Next()
+	}
+	for ; e != nil && len(out) < limit; e = e.Next() {
+		out = append(out, e.Value.(*job).id)
+	}
+	return out
+}
+
+// Stats implements backend.Backend.
+func (b *Backend) Stats(ctx context.Context, queue string) (backend.Stats, error) {
+	if err := backend.ValidateQueueName(queue); err != nil {
+		return backend.Stats{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return backend.Stats{}, err
+	}
+	q := b.queue(queue, false)
+	if q == nil {
+		return backend.Stats{}, nil
+	}
+	q.lock()
+	defer q.mu.Unlock()
+	s := q.counters
+	s.Pending = int64(q.pending.Len())
+	s.Scheduled = int64(q.scheduled.Len())
+	s.Processing = int64(q.processing.Len())
+	s.Completed = int64(q.completed.Len())
+	s.Failed = int64(q.failed.Len())
+	return s, nil
+}
+
+// Purge implements backend.Backend.
+func (b *Backend) Purge(ctx context.Context, queue string) error {
+	if err := backend.ValidateQueueName(queue); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	q := b.queue(queue, false)
+	if q == nil {
+		return nil
+	}
+	q.lock()
+	defer q.mu.Unlock()
+	q.reset()
+	// The event names no ids: a purge may remove millions of jobs, and
+	// listeners only need to know that everything went.
+	q.emit(backend.EventPurged, nil)
+	return nil
+}
+
+// RetryDead implements backend.Backend. The job keeps its LastError, so
+// whoever looks at it later still sees why it had died.
+func (b *Backend) RetryDead(ctx context.Context, queue, id string) error {
+	q, j, err := b.lockJob(ctx, queue, id)
+	if err != nil {
+		return err
+	}
+	defer q.mu.Unlock()
+	if j.state != backend.StateFailed {
+		return fmt.Errorf("%w: job %q in queue %q is %s, not %s", backend.ErrWrongState, id, queue, j.state, backend.StateFailed)
+	}
+	q.detach(j)
+	j.attempts = 0
+	j.finishedAt = time.Time{}
+	q.toPending(j, false)
+	q.notify()
+	q.emit(backend.EventRetried, []string{id})
+	return nil
+}
+
+// Delete implements backend.Backend.
+func (b *Backend) Delete(ctx context.Context, queue, id string) error {
+	q, j, err := b.lockJob(ctx, queue, id)
+	if err != nil {
+		return err
+	}
+	defer q.mu.Unlock()
+	q.drop(j)
+	q.emit(backend.EventDeleted, []string{id})
+	return nil
+}
+
+// Subscribe implements backend.Subscriber. Each subscriber has a buffer of
+// eventBuffer events; when it is full, further events are dropped for that
+// subscriber rather than making the queue wait.
+func (b *Backend) Subscribe(ctx context.Context, queue string) (<-chan backend.Event, error) {
+	if err := backend.ValidateQueueName(queue); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	q := b.queue(queue, true)
+	ch := make(chan backend.Event, eventBuffer)
+	q.mu.Lock()
+	q.subs[ch] = struct{}{}
+	q.mu.Unlock()
+	// Events are sent under q.mu, so closing under q.mu can never race a
+	// send.
+	context.AfterFunc(ctx, func() {
+		q.mu.Lock()
+		delete(q.subs, ch)
+		close(ch)
+		q.mu.Unlock()
+	})
+	return ch, nil
+}
