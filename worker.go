@@ -505,20 +505,40 @@ func (w *Worker) releaseRunning(ctx context.Context) {
 }
 
 // health logs one line when the backend starts failing and one when it
-// answers again, however many calls fail in between.
+// answers again, however many calls fail in between. Failures within
+// outageSettle of a recovery (a connection pool shedding its broken
+// connections) belong to the outage just ended and are not logged again.
 type health struct {
-	log  *slog.Logger
-	down atomic.Bool
+	log       *slog.Logger
+	isDown    atomic.Bool // mirrors down, so ok() costs one load when healthy
+	mu        sync.Mutex
+	down      bool
+	recovered time.Time
 }
 
+const outageSettle = 5 * time.Second
+
 func (h *health) failed(what string, err error) {
-	if h.down.CompareAndSwap(false, true) {
-		h.log.Warn("jobqueue: backend unavailable, retrying with backoff", "op", what, "err", err)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.down || time.Since(h.recovered) < outageSettle {
+		return
 	}
+	h.down = true
+	h.isDown.Store(true)
+	h.log.Warn("jobqueue: backend unavailable, retrying with backoff", "op", what, "err", err)
 }
 
 func (h *health) ok() {
-	if h.down.CompareAndSwap(true, false) {
+	if !h.isDown.Load() {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.down {
+		h.down = false
+		h.isDown.Store(false)
+		h.recovered = time.Now()
 		h.log.Info("jobqueue: backend available again")
 	}
 }
