@@ -14,8 +14,3 @@ func TestConformance(t *testing.T) {
 	b := memory.New()
 	conformance.Run(t, conformance.Harness{NewBackend: func(*testing.T) backend.Backend { return b }})
 }
-
-// TestWorkerConformance runs the worker pool's behaviours on this backend.
-func TestWorkerConformance(t *testing.T) {
-	conformance.RunWorkerTests(t, func(*testing.T) backend.Backend { return memory.New() })
-}

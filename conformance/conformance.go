@@ -1,0 +1,131 @@
+// Package conformance is the executable definition of the semantics of a
+// jobqueue backend: one test suite that every backend.Backend runs, driving
+// it directly and through the root jobqueue.Queue, so that the contract and
+// the wrapper are checked together.
+//
+// A backend runs the suite from its own conformance_test.go:
+//
+//	func TestConformance(t *testing.T) {
+//		b := mystore.New(dsn) // one backend, shared by every test
+//		conformance.Run(t, conformance.Harness{NewBackend: func(*testing.T) backend.Backend { return b }})
+//	}
+//
+// Each test works in its own queue, named after the test with a random
+// suffix, so the tests run in parallel on one store and never flush it; a
+// shared store is fine. A backend that lacks an optional capability
+// declares it in Harness.Lacks, and the tests that need it skip with the
+// reason given. Leases and delays are tens to hundreds of milliseconds, so
+// the suite runs in seconds; run it with -race.
+//
+// The suite asserts errors with errors.Is against the values of the backend
+// package, never their text, and it times only what the contract promises
+// to be prompt (a blocked claim waking on new work, a cancelled claim
+// returning), with limits far above what a blocking implementation needs.
+package conformance
+
+import (
+	"testing"
+
+	"github.com/jobqueue-go/jobqueue/backend"
+)
+
+// Harness connects the suite to the backend under test.
+type Harness struct {
+	// NewBackend returns the backend one test runs against. The suite
+	// calls it once per test, which may build a fresh backend (and close
+	// it with t.Cleanup) or return one shared by all tests: tests isolate
+	// themselves by unique queue names, never by flushing the store.
+	NewBackend func(t *testing.T) backend.Backend
+
+	// Lacks names the optional capabilities the backend does not provide,
+	// each with the reason. The tests that need one skip and log the
+	// reason, so a report shows what was not checked. Every backend
+	// shipped with jobqueue leaves it empty.
+	Lacks map[Capability]string
+}
+
+// Capability is an optional behaviour a Harness may declare missing.
+type Capability string
+
+// The optional capabilities.
+const (
+	// Events is backend.Subscriber: state changes published per queue. A
+	// backend that does not implement the interface is skipped without
+	// declaring it.
+	Events Capability = "events"
+
+	// PromptWakeup is a Claim that, while it waits, returns within tens of
+	// milliseconds of a job becoming claimable (enqueued, or due after a
+	// delay). A store that can only poll declares it missing; the tests
+	// that time the wake-up skip, and the rest still require the job to
+	// arrive before the wait ends.
+	PromptWakeup Capability = "prompt-wakeup"
+)
+
+// testCase is one named test of the suite. Serial tests measure latency,
+// so they run before their group's parallel tests start, and alone.
+type testCase struct {
+	name   string
+	serial bool
+	run    func(t *testing.T, f *fixture)
+}
+
+type group struct {
+	name  string
+	cases []testCase
+}
+
+// Run runs the whole suite against the backend of h, as subtests of t
+// grouped by area (Enqueue, Claim, Ack, …). Groups run one after another;
+// the tests of a group run in parallel.
+func Run(t *testing.T, h Harness) {
+	t.Helper()
+	if h.NewBackend == nil {
+		t.Fatal("conformance: Harness.NewBackend is nil")
+	}
+	s := &suite{h: h}
+	for _, g := range groups() {
+		t.Run(g.name, func(t *testing.T) {
+			for _, c := range g.cases {
+				t.Run(c.name, func(t *testing.T) {
+					if !c.serial {
+						t.Parallel()
+					}
+					c.run(t, s.fixture(t))
+				})
+			}
+		})
+	}
+}
+
+func groups() []group {
+	return []group{
+		{"Enqueue", enqueueTests()},
+		{"Claim", claimTests()},
+		{"Ack", ackTests()},
+		{"Fail", failTests()},
+		{"Extend", extendTests()},
+		{"Release", releaseTests()},
+		{"Reclaim", reclaimTests()},
+		{"Delay", delayTests()},
+		{"Retention", retentionTests()},
+		{"Isolation", isolationTests()},
+		{"Validation", validationTests()},
+		{"Inspect", inspectTests()},
+		{"Events", eventTests()},
+		{"Queue", queueTests()},
+		{"Worker", workerTests()},
+	}
+}
+
+type suite struct {
+	h Harness
+}
+
+// needs skips t when the harness declares c missing, logging why.
+func (s *suite) needs(t *testing.T, c Capability) {
+	t.Helper()
+	if reason, lacked := s.h.Lacks[c]; lacked {
+		t.Skipf("conformance: the backend lacks %s: %s", c, reason)
+	}
+}
