@@ -1,0 +1,147 @@
+// Package goredis is the jobqueue backend for Redis through
+// github.com/redis/go-redis/v9. It accepts any redis.UniversalClient: a
+// single node, a Sentinel failover client or a Cluster client (every
+// script of a queue touches one hash slot).
+//
+// Backend implements backend.Backend and backend.Subscriber. The key
+// layout and the scripts are shared with the rueidis adapter and described
+// in the internal redisq package; this package only talks to the client.
+//
+// # Connections
+//
+// go-redis serves every command from a pool of PoolSize connections
+// (default 10 per GOMAXPROCS), and a blocking command holds its connection
+// for the whole wait. A Backend therefore never blocks one connection per
+// waiting claim: per queue, at most one goroutine waits on Redis (BLPOP on
+// the queue's marker key, at most 2 s per call) and wakes the local claims
+// one at a time. So with N queues that have waiting claims, N pool
+// connections are blocked, whatever the number of waiting claims; the
+// others stay free for enqueues, completes and heartbeats. 64 workers
+// waiting on one queue with the default pool of 20 (2 CPUs) use 1
+// connection for waiting and leave 19. Subscribe uses one more connection
+// per call, outside the pool.
+//
+// The caller owns the client and closes it; call Backend.Close first.
+package goredis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/jobqueue-go/jobqueue/backend"
+	"github.com/jobqueue-go/jobqueue/internal/redisq"
+)
+
+// Backend is a jobqueue backend on a go-redis client. Its methods are
+// those of backend.Backend and backend.Subscriber, plus Close, which stops
+// the goroutines that wait on Redis for claims (it does not close the
+// client).
+type Backend struct {
+	*redisq.Engine
+}
+
+var (
+	_ backend.Backend    = (*Backend)(nil)
+	_ backend.Subscriber = (*Backend)(nil)
+)
+
+// New returns a Backend that uses client. The caller keeps ownership of
+// client and closes it after calling Backend.Close.
+func New(client redis.UniversalClient) *Backend {
+	return &Backend{Engine: redisq.NewEngine(conn{client})}
+}
+
+// conn implements redisq.Conn with go-redis.
+type conn struct {
+	c redis.UniversalClient
+}
+
+func (c conn) Eval(ctx context.Context, s *redisq.Script, keys, args []string) (any, error) {
+	a := make([]any, len(args))
+	for i, x := range args {
+		a[i] = x
+	}
+	v, err := c.c.EvalSha(ctx, s.SHA, keys, a...).Result()
+	if redis.HasErrorPrefix(err, "NOSCRIPT") {
+		v, err = c.c.Eval(ctx, s.Src, keys, a...).Result()
+	}
+	if err != nil {
+		return nil, mapError(err)
+	}
+	return toTree(v)
+}
+
+func (c conn) BlockPop(ctx context.Context, key string, timeout time.Duration) (bool, error) {
+	err := c.c.BLPop(ctx, timeout, key).Err()
+	if errors.Is(err, redis.Nil) {
+		return false, nil
+	}
+	if err != nil {
+		return false, mapError(err)
+	}
+	return true, nil
+}
+
+func (c conn) Subscribe(ctx context.Context, channel string) (<-chan string, error) {
+	ps := c.c.Subscribe(ctx, channel)
+	if _, err := ps.Receive(ctx); err != nil {
+		_ = ps.Close()
+		return nil, mapError(err)
+	}
+	// go-redis buffers and, for a reader that stays slow, drops messages.
+	in := ps.Channel(redis.WithChannelSize(256))
+	out := make(chan string)
+	go func() {
+		defer close(out)
+		defer ps.Close()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case m, ok := <-in:
+				if !ok {
+					return
+				}
+				select {
+				case out <- m.Payload:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out, nil
+}
+
+// mapError is the one place go-redis errors become jobqueue errors.
+func mapError(err error) error {
+	var re redis.Error
+	if errors.As(err, &re) {
+		return redisq.ReplyError(re.Error())
+	}
+	return fmt.Errorf("jobqueue: redis: %w", err)
+}
+
+// toTree converts a go-redis reply to the plain tree redisq decodes.
+func toTree(v any) (any, error) {
+	switch x := v.(type) {
+	case nil, int64, string:
+		return x, nil
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			var err error
+			if out[i], err = toTree(e); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	case redis.Error:
+		return nil, mapError(x)
+	}
+	return nil, fmt.Errorf("jobqueue: redis: unexpected reply type %T", v)
+}

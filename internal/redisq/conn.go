@@ -1,0 +1,60 @@
+package redisq
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jobqueue-go/jobqueue/backend"
+)
+
+// Conn is what an adapter implements on top of its Redis client: the only
+// calls the Engine makes.
+type Conn interface {
+	// Eval runs s with EVALSHA, sending the source with EVAL when the
+	// server answers NOSCRIPT. The reply is converted to a plain tree of
+	// int64, string, []any and nil (see Decode…); an error reply is
+	// returned as an error mapped by ReplyError.
+	Eval(ctx context.Context, s *Script, keys, args []string) (any, error)
+	// BlockPop pops one element of the list key with BLPOP, waiting up to
+	// timeout (a whole number of seconds, at least one), and reports
+	// whether it popped one.
+	BlockPop(ctx context.Context, key string, timeout time.Duration) (bool, error)
+	// Subscribe delivers the messages published on channel until ctx is
+	// done, then closes the returned channel. It returns once the
+	// subscription is active, and subscribes again after a dropped
+	// connection (messages published meanwhile are missed).
+	Subscribe(ctx context.Context, channel string) (<-chan string, error)
+}
+
+// ReplyError maps the message of a Redis error reply to the backend's
+// errors. Scripts report whole-call failures with a code as the first
+// word; any other message is wrapped as a Redis failure.
+func ReplyError(msg string) error {
+	code, rest, _ := strings.Cut(msg, " ")
+	switch code {
+	case "NOTFOUND":
+		return fmt.Errorf("%w: %s", backend.ErrNotFound, rest)
+	case "EXISTS":
+		return fmt.Errorf("%w: %s", backend.ErrJobExists, rest)
+	case "WRONGSTATE":
+		return fmt.Errorf("%w: %s", backend.ErrWrongState, rest)
+	case "INVALIDSTATE":
+		return fmt.Errorf("%w: %s", backend.ErrInvalidState, rest)
+	}
+	return fmt.Errorf("jobqueue: redis: %s", msg)
+}
+
+// itemError maps a per-item code of an acknowledgement script.
+func itemError(code, id string) error {
+	switch code {
+	case "OK":
+		return nil
+	case "NOTFOUND":
+		return fmt.Errorf("%w: %s", backend.ErrNotFound, id)
+	case "LOSTCLAIM":
+		return fmt.Errorf("%w: %s", backend.ErrLostClaim, id)
+	}
+	return fmt.Errorf("jobqueue: redis: unexpected item code %q for job %s", code, id)
+}

@@ -1,0 +1,277 @@
+package redisq
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jobqueue-go/jobqueue/backend"
+)
+
+// The decoders below read the plain reply tree an adapter's Conn returns.
+// A reply of the wrong shape means the scripts and this code disagree, or
+// the server is not Redis: it is reported, never a panic.
+
+func errShape(what string, v any) error {
+	return fmt.Errorf("jobqueue: redis: unexpected reply for %s: %T %v", what, v, v)
+}
+
+func asArray(v any, what string) ([]any, error) {
+	a, ok := v.([]any)
+	if !ok {
+		return nil, errShape(what, v)
+	}
+	return a, nil
+}
+
+func asInt(v any, what string) (int64, error) {
+	switch x := v.(type) {
+	case int64:
+		return x, nil
+	case string:
+		n, err := strconv.ParseInt(x, 10, 64)
+		if err != nil {
+			return 0, errShape(what, v)
+		}
+		return n, nil
+	}
+	return 0, errShape(what, v)
+}
+
+func asString(v any, what string) (string, error) {
+	s, ok := v.(string)
+	if !ok {
+		return "", errShape(what, v)
+	}
+	return s, nil
+}
+
+func asStrings(v any, what string) ([]string, error) {
+	a, err := asArray(v, what)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(a))
+	for i, x := range a {
+		if out[i], err = asString(x, what); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// asHash reads a flat field, value, field, value... array (HGETALL).
+func asHash(v any, what string) (map[string]string, error) {
+	kv, err := asStrings(v, what)
+	if err != nil {
+		return nil, err
+	}
+	if len(kv)%2 != 0 {
+		return nil, errShape(what, v)
+	}
+	m := make(map[string]string, len(kv)/2)
+	for i := 0; i < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return m, nil
+}
+
+func msTime(ms int64) time.Time { return time.UnixMilli(ms) }
+
+// claimReply is the decoded reply of claim.lua.
+type claimReply struct {
+	now     int64
+	nextDue int64 // -1: nothing scheduled
+	more    bool
+	jobs    []backend.ClaimedJob
+}
+
+func decodeClaim(v any) (claimReply, error) {
+	var r claimReply
+	a, err := asArray(v, "claim")
+	if err != nil || len(a) != 4 {
+		return r, errShape("claim", v)
+	}
+	if r.now, err = asInt(a[0], "claim"); err != nil {
+		return r, err
+	}
+	if r.nextDue, err = asInt(a[1], "claim"); err != nil {
+		return r, err
+	}
+	more, err := asInt(a[2], "claim")
+	if err != nil {
+		return r, err
+	}
+	r.more = more > 0
+	jobs, err := asArray(a[3], "claim")
+	if err != nil {
+		return r, err
+	}
+	r.jobs = make([]backend.ClaimedJob, 0, len(jobs))
+	for _, j := range jobs {
+		f, err := asArray(j, "claimed job")
+		if err != nil || len(f) != 7 {
+			return r, errShape("claimed job", j)
+		}
+		var cj backend.ClaimedJob
+		var payload string
+		var n [4]int64
+		if cj.ID, err = asString(f[0], "claimed job"); err != nil {
+			return r, err
+		}
+		if cj.Token, err = asString(f[1], "claimed job"); err != nil {
+			return r, err
+		}
+		if payload, err = asString(f[2], "claimed job"); err != nil {
+			return r, err
+		}
+		for i := range n {
+			if n[i], err = asInt(f[3+i], "claimed job"); err != nil {
+				return r, err
+			}
+		}
+		cj.Payload = []byte(payload)
+		cj.Attempts, cj.MaxAttempts = int(n[0]), int(n[1])
+		cj.EnqueuedAt, cj.LeaseUntil = msTime(n[2]), msTime(n[3])
+		r.jobs = append(r.jobs, cj)
+	}
+	return r, nil
+}
+
+// decodeItems reads the per-item codes of ack.lua and extend.lua.
+func decodeItems(v any, ids []string) ([]error, error) {
+	codes, err := asStrings(v, "acknowledgement")
+	if err != nil {
+		return nil, err
+	}
+	if len(codes) != len(ids) {
+		return nil, errShape("acknowledgement", v)
+	}
+	errs := make([]error, len(codes))
+	for i, c := range codes {
+		errs[i] = itemError(c, ids[i])
+	}
+	return errs, nil
+}
+
+func decodeReclaim(v any) (backend.ReclaimResult, error) {
+	var r backend.ReclaimResult
+	a, err := asArray(v, "reclaim")
+	if err != nil || len(a) != 2 {
+		return r, errShape("reclaim", v)
+	}
+	if r.Requeued, err = asStrings(a[0], "reclaim"); err != nil {
+		return r, err
+	}
+	r.Dead, err = asStrings(a[1], "reclaim")
+	return r, err
+}
+
+// decodeJob reads a job hash. A record missing its core fields, or
+// holding values that do not parse, is ErrCorruptJob.
+func decodeJob(v any, id string) (backend.JobInfo, error) {
+	var j backend.JobInfo
+	h, err := asHash(v, "job")
+	if err != nil {
+		return j, err
+	}
+	corrupt := func(field string) error {
+		return fmt.Errorf("%w: job %s: field %s is %q", backend.ErrCorruptJob, id, field, h[field])
+	}
+	j.ID = id
+	j.State = backend.State(h["status"])
+	if !j.State.Valid() {
+		return j, corrupt("status")
+	}
+	payload, ok := h["payload"]
+	if !ok {
+		return j, corrupt("payload")
+	}
+	j.Payload = []byte(payload)
+	ints := map[string]int64{}
+	for _, f := range []string{"attempts", "max_attempts", "enqueued_at_ms"} {
+		n, err := strconv.ParseInt(h[f], 10, 64)
+		if err != nil {
+			return j, corrupt(f)
+		}
+		ints[f] = n
+	}
+	for _, f := range []string{"run_at_ms", "claimed_at_ms", "lease_until_ms", "finished_at_ms"} {
+		if s, ok := h[f]; ok {
+			n, err := strconv.ParseInt(s, 10, 64)
+			if err != nil {
+				return j, corrupt(f)
+			}
+			ints[f] = n
+		}
+	}
+	j.Attempts, j.MaxAttempts = int(ints["attempts"]), int(ints["max_attempts"])
+	j.EnqueuedAt = msTime(ints["enqueued_at_ms"])
+	if n, ok := ints["claimed_at_ms"]; ok {
+		j.ClaimedAt = msTime(n)
+	}
+	// The record keeps stale stamps of earlier states; only the current
+	// state's are reported.
+	switch j.State {
+	case backend.StateScheduled:
+		j.RunAt = msTime(ints["run_at_ms"])
+	case backend.StateProcessing:
+		j.LeaseUntil = msTime(ints["lease_until_ms"])
+	case backend.StateCompleted, backend.StateFailed:
+		if n, ok := ints["finished_at_ms"]; ok {
+			j.FinishedAt = msTime(n)
+		}
+	}
+	if r, ok := h["result"]; ok {
+		j.Result = []byte(r)
+	}
+	j.LastError = h["last_error"]
+	return j, nil
+}
+
+func decodeStats(v any) (backend.Stats, error) {
+	var s backend.Stats
+	a, err := asArray(v, "stats")
+	if err != nil || len(a) != 6 {
+		return s, errShape("stats", v)
+	}
+	depths := []*int64{&s.Pending, &s.Scheduled, &s.Processing, &s.Completed, &s.Failed}
+	for i, p := range depths {
+		if *p, err = asInt(a[i], "stats"); err != nil {
+			return s, err
+		}
+	}
+	h, err := asHash(a[5], "stats")
+	if err != nil {
+		return s, err
+	}
+	counters := map[string]*int64{
+		"enqueued_total":  &s.EnqueuedTotal,
+		"claimed_total":   &s.ClaimedTotal,
+		"completed_total": &s.CompletedTotal,
+		"retried_total":   &s.RetriedTotal,
+		"failed_total":    &s.FailedTotal,
+		"reclaimed_total": &s.ReclaimedTotal,
+	}
+	for name, p := range counters {
+		if v, ok := h[name]; ok {
+			if *p, err = strconv.ParseInt(v, 10, 64); err != nil {
+				return s, errShape("stats counter "+name, v)
+			}
+		}
+	}
+	return s, nil
+}
+
+// ParseEvent reads one message of the events channel, written by the
+// scripts as "kind id1 id2 ...".
+func ParseEvent(queue, msg string) backend.Event {
+	f := strings.Fields(msg)
+	ev := backend.Event{Queue: queue}
+	if len(f) > 0 {
+		ev.Kind = backend.EventKind(f[0])
+		ev.IDs = f[1:]
+	}
+	return ev
+}

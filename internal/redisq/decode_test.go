@@ -1,0 +1,140 @@
+package redisq
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/jobqueue-go/jobqueue/backend"
+)
+
+func TestKeysFor(t *testing.T) {
+	k := KeysFor("jobs")
+	want := []string{
+		"queue:{jobs}:pending", "queue:{jobs}:processing", "queue:{jobs}:scheduled",
+		"queue:{jobs}:completed", "queue:{jobs}:failed", "queue:{jobs}:stats", "queue:{jobs}:marker",
+	}
+	if got := k.scriptKeys(); !reflect.DeepEqual(got, want) {
+		t.Errorf("scriptKeys = %v, want %v", got, want)
+	}
+	if k.Job("a1") != "queue:{jobs}:job:a1" || k.Events != "queue:{jobs}:events" {
+		t.Errorf("Job/Events = %q, %q", k.Job("a1"), k.Events)
+	}
+}
+
+func TestReplyError(t *testing.T) {
+	for msg, want := range map[string]error{
+		"NOTFOUND j1":          backend.ErrNotFound,
+		"EXISTS j1":            backend.ErrJobExists,
+		"WRONGSTATE j1 is one": backend.ErrWrongState,
+		"INVALIDSTATE nope":    backend.ErrInvalidState,
+	} {
+		if err := ReplyError(msg); !errors.Is(err, want) {
+			t.Errorf("ReplyError(%q) = %v, want %v", msg, err, want)
+		}
+	}
+	err := ReplyError("ERR user_script:1: boom")
+	for _, e := range []error{backend.ErrNotFound, backend.ErrJobExists, backend.ErrWrongState} {
+		if errors.Is(err, e) {
+			t.Errorf("ReplyError(ERR) is %v", e)
+		}
+	}
+}
+
+func TestDecodeClaim(t *testing.T) {
+	v := []any{int64(1000), int64(-1), int64(1), []any{
+		[]any{"a", "tok.1", "pay", int64(2), int64(5), int64(900), int64(31000)},
+	}}
+	r, err := decodeClaim(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := backend.ClaimedJob{
+		ID: "a", Token: "tok.1", Payload: []byte("pay"), Attempts: 2, MaxAttempts: 5,
+		EnqueuedAt: time.UnixMilli(900), LeaseUntil: time.UnixMilli(31000),
+	}
+	if r.now != 1000 || r.nextDue != -1 || !r.more || len(r.jobs) != 1 || !reflect.DeepEqual(r.jobs[0], want) {
+		t.Errorf("decodeClaim = %+v", r)
+	}
+	for _, bad := range []any{nil, "x", []any{int64(1)}, []any{int64(1), int64(2), int64(0), []any{[]any{"a"}}}} {
+		if _, err := decodeClaim(bad); err == nil {
+			t.Errorf("decodeClaim(%v) succeeded", bad)
+		}
+	}
+}
+
+func TestDecodeItems(t *testing.T) {
+	errs, err := decodeItems([]any{"OK", "NOTFOUND", "LOSTCLAIM"}, []string{"a", "b", "c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs[0] != nil || !errors.Is(errs[1], backend.ErrNotFound) || !errors.Is(errs[2], backend.ErrLostClaim) {
+		t.Errorf("decodeItems = %v", errs)
+	}
+	if _, err := decodeItems([]any{"OK"}, []string{"a", "b"}); err == nil {
+		t.Error("decodeItems with a short reply succeeded")
+	}
+	if errs, _ := decodeItems([]any{"WHAT"}, []string{"a"}); errs[0] == nil {
+		t.Error("decodeItems accepted an unknown code")
+	}
+}
+
+func TestDecodeJob(t *testing.T) {
+	rec := []any{"id", "a", "payload", "p", "status", "processing", "attempts", "1", "max_attempts", "3",
+		"enqueued_at_ms", "100", "run_at_ms", "150", "claimed_at_ms", "200", "lease_until_ms", "300",
+		"last_error", "boom"}
+	j, err := decodeJob(rec, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := backend.JobInfo{
+		ID: "a", State: backend.StateProcessing, Payload: []byte("p"), Attempts: 1, MaxAttempts: 3,
+		EnqueuedAt: time.UnixMilli(100), ClaimedAt: time.UnixMilli(200), LeaseUntil: time.UnixMilli(300),
+		LastError: "boom",
+	}
+	if !reflect.DeepEqual(j, want) {
+		t.Errorf("decodeJob = %+v\nwant %+v", j, want)
+	}
+	for _, bad := range [][]any{
+		{"status", "weird", "payload", "p", "attempts", "1", "max_attempts", "3", "enqueued_at_ms", "1"},
+		{"status", "pending", "attempts", "1", "max_attempts", "3", "enqueued_at_ms", "1"},
+		{"status", "pending", "payload", "p", "attempts", "x", "max_attempts", "3", "enqueued_at_ms", "1"},
+	} {
+		if _, err := decodeJob(bad, "a"); !errors.Is(err, backend.ErrCorruptJob) {
+			t.Errorf("decodeJob(%v) = %v, want ErrCorruptJob", bad, err)
+		}
+	}
+	if _, err := decodeJob([]any{"odd"}, "a"); err == nil {
+		t.Error("decodeJob of an odd array succeeded")
+	}
+}
+
+func TestDecodeStats(t *testing.T) {
+	s, err := decodeStats([]any{int64(1), int64(2), int64(3), int64(4), int64(5),
+		[]any{"enqueued_total", "10", "reclaimed_total", "7"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := backend.Stats{Pending: 1, Scheduled: 2, Processing: 3, Completed: 4, Failed: 5, EnqueuedTotal: 10, ReclaimedTotal: 7}
+	if s != want {
+		t.Errorf("decodeStats = %+v", s)
+	}
+}
+
+func TestDecodeReclaim(t *testing.T) {
+	r, err := decodeReclaim([]any{[]any{"a"}, []any{}})
+	if err != nil || !reflect.DeepEqual(r.Requeued, []string{"a"}) || len(r.Dead) != 0 {
+		t.Errorf("decodeReclaim = %+v, %v", r, err)
+	}
+}
+
+func TestParseEvent(t *testing.T) {
+	ev := ParseEvent("q", "completed a b")
+	if ev.Queue != "q" || ev.Kind != backend.EventCompleted || !reflect.DeepEqual(ev.IDs, []string{"a", "b"}) {
+		t.Errorf("ParseEvent = %+v", ev)
+	}
+	if ev := ParseEvent("q", "purged"); ev.Kind != backend.EventPurged || len(ev.IDs) != 0 {
+		t.Errorf("ParseEvent(purged) = %+v", ev)
+	}
+}

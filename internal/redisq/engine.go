@@ -1,0 +1,344 @@
+package redisq
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/jobqueue-go/jobqueue/backend"
+)
+
+// purgeBatch bounds the job records one purge script call deletes.
+const purgeBatch = 500
+
+// Engine is the Backend logic shared by both Redis adapters. It implements
+// backend.Backend and backend.Subscriber on top of a Conn.
+type Engine struct {
+	conn Conn
+
+	// ctx lives until Close; the blocking goroutines run under it.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu    sync.Mutex
+	waits map[string]*waitQueue
+}
+
+var (
+	_ backend.Backend    = (*Engine)(nil)
+	_ backend.Subscriber = (*Engine)(nil)
+)
+
+// NewEngine returns an Engine that talks to Redis through conn.
+func NewEngine(conn Conn) *Engine {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Engine{conn: conn, ctx: ctx, cancel: cancel, waits: map[string]*waitQueue{}}
+}
+
+// Close stops the goroutines that block on Redis for waiting claims and
+// waits for them to return. Claims still waiting, and claims started after
+// Close, wait out their own timeout without Redis wake-ups. Close does not
+// close the client.
+func (e *Engine) Close() {
+	e.cancel()
+	e.mu.Lock()
+	queues := make([]*waitQueue, 0, len(e.waits))
+	for _, q := range e.waits {
+		queues = append(queues, q)
+	}
+	e.mu.Unlock()
+	for _, q := range queues {
+		q.interrupt()
+	}
+	e.wg.Wait()
+}
+
+func (e *Engine) eval(ctx context.Context, s *Script, k Keys, args []string) (any, error) {
+	return e.conn.Eval(ctx, s, k.scriptKeys(), args)
+}
+
+// ms rounds d up to whole milliseconds, so a positive delay or lease is
+// never rounded down to nothing.
+func ms(d time.Duration) string {
+	if d <= 0 {
+		return "0"
+	}
+	return strconv.FormatInt(int64((d+time.Millisecond-1)/time.Millisecond), 10)
+}
+
+// Enqueue implements backend.Backend.
+func (e *Engine) Enqueue(ctx context.Context, p backend.EnqueueParams) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	k := KeysFor(p.Queue)
+	args := append(k.scriptArgs(1+4*len(p.Jobs)), strconv.Itoa(len(p.Jobs)))
+	for _, j := range p.Jobs {
+		args = append(args, j.ID, string(j.Payload), strconv.Itoa(j.MaxAttempts), ms(j.Delay))
+	}
+	_, err := e.eval(ctx, scriptEnqueue, k, args)
+	return err
+}
+
+// Claim implements backend.Backend. A claim that finds nothing waits on a
+// local signal from the queue's blocking goroutine (see waitQueue), not on
+// Redis itself, so many waiting claims cost one blocked connection.
+func (e *Engine) Claim(ctx context.Context, p backend.ClaimParams) ([]backend.ClaimedJob, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	k := KeysFor(p.Queue)
+	deadline := time.Now().Add(p.Wait)
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		// The script runs without ctx's cancellation: a reply lost to a
+		// cancel that lands mid-flight would leave jobs leased to nobody
+		// until Reclaim. Jobs that do come back are returned, so none is
+		// lost; the wait itself still ends at once on cancel.
+		r, err := e.claimOnce(context.WithoutCancel(ctx), k, p)
+		if err != nil {
+			return nil, err
+		}
+		if len(r.jobs) > 0 {
+			if r.more {
+				// Avoid a local thundering herd: one claimer hands on to
+				// the next, and only while work is left.
+				e.waitQueue(p.Queue).wakeOne()
+			}
+			return r.jobs, nil
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return r.jobs, nil
+		}
+		q := e.waitQueue(p.Queue)
+		q.setDue(r.now, r.nextDue)
+		if err := q.wait(ctx, left); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (e *Engine) claimOnce(ctx context.Context, k Keys, p backend.ClaimParams) (claimReply, error) {
+	token, err := newToken()
+	if err != nil {
+		return claimReply{}, err
+	}
+	args := append(k.scriptArgs(3), strconv.Itoa(p.Max), ms(p.Lease), token)
+	v, err := e.eval(ctx, scriptClaim, k, args)
+	if err != nil {
+		return claimReply{}, err
+	}
+	return decodeClaim(v)
+}
+
+// newToken returns 16 random bytes in hex; claim.lua appends ".<i>" for
+// the i-th job of a batch.
+func newToken() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// ack runs ack.lua; each item is id, token, text, dead, delay.
+func (e *Engine) ack(ctx context.Context, queue, mode string, ret backend.Retention, ids []string, items [][5]string) ([]error, error) {
+	k := KeysFor(queue)
+	args := append(k.scriptArgs(4+5*len(items)), mode, strconv.Itoa(ret.Max), ms(ret.TTL), strconv.Itoa(len(items)))
+	for _, it := range items {
+		args = append(args, it[:]...)
+	}
+	v, err := e.eval(ctx, scriptAck, k, args)
+	if err != nil {
+		return nil, err
+	}
+	return decodeItems(v, ids)
+}
+
+// Complete implements backend.Backend.
+func (e *Engine) Complete(ctx context.Context, p backend.CompleteParams) ([]error, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(p.Items))
+	items := make([][5]string, len(p.Items))
+	for i, it := range p.Items {
+		ids[i] = it.ID
+		items[i] = [5]string{it.ID, it.Token, string(it.Result), "0", "0"}
+	}
+	return e.ack(ctx, p.Queue, "complete", p.Retention, ids, items)
+}
+
+// Fail implements backend.Backend.
+func (e *Engine) Fail(ctx context.Context, p backend.FailParams) ([]error, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(p.Items))
+	items := make([][5]string, len(p.Items))
+	for i, it := range p.Items {
+		dead := "0"
+		if it.Dead {
+			dead = "1"
+		}
+		ids[i] = it.ID
+		items[i] = [5]string{it.ID, it.Token, it.Error, dead, ms(it.Delay)}
+	}
+	return e.ack(ctx, p.Queue, "fail", p.Retention, ids, items)
+}
+
+// Release implements backend.Backend.
+func (e *Engine) Release(ctx context.Context, p backend.ReleaseParams) ([]error, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(p.Items))
+	items := make([][5]string, len(p.Items))
+	for i, it := range p.Items {
+		ids[i] = it.ID
+		items[i] = [5]string{it.ID, it.Token, "", "0", "0"}
+	}
+	return e.ack(ctx, p.Queue, "release", backend.Retention{}, ids, items)
+}
+
+// Extend implements backend.Backend.
+func (e *Engine) Extend(ctx context.Context, p backend.ExtendParams) ([]error, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	k := KeysFor(p.Queue)
+	ids := make([]string, len(p.Items))
+	args := append(k.scriptArgs(2+2*len(p.Items)), ms(p.Lease), strconv.Itoa(len(p.Items)))
+	for i, it := range p.Items {
+		ids[i] = it.ID
+		args = append(args, it.ID, it.Token)
+	}
+	v, err := e.eval(ctx, scriptExtend, k, args)
+	if err != nil {
+		return nil, err
+	}
+	return decodeItems(v, ids)
+}
+
+// Reclaim implements backend.Backend.
+func (e *Engine) Reclaim(ctx context.Context, p backend.ReclaimParams) (backend.ReclaimResult, error) {
+	if err := p.Validate(); err != nil {
+		return backend.ReclaimResult{}, err
+	}
+	k := KeysFor(p.Queue)
+	args := append(k.scriptArgs(3), strconv.Itoa(p.Max), strconv.Itoa(p.DeadRetention.Max), ms(p.DeadRetention.TTL))
+	v, err := e.eval(ctx, scriptReclaim, k, args)
+	if err != nil {
+		return backend.ReclaimResult{}, err
+	}
+	return decodeReclaim(v)
+}
+
+// Get implements backend.Backend.
+func (e *Engine) Get(ctx context.Context, queue, id string) (backend.JobInfo, error) {
+	v, err := e.evalJob(ctx, scriptGet, queue, id)
+	if err != nil {
+		return backend.JobInfo{}, err
+	}
+	return decodeJob(v, id)
+}
+
+// List implements backend.Backend.
+func (e *Engine) List(ctx context.Context, p backend.ListParams) ([]string, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	k := KeysFor(p.Queue)
+	args := append(k.scriptArgs(3), string(p.State), strconv.Itoa(p.Offset), strconv.Itoa(p.Limit))
+	v, err := e.eval(ctx, scriptList, k, args)
+	if err != nil {
+		return nil, err
+	}
+	return asStrings(v, "list")
+}
+
+// Stats implements backend.Backend.
+func (e *Engine) Stats(ctx context.Context, queue string) (backend.Stats, error) {
+	if err := backend.ValidateQueueName(queue); err != nil {
+		return backend.Stats{}, err
+	}
+	k := KeysFor(queue)
+	v, err := e.eval(ctx, scriptStats, k, k.scriptArgs(0))
+	if err != nil {
+		return backend.Stats{}, err
+	}
+	return decodeStats(v)
+}
+
+// Purge implements backend.Backend. It deletes in batches, one script
+// call each, so no single call blocks Redis for long.
+func (e *Engine) Purge(ctx context.Context, queue string) error {
+	if err := backend.ValidateQueueName(queue); err != nil {
+		return err
+	}
+	k := KeysFor(queue)
+	args := append(k.scriptArgs(1), strconv.Itoa(purgeBatch))
+	for {
+		v, err := e.eval(ctx, scriptPurge, k, args)
+		if err != nil {
+			return err
+		}
+		more, err := asInt(v, "purge")
+		if err != nil || more == 0 {
+			return err
+		}
+	}
+}
+
+// RetryDead implements backend.Backend.
+func (e *Engine) RetryDead(ctx context.Context, queue, id string) error {
+	_, err := e.evalJob(ctx, scriptRetryDead, queue, id)
+	return err
+}
+
+// Delete implements backend.Backend.
+func (e *Engine) Delete(ctx context.Context, queue, id string) error {
+	_, err := e.evalJob(ctx, scriptDelete, queue, id)
+	return err
+}
+
+// evalJob checks queue and id and runs a script whose only own argument
+// is the job id.
+func (e *Engine) evalJob(ctx context.Context, s *Script, queue, id string) (any, error) {
+	if err := backend.ValidateJobRef(queue, id); err != nil {
+		return nil, err
+	}
+	k := KeysFor(queue)
+	return e.eval(ctx, s, k, append(k.scriptArgs(1), id))
+}
+
+// Subscribe implements backend.Subscriber.
+func (e *Engine) Subscribe(ctx context.Context, queue string) (<-chan backend.Event, error) {
+	if err := backend.ValidateQueueName(queue); err != nil {
+		return nil, err
+	}
+	msgs, err := e.conn.Subscribe(ctx, KeysFor(queue).Events)
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan backend.Event)
+	go func() {
+		defer close(out)
+		// The adapter's channel buffers and drops for a slow reader; this
+		// loop only converts, and drains msgs until the adapter closes it.
+		for m := range msgs {
+			select {
+			case out <- ParseEvent(queue, m):
+			case <-ctx.Done():
+			}
+		}
+	}()
+	return out, nil
+}

@@ -1,0 +1,84 @@
+-- ack.lua records the outcome of claimed jobs: complete, fail or release.
+-- KEYS: the queue keys of lib.lua.
+-- ARGV[1], ARGV[2]: job key prefix, events channel (lib.lua).
+-- ARGV[3]: mode, 'complete' | 'fail' | 'release'.
+-- ARGV[4]: history max, ARGV[5]: history TTL ms (complete: the completed
+--   history; fail: the failed history; unused by release).
+-- ARGV[6]: n, the number of items; then n groups of 5:
+--   id, token, text (result or error), dead ('1' or '0'), delay_ms.
+-- Returns: an array of n codes, 'OK', 'NOTFOUND' or 'LOSTCLAIM'.
+-- The job's 'acked' field records which outcome its current token got, so
+-- repeating the same outcome with the same token is an 'OK' that changes
+-- nothing, and any other outcome with it is 'LOSTCLAIM'.
+local mode = ARGV[3]
+local hmax, httl = tonumber(ARGV[4]), tonumber(ARGV[5])
+local n = tonumber(ARGV[6])
+local now = now_ms()
+
+local codes = {}
+local completed, retrying, dead, released = {}, {}, {}, {}
+local wake = false
+for i = 0, n - 1 do
+  local b = 7 + i * 5
+  local id, token, text = ARGV[b], ARGV[b + 1], ARGV[b + 2]
+  local k = job_key(id)
+  local f = redis.call('HMGET', k, 'status', 'claim_token', 'acked')
+  local status, current, acked = f[1], f[2], f[3]
+  if not status then
+    codes[#codes + 1] = 'NOTFOUND'
+  elseif current ~= token then
+    codes[#codes + 1] = 'LOSTCLAIM'
+  elseif acked then
+    if acked == mode then
+      codes[#codes + 1] = 'OK'
+    else
+      codes[#codes + 1] = 'LOSTCLAIM'
+    end
+  elseif status ~= 'processing' then
+    codes[#codes + 1] = 'LOSTCLAIM'
+  else
+    redis.call('ZREM', K_PROCESSING, id)
+    if mode == 'complete' then
+      redis.call('HSET', k, 'status', 'completed', 'acked', mode, 'finished_at_ms', now, 'result', text)
+      add_history(K_COMPLETED, 'completed', id, hmax, httl)
+      completed[#completed + 1] = id
+    elseif mode == 'release' then
+      redis.call('HSET', k, 'status', 'pending', 'acked', mode)
+      redis.call('HINCRBY', k, 'attempts', -1)
+      released[#released + 1] = id
+    else
+      redis.call('HSET', k, 'acked', mode, 'last_error', text)
+      local delay = tonumber(ARGV[b + 4])
+      if ARGV[b + 3] == '1' then
+        redis.call('HSET', k, 'status', 'failed', 'finished_at_ms', now)
+        add_history(K_FAILED, 'failed', id, hmax, httl)
+        dead[#dead + 1] = id
+      elseif delay > 0 then
+        redis.call('HSET', k, 'status', 'scheduled', 'run_at_ms', now + delay)
+        redis.call('ZADD', K_SCHEDULED, now + delay, id)
+        retrying[#retrying + 1] = id
+      else
+        redis.call('HSET', k, 'status', 'pending')
+        redis.call('RPUSH', K_PENDING, id)
+        retrying[#retrying + 1] = id
+      end
+    end
+    codes[#codes + 1] = 'OK'
+  end
+end
+
+-- Released jobs go ahead of every pending job, in the order given.
+for i = #released, 1, -1 do
+  redis.call('LPUSH', K_PENDING, released[i])
+end
+if #released > 0 or #retrying > 0 then
+  arm_marker()
+end
+bump('completed_total', #completed)
+bump('retried_total', #retrying)
+bump('failed_total', #dead)
+publish('completed', completed)
+publish('retrying', retrying)
+publish('dead', dead)
+publish('released', released)
+return codes

@@ -1,0 +1,74 @@
+-- claim.lua takes up to max claimable jobs, oldest first, and leases them.
+-- KEYS: the queue keys of lib.lua.
+-- ARGV[1], ARGV[2]: job key prefix, events channel (lib.lua).
+-- ARGV[3]: max jobs; ARGV[4]: lease ms; ARGV[5]: token base (random hex),
+--   the i-th claimed job's token is base .. '.' .. i.
+-- Returns: {now_ms, next_due_ms, more_pending, jobs} where next_due_ms is
+-- the earliest run-at in scheduled (-1: none), more_pending is 1 when jobs
+-- are left in pending, and jobs is an array of
+--   {id, token, payload, attempts, max_attempts, enqueued_at_ms, lease_until_ms}.
+-- A popped id whose record is missing is skipped; a corrupt record is
+-- dead-lettered with the reason.
+local max, lease, base = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+local now = now_ms()
+promote(now)
+
+local jobs, ids, dead = {}, {}, {}
+local until_ms = now + lease
+-- Bounds the records skipped in one call, so a pending list full of
+-- deleted ids cannot make the script run unbounded.
+local budget = max + 1000
+while #jobs < max and budget > 0 do
+  budget = budget - 1
+  local id = redis.call('LPOP', K_PENDING)
+  if not id then
+    break
+  end
+  local k = job_key(id)
+  local f = redis.call('HMGET', k, 'status', 'payload', 'attempts', 'max_attempts', 'enqueued_at_ms')
+  local status, payload = f[1], f[2]
+  local attempts, max_attempts, enqueued = tonumber(f[3]), tonumber(f[4]), tonumber(f[5])
+  if status == 'pending' and payload and attempts and max_attempts and enqueued then
+    attempts = redis.call('HINCRBY', k, 'attempts', 1)
+    local token = base .. '.' .. (#jobs + 1)
+    redis.call('HSET', k, 'status', 'processing', 'claim_token', token, 'claimed_at_ms', now,
+      'lease_until_ms', until_ms)
+    redis.call('HDEL', k, 'acked')
+    redis.call('ZADD', K_PROCESSING, until_ms, id)
+    jobs[#jobs + 1] = {id, token, payload, attempts, max_attempts, enqueued, until_ms}
+    ids[#ids + 1] = id
+  elseif status or payload or f[3] or f[4] or f[5] then
+    if status == 'pending' or not status then
+      -- A record that exists but cannot be decoded would fail every
+      -- claimer forever: dead-letter it, with a short fixed retention
+      -- since this call knows no retention policy.
+      dead_letter(id, now, 'jobqueue: corrupt job record: missing or malformed fields', 1000, 7 * 24 * 3600 * 1000)
+      dead[#dead + 1] = id
+    end
+    -- Any other status means the id was listed twice; the record lives
+    -- where its status says, so the stale entry is simply dropped.
+  end
+end
+
+local more = redis.call('LLEN', K_PENDING)
+if more > 0 and #jobs > 0 then
+  -- Chain the wake-up: another waiting process takes what is left. The
+  -- marker is not cleared when pending is empty: it may also announce a
+  -- new, earlier run-at that blocked claimers must see.
+  arm_marker()
+end
+
+local next_due = -1
+if #jobs == 0 then
+  local first = redis.call('ZRANGE', K_SCHEDULED, 0, 0, 'WITHSCORES')
+  if #first == 2 then
+    next_due = tonumber(first[2])
+  end
+end
+
+bump('claimed_total', #jobs)
+bump('failed_total', #dead)
+publish('claimed', ids)
+publish('dead', dead)
+if more > 0 then more = 1 end
+return {now, next_due, more, jobs}

@@ -1,0 +1,25 @@
+-- extend.lua renews the leases of claimed jobs (a heartbeat).
+-- KEYS: the queue keys of lib.lua.
+-- ARGV[1], ARGV[2]: job key prefix, events channel (lib.lua).
+-- ARGV[3]: lease ms, counted from now; ARGV[4]: n; then n pairs id, token.
+-- Returns: an array of n codes, 'OK', 'NOTFOUND' or 'LOSTCLAIM'.
+-- Publishes nothing: a heartbeat is not a state change.
+local lease, n = tonumber(ARGV[3]), tonumber(ARGV[4])
+local now = now_ms()
+local until_ms = now + lease
+local codes = {}
+for i = 0, n - 1 do
+  local id, token = ARGV[5 + i * 2], ARGV[6 + i * 2]
+  local k = job_key(id)
+  local f = redis.call('HMGET', k, 'status', 'claim_token', 'acked')
+  if not f[1] then
+    codes[#codes + 1] = 'NOTFOUND'
+  elseif f[1] ~= 'processing' or f[2] ~= token or f[3] then
+    codes[#codes + 1] = 'LOSTCLAIM'
+  else
+    redis.call('ZADD', K_PROCESSING, until_ms, id)
+    redis.call('HSET', k, 'lease_until_ms', until_ms)
+    codes[#codes + 1] = 'OK'
+  end
+end
+return codes

@@ -1,0 +1,33 @@
+-- purge.lua deletes one batch of a queue's jobs; the caller repeats it
+-- until it returns 0. Only ids this queue references are touched, and
+-- every live record is referenced by exactly one of its lists or zsets, so
+-- no SCAN is needed (SCAN is per node on a Cluster).
+-- KEYS: the queue keys of lib.lua.
+-- ARGV[1], ARGV[2]: job key prefix, events channel (lib.lua).
+-- ARGV[3]: batch size.
+-- Returns: 1 when more remains, 0 when the queue's keys are all gone.
+local batch = tonumber(ARGV[3])
+local function drop(ids)
+  for _, id in ipairs(ids) do
+    redis.call('DEL', job_key(id))
+  end
+end
+for _, list in ipairs({K_PENDING, K_COMPLETED, K_FAILED}) do
+  local ids = redis.call('LRANGE', list, 0, batch - 1)
+  if #ids > 0 then
+    drop(ids)
+    redis.call('LTRIM', list, #ids, -1)
+    return 1
+  end
+end
+for _, zset in ipairs({K_SCHEDULED, K_PROCESSING}) do
+  local ids = redis.call('ZRANGE', zset, 0, batch - 1)
+  if #ids > 0 then
+    drop(ids)
+    redis.call('ZREMRANGEBYRANK', zset, 0, #ids - 1)
+    return 1
+  end
+end
+redis.call('DEL', K_STATS, K_MARKER)
+redis.call('PUBLISH', CHANNEL, 'purged')
+return 0

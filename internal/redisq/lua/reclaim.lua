@@ -1,0 +1,37 @@
+-- reclaim.lua returns up to max jobs whose lease has expired to pending,
+-- earliest deadline first, or dead-letters those out of attempts.
+-- KEYS: the queue keys of lib.lua.
+-- ARGV[1], ARGV[2]: job key prefix, events channel (lib.lua).
+-- ARGV[3]: max jobs; ARGV[4]: dead history max; ARGV[5]: dead history TTL ms.
+-- Returns: {requeued_ids, dead_ids}.
+-- The claim token is removed, so the old claim's acknowledgements report
+-- LOSTCLAIM from now on.
+local max, dmax, dttl = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local now = now_ms()
+local expired = redis.call('ZRANGEBYSCORE', K_PROCESSING, '-inf', now, 'LIMIT', 0, max)
+local requeued, dead = {}, {}
+for _, id in ipairs(expired) do
+  redis.call('ZREM', K_PROCESSING, id)
+  local k = job_key(id)
+  local f = redis.call('HMGET', k, 'status', 'attempts', 'max_attempts')
+  if f[1] then
+    local attempts, max_attempts = tonumber(f[2]) or 0, tonumber(f[3]) or 0
+    if attempts >= max_attempts then
+      dead_letter(id, now, 'jobqueue: lease expired on attempt ' .. attempts .. ' of ' .. max_attempts, dmax, dttl)
+      dead[#dead + 1] = id
+    else
+      redis.call('HSET', k, 'status', 'pending')
+      redis.call('HDEL', k, 'claim_token', 'acked')
+      redis.call('RPUSH', K_PENDING, id)
+      requeued[#requeued + 1] = id
+    end
+  end
+end
+if #requeued > 0 then
+  arm_marker()
+end
+bump('reclaimed_total', #requeued + #dead)
+bump('failed_total', #dead)
+publish('reclaimed', requeued)
+publish('dead', dead)
+return {requeued, dead}

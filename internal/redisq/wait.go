@@ -1,0 +1,182 @@
+package redisq
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+)
+
+// maxBlock caps one BLPOP on a marker. It bounds how long an idle blocker
+// holds a connection after its waiters left, and how long Close may wait.
+// An idle queue costs one BLPOP per maxBlock per Engine.
+const maxBlock = 2 * time.Second
+
+// errorPause is how long a blocker pauses after a failed BLPOP (Redis
+// down), so it does not spin.
+const errorPause = 200 * time.Millisecond
+
+// waitQueue holds the claims of one queue that are waiting for work in
+// this Engine. At most one goroutine (block) waits on Redis for all of
+// them, so 64 waiting claims hold one connection, not 64: a connection
+// pool of 20 stays free for completes and heartbeats.
+type waitQueue struct {
+	e      *Engine
+	keys   Keys
+	mu     sync.Mutex
+	queue  []*waiter // FIFO: the longest waiting claim is woken first
+	active bool      // a block goroutine runs
+	due    *time.Timer
+}
+
+type waiter struct {
+	ch       chan struct{} // buffered 1; sent to once, after removal from queue
+	deadline time.Time
+}
+
+func (e *Engine) waitQueue(queue string) *waitQueue {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	q, ok := e.waits[queue]
+	if !ok {
+		q = &waitQueue{e: e, keys: KeysFor(queue)}
+		e.waits[queue] = q
+	}
+	return q
+}
+
+// wait blocks until a wake-up, d, or ctx, whichever comes first. Only
+// ctx's end is an error; the caller claims again in the other cases.
+func (q *waitQueue) wait(ctx context.Context, d time.Duration) error {
+	w := &waiter{ch: make(chan struct{}, 1), deadline: time.Now().Add(d)}
+	q.mu.Lock()
+	q.queue = append(q.queue, w)
+	if !q.active && q.e.ctx.Err() == nil {
+		q.active = true
+		q.e.wg.Add(1)
+		go q.block()
+	}
+	q.mu.Unlock()
+
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-w.ch:
+		if err := ctx.Err(); err != nil {
+			q.wakeOne() // cancelled as it was woken: hand the wake-up on
+			return err
+		}
+		return nil
+	case <-t.C:
+		q.remove(w, false)
+		return nil
+	case <-ctx.Done():
+		q.remove(w, true)
+		return ctx.Err()
+	}
+}
+
+// remove takes w out of the queue. A w that is no longer queued was woken
+// at the same moment; when its claim gives up (handOn), the wake-up goes to
+// the next waiter instead of being lost. A timed-out claim claims once
+// more itself, so it keeps its wake-up.
+func (q *waitQueue) remove(w *waiter, handOn bool) {
+	q.mu.Lock()
+	i := slices.Index(q.queue, w)
+	if i >= 0 {
+		q.queue = slices.Delete(q.queue, i, i+1)
+	}
+	q.mu.Unlock()
+	if i < 0 && handOn {
+		q.wakeOne()
+	}
+}
+
+// wakeOne wakes the longest waiting claim, if any, and reports whether
+// there was one.
+func (q *waitQueue) wakeOne() bool {
+	q.mu.Lock()
+	if len(q.queue) == 0 {
+		q.mu.Unlock()
+		return false
+	}
+	w := q.queue[0]
+	q.queue = slices.Delete(q.queue, 0, 1)
+	q.mu.Unlock()
+	w.ch <- struct{}{}
+	return true
+}
+
+// setDue arranges one local wake-up when the earliest scheduled job falls
+// due (nextDue, -1 for none, on the Redis clock whose now is given). A
+// local timer instead of a shorter BLPOP, because BLPOP timeouts are whole
+// seconds in go-redis, and instead of a timer per waiter, which would wake
+// every waiter at once.
+func (q *waitQueue) setDue(now, nextDue int64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.due != nil {
+		q.due.Stop()
+		q.due = nil
+	}
+	if nextDue < 0 {
+		return
+	}
+	d := time.Duration(nextDue-now) * time.Millisecond
+	q.due = time.AfterFunc(max(d, 0)+time.Millisecond, func() { q.wakeOne() })
+}
+
+// block waits on the marker for as long as claims wait locally, and turns
+// each wake-up into one local wake-up.
+func (q *waitQueue) block() {
+	defer q.e.wg.Done()
+	for {
+		q.mu.Lock()
+		if len(q.queue) == 0 || q.e.ctx.Err() != nil {
+			q.active = false
+			q.mu.Unlock()
+			return
+		}
+		var longest time.Time
+		for _, w := range q.queue {
+			if w.deadline.After(longest) {
+				longest = w.deadline
+			}
+		}
+		q.mu.Unlock()
+
+		// Whole seconds: go-redis sends BLPOP timeouts in whole seconds.
+		timeout := min(max(time.Until(longest).Round(time.Second), time.Second), maxBlock)
+		popped, err := q.e.conn.BlockPop(q.e.ctx, q.keys.Marker, timeout)
+		switch {
+		case err != nil:
+			select {
+			case <-q.e.ctx.Done():
+			case <-time.After(errorPause):
+			}
+		case popped && !q.wakeOne():
+			// Nobody here wants it any more (their claims gave up, or
+			// Close interrupted): hand it back for other processes.
+			q.rearm()
+		}
+	}
+}
+
+// rearm arms the marker again. It runs outside the Engine's context,
+// which may be cancelled already, with a short bound of its own.
+func (q *waitQueue) rearm() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_, _ = q.e.eval(ctx, scriptPoke, q.keys, q.keys.scriptArgs(0))
+}
+
+// interrupt wakes this queue's blocker if it is blocked, so Close need not
+// wait for its BLPOP to time out; the blocker re-arms the marker.
+func (q *waitQueue) interrupt() {
+	q.mu.Lock()
+	active := q.active
+	q.mu.Unlock()
+	if active {
+		q.rearm()
+	}
+}
