@@ -6,6 +6,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/jobqueue-go/jobqueue/backend"
 	"github.com/jobqueue-go/jobqueue/conformance/redistest"
 	"github.com/jobqueue-go/jobqueue/goredis"
 	"github.com/jobqueue-go/jobqueue/internal/redisq/redisqtest"
@@ -44,4 +45,12 @@ func TestCommandCounts(t *testing.T) {
 	for op, d := range counts {
 		t.Logf("%s: %v", op, d)
 	}
+}
+
+func TestRedisRestartUnderWorker(t *testing.T) {
+	redisqtest.RedisRestart(t, func(t *testing.T, srv *redistest.Server) backend.Backend {
+		b := goredis.New(newClient(t, srv))
+		t.Cleanup(b.Close)
+		return b
+	})
 }

@@ -7,6 +7,7 @@ import (
 
 	rueidislib "github.com/redis/rueidis"
 
+	"github.com/jobqueue-go/jobqueue/backend"
 	"github.com/jobqueue-go/jobqueue/conformance/redistest"
 	"github.com/jobqueue-go/jobqueue/internal/redisq/redisqtest"
 	"github.com/jobqueue-go/jobqueue/rueidis"
@@ -49,4 +50,12 @@ func TestCommandCounts(t *testing.T) {
 	for op, d := range counts {
 		t.Logf("%s: %v", op, d)
 	}
+}
+
+func TestRedisRestartUnderWorker(t *testing.T) {
+	redisqtest.RedisRestart(t, func(t *testing.T, srv *redistest.Server) backend.Backend {
+		b := rueidis.New(newClient(t, srv))
+		t.Cleanup(b.Close)
+		return b
+	})
 }

@@ -1,8 +1,8 @@
-// Package outagetest kills and restarts a real Redis server under a running
-// jobqueue.Worker, for both Redis adapters' tests. It lives apart from the
-// conformance suite because an outage needs a server process to kill, which
-// only the Redis adapters have.
-package outagetest
+// outage.go kills and restarts a real Redis server under a running
+// jobqueue.Worker; it needs a server process to kill, which only the Redis
+// adapters have, so it is not part of the conformance suite.
+
+package redisqtest
 
 import (
 	"bytes"
@@ -43,12 +43,12 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// RunRestart kills the Redis server (SIGKILL) under a worker pool that is
-// half way through its jobs, keeps it down for a second, restarts it from
+// RedisRestart kills the Redis server (SIGKILL) under a worker pool that is
+// a third of the way through its jobs, keeps it down for 3 s, restarts it from
 // its append-only file (fsync always, so an acknowledged write survives),
 // and checks that the pool finishes every job by itself, having logged the
 // outage once rather than once per failed call.
-func RunRestart(t *testing.T, connect Connect) {
+func RedisRestart(t *testing.T, connect Connect) {
 	srv := redistest.Start(t, redistest.RequireProcess(), redistest.WithArgs("--appendonly", "yes", "--appendfsync", "always"))
 	b := connect(t, srv)
 	q, err := jobqueue.New(b, "outage", jobqueue.WithVisibility(time.Second), jobqueue.WithBackoff(nil))
@@ -96,7 +96,9 @@ func RunRestart(t *testing.T, connect Connect) {
 	require.Eventually(t, func() bool { return w.Stats().Completed >= n/3 }, 30*time.Second, 5*time.Millisecond,
 		"the pool should complete a third of the jobs before the outage")
 	srv.Kill(t)
-	time.Sleep(time.Second)
+	// Longer than the clients' own retries (go-redis gives up after about a
+	// second), so the pool sees the outage.
+	time.Sleep(3 * time.Second)
 	srv.Restart(t)
 
 	// Once Redis is back the pool resumes by itself; jobs whose outcome was
