@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	goredislib "github.com/redis/go-redis/v9"
+	rueidislib "github.com/redis/rueidis"
+
+	"github.com/jobqueue-go/jobqueue/backend"
+	"github.com/jobqueue-go/jobqueue/goredis"
+	"github.com/jobqueue-go/jobqueue/memory"
+	"github.com/jobqueue-go/jobqueue/rueidis"
+)
+
+const defaultRedisURL = "redis://127.0.0.1:6379/"
+
+// Backend kinds of the -backend flag.
+const (
+	backendAuto    = "auto"
+	backendGoredis = "goredis"
+	backendRueidis = "rueidis"
+	backendMemory  = "memory"
+)
+
+// redisTimeout bounds the first contact with Redis, so that auto falls back
+// to memory quickly on a machine without Redis.
+const redisTimeout = 1500 * time.Millisecond
+
+// openedBackend is a backend chosen by -backend, with what to tell the user
+// about it and how to let it go.
+type openedBackend struct {
+	backend.Backend
+	// kind is memory, goredis or rueidis.
+	kind string
+	// desc says which store this is, never with a password.
+	desc string
+	// note explains a fallback to memory; empty otherwise.
+	note  string
+	close func()
+}
+
+// Close closes the backend and its client.
+func (o *openedBackend) Close() {
+	if o.close != nil {
+		o.close()
+	}
+}
+
+// openBackend opens the backend named by kind on the Redis server at
+// rawURL (REDIS_URL). Every message it returns has the password redacted.
+func openBackend(ctx context.Context, kind, rawURL string) (*openedBackend, error) {
+	if rawURL == "" {
+		rawURL = defaultRedisURL
+	}
+	shown := redactURL(rawURL)
+	switch kind {
+	case backendMemory:
+		return memoryBackend(""), nil
+	case backendAuto, backendGoredis:
+		o, err := openGoredis(ctx, rawURL, shown)
+		if err == nil {
+			return o, nil
+		}
+		// A server that answers with an error (a wrong password, say) is
+		// there but misconfigured: falling back would hide the mistake.
+		var reply goredislib.Error
+		if kind == backendAuto && !errors.As(err, &reply) {
+			return memoryBackend(fmt.Sprintf("Redis at %s did not answer (%s)", shown, scrub(err, rawURL))), nil
+		}
+		return nil, fmt.Errorf("jobqueue: go-redis backend on %s: %s", shown, scrub(err, rawURL))
+	case backendRueidis:
+		o, err := openRueidis(ctx, rawURL, shown)
+		if err != nil {
+			return nil, fmt.Errorf("jobqueue: rueidis backend on %s: %s", shown, scrub(err, rawURL))
+		}
+		return o, nil
+	}
+	return nil, fmt.Errorf("jobqueue: unknown backend %q (want auto, goredis, rueidis or memory)", kind)
+}
+
+func memoryBackend(note string) *openedBackend {
+	return &openedBackend{
+		Backend: memory.New(),
+		kind:    backendMemory,
+		desc:    "the in-memory backend (jobs live only in this process)",
+		note:    note,
+	}
+}
+
+func openGoredis(ctx context.Context, rawURL, shown string) (*openedBackend, error) {
+	opt, err := goredislib.ParseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	if err := probeRedis(ctx, opt); err != nil {
+		return nil, err
+	}
+	client := goredislib.NewClient(opt)
+	b := goredis.New(client)
+	return &openedBackend{
+		Backend: b,
+		kind:    backendGoredis,
+		desc:    "Redis at " + shown + " (go-redis)",
+		close:   func() { b.Close(); client.Close() },
+	}, nil
+}
+
+// probeRedis pings the server once, without the client's retries, so that
+// a machine without Redis hears so at once and with the real reason.
+func probeRedis(ctx context.Context, opt *goredislib.Options) error {
+	probe := *opt
+	probe.MaxRetries = -1
+	probe.DialerRetries = 1
+	probe.PoolSize = 1
+	probe.DialTimeout = redisTimeout
+	client := goredislib.NewClient(&probe)
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(ctx, redisTimeout)
+	defer cancel()
+	return client.Ping(ctx).Err()
+}
+
+// quietRedis drops go-redis's own log lines: the command reports the
+// errors that matter itself, and the client's dial retries would drown them.
+type quietRedis struct{}
+
+func (quietRedis) Printf(context.Context, string, ...any) {}
+
+func init() { goredislib.SetLogger(quietRedis{}) }
+
+func openRueidis(ctx context.Context, rawURL, shown string) (*openedBackend, error) {
+	// rueidis reads the "/" that ends redis://host:port/ as an empty
+	// database number; go-redis and the URL spec read it as database 0.
+	if u, err := url.Parse(rawURL); err == nil && u.Path == "/" {
+		u.Path = ""
+		rawURL = u.String()
+	}
+	opt, err := rueidislib.ParseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	opt.Dialer.Timeout = redisTimeout
+	client, err := rueidislib.NewClient(opt)
+	if err != nil {
+		return nil, err
+	}
+	pctx, cancel := context.WithTimeout(ctx, redisTimeout)
+	defer cancel()
+	if err := client.Do(pctx, client.B().Ping().Build()).Error(); err != nil {
+		client.Close()
+		return nil, err
+	}
+	b := rueidis.New(client)
+	return &openedBackend{
+		Backend: b,
+		kind:    backendRueidis,
+		desc:    "Redis at " + shown + " (rueidis)",
+		close:   func() { b.Close(); client.Close() },
+	}, nil
+}
+
+// redactURL returns rawURL fit to print: its password, if any, replaced.
+func redactURL(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		// A URL that does not parse may still hold a password; show none of it.
+		return "(REDIS_URL that does not parse as a URL)"
+	}
+	return u.Redacted()
+}
+
+// scrub returns err's text with any secret of rawURL removed, because client
+// libraries may quote the URL they were given.
+func scrub(err error, rawURL string) string {
+	msg := err.Error()
+	if u, perr := url.Parse(rawURL); perr == nil {
+		if pw, ok := u.User.Password(); ok && pw != "" {
+			msg = strings.ReplaceAll(msg, rawURL, u.Redacted())
+			msg = strings.ReplaceAll(msg, pw, "xxxxx")
+		}
+	} else {
+		msg = strings.ReplaceAll(msg, rawURL, redactURL(rawURL))
+		// Without a parse, hide whatever sits between "//" and "@".
+		if i := strings.Index(rawURL, "//"); i >= 0 {
+			if j := strings.LastIndex(rawURL, "@"); j > i+2 {
+				msg = strings.ReplaceAll(msg, rawURL[i+2:j], "xxxxx")
+			}
+		}
+	}
+	return msg
+}

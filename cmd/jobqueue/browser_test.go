@@ -1,0 +1,208 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+const chromiumPath = "/usr/bin/chromium"
+
+// inCI reports whether the environment says this is a CI run, where a
+// missing browser must fail the test rather than skip it.
+func inCI() bool {
+	v, err := strconv.ParseBool(os.Getenv("CI"))
+	return err == nil && v
+}
+
+// newBrowser starts headless Chromium for one test and returns a context
+// whose actions run in its tab.
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if inCI() {
+			t.Fatalf("browser test needs %s (Debian package chromium), and CI is set: %v", chromiumPath, err)
+		}
+		t.Skipf("skipping the browser test: %s not found (install the Debian chromium package); under CI=true this fails", chromiumPath)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1440, 1000),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	t.Cleanup(func() {
+		cancel()
+		cancelAlloc()
+	})
+	// The first run starts the browser; it must not carry a timeout.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start %s: %v", chromiumPath, err)
+	}
+	return ctx
+}
+
+// step runs browser actions with a deadline, failing the test with what
+// it was doing.
+func step(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := chromedp.Do(sctx, actions...); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// until waits for a JavaScript predicate on the page.
+func until(expr string) chromedp.Action[chromedp.Void] {
+	return chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(12*time.Second))
+}
+
+// setKnob moves a range input as a user would, firing its input event.
+func setKnob(sel, value string) chromedp.Action[chromedp.Void] {
+	return chromedp.Evaluate[chromedp.Void](fmt.Sprintf(
+		`(() => { const el = document.querySelector(%q); el.value = %q; el.dispatchEvent(new Event("input", {bubbles: true})); })()`, sel, value))
+}
+
+func count(sel string) string {
+	return fmt.Sprintf("document.querySelectorAll(%q).length", sel)
+}
+
+func TestBrowserDashboard(t *testing.T) {
+	ctx := newBrowser(t)
+	ts := newTestServer(t, 300*time.Millisecond)
+
+	step(t, ctx, "load the page",
+		chromedp.Navigate(ts.URL+"/"),
+		chromedp.WaitVisible(chromedp.CSS("#enqueue-btn")),
+		until(`document.querySelector("#backend-name").textContent.includes("memory")`),
+	)
+
+	step(t, ctx, "enqueue a batch of 8 invoices",
+		chromedp.Click(chromedp.CSS(`label[for="kind-invoice"]`)),
+		chromedp.SetValue(chromedp.CSS("#count"), "8"),
+		chromedp.Click(chromedp.CSS("#enqueue-btn")),
+		until(count("#col-pending .job")+` === 8`),
+		until(`document.querySelector("#stat-pending_depth").textContent === "8"`),
+	)
+	if st := ts.stats(); num(st["pending_depth"]) != 8 || num(st["enqueued_total"]) != 8 {
+		t.Fatalf("after enqueue: stats %v", st)
+	}
+
+	step(t, ctx, "start 4 fast workers and see the jobs complete",
+		setKnob("#latency", "50"),
+		chromedp.SetValue(chromedp.CSS("#pool-size"), "4"),
+		chromedp.Click(chromedp.CSS("#start-btn")),
+		until(`document.querySelector("#pool-state").textContent === "4 running"`),
+		until(count("#col-completed .job")+` === 8`),
+		until(`document.querySelector("#stat-completed_total").textContent === "8"`),
+	)
+	waitFor(t, "the latency knob to reach the server", 5*time.Second, func() bool { return num(ts.stats()["work_latency_ms"]) == 50 })
+
+	step(t, ctx, "set the hang rate to 100%", setKnob("#hang-rate", "1"))
+	waitFor(t, "the hang rate to reach the server", 5*time.Second, func() bool { return ts.stats()["hang_rate"] == 1.0 })
+
+	var hung []string
+	step(t, ctx, "enqueue 4 emails and see the workers hang on them",
+		chromedp.Click(chromedp.CSS(`label[for="kind-email"]`)),
+		chromedp.SetValue(chromedp.CSS("#count"), "4"),
+		chromedp.Click(chromedp.CSS("#enqueue-btn")),
+		until(count("#col-processing .job.hung")+` === 4`),
+		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			ids, err := chromedp.Evaluate[[]string](`[...document.querySelectorAll("#col-processing .job.hung")].map(e => e.dataset.id)`)(ctx, tg)
+			hung = ids
+			return err
+		}),
+	)
+
+	step(t, ctx, "heal the workers, and wait for the hung leases to expire",
+		setKnob("#hang-rate", "0"),
+		until(count("#col-processing .job.expired")+` === 4`),
+	)
+	waitFor(t, "the hang rate to reach the server", 5*time.Second, func() bool { return ts.stats()["hang_rate"] == 0.0 })
+	if st := ts.stats(); num(st["processing_depth"]) != 4 || num(st["completed_total"]) != 8 {
+		t.Fatalf("hung jobs should wait in processing: stats %v", st)
+	}
+
+	allBack := `[` + quoteAll(hung) + `].every(id => document.querySelector('#col-completed .job[data-id="' + id + '"]'))`
+	step(t, ctx, "run a reclaim sweep and see the hung jobs come back and complete",
+		chromedp.Click(chromedp.CSS("#reclaim-btn")),
+		until(`document.querySelector("#last-sweep").textContent.includes("Reclaimed 4 jobs: 4 back to pending")`),
+		until(allBack),
+		until(count("#col-processing .job")+` === 0`),
+	)
+	st := ts.stats()
+	if num(st["reclaimed_total"]) != 4 || num(st["completed_total"]) != 12 || num(st["hung_total"]) != 4 {
+		t.Fatalf("after the sweep: stats %v", st)
+	}
+
+	saveScreenshot(t, ctx, "dashboard.png", chromedp.FullScreenshot(100))
+
+	step(t, ctx, "open a job's details",
+		chromedp.Click(chromedp.CSS("#col-completed .job")),
+		until(`document.querySelector("#drawer").classList.contains("open") && document.querySelector("#drawer-body pre.json") !== null`),
+		until(`document.querySelector("#drawer-body").textContent.includes("message_id")`),
+		chromedp.Sleep(300*time.Millisecond), // the drawer's slide-in
+	)
+	saveScreenshot(t, ctx, "dashboard-detail.png", chromedp.CaptureScreenshot())
+
+	step(t, ctx, "fit a phone's width without sideways scrolling",
+		chromedp.Evaluate[chromedp.Void](`document.querySelector("#drawer-close").click()`),
+		chromedp.EmulateViewport(390, 1400),
+		until(`document.documentElement.scrollWidth <= window.innerWidth`),
+		chromedp.Sleep(300*time.Millisecond), // the drawer's slide-out
+	)
+	saveScreenshot(t, ctx, "dashboard-phone.png", chromedp.CaptureScreenshot())
+}
+
+func quoteAll(ids []string) string {
+	s := ""
+	for i, id := range ids {
+		if i > 0 {
+			s += ","
+		}
+		s += strconv.Quote(id)
+	}
+	return s
+}
+
+// saveScreenshot saves a PNG of the page in the test's temp dir and, when
+// JOBQUEUE_SCREENSHOT_DIR is set, there too.
+func saveScreenshot(t *testing.T, ctx context.Context, name string, shot chromedp.Action[[]byte]) {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(sctx, shot)
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	dirs := []string{t.TempDir()}
+	if d := os.Getenv("JOBQUEUE_SCREENSHOT_DIR"); d != "" {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		dirs = append(dirs, d)
+	}
+	for _, d := range dirs {
+		p := filepath.Join(d, name)
+		if err := os.WriteFile(p, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("screenshot saved to %s", p)
+	}
+}

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/jobqueue-go/jobqueue"
+)
+
+// defaultQueue is the queue every subcommand works on unless -queue says
+// otherwise, so that "jobqueue stats" sees what "jobqueue serve" does.
+const defaultQueue = "jobs"
+
+// queueFlags are the flags every subcommand shares.
+type queueFlags struct {
+	queue   string
+	backend string
+}
+
+func (f *queueFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.queue, "queue", defaultQueue, "the queue's `name`")
+	fs.StringVar(&f.backend, "backend", backendAuto, "storage: auto (Redis when it answers, else memory), goredis, rueidis or memory")
+}
+
+func (e *cmdEnv) flagSet(name, args, about string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: jobqueue %s %s\n\n%s\n\nFlags:\n", name, args, about)
+		fs.PrintDefaults()
+		fmt.Fprintf(fs.Output(), "\nEnvironment:\n  REDIS_URL  the Redis server (default %s); rediss:// and credentials work\n", defaultRedisURL)
+	}
+	return fs
+}
+
+// parse parses flags that may come before, between or after the
+// positional arguments, which it returns. It returns the exit code to use
+// when parsing ends the command (help, or a bad flag).
+func parse(fs *flag.FlagSet, args []string) ([]string, int, bool) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, exitOK, false
+			}
+			return nil, exitUsage, false
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, 0, true
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// inspectQueue opens the queue an inspection subcommand works on, or the
+// one a test put in e.queue.
+func (e *cmdEnv) inspectQueue(ctx context.Context, f queueFlags) (*jobqueue.Queue, func(), error) {
+	if e.queue != nil {
+		return e.queue, func() {}, nil
+	}
+	q, ob, err := e.openQueue(ctx, f)
+	if err != nil {
+		return nil, nil, err
+	}
+	if ob.note != "" {
+		e.errorf("the in-memory backend starts empty in every process: set REDIS_URL to inspect a queue other processes share")
+	}
+	return q, ob.Close, nil
+}
+
+// openQueue opens the queue named by f on the backend -backend and
+// REDIS_URL choose, telling stderr when it falls back to memory.
+func (e *cmdEnv) openQueue(ctx context.Context, f queueFlags, opts ...jobqueue.Option) (*jobqueue.Queue, *openedBackend, error) {
+	ob, err := openBackend(ctx, f.backend, e.getenv("REDIS_URL"))
+	if err != nil {
+		return nil, nil, err
+	}
+	if ob.note != "" {
+		e.errorf("%s; using %s", ob.note, ob.desc)
+	}
+	q, err := jobqueue.New(ob, f.queue, opts...)
+	if err != nil {
+		ob.Close()
+		return nil, nil, err
+	}
+	return q, ob, nil
+}
+
+// demoBackoff makes the retries of the demo's failed jobs visible in the
+// scheduled column for a second or two, rather than minutes.
+var demoBackoff = jobqueue.ExponentialBackoff{Base: time.Second, Max: 8 * time.Second, Jitter: 0.5}

@@ -1,0 +1,133 @@
+// Command jobqueue runs the jobqueue dashboard and demo, and inspects queues.
+//
+// Usage:
+//
+//	jobqueue serve [flags]          the web dashboard with a mock worker pool
+//	jobqueue stats                  depths and counters of a queue
+//	jobqueue list STATE             ids and summaries of the jobs in one state
+//	jobqueue show ID                one job's record
+//	jobqueue enqueue [JSON]         enqueue a payload (from the argument or stdin)
+//	jobqueue retry ID|--all-dead    send dead jobs back to pending
+//	jobqueue delete ID...           delete jobs in any state
+//	jobqueue purge [--yes]          delete every job and counter of a queue
+//
+// Every subcommand takes -queue and -backend (auto, goredis, rueidis or
+// memory) and reads the Redis server from REDIS_URL (default
+// redis://127.0.0.1:6379/). With auto, Redis is used when it answers and the
+// in-memory backend otherwise; the command says which. The inspection
+// subcommands print a table, or JSON with --json. Run "jobqueue help
+// SUBCOMMAND" for its flags.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/jobqueue-go/jobqueue"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// Exit codes of run.
+const (
+	exitOK    = 0
+	exitError = 1
+	exitUsage = 2
+)
+
+// command is one subcommand.
+type command struct {
+	name    string
+	args    string
+	summary string
+	run     func(ctx context.Context, env *cmdEnv, args []string) int
+}
+
+// cmdEnv is what a subcommand reads and writes, so tests can run the
+// command in-process.
+type cmdEnv struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	// queue, when set, is the queue every inspection subcommand works
+	// on, whatever its flags say; tests set it to reach an in-memory
+	// queue they hold, since the memory backend is per process.
+	queue *jobqueue.Queue
+}
+
+func (e *cmdEnv) errorf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if !strings.HasPrefix(msg, "jobqueue: ") {
+		msg = "jobqueue: " + msg
+	}
+	fmt.Fprintln(e.stderr, msg)
+}
+
+func commands() []command {
+	return []command{
+		{"serve", "[flags]", "run the web dashboard and demo worker pool", runServe},
+		{"stats", "[flags]", "show a queue's depths and counters", runStats},
+		{"list", "STATE [flags]", "list the jobs in one state (pending, scheduled, processing, completed, failed)", runList},
+		{"show", "ID [flags]", "show one job's record", runShow},
+		{"enqueue", "[JSON] [flags]", "enqueue a JSON payload given as the argument, or JSON values read from stdin", runEnqueue},
+		{"retry", "ID... | --all-dead [flags]", "send dead-lettered jobs back to pending", runRetry},
+		{"delete", "ID... [flags]", "delete jobs in any state", runDelete},
+		{"purge", "[--yes] [flags]", "delete every job and counter of a queue (asks first)", runPurge},
+	}
+}
+
+// run is the whole command, minus the process: it returns the exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	env := &cmdEnv{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
+	return env.dispatch(ctx, args)
+}
+
+func (e *cmdEnv) dispatch(ctx context.Context, args []string) int {
+	if len(args) == 0 {
+		e.usage(e.stderr)
+		return exitUsage
+	}
+	name, rest := args[0], args[1:]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		if len(rest) > 0 {
+			for _, c := range commands() {
+				if c.name == rest[0] {
+					return c.run(ctx, e, []string{"-h"})
+				}
+			}
+		}
+		e.usage(e.stdout)
+		return exitOK
+	}
+	for _, c := range commands() {
+		if c.name == name {
+			return c.run(ctx, e, rest)
+		}
+	}
+	e.errorf("unknown subcommand %q", name)
+	e.usage(e.stderr)
+	return exitUsage
+}
+
+func (e *cmdEnv) usage(w io.Writer) {
+	fmt.Fprintln(w, "Usage: jobqueue SUBCOMMAND [arguments] [flags]")
+	fmt.Fprintln(w)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-8s %-28s %s\n", c.name, c.args, c.summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Every subcommand takes -queue NAME and -backend auto|goredis|rueidis|memory;")
+	fmt.Fprintln(w, "REDIS_URL names the Redis server (default "+defaultRedisURL+").")
+	fmt.Fprintln(w, `Run "jobqueue help SUBCOMMAND" for its flags.`)
+}

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/jobqueue-go/jobqueue"
+)
+
+const defaultAddr = "127.0.0.1:8798"
+
+func runServe(ctx context.Context, e *cmdEnv, args []string) int {
+	fs := e.flagSet("serve", "[flags]", "Serve the dashboard: enqueue demo jobs, run a mock worker pool, watch the queue.")
+	var qf queueFlags
+	qf.register(fs)
+	addr := fs.String("addr", defaultAddr, "listen `address`; anything but loopback exposes an unauthenticated dashboard")
+	visMS := fs.Int("visibility-ms", int(jobqueue.DefaultVisibility.Milliseconds()), "lease of a claim in `ms`: how long a hung job waits before a reclaim sweep can take it back")
+	workers := fs.Int("workers", 0, fmt.Sprintf("start this many mock workers at once (0 to %d)", maxPoolSize))
+	pos, code, ok := parse(fs, args)
+	if !ok {
+		return code
+	}
+	if len(pos) > 0 {
+		e.errorf("serve takes no arguments, got %q", pos)
+		return exitUsage
+	}
+	if *visMS < 1 || *visMS > 3_600_000 {
+		e.errorf("-visibility-ms must be from 1 to 3600000, got %d", *visMS)
+		return exitUsage
+	}
+	if *workers < 0 || *workers > maxPoolSize {
+		e.errorf("-workers must be from 0 to %d, got %d", maxPoolSize, *workers)
+		return exitUsage
+	}
+
+	q, ob, err := e.openQueue(ctx, qf,
+		jobqueue.WithVisibility(time.Duration(*visMS)*time.Millisecond),
+		jobqueue.WithBackoff(demoBackoff))
+	if err != nil {
+		e.errorf("%v", err)
+		return exitError
+	}
+	defer ob.Close()
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		e.errorf("%v", err)
+		return exitError
+	}
+	log := slog.New(slog.NewTextHandler(e.stderr, nil))
+	srv := newServer(q, ob.desc, log)
+	tcp, _ := ln.Addr().(*net.TCPAddr)
+	srv.loopbackOnly = tcp != nil && tcp.IP.IsLoopback()
+
+	fmt.Fprintf(e.stderr, "jobqueue: queue %q on %s\n", q.Name(), ob.desc)
+	fmt.Fprintf(e.stderr, "jobqueue: dashboard at %s\n", dashboardURL(tcp, ln.Addr()))
+	if !srv.loopbackOnly {
+		e.errorf("warning: listening on %s, beyond loopback; the dashboard has no authentication, so anyone who reaches it can change the queue", ln.Addr())
+	}
+	if *workers > 0 {
+		srv.pool.setSize(*workers)
+	}
+
+	hs := &http.Server{
+		Handler:           srv.handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	select {
+	case err = <-served:
+	case <-ctx.Done():
+		fmt.Fprintln(e.stderr, "jobqueue: shutting down")
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		err = hs.Shutdown(sctx)
+		cancel()
+	}
+	// Stopping the pool hands its in-flight jobs back to pending.
+	srv.close()
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		e.errorf("%v", err)
+		return exitError
+	}
+	return exitOK
+}
+
+// dashboardURL is the address to open in a browser: an unspecified IP
+// (":8798") is reachable as localhost.
+func dashboardURL(tcp *net.TCPAddr, addr net.Addr) string {
+	if tcp == nil {
+		return "http://" + addr.String() + "/"
+	}
+	host := tcp.IP.String()
+	if tcp.IP.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, fmt.Sprint(tcp.Port)) + "/"
+}

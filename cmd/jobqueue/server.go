@@ -1,0 +1,648 @@
+package main
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"math"
+	"mime"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/jobqueue-go/jobqueue"
+	"github.com/jobqueue-go/jobqueue/backend"
+)
+
+//go:embed web
+var webFiles embed.FS
+
+// Limits of the HTTP API. Values outside are refused with 400, never
+// clamped.
+const (
+	maxBody         = 64 << 10
+	maxEnqueueCount = 1000
+	maxRecipient    = 200
+	defaultListCap  = 50
+	maxListCap      = 500
+	defaultPoolSize = 4
+)
+
+// server is the dashboard's HTTP API and page over one queue and the mock
+// worker pool that works it.
+type server struct {
+	q       *jobqueue.Queue
+	pool    *pool
+	log     *slog.Logger
+	backend string // what the page says the queue runs on
+	// loopbackOnly refuses requests whose Host is not a loopback name, so
+	// that a DNS-rebinding page cannot reach a dashboard bound to loopback.
+	loopbackOnly bool
+}
+
+func newServer(q *jobqueue.Queue, backendDesc string, log *slog.Logger) *server {
+	return &server{q: q, pool: newPool(q, log), log: log, backend: backendDesc, loopbackOnly: true}
+}
+
+// handler returns the routes, behind the host check, the cross-origin
+// refusal and the body limit.
+func (s *server) handler() http.Handler {
+	mux := http.NewServeMux()
+	static, err := fs.Sub(webFiles, "web")
+	if err != nil {
+		panic(err) // the embedded tree is fixed at build time
+	}
+	files := http.FileServerFS(static)
+	mux.Handle("GET /{$}", files)
+	mux.Handle("GET /assets/", http.StripPrefix("/assets/", files))
+
+	mux.HandleFunc("GET /jobs", s.handleJobs)
+	mux.HandleFunc("GET /stats", s.handleStats)
+	mux.HandleFunc("GET /jobs/{id}", s.handleJob)
+	mux.HandleFunc("POST /jobs/{id}/retry", s.handleRetry)
+	mux.HandleFunc("POST /jobs/{id}/delete", s.handleDelete)
+	mux.HandleFunc("DELETE /jobs/{id}", s.handleDelete)
+	mux.HandleFunc("POST /enqueue", s.handleEnqueue)
+	mux.HandleFunc("POST /workers/start", s.handleWorkersStart)
+	mux.HandleFunc("POST /workers/stop", s.handleWorkersStop)
+	mux.HandleFunc("POST /workers/configure", s.handleWorkersConfigure)
+	mux.HandleFunc("POST /reclaim", s.handleReclaim)
+	mux.HandleFunc("POST /reset", s.handleReset)
+
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusForbidden, "cross-origin request refused: the dashboard accepts changes only from its own page")
+	}))
+	return s.guard(cop.Handler(mux))
+}
+
+func (s *server) guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.loopbackOnly && !loopbackHost(r.Host) {
+			writeError(w, http.StatusForbidden, fmt.Sprintf("host %q refused: this dashboard listens on loopback only", r.Host))
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cache-Control", "no-store")
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		next.ServeHTTP(w, r)
+	})
+}
+
+func loopbackHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
+	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// close stops the worker pool, handing its jobs back to pending.
+func (s *server) close() { s.pool.stop() }
+
+// ---- responses ----
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(true)
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+// writeQueueError answers with the status that fits a queue error.
+func (s *server) writeQueueError(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, jobqueue.ErrNotFound):
+		writeError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, jobqueue.ErrWrongState):
+		writeError(w, http.StatusConflict, err.Error())
+	case errors.Is(err, jobqueue.ErrInvalidArgument), errors.Is(err, jobqueue.ErrPayloadTooLarge), errors.Is(err, jobqueue.ErrInvalidState):
+		writeError(w, http.StatusBadRequest, err.Error())
+	default:
+		s.log.Error("queue call failed", "err", err)
+		writeError(w, http.StatusServiceUnavailable, "queue unavailable: "+err.Error())
+	}
+}
+
+// ---- stats ----
+
+// statsJSON are the stats the API reports. The field names are those of
+// the classic demo, so its clients keep working.
+type statsJSON struct {
+	Queue           string  `json:"queue"`
+	Backend         string  `json:"backend"`
+	PendingDepth    int64   `json:"pending_depth"`
+	ScheduledDepth  int64   `json:"scheduled_depth"`
+	ProcessingDepth int64   `json:"processing_depth"`
+	CompletedDepth  int64   `json:"completed_depth"`
+	FailedDepth     int64   `json:"failed_depth"`
+	EnqueuedTotal   int64   `json:"enqueued_total"`
+	ClaimedTotal    int64   `json:"claimed_total"`
+	CompletedTotal  int64   `json:"completed_total"`
+	RetriedTotal    int64   `json:"retried_total"`
+	FailedTotal     int64   `json:"failed_total"`
+	ReclaimedTotal  int64   `json:"reclaimed_total"`
+	HungTotal       int64   `json:"hung_total"`
+	VisibilityMS    int64   `json:"visibility_ms"`
+	WorkersRunning  int     `json:"workers_running"`
+	WorkLatencyMS   int64   `json:"work_latency_ms"`
+	FailRate        float64 `json:"fail_rate"`
+	HangRate        float64 `json:"hang_rate"`
+}
+
+func (s *server) stats(ctx context.Context) (statsJSON, error) {
+	st, err := s.q.Stats(ctx)
+	if err != nil {
+		return statsJSON{}, err
+	}
+	cfg := s.pool.config()
+	return statsJSON{
+		Queue:           s.q.Name(),
+		Backend:         s.backend,
+		PendingDepth:    st.Pending,
+		ScheduledDepth:  st.Scheduled,
+		ProcessingDepth: st.Processing,
+		CompletedDepth:  st.Completed,
+		FailedDepth:     st.Failed,
+		EnqueuedTotal:   st.EnqueuedTotal,
+		ClaimedTotal:    st.ClaimedTotal,
+		CompletedTotal:  st.CompletedTotal,
+		RetriedTotal:    st.RetriedTotal,
+		FailedTotal:     st.FailedTotal,
+		ReclaimedTotal:  st.ReclaimedTotal,
+		HungTotal:       s.pool.hangs.Load(),
+		VisibilityMS:    s.q.Visibility().Milliseconds(),
+		WorkersRunning:  s.pool.size(),
+		WorkLatencyMS:   cfg.Latency.Milliseconds(),
+		FailRate:        cfg.FailRate,
+		HangRate:        cfg.HangRate,
+	}, nil
+}
+
+func (s *server) handleStats(w http.ResponseWriter, r *http.Request) {
+	st, err := s.stats(r.Context())
+	if err != nil {
+		s.writeQueueError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+// replyWithStats answers a change with its outcome fields plus the stats
+// after it.
+func (s *server) replyWithStats(w http.ResponseWriter, r *http.Request, fields map[string]any) {
+	st, err := s.stats(r.Context())
+	if err != nil {
+		s.writeQueueError(w, err)
+		return
+	}
+	fields["stats"] = st
+	writeJSON(w, http.StatusOK, fields)
+}
+
+// ---- jobs ----
+
+// jobSummary is a job as the dashboard's columns show it.
+type jobSummary struct {
+	ID           string `json:"id"`
+	State        string `json:"state"`
+	Kind         string `json:"kind,omitempty"`
+	Recipient    string `json:"recipient,omitempty"`
+	Attempts     int    `json:"attempts"`
+	MaxAttempts  int    `json:"max_attempts"`
+	EnqueuedAtMS int64  `json:"enqueued_at_ms"`
+	RunAtMS      int64  `json:"run_at_ms,omitempty"`
+	LeaseUntilMS int64  `json:"lease_until_ms,omitempty"`
+	FinishedAtMS int64  `json:"finished_at_ms,omitempty"`
+	LastError    string `json:"last_error,omitempty"`
+	// Hung says a hung worker abandoned the job, which now waits for a
+	// reclaim sweep.
+	Hung bool `json:"hung,omitempty"`
+}
+
+func summarize(info jobqueue.JobInfo) jobSummary {
+	var p demoPayload
+	_ = json.Unmarshal(info.Payload, &p)
+	return jobSummary{
+		ID:           info.ID,
+		State:        string(info.State),
+		Kind:         p.Kind,
+		Recipient:    p.Recipient,
+		Attempts:     info.Attempts,
+		MaxAttempts:  info.MaxAttempts,
+		EnqueuedAtMS: unixMS(info.EnqueuedAt),
+		RunAtMS:      unixMS(info.RunAt),
+		LeaseUntilMS: unixMS(info.LeaseUntil),
+		FinishedAtMS: unixMS(info.FinishedAt),
+		LastError:    info.LastError,
+	}
+}
+
+func unixMS(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+// listJobs returns up to limit summaries of the jobs in one state. A job
+// that leaves the queue between the list and its read is skipped.
+func (s *server) listJobs(ctx context.Context, state jobqueue.State, limit int) ([]jobSummary, error) {
+	ids, err := s.q.List(ctx, state, 0, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]jobSummary, 0, len(ids))
+	for _, id := range ids {
+		info, err := s.q.Get(ctx, id)
+		if errors.Is(err, jobqueue.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		js := summarize(info)
+		js.State = string(state) // the list it was found in, even if it has moved on since
+		js.Hung = state == jobqueue.StateProcessing && s.pool.isHung(id)
+		out = append(out, js)
+	}
+	return out, nil
+}
+
+func (s *server) handleJobs(w http.ResponseWriter, r *http.Request) {
+	limit := defaultListCap
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxListCap {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("limit must be a whole number from 1 to %d, got %q", maxListCap, v))
+			return
+		}
+		limit = n
+	}
+	ctx := r.Context()
+	lists := make([][]jobSummary, len(backend.States))
+	errs := make([]error, len(lists))
+	var wg sync.WaitGroup
+	for i, st := range backend.States {
+		wg.Go(func() { lists[i], errs[i] = s.listJobs(ctx, st, limit) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		s.writeQueueError(w, err)
+		return
+	}
+	st, err := s.stats(ctx)
+	if err != nil {
+		s.writeQueueError(w, err)
+		return
+	}
+	out := map[string]any{
+		"stats":   st,
+		"workers": s.pool.snapshot(),
+		"now_ms":  time.Now().UnixMilli(),
+		"limit":   limit,
+	}
+	for i, state := range backend.States {
+		out[string(state)] = lists[i]
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// jobDetail is one job's whole record, as the detail drawer and
+// "jobqueue show --json" give it.
+type jobDetail struct {
+	ID          string          `json:"id"`
+	State       string          `json:"state"`
+	Kind        string          `json:"kind,omitempty"`
+	Recipient   string          `json:"recipient,omitempty"`
+	Attempts    int             `json:"attempts"`
+	MaxAttempts int             `json:"max_attempts"`
+	Payload     json.RawMessage `json:"payload"`
+	Result      json.RawMessage `json:"result,omitempty"`
+	LastError   string          `json:"last_error,omitempty"`
+	EnqueuedAt  *time.Time      `json:"enqueued_at,omitempty"`
+	RunAt       *time.Time      `json:"run_at,omitempty"`
+	ClaimedAt   *time.Time      `json:"claimed_at,omitempty"`
+	LeaseUntil  *time.Time      `json:"lease_until,omitempty"`
+	FinishedAt  *time.Time      `json:"finished_at,omitempty"`
+	Hung        bool            `json:"hung,omitempty"`
+}
+
+func detail(info jobqueue.JobInfo) jobDetail {
+	sum := summarize(info)
+	return jobDetail{
+		ID:          info.ID,
+		State:       string(info.State),
+		Kind:        sum.Kind,
+		Recipient:   sum.Recipient,
+		Attempts:    info.Attempts,
+		MaxAttempts: info.MaxAttempts,
+		Payload:     rawJSON(info.Payload),
+		Result:      rawJSON(info.Result),
+		LastError:   info.LastError,
+		EnqueuedAt:  timePtr(info.EnqueuedAt),
+		RunAt:       timePtr(info.RunAt),
+		ClaimedAt:   timePtr(info.ClaimedAt),
+		LeaseUntil:  timePtr(info.LeaseUntil),
+		FinishedAt:  timePtr(info.FinishedAt),
+	}
+}
+
+// rawJSON returns b as JSON to embed: nil when empty, and a JSON string
+// when b is not JSON, so a foreign job cannot break the reply.
+func rawJSON(b []byte) json.RawMessage {
+	if len(b) == 0 {
+		return nil
+	}
+	if json.Valid(b) {
+		return json.RawMessage(b)
+	}
+	s, _ := json.Marshal(string(b))
+	return s
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC()
+	return &t
+}
+
+func (s *server) handleJob(w http.ResponseWriter, r *http.Request) {
+	info, err := s.q.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.writeQueueError(w, err)
+		return
+	}
+	d := detail(info)
+	d.Hung = info.State == jobqueue.StateProcessing && s.pool.isHung(info.ID)
+	writeJSON(w, http.StatusOK, d)
+}
+
+func (s *server) handleRetry(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := s.q.RetryDead(r.Context(), id); err != nil {
+		if errors.Is(err, jobqueue.ErrWrongState) {
+			writeError(w, http.StatusConflict, fmt.Sprintf("job %s is not dead-lettered; only failed jobs can be retried", id))
+			return
+		}
+		s.writeQueueError(w, err)
+		return
+	}
+	s.replyWithStats(w, r, map[string]any{"retried": id})
+}
+
+func (s *server) handleDelete(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := s.q.Delete(r.Context(), id); err != nil {
+		s.writeQueueError(w, err)
+		return
+	}
+	s.pool.forget(id)
+	s.replyWithStats(w, r, map[string]any{"deleted": id})
+}
+
+// ---- changes ----
+
+func (s *server) handleEnqueue(w http.ResponseWriter, r *http.Request) {
+	f, ok := readForm(w, r)
+	if !ok {
+		return
+	}
+	kind := f.str("kind", "email")
+	if f.err == nil && !slices.Contains(demoKinds, kind) {
+		f.fail("kind must be one of %s, got %q", strings.Join(demoKinds, ", "), kind)
+	}
+	recipient := f.str("recipient", "")
+	if f.err == nil {
+		if err := checkRecipient(recipient); err != nil {
+			f.err = err
+		}
+	}
+	count := f.int("count", 1, 1, maxEnqueueCount)
+	if f.err != nil {
+		writeError(w, http.StatusBadRequest, f.err.Error())
+		return
+	}
+	vs := make([]any, count)
+	for i := range vs {
+		vs[i] = newDemoPayload(kind, recipient)
+	}
+	ids, err := s.q.EnqueueBatch(r.Context(), vs)
+	if err != nil {
+		s.writeQueueError(w, err)
+		return
+	}
+	s.replyWithStats(w, r, map[string]any{"enqueued": ids})
+}
+
+func checkRecipient(s string) error {
+	if len(s) > maxRecipient {
+		return fmt.Errorf("recipient must be at most %d bytes, got %d", maxRecipient, len(s))
+	}
+	if !utf8.ValidString(s) {
+		return errors.New("recipient must be UTF-8 text")
+	}
+	for _, c := range s {
+		if unicode.IsControl(c) {
+			return errors.New("recipient must not contain control characters")
+		}
+	}
+	return nil
+}
+
+// poolForm reads the pool's knobs from a form; absent knobs keep their
+// current values.
+func poolForm(f *form, cur poolConfig) poolConfig {
+	if ms := f.int("work_latency_ms", int(cur.Latency.Milliseconds()), 0, int(maxLatency.Milliseconds())); f.err == nil {
+		cur.Latency = time.Duration(ms) * time.Millisecond
+	}
+	cur.FailRate = f.rate("fail_rate", cur.FailRate)
+	cur.HangRate = f.rate("hang_rate", cur.HangRate)
+	return cur
+}
+
+// handleWorkersStart starts the pool at the given size (default: its
+// current size, or 4), or resizes a running one.
+func (s *server) handleWorkersStart(w http.ResponseWriter, r *http.Request) {
+	s.changePool(w, r, max(s.pool.size(), defaultPoolSize), 1)
+}
+
+func (s *server) handleWorkersStop(w http.ResponseWriter, r *http.Request) {
+	if _, ok := readForm(w, r); !ok {
+		return
+	}
+	s.pool.stop()
+	s.replyWithStats(w, r, map[string]any{"workers": s.pool.snapshot()})
+}
+
+// handleWorkersConfigure changes any of the knobs and the size; size 0
+// stops the pool.
+func (s *server) handleWorkersConfigure(w http.ResponseWriter, r *http.Request) {
+	s.changePool(w, r, s.pool.size(), 0)
+}
+
+func (s *server) changePool(w http.ResponseWriter, r *http.Request, defSize, minSize int) {
+	f, ok := readForm(w, r)
+	if !ok {
+		return
+	}
+	size := f.int("size", defSize, minSize, maxPoolSize)
+	cfg := poolForm(f, s.pool.config())
+	if f.err != nil {
+		writeError(w, http.StatusBadRequest, f.err.Error())
+		return
+	}
+	s.pool.setConfig(cfg)
+	s.pool.setSize(size)
+	s.replyWithStats(w, r, map[string]any{"workers": s.pool.snapshot()})
+}
+
+func (s *server) handleReclaim(w http.ResponseWriter, r *http.Request) {
+	if _, ok := readForm(w, r); !ok {
+		return
+	}
+	res, err := s.q.Reclaim(r.Context())
+	s.pool.forget(res.Requeued...)
+	s.pool.forget(res.Dead...)
+	if err != nil {
+		s.writeQueueError(w, err)
+		return
+	}
+	all := append(append(make([]string, 0, res.Len()), res.Requeued...), res.Dead...)
+	s.replyWithStats(w, r, map[string]any{
+		"reclaimed": all,
+		"requeued":  nonNil(res.Requeued),
+		"dead":      nonNil(res.Dead),
+	})
+}
+
+func nonNil(ids []string) []string {
+	if ids == nil {
+		return []string{}
+	}
+	return ids
+}
+
+func (s *server) handleReset(w http.ResponseWriter, r *http.Request) {
+	if _, ok := readForm(w, r); !ok {
+		return
+	}
+	if err := s.q.Purge(r.Context()); err != nil {
+		s.writeQueueError(w, err)
+		return
+	}
+	s.pool.resetCounters()
+	s.replyWithStats(w, r, map[string]any{"reset": true})
+}
+
+// ---- forms ----
+
+// form reads the fields of a POST and keeps the first error, so a handler
+// checks once after reading every field.
+type form struct {
+	r   *http.Request
+	err error
+}
+
+// readForm parses the request's form, answering 413, 415 or 400 itself
+// when it cannot.
+func readForm(w http.ResponseWriter, r *http.Request) (*form, bool) {
+	ct := r.Header.Get("Content-Type")
+	var err error
+	switch mt, _, _ := mime.ParseMediaType(ct); mt {
+	case "multipart/form-data":
+		err = r.ParseMultipartForm(maxBody)
+	case "", "application/x-www-form-urlencoded":
+		err = r.ParseForm()
+	default:
+		writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("unsupported Content-Type %q: send form fields (application/x-www-form-urlencoded or multipart/form-data)", ct))
+		return nil, false
+	}
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", maxBody))
+			return nil, false
+		}
+		writeError(w, http.StatusBadRequest, "malformed form: "+err.Error())
+		return nil, false
+	}
+	return &form{r: r}, true
+}
+
+func (f *form) fail(format string, args ...any) {
+	if f.err == nil {
+		f.err = fmt.Errorf(format, args...)
+	}
+}
+
+// value returns a field's value, and whether it was given; an empty value
+// counts as absent.
+func (f *form) value(name string) (string, bool) {
+	vs := f.r.Form[name]
+	if len(vs) > 1 {
+		f.fail("%s given %d times", name, len(vs))
+		return "", false
+	}
+	if len(vs) == 0 || strings.TrimSpace(vs[0]) == "" {
+		return "", false
+	}
+	return strings.TrimSpace(vs[0]), true
+}
+
+func (f *form) str(name, def string) string {
+	if v, ok := f.value(name); ok {
+		return v
+	}
+	return def
+}
+
+func (f *form) int(name string, def, lo, hi int) int {
+	v, ok := f.value(name)
+	if !ok {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		f.fail("%s must be a whole number from %d to %d, got %q", name, lo, hi, v)
+		return def
+	}
+	return n
+}
+
+func (f *form) rate(name string, def float64) float64 {
+	v, ok := f.value(name)
+	if !ok {
+		return def
+	}
+	x, err := strconv.ParseFloat(v, 64)
+	if err != nil || math.IsNaN(x) || x < 0 || x > 1 {
+		f.fail("%s must be a number from 0 to 1, got %q", name, v)
+		return def
+	}
+	return x
+}

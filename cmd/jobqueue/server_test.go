@@ -1,0 +1,414 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jobqueue-go/jobqueue"
+)
+
+// classicStatsKeys are the stats fields the classic demo's clients read.
+var classicStatsKeys = []string{
+	"pending_depth", "processing_depth", "completed_depth", "failed_depth",
+	"enqueued_total", "completed_total", "failed_total", "reclaimed_total",
+	"visibility_ms", "workers_running",
+}
+
+func TestEnqueueReplyAndLists(t *testing.T) {
+	ts := newTestServer(t, time.Second)
+	code, body := ts.post("/enqueue", url.Values{"kind": {"webhook"}, "recipient": {"https://example.com/hook"}, "count": {"3"}})
+	if code != http.StatusOK {
+		t.Fatalf("POST /enqueue: %d %v", code, body)
+	}
+	ids := strs(body["enqueued"])
+	if len(ids) != 3 {
+		t.Fatalf("enqueued %v, want 3 ids", body["enqueued"])
+	}
+	st := body["stats"].(map[string]any)
+	for _, k := range classicStatsKeys {
+		if _, ok := st[k]; !ok {
+			t.Errorf("stats lack %q: %v", k, st)
+		}
+	}
+	if num(st["pending_depth"]) != 3 || num(st["enqueued_total"]) != 3 || num(st["visibility_ms"]) != 1000 || num(st["workers_running"]) != 0 {
+		t.Errorf("stats after enqueue: %v", st)
+	}
+
+	code, jobs := ts.get("/jobs")
+	if code != http.StatusOK {
+		t.Fatalf("GET /jobs: %d %v", code, jobs)
+	}
+	for _, state := range []string{"pending", "scheduled", "processing", "completed", "failed"} {
+		if _, ok := jobs[state].([]any); !ok {
+			t.Errorf("GET /jobs: %s is %T, want a list", state, jobs[state])
+		}
+	}
+	pending := jobs["pending"].([]any)
+	if len(pending) != 3 {
+		t.Fatalf("pending list %v", pending)
+	}
+	first := pending[0].(map[string]any)
+	if first["id"] != ids[0] || first["kind"] != "webhook" || first["recipient"] != "https://example.com/hook" ||
+		first["state"] != "pending" || num(first["attempts"]) != 0 || num(first["max_attempts"]) != 3 {
+		t.Errorf("first pending job: %v", first)
+	}
+	if _, ok := jobs["stats"].(map[string]any); !ok {
+		t.Errorf("GET /jobs has no stats: %v", jobs)
+	}
+
+	code, d := ts.get("/jobs/" + ids[1])
+	if code != http.StatusOK || d["id"] != ids[1] || d["state"] != "pending" {
+		t.Fatalf("GET /jobs/{id}: %d %v", code, d)
+	}
+	payload := d["payload"].(map[string]any)
+	if payload["kind"] != "webhook" || payload["recipient"] != "https://example.com/hook" {
+		t.Errorf("payload %v", payload)
+	}
+	if d["enqueued_at"] == nil {
+		t.Errorf("detail lacks enqueued_at: %v", d)
+	}
+
+	code, st = ts.get("/stats")
+	if code != http.StatusOK || num(st["pending_depth"]) != 3 {
+		t.Errorf("GET /stats: %d %v", code, st)
+	}
+}
+
+func TestEnqueueDefaultsAndEveryKind(t *testing.T) {
+	ts := newTestServer(t, time.Second)
+	code, body := ts.post("/enqueue", nil)
+	if code != http.StatusOK || len(strs(body["enqueued"])) != 1 {
+		t.Fatalf("POST /enqueue with no fields: %d %v", code, body)
+	}
+	for _, kind := range demoKinds {
+		code, body := ts.post("/enqueue", url.Values{"kind": {kind}, "count": {"2"}})
+		if code != http.StatusOK {
+			t.Fatalf("kind %s: %d %v", kind, code, body)
+		}
+		info, err := ts.q.Get(context.Background(), strs(body["enqueued"])[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := summarize(info); s.Kind != kind || s.Recipient == "" {
+			t.Errorf("kind %s: payload %s", kind, info.Payload)
+		}
+	}
+}
+
+func TestBadValuesAre400(t *testing.T) {
+	ts := newTestServer(t, time.Second)
+	cases := []struct {
+		path   string
+		fields url.Values
+		field  string
+	}{
+		{"/enqueue", url.Values{"count": {"0"}}, "count"},
+		{"/enqueue", url.Values{"count": {"abc"}}, "count"},
+		{"/enqueue", url.Values{"count": {"100000"}}, "count"},
+		{"/enqueue", url.Values{"count": {"-3"}}, "count"},
+		{"/enqueue", url.Values{"count": {"2.5"}}, "count"},
+		{"/enqueue", url.Values{"count": {"1", "2"}}, "count"},
+		{"/enqueue", url.Values{"kind": {"sms"}}, "kind"},
+		{"/enqueue", url.Values{"recipient": {strings.Repeat("x", 201)}}, "recipient"},
+		{"/enqueue", url.Values{"recipient": {"a\x00b"}}, "recipient"},
+		{"/workers/start", url.Values{"size": {"-1"}}, "size"},
+		{"/workers/start", url.Values{"size": {"0"}}, "size"},
+		{"/workers/start", url.Values{"size": {"65"}}, "size"},
+		{"/workers/start", url.Values{"size": {"four"}}, "size"},
+		{"/workers/start", url.Values{"fail_rate": {"1.5"}}, "fail_rate"},
+		{"/workers/start", url.Values{"fail_rate": {"-0.1"}}, "fail_rate"},
+		{"/workers/start", url.Values{"fail_rate": {"NaN"}}, "fail_rate"},
+		{"/workers/start", url.Values{"hang_rate": {"2"}}, "hang_rate"},
+		{"/workers/start", url.Values{"hang_rate": {"Inf"}}, "hang_rate"},
+		{"/workers/start", url.Values{"work_latency_ms": {"-1"}}, "work_latency_ms"},
+		{"/workers/start", url.Values{"work_latency_ms": {"60001"}}, "work_latency_ms"},
+		{"/workers/configure", url.Values{"size": {"-1"}}, "size"},
+		{"/workers/configure", url.Values{"fail_rate": {"x"}}, "fail_rate"},
+	}
+	for _, c := range cases {
+		code, body := ts.post(c.path, c.fields)
+		msg, _ := body["error"].(string)
+		if code != http.StatusBadRequest || !strings.Contains(msg, c.field) {
+			t.Errorf("POST %s %s: %d %v, want 400 naming %s", c.path, c.fields.Encode(), code, body, c.field)
+		}
+	}
+	st := ts.stats()
+	if num(st["enqueued_total"]) != 0 || num(st["workers_running"]) != 0 || st["fail_rate"] != 0.0 || st["hang_rate"] != 0.0 {
+		t.Errorf("refused requests changed something: %v", st)
+	}
+	if code, body := ts.get("/jobs?limit=0"); code != http.StatusBadRequest {
+		t.Errorf("GET /jobs?limit=0: %d %v", code, body)
+	}
+}
+
+func TestRequestGuards(t *testing.T) {
+	ts := newTestServer(t, time.Second)
+	send := func(method, path, contentType, body string, header map[string]string) (int, map[string]any) {
+		t.Helper()
+		req, err := http.NewRequest(method, ts.URL+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if contentType != "" {
+			req.Header.Set("Content-Type", contentType)
+		}
+		for k, v := range header {
+			if k == "Host" {
+				req.Host = v
+			} else {
+				req.Header.Set(k, v)
+			}
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return decode(t, res)
+	}
+	const form = "application/x-www-form-urlencoded"
+
+	for _, h := range []map[string]string{
+		{"Origin": "http://evil.example"},
+		{"Sec-Fetch-Site": "cross-site"},
+		{"Sec-Fetch-Site": "same-site", "Origin": "http://sub.localhost:8798"},
+	} {
+		for _, path := range []string{"/enqueue", "/workers/start", "/reclaim", "/reset", "/jobs/x/delete"} {
+			if code, body := send("POST", path, form, "count=1", h); code != http.StatusForbidden {
+				t.Errorf("cross-origin POST %s %v: %d %v, want 403", path, h, code, body)
+			}
+		}
+	}
+	if code, body := send("DELETE", "/jobs/x", "", "", map[string]string{"Origin": "http://evil.example"}); code != http.StatusForbidden {
+		t.Errorf("cross-origin DELETE: %d %v", code, body)
+	}
+	if code, body := send("POST", "/enqueue", form, "count=1", map[string]string{"Origin": ts.URL, "Sec-Fetch-Site": "same-origin"}); code != http.StatusOK {
+		t.Errorf("same-origin POST: %d %v", code, body)
+	}
+	if code, body := send("GET", "/stats", "", "", map[string]string{"Origin": "http://evil.example"}); code != http.StatusOK {
+		t.Errorf("cross-origin GET: %d %v", code, body)
+	}
+	if code, body := send("GET", "/stats", "", "", map[string]string{"Host": "evil.example:8798"}); code != http.StatusForbidden {
+		t.Errorf("GET with a foreign Host (DNS rebinding): %d %v", code, body)
+	}
+	for _, host := range []string{"localhost:8798", "[::1]:8798", "127.0.0.1"} {
+		if code, body := send("GET", "/stats", "", "", map[string]string{"Host": host}); code != http.StatusOK {
+			t.Errorf("GET with Host %s: %d %v", host, code, body)
+		}
+	}
+
+	big := "kind=email&recipient=" + strings.Repeat("x", maxBody+10)
+	if code, body := send("POST", "/enqueue", form, big, nil); code != http.StatusRequestEntityTooLarge {
+		t.Errorf("oversized body: %d %v", code, body)
+	}
+	if code, body := send("POST", "/enqueue", "application/json", `{"count": 5}`, nil); code != http.StatusUnsupportedMediaType {
+		t.Errorf("JSON body: %d %v", code, body)
+	}
+	if code, body := send("POST", "/enqueue", "multipart/form-data; boundary=b", "--b\r\nContent-Disposition: form-data; name=\"count\"\r\n\r\n2\r\n--b--\r\n", nil); code != http.StatusOK || len(strs(body["enqueued"])) != 2 {
+		t.Errorf("multipart form: %d %v", code, body)
+	}
+	if res, err := http.Get(ts.URL + "/enqueue"); err != nil || res.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("GET /enqueue: %v %v, want 405", res.Status, err)
+	} else {
+		res.Body.Close()
+	}
+	if st := ts.stats(); num(st["enqueued_total"]) != 3 {
+		t.Errorf("refused requests enqueued: %v", st)
+	}
+}
+
+func TestPageIsServed(t *testing.T) {
+	ts := newTestServer(t, time.Second)
+	for path, want := range map[string]string{"/": "<title>jobqueue", "/assets/app.js": "REFRESH_MS = 800", "/assets/style.css": "--processing"} {
+		res, err := http.Get(ts.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK || !strings.Contains(string(b), want) {
+			t.Errorf("GET %s: %d, body without %q", path, res.StatusCode, want)
+		}
+		if csp := res.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") {
+			t.Errorf("GET %s: CSP %q", path, csp)
+		}
+	}
+}
+
+func TestWorkersCompleteFailRetryDelete(t *testing.T) {
+	ts := newTestServer(t, time.Second)
+	code, body := ts.post("/workers/start", url.Values{"size": {"3"}, "work_latency_ms": {"10"}})
+	if code != http.StatusOK || num(body["stats"].(map[string]any)["workers_running"]) != 3 || len(body["workers"].([]any)) != 3 {
+		t.Fatalf("POST /workers/start: %d %v", code, body)
+	}
+	ts.post("/enqueue", url.Values{"count": {"20"}, "kind": {"thumbnail"}})
+	waitFor(t, "20 completions", 10*time.Second, func() bool { return num(ts.stats()["completed_total"]) == 20 })
+
+	code, body = ts.post("/workers/configure", url.Values{"size": {"1"}, "fail_rate": {"1"}})
+	if st := body["stats"].(map[string]any); code != http.StatusOK || num(st["workers_running"]) != 1 || st["fail_rate"] != 1.0 || num(st["work_latency_ms"]) != 10 {
+		t.Fatalf("POST /workers/configure: %d %v", code, body)
+	}
+	_, body = ts.post("/enqueue", url.Values{"kind": {"invoice"}})
+	id := strs(body["enqueued"])[0]
+	waitFor(t, "the failing job to be dead-lettered", 10*time.Second, func() bool { return num(ts.stats()["failed_total"]) == 1 })
+
+	_, d := ts.get("/jobs/" + id)
+	if d["state"] != "failed" || num(d["attempts"]) != 3 || !strings.Contains(d["last_error"].(string), "simulated invoice failure on attempt 3 of 3") || d["finished_at"] == nil {
+		t.Fatalf("dead job: %v", d)
+	}
+	if st := ts.stats(); num(st["failed_depth"]) != 1 || num(st["retried_total"]) != 2 {
+		t.Errorf("stats after the dead letter: %v", st)
+	}
+
+	ts.post("/workers/configure", url.Values{"fail_rate": {"0"}})
+	code, body = ts.post("/jobs/"+id+"/retry", nil)
+	if code != http.StatusOK || body["retried"] != id {
+		t.Fatalf("retry: %d %v", code, body)
+	}
+	waitFor(t, "the retried job to complete", 10*time.Second, func() bool {
+		_, d := ts.get("/jobs/" + id)
+		return d["state"] == "completed"
+	})
+	_, d = ts.get("/jobs/" + id)
+	if r, _ := d["result"].(map[string]any); r["invoice_no"] == nil {
+		t.Errorf("completed invoice without a result: %v", d)
+	}
+
+	if code, body := ts.post("/jobs/"+id+"/retry", nil); code != http.StatusConflict {
+		t.Errorf("retry of a completed job: %d %v, want 409", code, body)
+	}
+	if code, body := ts.post("/jobs/nope/retry", nil); code != http.StatusNotFound {
+		t.Errorf("retry of an unknown job: %d %v, want 404", code, body)
+	}
+	code, body = ts.post("/jobs/"+id+"/delete", nil)
+	if code != http.StatusOK || body["deleted"] != id {
+		t.Fatalf("delete: %d %v", code, body)
+	}
+	if code, _ := ts.get("/jobs/" + id); code != http.StatusNotFound {
+		t.Errorf("GET a deleted job: %d, want 404", code)
+	}
+	req, _ := http.NewRequest(http.MethodDelete, ts.URL+"/jobs/"+id, nil)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := decode(t, res); code != http.StatusNotFound {
+		t.Errorf("DELETE of a deleted job: %d, want 404", code)
+	}
+
+	code, body = ts.post("/workers/stop", nil)
+	if code != http.StatusOK || num(body["stats"].(map[string]any)["workers_running"]) != 0 {
+		t.Errorf("POST /workers/stop: %d %v", code, body)
+	}
+}
+
+// TestResizeLosesNoJob stops workers while they hold jobs: those go back to
+// pending at once, so everything completes without a reclaim.
+func TestResizeLosesNoJob(t *testing.T) {
+	ts := newTestServer(t, 10*time.Second)
+	ts.post("/workers/start", url.Values{"size": {"4"}, "work_latency_ms": {"300"}})
+	ts.post("/enqueue", url.Values{"count": {"8"}})
+	waitFor(t, "4 jobs in flight", 5*time.Second, func() bool { return num(ts.stats()["processing_depth"]) == 4 })
+	code, body := ts.post("/workers/configure", url.Values{"size": {"1"}})
+	if code != http.StatusOK {
+		t.Fatalf("resize: %d %v", code, body)
+	}
+	st := body["stats"].(map[string]any)
+	if num(st["workers_running"]) != 1 || num(st["processing_depth"]) > 1 {
+		t.Errorf("after shrinking to 1 worker: %v", st)
+	}
+	ts.post("/workers/configure", url.Values{"size": {"3"}, "work_latency_ms": {"20"}})
+	waitFor(t, "all 8 jobs to complete", 10*time.Second, func() bool { return num(ts.stats()["completed_total"]) == 8 })
+	if st := ts.stats(); num(st["reclaimed_total"]) != 0 || num(st["processing_depth"]) != 0 || num(st["pending_depth"]) != 0 {
+		t.Errorf("after the resizes: %v", st)
+	}
+}
+
+// TestHungJobsComeBackOnlyByReclaim checks that a hung worker stops
+// heartbeating its job while healthy workers keep theirs alive past the
+// visibility timeout.
+func TestHungJobsComeBackOnlyByReclaim(t *testing.T) {
+	ts := newTestServer(t, 150*time.Millisecond)
+	ts.post("/workers/start", url.Values{"size": {"3"}, "work_latency_ms": {"20"}, "hang_rate": {"1"}})
+	_, body := ts.post("/enqueue", url.Values{"count": {"3"}})
+	ids := strs(body["enqueued"])
+	waitFor(t, "3 hung jobs", 5*time.Second, func() bool {
+		_, jobs := ts.get("/jobs")
+		n := 0
+		for _, j := range jobs["processing"].([]any) {
+			if j.(map[string]any)["hung"] == true {
+				n++
+			}
+		}
+		return n == 3
+	})
+	_, d := ts.get("/jobs/" + ids[0])
+	if d["hung"] != true || d["state"] != "processing" {
+		t.Errorf("hung job detail: %v", d)
+	}
+	ts.post("/workers/configure", url.Values{"hang_rate": {"0"}, "work_latency_ms": {"400"}})
+	time.Sleep(300 * time.Millisecond) // past the hung jobs' leases
+	if st := ts.stats(); num(st["processing_depth"]) != 3 || num(st["completed_total"]) != 0 {
+		t.Fatalf("hung jobs should wait for a sweep: %v", st)
+	}
+	code, body := ts.post("/reclaim", nil)
+	if code != http.StatusOK {
+		t.Fatalf("POST /reclaim: %d %v", code, body)
+	}
+	got := strs(body["reclaimed"])
+	slices.Sort(got)
+	slices.Sort(ids)
+	if !slices.Equal(got, ids) || len(strs(body["requeued"])) != 3 || len(body["dead"].([]any)) != 0 {
+		t.Fatalf("reclaim reply: %v, want the 3 hung ids", body)
+	}
+	if st := body["stats"].(map[string]any); num(st["reclaimed_total"]) != 3 || num(st["hung_total"]) != 3 {
+		t.Errorf("stats after the sweep: %v", st)
+	}
+
+	// The jobs now take 400 ms, well past the 150 ms lease: the healthy
+	// workers' heartbeats must keep every sweep away from them.
+	waitFor(t, "the reclaimed jobs to be claimed again", 5*time.Second, func() bool { return num(ts.stats()["processing_depth"]) == 3 })
+	for range 3 {
+		time.Sleep(100 * time.Millisecond)
+		if _, body := ts.post("/reclaim", nil); len(body["reclaimed"].([]any)) != 0 {
+			t.Fatalf("a sweep took a heartbeated job: %v", body)
+		}
+	}
+	waitFor(t, "3 completions", 5*time.Second, func() bool { return num(ts.stats()["completed_total"]) == 3 })
+}
+
+func TestReset(t *testing.T) {
+	ts := newTestServer(t, time.Second)
+	ts.post("/enqueue", url.Values{"count": {"5"}})
+	code, body := ts.post("/reset", nil)
+	st := body["stats"].(map[string]any)
+	if code != http.StatusOK || num(st["pending_depth"]) != 0 || num(st["enqueued_total"]) != 0 {
+		t.Errorf("POST /reset: %d %v", code, body)
+	}
+}
+
+func TestQueueErrorsMapToStatus(t *testing.T) {
+	ts := newTestServer(t, time.Second)
+	for _, c := range []struct {
+		err  error
+		code int
+	}{
+		{jobqueue.ErrNotFound, http.StatusNotFound},
+		{jobqueue.ErrWrongState, http.StatusConflict},
+		{jobqueue.ErrInvalidArgument, http.StatusBadRequest},
+		{errors.New("dial tcp: refused"), http.StatusServiceUnavailable},
+	} {
+		rec := httptest.NewRecorder()
+		ts.srv.writeQueueError(rec, c.err)
+		if rec.Code != c.code {
+			t.Errorf("%v: %d, want %d", c.err, rec.Code, c.code)
+		}
+	}
+}

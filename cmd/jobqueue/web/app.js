@@ -1,0 +1,441 @@
+// The jobqueue dashboard: polls GET /jobs every 800 ms and drives the HTTP
+// API with form posts. No framework, no network beyond this server.
+"use strict";
+
+const STATES = ["pending", "scheduled", "processing", "completed", "failed"];
+const REFRESH_MS = 800;
+const ICONS = {
+  email: '<svg viewBox="0 0 24 24"><rect x="3" y="5" width="18" height="14" rx="2"/><path d="m3 7 9 6 9-6"/></svg>',
+  webhook: '<svg viewBox="0 0 24 24"><path d="M10 14a4 4 0 0 0 5.7 0l3-3a4 4 0 0 0-5.7-5.7l-1 1"/><path d="M14 10a4 4 0 0 0-5.7 0l-3 3a4 4 0 0 0 5.7 5.7l1-1"/></svg>',
+  thumbnail: '<svg viewBox="0 0 24 24"><rect x="3" y="4" width="18" height="16" rx="2"/><circle cx="9" cy="10" r="2"/><path d="m21 17-5-5-9 8"/></svg>',
+  invoice: '<svg viewBox="0 0 24 24"><path d="M6 3h12v18l-3-2-3 2-3-2-3 2z"/><path d="M9 8h6M9 12h6"/></svg>',
+  other: '<svg viewBox="0 0 24 24"><rect x="4" y="4" width="16" height="16" rx="3"/></svg>',
+};
+
+const $ = (sel) => document.querySelector(sel);
+const state = {
+  skew: 0,            // server clock minus ours, from now_ms
+  last: null,         // the latest GET /jobs reply
+  openId: null,       // the job shown in the drawer
+  samples: [],        // [time, completed_total] for the throughput line
+  poolRunning: false,
+  knobTimer: null,
+  knobEdited: 0,      // when the user last moved a knob
+};
+
+// ---------- helpers ----------
+
+function esc(s) {
+  return String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+}
+
+function now() { return Date.now() + state.skew; }
+
+function dur(ms) {
+  const a = Math.abs(ms);
+  if (a < 1000) return `${Math.round(a)}ms`;
+  if (a < 60000) return `${(a / 1000).toFixed(1)}s`;
+  if (a < 3600000) return `${Math.floor(a / 60000)}m ${Math.floor((a % 60000) / 1000)}s`;
+  return `${Math.floor(a / 3600000)}h ${Math.floor((a % 3600000) / 60000)}m`;
+}
+
+function rel(ms) {
+  if (!ms) return "";
+  const d = ms - now();
+  return d >= 0 ? `in ${dur(d)}` : `${dur(d)} ago`;
+}
+
+function toast(msg, isError) {
+  const t = document.createElement("div");
+  t.className = "toast" + (isError ? " error" : "");
+  t.textContent = msg;
+  $("#toasts").appendChild(t);
+  setTimeout(() => { t.classList.add("out"); setTimeout(() => t.remove(), 300); }, isError ? 6000 : 3200);
+}
+
+async function api(method, path, fields) {
+  const opts = { method, headers: {} };
+  if (fields) {
+    opts.body = new URLSearchParams(fields);
+  }
+  const res = await fetch(path, opts);
+  let body = null;
+  try { body = await res.json(); } catch { /* an empty or non-JSON reply */ }
+  if (!res.ok) {
+    throw new Error((body && body.error) || `${res.status} ${res.statusText}`);
+  }
+  return body;
+}
+
+function highlight(value) {
+  const json = esc(JSON.stringify(value, null, 2));
+  return json.replace(/(&quot;(?:\\.|[^&\\]|&(?!quot;))*&quot;)(\s*:)?|\b(true|false|null)\b|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/g,
+    (m, str, colon, lit) => {
+      if (str) return colon ? `<span class="k">${str}</span>${colon}` : `<span class="s">${str}</span>`;
+      if (lit) return `<span class="b">${m}</span>`;
+      return `<span class="n">${m}</span>`;
+    });
+}
+
+// ---------- rendering ----------
+
+function setStat(key, value) {
+  const el = document.getElementById("stat-" + key);
+  if (!el) return;
+  const text = String(value);
+  if (el.textContent !== text) {
+    el.textContent = text;
+    const card = el.closest(".stat");
+    if (card && card.classList.contains("stat") && !card.classList.contains("totals")) {
+      card.classList.remove("bump");
+      void card.offsetWidth; // restart the animation
+      card.classList.add("bump");
+    }
+  }
+}
+
+function renderStats(s) {
+  for (const k of ["pending_depth", "scheduled_depth", "processing_depth", "completed_depth", "failed_depth",
+    "enqueued_total", "completed_total", "retried_total", "failed_total", "reclaimed_total", "hung_total"]) {
+    setStat(k, s[k]);
+  }
+  $("#queue-name").textContent = s.queue;
+  document.title = `${s.queue} · jobqueue`;
+  const chip = $("#backend-chip");
+  const isMemory = /memory/.test(s.backend);
+  chip.classList.toggle("memory", isMemory);
+  chip.classList.toggle("redis", !isMemory);
+  $("#backend-name").textContent = isMemory ? "in-memory backend" : s.backend;
+  chip.title = s.backend;
+  $("#visibility").textContent = dur(s.visibility_ms);
+
+  // Throughput over the last ~5 s, and a one-minute sparkline.
+  const t = Date.now();
+  state.samples.push([t, s.completed_total]);
+  while (state.samples.length > 80) state.samples.shift();
+  const recent = state.samples.filter(([ts]) => t - ts <= 5000);
+  let rate = 0;
+  if (recent.length > 1) {
+    const [t0, c0] = recent[0];
+    rate = Math.max(0, (s.completed_total - c0) / ((t - t0) / 1000));
+  }
+  $("#rate").textContent = rate.toFixed(1);
+  const rates = [];
+  for (let i = 1; i < state.samples.length; i++) {
+    const [ta, ca] = state.samples[i - 1], [tb, cb] = state.samples[i];
+    rates.push(Math.max(0, (cb - ca) / Math.max(0.001, (tb - ta) / 1000)));
+  }
+  const peak = Math.max(1, ...rates);
+  const pts = rates.map((r, i) => `${(i / Math.max(1, rates.length - 1)) * 120},${26 - (r / peak) * 24}`).join(" ");
+  $("#spark-line").setAttribute("points", pts);
+}
+
+function renderPool(s, workers) {
+  state.poolRunning = s.workers_running > 0;
+  const tag = $("#pool-state");
+  tag.textContent = state.poolRunning ? `${s.workers_running} running` : "stopped";
+  tag.classList.toggle("on", state.poolRunning);
+  $("#stop-btn").disabled = !state.poolRunning;
+  $("#start-btn").textContent = state.poolRunning ? "Restart with size" : "Start workers";
+  const dots = $("#worker-dots");
+  const html = workers.map((w) =>
+    `<span class="wdot ${esc(w.state)}" title="worker ${w.id}: ${esc(w.state)}${w.job ? " " + esc(w.job.slice(0, 8)) : ""} · ${w.served} served"></span>`).join("");
+  if (dots.dataset.html !== html) { dots.innerHTML = html; dots.dataset.html = html; }
+  // Keep the knobs in step with the server unless the user is moving one.
+  if (!state.knobTimer && Date.now() - state.knobEdited > 2000 && document.activeElement?.type !== "range") {
+    setKnob("#latency", s.work_latency_ms);
+    setKnob("#fail-rate", s.fail_rate);
+    setKnob("#hang-rate", s.hang_rate);
+    const size = $("#pool-size");
+    if (state.poolRunning && document.activeElement !== size && size.value !== String(s.workers_running)) {
+      size.value = s.workers_running;
+    }
+  }
+}
+
+function setKnob(sel, v) {
+  const el = $(sel);
+  if (String(el.value) !== String(v)) { el.value = v; showKnob(el); }
+}
+
+function showKnob(el) {
+  const pct = ((el.value - el.min) / (el.max - el.min)) * 100;
+  el.style.setProperty("--fill", `${pct}%`);
+  const out = document.getElementById(el.id + "-out");
+  out.textContent = el.id === "latency" ? `${el.value} ms` : `${Math.round(el.value * 100)}%`;
+}
+
+function cardHTML(j, st) {
+  const kind = j.kind || "job";
+  let foot = `<span class="pill${j.attempts > 1 ? " warn" : ""}" title="attempts used of allowed">${j.attempts}/${j.max_attempts}</span>`;
+  let extra = "";
+  if (st === "processing") {
+    const left = j.lease_until_ms - now();
+    if (j.hung) foot += `<span class="badge">hung</span>`;
+    foot += `<span class="when">${left > 0 ? "lease " + dur(left) : "lease expired"}</span>`;
+    extra = `<div class="lease"><i></i></div>`;
+  } else if (st === "scheduled") {
+    foot += `<span class="when">runs ${rel(j.run_at_ms)}</span>`;
+  } else if (st === "completed" || st === "failed") {
+    foot += `<span class="when">${rel(j.finished_at_ms)}</span>`;
+  } else {
+    foot += `<span class="when">queued ${rel(j.enqueued_at_ms)}</span>`;
+  }
+  const err = j.last_error && st !== "completed" ? `<div class="err" title="${esc(j.last_error)}">${esc(j.last_error)}</div>` : "";
+  return `<div class="top"><span class="kind">${ICONS[kind] || ICONS.other}${esc(kind)}</span><span class="id">${esc(j.id.slice(0, 8))}</span></div>` +
+    (j.recipient ? `<div class="who" title="${esc(j.recipient)}">${esc(j.recipient)}</div>` : "") +
+    err + extra + `<div class="foot">${foot}</div>`;
+}
+
+function renderColumn(st, jobs, depth) {
+  const col = document.getElementById("col-" + st);
+  const box = col.querySelector(".cards");
+  $("#count-" + st).textContent = depth > jobs.length ? `${jobs.length} of ${depth}` : String(depth);
+  col.classList.toggle("has-jobs", jobs.length > 0);
+
+  const existing = new Map();
+  for (const el of box.querySelectorAll(".job")) existing.set(el.dataset.id, el);
+  const visibility = state.last ? state.last.stats.visibility_ms : 5000;
+  let prev = null;
+  for (const j of jobs) {
+    let el = existing.get(j.id);
+    if (el) {
+      existing.delete(j.id);
+      el.classList.remove("new");
+    } else {
+      el = document.createElement("button");
+      el.type = "button";
+      el.className = "job new";
+      el.dataset.id = j.id;
+      el.addEventListener("click", () => openDrawer(j.id));
+    }
+    el.dataset.state = st;
+    const html = cardHTML(j, st);
+    if (el.dataset.html !== html) { el.innerHTML = html; el.dataset.html = html; }
+    const expired = st === "processing" && j.lease_until_ms <= now();
+    el.classList.toggle("hung", !!j.hung);
+    el.classList.toggle("expired", expired);
+    const bar = el.querySelector(".lease i");
+    if (bar) {
+      const left = Math.max(0, j.lease_until_ms - now());
+      bar.style.width = `${Math.min(100, (left / visibility) * 100)}%`;
+    }
+    const want = prev ? prev.nextSibling : box.firstChild;
+    if (want !== el) box.insertBefore(el, want);
+    prev = el;
+  }
+  for (const el of existing.values()) el.remove();
+}
+
+function render(data) {
+  state.last = data;
+  state.skew = data.now_ms - Date.now();
+  renderStats(data.stats);
+  renderPool(data.stats, data.workers || []);
+  for (const st of STATES) renderColumn(st, data[st] || [], data.stats[st + "_depth"]);
+}
+
+// ---------- polling ----------
+
+async function poll() {
+  try {
+    const data = await api("GET", "/jobs");
+    render(data);
+    $("#live").classList.remove("down");
+    $("#live-text").textContent = "live";
+    if (state.openId) await refreshDrawer();
+  } catch (e) {
+    $("#live").classList.add("down");
+    $("#live-text").textContent = "server unreachable";
+  } finally {
+    setTimeout(poll, REFRESH_MS);
+  }
+}
+
+// ---------- drawer ----------
+
+async function openDrawer(id) {
+  state.openId = id;
+  $("#drawer").classList.add("open");
+  $("#drawer").setAttribute("aria-hidden", "false");
+  $("#scrim").hidden = false;
+  $("#drawer-title").textContent = id;
+  $("#drawer-body").innerHTML = `<p class="gone">Loading…</p>`;
+  await refreshDrawer();
+}
+
+function closeDrawer() {
+  state.openId = null;
+  $("#drawer").classList.remove("open");
+  $("#drawer").setAttribute("aria-hidden", "true");
+  $("#scrim").hidden = true;
+}
+
+function fact(label, iso) {
+  if (!iso) return "";
+  const ms = Date.parse(iso);
+  return `<dt>${label}</dt><dd>${esc(new Date(ms).toLocaleTimeString([], { hour12: false }))}.${String(ms % 1000).padStart(3, "0")} <small>${rel(ms)}</small></dd>`;
+}
+
+async function refreshDrawer() {
+  const id = state.openId;
+  let j;
+  try {
+    j = await api("GET", "/jobs/" + encodeURIComponent(id));
+  } catch (e) {
+    if (id !== state.openId) return;
+    $("#drawer-kind").innerHTML = "";
+    $("#drawer-body").innerHTML = `<p class="gone">${esc(e.message)}. The job was deleted, or it finished and its record expired.</p>`;
+    $("#drawer-actions").hidden = true;
+    return;
+  }
+  if (id !== state.openId) return;
+  const kind = j.kind || "job";
+  $("#drawer-kind").innerHTML = `<span class="c-${esc(j.state)}"><span class="state-tag">${esc(j.state)}</span></span>${ICONS[kind] || ICONS.other}<span>${esc(kind)}</span>`;
+  let html = "";
+  if (j.hung) {
+    html += `<div class="hungbox"><b>A hung worker abandoned this job.</b> Nobody heartbeats it any more; once its lease runs out, <b>Run reclaim sweep</b> sends it back to pending.</div>`;
+  }
+  html += `<dl class="facts">
+    ${j.recipient ? `<dt>recipient</dt><dd>${esc(j.recipient)}</dd>` : ""}
+    <dt>attempts</dt><dd>${j.attempts} of ${j.max_attempts}</dd>
+    ${fact("enqueued", j.enqueued_at)}${fact("runs at", j.run_at)}${fact("last claimed", j.claimed_at)}
+    ${fact("lease until", j.lease_until)}${fact("finished", j.finished_at)}
+  </dl>`;
+  if (j.last_error) html += `<div><p class="section-title">Last error</p><div class="errbox">${esc(j.last_error)}</div></div>`;
+  html += `<div><p class="section-title">Payload</p><pre class="json">${highlight(j.payload)}</pre></div>`;
+  if (j.result !== undefined) html += `<div><p class="section-title">Result</p><pre class="json">${highlight(j.result)}</pre></div>`;
+  const body = $("#drawer-body");
+  if (body.dataset.html !== html) { body.innerHTML = html; body.dataset.html = html; }
+  $("#drawer-actions").hidden = false;
+  $("#retry-btn").hidden = j.state !== "failed";
+  $("#delete-btn").textContent = j.state === "failed" ? "Delete" : "Delete job…";
+}
+
+// ---------- actions ----------
+
+async function act(btn, fn) {
+  if (btn) btn.disabled = true;
+  try {
+    return await fn();
+  } catch (e) {
+    toast(e.message, true);
+  } finally {
+    if (btn) btn.disabled = false;
+  }
+}
+
+function enqueue(count) {
+  const fields = {
+    kind: document.querySelector('input[name="kind"]:checked').value,
+    recipient: $("#recipient").value.trim(),
+    count: String(count),
+  };
+  return act($("#enqueue-btn"), async () => {
+    const r = await api("POST", "/enqueue", fields);
+    toast(`Enqueued ${r.enqueued.length} ${fields.kind} ${r.enqueued.length === 1 ? "job" : "jobs"}`);
+    poll.now();
+  });
+}
+
+function knobFields(withSize) {
+  const f = {
+    work_latency_ms: $("#latency").value,
+    fail_rate: $("#fail-rate").value,
+    hang_rate: $("#hang-rate").value,
+  };
+  if (withSize) f.size = $("#pool-size").value;
+  return f;
+}
+
+function applyKnobs() {
+  state.knobEdited = Date.now();
+  clearTimeout(state.knobTimer);
+  state.knobTimer = setTimeout(async () => {
+    try {
+      await api("POST", "/workers/configure", knobFields(state.poolRunning));
+      $("#pool-hint").textContent = state.poolRunning ? "Applied to the running pool." : "Saved; used when the pool starts.";
+    } catch (e) {
+      toast(e.message, true);
+    } finally {
+      state.knobTimer = null;
+    }
+  }, 200);
+}
+
+function setup() {
+  for (const sel of ["#latency", "#fail-rate", "#hang-rate"]) showKnob($(sel));
+  $("#enqueue-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    enqueue($("#count").value);
+  });
+  for (const b of document.querySelectorAll(".quick")) {
+    b.addEventListener("click", () => enqueue(b.dataset.count));
+  }
+  $("#pool-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    act($("#start-btn"), async () => {
+      const r = await api("POST", "/workers/start", knobFields(true));
+      toast(`${r.stats.workers_running} workers running`);
+      poll.now();
+    });
+  });
+  $("#stop-btn").addEventListener("click", () => act($("#stop-btn"), async () => {
+    await api("POST", "/workers/stop");
+    toast("Workers stopped; their jobs went back to pending");
+    poll.now();
+  }));
+  $("#pool-size").addEventListener("change", () => { if (state.poolRunning) applyKnobs(); });
+  for (const sel of ["#latency", "#fail-rate", "#hang-rate"]) {
+    $(sel).addEventListener("input", (ev) => { showKnob(ev.target); applyKnobs(); });
+  }
+  $("#reclaim-btn").addEventListener("click", () => act($("#reclaim-btn"), async () => {
+    const r = await api("POST", "/reclaim");
+    const n = r.reclaimed.length;
+    const msg = n === 0 ? "Sweep found no expired lease."
+      : `Reclaimed ${n} ${n === 1 ? "job" : "jobs"}: ${r.requeued.length} back to pending, ${r.dead.length} dead-lettered.`;
+    $("#last-sweep").innerHTML = `<b>${new Date().toLocaleTimeString([], { hour12: false })}</b> — ${esc(msg)}`;
+    toast(msg);
+    poll.now();
+  }));
+  $("#reset-btn").addEventListener("click", () => {
+    if (!confirm("Delete every job and counter of this queue?")) return;
+    act($("#reset-btn"), async () => {
+      await api("POST", "/reset");
+      state.samples = [];
+      $("#last-sweep").textContent = "No sweep yet.";
+      toast("Queue reset");
+      poll.now();
+    });
+  });
+  $("#drawer-close").addEventListener("click", closeDrawer);
+  $("#scrim").addEventListener("click", closeDrawer);
+  document.addEventListener("keydown", (ev) => { if (ev.key === "Escape") closeDrawer(); });
+  $("#retry-btn").addEventListener("click", () => act($("#retry-btn"), async () => {
+    await api("POST", `/jobs/${encodeURIComponent(state.openId)}/retry`);
+    toast("Job sent back to pending with fresh attempts");
+    await refreshDrawer();
+    poll.now();
+  }));
+  $("#delete-btn").addEventListener("click", () => {
+    const j = state.openId;
+    const st = document.querySelector(`.job[data-id="${CSS.escape(j)}"]`)?.dataset.state;
+    if (st !== "failed" && !confirm("This job is not dead. Delete it anyway?")) return;
+    act($("#delete-btn"), async () => {
+      await api("POST", `/jobs/${encodeURIComponent(j)}/delete`);
+      toast("Job deleted");
+      closeDrawer();
+      poll.now();
+    });
+  });
+}
+
+// poll.now refreshes at once after an action, without waiting for the timer.
+poll.now = async () => {
+  try { render(await api("GET", "/jobs")); } catch { /* the timer retries */ }
+};
+
+document.addEventListener("DOMContentLoaded", () => {
+  setup();
+  poll();
+});
