@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -69,24 +70,43 @@ func (r *run) exited() bool {
 // startProcess starts bin on a free loopback port in a new temporary
 // directory, with persistence off unless extra turns it on.
 func startProcess(bin string, extra []string) (*process, error) {
+	return startProcessWithConfig(bin, "", extra)
+}
+
+// startProcessWithConfig is startProcess with a configuration file, written
+// to the server's directory before the start, for the directives that have
+// no command-line form (a Sentinel's monitor, say) or that the server
+// rewrites. An empty conf means no file.
+func startProcessWithConfig(bin, conf string, extra []string) (*process, error) {
 	dir, err := os.MkdirTemp("", "redistest-")
 	if err != nil {
 		return nil, errorf("temporary directory: %v", err)
 	}
 	p := &process{bin: bin, dir: dir, logPath: filepath.Join(dir, "redis.log")}
+	var lead []string
+	if conf != "" {
+		path := filepath.Join(dir, "redis.conf")
+		if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+			_ = os.RemoveAll(dir)
+			return nil, errorf("write %s: %v", path, err)
+		}
+		// redis-server takes its configuration file only as the first
+		// argument.
+		lead = []string{path}
+	}
 	for attempt := 1; attempt <= portAttempts; attempt++ {
 		p.port, err = freePort()
 		if err != nil {
 			_ = os.RemoveAll(dir)
 			return nil, err
 		}
-		p.args = append([]string{
+		p.args = append(slices.Clone(lead),
 			"--port", strconv.Itoa(p.port),
 			"--bind", "127.0.0.1",
 			"--dir", dir,
 			"--save", "",
-			"--appendonly", "no",
-		}, extra...)
+			"--appendonly", "no")
+		p.args = append(p.args, extra...)
 		err = p.launch()
 		if err == nil {
 			return p, nil

@@ -35,6 +35,20 @@ func (rc *respConn) Close() error { return rc.c.Close() }
 // do sends one command and returns a simple-string, integer or bulk reply as
 // text; an error reply becomes an error.
 func (rc *respConn) do(args ...string) (string, error) {
+	v, err := rc.doAny(args...)
+	if err != nil {
+		return "", err
+	}
+	s, ok := v.(string)
+	if !ok {
+		return "", fmt.Errorf("%s: unexpected array reply", args[0])
+	}
+	return s, nil
+}
+
+// doAny sends one command and returns its reply as text or, for an array
+// reply, as a []any of replies; a null reply is "".
+func (rc *respConn) doAny(args ...string) (any, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "*%d\r\n", len(args))
 	for _, a := range args {
@@ -43,6 +57,10 @@ func (rc *respConn) do(args ...string) (string, error) {
 	if _, err := io.WriteString(rc.c, b.String()); err != nil {
 		return "", err
 	}
+	return rc.read()
+}
+
+func (rc *respConn) read() (any, error) {
 	line, err := rc.r.ReadString('\n')
 	if err != nil {
 		return "", err
@@ -58,14 +76,31 @@ func (rc *respConn) do(args ...string) (string, error) {
 		return "", errors.New(line[1:])
 	case '$':
 		n, err := strconv.Atoi(line[1:])
-		if err != nil || n < 0 {
+		if err != nil || n < -1 {
 			return "", fmt.Errorf("unexpected bulk header %q", line)
+		}
+		if n < 0 {
+			return "", nil
 		}
 		buf := make([]byte, n+2)
 		if _, err := io.ReadFull(rc.r, buf); err != nil {
 			return "", err
 		}
 		return string(buf[:n]), nil
+	case '*':
+		n, err := strconv.Atoi(line[1:])
+		if err != nil || n < -1 {
+			return "", fmt.Errorf("unexpected array header %q", line)
+		}
+		out := make([]any, 0, max(n, 0))
+		for range n {
+			v, err := rc.read()
+			if err != nil {
+				return "", err
+			}
+			out = append(out, v)
+		}
+		return out, nil
 	default:
 		return "", fmt.Errorf("unexpected reply %q", line)
 	}
