@@ -34,7 +34,13 @@ import (
 // outcome was already recorded with that token (the same operation repeated)
 // succeeds and changes nothing. Any other token, including the token of a
 // claim that Reclaim took back, reports ErrLostClaim and changes nothing.
-// Once a job is claimed again, its previous tokens are all stale.
+// Once a job is claimed again, its previous tokens are all stale. A job whose
+// record is gone (deleted, purged, expired, or finished under a retention
+// that keeps nothing) reports ErrNotFound, repeats included.
+//
+// Delayed jobs that are due count as pending for every method: an
+// implementation may move them from scheduled to pending on any call,
+// reads included.
 //
 // Implementations never retry on their own and never decide policy.
 type Backend interface {
@@ -112,7 +118,7 @@ type Backend interface {
 	List(ctx context.Context, p ListParams) ([]string, error)
 
 	// Stats returns the depth of each state and the queue's global
-	// counters.
+	// counters (see Stats for what each counts).
 	Stats(ctx context.Context, queue string) (Stats, error)
 
 	// Purge deletes every job, list and counter of one queue and nothing
@@ -311,7 +317,8 @@ type Stats struct {
 	ClaimedTotal int64
 	// CompletedTotal counts completions.
 	CompletedTotal int64
-	// RetriedTotal counts failures that were scheduled for another try.
+	// RetriedTotal counts failures that Fail sent back for another try
+	// (reclaims are not counted here).
 	RetriedTotal int64
 	// FailedTotal counts jobs dead-lettered, by Fail or by Reclaim.
 	FailedTotal int64
@@ -319,7 +326,11 @@ type Stats struct {
 	ReclaimedTotal int64
 }
 
-// Event is a state-change notification. It carries ids, never payloads.
+// Event is a state-change notification. It carries ids, never payloads. A
+// call publishes at most one event per kind, listing every job it moved that
+// way: a Fail call may publish retrying and dead, a Reclaim call reclaimed
+// (requeued jobs) and dead (poison jobs). Purge publishes purged with no
+// ids. A repeated acknowledgement publishes nothing.
 type Event struct {
 	Queue string
 	Kind  EventKind
