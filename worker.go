@@ -116,8 +116,10 @@ type outcome struct {
 	err    error
 }
 
-// ackFlushTimeout bounds how long a shutdown waits to record outcomes.
-const ackFlushTimeout = 10 * time.Second
+// ackFlushTimeout bounds how long a shutdown waits for cancelled handlers
+// to return, and then for their outcomes to be recorded. A variable so that
+// tests can shorten it.
+var ackFlushTimeout = 10 * time.Second
 
 var errLeaseLost = fmt.Errorf("%w: lease lost, the job was reclaimed", ErrLostClaim)
 
@@ -136,6 +138,7 @@ func (q *Queue) NewWorker(h Handler, o WorkerOptions) (*Worker, error) {
 	if o.ClaimBatch == 0 || o.ClaimBatch > o.Concurrency {
 		o.ClaimBatch = o.Concurrency
 	}
+	o.ClaimBatch = min(o.ClaimBatch, defaultMaxClaim)
 	if o.ClaimWait == 0 {
 		o.ClaimWait = 5 * time.Second
 	}
@@ -195,9 +198,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer cancelHandlers()
 
 	outcomes := make(chan outcome, w.o.Concurrency)
+	stopAcker := make(chan struct{})
 	var loops sync.WaitGroup
 	ackerDone := make(chan struct{})
-	go func() { defer close(ackerDone); w.ackLoop(life, outcomes) }()
+	go func() { defer close(ackerDone); w.ackLoop(life, outcomes, stopAcker) }()
 	loops.Add(1)
 	go func() { defer loops.Done(); w.heartbeatLoop(life) }()
 	if w.o.ReclaimInterval > 0 {
@@ -206,9 +210,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 
 	var handlers sync.WaitGroup
-	w.claimLoop(ctx, handlerCtx, &handlers, outcomes)
+	w.claimLoop(ctx, handlerCtx, life, &handlers, outcomes)
 
-	// Shutdown: give running handlers their grace period.
+	// Shutdown: give running handlers their grace period, then release the
+	// jobs of those still running and cancel them.
 	done := make(chan struct{})
 	go func() { handlers.Wait(); close(done) }()
 	grace := time.NewTimer(w.o.ShutdownGrace)
@@ -218,27 +223,36 @@ func (w *Worker) Run(ctx context.Context) error {
 	case <-grace.C:
 		w.releaseRunning(life)
 		cancelHandlers()
-		<-done
 	}
-	close(outcomes)
-	// Outcomes still queued get a bounded time to reach the backend; past
-	// it, their jobs return through the reclaimer like a crashed worker's.
+	// Cancelled handlers get a bounded time to return, and queued outcomes
+	// a bounded time to reach the backend. Past that (a handler that
+	// ignores its context, a backend that stays away), Run returns anyway:
+	// those jobs come back through the reclaimer, like a crashed worker's.
+	bound := time.NewTimer(ackFlushTimeout)
+	defer bound.Stop()
+	select {
+	case <-done:
+	case <-bound.C:
+		w.log.Error("jobqueue: handlers still running after their context was cancelled; abandoning them", "handlers", w.stats.running.Load())
+	}
+	close(stopAcker)
 	flush := time.NewTimer(ackFlushTimeout)
 	defer flush.Stop()
 	select {
 	case <-ackerDone:
 	case <-flush.C:
 		w.log.Error("jobqueue: backend unreachable at shutdown; unacknowledged jobs return after their lease")
-		endLife()
-		<-ackerDone
 	}
 	endLife()
+	<-ackerDone
 	loops.Wait()
 	return nil
 }
 
 // claimLoop claims jobs while there are free handlers, until ctx ends.
-func (w *Worker) claimLoop(ctx, handlerCtx context.Context, handlers *sync.WaitGroup, outcomes chan<- outcome) {
+// Handlers run under handlerCtx; their outcomes are handed over while life
+// lasts.
+func (w *Worker) claimLoop(ctx, handlerCtx, life context.Context, handlers *sync.WaitGroup, outcomes chan<- outcome) {
 	slots := make(chan struct{}, w.o.Concurrency)
 	retry := backoffTimer{}
 	for {
@@ -279,14 +293,15 @@ func (w *Worker) claimLoop(ctx, handlerCtx context.Context, handlers *sync.WaitG
 			go func() {
 				defer handlers.Done()
 				defer func() { <-slots }()
-				w.run(handlerCtx, j, outcomes)
+				w.run(handlerCtx, life, j, outcomes)
 			}()
 		}
 	}
 }
 
-// run runs one job's handler and hands its outcome to the acker.
-func (w *Worker) run(ctx context.Context, j *Job, outcomes chan<- outcome) {
+// run runs one job's handler and hands its outcome to the acker, unless the
+// worker's life ends first.
+func (w *Worker) run(ctx, life context.Context, j *Job, outcomes chan<- outcome) {
 	jctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	f := &flight{job: j, cancel: cancel}
@@ -308,7 +323,11 @@ func (w *Worker) run(ctx context.Context, j *Job, outcomes chan<- outcome) {
 			o.err = Permanent(fmt.Errorf("jobqueue: handler result: %w", err))
 		}
 	}
-	outcomes <- o
+	select {
+	case outcomes <- o:
+	case <-life.Done():
+		w.running.Delete(j.token)
+	}
 }
 
 // call runs the handler, turning a panic into an error.
@@ -323,24 +342,46 @@ func (w *Worker) call(ctx context.Context, j *Job) (result any, err error) {
 	return w.h(ctx, j)
 }
 
-// ackLoop sends outcomes to the backend, batching those that queue up.
-func (w *Worker) ackLoop(ctx context.Context, outcomes <-chan outcome) {
-	for o := range outcomes {
-		batch := []outcome{o}
-	more:
-		for len(batch) < w.o.AckBatch {
-			select {
-			case o, ok := <-outcomes:
-				if !ok {
-					break more
+// maxAckBytes bounds the results carried by one acknowledgement call, so a
+// batch of large results cannot make a call too big to ever get through.
+const maxAckBytes = 4 << 20
+
+// ackLoop sends outcomes to the backend, batching those that queue up,
+// until stop is closed; then it sends what is queued and returns.
+func (w *Worker) ackLoop(ctx context.Context, outcomes <-chan outcome, stop <-chan struct{}) {
+	for {
+		var o outcome
+		select {
+		case o = <-outcomes:
+		case <-stop:
+			for {
+				select {
+				case o := <-outcomes:
+					w.ack(ctx, w.batch(o, outcomes))
+				default:
+					return
 				}
-				batch = append(batch, o)
-			default:
-				break more
 			}
 		}
-		w.ack(ctx, batch)
+		w.ack(ctx, w.batch(o, outcomes))
 	}
+}
+
+// batch adds to o the outcomes already queued, up to AckBatch of them and
+// maxAckBytes of results.
+func (w *Worker) batch(o outcome, outcomes <-chan outcome) []outcome {
+	batch := []outcome{o}
+	size := len(o.result)
+	for len(batch) < w.o.AckBatch && size < maxAckBytes {
+		select {
+		case o := <-outcomes:
+			batch = append(batch, o)
+			size += len(o.result)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // ack records one batch of outcomes: completions in one call, failures in
@@ -397,7 +438,9 @@ func (w *Worker) settle(jobs []*Job, errs []error, accepted func(i int)) {
 	}
 }
 
-// untilAccepted retries call while it fails as a whole, until ctx ends.
+// untilAccepted retries call while it fails as a whole, until ctx ends. An
+// error that retrying cannot fix (invalid input) is logged and given up on:
+// the jobs return through the reclaimer.
 func (w *Worker) untilAccepted(ctx context.Context, what string, call func() ([]error, error)) []error {
 	retry := backoffTimer{}
 	for {
@@ -405,6 +448,10 @@ func (w *Worker) untilAccepted(ctx context.Context, what string, call func() ([]
 		if err == nil {
 			w.health.ok()
 			return errs
+		}
+		if !transient(err) {
+			w.log.Error("jobqueue: outcomes refused; their jobs return after their lease", "op", what, "err", err)
+			return nil
 		}
 		w.health.failed(what, err)
 		if !retry.wait(ctx) {
@@ -478,12 +525,25 @@ func (w *Worker) reclaimLoop(ctx context.Context) {
 	}
 }
 
-// releaseRunning hands every still-running job back to pending, at the end
-// of a shutdown's grace period.
+// transient reports whether a failed call may succeed when repeated.
+func transient(err error) bool {
+	for _, permanent := range []error{ErrInvalidArgument, ErrInvalidQueueName, ErrPayloadTooLarge, ErrCorruptJob} {
+		if errors.Is(err, permanent) {
+			return false
+		}
+	}
+	return true
+}
+
+// releaseRunning hands every job whose handler is still running back to
+// pending, at the end of a shutdown's grace period. Jobs whose handler has
+// returned keep their claim: their outcome is on its way.
 func (w *Worker) releaseRunning(ctx context.Context) {
 	var acks []backend.Ack
 	w.running.Range(func(_, v any) bool {
-		acks = append(acks, v.(*flight).job.ack())
+		if f := v.(*flight); !f.returned.Load() {
+			acks = append(acks, f.job.ack())
+		}
 		return true
 	})
 	if len(acks) == 0 {
