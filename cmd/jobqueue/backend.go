@@ -12,6 +12,7 @@ import (
 	rueidislib "github.com/redis/rueidis"
 
 	"github.com/jobqueue-go/jobqueue/backend"
+	"github.com/jobqueue-go/jobqueue/bench/load"
 	"github.com/jobqueue-go/jobqueue/goredis"
 	"github.com/jobqueue-go/jobqueue/memory"
 	"github.com/jobqueue-go/jobqueue/rueidis"
@@ -40,7 +41,9 @@ type openedBackend struct {
 	// desc says which store this is, never with a password.
 	desc string
 	// note explains a fallback to memory; empty otherwise.
-	note  string
+	note string
+	// info reads the Redis server's INFO; nil on memory.
+	info  load.InfoFunc
 	close func()
 }
 
@@ -106,6 +109,7 @@ func openGoredis(ctx context.Context, rawURL, shown string) (*openedBackend, err
 		Backend: b,
 		kind:    backendGoredis,
 		desc:    "Redis at " + shown + " (go-redis)",
+		info:    load.GoRedisInfo(client),
 		close:   func() { b.Close(); client.Close() },
 	}, nil
 }
@@ -160,6 +164,7 @@ func openRueidis(ctx context.Context, rawURL, shown string) (*openedBackend, err
 		Backend: b,
 		kind:    backendRueidis,
 		desc:    "Redis at " + shown + " (rueidis)",
+		info:    load.RueidisInfo(client),
 		close:   func() { b.Close(); client.Close() },
 	}, nil
 }

@@ -10,6 +10,7 @@
 //	jobqueue retry ID|--all-dead    send dead jobs back to pending
 //	jobqueue delete ID...           delete jobs in any state
 //	jobqueue purge [--yes]          delete every job and counter of a queue
+//	jobqueue bench [flags]          load-test a backend and print a report
 //
 // Every subcommand takes -queue and -backend (auto, goredis, rueidis or
 // memory) and reads the Redis server from REDIS_URL (default
@@ -77,6 +78,7 @@ func commands() []command {
 	return []command{
 		{"serve", "[flags]", "run the web dashboard and demo worker pool", runServe},
 		{"stats", "[flags]", "show a queue's depths and counters", runStats},
+		{"bench", "[flags]", "load-test a backend: enqueue N jobs, drain them, print throughput, latency and Redis cost", runBench},
 		{"list", "STATE [flags]", "list the jobs in one state (pending, scheduled, processing, completed, failed)", runList},
 		{"show", "ID [flags]", "show one job's record", runShow},
 		{"enqueue", "[JSON] [flags]", "enqueue a JSON payload given as the argument, or JSON values read from stdin", runEnqueue},

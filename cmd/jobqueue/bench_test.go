@@ -1,0 +1,52 @@
+package main
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/jobqueue-go/jobqueue/conformance/redistest"
+)
+
+// drainRow matches the drain line of the report: phase, jobs, time, jobs/s.
+var drainRow = regexp.MustCompile(`(?m)^\s*drain\s+(\d+)\s+\S+\s+(\d+)`)
+
+func TestBenchOnMemory(t *testing.T) {
+	c := &cli{t: t}
+	out := c.ok("", "bench", "-backend", "memory", "-jobs", "400", "-producers", "4", "-workers", "8")
+	m := drainRow.FindStringSubmatch(out)
+	if m == nil || m[1] != "400" || m[2] == "0" {
+		t.Fatalf("no drain row for 400 jobs:\n%s", out)
+	}
+	if !strings.Contains(out, "p99") {
+		t.Errorf("no latency line:\n%s", out)
+	}
+	if r := c.run("", "bench", "-backend", "memory", "-jobs", "0"); r.code != exitUsage || !strings.Contains(r.stderr, "-jobs must be positive") {
+		t.Errorf("-jobs 0: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+func TestBenchOnRedis(t *testing.T) {
+	srv := redistest.Shared(t)
+	for _, kind := range []string{backendGoredis, backendRueidis} {
+		t.Run(kind, func(t *testing.T) {
+			c := &cli{t: t, getenv: func(k string) string {
+				if k == "REDIS_URL" {
+					return srv.URL
+				}
+				return ""
+			}}
+			out := c.ok("", "bench", "-backend", kind, "-jobs", "300", "-producers", "4", "-workers", "8")
+			m := drainRow.FindStringSubmatch(out)
+			if m == nil || m[1] != "300" {
+				t.Fatalf("no drain row for 300 jobs:\n%s", out)
+			}
+			// Redis figures come from INFO: the round trips per job of the
+			// drain are a number, not a dash.
+			line := m[0] + strings.SplitN(out[strings.Index(out, m[0])+len(m[0]):], "\n", 2)[0]
+			if strings.Count(line, " - ") > 0 {
+				t.Errorf("drain row lacks Redis figures: %q", line)
+			}
+		})
+	}
+}
