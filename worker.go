@@ -209,8 +209,23 @@ func (w *Worker) Run(ctx context.Context) error {
 		go func() { defer loops.Done(); w.reclaimLoop(ctx) }()
 	}
 
+	// Long-lived handler goroutines, one per unit of concurrency: a
+	// goroutine per job would pay for its start and stack growth every time.
+	slots := make(chan struct{}, w.o.Concurrency)
+	claimed := make(chan *Job, w.o.Concurrency)
 	var handlers sync.WaitGroup
-	w.claimLoop(ctx, handlerCtx, life, &handlers, outcomes)
+	for range w.o.Concurrency {
+		handlers.Add(1)
+		go func() {
+			defer handlers.Done()
+			for j := range claimed {
+				w.run(handlerCtx, life, j, outcomes)
+				<-slots
+			}
+		}()
+	}
+	w.claimLoop(ctx, slots, claimed)
+	close(claimed)
 
 	// Shutdown: give running handlers their grace period, then release the
 	// jobs of those still running and cancel them.
@@ -249,11 +264,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	return nil
 }
 
-// claimLoop claims jobs while there are free handlers, until ctx ends.
-// Handlers run under handlerCtx; their outcomes are handed over while life
-// lasts.
-func (w *Worker) claimLoop(ctx, handlerCtx, life context.Context, handlers *sync.WaitGroup, outcomes chan<- outcome) {
-	slots := make(chan struct{}, w.o.Concurrency)
+// claimLoop claims jobs while there are free slots, until ctx ends, and
+// hands them to the handlers; a slot is freed when a handler is done.
+func (w *Worker) claimLoop(ctx context.Context, slots chan struct{}, claimed chan<- *Job) {
 	retry := backoffTimer{}
 	for {
 		select {
@@ -289,12 +302,7 @@ func (w *Worker) claimLoop(ctx, handlerCtx, life context.Context, handlers *sync
 		retry.reset()
 		w.stats.claimed.Add(int64(len(jobs)))
 		for _, j := range jobs {
-			handlers.Add(1)
-			go func() {
-				defer handlers.Done()
-				defer func() { <-slots }()
-				w.run(handlerCtx, life, j, outcomes)
-			}()
+			claimed <- j // never blocks: each job holds a slot
 		}
 	}
 }
