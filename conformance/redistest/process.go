@@ -70,23 +70,34 @@ func (r *run) exited() bool {
 // startProcess starts bin on a free loopback port in a new temporary
 // directory, with persistence off unless extra turns it on.
 func startProcess(bin string, extra []string) (*process, error) {
-	return startProcessWithConfig(bin, "", extra)
+	return startProcessSpec(bin, processSpec{args: extra})
 }
 
-// startProcessWithConfig is startProcess with a configuration file, written
-// to the server's directory before the start, for the directives that have
-// no command-line form (a Sentinel's monitor, say) or that the server
-// rewrites. An empty conf means no file.
-func startProcessWithConfig(bin, conf string, extra []string) (*process, error) {
+// processSpec is what a start needs besides the binary.
+type processSpec struct {
+	// conf is a configuration file, written to the server's directory
+	// before the start, for the directives that have no command-line form
+	// (a Sentinel's monitor, say) or that the server rewrites; "" for none.
+	conf string
+	// busPort gives a Cluster node a free port of its own for the cluster
+	// bus (--cluster-port), which otherwise is the port plus 10000: taken,
+	// or above 65535, for many of the ports the kernel hands out.
+	busPort bool
+	// args come after the defaults, so they override them.
+	args []string
+}
+
+// startProcessSpec is startProcess with the options of spec.
+func startProcessSpec(bin string, spec processSpec) (*process, error) {
 	dir, err := os.MkdirTemp("", "redistest-")
 	if err != nil {
 		return nil, errorf("temporary directory: %v", err)
 	}
 	p := &process{bin: bin, dir: dir, logPath: filepath.Join(dir, "redis.log")}
 	var lead []string
-	if conf != "" {
+	if spec.conf != "" {
 		path := filepath.Join(dir, "redis.conf")
-		if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		if err := os.WriteFile(path, []byte(spec.conf), 0o644); err != nil {
 			_ = os.RemoveAll(dir)
 			return nil, errorf("write %s: %v", path, err)
 		}
@@ -106,7 +117,15 @@ func startProcessWithConfig(bin, conf string, extra []string) (*process, error) 
 			"--dir", dir,
 			"--save", "",
 			"--appendonly", "no")
-		p.args = append(p.args, extra...)
+		if spec.busPort {
+			bus, err := freePort()
+			if err != nil {
+				_ = os.RemoveAll(dir)
+				return nil, err
+			}
+			p.args = append(p.args, "--cluster-port", strconv.Itoa(bus))
+		}
+		p.args = append(p.args, spec.args...)
 		err = p.launch()
 		if err == nil {
 			return p, nil

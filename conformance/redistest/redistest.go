@@ -25,6 +25,14 @@
 // container. With [RequireProcess] it accepts only a local redis-server,
 // since fault injection needs a process it can signal.
 //
+// [StartCluster] and [StartSentinel] give a test a topology of its own, made
+// of local redis-server processes only: a Redis Cluster of three masters
+// with one replica each, or a master and replica watched by three
+// Sentinels. Their timeouts are short, so a master killed with
+// [Server.Kill] is failed over in a few seconds, and they can tell which
+// node holds a key or is master now, wait for replication, and wait for a
+// failover to settle.
+//
 // When no source gives a server the test is skipped with the reason each
 // source gave, or fails when JOBQUEUE_REQUIRE_REDIS is true ("1", "true"),
 // which CI sets so that a missing Redis cannot turn into a green run. If a
