@@ -471,14 +471,7 @@ func (w *Worker) untilAccepted(ctx context.Context, what string, call func() ([]
 // heartbeatLoop renews the leases of every running job, in one call per
 // interval, and cancels the handlers whose lease was lost.
 func (w *Worker) heartbeatLoop(ctx context.Context) {
-	t := time.NewTicker(w.o.HeartbeatInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, w.o.HeartbeatInterval, func() {
 		var flights []*flight
 		w.running.Range(func(_, v any) bool {
 			flights = append(flights, v.(*flight))
@@ -509,19 +502,26 @@ func (w *Worker) heartbeatLoop(ctx context.Context) {
 				}
 			}
 		}
-	}
+	})
 }
 
-// reclaimLoop returns expired leases to pending every ReclaimInterval.
-func (w *Worker) reclaimLoop(ctx context.Context) {
-	t := time.NewTicker(w.o.ReclaimInterval)
+// every calls f every interval until ctx ends.
+func every(ctx context.Context, interval time.Duration, f func()) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			f()
 		}
+	}
+}
+
+// reclaimLoop returns expired leases to pending every ReclaimInterval.
+func (w *Worker) reclaimLoop(ctx context.Context) {
+	every(ctx, w.o.ReclaimInterval, func() {
 		r, err := w.q.Reclaim(ctx)
 		w.stats.reclaimed.Add(int64(r.Len()))
 		if r.Len() > 0 {
@@ -530,7 +530,7 @@ func (w *Worker) reclaimLoop(ctx context.Context) {
 		if err != nil && ctx.Err() == nil {
 			w.health.failed("reclaim", err)
 		}
-	}
+	})
 }
 
 // transient reports whether a failed call may succeed when repeated.
