@@ -42,7 +42,11 @@ import (
 // implementation may move them from scheduled to pending on any call,
 // reads included.
 //
-// Implementations never retry on their own and never decide policy.
+// Implementations never decide policy, and never retry on their own, with
+// one exception: an implementation may repeat a call whose reply was lost
+// when the call is idempotent (a claim recorded under its token, an
+// enqueue recorded under its call's nonce), so that the repeat returns what
+// the first run did.
 type Backend interface {
 	// Enqueue adds jobs to a queue, atomically: either every job is stored
 	// or, when any of them is invalid or its id already exists, none is and

@@ -21,6 +21,21 @@
 // connection for waiting and leave 19. Subscribe uses one more connection
 // per call, outside the pool.
 //
+// # Lost replies
+//
+// go-redis sends a command again when its connection drops or its read
+// times out (up to Options.MaxRetries times, 3 by default), scripts
+// included, so a call may run twice on Redis. Claim and Enqueue are safe to
+// repeat: a repeated claim returns the jobs the first run took (the Backend
+// also repeats a claim once itself), and a repeated enqueue succeeds
+// without storing anything twice. Complete, Fail, Release and Extend repeat
+// as no-ops by their tokens. RetryDead and Delete are not: repeated after a
+// reply was lost, they report ErrWrongState and ErrNotFound although the
+// first run did the work. A BLPOP whose reply was lost is also sent again
+// without telling the Backend, so the wake-up it carried is lost: the
+// claims of this process that were waiting then wake with the next
+// wake-up, or at the end of their wait.
+//
 // The caller owns the client and closes it; call Backend.Close first.
 package goredis
 
@@ -70,7 +85,7 @@ func (c conn) Eval(ctx context.Context, s *redisq.Script, keys, args []string) (
 		v, err = c.c.Eval(ctx, s.Src, keys, a...).Result()
 	}
 	if err != nil {
-		return nil, mapError(err)
+		return nil, c.fail(err)
 	}
 	return toTree(v)
 }
@@ -81,9 +96,24 @@ func (c conn) BlockPop(ctx context.Context, key string, timeout time.Duration) (
 		return false, nil
 	}
 	if err != nil {
-		return false, mapError(err)
+		return false, c.fail(err)
 	}
 	return true, nil
+}
+
+// fail maps err, and after a network error on a Cluster client asks it to
+// reload its slot map. go-redis sends a slot's commands to the master it
+// last knew until a MOVED reply says otherwise or its
+// ClusterStateReloadInterval (60 s by default) runs out, and a dead master
+// sends no MOVED: without the reload a failover would go unnoticed for a
+// minute. The reload is lazy and coalesced by the client, so calling it on
+// every failed call of an outage is cheap.
+func (c conn) fail(err error) error {
+	var reply redis.Error
+	if cc, ok := c.c.(*redis.ClusterClient); ok && !errors.As(err, &reply) {
+		cc.ReloadState(context.Background())
+	}
+	return mapError(err)
 }
 
 func (c conn) Subscribe(ctx context.Context, channel string) (<-chan string, error) {

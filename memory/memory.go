@@ -804,6 +804,11 @@ func (b *Backend) RetryDead(ctx context.Context, queue, id string) error {
 	q.detach(j)
 	j.attempts = 0
 	j.finishedAt = time.Time{}
+	// The dead attempt's token goes with it, as on Redis: repeating that
+	// attempt's Fail must not pass for a no-op on a job that is pending
+	// again.
+	j.token = ""
+	j.outcome = outcomeNone
 	q.toPending(j, false)
 	q.notify()
 	q.emit(backend.EventRetried, []string{id})

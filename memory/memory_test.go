@@ -283,6 +283,35 @@ func TestFailDelayAndDead(t *testing.T) {
 	}
 }
 
+// TestRetryDeadStalesToken checks that a dead job sent back by RetryDead
+// no longer accepts its dead attempt's token: repeating that Fail, or
+// acknowledging it otherwise, reports ErrLostClaim, as on Redis.
+func TestRetryDeadStalesToken(t *testing.T) {
+	b := New()
+	ctx := context.Background()
+	enqueue(t, b, "q", "a")
+	j := claimOne(t, b, "q", lease)
+	fp := backend.FailParams{Queue: "q", Retention: keep, Items: []backend.Failure{{Ack: ack(j), Error: "fatal", Dead: true}}}
+	if errs, err := b.Fail(ctx, fp); err != nil || errs[0] != nil {
+		t.Fatalf("fail: %v %v", err, errs)
+	}
+	if err := b.RetryDead(ctx, "q", "a"); err != nil {
+		t.Fatal(err)
+	}
+	errs, err := b.Fail(ctx, fp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "repeated fail after RetryDead", errs[0], backend.ErrLostClaim)
+	wantErr(t, "complete with the dead attempt's token", complete(b, "q", ack(j))[0], backend.ErrLostClaim)
+	if got := state(t, b, "q", "a"); got != backend.StatePending {
+		t.Fatalf("state after stale acks = %s, want pending", got)
+	}
+	if s := stats(t, b, "q"); s.FailedTotal != 1 || s.Failed != 0 || s.Pending != 1 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
 func TestDelayedEnqueue(t *testing.T) {
 	b := New()
 	ctx := context.Background()

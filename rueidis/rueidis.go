@@ -20,6 +20,17 @@
 // flowing over the pipelined connection. Subscribe shares the client's
 // pub/sub connection.
 //
+// # Lost replies
+//
+// rueidis does not send a script again when its connection drops; the call
+// fails, although it may have run on Redis. The Backend repeats a claim once
+// itself, and the claim script answers the repeat with the jobs the first
+// run took, so they are not leased to nobody. Other calls report the error
+// and may have taken effect: a caller that repeats an Enqueue then gets
+// ErrJobExists, a RetryDead ErrWrongState and a Delete ErrNotFound,
+// although the first run did the work; Complete, Fail, Release and Extend
+// repeat as no-ops by their tokens.
+//
 // The caller owns the client and closes it; call Backend.Close first.
 package rueidis
 

@@ -2,6 +2,7 @@ package redisq
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -30,20 +31,44 @@ type Conn interface {
 
 // ReplyError maps the message of a Redis error reply to the backend's
 // errors. Scripts report whole-call failures with a code as the first
-// word; any other message is wrapped as a Redis failure.
+// word; any other message is wrapped as a Redis failure. Either way the
+// error says that Redis answered, which the Engine tells apart from a
+// failed round trip (see retryable).
 func ReplyError(msg string) error {
 	code, rest, _ := strings.Cut(msg, " ")
+	var err error
 	switch code {
 	case "NOTFOUND":
-		return fmt.Errorf("%w: %s", backend.ErrNotFound, rest)
+		err = backend.ErrNotFound
 	case "EXISTS":
-		return fmt.Errorf("%w: %s", backend.ErrJobExists, rest)
+		err = backend.ErrJobExists
 	case "WRONGSTATE":
-		return fmt.Errorf("%w: %s", backend.ErrWrongState, rest)
+		err = backend.ErrWrongState
 	case "INVALIDSTATE":
-		return fmt.Errorf("%w: %s", backend.ErrInvalidState, rest)
+		err = backend.ErrInvalidState
+	default:
+		return &replyError{msg: "jobqueue: redis: " + msg}
 	}
-	return fmt.Errorf("jobqueue: redis: %s", msg)
+	return &replyError{msg: err.Error() + ": " + rest, err: err}
+}
+
+// replyError is an error reply from Redis, wrapping the backend error its
+// code stands for, if any.
+type replyError struct {
+	msg string
+	err error
+}
+
+func (e *replyError) Error() string { return e.msg }
+func (e *replyError) Unwrap() error { return e.err }
+
+// retryable reports whether err may be a lost reply: the call failed on
+// the way (a dropped connection, a read timeout), not because Redis
+// answered with an error or the caller's context ended.
+func retryable(err error) bool {
+	var re *replyError
+	return err != nil && !errors.As(err, &re) &&
+		!errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
 }
 
 // itemError maps a per-item code of an acknowledgement script.

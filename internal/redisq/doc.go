@@ -15,7 +15,9 @@
 //	queue:{jobs}:failed       list    dead-lettered ids, most recent first, trimmed to the retention max
 //	queue:{jobs}:job:<id>     hash    id, payload, status, attempts, max_attempts, enqueued_at_ms,
 //	                                  run_at_ms, claimed_at_ms, lease_until_ms, claim_token, acked,
-//	                                  finished_at_ms, result, last_error
+//	                                  finished_at_ms, result, last_error, enqueue_nonce
+//	queue:{jobs}:claim:<base> string  ids taken by the claim whose token base is <base>, space-separated;
+//	                                  expires after the claim's lease
 //	queue:{jobs}:stats        hash    enqueued_total, claimed_total, completed_total, retried_total,
 //	                                  failed_total, reclaimed_total
 //	queue:{jobs}:marker       list    at most one element; armed when work may be claimable
@@ -36,6 +38,14 @@
 // code (NOTFOUND, EXISTS, WRONGSTATE, INVALIDSTATE), which ReplyError maps
 // to the backend errors.
 //
+// A script whose reply is lost may have run, and may be sent again (go-redis
+// does so on its own; the Engine sends a claim again once). Claim and
+// Enqueue are made safe to repeat: a claim records the ids it took under
+// its token base (the claim:<base> key) and a repeat returns those; an
+// enqueue stores a per-call nonce in each record (enqueue_nonce) and a
+// repeat that finds its own nonce succeeds without writing. The Engine's
+// documentation lists what a repeat of each call reports.
+//
 // # Waiting
 //
 // A claim that finds nothing waits on a local channel; one goroutine per
@@ -44,4 +54,17 @@
 // job is only ever taken by the claim script, so a waiter that gives up or
 // dies after waking loses nothing. A claim that leaves jobs pending re-arms
 // the marker (other processes) and wakes the next local waiter.
+//
+// A wake-up is never dropped on the floor: one that its claim no longer
+// wants (the claim's context ended as it was woken) goes to the next local
+// waiter or, when none waits, back to the marker; so does one whose BLPOP
+// reply may have been lost (any BLPOP error re-arms the marker). A spare
+// wake-up costs one claim that finds nothing; a lost one would leave a
+// claim elsewhere asleep for its whole wait while a job is pending.
+//
+// Delayed jobs announce no wake-up when they fall due. A claim that finds
+// nothing claimable learns the earliest run-at and sets a local timer (the
+// earliest reported wins); when it fires, it wakes a local waiter, or arms
+// the marker when none waits, since this process may be the only one that
+// learnt the run-at.
 package redisq

@@ -16,6 +16,24 @@ const purgeBatch = 500
 
 // Engine is the Backend logic shared by both Redis adapters. It implements
 // backend.Backend and backend.Subscriber on top of a Conn.
+//
+// # Lost replies
+//
+// A call whose reply is lost (a dropped connection, a read timeout) may
+// have run on Redis, and may be sent again: go-redis does so on its own (up
+// to MaxRetries times), and the Engine sends a claim again once. Every
+// state change is therefore safe to repeat, or says what a repeat reports:
+//
+//   - Claim is idempotent per call: a repeat returns the jobs the first
+//     run took (those it still holds), takes no more and spends no
+//     attempt.
+//   - Enqueue is idempotent per call: a repeat finds the jobs the first run
+//     stored and succeeds.
+//   - Complete, Fail, Release and Extend repeat by the token rules of
+//     backend.Backend; Reclaim and Purge simply find less to do.
+//   - RetryDead and Delete are not: a repeat after the first run succeeded
+//     reports ErrWrongState (the job is pending again) or ErrNotFound (it
+//     is gone), although the call took effect.
 type Engine struct {
 	conn Conn
 
@@ -24,8 +42,9 @@ type Engine struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu    sync.Mutex
-	waits map[string]*waitQueue
+	mu     sync.Mutex
+	closed bool // set by Close; no goroutine joins wg after it
+	waits  map[string]*waitQueue
 }
 
 var (
@@ -44,8 +63,9 @@ func NewEngine(conn Conn) *Engine {
 // Close, wait out their own timeout without Redis wake-ups. Close does not
 // close the client.
 func (e *Engine) Close() {
-	e.cancel()
 	e.mu.Lock()
+	e.closed = true
+	e.cancel()
 	queues := make([]*waitQueue, 0, len(e.waits))
 	for _, q := range e.waits {
 		queues = append(queues, q)
@@ -55,6 +75,23 @@ func (e *Engine) Close() {
 		q.interrupt()
 	}
 	e.wg.Wait()
+}
+
+// spawn runs f in a goroutine that Close waits for, unless the Engine is
+// closed. The check and wg.Add share e.mu with Close, so no goroutine is
+// added once Close has begun to wait.
+func (e *Engine) spawn(f func()) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return false
+	}
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		f()
+	}()
+	return true
 }
 
 func (e *Engine) eval(ctx context.Context, s *Script, k Keys, args []string) (any, error) {
@@ -76,11 +113,17 @@ func (e *Engine) Enqueue(ctx context.Context, p backend.EnqueueParams) error {
 		return err
 	}
 	k := KeysFor(p.Queue)
-	args := append(k.scriptArgs(1+4*len(p.Jobs)), strconv.Itoa(len(p.Jobs)))
+	// The nonce lets enqueue.lua recognise this very call sent again after
+	// a lost reply (see Engine).
+	nonce, err := newToken()
+	if err != nil {
+		return err
+	}
+	args := append(k.scriptArgs(2+4*len(p.Jobs)), strconv.Itoa(len(p.Jobs)), nonce)
 	for _, j := range p.Jobs {
 		args = append(args, j.ID, string(j.Payload), strconv.Itoa(j.MaxAttempts), ms(j.Delay))
 	}
-	_, err := e.eval(ctx, scriptEnqueue, k, args)
+	_, err = e.eval(ctx, scriptEnqueue, k, args)
 	return err
 }
 
@@ -97,13 +140,17 @@ func (e *Engine) Claim(ctx context.Context, p backend.ClaimParams) ([]backend.Cl
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		// The script runs without ctx's cancellation: a reply lost to a
-		// cancel that lands mid-flight would leave jobs leased to nobody
-		// until Reclaim. Jobs that do come back are returned, so none is
-		// lost; the wait itself still ends at once on cancel.
-		r, err := e.claimOnce(context.WithoutCancel(ctx), k, p)
+		// claimOnce ignores ctx's cancellation (see there); the wait
+		// itself still ends at once on cancel.
+		r, err := e.claimOnce(ctx, k, p)
 		if err != nil {
 			return nil, err
+		}
+		if len(r.jobs) == 0 && r.more {
+			// The call ran out of its skip budget on stale ids (or a
+			// repeat found its jobs gone) while more are listed: claim
+			// again at once. Each call pops what it skips, so this ends.
+			continue
 		}
 		if len(r.jobs) > 0 {
 			if r.more {
@@ -125,13 +172,25 @@ func (e *Engine) Claim(ctx context.Context, p backend.ClaimParams) ([]backend.Cl
 	}
 }
 
+// claimOnce runs claim.lua once, and once more with the same token base
+// when the first reply may have been lost: claim.lua answers that repeat
+// with the jobs the first run took, so they are not leased to nobody until
+// Reclaim, nor charged an attempt for nothing. go-redis repeats on its own;
+// rueidis does not repeat scripts, hence the Engine's own repeat.
 func (e *Engine) claimOnce(ctx context.Context, k Keys, p backend.ClaimParams) (claimReply, error) {
 	token, err := newToken()
 	if err != nil {
 		return claimReply{}, err
 	}
+	keys := append(k.scriptKeys(), k.Claim(token))
 	args := append(k.scriptArgs(3), strconv.Itoa(p.Max), ms(p.Lease), token)
-	v, err := e.eval(ctx, scriptClaim, k, args)
+	// The script runs without ctx's cancellation: a reply lost to a cancel
+	// that lands mid-flight would leave jobs leased to nobody until
+	// Reclaim. Jobs that do come back are returned, so none is lost.
+	v, err := e.conn.Eval(context.WithoutCancel(ctx), scriptClaim, keys, args)
+	if retryable(err) && ctx.Err() == nil {
+		v, err = e.conn.Eval(context.WithoutCancel(ctx), scriptClaim, keys, args)
+	}
 	if err != nil {
 		return claimReply{}, err
 	}
@@ -297,13 +356,15 @@ func (e *Engine) Purge(ctx context.Context, queue string) error {
 	}
 }
 
-// RetryDead implements backend.Backend.
+// RetryDead implements backend.Backend. A repeat after a lost reply
+// reports ErrWrongState although the first run succeeded (see Engine).
 func (e *Engine) RetryDead(ctx context.Context, queue, id string) error {
 	_, err := e.evalJob(ctx, scriptRetryDead, queue, id)
 	return err
 }
 
-// Delete implements backend.Backend.
+// Delete implements backend.Backend. A repeat after a lost reply reports
+// ErrNotFound although the first run succeeded (see Engine).
 func (e *Engine) Delete(ctx context.Context, queue, id string) error {
 	_, err := e.evalJob(ctx, scriptDelete, queue, id)
 	return err

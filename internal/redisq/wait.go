@@ -24,9 +24,11 @@ type waitQueue struct {
 	e      *Engine
 	keys   Keys
 	mu     sync.Mutex
-	queue  []*waiter // FIFO: the longest waiting claim is woken first
-	active bool      // a block goroutine runs
-	due    *time.Timer
+	queue  []*waiter   // FIFO: the longest waiting claim is woken first
+	active bool        // a block goroutine runs
+	due    *time.Timer // the earliest known run-at of a scheduled job
+	dueAt  time.Time   // when due fires, on the local clock
+	dueGen uint64      // counts the timers set, so a stopped one is told apart
 }
 
 type waiter struct {
@@ -51,10 +53,8 @@ func (q *waitQueue) wait(ctx context.Context, d time.Duration) error {
 	w := &waiter{ch: make(chan struct{}, 1), deadline: time.Now().Add(d)}
 	q.mu.Lock()
 	q.queue = append(q.queue, w)
-	if !q.active && q.e.ctx.Err() == nil {
+	if !q.active && q.e.spawn(q.block) {
 		q.active = true
-		q.e.wg.Add(1)
-		go q.block()
 	}
 	q.mu.Unlock()
 
@@ -63,7 +63,7 @@ func (q *waitQueue) wait(ctx context.Context, d time.Duration) error {
 	select {
 	case <-w.ch:
 		if err := ctx.Err(); err != nil {
-			q.wakeOne() // cancelled as it was woken: hand the wake-up on
+			q.handOn() // cancelled as it was woken
 			return err
 		}
 		return nil
@@ -88,7 +88,19 @@ func (q *waitQueue) remove(w *waiter, handOn bool) {
 	}
 	q.mu.Unlock()
 	if i < 0 && handOn {
-		q.wakeOne()
+		q.handOn()
+	}
+}
+
+// handOn passes on a wake-up its claim no longer wants: to the next local
+// waiter, or, when there is none, back to Redis for other processes. A
+// wake-up may announce a pending job that nobody else was told about, so
+// dropping it could leave a claim elsewhere asleep for its whole wait; a
+// needless one costs a claim that finds nothing.
+// The claim returns meanwhile: its caller asked it to end promptly.
+func (q *waitQueue) handOn() {
+	if !q.wakeOne() && !q.e.spawn(q.rearm) {
+		q.rearm()
 	}
 }
 
@@ -112,24 +124,47 @@ func (q *waitQueue) wakeOne() bool {
 // local timer instead of a shorter BLPOP, because BLPOP timeouts are whole
 // seconds in go-redis, and instead of a timer per waiter, which would wake
 // every waiter at once.
+//
+// Claims report what they saw in any order, so a later call only ever
+// brings the wake-up forward; the timer is cleared when it fires. A run-at
+// that moved away or a job that was taken meanwhile costs one needless
+// wake-up.
 func (q *waitQueue) setDue(now, nextDue int64) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.due != nil {
-		q.due.Stop()
-		q.due = nil
-	}
 	if nextDue < 0 {
 		return
 	}
-	d := time.Duration(nextDue-now) * time.Millisecond
-	q.due = time.AfterFunc(max(d, 0)+time.Millisecond, func() { q.wakeOne() })
+	d := max(time.Duration(nextDue-now)*time.Millisecond, 0) + time.Millisecond
+	at := time.Now().Add(d)
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.due != nil {
+		if !at.Before(q.dueAt) {
+			return
+		}
+		q.due.Stop()
+	}
+	q.dueGen++
+	gen := q.dueGen
+	q.due, q.dueAt = time.AfterFunc(d, func() { q.fire(gen) }), at
+}
+
+// fire is the due timer's wake-up. Only this process may know the run-at
+// (it learnt it from the marker it popped), so when no claim waits here
+// the wake-up goes to Redis for the claims of other processes.
+func (q *waitQueue) fire(gen uint64) {
+	q.mu.Lock()
+	if q.dueGen == gen {
+		q.due = nil
+	}
+	q.mu.Unlock()
+	if !q.wakeOne() && q.e.ctx.Err() == nil {
+		q.rearm()
+	}
 }
 
 // block waits on the marker for as long as claims wait locally, and turns
 // each wake-up into one local wake-up.
 func (q *waitQueue) block() {
-	defer q.e.wg.Done()
 	for {
 		q.mu.Lock()
 		if len(q.queue) == 0 || q.e.ctx.Err() != nil {
@@ -150,6 +185,9 @@ func (q *waitQueue) block() {
 		popped, err := q.e.conn.BlockPop(q.e.ctx, q.keys.Marker, timeout)
 		switch {
 		case err != nil:
+			// The marker may have been popped with the reply lost: arm it
+			// again rather than lose the wake-up (a spare one is harmless).
+			q.rearm()
 			select {
 			case <-q.e.ctx.Done():
 			case <-time.After(errorPause):

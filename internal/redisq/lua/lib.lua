@@ -11,7 +11,8 @@
 --   KEYS[7] queue:{q}:marker      list of at most one element: wakes blocked claimers
 --   ARGV[1] job key prefix, "queue:{q}:job:" (job hashes share the hash tag)
 --   ARGV[2] events channel, "queue:{q}:events"
--- Script-specific arguments start at ARGV[3].
+-- Script-specific arguments start at ARGV[3]; a script with keys of its own
+-- takes them after these (claim.lua: KEYS[8]).
 --
 -- Time is always read with TIME, never passed by a client, so clock skew
 -- between worker hosts cannot expire a lease early. Numbers are handed to
@@ -97,6 +98,17 @@ local function prune_tail(list, state)
   end
 end
 
+-- push_history puts id at the recent end of a history list and lets its
+-- record expire after ttl ms. An id enqueued again after its record expired
+-- may still be listed from its earlier finish: that entry is removed first,
+-- or the id would be listed twice and trimming the stale entry would delete
+-- the fresh record. LREM is O(list), which the retention max bounds.
+local function push_history(list, id, ttl)
+  redis.call('PEXPIRE', job_key(id), ttl)
+  redis.call('LREM', list, 0, id)
+  redis.call('LPUSH', list, id)
+end
+
 -- add_history records a finished job (state 'completed' or 'failed') in
 -- its history list under a retention of max entries and ttl ms. Max or TTL
 -- 0 keeps nothing: the record is deleted at once.
@@ -106,8 +118,7 @@ local function add_history(list, state, id, max, ttl)
     redis.call('DEL', k)
     return
   end
-  redis.call('PEXPIRE', k, ttl)
-  redis.call('LPUSH', list, id)
+  push_history(list, id, ttl)
   local extra = redis.call('LRANGE', list, max, -1)
   if #extra > 0 then
     redis.call('LTRIM', list, 0, max - 1)
@@ -124,9 +135,16 @@ local function add_history(list, state, id, max, ttl)
 end
 
 -- dead_letter moves a job (already out of pending, scheduled and
--- processing) to the failed history.
+-- processing) to the failed history. A nil max means the caller knows no
+-- retention policy (claim.lua's corrupt records): the job is kept for ttl
+-- ms and the history is not trimmed, since any max guessed here could
+-- delete dead jobs that the queue's own retention keeps.
 local function dead_letter(id, now, reason, max, ttl)
   redis.call('HSET', job_key(id), 'status', 'failed', 'last_error', reason, 'finished_at_ms', now)
   redis.call('HDEL', job_key(id), 'claim_token', 'acked')
-  add_history(K_FAILED, 'failed', id, max, ttl)
+  if max then
+    add_history(K_FAILED, 'failed', id, max, ttl)
+  else
+    push_history(K_FAILED, id, ttl)
+  end
 end

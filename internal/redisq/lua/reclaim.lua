@@ -14,7 +14,10 @@ for _, id in ipairs(expired) do
   redis.call('ZREM', K_PROCESSING, id)
   local k = job_key(id)
   local f = redis.call('HMGET', k, 'status', 'attempts', 'max_attempts')
-  if f[1] then
+  -- Only a processing record is this entry's: any other status means the
+  -- entry is stale (left behind by a state change that missed it), and
+  -- re-pending it would run a job that is pending, done or dead again.
+  if f[1] == 'processing' then
     local attempts, max_attempts = tonumber(f[2]) or 0, tonumber(f[3]) or 0
     if attempts >= max_attempts then
       dead_letter(id, now, 'jobqueue: lease expired on attempt ' .. attempts .. ' of ' .. max_attempts, dmax, dttl)
