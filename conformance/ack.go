@@ -85,7 +85,24 @@ func ackTests() []testCase {
 		{name: "ExpiredNotYetReclaimed", run: each(testAckExpired)},
 		{name: "Repeat", run: func(t *testing.T, f *fixture) { forEachOp(t, f, outcomeOps, testAckRepeat) }},
 		{name: "OtherOutcome", run: testAckOtherOutcome},
+		{name: "StaleTokenAfterRetryDead", run: each(testAckStaleAfterRetryDead)},
 	}
+}
+
+// testAckStaleAfterRetryDead: a dead job sent back by RetryDead no longer
+// accepts the token of its dead attempt, repeats of that attempt's Fail
+// included.
+func testAckStaleAfterRetryDead(t *testing.T, f *fixture, op ackOp) {
+	id := f.enqueue1(maxAttempts(1))
+	old := f.claimID(id, longLease)
+	f.fail(dead, old)
+	require.NoError(t, f.b.RetryDead(f.ctx, f.q, id))
+	f.unchanged(func() {
+		require.ErrorIs(t, op.one(f, ack(old)), backend.ErrLostClaim)
+	}, id)
+	require.Equal(t, 0, f.requireState(id, backend.StatePending).Attempts)
+	owner := f.claimID(id, longLease)
+	requireLostClaim(t, f, op, ack(old), owner)
 }
 
 // requireLostClaim requires op with a token that is not the current one to
