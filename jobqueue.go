@@ -30,6 +30,22 @@
 // it has used its attempts, then it is dead-lettered in the failed history,
 // where RetryDead can send it back.
 //
+// # Workers
+//
+// Most programs let a Worker do the claiming: q.Work(ctx, handler, opts)
+// runs handler at a set concurrency, claims and acknowledges in batches,
+// renews the leases of all its running jobs in one call per heartbeat,
+// reclaims expired leases, rides out backend outages, and on shutdown
+// releases what it could not finish:
+//
+//	err := q.Work(ctx, func(ctx context.Context, job *jobqueue.Job) (any, error) {
+//		var e Email
+//		if err := job.Decode(&e); err != nil {
+//			return nil, jobqueue.Permanent(err)
+//		}
+//		return nil, send(ctx, e)
+//	}, jobqueue.WorkerOptions{Concurrency: 32})
+//
 // # Policy and storage
 //
 // The Queue holds the policy, once: defaults, validation, retries and
