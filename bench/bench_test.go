@@ -33,23 +33,9 @@ func check(b *testing.B, err error) {
 // BenchmarkEnqueue enqueues one job per call from 8×GOMAXPROCS goroutines
 // (16 on 2 CPUs), the shape of many request handlers each enqueuing one job.
 func BenchmarkEnqueue(b *testing.B) {
-	forEach(b, func(b *testing.B, t target) {
-		bk, _ := t.open(b)
-		q := newQueue(b, bk)
-		p := json.RawMessage(payload())
-		ctx := context.Background()
-		b.ReportAllocs()
-		b.SetParallelism(8)
-		b.ResetTimer()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				if _, err := q.Enqueue(ctx, p); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-		reportJobs(b, b.N)
+	parallelEnqueue(b, 8, 1, func(ctx context.Context, q *jobqueue.Queue, p json.RawMessage) error {
+		_, err := q.Enqueue(ctx, p)
+		return err
 	})
 }
 
@@ -57,23 +43,31 @@ func BenchmarkEnqueue(b *testing.B) {
 // goroutines; one op is one call of 100 jobs.
 func BenchmarkEnqueueBatch(b *testing.B) {
 	const size = 100
+	parallelEnqueue(b, 2, size, func(ctx context.Context, q *jobqueue.Queue, p json.RawMessage) error {
+		return enqueueBatch(ctx, q, p, size)
+	})
+}
+
+// parallelEnqueue times call, which enqueues perCall jobs of payload p, on
+// every target from parallelism×GOMAXPROCS goroutines; one op is one call.
+func parallelEnqueue(b *testing.B, parallelism, perCall int, call func(context.Context, *jobqueue.Queue, json.RawMessage) error) {
 	forEach(b, func(b *testing.B, t target) {
 		bk, _ := t.open(b)
 		q := newQueue(b, bk)
 		p := json.RawMessage(payload())
 		ctx := context.Background()
 		b.ReportAllocs()
-		b.SetParallelism(2)
+		b.SetParallelism(parallelism)
 		b.ResetTimer()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				if err := enqueueBatch(ctx, q, p, size); err != nil {
+				if err := call(ctx, q, p); err != nil {
 					b.Error(err)
 					return
 				}
 			}
 		})
-		reportJobs(b, size*b.N)
+		reportJobs(b, perCall*b.N)
 	})
 }
 

@@ -8,16 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-	rueidislib "github.com/redis/rueidis"
-
 	"github.com/jobqueue-go/jobqueue"
 	"github.com/jobqueue-go/jobqueue/backend"
 	"github.com/jobqueue-go/jobqueue/bench/load"
 	"github.com/jobqueue-go/jobqueue/conformance/redistest"
-	"github.com/jobqueue-go/jobqueue/goredis"
+	"github.com/jobqueue-go/jobqueue/internal/redisq/redisqtest"
 	"github.com/jobqueue-go/jobqueue/memory"
-	"github.com/jobqueue-go/jobqueue/rueidis"
 )
 
 // Sizes of the workloads that pre-load a queue; flags so a measurement can
@@ -32,12 +28,6 @@ func TestMain(m *testing.M) { redistest.Main(m) }
 // payloadSize is the size of every benchmark job's JSON payload.
 const payloadSize = 100
 
-// closer is a backend the benchmark must close before its client.
-type closer interface {
-	backend.Backend
-	Close()
-}
-
 // target is one backend under test: a name for the sub-benchmark and a
 // constructor that registers its own cleanup on tb.
 type target struct {
@@ -45,40 +35,18 @@ type target struct {
 	open func(tb testing.TB) (backend.Backend, load.InfoFunc)
 }
 
+// onShared opens a Redis adapter on the shared server.
+func onShared(open redisqtest.Open) func(testing.TB) (backend.Backend, load.InfoFunc) {
+	return func(tb testing.TB) (backend.Backend, load.InfoFunc) { return open(tb, redistest.Shared(tb).URL) }
+}
+
 // targets are the backends every workload runs on, all on one Redis server
 // per test binary.
 var targets = []target{
 	{"memory", func(testing.TB) (backend.Backend, load.InfoFunc) { return memory.New(), nil }},
-	{"goredis", openGoRedis},
-	{"rueidis", openRueidis},
+	{"goredis", onShared(redisqtest.GoRedis)},
+	{"rueidis", onShared(redisqtest.Rueidis)},
 }
-
-func openGoRedis(tb testing.TB) (backend.Backend, load.InfoFunc) {
-	opt, err := redis.ParseURL(redistest.Shared(tb).URL)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	c := redis.NewClient(opt)
-	b := goredis.New(c)
-	tb.Cleanup(func() { b.Close(); _ = c.Close() })
-	return b, load.GoRedisInfo(c)
-}
-
-func openRueidis(tb testing.TB) (backend.Backend, load.InfoFunc) {
-	opt, err := rueidislib.ParseURL(redistest.Shared(tb).URL)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	c, err := rueidislib.NewClient(opt)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	b := rueidis.New(c)
-	tb.Cleanup(func() { b.Close(); c.Close() })
-	return b, load.RueidisInfo(c)
-}
-
-var _ closer = (*goredis.Backend)(nil)
 
 // newQueue opens a queue with a name unique to this run on b, purged when
 // tb ends.

@@ -7,14 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-	rueidislib "github.com/redis/rueidis"
-
-	"github.com/jobqueue-go/jobqueue/backend"
 	"github.com/jobqueue-go/jobqueue/bench/load"
 	"github.com/jobqueue-go/jobqueue/conformance/redistest"
-	"github.com/jobqueue-go/jobqueue/goredis"
-	"github.com/jobqueue-go/jobqueue/rueidis"
+	"github.com/jobqueue-go/jobqueue/internal/redisq/redisqtest"
 )
 
 var (
@@ -40,31 +35,10 @@ func TestMeasure(t *testing.T) {
 	}
 	adapters := []struct {
 		name string
-		open func(t *testing.T) (backend.Backend, load.InfoFunc)
+		open redisqtest.Open
 	}{
-		{"goredis", func(t *testing.T) (backend.Backend, load.InfoFunc) {
-			opt, err := redis.ParseURL(url)
-			if err != nil {
-				t.Fatal(err)
-			}
-			c := redis.NewClient(opt)
-			b := goredis.New(c)
-			t.Cleanup(func() { b.Close(); _ = c.Close() })
-			return b, load.GoRedisInfo(c)
-		}},
-		{"rueidis", func(t *testing.T) (backend.Backend, load.InfoFunc) {
-			opt, err := rueidislib.ParseURL(url)
-			if err != nil {
-				t.Fatal(err)
-			}
-			c, err := rueidislib.NewClient(opt)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b := rueidis.New(c)
-			t.Cleanup(func() { b.Close(); c.Close() })
-			return b, load.RueidisInfo(c)
-		}},
+		{"goredis", redisqtest.GoRedis},
+		{"rueidis", redisqtest.Rueidis},
 	}
 	runs := []struct {
 		name string
@@ -80,7 +54,7 @@ func TestMeasure(t *testing.T) {
 				continue
 			}
 			t.Run(a.name+"/"+r.name, func(t *testing.T) {
-				b, info := a.open(t)
+				b, info := a.open(t, url)
 				cfg := r.cfg
 				cfg.Name, cfg.Queue, cfg.Info = a.name, newQueue(t, b), info
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)

@@ -5,14 +5,11 @@ import (
 
 	"github.com/jobqueue-go/jobqueue/backend"
 	"github.com/jobqueue-go/jobqueue/conformance"
-	"github.com/jobqueue-go/jobqueue/conformance/redistest"
-	"github.com/jobqueue-go/jobqueue/goredis"
 )
 
 // TestConformance runs the shared suite on one backend that every test
 // shares, as a process would, so queue isolation is exercised too.
 func TestConformance(t *testing.T) {
-	b := goredis.New(newClient(t, redistest.Shared(t)))
-	t.Cleanup(b.Close)
+	b := newBackend(t)
 	conformance.Run(t, conformance.Harness{NewBackend: func(*testing.T) backend.Backend { return b }})
 }

@@ -9,11 +9,12 @@ import (
 	"github.com/jobqueue-go/jobqueue/conformance"
 	"github.com/jobqueue-go/jobqueue/conformance/redistest"
 	"github.com/jobqueue-go/jobqueue/goredis"
+	"github.com/jobqueue-go/jobqueue/internal/redisq/redisqtest"
 )
 
 // newSentinelBackend returns a backend on a failover client that finds the
 // master of s through its Sentinels, closed by the test's cleanup.
-func newSentinelBackend(t *testing.T, s *redistest.Sentinel) *goredis.Backend {
+func newSentinelBackend(t *testing.T, s *redistest.Sentinel) backend.Backend {
 	client := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: s.MasterName, SentinelAddrs: s.Addrs})
 	t.Cleanup(func() { _ = client.Close() })
 	b := goredis.New(client)
@@ -34,7 +35,7 @@ func TestSentinelConformance(t *testing.T) {
 func TestSentinelFailoverUnderWorker(t *testing.T) {
 	s := redistest.StartSentinel(t)
 	b := newSentinelBackend(t, s)
-	drainThroughFailover(t, b, "failover", func() { s.WaitReplicated(t) }, func() {
+	redisqtest.DrainThroughFailover(t, b, "failover", func() { s.WaitReplicated(t) }, func() {
 		old := s.KillMaster(t)
 		t.Logf("killed master %s; the Sentinels promoted %s", old, s.WaitFailover(t, old))
 	})

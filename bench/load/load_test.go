@@ -8,17 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-	rueidislib "github.com/redis/rueidis"
-
 	"github.com/jobqueue-go/jobqueue"
 	"github.com/jobqueue-go/jobqueue/backend"
 	"github.com/jobqueue-go/jobqueue/bench/load"
 	"github.com/jobqueue-go/jobqueue/conformance/redistest"
-	"github.com/jobqueue-go/jobqueue/goredis"
 	"github.com/jobqueue-go/jobqueue/internal/redisq/redisqtest"
 	"github.com/jobqueue-go/jobqueue/memory"
-	"github.com/jobqueue-go/jobqueue/rueidis"
 )
 
 func TestMain(m *testing.M) { redistest.Main(m) }
@@ -88,38 +83,18 @@ func TestLatencyMemory(t *testing.T) {
 }
 
 func TestRedis(t *testing.T) {
-	srv := redistest.Shared(t)
-	opt, err := redis.ParseURL(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gc := redis.NewClient(opt)
-	t.Cleanup(func() { _ = gc.Close() })
-	ropt, err := rueidislib.ParseURL(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc, err := rueidislib.NewClient(ropt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(rc.Close)
-
+	url := redistest.Shared(t).URL
 	cases := []struct {
 		name string
-		b    interface {
-			backend.Backend
-			Close()
-		}
-		info load.InfoFunc
+		open redisqtest.Open
 	}{
-		{"goredis", goredis.New(gc), load.GoRedisInfo(gc)},
-		{"rueidis", rueidis.New(rc), load.RueidisInfo(rc)},
+		{"goredis", redisqtest.GoRedis},
+		{"rueidis", redisqtest.Rueidis},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			t.Cleanup(c.b.Close)
-			rep := run(t, load.Config{Name: c.name, Queue: newQueue(t, c.b), Info: c.info, Jobs: 300, Producers: 4, Batch: 3, Workers: 8})
+			b, info := c.open(t, url)
+			rep := run(t, load.Config{Name: c.name, Queue: newQueue(t, b), Info: info, Jobs: 300, Producers: 4, Batch: 3, Workers: 8})
 			u := rep.Total.Usage
 			if u == nil || !u.Redis {
 				t.Fatalf("no Redis usage: %+v", u)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jobqueue-go/jobqueue/backend"
+	"github.com/jobqueue-go/jobqueue/conformance/redistest"
 )
 
 // Smoke walks one queue through the main state changes, checking the
@@ -221,14 +222,14 @@ func Events(t *testing.T, b backend.Backend) {
 
 // CommandCounts measures how many Redis commands one enqueue, one claim and
 // one complete of a single job cost in the steady state, from INFO
-// commandstats deltas; info
-// returns the server's INFO commandstats text. Nothing else may use the
-// server meanwhile.
-func CommandCounts(t *testing.T, b backend.Backend, info func(context.Context) (string, error)) map[string]map[string]int64 {
+// commandstats deltas on a server of its own that nothing else uses, and
+// logs them.
+func CommandCounts(t *testing.T, open Open) map[string]map[string]int64 {
 	ctx := context.Background()
+	b, info := open(t, redistest.Start(t).URL)
 	q := QueueName(t)
 	snapshot := func() map[string]int64 {
-		s, err := info(ctx)
+		s, err := info(ctx, "commandstats")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -283,6 +284,7 @@ func CommandCounts(t *testing.T, b backend.Backend, info func(context.Context) (
 		})
 	}
 	for op, d := range out {
+		t.Logf("%s: %v", op, d)
 		if d["evalsha"] != 1 || d["eval"] != 0 {
 			t.Errorf("%s: want one EVALSHA round trip, got %v", op, d)
 		}
