@@ -16,11 +16,14 @@
 //	queue:{jobs}:job:<id>     hash    id, payload, status, attempts, max_attempts, enqueued_at_ms,
 //	                                  run_at_ms, claimed_at_ms, lease_until_ms, claim_token, acked,
 //	                                  finished_at_ms, result, last_error, enqueue_nonce
+//	                                  (an empty claim_token or acked means unset)
 //	queue:{jobs}:claim:<base> string  ids taken by the claim whose token base is <base>, space-separated;
 //	                                  expires after the claim's lease
 //	queue:{jobs}:stats        hash    enqueued_total, claimed_total, completed_total, retried_total,
-//	                                  failed_total, reclaimed_total
-//	queue:{jobs}:marker       list    at most one element; armed when work may be claimable
+//	                                  failed_total, reclaimed_total; completed_ttl_floor and
+//	                                  failed_ttl_floor (the shortest TTL a history entry was given)
+//	queue:{jobs}:marker       list    at most one element; armed by an enqueue that finds pending empty
+//	                                  or adds delayed jobs, and by a claim that leaves jobs pending
 //	queue:{jobs}:events       pubsub  "kind id1 id2 ...", one message per kind per call
 //
 // The queue name is checked by backend.ValidateQueueName first, so it can

@@ -136,7 +136,7 @@ func (e *Engine) Claim(ctx context.Context, p backend.ClaimParams) ([]backend.Cl
 	}
 	k := KeysFor(p.Queue)
 	deadline := time.Now().Add(p.Wait)
-	for {
+	for woken := false; ; woken = true {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
@@ -144,6 +144,11 @@ func (e *Engine) Claim(ctx context.Context, p backend.ClaimParams) ([]backend.Cl
 		// itself still ends at once on cancel.
 		r, err := e.claimOnce(ctx, k, p)
 		if err != nil {
+			if woken {
+				// The wake-up this claim got may be the only one for
+				// the work now pending: pass it on rather than lose it.
+				e.waitQueue(p.Queue).handOn()
+			}
 			return nil, err
 		}
 		if len(r.jobs) == 0 && r.more {

@@ -9,26 +9,29 @@
 -- Returns: an array of n codes, 'OK', 'NOTFOUND' or 'LOSTCLAIM'.
 -- The job's 'acked' field records which outcome its current token got, so
 -- repeating the same outcome with the same token is an 'OK' that changes
--- nothing, and any other outcome with it is 'LOSTCLAIM'.
+-- nothing, and any other outcome with it is 'LOSTCLAIM'. An empty 'acked'
+-- is unset: claim.lua overwrites it rather than spend an HDEL.
+-- The lists and zsets are written once per call, not once per job.
 local mode = ARGV[3]
 local hmax, httl = tonumber(ARGV[4]), tonumber(ARGV[5])
 local n = tonumber(ARGV[6])
 local now = now_ms()
+local now_s = fmt(now)
 
 local codes = {}
-local completed, retrying, dead, released = {}, {}, {}, {}
-local wake = false
+local done, completed, retrying, dead, released = {}, {}, {}, {}, {}
+local repending, rescheduled = {}, {}
 for i = 0, n - 1 do
   local b = 7 + i * 5
   local id, token, text = ARGV[b], ARGV[b + 1], ARGV[b + 2]
   local k = job_key(id)
-  local f = redis.call('HMGET', k, 'status', 'claim_token', 'acked')
+  local f = redis.call('HMGET', k, 'status', 'claim_token', 'acked', 'attempts')
   local status, current, acked = f[1], f[2], f[3]
   if not status then
     codes[#codes + 1] = 'NOTFOUND'
   elseif current ~= token then
     codes[#codes + 1] = 'LOSTCLAIM'
-  elseif acked then
+  elseif acked and acked ~= '' then
     if acked == mode then
       codes[#codes + 1] = 'OK'
     else
@@ -37,29 +40,27 @@ for i = 0, n - 1 do
   elseif status ~= 'processing' then
     codes[#codes + 1] = 'LOSTCLAIM'
   else
-    redis.call('ZREM', K_PROCESSING, id)
+    done[#done + 1] = id
     if mode == 'complete' then
-      redis.call('HSET', k, 'status', 'completed', 'acked', mode, 'finished_at_ms', now, 'result', text)
-      add_history(K_COMPLETED, 'completed', id, hmax, httl)
+      redis.call('HSET', k, 'status', 'completed', 'acked', mode, 'finished_at_ms', now_s, 'result', text)
       completed[#completed + 1] = id
     elseif mode == 'release' then
-      redis.call('HSET', k, 'status', 'pending', 'acked', mode)
-      redis.call('HINCRBY', k, 'attempts', -1)
+      redis.call('HSET', k, 'status', 'pending', 'acked', mode, 'attempts', (tonumber(f[4]) or 1) - 1)
       released[#released + 1] = id
     else
-      redis.call('HSET', k, 'acked', mode, 'last_error', text)
       local delay = tonumber(ARGV[b + 4])
       if ARGV[b + 3] == '1' then
-        redis.call('HSET', k, 'status', 'failed', 'finished_at_ms', now)
-        add_history(K_FAILED, 'failed', id, hmax, httl)
+        redis.call('HSET', k, 'acked', mode, 'last_error', text, 'status', 'failed', 'finished_at_ms', now_s)
         dead[#dead + 1] = id
       elseif delay > 0 then
-        redis.call('HSET', k, 'status', 'scheduled', 'run_at_ms', now + delay)
-        redis.call('ZADD', K_SCHEDULED, now + delay, id)
+        local run_at = fmt(now + delay)
+        redis.call('HSET', k, 'acked', mode, 'last_error', text, 'status', 'scheduled', 'run_at_ms', run_at)
+        rescheduled[#rescheduled + 1] = run_at
+        rescheduled[#rescheduled + 1] = id
         retrying[#retrying + 1] = id
       else
-        redis.call('HSET', k, 'status', 'pending')
-        redis.call('RPUSH', K_PENDING, id)
+        redis.call('HSET', k, 'acked', mode, 'last_error', text, 'status', 'pending')
+        repending[#repending + 1] = id
         retrying[#retrying + 1] = id
       end
     end
@@ -67,9 +68,19 @@ for i = 0, n - 1 do
   end
 end
 
--- Released jobs go ahead of every pending job, in the order given.
-for i = #released, 1, -1 do
-  redis.call('LPUSH', K_PENDING, released[i])
+call_chunked('ZREM', K_PROCESSING, done)
+call_chunked('ZADD', K_SCHEDULED, rescheduled)
+call_chunked('RPUSH', K_PENDING, repending)
+add_history(K_COMPLETED, 'completed', completed, hmax, httl, now)
+add_history(K_FAILED, 'failed', dead, hmax, httl, now)
+-- Released jobs go ahead of every pending job, in the order given: LPUSH
+-- puts its last argument first.
+if #released > 0 then
+  local rev = {}
+  for i = #released, 1, -1 do
+    rev[#rev + 1] = released[i]
+  end
+  call_chunked('LPUSH', K_PENDING, rev)
 end
 if #released > 0 or #retrying > 0 then
   arm_marker()

@@ -46,55 +46,88 @@ end
 
 promote(now)
 
-local jobs, ids, dead = {}, {}, {}
+local jobs, ids, dead, reasons, seen = {}, {}, {}, {}, {}
 local until_ms = now + lease
+local now_s, until_s = fmt(now), fmt(until_ms)
 -- Bounds the records skipped in one call, so a pending list full of
 -- deleted ids cannot make the script run unbounded.
 local budget = max + 1000
+-- Set once an LPOP returns fewer ids than asked: pending is then empty,
+-- and the LLEN of more_pending is not needed.
+local drained = false
 while #jobs < max and budget > 0 do
-  budget = budget - 1
-  local id = redis.call('LPOP', K_PENDING)
-  if not id then
+  -- Never more than the jobs still wanted: a popped id cannot be put back
+  -- in its place.
+  local want = math.min(max - #jobs, budget)
+  local popped = redis.call('LPOP', K_PENDING, want)
+  if not popped then
+    drained = true
     break
   end
-  local k = job_key(id)
-  local f = redis.call('HMGET', k, 'status', 'payload', 'attempts', 'max_attempts', 'enqueued_at_ms', 'acked')
-  local status, payload = f[1], f[2]
-  local attempts, max_attempts, enqueued = tonumber(f[3]), tonumber(f[4]), tonumber(f[5])
-  if status == 'pending' and payload and attempts and max_attempts and enqueued then
-    attempts = attempts + 1
-    local token = base .. '.' .. (#jobs + 1)
-    redis.call('HSET', k, 'status', 'processing', 'attempts', attempts, 'claim_token', token,
-      'claimed_at_ms', now, 'lease_until_ms', until_ms)
-    if f[6] then
-      redis.call('HDEL', k, 'acked')
+  budget = budget - #popped
+  for _, id in ipairs(popped) do
+    local k = job_key(id)
+    local f = redis.call('HMGET', k, 'status', 'payload', 'attempts', 'max_attempts', 'enqueued_at_ms', 'acked')
+    local status, payload = f[1], f[2]
+    local attempts, max_attempts, enqueued = tonumber(f[3]), tonumber(f[4]), tonumber(f[5])
+    if status == 'pending' and payload and attempts and max_attempts and enqueued then
+      attempts = attempts + 1
+      local token = base .. '.' .. (#jobs + 1)
+      if f[6] and f[6] ~= '' then
+        -- Overwritten rather than deleted: an empty acked is unset.
+        redis.call('HSET', k, 'status', 'processing', 'attempts', attempts, 'claim_token', token,
+          'claimed_at_ms', now_s, 'lease_until_ms', until_s, 'acked', '')
+      else
+        redis.call('HSET', k, 'status', 'processing', 'attempts', attempts, 'claim_token', token,
+          'claimed_at_ms', now_s, 'lease_until_ms', until_s)
+      end
+      jobs[#jobs + 1] = {id, token, payload, attempts, max_attempts, enqueued, until_ms}
+      ids[#ids + 1] = id
+    elseif status or payload or f[3] or f[4] or f[5] then
+      if (status == 'pending' or not status) and not seen[id] then
+        -- A record that exists but cannot be decoded would fail every
+        -- claimer forever: dead-letter it. This call knows no retention
+        -- policy, so the record gets a fixed TTL and the history is not
+        -- trimmed (see dead_letter).
+        dead[#dead + 1] = id
+        reasons[#dead] = 'jobqueue: corrupt job record: missing or malformed fields'
+        -- Listed twice, it is dead-lettered once.
+        seen[id] = true
+      end
+      -- Any other status means the id was listed twice; the record lives
+      -- where its status says, so the stale entry is simply dropped.
     end
-    redis.call('ZADD', K_PROCESSING, until_ms, id)
-    jobs[#jobs + 1] = {id, token, payload, attempts, max_attempts, enqueued, until_ms}
-    ids[#ids + 1] = id
-  elseif status or payload or f[3] or f[4] or f[5] then
-    if status == 'pending' or not status then
-      -- A record that exists but cannot be decoded would fail every
-      -- claimer forever: dead-letter it. This call knows no retention
-      -- policy, so the record gets a fixed TTL and the history is not
-      -- trimmed (see dead_letter).
-      dead_letter(id, now, 'jobqueue: corrupt job record: missing or malformed fields', nil, 7 * 24 * 3600 * 1000)
-      dead[#dead + 1] = id
-    end
-    -- Any other status means the id was listed twice; the record lives
-    -- where its status says, so the stale entry is simply dropped.
+  end
+  if #popped < want then
+    drained = true
+    break
   end
 end
 
 if #ids > 0 then
+  local scored = {}
+  for _, id in ipairs(ids) do
+    scored[#scored + 1] = until_s
+    scored[#scored + 1] = id
+  end
+  call_chunked('ZADD', K_PROCESSING, scored)
   redis.call('SET', K_CLAIM, table.concat(ids, ' '), 'PX', lease)
 end
+if #dead > 0 then
+  dead_letter(dead, reasons, now, nil, 7 * 24 * 3600 * 1000)
+end
 
-local more = more_pending()
-if more > 0 and #jobs > 0 then
-  -- Chain the wake-up: another waiting process takes what is left. The
-  -- marker is not cleared when pending is empty: it may also announce a
-  -- new, earlier run-at that blocked claimers must see.
+local more = 0
+if not drained then
+  more = more_pending()
+end
+if more > 0 then
+  -- Chain the wake-up: another waiting process takes what is left. Also
+  -- when this call took nothing (its skip budget ran out): enqueue.lua
+  -- arms the marker only on a pending list it finds empty, so a non-empty
+  -- one must always have a wake-up armed or in flight. The marker is not
+  -- cleared when pending is empty: it may also announce a new, earlier
+  -- run-at that blocked claimers must see.
   arm_marker()
 end
 

@@ -22,25 +22,35 @@ for i = 0, n - 1 do
 end
 
 local now = now_ms()
-local ids = {}
+local now_s = fmt(now)
+local ids, ready, delayed = {}, {}, {}
 for i = 0, n - 1 do
   local b = 5 + i * 4
   local id, payload, max_attempts, delay = ARGV[b], ARGV[b + 1], ARGV[b + 2], tonumber(ARGV[b + 3])
   local k = job_key(id)
   if delay > 0 then
+    local run_at = fmt(now + delay)
     redis.call('HSET', k, 'id', id, 'payload', payload, 'attempts', 0, 'max_attempts', max_attempts,
-      'enqueued_at_ms', now, 'enqueue_nonce', nonce, 'status', 'scheduled', 'run_at_ms', now + delay)
-    redis.call('ZADD', K_SCHEDULED, now + delay, id)
+      'enqueued_at_ms', now_s, 'enqueue_nonce', nonce, 'status', 'scheduled', 'run_at_ms', run_at)
+    delayed[#delayed + 1] = run_at
+    delayed[#delayed + 1] = id
   else
     redis.call('HSET', k, 'id', id, 'payload', payload, 'attempts', 0, 'max_attempts', max_attempts,
-      'enqueued_at_ms', now, 'enqueue_nonce', nonce, 'status', 'pending')
-    redis.call('RPUSH', K_PENDING, id)
+      'enqueued_at_ms', now_s, 'enqueue_nonce', nonce, 'status', 'pending')
+    ready[#ready + 1] = id
   end
   ids[#ids + 1] = id
 end
--- Armed for delayed jobs too: a blocked claimer then re-reads the earliest
--- run-at, which this batch may have moved closer.
-arm_marker()
+call_chunked('ZADD', K_SCHEDULED, delayed)
+-- The marker is armed only when a claimer may be blocked without one: a
+-- pending list this push found empty (a non-empty one already has a
+-- wake-up armed or in flight, since every claim that leaves jobs pending
+-- re-arms it), or delayed jobs, since a blocked claimer then re-reads the
+-- earliest run-at, which this batch may have moved closer.
+local first = call_chunked('RPUSH', K_PENDING, ready)
+if #delayed > 0 or first == math.min(#ready, CHUNK) then
+  arm_marker()
+end
 bump('enqueued_total', n)
 publish('enqueued', ids)
 return n

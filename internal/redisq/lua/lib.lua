@@ -16,8 +16,12 @@
 --
 -- Time is always read with TIME, never passed by a client, so clock skew
 -- between worker hosts cannot expire a lease early. Numbers are handed to
--- redis.call as Lua numbers (formatted by Redis without exponent), never
--- through tostring, which would turn large millisecond stamps into 1.7e+12.
+-- redis.call as Lua numbers (formatted by Redis without exponent) or, when
+-- one is passed many times per call, formatted once by fmt; never through
+-- tostring, which would turn large millisecond stamps into 1.7e+12.
+--
+-- Every list, zset and counter write is made once per call with all the
+-- ids it concerns, not once per job: Redis's cost is mostly per command.
 
 local K_PENDING, K_PROCESSING, K_SCHEDULED = KEYS[1], KEYS[2], KEYS[3]
 local K_COMPLETED, K_FAILED, K_STATS, K_MARKER = KEYS[4], KEYS[5], KEYS[6], KEYS[7]
@@ -41,8 +45,10 @@ end
 -- only ever taken by claim.lua, so a claimer that dies after waking loses
 -- nothing.
 local function arm_marker()
-  redis.call('LPUSH', K_MARKER, '1')
-  redis.call('LTRIM', K_MARKER, 0, 0)
+  -- Already armed is the common case under load: one LLEN, no write.
+  if redis.call('LLEN', K_MARKER) == 0 then
+    redis.call('LPUSH', K_MARKER, '1')
+  end
 end
 
 -- publish sends one event message, "kind id1 id2 ...". Ids never contain
@@ -59,6 +65,36 @@ local function bump(field, n)
   end
 end
 
+-- CHUNK bounds the arguments of one multi-value command built with
+-- unpack, which Lua's C stack limits to a few thousand values.
+local CHUNK = 1000
+
+-- call_chunked runs cmd key v1 v2 ... over vals in chunks of CHUNK values
+-- and returns the first chunk's reply (nil when vals is empty).
+local function call_chunked(cmd, key, vals)
+  local first
+  for i = 1, #vals, CHUNK do
+    local r = redis.call(cmd, key, unpack(vals, i, math.min(i + CHUNK - 1, #vals)))
+    if i == 1 then
+      first = r
+    end
+  end
+  return first
+end
+
+-- del_all deletes keys, CHUNK keys per DEL.
+local function del_all(keys)
+  for i = 1, #keys, CHUNK do
+    redis.call('DEL', unpack(keys, i, math.min(i + CHUNK - 1, #keys)))
+  end
+end
+
+-- fmt formats a whole number once for the redis.call arguments that use
+-- it many times; '%d' never writes an exponent.
+local function fmt(n)
+  return string.format('%d', n)
+end
+
 -- promote moves scheduled jobs that are due to the tail of pending, oldest
 -- run-at first, and arms the marker when it moved any.
 local function promote(now)
@@ -67,84 +103,134 @@ local function promote(now)
     return 0
   end
   redis.call('ZREM', K_SCHEDULED, unpack(due))
-  local moved = 0
+  local moved = {}
   for _, id in ipairs(due) do
     local k = job_key(id)
     -- A missing record must not be recreated as a partial hash by HSET.
     if redis.call('EXISTS', k) == 1 then
       redis.call('HSET', k, 'status', 'pending')
-      redis.call('RPUSH', K_PENDING, id)
-      moved = moved + 1
+      moved[#moved + 1] = id
     end
   end
-  if moved > 0 then
+  if #moved > 0 then
+    call_chunked('RPUSH', K_PENDING, moved)
     arm_marker()
   end
-  return moved
+  return #moved
 end
 
 -- prune_tail drops ids from the old end of a history whose records have
 -- expired (their TTL ran out), so depths and listings do not count them.
+-- It returns the id and finished_at_ms of the live record at the old end,
+-- false when the list is empty, or nil when its budget ran out.
 local function prune_tail(list, state)
   for _ = 1, PRUNE_BATCH do
     local id = redis.call('LINDEX', list, -1)
     if not id then
-      return
+      return false
     end
-    if redis.call('HGET', job_key(id), 'status') == state then
-      return
+    local f = redis.call('HMGET', job_key(id), 'status', 'finished_at_ms')
+    if f[1] == state then
+      return id, tonumber(f[2])
     end
     redis.call('RPOP', list)
   end
+  return nil
 end
 
--- push_history puts id at the recent end of a history list and lets its
--- record expire after ttl ms. An id enqueued again after its record expired
--- may still be listed from its earlier finish: that entry is removed first,
--- or the id would be listed twice and trimming the stale entry would delete
--- the fresh record. LREM is O(list), which the retention max bounds.
-local function push_history(list, id, ttl)
-  redis.call('PEXPIRE', job_key(id), ttl)
-  redis.call('LREM', list, 0, id)
-  redis.call('LPUSH', list, id)
-end
-
--- add_history records a finished job (state 'completed' or 'failed') in
--- its history list under a retention of max entries and ttl ms. Max or TTL
--- 0 keeps nothing: the record is deleted at once.
-local function add_history(list, state, id, max, ttl)
-  local k = job_key(id)
-  if max <= 0 or ttl <= 0 then
-    redis.call('DEL', k)
+-- add_history records finished jobs (state 'completed' or 'failed'), in
+-- the order given, at the recent end of their history list under a
+-- retention of max entries and ttl ms; their records are already in that
+-- state, finished at now. The list is pushed, trimmed and pruned once per
+-- call, not once per job. Max or TTL 0 keeps nothing: the records are
+-- deleted at once. A nil max trims nothing (see dead_letter).
+--
+-- An id enqueued again after its record expired may still be listed from
+-- its earlier finish: that entry must go first, or the id would be listed
+-- twice and trimming the stale entry would delete the fresh record. LREM
+-- finds it, at O(list) per id, so it is skipped when no listed record can
+-- have expired: the list is in finishing order, so every entry finished no
+-- earlier than the old end's (its record's finished_at_ms: a live record
+-- in the list's state is always listed by its own entry), and each was
+-- given a TTL of at least the floor that the stats hash keeps per history
+-- (<state>_ttl_floor, the least TTL pushed since the list was last empty).
+-- This call's own ids are excluded from that test, since their records
+-- already read as finished before their entries are pushed. The test
+-- trusts Redis TIME not to step backwards.
+local function add_history(list, state, ids, max, ttl, now)
+  if #ids == 0 then
     return
   end
-  push_history(list, id, ttl)
+  if max and (max <= 0 or ttl <= 0) then
+    local keys = {}
+    for i, id in ipairs(ids) do
+      keys[i] = job_key(id)
+    end
+    del_all(keys)
+    return
+  end
+  local mine = {}
+  for _, id in ipairs(ids) do
+    mine[id] = true
+  end
+  local tail, tail_at = prune_tail(list, state)
+  local floor_field = state .. '_ttl_floor'
+  local floor = tonumber(redis.call('HGET', K_STATS, floor_field))
+  local dedupe = true
+  if tail == false then
+    dedupe = false
+  elseif tail and not mine[tail] and floor and tail_at and now < tail_at + floor then
+    dedupe = false
+  end
+  if tail == false or not floor or ttl < floor then
+    redis.call('HSET', K_STATS, floor_field, fmt(ttl))
+  end
+  local ttl_s = fmt(ttl)
+  for _, id in ipairs(ids) do
+    redis.call('PEXPIRE', job_key(id), ttl_s)
+    if dedupe then
+      redis.call('LREM', list, 0, id)
+    end
+  end
+  call_chunked('LPUSH', list, ids)
+  if not max then
+    return
+  end
   local extra = redis.call('LRANGE', list, max, -1)
   if #extra > 0 then
     redis.call('LTRIM', list, 0, max - 1)
+    -- The ids of this call that stay listed; no other entry can name them.
+    local kept = {}
+    for i = #ids, math.max(1, #ids - max + 1), -1 do
+      kept[ids[i]] = true
+    end
+    local gone = {}
     for _, old in ipairs(extra) do
       local ok = job_key(old)
       -- The id may have been enqueued again since it expired: only a
       -- record still in this history is deleted with its entry.
-      if old ~= id and redis.call('HGET', ok, 'status') == state then
-        redis.call('DEL', ok)
+      if not kept[old] and redis.call('HGET', ok, 'status') == state then
+        gone[#gone + 1] = ok
       end
     end
+    if #gone > 0 then
+      del_all(gone)
+    end
   end
-  prune_tail(list, state)
 end
 
--- dead_letter moves a job (already out of pending, scheduled and
--- processing) to the failed history. A nil max means the caller knows no
--- retention policy (claim.lua's corrupt records): the job is kept for ttl
--- ms and the history is not trimmed, since any max guessed here could
--- delete dead jobs that the queue's own retention keeps.
-local function dead_letter(id, now, reason, max, ttl)
-  redis.call('HSET', job_key(id), 'status', 'failed', 'last_error', reason, 'finished_at_ms', now)
-  redis.call('HDEL', job_key(id), 'claim_token', 'acked')
-  if max then
-    add_history(K_FAILED, 'failed', id, max, ttl)
-  else
-    push_history(K_FAILED, id, ttl)
+-- dead_letter moves jobs (already out of pending, scheduled and
+-- processing) to the failed history, each with its own reason. A nil max
+-- means the caller knows no retention policy (claim.lua's corrupt
+-- records): the jobs are kept for ttl ms and the history is not trimmed,
+-- since any max guessed here could delete dead jobs that the queue's own
+-- retention keeps. An empty claim_token or acked is unset (see ack.lua);
+-- overwriting saves the HDEL.
+local function dead_letter(ids, reasons, now, max, ttl)
+  local now_s = fmt(now)
+  for i, id in ipairs(ids) do
+    redis.call('HSET', job_key(id), 'status', 'failed', 'last_error', reasons[i], 'finished_at_ms', now_s,
+      'claim_token', '', 'acked', '')
   end
+  add_history(K_FAILED, 'failed', ids, max, ttl, now)
 end

@@ -4,14 +4,14 @@
 -- ARGV[1], ARGV[2]: job key prefix, events channel (lib.lua).
 -- ARGV[3]: max jobs; ARGV[4]: dead history max; ARGV[5]: dead history TTL ms.
 -- Returns: {requeued_ids, dead_ids}.
--- The claim token is removed, so the old claim's acknowledgements report
--- LOSTCLAIM from now on.
+-- The claim token is cleared (an empty one is unset), so the old claim's
+-- acknowledgements report LOSTCLAIM from now on.
 local max, dmax, dttl = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local now = now_ms()
 local expired = redis.call('ZRANGEBYSCORE', K_PROCESSING, '-inf', now, 'LIMIT', 0, max)
-local requeued, dead = {}, {}
+local requeued, dead, reasons = {}, {}, {}
+call_chunked('ZREM', K_PROCESSING, expired)
 for _, id in ipairs(expired) do
-  redis.call('ZREM', K_PROCESSING, id)
   local k = job_key(id)
   local f = redis.call('HMGET', k, 'status', 'attempts', 'max_attempts')
   -- Only a processing record is this entry's: any other status means the
@@ -20,15 +20,17 @@ for _, id in ipairs(expired) do
   if f[1] == 'processing' then
     local attempts, max_attempts = tonumber(f[2]) or 0, tonumber(f[3]) or 0
     if attempts >= max_attempts then
-      dead_letter(id, now, 'jobqueue: lease expired on attempt ' .. attempts .. ' of ' .. max_attempts, dmax, dttl)
       dead[#dead + 1] = id
+      reasons[#dead] = 'jobqueue: lease expired on attempt ' .. attempts .. ' of ' .. max_attempts
     else
-      redis.call('HSET', k, 'status', 'pending')
-      redis.call('HDEL', k, 'claim_token', 'acked')
-      redis.call('RPUSH', K_PENDING, id)
+      redis.call('HSET', k, 'status', 'pending', 'claim_token', '', 'acked', '')
       requeued[#requeued + 1] = id
     end
   end
+end
+call_chunked('RPUSH', K_PENDING, requeued)
+if #dead > 0 then
+  dead_letter(dead, reasons, now, dmax, dttl)
 end
 if #requeued > 0 then
   arm_marker()
