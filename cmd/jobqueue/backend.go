@@ -61,9 +61,22 @@ func openBackend(ctx context.Context, kind, rawURL string) (*openedBackend, erro
 		rawURL = defaultRedisURL
 	}
 	shown := redactURL(rawURL)
-	switch kind {
-	case backendMemory:
+	if kind == backendMemory {
 		return memoryBackend(""), nil
+	}
+	if kind != backendAuto && kind != backendGoredis && kind != backendRueidis {
+		return nil, fmt.Errorf("jobqueue: unknown backend %q (want auto, goredis, rueidis or memory)", kind)
+	}
+	// A URL that does not parse is a mistake to report, never a reason to
+	// fall back; and the parsers' own messages quote the URL, password
+	// included, in escaped forms no scrubbing would find.
+	if _, err := url.Parse(rawURL); err != nil {
+		return nil, errors.New("jobqueue: REDIS_URL does not parse as a URL (want redis://[user:password@]host:port[/db] or rediss://…)")
+	}
+	if _, err := goredislib.ParseURL(rawURL); err != nil {
+		return nil, fmt.Errorf("jobqueue: REDIS_URL %s: %s", shown, scrub(err, rawURL))
+	}
+	switch kind {
 	case backendAuto, backendGoredis:
 		o, err := openGoredis(ctx, rawURL, shown)
 		if err == nil {
@@ -83,7 +96,7 @@ func openBackend(ctx context.Context, kind, rawURL string) (*openedBackend, erro
 		}
 		return o, nil
 	}
-	return nil, fmt.Errorf("jobqueue: unknown backend %q (want auto, goredis, rueidis or memory)", kind)
+	panic("unreachable: kind checked above")
 }
 
 func memoryBackend(note string) *openedBackend {

@@ -68,6 +68,26 @@ func TestExplicitRedisBackendFailsWithoutRedis(t *testing.T) {
 	}
 }
 
+// TestBadRedisURLIsAnErrorAndHidesThePassword checks that a REDIS_URL that
+// does not parse stops every Redis backend, auto included (a typo must not
+// silently switch to memory), and that no message quotes its password,
+// even in the escaped forms URL parsers print.
+func TestBadRedisURLIsAnErrorAndHidesThePassword(t *testing.T) {
+	for _, raw := range []string{`redis://u:pa\ss-hunter2@127.0.0.1:1/`, "redis://u:hunter2\t@127.0.0.1:1/", "redis://:hunter2@127.0.0.1:notaport/", "redis://:hunter2@127.0.0.1:1/notadb"} {
+		for _, kind := range []string{backendAuto, backendGoredis, backendRueidis} {
+			ob, err := openBackend(context.Background(), kind, raw)
+			if err == nil {
+				ob.Close()
+				t.Errorf("%s on %q: no error (kind %s)", kind, raw, ob.kind)
+				continue
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("%s: the password leaks: %q", kind, err)
+			}
+		}
+	}
+}
+
 // TestAutoFailsWhenRedisRefusesCredentials checks that auto falls back to
 // memory only when nothing answers: a server that refuses the password is
 // a mistake to report, not a reason to run without Redis.

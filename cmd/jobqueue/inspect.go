@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -402,26 +403,22 @@ func runRetry(ctx context.Context, e *cmdEnv, args []string) int {
 		retried = append(retried, id)
 	}
 	if *allDead {
-		seen := map[string]bool{}
-		for {
-			// Retried jobs leave the failed list, so each pass reads its
-			// head again; seen stops a job that keeps failing to move.
-			batch, err := q.List(ctx, jobqueue.StateFailed, len(failed), 500)
+		// Collect every dead id first, then retry them: retrying while
+		// paging would shift the pages under the loop.
+		var dead []string
+		for offset := 0; ; offset += 500 {
+			batch, err := q.List(ctx, jobqueue.StateFailed, offset, 500)
 			if err != nil {
 				e.errorf("%v", err)
 				return exitError
 			}
-			fresh := 0
-			for _, id := range batch {
-				if !seen[id] {
-					seen[id] = true
-					fresh++
-					retry(id)
-				}
-			}
-			if fresh == 0 {
+			dead = append(dead, batch...)
+			if len(batch) < 500 {
 				break
 			}
+		}
+		for _, id := range slices.Compact(dead) {
+			retry(id)
 		}
 	} else {
 		for _, id := range ids {

@@ -48,6 +48,7 @@ type pool struct {
 	claimWait time.Duration
 
 	resize sync.Mutex // serializes changes of the worker set
+	closed bool       // set by close, under resize: no worker starts after it
 
 	mu      sync.Mutex
 	cfg     poolConfig
@@ -101,6 +102,9 @@ func (p *pool) size() int {
 func (p *pool) setSize(n int) {
 	p.resize.Lock()
 	defer p.resize.Unlock()
+	if p.closed {
+		n = 0
+	}
 	p.mu.Lock()
 	var stopping []*mockWorker
 	for len(p.workers) < n {
@@ -125,6 +129,15 @@ func (p *pool) setSize(n int) {
 
 // stop stops every worker.
 func (p *pool) stop() { p.setSize(0) }
+
+// close stops every worker for good: a request still in flight when the
+// server shuts down cannot start workers on a backend about to be closed.
+func (p *pool) close() {
+	p.resize.Lock()
+	p.closed = true
+	p.resize.Unlock()
+	p.stop()
+}
 
 // workerInfo is one worker as the dashboard shows it.
 type workerInfo struct {
@@ -238,11 +251,13 @@ func (p *pool) process(ctx context.Context, w *mockWorker, j *jobqueue.Job) {
 			p.release(j)
 			return
 		case <-heartbeat.C:
-			if err := j.Extend(ctx); err != nil {
-				if ctx.Err() == nil {
+			if err := j.Extend(ctx); err != nil && ctx.Err() == nil {
+				if errors.Is(err, jobqueue.ErrLostClaim) || errors.Is(err, jobqueue.ErrNotFound) {
 					p.log.Info("heartbeat refused; dropping job", "job", j.ID, "err", err)
 					return
 				}
+				// A transient failure: the next tick tries again.
+				p.log.Warn("heartbeat failed; retrying", "job", j.ID, "err", err)
 			}
 		case <-done.C:
 			p.finish(ctx, j, roll < cfg.HangRate+cfg.FailRate*(1-cfg.HangRate), started)

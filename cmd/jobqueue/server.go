@@ -116,7 +116,7 @@ func loopbackHost(hostport string) bool {
 }
 
 // close stops the worker pool, handing its jobs back to pending.
-func (s *server) close() { s.pool.stop() }
+func (s *server) close() { s.pool.close() }
 
 // ---- responses ----
 
@@ -578,6 +578,12 @@ func readForm(w http.ResponseWriter, r *http.Request) (*form, bool) {
 	case "multipart/form-data":
 		err = r.ParseMultipartForm(maxBody)
 	case "", "application/x-www-form-urlencoded":
+		if ct == "" && r.ContentLength != 0 {
+			// ParseForm ignores a body without a Content-Type: refuse it
+			// rather than act on the query string alone.
+			writeError(w, http.StatusUnsupportedMediaType, "request body without a Content-Type: send form fields as application/x-www-form-urlencoded or multipart/form-data")
+			return nil, false
+		}
 		err = r.ParseForm()
 	default:
 		writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("unsupported Content-Type %q: send form fields (application/x-www-form-urlencoded or multipart/form-data)", ct))

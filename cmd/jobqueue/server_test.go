@@ -211,6 +211,9 @@ func TestRequestGuards(t *testing.T) {
 	if code, body := send("POST", "/enqueue", "application/json", `{"count": 5}`, nil); code != http.StatusUnsupportedMediaType {
 		t.Errorf("JSON body: %d %v", code, body)
 	}
+	if code, body := send("POST", "/enqueue", "", "count=5", nil); code != http.StatusUnsupportedMediaType {
+		t.Errorf("form body without a Content-Type: %d %v, want 415 rather than acting on the query alone", code, body)
+	}
 	if code, body := send("POST", "/enqueue", "multipart/form-data; boundary=b", "--b\r\nContent-Disposition: form-data; name=\"count\"\r\n\r\n2\r\n--b--\r\n", nil); code != http.StatusOK || len(strs(body["enqueued"])) != 2 {
 		t.Errorf("multipart form: %d %v", code, body)
 	}

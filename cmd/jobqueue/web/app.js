@@ -182,7 +182,7 @@ function cardHTML(j, st) {
     foot += `<span class="when">queued ${rel(j.enqueued_at_ms)}</span>`;
   }
   const err = j.last_error && st !== "completed" ? `<div class="err" title="${esc(j.last_error)}">${esc(j.last_error)}</div>` : "";
-  return `<div class="top"><span class="kind">${ICONS[kind] || ICONS.other}${esc(kind)}</span><span class="id">${esc(j.id.slice(0, 8))}</span></div>` +
+  return `<div class="top"><span class="kind">${(Object.hasOwn(ICONS, kind) && ICONS[kind]) || ICONS.other}${esc(kind)}</span><span class="id">${esc(j.id.slice(0, 8))}</span></div>` +
     (j.recipient ? `<div class="who" title="${esc(j.recipient)}">${esc(j.recipient)}</div>` : "") +
     err + extra + `<div class="foot">${foot}</div>`;
 }
@@ -291,7 +291,7 @@ async function refreshDrawer() {
   }
   if (id !== state.openId) return;
   const kind = j.kind || "job";
-  $("#drawer-kind").innerHTML = `<span class="c-${esc(j.state)}"><span class="state-tag">${esc(j.state)}</span></span>${ICONS[kind] || ICONS.other}<span>${esc(kind)}</span>`;
+  $("#drawer-kind").innerHTML = `<span class="c-${esc(j.state)}"><span class="state-tag">${esc(j.state)}</span></span>${(Object.hasOwn(ICONS, kind) && ICONS[kind]) || ICONS.other}<span>${esc(kind)}</span>`;
   let html = "";
   if (j.hung) {
     html += `<div class="hungbox"><b>A hung worker abandoned this job.</b> Nobody heartbeats it any more; once its lease runs out, <b>Run reclaim sweep</b> sends it back to pending.</div>`;
