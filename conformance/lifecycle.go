@@ -69,6 +69,27 @@ func testFailDead(t *testing.T, f *fixture) {
 func extendTests() []testCase {
 	return []testCase{
 		{name: "KeepsLease", run: testExtendKeepsLease},
+		{name: "AfterAnotherClaim", run: testExtendAfterAnotherClaim},
+	}
+}
+
+// testExtendAfterAnotherClaim: a job claimed again — after a release, a
+// retry or a reclaim — is fully owned by its new claim: its heartbeat
+// renews the lease, whatever the earlier claims recorded.
+func testExtendAfterAnotherClaim(t *testing.T, f *fixture) {
+	again := map[string]func(c backend.ClaimedJob){
+		"release": func(c backend.ClaimedJob) { require.NoError(t, releaseOp.one(f, ack(c))) },
+		"retry":   func(c backend.ClaimedJob) { f.fail(retryNow, c) },
+		"reclaim": func(c backend.ClaimedJob) { waitExpired(c); require.Equal(t, 1, f.reclaim(10).Len()) },
+	}
+	for name, put := range again {
+		id := f.enqueue1()
+		put(f.claimID(id, 100*time.Millisecond))
+		c := f.claimID(id, 200*time.Millisecond)
+		require.NoError(t, extendOp.one(f, ack(c)), "%s, then claimed again: the new owner's heartbeat is refused", name)
+		waitExpired(c)
+		require.Zero(t, f.reclaim(10).Len(), "%s, then claimed again: reclaimed past an extended lease", name)
+		require.NoError(t, completeOp.one(f, ack(c)))
 	}
 }
 

@@ -14,7 +14,7 @@ for i = 0, n - 1 do
   local f = redis.call('HMGET', k, 'status', 'claim_token', 'acked')
   if not f[1] then
     codes[#codes + 1] = 'NOTFOUND'
-  elseif f[1] ~= 'processing' or f[2] ~= token or f[3] then
+  elseif f[1] ~= 'processing' or f[2] ~= token or (f[3] and f[3] ~= '') then
     codes[#codes + 1] = 'LOSTCLAIM'
   else
     redis.call('ZADD', K_PROCESSING, until_ms, id)
