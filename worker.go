@@ -96,7 +96,8 @@ type Worker struct {
 	stats   struct {
 		running, claimed, completed, retried, dead, panics, lost, released, reclaimed atomic.Int64
 	}
-	health health
+	health  health
+	started atomic.Bool
 }
 
 // flight is one claimed job, from its claim until its outcome is recorded.
@@ -107,6 +108,9 @@ type flight struct {
 	// renewing until the outcome is recorded, but a refused renewal then
 	// only means the outcome got there first.
 	returned atomic.Bool
+	// released is set when shutdown hands the job back: a renewal refused
+	// after that is the release, not a lost lease.
+	released atomic.Bool
 }
 
 // outcome is one finished handler's result, on its way to the acker.
@@ -164,6 +168,9 @@ func (q *Queue) NewWorker(h Handler, o WorkerOptions) (*Worker, error) {
 	return w, nil
 }
 
+// errRunTwice reports a second Run of one Worker.
+var errRunTwice = fmt.Errorf("%w: a Worker runs once; make a new one with Queue.NewWorker", ErrInvalidArgument)
+
 // Work runs h over the queue's jobs until ctx is cancelled, then shuts down
 // gracefully; see Worker.
 func (q *Queue) Work(ctx context.Context, h Handler, o WorkerOptions) error {
@@ -188,8 +195,12 @@ func (w *Worker) Stats() WorkerStats {
 // once, waits up to ShutdownGrace for running handlers, cancels the ones
 // still running and releases their jobs to pending, flushes pending
 // acknowledgements, and returns nil. Backend errors never end Run: it backs
-// off and retries until the backend answers again. A Worker runs once.
+// off and retries until the backend answers again. A Worker runs once: a
+// second Run returns an error wrapping ErrInvalidArgument.
 func (w *Worker) Run(ctx context.Context) error {
+	if !w.started.CompareAndSwap(false, true) {
+		return errRunTwice
+	}
 	// Acks, heartbeats and releases must outlive ctx: they are how the
 	// shutdown finishes its work.
 	life, endLife := context.WithCancel(context.WithoutCancel(ctx))
@@ -494,7 +505,7 @@ func (w *Worker) heartbeatLoop(ctx context.Context) {
 			w.health.ok()
 			for i, e := range errs {
 				if e != nil && (errors.Is(e, ErrLostClaim) || errors.Is(e, ErrNotFound)) {
-					if _, still := w.running.Load(chunk[i].job.token); still && !chunk[i].returned.Load() {
+					if _, still := w.running.Load(chunk[i].job.token); still && !chunk[i].returned.Load() && !chunk[i].released.Load() {
 						w.stats.lost.Add(1)
 						w.log.Warn("jobqueue: lease lost, cancelling handler", "job", chunk[i].job.ID)
 						chunk[i].cancel(errLeaseLost)
@@ -550,6 +561,7 @@ func (w *Worker) releaseRunning(ctx context.Context) {
 	var acks []backend.Ack
 	w.running.Range(func(_, v any) bool {
 		if f := v.(*flight); !f.returned.Load() {
+			f.released.Store(true)
 			acks = append(acks, f.job.ack())
 		}
 		return true

@@ -122,3 +122,11 @@ func TestTransient(t *testing.T) {
 	assert.False(t, transient(ErrInvalidArgument))
 	assert.False(t, transient(ErrPayloadTooLarge))
 }
+
+func TestWorkerRunsOnce(t *testing.T) {
+	q, err := New(memory.New(), "once")
+	require.NoError(t, err)
+	w, stop := startInternalWorker(t, q, func(context.Context, *Job) (any, error) { return nil, nil }, WorkerOptions{ClaimWait: 10 * time.Millisecond})
+	stop()
+	assert.ErrorIs(t, w.Run(context.Background()), ErrInvalidArgument)
+}

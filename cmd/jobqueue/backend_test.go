@@ -88,6 +88,27 @@ func TestBadRedisURLIsAnErrorAndHidesThePassword(t *testing.T) {
 	}
 }
 
+// TestInspectionNeedsRedis checks that with auto and no Redis answering,
+// the inspection commands fail rather than report on, or enqueue into, a
+// throw-away in-memory queue.
+func TestInspectionNeedsRedis(t *testing.T) {
+	c := &cli{t: t, getenv: func(k string) string {
+		if k == "REDIS_URL" {
+			return "redis://:hunter2@127.0.0.1:1/"
+		}
+		return ""
+	}}
+	for _, args := range [][]string{{"stats"}, {"enqueue", `{"a":1}`}, {"purge", "--yes"}} {
+		r := c.run("", args...)
+		if r.code != exitError || !strings.Contains(r.stderr, "needs the Redis") || strings.Contains(r.stderr, "hunter2") {
+			t.Errorf("%v: exit %d, stderr %q", args, r.code, r.stderr)
+		}
+	}
+	if r := c.run("", "stats", "-backend", "memory"); r.code != exitOK {
+		t.Errorf("stats -backend memory: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
 // TestAutoFailsWhenRedisRefusesCredentials checks that auto falls back to
 // memory only when nothing answers: a server that refuses the password is
 // a mistake to report, not a reason to run without Redis.

@@ -63,22 +63,27 @@ func (e *cmdEnv) inspectQueue(ctx context.Context, f queueFlags) (*jobqueue.Queu
 	if e.queue != nil {
 		return e.queue, func() {}, nil
 	}
-	q, ob, err := e.openQueue(ctx, f)
+	q, ob, err := e.openQueue(ctx, f, false)
 	if err != nil {
 		return nil, nil, err
-	}
-	if ob.note != "" {
-		e.errorf("the in-memory backend starts empty in every process: set REDIS_URL to inspect a queue other processes share")
 	}
 	return q, ob.Close, nil
 }
 
 // openQueue opens the queue named by f on the backend -backend and
-// REDIS_URL choose, telling stderr when it falls back to memory.
-func (e *cmdEnv) openQueue(ctx context.Context, f queueFlags, opts ...jobqueue.Option) (*jobqueue.Queue, *openedBackend, error) {
+// REDIS_URL choose. When auto finds no Redis it falls back to memory, and
+// says so on stderr, only if fallbackOK; otherwise that is an error.
+func (e *cmdEnv) openQueue(ctx context.Context, f queueFlags, fallbackOK bool, opts ...jobqueue.Option) (*jobqueue.Queue, *openedBackend, error) {
 	ob, err := openBackend(ctx, f.backend, e.getenv("REDIS_URL"))
 	if err != nil {
 		return nil, nil, err
+	}
+	if ob.note != "" && !fallbackOK {
+		// An inspection of a fresh in-memory queue would report an empty
+		// queue, or accept an enqueue that vanishes with the process: for
+		// these commands, auto without Redis is an error, not a fallback.
+		ob.Close()
+		return nil, nil, fmt.Errorf("jobqueue: %s; this command needs the Redis that holds the queue (-backend memory runs it on an empty in-process queue)", ob.note)
 	}
 	if ob.note != "" {
 		e.errorf("%s; using %s", ob.note, ob.desc)

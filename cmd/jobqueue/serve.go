@@ -38,7 +38,7 @@ func runServe(ctx context.Context, e *cmdEnv, args []string) int {
 		return exitUsage
 	}
 
-	q, ob, err := e.openQueue(ctx, qf,
+	q, ob, err := e.openQueue(ctx, qf, true,
 		jobqueue.WithVisibility(time.Duration(*visMS)*time.Millisecond),
 		jobqueue.WithBackoff(demoBackoff))
 	if err != nil {
