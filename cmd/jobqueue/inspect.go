@@ -247,7 +247,7 @@ func runShow(ctx context.Context, e *cmdEnv, args []string) int {
 	defer closeQ()
 	info, err := q.Get(ctx, pos[0])
 	if err != nil {
-		e.errorf("%v", err)
+		e.errorf("%v (in queue %q; -queue names another)", err, q.Name())
 		return exitError
 	}
 	d := detail(info)
