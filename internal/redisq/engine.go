@@ -213,10 +213,12 @@ func newToken() (string, error) {
 }
 
 // ack runs ack.lua; each item is id, token, text, dead, delay.
-func (e *Engine) ack(ctx context.Context, queue, mode string, ret backend.Retention, ids []string, items [][5]string) ([]error, error) {
+func (e *Engine) ack(ctx context.Context, queue, mode string, ret backend.Retention, items [][5]string) ([]error, error) {
 	k := KeysFor(queue)
 	args := append(k.scriptArgs(4+5*len(items)), mode, strconv.Itoa(ret.Max), ms(ret.TTL), strconv.Itoa(len(items)))
-	for _, it := range items {
+	ids := make([]string, len(items))
+	for i, it := range items {
+		ids[i] = it[0]
 		args = append(args, it[:]...)
 	}
 	v, err := e.eval(ctx, scriptAck, k, args)
@@ -231,13 +233,11 @@ func (e *Engine) Complete(ctx context.Context, p backend.CompleteParams) ([]erro
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	ids := make([]string, len(p.Items))
 	items := make([][5]string, len(p.Items))
 	for i, it := range p.Items {
-		ids[i] = it.ID
 		items[i] = [5]string{it.ID, it.Token, string(it.Result), "0", "0"}
 	}
-	return e.ack(ctx, p.Queue, "complete", p.Retention, ids, items)
+	return e.ack(ctx, p.Queue, "complete", p.Retention, items)
 }
 
 // Fail implements backend.Backend.
@@ -245,17 +245,15 @@ func (e *Engine) Fail(ctx context.Context, p backend.FailParams) ([]error, error
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	ids := make([]string, len(p.Items))
 	items := make([][5]string, len(p.Items))
 	for i, it := range p.Items {
 		dead := "0"
 		if it.Dead {
 			dead = "1"
 		}
-		ids[i] = it.ID
 		items[i] = [5]string{it.ID, it.Token, it.Error, dead, ms(it.Delay)}
 	}
-	return e.ack(ctx, p.Queue, "fail", p.Retention, ids, items)
+	return e.ack(ctx, p.Queue, "fail", p.Retention, items)
 }
 
 // Release implements backend.Backend.
@@ -263,13 +261,11 @@ func (e *Engine) Release(ctx context.Context, p backend.ReleaseParams) ([]error,
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	ids := make([]string, len(p.Items))
 	items := make([][5]string, len(p.Items))
 	for i, it := range p.Items {
-		ids[i] = it.ID
 		items[i] = [5]string{it.ID, it.Token, "", "0", "0"}
 	}
-	return e.ack(ctx, p.Queue, "release", backend.Retention{}, ids, items)
+	return e.ack(ctx, p.Queue, "release", backend.Retention{}, items)
 }
 
 // Extend implements backend.Backend.
