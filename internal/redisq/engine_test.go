@@ -143,13 +143,13 @@ func TestClaimLostReply(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			p.loseReplyTo(scriptSHA(t, "claim"))
+			p.LoseReplyTo(scriptSHA(t, "claim"))
 			jobs, err := b.Claim(ctx, backend.ClaimParams{Queue: q, Max: 1, Lease: time.Minute})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if p.lost.Load() != 1 {
-				t.Fatalf("the proxy lost %d replies, want 1", p.lost.Load())
+			if p.Lost() != 1 {
+				t.Fatalf("the proxy lost %d replies, want 1", p.Lost())
 			}
 			if !reflect.DeepEqual(claimIDs(jobs), []string{"a"}) || jobs[0].Attempts != 1 {
 				t.Fatalf("claim after a lost reply = %+v, want job a on attempt 1", jobs)
@@ -181,12 +181,12 @@ func TestEnqueueLostReply(t *testing.T) {
 	q := redisqtest.QueueName(t)
 	enqueueIDs(t, b, redisqtest.QueueName(t), 1, "warm-up") // loads the script
 
-	p.loseReplyTo(scriptSHA(t, "enqueue"))
+	p.LoseReplyTo(scriptSHA(t, "enqueue"))
 	if err := b.Enqueue(ctx, backend.EnqueueParams{Queue: q, Jobs: []backend.NewJob{{ID: "a", MaxAttempts: 1}, {ID: "b", MaxAttempts: 1}}}); err != nil {
 		t.Fatalf("enqueue after a lost reply: %v", err)
 	}
-	if p.lost.Load() != 1 {
-		t.Fatalf("the proxy lost %d replies, want 1", p.lost.Load())
+	if p.Lost() != 1 {
+		t.Fatalf("the proxy lost %d replies, want 1", p.Lost())
 	}
 	if st, _ := direct.Stats(ctx, q); st.EnqueuedTotal != 2 || st.Pending != 2 {
 		t.Fatalf("stats = %+v, want the two jobs enqueued once", st)
@@ -429,7 +429,7 @@ func TestBlockPopLostReply(t *testing.T) {
 	p := startLossyProxy(t, srv.Addr)
 	b := newRueidis(t, srv, p.Addr())
 	q := redisqtest.QueueName(t)
-	p.loseReplyTo("$5\r\nBLPOP\r\n") // the command, not the word in a script
+	p.LoseReplyTo("$5\r\nBLPOP\r\n") // the command, not the word in a script
 	claimed := claimAsync(context.Background(), b, backend.ClaimParams{Queue: q, Max: 1, Lease: time.Minute, Wait: 5 * time.Second})
 	time.Sleep(blockFirst)
 	start := time.Now()
@@ -438,8 +438,8 @@ func TestBlockPopLostReply(t *testing.T) {
 	if r.err != nil || !reflect.DeepEqual(claimIDs(r.jobs), []string{"j"}) {
 		t.Fatalf("claim = %v, %v", claimIDs(r.jobs), r.err)
 	}
-	if p.lost.Load() != 1 {
-		t.Fatalf("the proxy lost %d replies, want 1", p.lost.Load())
+	if p.Lost() != 1 {
+		t.Fatalf("the proxy lost %d replies, want 1", p.Lost())
 	}
 	if d := r.at.Sub(start); d > 2*time.Second {
 		t.Fatalf("the claim got the job %v after the enqueue", d)
