@@ -1,0 +1,27 @@
+package reliability
+
+import (
+	"os"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/jobqueue-go/jobqueue/conformance/redistest"
+)
+
+// TestMain runs either the tests or, when the test binary was re-executed as
+// a worker process by a scenario, that worker (see child_test.go). The tests
+// fail if any goroutine of this process outlives them.
+func TestMain(m *testing.M) {
+	if isChild() {
+		os.Exit(runChild())
+	}
+	code := redistest.RunMain(m)
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			os.Stderr.WriteString("reliability: goroutines leaked: " + err.Error() + "\n")
+			code = 1
+		}
+	}
+	os.Exit(code)
+}

@@ -1,0 +1,134 @@
+package reliability
+
+import (
+	"fmt"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jobqueue-go/jobqueue/conformance/redistest"
+)
+
+// forEachAdapter runs a scenario once per Redis adapter, each on a private
+// server started with args.
+func forEachAdapter(t *testing.T, args []string, scenario func(t *testing.T, adapter string, srv *redistest.Server)) {
+	for _, a := range adapters {
+		t.Run(a, func(t *testing.T) {
+			srv := redistest.Start(t, redistest.RequireProcess(), redistest.WithArgs(args...))
+			scenario(t, a, srv)
+		})
+	}
+}
+
+// TestBaseline drains 100,000 jobs with 4 worker processes of 32 workers
+// each and no fault: the reference the fault scenarios compare with.
+func TestBaseline(t *testing.T) {
+	forEachAdapter(t, nil, func(t *testing.T, adapter string, srv *redistest.Server) {
+		const jobs = 100_000
+		f := newFleet(t, srv.URL, childConfig{Adapter: adapter, URL: srv.URL})
+		ids := f.enqueue(jobs)
+		start := time.Now()
+		f.spawn(4)
+		f.waitDrained(jobs, 5*time.Minute)
+		took := time.Since(start)
+		f.stop()
+		o := f.check(ids, checkOptions{})
+		if o.duplicates != 0 || o.reclaimed != 0 {
+			t.Errorf("without faults: %d duplicate runs, %d reclaims; want none", o.duplicates, o.reclaimed)
+		}
+		report(t, Row{
+			Scenario: "1 baseline", Injected: "none; 4 processes × 32 workers",
+			Jobs: jobs, Lost: o.lost, Duplicates: o.duplicates,
+			Result: o.result(fmt.Sprintf("drained in %.1f s", took.Seconds())),
+		})
+	})
+}
+
+// TestWorkerSIGKILL kills a random worker process every 2 s, starting a new
+// one in its place, while the queue drains: the jobs the killed processes
+// held come back through the reclaimer and nothing is lost.
+func TestWorkerSIGKILL(t *testing.T) {
+	forEachAdapter(t, nil, func(t *testing.T, adapter string, srv *redistest.Server) {
+		const jobs = 12_000
+		f := newFleet(t, srv.URL, childConfig{Adapter: adapter, URL: srv.URL, Work: 100 * time.Millisecond})
+		ids := f.enqueue(jobs)
+		f.spawn(4)
+		// Kill until nothing is left to claim, so the kills land while
+		// every process is busy.
+		kills := 0
+		for kills < 10 {
+			time.Sleep(2 * time.Second)
+			if s, err := f.q.Stats(t.Context()); err != nil || s.Pending == 0 {
+				break
+			}
+			f.killRandom()
+			kills++
+			f.spawn(1)
+		}
+		if kills < 2 {
+			t.Fatalf("only %d kills before the queue ran dry; give it more work", kills)
+		}
+		took := f.waitDrained(jobs, f.aftermath())
+		f.stop()
+		o := f.check(ids, checkOptions{})
+		report(t, Row{
+			Scenario: "2 worker SIGKILL", Injected: fmt.Sprintf("SIGKILL a random worker process every 2 s (%d kills), a new one started", kills),
+			Jobs: jobs, Lost: o.lost, Duplicates: o.duplicates,
+			Result: o.result(fmt.Sprintf("drained %.1f s after the kills ended", took.Seconds())),
+		})
+	})
+}
+
+// TestWorkerSIGSTOP freezes a worker process for twice its lease, so its
+// jobs are reclaimed and run elsewhere, then lets it go on: the outcomes it
+// then sends for the jobs it lost are refused.
+func TestWorkerSIGSTOP(t *testing.T) {
+	forEachAdapter(t, nil, func(t *testing.T, adapter string, srv *redistest.Server) {
+		const jobs = 400
+		f := newFleet(t, srv.URL, childConfig{Adapter: adapter, URL: srv.URL, Concurrency: 16, Work: 300 * time.Millisecond})
+		ids := f.enqueue(jobs)
+		f.spawn(2)
+		time.Sleep(time.Second)
+		victim := f.alive()[0]
+		victim.signal(syscall.SIGSTOP)
+		time.Sleep(2 * f.cfg.Visibility)
+		victim.signal(syscall.SIGCONT)
+		took := f.waitDrained(jobs, f.aftermath())
+		f.stop()
+		o := f.check(ids, checkOptions{})
+		if o.refused == 0 {
+			t.Error("the frozen worker had no outcome refused after it woke up; it should have lost its jobs")
+		}
+		if o.reclaimed == 0 {
+			t.Error("no lease was reclaimed while a worker was frozen")
+		}
+		report(t, Row{
+			Scenario: "3 worker SIGSTOP", Injected: fmt.Sprintf("SIGSTOP one of 2 processes for %v (lease %v), then SIGCONT", 2*f.cfg.Visibility, f.cfg.Visibility),
+			Jobs: jobs, Lost: o.lost, Duplicates: o.duplicates,
+			Result: o.result(fmt.Sprintf("drained %.1f s after SIGCONT", took.Seconds())),
+		})
+	})
+}
+
+// TestLongHandlers runs handlers five times longer than the visibility
+// timeout: the heartbeat keeps every lease, so nothing is reclaimed and
+// nothing runs twice.
+func TestLongHandlers(t *testing.T) {
+	forEachAdapter(t, nil, func(t *testing.T, adapter string, srv *redistest.Server) {
+		const jobs = 128
+		vis := 600 * time.Millisecond
+		f := newFleet(t, srv.URL, childConfig{Adapter: adapter, URL: srv.URL, Visibility: vis, Reclaim: 200 * time.Millisecond, Work: 5 * vis})
+		ids := f.enqueue(jobs)
+		f.spawn(2)
+		f.waitDrained(jobs, time.Minute)
+		f.stop()
+		o := f.check(ids, checkOptions{})
+		if o.reclaimed != 0 || o.duplicates != 0 {
+			t.Errorf("%d reclaims and %d duplicate runs of heartbeating jobs; want none", o.reclaimed, o.duplicates)
+		}
+		report(t, Row{
+			Scenario: "4 long handlers", Injected: fmt.Sprintf("handlers of %v, 5× the %v visibility, heartbeating", 5*vis, vis),
+			Jobs: jobs, Lost: o.lost, Duplicates: o.duplicates, Result: o.result(),
+		})
+	})
+}
