@@ -3,11 +3,14 @@ package reliability
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -37,6 +40,10 @@ type childConfig struct {
 	// handler stuck in a call without a deadline would, so a worker that
 	// lost its lease still tries to complete.
 	Work time.Duration
+	// Manual makes the child claim and complete jobs itself, with no
+	// Worker and so no heartbeat: a worker that only ever sends its
+	// outcome, however late. Its completions are recorded one by one.
+	Manual bool
 	// Records is the file the child appends its run records to; Log gets
 	// its worker's log as JSON lines.
 	Records, Log string
@@ -45,7 +52,8 @@ type childConfig struct {
 // A child's records file holds one line per handler start and, when the
 // child stops gracefully, its final counters and leak check:
 //
-//	run <job id> <attempt>
+//	run <job id> <attempt> <start, Unix ns>
+//	ack <job id> <attempt> ok|refused|<error> <run start> <when sent>   (Manual only)
 //	stats <WorkerStats as JSON>
 //	leaks <goleak's report, or "none">
 //
@@ -105,34 +113,76 @@ func child(cfg childConfig) error {
 		return err
 	}
 	pid := os.Getpid()
-	w, err := q.NewWorker(func(ctx context.Context, job *jobqueue.Job) (any, error) {
-		if _, err := fmt.Fprintf(records, "run %s %d\n", job.ID, job.Attempts); err != nil {
+	handler := func(ctx context.Context, job *jobqueue.Job) (any, error) {
+		if _, err := fmt.Fprintf(records, "run %s %d %d\n", job.ID, job.Attempts, time.Now().UnixNano()); err != nil {
 			return nil, err
 		}
 		time.Sleep(cfg.Work)
 		return runResult{Attempt: job.Attempts, PID: pid}, nil
-	}, jobqueue.WorkerOptions{
-		Concurrency:       cfg.Concurrency,
-		ClaimWait:         cfg.ClaimWait,
-		HeartbeatInterval: cfg.Heartbeat,
-		ReclaimInterval:   cfg.Reclaim,
-		ShutdownGrace:     10 * time.Second,
-		Logger:            logger,
-	})
-	if err != nil {
-		closeBackend()
-		return err
 	}
-	runErr := w.Run(ctx)
+	var stats jobqueue.WorkerStats
+	var runErr error
+	if cfg.Manual {
+		runErr = manual(ctx, q, cfg, handler, records)
+	} else {
+		w, err := q.NewWorker(handler, jobqueue.WorkerOptions{
+			Concurrency:       cfg.Concurrency,
+			ClaimWait:         cfg.ClaimWait,
+			HeartbeatInterval: cfg.Heartbeat,
+			ReclaimInterval:   cfg.Reclaim,
+			ShutdownGrace:     10 * time.Second,
+			Logger:            logger,
+		})
+		if err != nil {
+			closeBackend()
+			return err
+		}
+		runErr = w.Run(ctx)
+		stats = w.Stats()
+	}
 	closeBackend()
-	stats, _ := json.Marshal(w.Stats())
-	fmt.Fprintf(records, "stats %s\n", stats)
+	raw, _ := json.Marshal(stats)
+	fmt.Fprintf(records, "stats %s\n", raw)
 	leaks := "none"
 	if err := goleak.Find(baseline); err != nil {
 		leaks = fmt.Sprintf("%q", err.Error())
 	}
 	fmt.Fprintf(records, "leaks %s\n", leaks)
 	return runErr
+}
+
+// manual claims up to cfg.Concurrency jobs at a time, runs them at once
+// and completes each as its handler returns, recording what the backend said,
+// until ctx ends.
+func manual(ctx context.Context, q *jobqueue.Queue, cfg childConfig, h jobqueue.Handler, records *os.File) error {
+	for ctx.Err() == nil {
+		jobs, err := q.Claim(ctx, cfg.Concurrency, cfg.ClaimWait)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		var wg sync.WaitGroup
+		for _, job := range jobs {
+			wg.Go(func() {
+				started := time.Now().UnixNano()
+				result, _ := h(ctx, job)
+				sent := time.Now().UnixNano()
+				said := "ok"
+				switch err := job.Complete(context.WithoutCancel(ctx), result); {
+				case errors.Is(err, jobqueue.ErrLostClaim):
+					said = "refused"
+				case err != nil:
+					said = strconv.Quote(err.Error())
+				}
+				fmt.Fprintf(records, "ack %s %d %s %d %d\n", job.ID, job.Attempts, said, started, sent)
+			})
+		}
+		wg.Wait()
+	}
+	return nil
 }
 
 // openQueue opens the scenario's queue with the policy every process of a

@@ -147,40 +147,54 @@ func newFleet(t *testing.T, serverURL string, cfg childConfig) *fleet {
 func (f *fleet) spawn(n int) {
 	f.t.Helper()
 	for range n {
-		f.mu.Lock()
-		num := len(f.kids)
-		f.mu.Unlock()
-		cfg := f.cfg
-		cfg.Records = filepath.Join(f.dir, fmt.Sprintf("kid-%d.records", num))
-		cfg.Log = filepath.Join(f.dir, fmt.Sprintf("kid-%d.log", num))
-		raw, err := json.Marshal(cfg)
-		if err != nil {
-			f.t.Fatal(err)
-		}
-		out, err := os.Create(filepath.Join(f.dir, fmt.Sprintf("kid-%d.out", num)))
-		if err != nil {
-			f.t.Fatal(err)
-		}
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), envChild+"="+string(raw))
-		cmd.Stdout, cmd.Stderr = out, out
-		stdin, err := cmd.StdinPipe()
-		if err != nil {
-			f.t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			f.t.Fatal(err)
-		}
-		k := &kid{n: num, cmd: cmd, stdin: stdin, records: cfg.Records, done: make(chan struct{})}
-		go func() {
-			_ = cmd.Wait()
-			out.Close()
-			close(k.done)
-		}()
-		f.mu.Lock()
-		f.kids = append(f.kids, k)
-		f.mu.Unlock()
+		f.start(f.cfg)
 	}
+}
+
+// spawnManual starts one process that claims and completes jobs itself,
+// with no heartbeat (childConfig.Manual).
+func (f *fleet) spawnManual() *kid {
+	f.t.Helper()
+	cfg := f.cfg
+	cfg.Manual = true
+	return f.start(cfg)
+}
+
+func (f *fleet) start(cfg childConfig) *kid {
+	f.t.Helper()
+	f.mu.Lock()
+	num := len(f.kids)
+	f.mu.Unlock()
+	cfg.Records = filepath.Join(f.dir, fmt.Sprintf("kid-%d.records", num))
+	cfg.Log = filepath.Join(f.dir, fmt.Sprintf("kid-%d.log", num))
+	raw, err := json.Marshal(cfg)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	out, err := os.Create(filepath.Join(f.dir, fmt.Sprintf("kid-%d.out", num)))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), envChild+"="+string(raw))
+	cmd.Stdout, cmd.Stderr = out, out
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		f.t.Fatal(err)
+	}
+	k := &kid{n: num, cmd: cmd, stdin: stdin, records: cfg.Records, done: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait()
+		out.Close()
+		close(k.done)
+	}()
+	f.mu.Lock()
+	f.kids = append(f.kids, k)
+	f.mu.Unlock()
+	return k
 }
 
 // alive returns the worker processes that have not exited.
@@ -299,6 +313,17 @@ type records struct {
 	// stopped counts processes that stopped gracefully (wrote their stats).
 	stopped int
 	leaks   []string
+	acks    []ackRecord
+}
+
+// ackRecord is one completion a Manual worker process sent.
+type ackRecord struct {
+	kid  int
+	id   string
+	said string // "ok", "refused" or an error
+	// started is when the job's handler started, sent when its
+	// completion was sent.
+	started, sent time.Time
 }
 
 func (f *fleet) records() records {
@@ -322,6 +347,15 @@ func (f *fleet) records() records {
 			case "run":
 				id, _, _ := strings.Cut(rest, " ")
 				r.runs[id]++
+			case "ack":
+				var a ackRecord
+				var attempt int
+				var started, sent int64
+				if _, err := fmt.Sscan(rest, &a.id, &attempt, &a.said, &started, &sent); err != nil {
+					f.t.Fatalf("%s: %q: %v", k.records, rest, err)
+				}
+				a.kid, a.started, a.sent = k.n, time.Unix(0, started), time.Unix(0, sent)
+				r.acks = append(r.acks, a)
 			case "stats":
 				var s jobqueue.WorkerStats
 				if err := json.Unmarshal([]byte(rest), &s); err != nil {
