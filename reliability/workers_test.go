@@ -145,8 +145,8 @@ func TestWorkerSIGSTOP(t *testing.T) {
 // nothing runs twice.
 func TestLongHandlers(t *testing.T) {
 	forEachAdapter(t, nil, func(t *testing.T, adapter string, srv *redistest.Server) {
-		const jobs = 128
-		vis := 600 * time.Millisecond
+		const jobs = 64
+		vis := time.Second
 		f := newFleet(t, srv.URL, childConfig{Adapter: adapter, URL: srv.URL, Visibility: vis, Reclaim: 200 * time.Millisecond, Work: 5 * vis})
 		ids := f.enqueue(jobs)
 		f.spawn(2)
