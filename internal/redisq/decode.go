@@ -168,60 +168,100 @@ func decodeReclaim(v any) (backend.ReclaimResult, error) {
 	return r, err
 }
 
+// Number fields of a job record are written by the scripts as plain
+// decimal digits. attempts and the millisecond stamps are also read as
+// numbers by Lua, whose doubles are exact only up to 2^53, so they are
+// bounded to 15 digits (claim.lua stops counting attempts there);
+// max_attempts is only compared and handed back as written, so it may take
+// any int64.
+const (
+	countDigits       = 15
+	maxAttemptsDigits = 19
+)
+
+// parseCount reads a number field of a job record: at most digits decimal
+// digits (no sign, space, exponent or hex) within int64. claim.lua checks a
+// record with the same rule (is_count) before it hands the job out, so a
+// record that Get reports corrupt is one that a claim dead-letters, never
+// one that it runs.
+func parseCount(s string, digits int) (int64, bool) {
+	if s == "" || len(s) > digits {
+		return 0, false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil
+}
+
 // decodeJob reads a job hash. A record missing its core fields, or
 // holding values that do not parse, is ErrCorruptJob.
 func decodeJob(v any, id string) (backend.JobInfo, error) {
-	var j backend.JobInfo
 	h, err := asHash(v, "job")
 	if err != nil {
-		return j, err
+		return backend.JobInfo{}, err
 	}
 	corrupt := func(field string) error {
-		return fmt.Errorf("%w: job %s: field %s is %q", backend.ErrCorruptJob, id, field, h[field])
+		s, ok := h[field]
+		if !ok {
+			return fmt.Errorf("%w: job %s: field %s is missing", backend.ErrCorruptJob, id, field)
+		}
+		if len(s) > 64 {
+			s = s[:64] + "…"
+		}
+		return fmt.Errorf("%w: job %s: field %s is %q", backend.ErrCorruptJob, id, field, s)
 	}
-	j.ID = id
-	j.State = backend.State(h["status"])
+	j := backend.JobInfo{ID: id, State: backend.State(h["status"])}
 	if !j.State.Valid() {
-		return j, corrupt("status")
+		return backend.JobInfo{}, corrupt("status")
 	}
 	payload, ok := h["payload"]
 	if !ok {
-		return j, corrupt("payload")
+		return backend.JobInfo{}, corrupt("payload")
 	}
 	j.Payload = []byte(payload)
-	ints := map[string]int64{}
-	for _, f := range []string{"attempts", "max_attempts", "enqueued_at_ms"} {
-		n, err := strconv.ParseInt(h[f], 10, 64)
-		if err != nil {
-			return j, corrupt(f)
+	var n [3]int64
+	for i, f := range []string{"attempts", "max_attempts", "enqueued_at_ms"} {
+		digits := countDigits
+		if f == "max_attempts" {
+			digits = maxAttemptsDigits
 		}
-		ints[f] = n
-	}
-	for _, f := range []string{"run_at_ms", "claimed_at_ms", "lease_until_ms", "finished_at_ms"} {
-		if s, ok := h[f]; ok {
-			n, err := strconv.ParseInt(s, 10, 64)
-			if err != nil {
-				return j, corrupt(f)
-			}
-			ints[f] = n
+		if n[i], ok = parseCount(h[f], digits); !ok {
+			return backend.JobInfo{}, corrupt(f)
 		}
 	}
-	j.Attempts, j.MaxAttempts = int(ints["attempts"]), int(ints["max_attempts"])
-	j.EnqueuedAt = msTime(ints["enqueued_at_ms"])
-	if n, ok := ints["claimed_at_ms"]; ok {
-		j.ClaimedAt = msTime(n)
+	j.Attempts, j.MaxAttempts, j.EnqueuedAt = int(n[0]), int(n[1]), msTime(n[2])
+	// stamp reads an optional millisecond stamp; absent is the zero time.
+	stamp := func(f string) (time.Time, error) {
+		s, ok := h[f]
+		if !ok {
+			return time.Time{}, nil
+		}
+		n, ok := parseCount(s, countDigits)
+		if !ok {
+			return time.Time{}, corrupt(f)
+		}
+		return msTime(n), nil
+	}
+	if j.ClaimedAt, err = stamp("claimed_at_ms"); err != nil {
+		return backend.JobInfo{}, err
 	}
 	// The record keeps stale stamps of earlier states; only the current
-	// state's are reported.
+	// state's are reported, and only those are checked, since a stale one
+	// is never read again.
 	switch j.State {
 	case backend.StateScheduled:
-		j.RunAt = msTime(ints["run_at_ms"])
+		j.RunAt, err = stamp("run_at_ms")
 	case backend.StateProcessing:
-		j.LeaseUntil = msTime(ints["lease_until_ms"])
+		j.LeaseUntil, err = stamp("lease_until_ms")
 	case backend.StateCompleted, backend.StateFailed:
-		if n, ok := ints["finished_at_ms"]; ok {
-			j.FinishedAt = msTime(n)
-		}
+		j.FinishedAt, err = stamp("finished_at_ms")
+	}
+	if err != nil {
+		return backend.JobInfo{}, err
 	}
 	if r, ok := h["result"]; ok {
 		j.Result = []byte(r)

@@ -8,9 +8,13 @@
 -- the earliest run-at in scheduled (-1: none or not looked up), more_pending
 -- is 1 when jobs are left in pending, and jobs is an array of
 --   {id, token, payload, attempts, max_attempts, enqueued_at_ms, lease_until_ms}.
--- A popped id whose record is missing is skipped; a corrupt record is
--- dead-lettered with the reason. When the skip budget runs out, jobs may be
--- empty while more_pending is 1: the caller claims again.
+-- max_attempts and enqueued_at_ms are returned as the strings stored, so
+-- that no value is rounded through a Lua double on its way.
+-- A popped id whose record is missing is skipped; a corrupt record (one
+-- decode.go would refuse: see is_count) is dead-lettered with the reason,
+-- and its broken fields are reset so that it reads as a failed job. When
+-- the skip budget runs out, jobs may be empty while more_pending is 1: the
+-- caller claims again.
 --
 -- A call is idempotent per token base: a client that lost the reply and
 -- sends the same call again (go-redis retries on its own, and so does the
@@ -20,6 +24,63 @@
 local max, lease, base = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
 local K_CLAIM = KEYS[8]
 local now = now_ms()
+
+-- is_count mirrors parseCount in decode.go: a number field as the scripts
+-- write it, 1 to digits decimal digits within int64. tonumber alone would
+-- take ' 1', '0x10', '1e3', '1.5' and 'nan', which the Go decoder refuses.
+local function is_count(s, digits)
+  if not s or #s == 0 or #s > digits or not string.find(s, '^%d+$') then
+    return false
+  end
+  -- Equal-length digit strings compare as their numbers do.
+  return #s < 19 or s <= '9223372036854775807'
+end
+
+local STATES = {pending = true, scheduled = true, processing = true, completed = true, failed = true}
+
+-- corruption describes what is wrong with the record of a popped id whose
+-- fields f (as read by the loop below) cannot be claimed. It returns the
+-- reason, which keeps the values replaced, and the HSET arguments that
+-- repair the record into a readable failed job: status failed, an empty
+-- payload for a missing one, attempts 0, max_attempts 1, enqueued now, and
+-- a broken claimed_at_ms, which has no stand-in, deleted (drop).
+local function corruption(f, now_s)
+  local problems, fix, drop = {}, {'status', 'failed'}, false
+  local function bad(field, v, repl)
+    if not v then
+      problems[#problems + 1] = field .. ' is missing'
+    else
+      if #v > 64 then
+        v = string.sub(v, 1, 64) .. '...'
+      end
+      problems[#problems + 1] = field .. ' is ' .. string.format('%q', v)
+    end
+    if repl then
+      fix[#fix + 1] = field
+      fix[#fix + 1] = repl
+    end
+  end
+  if f[1] ~= 'pending' then
+    bad('status', f[1])
+  end
+  if not f[2] then
+    bad('payload', f[2], '')
+  end
+  if not is_count(f[3], 15) then
+    bad('attempts', f[3], '0')
+  end
+  if not is_count(f[4], 19) then
+    bad('max_attempts', f[4], '1')
+  end
+  if not is_count(f[5], 15) then
+    bad('enqueued_at_ms', f[5], now_s)
+  end
+  if f[7] and not is_count(f[7], 15) then
+    bad('claimed_at_ms', f[7])
+    drop = true
+  end
+  return 'jobqueue: corrupt job record: ' .. table.concat(problems, ', '), fix, drop
+end
 
 local function more_pending()
   if redis.call('LLEN', K_PENDING) > 0 then
@@ -37,8 +98,9 @@ if taken then
     local f = redis.call('HMGET', job_key(id), 'status', 'claim_token', 'payload', 'attempts', 'max_attempts',
       'enqueued_at_ms', 'lease_until_ms')
     -- Acknowledged, reclaimed or deleted since: no longer this claim's.
-    if f[1] == 'processing' and f[2] == token and f[3] then
-      jobs[#jobs + 1] = {id, token, f[3], tonumber(f[4]), tonumber(f[5]), tonumber(f[6]), tonumber(f[7])}
+    -- The fields were checked, or written, by the first run.
+    if f[1] == 'processing' and f[2] == token and f[3] and f[4] and f[5] and f[6] and f[7] then
+      jobs[#jobs + 1] = {id, token, f[3], f[4], f[5], f[6], f[7]}
     end
   end
   return {now, -1, more_pending(), jobs}
@@ -46,7 +108,7 @@ end
 
 promote(now)
 
-local jobs, ids, dead, reasons, seen = {}, {}, {}, {}, {}
+local jobs, ids, dead, reasons = {}, {}, {}, {}
 local until_ms = now + lease
 local now_s, until_s = fmt(now), fmt(until_ms)
 -- Bounds the records skipped in one call, so a pending list full of
@@ -67,11 +129,14 @@ while #jobs < max and budget > 0 do
   budget = budget - #popped
   for _, id in ipairs(popped) do
     local k = job_key(id)
-    local f = redis.call('HMGET', k, 'status', 'payload', 'attempts', 'max_attempts', 'enqueued_at_ms', 'acked')
+    local f = redis.call('HMGET', k, 'status', 'payload', 'attempts', 'max_attempts', 'enqueued_at_ms', 'acked',
+      'claimed_at_ms')
     local status, payload = f[1], f[2]
-    local attempts, max_attempts, enqueued = tonumber(f[3]), tonumber(f[4]), tonumber(f[5])
-    if status == 'pending' and payload and attempts and max_attempts and enqueued then
-      attempts = attempts + 1
+    if status == 'pending' and payload and is_count(f[3], 15) and is_count(f[4], 19) and is_count(f[5], 15)
+        and (not f[7] or is_count(f[7], 15)) then
+      -- Saturated at the largest count is_count takes, so the record
+      -- stays readable; no job is claimed 10^15 times but by hand.
+      local attempts = math.min(tonumber(f[3]) + 1, 999999999999999)
       local token = base .. '.' .. (#jobs + 1)
       if f[6] and f[6] ~= '' then
         -- Overwritten rather than deleted: an empty acked is unset.
@@ -81,22 +146,27 @@ while #jobs < max and budget > 0 do
         redis.call('HSET', k, 'status', 'processing', 'attempts', attempts, 'claim_token', token,
           'claimed_at_ms', now_s, 'lease_until_ms', until_s)
       end
-      jobs[#jobs + 1] = {id, token, payload, attempts, max_attempts, enqueued, until_ms}
+      jobs[#jobs + 1] = {id, token, payload, attempts, f[4], f[5], until_ms}
       ids[#ids + 1] = id
-    elseif status or payload or f[3] or f[4] or f[5] then
-      if (status == 'pending' or not status) and not seen[id] then
-        -- A record that exists but cannot be decoded would fail every
-        -- claimer forever: dead-letter it. This call knows no retention
-        -- policy, so the record gets a fixed TTL and the history is not
-        -- trimmed (see dead_letter).
-        dead[#dead + 1] = id
-        reasons[#dead] = 'jobqueue: corrupt job record: missing or malformed fields'
-        -- Listed twice, it is dead-lettered once.
-        seen[id] = true
+    elseif (status == 'pending' or not STATES[status])
+        and (status or payload or f[3] or f[4] or f[5] or f[7] or redis.call('EXISTS', k) == 1) then
+      -- A record that exists but cannot be decoded would fail every
+      -- claimer forever, and one whose status is no state is listed
+      -- nowhere else: dead-letter it. The record is repaired at once, its
+      -- status included, so the same id listed again in this call reads
+      -- as failed and is dropped. This call knows no retention policy, so
+      -- the record gets a fixed TTL and the history is not trimmed (see
+      -- dead_letter).
+      local reason, fix, drop = corruption(f, now_s)
+      redis.call('HSET', k, unpack(fix))
+      if drop then
+        redis.call('HDEL', k, 'claimed_at_ms')
       end
-      -- Any other status means the id was listed twice; the record lives
-      -- where its status says, so the stale entry is simply dropped.
+      dead[#dead + 1] = id
+      reasons[#dead] = reason
     end
+    -- Any other status means the id was listed twice; the record lives
+    -- where its status says, so the stale entry is simply dropped.
   end
   if #popped < want then
     drained = true
