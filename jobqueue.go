@@ -80,6 +80,7 @@ var (
 	ErrInvalidArgument  = backend.ErrInvalidArgument
 	ErrPayloadTooLarge  = backend.ErrPayloadTooLarge
 	ErrCorruptJob       = backend.ErrCorruptJob
+	ErrFull             = backend.ErrFull
 )
 
 // State is where a job is in its life cycle; see the constants.

@@ -54,7 +54,10 @@ type WorkerOptions struct {
 	// acknowledged without delay.
 	AckBatch int
 	// Logger receives the worker's logs (default: none). One line is
-	// logged when the backend becomes unreachable and one when it is back.
+	// logged when the backend becomes unreachable and one when it is back,
+	// and, as Run starts, a warning for each setting of the store that
+	// puts jobs at risk (backend.ConfigChecker: on Redis, a
+	// maxmemory-policy other than noeviction).
 	Logger *slog.Logger
 }
 
@@ -219,6 +222,8 @@ func (w *Worker) Run(ctx context.Context) error {
 		loops.Add(1)
 		go func() { defer loops.Done(); w.reclaimLoop(ctx) }()
 	}
+	loops.Add(1)
+	go func() { defer loops.Done(); w.checkConfig(ctx) }()
 
 	// Long-lived handler goroutines, one per unit of concurrency: a
 	// goroutine per job would pay for its start and stack growth every time.
@@ -542,6 +547,34 @@ func (w *Worker) reclaimLoop(ctx context.Context) {
 			w.health.failed("reclaim", err)
 		}
 	})
+}
+
+// configCheckTimeout bounds the start-up check of the backend's settings.
+const configCheckTimeout = 10 * time.Second
+
+// checkConfig logs, as a warning each, what a backend that can check its
+// store's settings (backend.ConfigChecker) finds risky: a Redis that may
+// evict queue keys loses jobs without a trace, and the worker is what an
+// operator watches. It runs beside the loops, so a slow or absent backend
+// never holds up the work; a check that fails is only noted.
+func (w *Worker) checkConfig(ctx context.Context) {
+	cc, ok := w.q.b.(backend.ConfigChecker)
+	if !ok {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, configCheckTimeout)
+	defer cancel()
+	warnings, err := cc.CheckConfig(cctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			w.log.Info("jobqueue: could not check the backend's settings", "err", err)
+		}
+		return
+	}
+	for _, msg := range warnings {
+		w.log.Warn(msg)
+	}
+	w.log.Debug("jobqueue: checked the backend's settings", "warnings", len(warnings))
 }
 
 // transient reports whether a failed call may succeed when repeated.

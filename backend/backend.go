@@ -149,6 +149,19 @@ type Subscriber interface {
 	Subscribe(ctx context.Context, queue string) (<-chan Event, error)
 }
 
+// ConfigChecker is an optional capability: a Backend whose store has
+// settings that can lose jobs behind its back implements it (on Redis, a
+// maxmemory-policy that evicts keys). Callers find it by type assertion;
+// a Worker calls it when it starts and logs what it returns.
+type ConfigChecker interface {
+	// CheckConfig reads the store's settings, changing nothing, and
+	// returns one human-readable warning per setting that puts jobs at
+	// risk, none when all is well. A setting the backend may not read is
+	// a warning that says so, not an error: the error is for a check that
+	// could not be made at all (the store did not answer).
+	CheckConfig(ctx context.Context) ([]string, error)
+}
+
 // NewJob is one job to enqueue.
 type NewJob struct {
 	// ID is the job's unique id within its queue, chosen by the caller.

@@ -3,9 +3,12 @@
 // single node, a Sentinel failover client or a Cluster client (every
 // script of a queue touches one hash slot).
 //
-// Backend implements backend.Backend and backend.Subscriber. The key
-// layout and the scripts are shared with the rueidis adapter and described
-// in the internal redisq package; this package only talks to the client.
+// Backend implements backend.Backend, backend.Subscriber and
+// backend.ConfigChecker (a warning for a maxmemory-policy that may evict
+// queue keys). The key layout and the scripts are shared with the rueidis
+// adapter and described in the internal redisq package; this package only
+// talks to the client. It needs Redis 7.0 or later, whose scripts declare
+// flags: see "Memory" in the redisq package.
 //
 // # Connections
 //
@@ -43,6 +46,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -60,8 +66,9 @@ type Backend struct {
 }
 
 var (
-	_ backend.Backend    = (*Backend)(nil)
-	_ backend.Subscriber = (*Backend)(nil)
+	_ backend.Backend       = (*Backend)(nil)
+	_ backend.Subscriber    = (*Backend)(nil)
+	_ backend.ConfigChecker = (*Backend)(nil)
 )
 
 // New returns a Backend that uses client. The caller keeps ownership of
@@ -147,6 +154,45 @@ func (c conn) Subscribe(ctx context.Context, channel string) (<-chan string, err
 	return out, nil
 }
 
+// Nodes returns the client itself, or every master of a Cluster client
+// (a Ring, which shards by key alone, answers from the shard it picks).
+func (c conn) Nodes(ctx context.Context) ([]redisq.Node, error) {
+	cc, ok := c.c.(*redis.ClusterClient)
+	if !ok {
+		return []redisq.Node{{Do: do(c.c)}}, nil
+	}
+	var mu sync.Mutex
+	var nodes []redisq.Node
+	err := cc.ForEachMaster(ctx, func(_ context.Context, m *redis.Client) error {
+		mu.Lock()
+		defer mu.Unlock()
+		nodes = append(nodes, redisq.Node{Addr: m.Options().Addr, Do: do(m)})
+		return nil
+	})
+	if err != nil {
+		return nil, c.fail(err)
+	}
+	slices.SortFunc(nodes, func(a, b redisq.Node) int { return strings.Compare(a.Addr, b.Addr) })
+	return nodes, nil
+}
+
+// do returns a redisq.Node's Do on client.
+func do(client interface {
+	Do(ctx context.Context, args ...any) *redis.Cmd
+}) func(context.Context, ...string) (any, error) {
+	return func(ctx context.Context, args ...string) (any, error) {
+		a := make([]any, len(args))
+		for i, x := range args {
+			a[i] = x
+		}
+		v, err := client.Do(ctx, a...).Result()
+		if err != nil {
+			return nil, mapError(err)
+		}
+		return toTree(v)
+	}
+}
+
 // mapError is the one place go-redis errors become jobqueue errors.
 func mapError(err error) error {
 	var re redis.Error
@@ -168,6 +214,21 @@ func toTree(v any) (any, error) {
 			if out[i], err = toTree(e); err != nil {
 				return nil, err
 			}
+		}
+		return out, nil
+	case map[any]any:
+		// A RESP3 map (CONFIG GET): its keys and values in turn.
+		out := make([]any, 0, 2*len(x))
+		for k, e := range x {
+			kt, err := toTree(k)
+			if err != nil {
+				return nil, err
+			}
+			et, err := toTree(e)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, kt, et)
 		}
 		return out, nil
 	case redis.Error:

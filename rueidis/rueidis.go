@@ -2,9 +2,12 @@
 // github.com/redis/rueidis, on a single node or a Cluster (every script of
 // a queue touches one hash slot).
 //
-// Backend implements backend.Backend and backend.Subscriber. The key
-// layout and the scripts are shared with the goredis adapter and described
-// in the internal redisq package; this package only talks to the client.
+// Backend implements backend.Backend, backend.Subscriber and
+// backend.ConfigChecker (a warning for a maxmemory-policy that may evict
+// queue keys). The key layout and the scripts are shared with the goredis
+// adapter and described in the internal redisq package; this package only
+// talks to the client. It needs Redis 7.0 or later, whose scripts declare
+// flags: see "Memory" in the redisq package.
 //
 // # Connections
 //
@@ -38,6 +41,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -55,8 +60,9 @@ type Backend struct {
 }
 
 var (
-	_ backend.Backend    = (*Backend)(nil)
-	_ backend.Subscriber = (*Backend)(nil)
+	_ backend.Backend       = (*Backend)(nil)
+	_ backend.Subscriber    = (*Backend)(nil)
+	_ backend.ConfigChecker = (*Backend)(nil)
 )
 
 // New returns a Backend that uses client. The caller keeps ownership of
@@ -144,6 +150,31 @@ func (c conn) Subscribe(ctx context.Context, channel string) (<-chan string, err
 // connection.
 const resubscribePause = 100 * time.Millisecond
 
+// Nodes returns the client itself, or every node of a Cluster client:
+// each master, and the replicas the client reads from, if any.
+func (c conn) Nodes(ctx context.Context) ([]redisq.Node, error) {
+	if c.c.Mode() != rueidislib.ClientModeCluster {
+		return []redisq.Node{{Do: do(c.c)}}, nil
+	}
+	var nodes []redisq.Node
+	for addr, n := range c.c.Nodes() {
+		nodes = append(nodes, redisq.Node{Addr: addr, Do: do(n)})
+	}
+	slices.SortFunc(nodes, func(a, b redisq.Node) int { return strings.Compare(a.Addr, b.Addr) })
+	return nodes, nil
+}
+
+// do returns a redisq.Node's Do on client.
+func do(client rueidislib.Client) func(context.Context, ...string) (any, error) {
+	return func(ctx context.Context, args ...string) (any, error) {
+		msg, err := client.Do(ctx, client.B().Arbitrary(args...).Build()).ToMessage()
+		if err != nil {
+			return nil, mapError(err)
+		}
+		return toTree(&msg)
+	}
+}
+
 // mapError is the one place rueidis errors become jobqueue errors.
 func mapError(err error) error {
 	if re, ok := rueidislib.IsRedisErr(err); ok {
@@ -175,6 +206,22 @@ func toTree(m *rueidislib.RedisMessage) (any, error) {
 			}
 		}
 		return out, nil
+	case m.IsMap():
+		// A RESP3 map (CONFIG GET): its keys and values in turn.
+		kv, _ := m.AsMap()
+		out := make([]any, 0, 2*len(kv))
+		for k, e := range kv {
+			et, err := toTree(&e)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, k, et)
+		}
+		return out, nil
+	}
+	if s, err := m.ToString(); err == nil && !m.IsBool() {
+		// A RESP3 verbatim string (INFO), which IsString does not own.
+		return s, nil
 	}
 	return nil, fmt.Errorf("jobqueue: redis: unexpected reply %v", m)
 }

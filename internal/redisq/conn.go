@@ -27,13 +27,30 @@ type Conn interface {
 	// subscription is active, and subscribes again after a dropped
 	// connection (messages published meanwhile are missed).
 	Subscribe(ctx context.Context, channel string) (<-chan string, error)
+	// Nodes returns the servers that hold the data, for the few commands
+	// that are about a server rather than a key (see Engine.CheckConfig):
+	// the one server of a single-node or Sentinel client, every master of
+	// a Cluster.
+	Nodes(ctx context.Context) ([]Node, error)
+}
+
+// Node is one Redis server, as Conn.Nodes returns it.
+type Node struct {
+	// Addr is the server's host:port, or empty when the client talks to
+	// one server only.
+	Addr string
+	// Do runs one command on the server. Its reply is a plain tree as for
+	// Conn.Eval, with a map reply flattened to its keys and values in
+	// turn; an error reply is returned as an error mapped by ReplyError.
+	Do func(ctx context.Context, args ...string) (any, error)
 }
 
 // ReplyError maps the message of a Redis error reply to the backend's
 // errors. Scripts report whole-call failures with a code as the first
-// word; any other message is wrapped as a Redis failure. Either way the
-// error says that Redis answered, which the Engine tells apart from a
-// failed round trip (see retryable).
+// word, and so does Redis when it refuses a script for lack of memory
+// (OOM, backend.ErrFull); any other message is wrapped as a Redis failure.
+// Either way the error says that Redis answered, which the Engine tells
+// apart from a failed round trip (see retryable).
 func ReplyError(msg string) error {
 	code, rest, _ := strings.Cut(msg, " ")
 	var err error
@@ -46,7 +63,15 @@ func ReplyError(msg string) error {
 		err = backend.ErrWrongState
 	case "INVALIDSTATE":
 		err = backend.ErrInvalidState
+	case "OOM":
+		// Redis's own code: a script that may add data, refused whole
+		// while memory is over maxmemory (see loadScript).
+		err = backend.ErrFull
 	default:
+		if strings.Contains(msg, "Error compiling script") && strings.Contains(msg, "near '#'") {
+			// Redis before 7.0 reads a script's "#!lua" flags line as Lua.
+			msg += " (jobqueue's scripts need Redis 7.0 or later)"
+		}
 		return &replyError{msg: "jobqueue: redis: " + msg}
 	}
 	return &replyError{msg: err.Error() + ": " + rest, err: err}

@@ -49,6 +49,24 @@
 // repeat that finds its own nonce succeeds without writing. The Engine's
 // documentation lists what a repeat of each call reports.
 //
+// # Memory
+//
+// Every script starts with a "#!lua" line that declares its flags, so the
+// scripts need Redis 7.0 or later (or a fork that reads the line, such as
+// Valkey). The flag that matters is allow-oom, for a Redis over its
+// maxmemory under the noeviction policy: enqueue.lua and retry_dead.lua,
+// which add work, lack it, and Redis refuses them whole before they run
+// (the OOM error reply, backend.ErrFull), so a full Redis never holds half
+// an enqueue; every other script has it, so claims, acknowledgements,
+// heartbeats, reclaims and reads go on and the workers can drain the
+// queue. script.go says why in detail.
+//
+// Under any other maxmemory-policy Redis deletes keys when it is full:
+// allkeys-* any key, jobs included; volatile-* the keys with a TTL, which
+// are the records of finished jobs and the claim:<base> keys.
+// Engine.CheckConfig reads the policy of every master and warns about
+// these; a Worker calls it as it starts.
+//
 // # Waiting
 //
 // A claim that finds nothing waits on a local channel; one goroutine per

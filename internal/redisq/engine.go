@@ -15,7 +15,8 @@ import (
 const purgeBatch = 500
 
 // Engine is the Backend logic shared by both Redis adapters. It implements
-// backend.Backend and backend.Subscriber on top of a Conn.
+// backend.Backend, backend.Subscriber and backend.ConfigChecker on top of a
+// Conn.
 //
 // # Lost replies
 //

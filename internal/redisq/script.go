@@ -9,15 +9,45 @@ import (
 //go:embed lua/*.lua
 var luaFiles embed.FS
 
-// Script is one Lua script: its source (lib.lua followed by the script's
-// own file) and the SHA1 that EVALSHA names it by.
+// Script is one Lua script: its source (a flags line, then lib.lua, then
+// the script's own file) and the SHA1 that EVALSHA names it by.
 type Script struct {
 	Name string
 	Src  string
 	SHA  string
 }
 
-func loadScript(name string) *Script {
+// The first line of every script declares its flags to Redis (a "#!lua"
+// line, read by Redis 7.0 and later). One flag matters here, allow-oom:
+// whether a script may run while Redis's memory is over maxmemory under
+// the noeviction policy.
+//
+// A script without allow-oom is refused whole, before it runs, with an OOM
+// error (backend.ErrFull). That is right for the scripts that add work,
+// enqueue and retry_dead: nothing of them is written, and the caller hears
+// why.
+//
+// Every other script declares allow-oom: claims, acknowledgements,
+// heartbeats, reclaims, reads and deletions must go on while memory is
+// full, or a full Redis would stop the very workers that drain it, refuse
+// the heartbeats of running jobs (whose leases would then expire and run
+// them twice) and hide the queue from its inspection. What they add is
+// small and bounded by the jobs they move: a claim key per claim call, a
+// history entry per finished job, whose record expires with its
+// retention.
+//
+// Without the line, a script would run in Redis's compatibility mode,
+// where the refusal comes at the script's first write that may grow
+// memory, unless another write ran before it: a complete (whose first
+// write is an HSET) and a heartbeat (a ZADD) would be refused, a claim
+// (an LPOP first) not. Declared flags make the rule the same for every
+// script, whatever the order of its writes.
+const (
+	denyOOM  = "#!lua\n"
+	allowOOM = "#!lua flags=allow-oom\n"
+)
+
+func loadScript(name, flags string) *Script {
 	lib, err := luaFiles.ReadFile("lua/lib.lua")
 	if err != nil {
 		panic(err) // embedded at build time; cannot fail
@@ -26,25 +56,25 @@ func loadScript(name string) *Script {
 	if err != nil {
 		panic(err)
 	}
-	src := string(lib) + "\n" + string(body)
+	src := flags + string(lib) + "\n" + string(body)
 	sum := sha1.Sum([]byte(src))
 	return &Script{Name: name, Src: src, SHA: hex.EncodeToString(sum[:])}
 }
 
 // The scripts, one per state change or read.
 var (
-	scriptEnqueue   = loadScript("enqueue")
-	scriptClaim     = loadScript("claim")
-	scriptAck       = loadScript("ack")
-	scriptExtend    = loadScript("extend")
-	scriptReclaim   = loadScript("reclaim")
-	scriptGet       = loadScript("get")
-	scriptList      = loadScript("list")
-	scriptStats     = loadScript("stats")
-	scriptRetryDead = loadScript("retry_dead")
-	scriptDelete    = loadScript("delete")
-	scriptPurge     = loadScript("purge")
-	scriptPoke      = loadScript("poke")
+	scriptEnqueue   = loadScript("enqueue", denyOOM)
+	scriptClaim     = loadScript("claim", allowOOM)
+	scriptAck       = loadScript("ack", allowOOM)
+	scriptExtend    = loadScript("extend", allowOOM)
+	scriptReclaim   = loadScript("reclaim", allowOOM)
+	scriptGet       = loadScript("get", allowOOM)
+	scriptList      = loadScript("list", allowOOM)
+	scriptStats     = loadScript("stats", allowOOM)
+	scriptRetryDead = loadScript("retry_dead", denyOOM)
+	scriptDelete    = loadScript("delete", allowOOM)
+	scriptPurge     = loadScript("purge", allowOOM)
+	scriptPoke      = loadScript("poke", allowOOM)
 )
 
 // Scripts returns every script, for tests and for preloading with SCRIPT
