@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -55,8 +57,10 @@ func (o *openedBackend) Close() {
 }
 
 // openBackend opens the backend named by kind on the Redis server at
-// rawURL (REDIS_URL). Every message it returns has the password redacted.
-func openBackend(ctx context.Context, kind, rawURL string) (*openedBackend, error) {
+// rawURL (REDIS_URL), trusting, for a rediss:// URL, the certificate
+// authorities in caFile (REDIS_CA_FILE) instead of the system's when it is
+// not "". Every message it returns has the password redacted.
+func openBackend(ctx context.Context, kind, rawURL, caFile string) (*openedBackend, error) {
 	if rawURL == "" {
 		rawURL = defaultRedisURL
 	}
@@ -70,15 +74,20 @@ func openBackend(ctx context.Context, kind, rawURL string) (*openedBackend, erro
 	// A URL that does not parse is a mistake to report, never a reason to
 	// fall back; and the parsers' own messages quote the URL, password
 	// included, in escaped forms no scrubbing would find.
-	if _, err := url.Parse(rawURL); err != nil {
+	u, err := url.Parse(rawURL)
+	if err != nil {
 		return nil, errors.New("jobqueue: REDIS_URL does not parse as a URL (want redis://[user:password@]host:port[/db] or rediss://…)")
 	}
 	if _, err := goredislib.ParseURL(rawURL); err != nil {
 		return nil, fmt.Errorf("jobqueue: REDIS_URL %s: %s", shown, scrub(err, rawURL))
 	}
+	roots, err := loadCAFile(caFile, u)
+	if err != nil {
+		return nil, err
+	}
 	switch kind {
 	case backendAuto, backendGoredis:
-		o, err := openGoredis(ctx, rawURL, shown)
+		o, err := openGoredis(ctx, rawURL, shown, roots)
 		if err == nil {
 			return o, nil
 		}
@@ -90,13 +99,35 @@ func openBackend(ctx context.Context, kind, rawURL string) (*openedBackend, erro
 		}
 		return nil, fmt.Errorf("jobqueue: go-redis backend on %s: %s", shown, scrub(err, rawURL))
 	case backendRueidis:
-		o, err := openRueidis(ctx, rawURL, shown)
+		o, err := openRueidis(ctx, rawURL, shown, roots)
 		if err != nil {
 			return nil, fmt.Errorf("jobqueue: rueidis backend on %s: %s", shown, scrub(err, rawURL))
 		}
 		return o, nil
 	}
 	panic("unreachable: kind checked above")
+}
+
+// loadCAFile reads the certificate authorities of REDIS_CA_FILE, for a
+// Redis whose certificate a private authority signed; nil when caFile is "".
+func loadCAFile(caFile string, u *url.URL) (*x509.CertPool, error) {
+	if caFile == "" {
+		return nil, nil
+	}
+	// Trusting an authority means nothing without TLS, and a plain
+	// redis:// here is more likely a mistake than a choice.
+	if u.Scheme != "rediss" {
+		return nil, errors.New("jobqueue: REDIS_CA_FILE is set, but REDIS_URL is not rediss://, so the connection would not use TLS")
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("jobqueue: REDIS_CA_FILE: %w", err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("jobqueue: REDIS_CA_FILE %s holds no PEM certificate", caFile)
+	}
+	return roots, nil
 }
 
 func memoryBackend(note string) *openedBackend {
@@ -108,10 +139,13 @@ func memoryBackend(note string) *openedBackend {
 	}
 }
 
-func openGoredis(ctx context.Context, rawURL, shown string) (*openedBackend, error) {
+func openGoredis(ctx context.Context, rawURL, shown string, roots *x509.CertPool) (*openedBackend, error) {
 	opt, err := goredislib.ParseURL(rawURL)
 	if err != nil {
 		return nil, err
+	}
+	if roots != nil {
+		opt.TLSConfig.RootCAs = roots // loadCAFile checked that this is rediss://
 	}
 	if err := probeRedis(ctx, opt); err != nil {
 		return nil, err
@@ -150,7 +184,7 @@ func (quietRedis) Printf(context.Context, string, ...any) {}
 
 func init() { goredislib.SetLogger(quietRedis{}) }
 
-func openRueidis(ctx context.Context, rawURL, shown string) (*openedBackend, error) {
+func openRueidis(ctx context.Context, rawURL, shown string, roots *x509.CertPool) (*openedBackend, error) {
 	// rueidis reads the "/" that ends redis://host:port/ as an empty
 	// database number; go-redis and the URL spec read it as database 0.
 	if u, err := url.Parse(rawURL); err == nil && u.Path == "/" {
@@ -162,6 +196,13 @@ func openRueidis(ctx context.Context, rawURL, shown string) (*openedBackend, err
 		return nil, err
 	}
 	opt.Dialer.Timeout = redisTimeout
+	if roots != nil {
+		opt.TLSConfig.RootCAs = roots // loadCAFile checked that this is rediss://
+	}
+	// jobqueue never reads through rueidis's client-side cache, and the
+	// cache needs CLIENT TRACKING, which a Redis user limited to one
+	// queue's commands (README, "Security") is refused at connect.
+	opt.DisableCache = true
 	client, err := rueidislib.NewClient(opt)
 	if err != nil {
 		return nil, err

@@ -31,7 +31,8 @@ func (e *cmdEnv) flagSet(name, args, about string) *flag.FlagSet {
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: jobqueue %s %s\n\n%s\n\nFlags:\n", name, args, about)
 		fs.PrintDefaults()
-		fmt.Fprintf(fs.Output(), "\nEnvironment:\n  REDIS_URL  the Redis server (default %s); rediss:// and credentials work\n", defaultRedisURL)
+		fmt.Fprintf(fs.Output(), "\nEnvironment:\n  REDIS_URL      the Redis server (default %s); rediss:// and credentials work\n", defaultRedisURL)
+		fmt.Fprintf(fs.Output(), "  REDIS_CA_FILE  PEM certificate authorities to trust for rediss:// instead of the system's\n")
 	}
 	return fs
 }
@@ -74,7 +75,7 @@ func (e *cmdEnv) inspectQueue(ctx context.Context, f queueFlags) (*jobqueue.Queu
 // REDIS_URL choose. When auto finds no Redis it falls back to memory, and
 // says so on stderr, only if fallbackOK; otherwise that is an error.
 func (e *cmdEnv) openQueue(ctx context.Context, f queueFlags, fallbackOK bool, opts ...jobqueue.Option) (*jobqueue.Queue, *openedBackend, error) {
-	ob, err := openBackend(ctx, f.backend, e.getenv("REDIS_URL"))
+	ob, err := openBackend(ctx, f.backend, e.getenv("REDIS_URL"), e.getenv("REDIS_CA_FILE"))
 	if err != nil {
 		return nil, nil, err
 	}

@@ -14,10 +14,11 @@
 //
 // Every subcommand takes -queue and -backend (auto, goredis, rueidis or
 // memory) and reads the Redis server from REDIS_URL (default
-// redis://127.0.0.1:6379/). With auto, Redis is used when it answers and the
-// in-memory backend otherwise; the command says which. The inspection
-// subcommands print a table, or JSON with --json. Run "jobqueue help
-// SUBCOMMAND" for its flags.
+// redis://127.0.0.1:6379/), trusting for rediss:// the certificate
+// authorities in REDIS_CA_FILE, when set, instead of the system's. With
+// auto, Redis is used when it answers and the in-memory backend otherwise;
+// the command says which. The inspection subcommands print a table, or JSON
+// with --json. Run "jobqueue help SUBCOMMAND" for its flags.
 package main
 
 import (
@@ -130,6 +131,7 @@ func (e *cmdEnv) usage(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Every subcommand takes -queue NAME and -backend auto|goredis|rueidis|memory;")
-	fmt.Fprintln(w, "REDIS_URL names the Redis server (default "+defaultRedisURL+").")
+	fmt.Fprintln(w, "REDIS_URL names the Redis server (default "+defaultRedisURL+");")
+	fmt.Fprintln(w, "REDIS_CA_FILE, certificate authorities (PEM) to trust for rediss:// instead of the system's.")
 	fmt.Fprintln(w, `Run "jobqueue help SUBCOMMAND" for its flags.`)
 }

@@ -2,6 +2,7 @@ package redistest
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -46,6 +47,7 @@ type process struct {
 	port    int
 	dir     string
 	logPath string
+	tls     *serverTLS // nil for a plain-text server
 
 	mu  sync.Mutex
 	cur *run
@@ -67,12 +69,6 @@ func (r *run) exited() bool {
 	}
 }
 
-// startProcess starts bin on a free loopback port in a new temporary
-// directory, with persistence off unless extra turns it on.
-func startProcess(bin string, extra []string) (*process, error) {
-	return startProcessSpec(bin, processSpec{args: extra})
-}
-
 // processSpec is what a start needs besides the binary.
 type processSpec struct {
 	// conf is a configuration file, written to the server's directory
@@ -83,17 +79,27 @@ type processSpec struct {
 	// bus (--cluster-port), which otherwise is the port plus 10000: taken,
 	// or above 65535, for many of the ports the kernel hands out.
 	busPort bool
+	// tls serves TLS only, with certificates made for this server
+	// (WithTLS).
+	tls bool
 	// args come after the defaults, so they override them.
 	args []string
 }
 
-// startProcessSpec is startProcess with the options of spec.
+// startProcessSpec starts bin on a free loopback port in a new temporary
+// directory, with persistence off unless spec's arguments turn it on.
 func startProcessSpec(bin string, spec processSpec) (*process, error) {
 	dir, err := os.MkdirTemp("", "redistest-")
 	if err != nil {
 		return nil, errorf("temporary directory: %v", err)
 	}
 	p := &process{bin: bin, dir: dir, logPath: filepath.Join(dir, "redis.log")}
+	if spec.tls {
+		if p.tls, err = newServerTLS(dir); err != nil {
+			_ = os.RemoveAll(dir)
+			return nil, err
+		}
+	}
 	var lead []string
 	if spec.conf != "" {
 		path := filepath.Join(dir, "redis.conf")
@@ -111,8 +117,12 @@ func startProcessSpec(bin string, spec processSpec) (*process, error) {
 			_ = os.RemoveAll(dir)
 			return nil, err
 		}
-		p.args = append(slices.Clone(lead),
-			"--port", strconv.Itoa(p.port),
+		listen := []string{"--port", strconv.Itoa(p.port)}
+		if p.tls != nil {
+			listen = p.tls.listenArgs(p.port)
+		}
+		p.args = append(slices.Clone(lead), listen...)
+		p.args = append(p.args,
 			"--bind", "127.0.0.1",
 			"--dir", dir,
 			"--save", "",
@@ -157,7 +167,11 @@ func (p *process) addr() string {
 }
 
 func (p *process) server() *Server {
-	return &Server{Addr: p.addr(), URL: "redis://" + p.addr(), Source: SourceProcess, proc: p}
+	scheme := "redis://"
+	if p.tls != nil {
+		scheme = "rediss://"
+	}
+	return &Server{Addr: p.addr(), URL: scheme + p.addr(), Source: SourceProcess, proc: p}
 }
 
 func (p *process) current() *run {
@@ -216,7 +230,7 @@ func (p *process) launch() error {
 	p.cur = r
 	p.mu.Unlock()
 
-	if err := waitReady(p.addr(), cmd.Process.Pid, r); err != nil {
+	if err := waitReady(p.addr(), p.tls.clientConfig(), cmd.Process.Pid, r); err != nil {
 		p.kill()
 		tail := p.tail(offset)
 		if strings.Contains(tail, "Address already in use") {
@@ -240,10 +254,10 @@ func (p *process) relaunch() error {
 	return errorf("restart on port %d: %v", p.port, err)
 }
 
-func waitReady(addr string, pid int, r *run) error {
+func waitReady(addr string, tc *tls.Config, pid int, r *run) error {
 	deadline := time.Now().Add(readyTimeout)
 	for {
-		err := readyAs(addr, pid, 250*time.Millisecond)
+		err := readyOver(addr, tc, pid, 250*time.Millisecond)
 		if err == nil {
 			return nil
 		}

@@ -23,7 +23,9 @@
 // [Start] never uses JOBQUEUE_REDIS_URL, because that server is shared by
 // every test: it starts a local redis-server when one is on PATH, else a
 // container. With [RequireProcess] it accepts only a local redis-server,
-// since fault injection needs a process it can signal.
+// since fault injection needs a process it can signal. With [WithTLS] the
+// server speaks TLS only (rediss://), with a certificate authority made for
+// it alone, which [Server.TLSConfig] and [Server.CAFile] give to clients.
 //
 // [StartCluster] and [StartSentinel] give a test a topology of its own, made
 // of local redis-server processes only: a Redis Cluster of three masters
@@ -105,6 +107,7 @@ type Option func(*config)
 type config struct {
 	args           []string
 	requireProcess bool
+	tls            bool
 }
 
 // WithArgs appends redis-server command-line arguments, for example
@@ -205,7 +208,11 @@ func acquire(env environment, cfg config, shared bool) (*Server, error) {
 
 	tryContainer := func() *Server {
 		if cfg.requireProcess {
-			nr.note("Docker", "not tried: this test needs a local process it can signal")
+			why := "this test needs a local process it can signal"
+			if cfg.tls {
+				why = "the TLS certificates are made for a local process"
+			}
+			nr.note("Docker", "not tried: "+why)
 			return nil
 		}
 		if err := env.docker(); err != nil {
@@ -226,7 +233,7 @@ func acquire(env environment, cfg config, shared bool) (*Server, error) {
 			nr.note(serverBinary, "not found on PATH")
 			return nil
 		}
-		p, err := startProcess(bin, cfg.args)
+		p, err := startProcessSpec(bin, processSpec{args: cfg.args, tls: cfg.tls})
 		if err != nil {
 			nr.note(serverBinary, err.Error())
 			nr.broken = true

@@ -2,6 +2,7 @@ package redistest
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -19,7 +20,20 @@ type respConn struct {
 }
 
 func dialRESP(addr string, timeout time.Duration) (*respConn, error) {
-	c, err := net.DialTimeout("tcp", addr, timeout)
+	return dialRESPOver(addr, nil, timeout)
+}
+
+// dialRESPOver dials addr over TLS with tc, or in plain text when tc is
+// nil; timeout bounds the handshake too.
+func dialRESPOver(addr string, tc *tls.Config, timeout time.Duration) (*respConn, error) {
+	d := &net.Dialer{Timeout: timeout}
+	var c net.Conn
+	var err error
+	if tc != nil {
+		c, err = tls.DialWithDialer(d, "tcp", addr, tc)
+	} else {
+		c, err = d.Dial("tcp", addr)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -106,10 +120,10 @@ func (rc *respConn) read() (any, error) {
 	}
 }
 
-// ping checks that addr answers PING with PONG, authenticating first when
-// auth is a complete AUTH command.
-func ping(addr string, auth []string, timeout time.Duration) error {
-	rc, err := dialRESP(addr, timeout)
+// ping checks that addr answers PING with PONG, over TLS when tc is not
+// nil, authenticating first when auth is a complete AUTH command.
+func ping(addr string, tc *tls.Config, auth []string, timeout time.Duration) error {
+	rc, err := dialRESPOver(addr, tc, timeout)
 	if err != nil {
 		return err
 	}
@@ -137,7 +151,12 @@ func pingOn(rc *respConn) error {
 // server that lost a bind race would otherwise be mistaken for whoever won
 // the port.
 func readyAs(addr string, pid int, timeout time.Duration) error {
-	rc, err := dialRESP(addr, timeout)
+	return readyOver(addr, nil, pid, timeout)
+}
+
+// readyOver is readyAs over TLS when tc is not nil.
+func readyOver(addr string, tc *tls.Config, pid int, timeout time.Duration) error {
+	rc, err := dialRESPOver(addr, tc, timeout)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package redistest
 
 import (
+	"crypto/tls"
 	"net"
 	"net/url"
 	"os"
@@ -99,7 +100,11 @@ func (s *Server) mustOwnProcess(t testing.TB, op string) *process {
 
 // ping checks that the server answers, with the credentials of its URL.
 func (s *Server) ping(timeout time.Duration) error {
-	return ping(s.Addr, s.auth, timeout)
+	var tc *tls.Config
+	if s.proc != nil {
+		tc = s.proc.tls.clientConfig()
+	}
+	return ping(s.Addr, tc, s.auth, timeout)
 }
 
 // shutdown releases whatever the server holds; it is safe to call twice.
