@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -43,7 +42,7 @@ func TestBadInput(t *testing.T) {
 		t.Run(a.name, func(t *testing.T) {
 			srv := redistest.Start(t, redistest.RequireProcess())
 			b, _ := a.open(t, srv.URL)
-			raw := badInputClient(t, srv.URL)
+			raw := rawClient(t, srv.URL)
 			var names nameResult
 			var records recordResult
 			t.Run("QueueNames", func(t *testing.T) { names = badQueueNames(t, b, raw) })
@@ -59,17 +58,6 @@ func TestBadInput(t *testing.T) {
 			})
 		})
 	}
-}
-
-// badInputClient is a plain client for damaging records and counting keys.
-func badInputClient(t *testing.T, url string) *redis.Client {
-	opt, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := redis.NewClient(opt)
-	t.Cleanup(func() { _ = c.Close() })
-	return c
 }
 
 // errClass names the error of the contract that err wraps, for messages
@@ -518,42 +506,7 @@ func corruptRecords(t *testing.T, b backend.Backend, raw *redis.Client) recordRe
 	}
 
 	// A Worker drains the queue.
-	var mu sync.Mutex
-	runs := map[string]int{}
-	w, err := q.NewWorker(func(ctx context.Context, j *jobqueue.Job) (any, error) {
-		var v map[string]int
-		if err := j.Decode(&v); err != nil {
-			return nil, jobqueue.Permanent(err)
-		}
-		mu.Lock()
-		runs[j.ID]++
-		mu.Unlock()
-		return nil, nil
-	}, jobqueue.WorkerOptions{Concurrency: 4, ClaimWait: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	wctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- w.Run(wctx) }()
-	deadline := time.Now().Add(30 * time.Second)
-	var s jobqueue.Stats
-	for {
-		s, err = q.Stats(ctx)
-		if err == nil && s.Pending+s.Scheduled+s.Processing == 0 && s.CompletedTotal+s.FailedTotal >= int64(len(all)) {
-			break
-		}
-		if time.Now().After(deadline) {
-			stop()
-			<-done
-			t.Fatalf("the queue did not drain within 30 s: %+v, %v", s.Stats, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	stop()
-	if err := <-done; err != nil {
-		t.Fatalf("worker: %v", err)
-	}
+	runs, ws := drainHere(t, ctx, q, 4, len(all), 30*time.Second)
 
 	r := recordResult{jobs: len(all), corrupt: len(damaged)}
 	for id := range goodIDs {
@@ -595,7 +548,7 @@ func corruptRecords(t *testing.T, b backend.Backend, raw *redis.Client) recordRe
 	}
 	assertListed(ctx, t, q, jobqueue.StateFailed, bad)
 
-	s, err = q.Stats(ctx)
+	s, err := q.Stats(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -606,7 +559,7 @@ func corruptRecords(t *testing.T, b backend.Backend, raw *redis.Client) recordRe
 	if s.Stats != want {
 		t.Errorf("stats after the drain:\n got %+v\nwant %+v", s.Stats, want)
 	}
-	if ws := w.Stats(); ws.Claimed != good || ws.Completed != good || ws.Dead != 0 || ws.Panics != 0 {
+	if ws.Claimed != good || ws.Completed != good || ws.Dead != 0 || ws.Panics != 0 {
 		t.Errorf("worker stats %+v: want %d claimed and completed, none dead", ws, good)
 	}
 	return r

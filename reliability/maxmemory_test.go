@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -49,7 +48,7 @@ func TestMaxmemoryNoeviction(t *testing.T) {
 			srv := redistest.Start(t, redistest.RequireProcess(),
 				redistest.WithArgs("--maxmemory", strconv.Itoa(maxmemoryBytes), "--maxmemory-policy", "noeviction"))
 			b, _ := a.open(t, srv.URL)
-			raw := badInputClient(t, srv.URL)
+			raw := rawClient(t, srv.URL)
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 
@@ -304,37 +303,8 @@ type drained struct {
 // stored, all of which must complete.
 func drainFull(t *testing.T, ctx context.Context, q *jobqueue.Queue, stored int) drained {
 	t.Helper()
-	var mu sync.Mutex
-	runs := map[string]int{}
-	w, err := q.NewWorker(func(_ context.Context, j *jobqueue.Job) (any, error) {
-		mu.Lock()
-		runs[j.ID]++
-		mu.Unlock()
-		return nil, nil
-	}, jobqueue.WorkerOptions{Concurrency: 32, ClaimWait: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	wctx, stop := context.WithCancel(ctx)
-	ran := make(chan error, 1)
-	go func() { ran <- w.Run(wctx) }()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		s, err := q.Stats(ctx)
-		if err == nil && s.Pending == 0 && s.Processing == 0 && s.Scheduled == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			stop()
-			t.Fatalf("not drained within 60 s: %+v, %v", s, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	stop()
-	if err := <-ran; err != nil {
-		t.Fatal(err)
-	}
-	if ws := w.Stats(); ws.Completed != int64(stored-150) || ws.LostClaims != 0 {
+	runs, ws := drainHere(t, ctx, q, 32, 0, 60*time.Second)
+	if ws.Completed != int64(stored-150) || ws.LostClaims != 0 {
 		t.Errorf("worker: %d completions accepted, %d lost claims; want %d and 0", ws.Completed, ws.LostClaims, stored-150)
 	}
 	s, err := q.Stats(ctx)
@@ -347,8 +317,6 @@ func drainFull(t *testing.T, ctx context.Context, q *jobqueue.Queue, stored int)
 	if d.completed != stored {
 		t.Errorf("completed_total %d; want %d, every stored job", d.completed, stored)
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	if len(runs) != stored-150 {
 		t.Errorf("the worker ran %d jobs; want %d", len(runs), stored-150)
 	}

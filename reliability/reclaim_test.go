@@ -52,7 +52,7 @@ func TestReclaimMillion(t *testing.T) {
 		queue = "million"
 	)
 	srv := redistest.Start(t, redistest.RequireProcess())
-	raw := badInputClient(t, srv.URL)
+	raw := rawClient(t, srv.URL)
 	gb, _ := redisqtest.GoRedis(t, srv.URL)
 	rb, _ := redisqtest.Rueidis(t, srv.URL)
 	bs := []backend.Backend{gb, rb}
