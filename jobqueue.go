@@ -522,6 +522,20 @@ func (q *Queue) List(ctx context.Context, state State, offset, limit int) ([]str
 	return q.b.List(ctx, backend.ListParams{Queue: q.name, State: state, Offset: offset, Limit: limit})
 }
 
+// CheckConfig asks the backend which settings of its store put jobs at
+// risk (on Redis, a maxmemory-policy that may evict queue keys) and returns
+// one human-readable warning for each. A backend that cannot check
+// (backend.ConfigChecker; the memory backend) gives an error wrapping
+// errors.ErrUnsupported. A Worker calls it as it starts and logs the
+// warnings; call it yourself to stop a deployment on them.
+func (q *Queue) CheckConfig(ctx context.Context) ([]string, error) {
+	cc, ok := q.b.(backend.ConfigChecker)
+	if !ok {
+		return nil, fmt.Errorf("jobqueue: the backend cannot check its settings: %w", errors.ErrUnsupported)
+	}
+	return cc.CheckConfig(ctx)
+}
+
 // Stats returns the queue's depths and global counters, and this process's
 // counters.
 func (q *Queue) Stats(ctx context.Context) (Stats, error) {

@@ -558,14 +558,13 @@ const configCheckTimeout = 10 * time.Second
 // operator watches. It runs beside the loops, so a slow or absent backend
 // never holds up the work; a check that fails is only noted.
 func (w *Worker) checkConfig(ctx context.Context) {
-	cc, ok := w.q.b.(backend.ConfigChecker)
-	if !ok {
-		return
-	}
 	cctx, cancel := context.WithTimeout(ctx, configCheckTimeout)
 	defer cancel()
-	warnings, err := cc.CheckConfig(cctx)
-	if err != nil {
+	warnings, err := w.q.CheckConfig(cctx)
+	switch {
+	case errors.Is(err, errors.ErrUnsupported):
+		return
+	case err != nil:
 		if ctx.Err() == nil {
 			w.log.Info("jobqueue: could not check the backend's settings", "err", err)
 		}

@@ -89,7 +89,9 @@ func (e *cmdEnv) openQueue(ctx context.Context, f queueFlags, fallbackOK bool, o
 	if ob.note != "" {
 		e.errorf("%s; using %s", ob.note, ob.desc)
 	}
-	q, err := jobqueue.New(ob, f.queue, opts...)
+	// The queue gets the adapter itself, not the wrapper, so that it sees
+	// the adapter's optional capabilities (backend.ConfigChecker…).
+	q, err := jobqueue.New(ob.Backend, f.queue, opts...)
 	if err != nil {
 		ob.Close()
 		return nil, nil, err

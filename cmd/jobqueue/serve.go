@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/jobqueue-go/jobqueue"
-	"github.com/jobqueue-go/jobqueue/backend"
 )
 
 const defaultAddr = "127.0.0.1:8798"
@@ -59,7 +58,7 @@ func runServe(ctx context.Context, e *cmdEnv, args []string) int {
 	srv.loopbackOnly = tcp != nil && tcp.IP.IsLoopback()
 
 	fmt.Fprintf(e.stderr, "jobqueue: queue %q on %s\n", q.Name(), ob.desc)
-	warnConfig(ctx, ob.Backend, log)
+	warnConfig(ctx, q, log)
 	fmt.Fprintf(e.stderr, "jobqueue: dashboard at %s\n", dashboardURL(tcp, ln.Addr()))
 	if !srv.loopbackOnly {
 		e.errorf("warning: listening on %s, beyond loopback; the dashboard has no authentication, so anyone who reaches it can change the queue", ln.Addr())
@@ -97,15 +96,14 @@ func runServe(ctx context.Context, e *cmdEnv, args []string) int {
 
 // warnConfig logs what the backend finds risky in its store's settings
 // (a Redis whose maxmemory-policy may evict queue keys), as serve starts.
-func warnConfig(ctx context.Context, b backend.Backend, log *slog.Logger) {
-	cc, ok := b.(backend.ConfigChecker)
-	if !ok {
-		return
-	}
+func warnConfig(ctx context.Context, q *jobqueue.Queue, log *slog.Logger) {
 	ctx, cancel := context.WithTimeout(ctx, redisTimeout)
 	defer cancel()
-	warnings, err := cc.CheckConfig(ctx)
-	if err != nil {
+	warnings, err := q.CheckConfig(ctx)
+	switch {
+	case errors.Is(err, errors.ErrUnsupported):
+		return
+	case err != nil:
 		log.Info("jobqueue: could not check the backend's settings", "err", err)
 		return
 	}
