@@ -19,7 +19,7 @@ type Email struct {
 // rueidis.New(client).
 func Example() {
 	ctx := context.Background()
-	q, err := jobqueue.New(memory.New(), "emails", jobqueue.WithVisibility(30*time.Second))
+	q, err := jobqueue.New(memory.New(), "emails", jobqueue.WithLease(30*time.Second))
 	if err != nil {
 		panic(err)
 	}
@@ -83,6 +83,6 @@ func ExampleJob_Fail() {
 	info, _ = q.Get(ctx, id)
 	fmt.Println(info.State, info.Attempts)
 	// Output:
-	// failed 2 endpoint answered 503
+	// dead 2 endpoint answered 503
 	// pending 0
 }

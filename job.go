@@ -76,8 +76,8 @@ func (j *Job) Complete(ctx context.Context, result any) error {
 	var res []byte
 	if result != nil {
 		var err error
-		if res, err = j.q.encode(result); err != nil {
-			return fmt.Errorf("jobqueue: result of job %s: %w", j.ID, err)
+		if res, err = j.q.encode(result, "result of job "+j.ID); err != nil {
+			return err
 		}
 	}
 	return first(j.q.complete(ctx, []backend.Completion{{Ack: j.ack(), Result: res}}))
@@ -120,7 +120,7 @@ func errorText(err error) string {
 	return s
 }
 
-// Extend renews the job's lease for another visibility timeout from now;
+// Extend renews the job's lease for another lease from now;
 // workers call it as a heartbeat while a job runs long.
 func (j *Job) Extend(ctx context.Context) error {
 	if err := j.check(); err != nil {
@@ -128,7 +128,7 @@ func (j *Job) Extend(ctx context.Context) error {
 	}
 	err := first(j.q.extend(ctx, []backend.Ack{j.ack()}))
 	if err == nil {
-		j.LeaseUntil = time.Now().Add(j.q.cfg.visibility)
+		j.LeaseUntil = time.Now().Add(j.q.cfg.lease)
 	}
 	return err
 }
@@ -167,16 +167,20 @@ func IsPermanent(err error) bool {
 
 // The batch acknowledgements below are the one path from a Queue to its
 // backend's Complete, Fail, Extend and Release, shared by Job and Worker, so
-// that the process counters count every accepted outcome once.
+// that the process counters count every accepted outcome once. They repeat
+// a call that failed with ErrUnavailable (see retry): the claim tokens make
+// a repeat of a recorded outcome a no-op.
 
 func (q *Queue) complete(ctx context.Context, items []backend.Completion) ([]error, error) {
-	errs, err := q.b.Complete(ctx, backend.CompleteParams{Queue: q.name, Items: items, Retention: q.cfg.completed})
+	p := backend.CompleteParams{Queue: q.name, Items: items, Retention: q.cfg.completed}
+	errs, err := retry(ctx, q, func() ([]error, error) { return q.b.Complete(ctx, p) })
 	q.tally(errs, err, func(int) { q.count.completed.Add(1) })
 	return errs, err
 }
 
 func (q *Queue) fail(ctx context.Context, items []backend.Failure) ([]error, error) {
-	errs, err := q.b.Fail(ctx, backend.FailParams{Queue: q.name, Items: items, Retention: q.cfg.failed})
+	p := backend.FailParams{Queue: q.name, Items: items, Retention: q.cfg.dead}
+	errs, err := retry(ctx, q, func() ([]error, error) { return q.b.Fail(ctx, p) })
 	q.tally(errs, err, func(i int) {
 		if items[i].Dead {
 			q.count.dead.Add(1)
@@ -188,13 +192,15 @@ func (q *Queue) fail(ctx context.Context, items []backend.Failure) ([]error, err
 }
 
 func (q *Queue) extend(ctx context.Context, acks []backend.Ack) ([]error, error) {
-	errs, err := q.b.Extend(ctx, backend.ExtendParams{Queue: q.name, Items: acks, Lease: q.cfg.visibility})
+	p := backend.ExtendParams{Queue: q.name, Items: acks, Lease: q.cfg.lease}
+	errs, err := retry(ctx, q, func() ([]error, error) { return q.b.Extend(ctx, p) })
 	q.tally(errs, err, func(int) {})
 	return errs, err
 }
 
 func (q *Queue) release(ctx context.Context, acks []backend.Ack) ([]error, error) {
-	errs, err := q.b.Release(ctx, backend.ReleaseParams{Queue: q.name, Items: acks})
+	p := backend.ReleaseParams{Queue: q.name, Items: acks}
+	errs, err := retry(ctx, q, func() ([]error, error) { return q.b.Release(ctx, p) })
 	q.tally(errs, err, func(int) { q.count.released.Add(1) })
 	return errs, err
 }

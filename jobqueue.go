@@ -25,10 +25,18 @@
 //	}
 //
 // A job whose worker crashed or hung is returned to pending by Reclaim once
-// its lease (the queue's visibility timeout) runs out; a long job keeps its
-// lease with Extend. A failed job is retried with exponential backoff until
-// it has used its attempts, then it is dead-lettered in the failed history,
-// where RetryDead can send it back.
+// its lease runs out; a long job keeps its lease with Extend. A failed job is
+// retried with exponential backoff until it has used its attempts, then it
+// is dead-lettered in the dead history, where RetryDead can send it back.
+//
+// # Errors and retries
+//
+// A call that failed on the way to the store (a dropped connection, a
+// Redis failing over) fails with an error wrapping ErrUnavailable; the
+// Queue repeats such a call a few times (WithRetries), with backoff and
+// the same request id, so that a repeat of a call that did run changes
+// nothing more: a retried Enqueue never stores a job twice. Every other
+// error is permanent for that call.
 //
 // # Workers
 //
@@ -71,6 +79,7 @@ import (
 // The errors a Queue returns, re-exported from the backend package so that
 // errors.Is works whichever package the caller imports.
 var (
+	ErrUnavailable      = backend.ErrUnavailable
 	ErrNotFound         = backend.ErrNotFound
 	ErrLostClaim        = backend.ErrLostClaim
 	ErrJobExists        = backend.ErrJobExists
@@ -92,7 +101,7 @@ const (
 	StateScheduled  = backend.StateScheduled
 	StateProcessing = backend.StateProcessing
 	StateCompleted  = backend.StateCompleted
-	StateFailed     = backend.StateFailed
+	StateDead       = backend.StateDead
 )
 
 // JobInfo is one job's stored record, as Get returns it.
@@ -140,20 +149,40 @@ type ReclaimResult = backend.ReclaimResult
 // Event is a state-change notification; it carries ids, never payloads.
 type Event = backend.Event
 
-// The defaults of a Queue, from the classic Redis job-queue recipe, except
-// that dead-lettered jobs are kept much longer: a failed job must still be
-// there to inspect and retry days later.
+// EventKind names what happened to the jobs of an Event; see the
+// constants.
+type EventKind = backend.EventKind
+
+// The event kinds.
 const (
-	DefaultVisibility       = 5 * time.Second
+	EventEnqueued  = backend.EventEnqueued
+	EventClaimed   = backend.EventClaimed
+	EventCompleted = backend.EventCompleted
+	EventRetrying  = backend.EventRetrying
+	EventDead      = backend.EventDead
+	EventReclaimed = backend.EventReclaimed
+	EventReleased  = backend.EventReleased
+	EventRetried   = backend.EventRetried
+	EventDeleted   = backend.EventDeleted
+	EventPurged    = backend.EventPurged
+)
+
+// The defaults of a Queue, from the classic Redis job-queue recipe (whose
+// "visibility timeout" is the lease here), except that dead-lettered jobs
+// are kept much longer: a dead job must still be there to inspect and retry
+// days later.
+const (
+	DefaultLease            = 5 * time.Second
 	DefaultMaxAttempts      = 3
 	DefaultCompletedMax     = 50
 	DefaultCompletedTTL     = 300 * time.Second
-	DefaultFailedMax        = 10_000
-	DefaultFailedTTL        = 30 * 24 * time.Hour
+	DefaultDeadMax          = 10_000
+	DefaultDeadTTL          = 30 * 24 * time.Hour
 	DefaultPayloadLimit     = 1 << 20
 	DefaultReclaimBatch     = 1000
 	DefaultBackoffBase      = time.Second
 	DefaultBackoffMax       = 10 * time.Minute
+	DefaultRetries          = 3
 	defaultMaxBatchEnqueue  = 10_000
 	defaultMaxClaim         = 10_000
 	maxReclaimBatchesPerRun = 10_000
@@ -169,13 +198,14 @@ type Queue struct {
 }
 
 type config struct {
-	visibility   time.Duration
+	lease        time.Duration
 	maxAttempts  int
 	backoff      Backoff
 	completed    backend.Retention
-	failed       backend.Retention
+	dead         backend.Retention
 	payloadLimit int
 	reclaimBatch int
+	retries      int
 }
 
 // Option configures a Queue; see New.
@@ -193,13 +223,14 @@ func New(b backend.Backend, name string, opts ...Option) (*Queue, error) {
 		return nil, err
 	}
 	cfg := config{
-		visibility:   DefaultVisibility,
+		lease:        DefaultLease,
 		maxAttempts:  DefaultMaxAttempts,
 		backoff:      ExponentialBackoff{Base: DefaultBackoffBase, Max: DefaultBackoffMax, Jitter: 0.5},
 		completed:    backend.Retention{Max: DefaultCompletedMax, TTL: DefaultCompletedTTL},
-		failed:       backend.Retention{Max: DefaultFailedMax, TTL: DefaultFailedTTL},
+		dead:         backend.Retention{Max: DefaultDeadMax, TTL: DefaultDeadTTL},
 		payloadLimit: DefaultPayloadLimit,
 		reclaimBatch: DefaultReclaimBatch,
+		retries:      DefaultRetries,
 	}
 	for _, o := range opts {
 		if o == nil {
@@ -212,18 +243,38 @@ func New(b backend.Backend, name string, opts ...Option) (*Queue, error) {
 	return &Queue{b: b, name: name, cfg: cfg}, nil
 }
 
-// WithVisibility sets the lease of a claim (default 5 s): how long a claimed
-// job may go without Complete, Fail or Extend before Reclaim hands it to
-// another worker. At least 1 ms.
-func WithVisibility(d time.Duration) Option {
+// WithLease sets the lease of a claim (default 5 s; the recipe's
+// visibility timeout): how long a claimed job may go without Complete, Fail
+// or Extend before Reclaim hands it to another worker. At least 1 ms.
+func WithLease(d time.Duration) Option {
 	return func(c *config) error {
 		if d < time.Millisecond {
-			return fmt.Errorf("%w: visibility %v, want at least 1ms", ErrInvalidArgument, d)
+			return fmt.Errorf("%w: lease %v, want at least 1ms", ErrInvalidArgument, d)
 		}
-		c.visibility = d
+		c.lease = d
 		return nil
 	}
 }
+
+// WithRetries sets how many times the Queue repeats a call that failed with
+// ErrUnavailable before it returns the error (default 3; 0 never repeats).
+// The repeats wait 50 ms, doubling, with jitter, and stop when the call's
+// context ends. A repeat carries the first call's request id, so a call
+// that did run is not run twice (see the backend package's "Lost replies
+// and repeated calls").
+func WithRetries(n int) Option {
+	return func(c *config) error {
+		if n < 0 || n > maxRetries {
+			return fmt.Errorf("%w: %d retries, want 0 to %d", ErrInvalidArgument, n, maxRetries)
+		}
+		c.retries = n
+		return nil
+	}
+}
+
+// maxRetries bounds WithRetries so that every repeat of a call falls within
+// backend.RequestWindow: the waits add up to at most about 12 s.
+const maxRetries = 8
 
 // WithMaxAttempts sets how many times a job may be claimed in all before it
 // is dead-lettered (default 3). Per-job MaxAttempts overrides it.
@@ -248,25 +299,24 @@ func WithBackoff(b Backoff) Option {
 
 // WithCompletedRetention sets how many completed jobs the history keeps and
 // for how long (default 50 and 300 s). Zero keeps none.
-func WithCompletedRetention(max int, ttl time.Duration) Option {
+func WithCompletedRetention(keep int, ttl time.Duration) Option {
 	return func(c *config) error {
-		r := backend.Retention{Max: max, TTL: ttl}
-		if max < 0 || ttl < 0 {
-			return fmt.Errorf("%w: completed retention %d/%v is negative", ErrInvalidArgument, max, ttl)
+		if keep < 0 || ttl < 0 {
+			return fmt.Errorf("%w: completed retention %d/%v is negative", ErrInvalidArgument, keep, ttl)
 		}
-		c.completed = r
+		c.completed = backend.Retention{Max: keep, TTL: ttl}
 		return nil
 	}
 }
 
-// WithFailedRetention sets how many dead-lettered jobs the failed history
-// keeps and for how long (default 10,000 and 30 days). Zero keeps none.
-func WithFailedRetention(max int, ttl time.Duration) Option {
+// WithDeadRetention sets how many dead-lettered jobs the dead history keeps
+// and for how long (default 10,000 and 30 days). Zero keeps none.
+func WithDeadRetention(keep int, ttl time.Duration) Option {
 	return func(c *config) error {
-		if max < 0 || ttl < 0 {
-			return fmt.Errorf("%w: failed retention %d/%v is negative", ErrInvalidArgument, max, ttl)
+		if keep < 0 || ttl < 0 {
+			return fmt.Errorf("%w: dead retention %d/%v is negative", ErrInvalidArgument, keep, ttl)
 		}
-		c.failed = backend.Retention{Max: max, TTL: ttl}
+		c.dead = backend.Retention{Max: keep, TTL: ttl}
 		return nil
 	}
 }
@@ -302,8 +352,8 @@ func (q *Queue) Name() string { return q.name }
 // Backend returns the backend the queue runs on.
 func (q *Queue) Backend() backend.Backend { return q.b }
 
-// Visibility returns the lease length of the queue's claims.
-func (q *Queue) Visibility() time.Duration { return q.cfg.visibility }
+// Lease returns the lease length of the queue's claims.
+func (q *Queue) Lease() time.Duration { return q.cfg.lease }
 
 // EnqueueOption sets a per-job option of Enqueue and EnqueueBatch.
 type EnqueueOption func(*enqueueConfig) error
@@ -363,7 +413,8 @@ func WithID(id string) EnqueueOption {
 
 // Enqueue adds one job whose payload is v encoded as JSON (a
 // json.RawMessage or []byte holding JSON is stored as is) and returns its
-// id. It returns as soon as the job is stored.
+// id. It returns as soon as the job is stored. Repeated after a lost reply
+// (see WithRetries), it never stores the job twice.
 func (q *Queue) Enqueue(ctx context.Context, v any, opts ...EnqueueOption) (string, error) {
 	ids, err := q.enqueue(ctx, []any{v}, opts, false)
 	if err != nil {
@@ -404,11 +455,12 @@ func (q *Queue) enqueue(ctx context.Context, vs []any, opts []EnqueueOption, bat
 	jobs := make([]backend.NewJob, len(vs))
 	ids := make([]string, len(vs))
 	for i, v := range vs {
-		payload, err := q.encode(v)
+		what := "payload"
+		if batch {
+			what = fmt.Sprintf("payload of job %d", i)
+		}
+		payload, err := q.encode(v, what)
 		if err != nil {
-			if batch {
-				return nil, fmt.Errorf("job %d: %w", i, err)
-			}
 			return nil, err
 		}
 		id := ec.id
@@ -418,15 +470,17 @@ func (q *Queue) enqueue(ctx context.Context, vs []any, opts []EnqueueOption, bat
 		ids[i] = id
 		jobs[i] = backend.NewJob{ID: id, Payload: payload, MaxAttempts: ec.maxAttempts, Delay: delay}
 	}
-	if err := q.b.Enqueue(ctx, backend.EnqueueParams{Queue: q.name, Jobs: jobs}); err != nil {
+	p := backend.EnqueueParams{Queue: q.name, Jobs: jobs, RequestID: q.requestID()}
+	if err := retryErr(ctx, q, func() error { return q.b.Enqueue(ctx, p) }); err != nil {
 		return nil, err
 	}
 	q.count.enqueued.Add(int64(len(ids)))
 	return ids, nil
 }
 
-// encode turns a payload into JSON and checks it against the limit.
-func (q *Queue) encode(v any) ([]byte, error) {
+// encode turns a payload or a result (what names it in errors) into JSON
+// and checks it against the limit.
+func (q *Queue) encode(v any, what string) ([]byte, error) {
 	var b []byte
 	switch p := v.(type) {
 	case json.RawMessage:
@@ -436,38 +490,76 @@ func (q *Queue) encode(v any) ([]byte, error) {
 	default:
 		var err error
 		if b, err = json.Marshal(v); err != nil {
-			return nil, fmt.Errorf("%w: payload is not JSON-encodable: %v", ErrInvalidArgument, err)
+			return nil, fmt.Errorf("%w: %s is not JSON-encodable: %v", ErrInvalidArgument, what, err)
 		}
 	}
 	if len(b) > q.cfg.payloadLimit {
-		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrPayloadTooLarge, len(b), q.cfg.payloadLimit)
+		return nil, fmt.Errorf("%w: %s of %d bytes, limit %d", ErrPayloadTooLarge, what, len(b), q.cfg.payloadLimit)
 	}
 	if !json.Valid(b) {
-		return nil, fmt.Errorf("%w: payload is not valid JSON", ErrInvalidArgument)
+		return nil, fmt.Errorf("%w: %s is not valid JSON", ErrInvalidArgument, what)
 	}
 	return b, nil
 }
 
-// newID returns a random job id: 16 bytes of crypto randomness, hex.
+// newID returns a random id: 16 bytes of crypto randomness, hex.
 func newID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms.
 	return hex.EncodeToString(b[:])
 }
 
-// Claim takes up to max jobs, oldest first, leasing each for the queue's
-// visibility timeout. When none is ready it waits up to wait for one; it
-// returns no jobs and a nil error when the wait runs out, and ctx.Err() at
-// once when ctx is cancelled (no job is lost). Each job must then be
-// completed, failed, released or extended before its lease runs out.
-func (q *Queue) Claim(ctx context.Context, max int, wait time.Duration) ([]*Job, error) {
-	if max < 1 || max > defaultMaxClaim {
-		return nil, fmt.Errorf("%w: claim max %d, want 1 to %d", ErrInvalidArgument, max, defaultMaxClaim)
+// requestID returns a new request id for a mutating call, or none for a
+// backend whose calls are never in doubt (backend.Local), which spares it
+// remembering the id.
+func (q *Queue) requestID() string {
+	if _, local := q.b.(backend.Local); local {
+		return ""
+	}
+	return newID()
+}
+
+// retry runs call, and again while it fails with ErrUnavailable, up to the
+// queue's retries, waiting a backoff between tries; it stops early when ctx
+// ends. call must be safe to repeat: its params are the same every time,
+// request id included.
+func retry[T any](ctx context.Context, q *Queue, call func() (T, error)) (T, error) {
+	v, err := call()
+	var pause backoffTimer
+	for range q.cfg.retries {
+		if !errors.Is(err, ErrUnavailable) || !pause.wait(ctx) {
+			break
+		}
+		v, err = call()
+	}
+	return v, err
+}
+
+// retryErr is retry for a call that returns only an error.
+func retryErr(ctx context.Context, q *Queue, call func() error) error {
+	_, err := retry(ctx, q, func() (struct{}, error) { return struct{}{}, call() })
+	return err
+}
+
+// Claim takes up to limit jobs, oldest first, leasing each for the queue's
+// lease. When none is ready it waits up to wait for one; it returns no jobs
+// and a nil error when the wait runs out, and ctx.Err() at once when ctx is
+// cancelled (no job is lost). Each job must then be completed, failed,
+// released or extended before its lease runs out.
+func (q *Queue) Claim(ctx context.Context, limit int, wait time.Duration) ([]*Job, error) {
+	if limit < 1 || limit > defaultMaxClaim {
+		return nil, fmt.Errorf("%w: claim limit %d, want 1 to %d", ErrInvalidArgument, limit, defaultMaxClaim)
 	}
 	if wait < 0 {
 		return nil, fmt.Errorf("%w: negative wait %v", ErrInvalidArgument, wait)
 	}
-	claimed, err := q.b.Claim(ctx, backend.ClaimParams{Queue: q.name, Max: max, Wait: wait, Lease: q.cfg.visibility})
+	p := backend.ClaimParams{Queue: q.name, Max: limit, Lease: q.cfg.lease, RequestID: q.requestID()}
+	deadline := time.Now().Add(wait)
+	claimed, err := retry(ctx, q, func() ([]backend.ClaimedJob, error) {
+		// A repeat waits only for what is left of the wait.
+		p.Wait = max(time.Until(deadline), 0)
+		return q.b.Claim(ctx, p)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -496,7 +588,8 @@ func (q *Queue) Claim(ctx context.Context, max int, wait time.Duration) ([]*Job,
 func (q *Queue) Reclaim(ctx context.Context) (ReclaimResult, error) {
 	var all ReclaimResult
 	for range maxReclaimBatchesPerRun {
-		r, err := q.b.Reclaim(ctx, backend.ReclaimParams{Queue: q.name, Max: q.cfg.reclaimBatch, DeadRetention: q.cfg.failed})
+		p := backend.ReclaimParams{Queue: q.name, Max: q.cfg.reclaimBatch, DeadRetention: q.cfg.dead, RequestID: q.requestID()}
+		r, err := retry(ctx, q, func() (backend.ReclaimResult, error) { return q.b.Reclaim(ctx, p) })
 		all.Requeued = append(all.Requeued, r.Requeued...)
 		all.Dead = append(all.Dead, r.Dead...)
 		q.count.reclaimed.Add(int64(r.Len()))
@@ -513,13 +606,14 @@ func (q *Queue) Reclaim(ctx context.Context) (ReclaimResult, error) {
 // Get returns one job's record; ErrNotFound when the id is unknown or the
 // job has expired.
 func (q *Queue) Get(ctx context.Context, id string) (JobInfo, error) {
-	return q.b.Get(ctx, q.name, id)
+	return retry(ctx, q, func() (JobInfo, error) { return q.b.Get(ctx, q.name, id) })
 }
 
 // List returns the ids of jobs in one state, skipping offset and returning
 // at most limit; see backend.Backend.List for the order.
 func (q *Queue) List(ctx context.Context, state State, offset, limit int) ([]string, error) {
-	return q.b.List(ctx, backend.ListParams{Queue: q.name, State: state, Offset: offset, Limit: limit})
+	p := backend.ListParams{Queue: q.name, State: state, Offset: offset, Limit: limit}
+	return retry(ctx, q, func() ([]string, error) { return q.b.List(ctx, p) })
 }
 
 // CheckConfig asks the backend which settings of its store put jobs at
@@ -533,32 +627,35 @@ func (q *Queue) CheckConfig(ctx context.Context) ([]string, error) {
 	if !ok {
 		return nil, fmt.Errorf("jobqueue: the backend cannot check its settings: %w", errors.ErrUnsupported)
 	}
-	return cc.CheckConfig(ctx)
+	return retry(ctx, q, func() ([]string, error) { return cc.CheckConfig(ctx) })
 }
 
 // Stats returns the queue's depths and global counters, and this process's
 // counters.
 func (q *Queue) Stats(ctx context.Context) (Stats, error) {
-	s, err := q.b.Stats(ctx, q.name)
+	s, err := retry(ctx, q, func() (backend.Stats, error) { return q.b.Stats(ctx, q.name) })
 	return Stats{Stats: s, Process: q.count.snapshot()}, err
 }
 
 // Purge deletes every job and counter of this queue, and nothing of any
 // other queue.
 func (q *Queue) Purge(ctx context.Context) error {
-	return q.b.Purge(ctx, q.name)
+	p := backend.PurgeParams{Queue: q.name, RequestID: q.requestID()}
+	return retryErr(ctx, q, func() error { return q.b.Purge(ctx, p) })
 }
 
 // RetryDead sends a dead-lettered job back to pending with fresh attempts;
 // ErrWrongState when the job is not dead.
 func (q *Queue) RetryDead(ctx context.Context, id string) error {
-	return q.b.RetryDead(ctx, q.name, id)
+	p := backend.RetryDeadParams{Queue: q.name, ID: id, RequestID: q.requestID()}
+	return retryErr(ctx, q, func() error { return q.b.RetryDead(ctx, p) })
 }
 
 // Delete removes one job in any state. A worker still running it gets
 // ErrNotFound when it acknowledges.
 func (q *Queue) Delete(ctx context.Context, id string) error {
-	return q.b.Delete(ctx, q.name, id)
+	p := backend.DeleteParams{Queue: q.name, ID: id, RequestID: q.requestID()}
+	return retryErr(ctx, q, func() error { return q.b.Delete(ctx, p) })
 }
 
 // Events delivers the queue's state changes until ctx is done. It needs a
@@ -569,5 +666,5 @@ func (q *Queue) Events(ctx context.Context) (<-chan Event, error) {
 	if !ok {
 		return nil, fmt.Errorf("jobqueue: %T does not publish events: %w", q.b, errors.ErrUnsupported)
 	}
-	return s.Subscribe(ctx, q.name)
+	return retry(ctx, q, func() (<-chan Event, error) { return s.Subscribe(ctx, q.name) })
 }

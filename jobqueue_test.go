@@ -27,15 +27,15 @@ func TestNewRefusesBadInput(t *testing.T) {
 	}
 	_, err := New(nil, "q")
 	assert.ErrorIs(t, err, ErrInvalidArgument)
-	for _, o := range []Option{WithVisibility(0), WithMaxAttempts(0), WithPayloadLimit(0), WithReclaimBatch(0),
-		WithCompletedRetention(-1, time.Second), WithFailedRetention(1, -time.Second)} {
+	for _, o := range []Option{WithLease(0), WithMaxAttempts(0), WithPayloadLimit(0), WithReclaimBatch(0),
+		WithCompletedRetention(-1, time.Second), WithDeadRetention(1, -time.Second)} {
 		_, err := New(b, "q", o)
 		assert.ErrorIs(t, err, ErrInvalidArgument)
 	}
-	q, err := New(b, "q", WithVisibility(time.Minute))
+	q, err := New(b, "q", WithLease(time.Minute))
 	require.NoError(t, err)
 	assert.Equal(t, "q", q.Name())
-	assert.Equal(t, time.Minute, q.Visibility())
+	assert.Equal(t, time.Minute, q.Lease())
 }
 
 func TestEncodeChecksPayloadBeforeWriting(t *testing.T) {
@@ -64,7 +64,7 @@ func TestEncodeChecksPayloadBeforeWriting(t *testing.T) {
 	_, err = q.Claim(ctx, 1, -time.Second)
 	assert.ErrorIs(t, err, ErrInvalidArgument)
 
-	b, err := q.encode(json.RawMessage(`{"a":1}`))
+	b, err := q.encode(json.RawMessage(`{"a":1}`), "payload")
 	require.NoError(t, err)
 	assert.Equal(t, `{"a":1}`, string(b))
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,8 +17,10 @@ import (
 )
 
 // Handler runs one job. A nil error completes the job with result stored as
-// JSON (nil stores none); an error fails this attempt, and the queue's retry
-// policy decides what follows (wrap it with Permanent to skip the retries).
+// JSON (nil stores none; a result that cannot be stored — not JSON, over
+// the payload limit — is dropped, and the completed job's LastError says
+// why); an error fails this attempt, and the queue's retry policy decides
+// what follows (wrap it with Permanent to skip the retries).
 // A panic fails the attempt like an error; its stack goes to the log, not to
 // the store.
 //
@@ -39,10 +42,12 @@ type WorkerOptions struct {
 	// (default 5 s). An idle worker costs one claim per ClaimWait.
 	ClaimWait time.Duration
 	// HeartbeatInterval is how often the leases of all in-flight jobs are
-	// renewed, in one batched call (default a third of the visibility).
+	// renewed, in one batched call (default a third of the lease). It must
+	// be below half the lease, so that one late or failed heartbeat does
+	// not lose a lease.
 	HeartbeatInterval time.Duration
 	// ReclaimInterval is how often this worker returns expired leases to
-	// pending (default the visibility timeout); negative disables it. Many
+	// pending (default the lease); the constant NoReclaim disables it. Many
 	// workers reclaiming one queue at once is safe.
 	ReclaimInterval time.Duration
 	// ShutdownGrace is how long Run waits for running handlers once its
@@ -54,12 +59,18 @@ type WorkerOptions struct {
 	// acknowledged without delay.
 	AckBatch int
 	// Logger receives the worker's logs (default: none). One line is
-	// logged when the backend becomes unreachable and one when it is back,
-	// and, as Run starts, a warning for each setting of the store that
-	// puts jobs at risk (backend.ConfigChecker: on Redis, a
-	// maxmemory-policy other than noeviction).
+	// logged when the backend becomes unavailable (ErrUnavailable) and one
+	// when it is back; one line at ERROR for each kind of permanent error
+	// (any other error of a backend call); and, as Run starts, a warning
+	// for each setting of the store that puts jobs at risk
+	// (backend.ConfigChecker: on Redis, a maxmemory-policy other than
+	// noeviction).
 	Logger *slog.Logger
 }
+
+// NoReclaim is the ReclaimInterval of a Worker that reclaims nothing
+// itself, because another process does.
+const NoReclaim time.Duration = -1
 
 // WorkerStats are the counters of one Worker, in this process. The queue's
 // global counters, shared by every process, are in Queue.Stats.
@@ -83,6 +94,11 @@ type WorkerStats struct {
 	Released int64
 	// Reclaimed counts expired leases this worker's reclaim loop took back.
 	Reclaimed int64
+	// Errors counts backend calls that failed with a permanent error (one
+	// that does not wrap ErrUnavailable), which the worker does not repeat.
+	Errors int64
+	// DroppedResults counts completions whose result could not be stored.
+	DroppedResults int64
 }
 
 // Worker runs a handler over a queue's jobs at a set concurrency: it claims
@@ -97,10 +113,16 @@ type Worker struct {
 
 	running sync.Map // *flight by claim token; read by the heartbeat
 	stats   struct {
-		running, claimed, completed, retried, dead, panics, lost, released, reclaimed atomic.Int64
+		running, claimed, completed, retried, dead, panics, lost, released, reclaimed, errors, dropped atomic.Int64
 	}
 	health  health
+	errs    errorLog
 	started atomic.Bool
+
+	// flushTimeout bounds how long a shutdown waits for cancelled handlers
+	// to return, and then for their outcomes to be recorded; tests shorten
+	// it.
+	flushTimeout time.Duration
 }
 
 // flight is one claimed job, from its claim until its outcome is recorded.
@@ -120,13 +142,13 @@ type flight struct {
 type outcome struct {
 	job    *Job
 	result []byte
-	err    error
+	// note says why a result was dropped, kept as the job's LastError.
+	note string
+	err  error
 }
 
-// ackFlushTimeout bounds how long a shutdown waits for cancelled handlers
-// to return, and then for their outcomes to be recorded. A variable so that
-// tests can shorten it.
-var ackFlushTimeout = 10 * time.Second
+// defaultFlushTimeout is a Worker's flushTimeout.
+const defaultFlushTimeout = 10 * time.Second
 
 var errLeaseLost = fmt.Errorf("%w: lease lost, the job was reclaimed", ErrLostClaim)
 
@@ -139,6 +161,13 @@ func (q *Queue) NewWorker(h Handler, o WorkerOptions) (*Worker, error) {
 	if o.Concurrency < 0 || o.ClaimBatch < 0 || o.AckBatch < 0 || o.ClaimWait < 0 || o.HeartbeatInterval < 0 || o.ShutdownGrace < 0 {
 		return nil, fmt.Errorf("%w: negative worker option in %+v", ErrInvalidArgument, o)
 	}
+	if o.ReclaimInterval < 0 && o.ReclaimInterval != NoReclaim {
+		return nil, fmt.Errorf("%w: ReclaimInterval %v; use NoReclaim to turn reclaiming off", ErrInvalidArgument, o.ReclaimInterval)
+	}
+	if o.HeartbeatInterval > 0 && o.HeartbeatInterval >= q.cfg.lease/2 {
+		return nil, fmt.Errorf("%w: HeartbeatInterval %v is not below half the lease %v: one late heartbeat would lose the lease",
+			ErrInvalidArgument, o.HeartbeatInterval, q.cfg.lease)
+	}
 	if o.Concurrency == 0 {
 		o.Concurrency = 10
 	}
@@ -150,10 +179,10 @@ func (q *Queue) NewWorker(h Handler, o WorkerOptions) (*Worker, error) {
 		o.ClaimWait = 5 * time.Second
 	}
 	if o.HeartbeatInterval == 0 {
-		o.HeartbeatInterval = max(q.cfg.visibility/3, time.Millisecond)
+		o.HeartbeatInterval = max(q.cfg.lease/3, time.Millisecond)
 	}
 	if o.ReclaimInterval == 0 {
-		o.ReclaimInterval = q.cfg.visibility
+		o.ReclaimInterval = q.cfg.lease
 	}
 	if o.ShutdownGrace == 0 {
 		o.ShutdownGrace = 10 * time.Second
@@ -166,8 +195,9 @@ func (q *Queue) NewWorker(h Handler, o WorkerOptions) (*Worker, error) {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	log = log.With("queue", q.name)
-	w := &Worker{q: q, h: h, o: o, log: log}
+	w := &Worker{q: q, h: h, o: o, log: log, flushTimeout: defaultFlushTimeout}
 	w.health.log = log
+	w.errs.log = log
 	return w, nil
 }
 
@@ -191,19 +221,29 @@ func (w *Worker) Stats() WorkerStats {
 		Running: s.running.Load(), Claimed: s.claimed.Load(), Completed: s.completed.Load(),
 		Retried: s.retried.Load(), Dead: s.dead.Load(), Panics: s.panics.Load(),
 		LostClaims: s.lost.Load(), Released: s.released.Load(), Reclaimed: s.reclaimed.Load(),
+		Errors: s.errors.Load(), DroppedResults: s.dropped.Load(),
 	}
 }
 
 // Run claims and runs jobs until ctx is cancelled. Then it stops claiming at
 // once, waits up to ShutdownGrace for running handlers, cancels the ones
 // still running and releases their jobs to pending, flushes pending
-// acknowledgements, and returns nil. Backend errors never end Run: it backs
-// off and retries until the backend answers again. A Worker runs once: a
-// second Run returns an error wrapping ErrInvalidArgument.
+// acknowledgements, and returns nil.
+//
+// A backend that is unavailable (ErrUnavailable) never ends Run: it backs
+// off and claims again until the backend answers. A claim that fails with
+// a permanent error (Redis refusing the scripts to an ACL user, a store
+// that is not what the backend expects) does: Run shuts down as above and
+// returns that error, since no later claim can succeed. A Worker runs once:
+// a second Run returns an error wrapping ErrInvalidArgument.
 func (w *Worker) Run(ctx context.Context) error {
 	if !w.started.CompareAndSwap(false, true) {
 		return errRunTwice
 	}
+	// The claim and reclaim loops end with ctx, or when claims are refused
+	// for good.
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
 	// Acks, heartbeats and releases must outlive ctx: they are how the
 	// shutdown finishes its work.
 	life, endLife := context.WithCancel(context.WithoutCancel(ctx))
@@ -240,7 +280,8 @@ func (w *Worker) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	w.claimLoop(ctx, slots, claimed)
+	stopped := w.claimLoop(ctx, slots, claimed)
+	stop()
 	close(claimed)
 
 	// Shutdown: give running handlers their grace period, then release the
@@ -259,7 +300,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	// a bounded time to reach the backend. Past that (a handler that
 	// ignores its context, a backend that stays away), Run returns anyway:
 	// those jobs come back through the reclaimer, like a crashed worker's.
-	bound := time.NewTimer(ackFlushTimeout)
+	bound := time.NewTimer(w.flushTimeout)
 	defer bound.Stop()
 	select {
 	case <-done:
@@ -267,7 +308,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		w.log.Error("jobqueue: handlers still running after their context was cancelled; abandoning them", "handlers", w.stats.running.Load())
 	}
 	close(stopAcker)
-	flush := time.NewTimer(ackFlushTimeout)
+	flush := time.NewTimer(w.flushTimeout)
 	defer flush.Stop()
 	select {
 	case <-ackerDone:
@@ -277,17 +318,18 @@ func (w *Worker) Run(ctx context.Context) error {
 	endLife()
 	<-ackerDone
 	loops.Wait()
-	return nil
+	return stopped
 }
 
-// claimLoop claims jobs while there are free slots, until ctx ends, and
-// hands them to the handlers; a slot is freed when a handler is done.
-func (w *Worker) claimLoop(ctx context.Context, slots chan struct{}, claimed chan<- *Job) {
+// claimLoop claims jobs while there are free slots, until ctx ends or a
+// claim fails permanently (whose error it returns), and hands them to the
+// handlers; a slot is freed when a handler is done.
+func (w *Worker) claimLoop(ctx context.Context, slots chan struct{}, claimed chan<- *Job) error {
 	retry := backoffTimer{}
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case slots <- struct{}{}:
 		}
 		n := 1
@@ -305,12 +347,17 @@ func (w *Worker) claimLoop(ctx context.Context, slots chan struct{}, claimed cha
 			<-slots
 		}
 		if err != nil {
-			if ctx.Err() != nil {
-				return
+			switch {
+			case ctx.Err() != nil:
+				return nil
+			case !errors.Is(err, ErrUnavailable):
+				w.permanent("claim", err)
+				w.log.Error("jobqueue: claims refused for good; the worker stops", "err", err)
+				return err
 			}
 			w.health.failed("claim", err)
 			if !retry.wait(ctx) {
-				return
+				return nil
 			}
 			continue
 		}
@@ -343,8 +390,11 @@ func (w *Worker) run(ctx, life context.Context, j *Job, outcomes chan<- outcome)
 	}
 	o := outcome{job: j, err: err}
 	if err == nil && result != nil {
-		if o.result, err = w.q.encode(result); err != nil {
-			o.err = Permanent(fmt.Errorf("jobqueue: handler result: %w", err))
+		if o.result, err = w.q.encode(result, "result"); err != nil {
+			// The work is done: the job completes, without its result.
+			o.note = "jobqueue: result dropped: " + strings.TrimPrefix(err.Error(), "jobqueue: ")
+			w.stats.dropped.Add(1)
+			w.log.Warn("jobqueue: handler result cannot be stored; completing the job without it", "job", j.ID, "err", err)
 		}
 	}
 	select {
@@ -417,7 +467,7 @@ func (w *Worker) ack(ctx context.Context, batch []outcome) {
 	var failed []backend.Failure
 	for _, o := range batch {
 		if o.err == nil {
-			done = append(done, backend.Completion{Ack: o.job.ack(), Result: o.result})
+			done = append(done, backend.Completion{Ack: o.job.ack(), Result: o.result, Error: o.note})
 			doneJobs = append(doneJobs, o.job)
 			continue
 		}
@@ -457,14 +507,14 @@ func (w *Worker) settle(jobs []*Job, errs []error, accepted func(i int)) {
 			w.stats.lost.Add(1)
 			w.log.Warn("jobqueue: outcome refused", "job", j.ID, "err", errs[i])
 		default:
-			w.log.Error("jobqueue: outcome not recorded", "job", j.ID, "err", errs[i])
+			w.permanent("outcome of job "+j.ID, errs[i])
 		}
 	}
 }
 
-// untilAccepted retries call while it fails as a whole, until ctx ends. An
-// error that retrying cannot fix (invalid input) is logged and given up on:
-// the jobs return through the reclaimer.
+// untilAccepted repeats call while it fails as a whole with ErrUnavailable,
+// until ctx ends. Any other error is permanent: it is logged and counted,
+// and the call given up on; the jobs return through the reclaimer.
 func (w *Worker) untilAccepted(ctx context.Context, what string, call func() ([]error, error)) []error {
 	retry := backoffTimer{}
 	for {
@@ -473,8 +523,8 @@ func (w *Worker) untilAccepted(ctx context.Context, what string, call func() ([]
 			w.health.ok()
 			return errs
 		}
-		if !transient(err) {
-			w.log.Error("jobqueue: outcomes refused; their jobs return after their lease", "op", what, "err", err)
+		if !errors.Is(err, ErrUnavailable) {
+			w.permanent(what, err)
 			return nil
 		}
 		w.health.failed(what, err)
@@ -502,9 +552,7 @@ func (w *Worker) heartbeatLoop(ctx context.Context) {
 			}
 			errs, err := w.q.extend(ctx, acks)
 			if err != nil {
-				if ctx.Err() == nil {
-					w.health.failed("heartbeat", err)
-				}
+				w.backendFailed(ctx, "heartbeat", err)
 				break
 			}
 			w.health.ok()
@@ -543,10 +591,58 @@ func (w *Worker) reclaimLoop(ctx context.Context) {
 		if r.Len() > 0 {
 			w.log.Info("jobqueue: reclaimed expired leases", "requeued", len(r.Requeued), "dead", len(r.Dead))
 		}
-		if err != nil && ctx.Err() == nil {
-			w.health.failed("reclaim", err)
+		if err != nil {
+			w.backendFailed(ctx, "reclaim", err)
 		}
 	})
+}
+
+// backendFailed notes a failed call of a loop that calls again at its next
+// tick anyway: an outage for the health log, any other error as permanent.
+func (w *Worker) backendFailed(ctx context.Context, op string, err error) {
+	switch {
+	case ctx.Err() != nil:
+	case errors.Is(err, ErrUnavailable):
+		w.health.failed(op, err)
+	default:
+		w.permanent(op, err)
+	}
+}
+
+// permanent counts a permanent error of a backend call and logs it, at
+// ERROR, the first time its kind (the operation and the error's text) is
+// seen.
+func (w *Worker) permanent(op string, err error) {
+	w.stats.errors.Add(1)
+	w.errs.once(op, err)
+}
+
+// errorLog logs each kind of permanent error once. It remembers at most
+// maxErrorKinds kinds; past that it says so once and logs no more.
+type errorLog struct {
+	log  *slog.Logger
+	mu   sync.Mutex
+	seen map[string]bool
+}
+
+const maxErrorKinds = 100
+
+func (l *errorLog) once(op string, err error) {
+	kind := op + "\x00" + err.Error()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.seen[kind] || len(l.seen) > maxErrorKinds {
+		return
+	}
+	if l.seen == nil {
+		l.seen = map[string]bool{}
+	}
+	l.seen[kind] = true
+	if len(l.seen) > maxErrorKinds {
+		l.log.Error("jobqueue: more kinds of permanent backend errors than are logged; see WorkerStats.Errors")
+		return
+	}
+	l.log.Error("jobqueue: backend call failed; not repeated (logged once per kind, counted in WorkerStats.Errors)", "op", op, "err", err)
 }
 
 // configCheckTimeout bounds the start-up check of the backend's settings.
@@ -574,16 +670,6 @@ func (w *Worker) checkConfig(ctx context.Context) {
 		w.log.Warn(msg)
 	}
 	w.log.Debug("jobqueue: checked the backend's settings", "warnings", len(warnings))
-}
-
-// transient reports whether a failed call may succeed when repeated.
-func transient(err error) bool {
-	for _, permanent := range []error{ErrInvalidArgument, ErrInvalidQueueName, ErrPayloadTooLarge, ErrCorruptJob} {
-		if errors.Is(err, permanent) {
-			return false
-		}
-	}
-	return true
 }
 
 // releaseRunning hands every job whose handler is still running back to

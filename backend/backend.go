@@ -10,12 +10,63 @@
 //
 // This package imports no client library, so a third party can implement a
 // Backend (for another store) without pulling in Redis clients.
+//
+// # Lost replies and repeated calls
+//
+// This section is the one statement of these rules; the implementations
+// and the root package refer to it.
+//
+// A call whose reply is lost (the connection dropped, a read timed out) may
+// or may not have run in the store, and its caller cannot tell which. Every
+// mutating method is therefore safe to repeat with the same params: a
+// repeat returns what the first run returned and changes nothing more — no
+// second job, history entry, event or counter increment.
+//
+//   - Enqueue, Claim, Reclaim, RetryDead, Delete and Purge are recognised by
+//     their RequestID, a caller-made id (RequestID, ValidateRequestID). A
+//     backend remembers the request id of every such call that changed
+//     something, with what the call returned, for at least RequestWindow.
+//     A repeat within the window returns that result (a Claim: the jobs
+//     the first run took that its claim still holds, with the same tokens
+//     and lease deadlines; a Reclaim: the same ids) without acting again,
+//     even when the queue has changed in between: a repeated Delete does
+//     not delete a job enqueued again under the same id, a repeated Purge
+//     does not delete jobs enqueued since. A call that changed nothing (an
+//     enqueue refused with ErrJobExists, a claim that found no job) leaves
+//     no record: its repeat is simply a new call. An empty RequestID means
+//     the caller will not repeat the call, and the backend keeps no record.
+//     A request id names one call: a call that reuses another call's id
+//     gets that call's result. Only Claim's Wait may differ in a repeat
+//     (the caller passes what is left of it).
+//   - Complete, Fail, Release and Extend are recognised by their claim
+//     tokens (see Backend): a repeat of the outcome a token already
+//     recorded succeeds and changes nothing; a repeated Extend renews the
+//     lease again, from the time of the repeat. A repeat after the job was
+//     claimed again reports ErrLostClaim, and one after its record is gone
+//     (a retention that keeps nothing, Delete, Purge) reports ErrNotFound,
+//     although the first run took effect.
+//   - Reads (Get, List, Stats) change nothing, so their repeats are free.
+//     They never write to the store either, so an implementation may serve
+//     them from a read-only replica.
+//
+// Implementations never repeat a call themselves. They report a round trip
+// that failed, so that the call may or may not have run, as an error
+// wrapping ErrUnavailable, and nothing else as such. Repeating is the
+// caller's decision: the root jobqueue.Queue repeats a call that failed
+// with ErrUnavailable a bounded number of times, with backoff and the same
+// params. A client library that sends a command again on its own after a
+// lost reply is harmless under these rules.
 package backend
 
 import (
 	"context"
 	"time"
 )
+
+// RequestWindow is the least time a backend remembers the request id of a
+// call that changed something (see "Lost replies and repeated calls"). A
+// caller repeats a call within it; a repeat after it may run again.
+const RequestWindow = time.Minute
 
 // Backend is the storage contract of a job queue. Every method is safe for
 // concurrent use by many goroutines and many processes sharing the store.
@@ -26,6 +77,11 @@ import (
 // entry per item, in order; the second return value reports a failure of the
 // whole call (a dropped connection, a cancelled context, invalid params), in
 // which case the caller must assume nothing is known about the items.
+//
+// Every method checks its params first (their Validate methods, or
+// ValidateJobRef) and changes nothing when they are invalid. A method
+// called with a context that has already ended returns its error and
+// changes nothing.
 //
 // Claim tokens fence every acknowledgement. A job's record keeps the token of
 // its latest claim and which outcome (complete, fail or release) was recorded
@@ -38,59 +94,61 @@ import (
 // record is gone (deleted, purged, expired, or finished under a retention
 // that keeps nothing) reports ErrNotFound, repeats included.
 //
-// Delayed jobs that are due count as pending for every method: an
-// implementation may move them from scheduled to pending on any call,
-// reads included.
+// A scheduled job whose run time has come counts as pending for every
+// method: Get reports it pending, List and Stats count it with the pending
+// jobs (after those already pending, in run-time order), and Claim takes
+// it. A claimed job whose lease has run out stays processing until Reclaim
+// takes it back.
 //
-// Implementations never decide policy, and never retry on their own, with
-// one exception: an implementation may repeat a call whose reply was lost
-// when the call is idempotent (a claim recorded under its token, an
-// enqueue recorded under its call's nonce), so that the repeat returns what
-// the first run did.
+// Every state change publishes its events (see Event) when the backend
+// implements Subscriber.
 type Backend interface {
 	// Enqueue adds jobs to a queue, atomically: either every job is stored
 	// or, when any of them is invalid or its id already exists, none is and
 	// the error says why (ErrInvalidArgument, ErrJobExists). A job with a
 	// positive Delay becomes claimable once the delay has passed on the
 	// backend's clock; the others are claimable at once, in the order
-	// given, after every job already pending.
+	// given, after every job already pending. The payloads are copied: the
+	// caller may reuse their memory once Enqueue returns. A repeat is
+	// recognised by p.RequestID.
 	Enqueue(ctx context.Context, p EnqueueParams) error
 
 	// Claim atomically takes up to p.Max claimable jobs, oldest first, and
-	// leases them for p.Lease: each comes back with a fresh random claim
-	// token, and its attempts counter incremented. There is no moment at
-	// which a claimed job is neither pending nor processing.
+	// leases them for p.Lease: each comes back with a fresh claim token,
+	// and its attempts counter incremented. There is no moment at which a
+	// claimed job is neither pending nor processing.
 	//
 	// When no job is claimable, Claim waits up to p.Wait for one (without
 	// polling the store in a busy loop) and returns as soon as one is
 	// claimable. Delayed jobs that fall due during the wait are claimed
 	// promptly. When the wait runs out, Claim returns an empty slice and a
 	// nil error. When ctx is cancelled, Claim returns ctx.Err() promptly,
-	// and no job is lost: a job is either returned or still claimable.
+	// and no job is lost: a job is either returned or still claimable. A
+	// repeat is recognised by p.RequestID.
 	Claim(ctx context.Context, p ClaimParams) ([]ClaimedJob, error)
 
 	// Complete finishes claimed jobs with a result. Each item is checked
 	// against its claim token: a token that is not the job's current one
 	// changes nothing and reports ErrLostClaim; an unknown id reports
 	// ErrNotFound. Repeating a complete with the same token after it
-	// succeeded is a no-op that succeeds (a client retrying after a lost
-	// reply), with no second history entry, event or counter increment.
-	// The job is added to the completed history, which is trimmed to
-	// p.Retention.Max entries, and its record expires after
-	// p.Retention.TTL.
+	// succeeded is a no-op that succeeds, with no second history entry,
+	// event or counter increment. The job is added to the completed
+	// history, which is trimmed to p.Retention.Max entries, and its record
+	// expires after p.Retention.TTL.
 	Complete(ctx context.Context, p CompleteParams) ([]error, error)
 
 	// Fail ends the current attempt of claimed jobs with an error text.
-	// Each item says what follows: retry at once (Delay 0), retry after
-	// Delay, or dead-letter (Dead). Dead-lettered jobs join the failed
-	// history, trimmed to p.Retention.Max, and expire after
+	// Each item says what follows for its own job: retry at once (Delay
+	// 0), retry after Delay, or dead-letter (Dead). Dead-lettered jobs
+	// join the dead history, trimmed to p.Retention.Max, and expire after
 	// p.Retention.TTL. Tokens are checked and repeats are no-ops as for
 	// Complete.
 	Fail(ctx context.Context, p FailParams) ([]error, error)
 
 	// Extend renews the leases of claimed jobs to p.Lease from now on the
-	// backend's clock (a heartbeat). A job whose token is stale reports
-	// ErrLostClaim and keeps its current owner's lease.
+	// backend's clock (a heartbeat). A job whose token is stale, or whose
+	// claim already recorded an outcome, reports ErrLostClaim and keeps
+	// its current owner's lease.
 	Extend(ctx context.Context, p ExtendParams) ([]error, error)
 
 	// Release hands claimed jobs back to pending at once, ahead of every
@@ -100,44 +158,48 @@ type Backend interface {
 	Release(ctx context.Context, p ReleaseParams) ([]error, error)
 
 	// Reclaim returns up to p.Max jobs whose lease has expired to pending,
-	// oldest deadline first. A job whose attempts have reached its max
-	// attempts is dead-lettered instead (a poison job that kills its
-	// worker must not be retried forever), with LastError saying the lease
-	// expired, and under p.DeadRetention. A reclaimed job's old token is
-	// stale from then on. The cost is bounded by p.Max, so callers loop
-	// while a call returns a full batch. Many processes may reclaim the
-	// same queue at once; each expired job is reclaimed by one of them.
+	// oldest deadline first; a lease that has not run out is never taken
+	// back, however close it is to its end. A job whose attempts have
+	// reached its max attempts is dead-lettered instead (a poison job that
+	// kills its worker must not be retried forever), with LastError saying
+	// the lease expired, and under p.DeadRetention. A reclaimed job's old
+	// token is stale from then on. The cost is bounded by p.Max, so callers
+	// loop while a call returns a full batch. Many processes may reclaim
+	// the same queue at once; each expired job is reclaimed by one of
+	// them. A repeat is recognised by p.RequestID.
 	Reclaim(ctx context.Context, p ReclaimParams) (ReclaimResult, error)
 
 	// Get returns one job's record. An unknown or expired id reports
-	// ErrNotFound.
+	// ErrNotFound. It changes nothing.
 	Get(ctx context.Context, queue, id string) (JobInfo, error)
 
 	// List returns the ids of the jobs in one state, in the order the state
-	// keeps them (pending: next to be claimed first; processing: earliest
-	// lease deadline first; scheduled: earliest run time first; completed
-	// and failed: most recent first), skipping p.Offset and returning at
-	// most p.Limit. A state the backend does not know reports
-	// ErrInvalidState.
+	// keeps them (pending: next to be claimed first, then the scheduled
+	// jobs that are due; processing: earliest lease deadline first;
+	// scheduled: earliest run time first; completed and dead: most recent
+	// first), skipping p.Offset and returning at most p.Limit. It changes
+	// nothing.
 	List(ctx context.Context, p ListParams) ([]string, error)
 
 	// Stats returns the depth of each state and the queue's global
-	// counters (see Stats for what each counts).
+	// counters (see Stats for what each counts). It changes nothing.
 	Stats(ctx context.Context, queue string) (Stats, error)
 
 	// Purge deletes every job, list and counter of one queue and nothing
 	// else. Workers holding claims on the purged queue get ErrNotFound when
-	// they acknowledge.
-	Purge(ctx context.Context, queue string) error
+	// they acknowledge. A repeat is recognised by p.RequestID.
+	Purge(ctx context.Context, p PurgeParams) error
 
 	// RetryDead moves a dead-lettered job back to pending with its attempts
-	// reset to zero. A job that is not dead reports ErrWrongState; an
-	// unknown id reports ErrNotFound.
-	RetryDead(ctx context.Context, queue, id string) error
+	// reset to zero; the token of its last claim is stale from then on. A
+	// job that is not dead reports ErrWrongState; an unknown id reports
+	// ErrNotFound. A repeat is recognised by p.RequestID.
+	RetryDead(ctx context.Context, p RetryDeadParams) error
 
 	// Delete removes one job, in whatever state it is. A worker holding
-	// its claim gets ErrNotFound when it acknowledges.
-	Delete(ctx context.Context, queue, id string) error
+	// its claim gets ErrNotFound when it acknowledges. A repeat is
+	// recognised by p.RequestID.
+	Delete(ctx context.Context, p DeleteParams) error
 }
 
 // Subscriber is an optional capability: a Backend that publishes state
@@ -162,6 +224,17 @@ type ConfigChecker interface {
 	CheckConfig(ctx context.Context) ([]string, error)
 }
 
+// Local is an optional capability: a Backend whose store lives in its
+// caller's process (the memory backend) implements it. Its calls are never
+// in doubt, since no reply of it can be lost on the way: each call has run,
+// or not, as it reports, and it never returns ErrUnavailable. Callers find
+// it by type assertion; the root jobqueue.Queue sends such a backend no
+// request ids, which spares it remembering them.
+type Local interface {
+	// Local marks the backend; it does nothing.
+	Local()
+}
+
 // NewJob is one job to enqueue.
 type NewJob struct {
 	// ID is the job's unique id within its queue, chosen by the caller.
@@ -179,6 +252,8 @@ type NewJob struct {
 type EnqueueParams struct {
 	Queue string
 	Jobs  []NewJob
+	// RequestID recognises a repeat of this call (see the package doc).
+	RequestID string
 }
 
 // ClaimParams are the inputs of Backend.Claim.
@@ -190,8 +265,10 @@ type ClaimParams struct {
 	// means return at once.
 	Wait time.Duration
 	// Lease is how long the claim lasts before Reclaim may take it back,
-	// unless renewed with Extend; positive.
+	// unless renewed with Extend; at least 1 ms.
 	Lease time.Duration
+	// RequestID recognises a repeat of this call (see the package doc).
+	RequestID string
 }
 
 // ClaimedJob is one job handed to a claimer.
@@ -225,8 +302,12 @@ type Ack struct {
 // Completion is one item of a Complete call.
 type Completion struct {
 	Ack
-	// Result is stored with the job; it may be empty.
+	// Result is stored with the job; it may be empty. It is copied: the
+	// caller may reuse its memory once Complete returns.
 	Result []byte
+	// Error, when not empty, is kept as the job's LastError: a note on a
+	// job that succeeded, such as why its result could not be stored.
+	Error string
 }
 
 // CompleteParams are the inputs of Backend.Complete.
@@ -251,7 +332,7 @@ type Failure struct {
 type FailParams struct {
 	Queue string
 	Items []Failure
-	// Retention applies to the failed (dead-letter) history.
+	// Retention applies to the dead history.
 	Retention Retention
 }
 
@@ -259,7 +340,7 @@ type FailParams struct {
 type ExtendParams struct {
 	Queue string
 	Items []Ack
-	// Lease is the new lease length, counted from now.
+	// Lease is the new lease length, counted from now; at least 1 ms.
 	Lease time.Duration
 }
 
@@ -277,6 +358,8 @@ type ReclaimParams struct {
 	// DeadRetention applies to jobs dead-lettered because their lease
 	// expired on their last attempt.
 	DeadRetention Retention
+	// RequestID recognises a repeat of this call (see the package doc).
+	RequestID string
 }
 
 // ReclaimResult lists what one Reclaim call did.
@@ -297,6 +380,29 @@ type ListParams struct {
 	Offset int
 	// Limit is the most ids returned; at least 1.
 	Limit int
+}
+
+// PurgeParams are the inputs of Backend.Purge.
+type PurgeParams struct {
+	Queue string
+	// RequestID recognises a repeat of this call (see the package doc).
+	RequestID string
+}
+
+// RetryDeadParams are the inputs of Backend.RetryDead.
+type RetryDeadParams struct {
+	Queue string
+	ID    string
+	// RequestID recognises a repeat of this call (see the package doc).
+	RequestID string
+}
+
+// DeleteParams are the inputs of Backend.Delete.
+type DeleteParams struct {
+	Queue string
+	ID    string
+	// RequestID recognises a repeat of this call (see the package doc).
+	RequestID string
 }
 
 // JobInfo is one job's record, as Get returns it.
@@ -322,11 +428,16 @@ type JobInfo struct {
 // Stats are a queue's depths and global counters. Counters are shared by
 // every process using the queue and survive until Purge.
 type Stats struct {
-	Pending    int64
-	Scheduled  int64
+	// Pending counts the jobs claimable now, due scheduled jobs included.
+	Pending int64
+	// Scheduled counts the jobs whose run time is still to come.
+	Scheduled int64
+	// Processing counts the claimed jobs, those whose lease has run out
+	// but that no Reclaim has taken back yet included.
 	Processing int64
-	Completed  int64
-	Failed     int64
+	// Completed and Dead count the jobs their histories keep.
+	Completed int64
+	Dead      int64
 
 	// EnqueuedTotal counts jobs enqueued.
 	EnqueuedTotal int64
@@ -337,17 +448,19 @@ type Stats struct {
 	// RetriedTotal counts failures that Fail sent back for another try
 	// (reclaims are not counted here).
 	RetriedTotal int64
-	// FailedTotal counts jobs dead-lettered, by Fail or by Reclaim.
-	FailedTotal int64
+	// DeadTotal counts jobs dead-lettered, by Fail, by Reclaim, or because
+	// their record was corrupt.
+	DeadTotal int64
 	// ReclaimedTotal counts expired leases reclaimed (requeued or dead).
 	ReclaimedTotal int64
 }
 
 // Event is a state-change notification. It carries ids, never payloads. A
-// call publishes at most one event per kind, listing every job it moved that
-// way: a Fail call may publish retrying and dead, a Reclaim call reclaimed
-// (requeued jobs) and dead (poison jobs). Purge publishes purged with no
-// ids. A repeated acknowledgement publishes nothing.
+// call publishes one event per kind of change it made, listing every job it
+// changed that way, never one event per job: a Fail call may publish
+// retrying and dead, a Reclaim call reclaimed (requeued jobs) and dead
+// (poison jobs). Purge publishes purged with no ids. A repeated call
+// (see "Lost replies and repeated calls") publishes nothing.
 type Event struct {
 	Queue string
 	Kind  EventKind

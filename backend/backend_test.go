@@ -79,7 +79,7 @@ func TestParseState(t *testing.T) {
 			t.Errorf("ParseState(%q) = %q, %v", s, got, err)
 		}
 	}
-	if _, err := ParseState("dead"); !errors.Is(err, ErrInvalidState) {
+	if _, err := ParseState("failed"); !errors.Is(err, ErrInvalidState) {
 		t.Errorf("ParseState(dead) = %v, want ErrInvalidState", err)
 	}
 }

@@ -39,6 +39,15 @@ var (
 	// reads go on, so the call may succeed once workers have drained the
 	// queue, finished records have expired, or the limit was raised.
 	ErrFull = errors.New("jobqueue: backend is full")
+	// ErrUnavailable reports a round trip to the store that failed: the
+	// connection was refused, reset or timed out, or the store answered
+	// that it cannot serve the call now (on Redis: LOADING, READONLY,
+	// MASTERDOWN, CLUSTERDOWN, TRYAGAIN, BUSY, a failover in progress).
+	// The call may or may not have run. It is the one error worth
+	// repeating, with the same params (see "Lost replies and repeated
+	// calls"); every other error is permanent for the call that got it.
+	// The memory backend never returns it.
+	ErrUnavailable = errors.New("jobqueue: backend unavailable")
 )
 
 // MaxQueueNameLen bounds queue names, so keys stay short.
@@ -46,6 +55,9 @@ const MaxQueueNameLen = 128
 
 // MaxIDLen bounds job ids.
 const MaxIDLen = 256
+
+// MaxRequestIDLen bounds request ids.
+const MaxRequestIDLen = 64
 
 // ValidateQueueName reports whether name is a safe queue name: 1 to
 // MaxQueueNameLen characters from [A-Za-z0-9_.-]. The set keeps a name from
@@ -83,6 +95,21 @@ func ValidateID(id string) error {
 	return nil
 }
 
+// ValidateRequestID reports whether id is usable as a RequestID: empty (no
+// repeat will follow), or 1 to MaxRequestIDLen bytes of printable ASCII
+// other than space. The error wraps ErrInvalidArgument.
+func ValidateRequestID(id string) error {
+	if len(id) > MaxRequestIDLen {
+		return fmt.Errorf("%w: request id of %d bytes, more than %d", ErrInvalidArgument, len(id), MaxRequestIDLen)
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] <= ' ' || id[i] > '~' {
+			return fmt.Errorf("%w: request id %q has %s at byte %d", ErrInvalidArgument, printable(id), describeByte(id, i), i)
+		}
+	}
+	return nil
+}
+
 func safeByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-'
 }
@@ -96,9 +123,9 @@ func describeByte(s string, i int) string {
 
 // printable shortens s for an error message.
 func printable(s string) string {
-	const max = 40
-	if len(s) > max {
-		return s[:max] + "…"
+	const limit = 40
+	if len(s) > limit {
+		return s[:limit] + "…"
 	}
 	return s
 }

@@ -5,7 +5,7 @@ import "fmt"
 // State is where a job is in its life cycle.
 type State string
 
-// The job states. Completed and Failed are histories: capped, and their jobs
+// The job states. Completed and Dead are histories: capped, and their jobs
 // expire.
 const (
 	// StatePending jobs are claimable now.
@@ -17,18 +17,18 @@ const (
 	StateProcessing State = "processing"
 	// StateCompleted jobs finished successfully.
 	StateCompleted State = "completed"
-	// StateFailed jobs are dead-lettered: out of attempts, or failed
-	// permanently. RetryDead sends one back.
-	StateFailed State = "failed"
+	// StateDead jobs are dead-lettered: out of attempts, failed with a
+	// permanent error, or corrupt. RetryDead sends one back.
+	StateDead State = "dead"
 )
 
 // States lists every state, in life-cycle order.
-var States = []State{StatePending, StateScheduled, StateProcessing, StateCompleted, StateFailed}
+var States = []State{StatePending, StateScheduled, StateProcessing, StateCompleted, StateDead}
 
 // Valid reports whether s is one of the known states.
 func (s State) Valid() bool {
 	switch s {
-	case StatePending, StateScheduled, StateProcessing, StateCompleted, StateFailed:
+	case StatePending, StateScheduled, StateProcessing, StateCompleted, StateDead:
 		return true
 	}
 	return false
@@ -39,7 +39,7 @@ func (s State) Valid() bool {
 func ParseState(s string) (State, error) {
 	st := State(s)
 	if !st.Valid() {
-		return "", fmt.Errorf("%w: %q (want one of pending, scheduled, processing, completed, failed)", ErrInvalidState, s)
+		return "", fmt.Errorf("%w: %q (want one of pending, scheduled, processing, completed, dead)", ErrInvalidState, s)
 	}
 	return st, nil
 }

@@ -14,7 +14,7 @@ import (
 // Validate checks p; the error wraps ErrInvalidQueueName or
 // ErrInvalidArgument.
 func (p EnqueueParams) Validate() error {
-	if err := ValidateQueueName(p.Queue); err != nil {
+	if err := validateCall(p.Queue, p.RequestID); err != nil {
 		return err
 	}
 	if len(p.Jobs) == 0 {
@@ -39,7 +39,7 @@ func (p EnqueueParams) Validate() error {
 // Validate checks p; the error wraps ErrInvalidQueueName or
 // ErrInvalidArgument.
 func (p ClaimParams) Validate() error {
-	if err := ValidateQueueName(p.Queue); err != nil {
+	if err := validateCall(p.Queue, p.RequestID); err != nil {
 		return err
 	}
 	if p.Max < 1 {
@@ -71,7 +71,7 @@ func (p FailParams) Validate() error {
 			return fmt.Errorf("%w: job %q: negative retry delay %v", ErrInvalidArgument, f.ID, f.Delay)
 		}
 	}
-	return p.Retention.validate("failed")
+	return p.Retention.validate("dead")
 }
 
 // Validate checks p; the error wraps ErrInvalidQueueName or
@@ -92,13 +92,13 @@ func (p ReleaseParams) Validate() error {
 // Validate checks p; the error wraps ErrInvalidQueueName or
 // ErrInvalidArgument.
 func (p ReclaimParams) Validate() error {
-	if err := ValidateQueueName(p.Queue); err != nil {
+	if err := validateCall(p.Queue, p.RequestID); err != nil {
 		return err
 	}
 	if p.Max < 1 {
 		return fmt.Errorf("%w: reclaim max %d, want at least 1", ErrInvalidArgument, p.Max)
 	}
-	return p.DeadRetention.validate("failed")
+	return p.DeadRetention.validate("dead")
 }
 
 // Validate checks p; the error wraps ErrInvalidQueueName, ErrInvalidState or
@@ -119,13 +119,44 @@ func (p ListParams) Validate() error {
 	return nil
 }
 
-// ValidateJobRef checks the queue and id arguments of Get, RetryDead and
-// Delete.
+// Validate checks p; the error wraps ErrInvalidQueueName or
+// ErrInvalidArgument.
+func (p PurgeParams) Validate() error {
+	return validateCall(p.Queue, p.RequestID)
+}
+
+// Validate checks p; the error wraps ErrInvalidQueueName or
+// ErrInvalidArgument.
+func (p RetryDeadParams) Validate() error {
+	if err := validateCall(p.Queue, p.RequestID); err != nil {
+		return err
+	}
+	return ValidateID(p.ID)
+}
+
+// Validate checks p; the error wraps ErrInvalidQueueName or
+// ErrInvalidArgument.
+func (p DeleteParams) Validate() error {
+	if err := validateCall(p.Queue, p.RequestID); err != nil {
+		return err
+	}
+	return ValidateID(p.ID)
+}
+
+// ValidateJobRef checks the queue and id arguments of Get.
 func ValidateJobRef(queue, id string) error {
 	if err := ValidateQueueName(queue); err != nil {
 		return err
 	}
 	return ValidateID(id)
+}
+
+// validateCall checks the queue name and request id of a mutating call.
+func validateCall(queue, requestID string) error {
+	if err := ValidateQueueName(queue); err != nil {
+		return err
+	}
+	return ValidateRequestID(requestID)
 }
 
 func validateAcksOf(queue string, n int, at func(int) Ack) error {

@@ -65,7 +65,7 @@ func claimCompleteOne(ctx context.Context, q *jobqueue.Queue) error {
 // backend call, as a Worker does with its acknowledgements.
 func claimCompleteBatch(ctx context.Context, q *jobqueue.Queue, size int) (int, error) {
 	b := q.Backend()
-	jobs, err := b.Claim(ctx, backend.ClaimParams{Queue: q.Name(), Max: size, Lease: q.Visibility()})
+	jobs, err := b.Claim(ctx, backend.ClaimParams{Queue: q.Name(), Max: size, Lease: q.Lease()})
 	if err != nil || len(jobs) == 0 {
 		return 0, err
 	}

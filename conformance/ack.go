@@ -41,7 +41,7 @@ var (
 		return f.b.Complete(f.ctx, backend.CompleteParams{Queue: f.q, Items: cs, Retention: keep})
 	}}
 	failRetryOp = failOp("FailRetry", retryNow, backend.StatePending, func(s backend.Stats) int64 { return s.RetriedTotal })
-	failDeadOp  = failOp("FailDead", dead, backend.StateFailed, func(s backend.Stats) int64 { return s.FailedTotal })
+	failDeadOp  = failOp("FailDead", dead, backend.StateDead, func(s backend.Stats) int64 { return s.DeadTotal })
 	extendOp    = ackOp{name: "Extend", family: "Extend", after: backend.StateProcessing, call: func(f *fixture, items []backend.Ack) ([]error, error) {
 		return f.b.Extend(f.ctx, backend.ExtendParams{Queue: f.q, Items: items, Lease: longLease})
 	}}
@@ -96,7 +96,7 @@ func testAckStaleAfterRetryDead(t *testing.T, f *fixture, op ackOp) {
 	id := f.enqueue1(maxAttempts(1))
 	old := f.claimID(id, longLease)
 	f.fail(dead, old)
-	require.NoError(t, f.b.RetryDead(f.ctx, f.q, id))
+	require.NoError(t, f.b.RetryDead(f.ctx, backend.RetryDeadParams{Queue: f.q, ID: id}))
 	f.unchanged(func() {
 		require.ErrorIs(t, op.one(f, ack(old)), backend.ErrLostClaim)
 	}, id)

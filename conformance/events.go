@@ -120,12 +120,14 @@ func eventCases() []eventCase {
 				f.fail(dead, c)
 				return c
 			},
-			act: func(f *fixture, c backend.ClaimedJob) { require.NoError(f.t, f.b.RetryDead(f.ctx, f.q, c.ID)) }},
+			act: func(f *fixture, c backend.ClaimedJob) {
+				require.NoError(f.t, f.b.RetryDead(f.ctx, backend.RetryDeadParams{Queue: f.q, ID: c.ID}))
+			}},
 		{kind: backend.EventDeleted, ready: pending, act: func(f *fixture, c backend.ClaimedJob) {
-			require.NoError(f.t, f.b.Delete(f.ctx, f.q, c.ID))
+			require.NoError(f.t, f.b.Delete(f.ctx, backend.DeleteParams{Queue: f.q, ID: c.ID}))
 		}},
 		{kind: backend.EventPurged, ready: pending, act: func(f *fixture, _ backend.ClaimedJob) {
-			require.NoError(f.t, f.b.Purge(f.ctx, f.q))
+			require.NoError(f.t, f.b.Purge(f.ctx, backend.PurgeParams{Queue: f.q}))
 		}},
 	}
 }

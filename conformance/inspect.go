@@ -16,11 +16,11 @@ func inspectTests() []testCase {
 		{name: "Stats/KnownSequence", run: testStatsSequence},
 		{name: "RetryDead/BackToPending", run: testRetryDead},
 		{name: "RetryDead/Unknown", run: func(t *testing.T, f *fixture) {
-			require.ErrorIs(t, f.b.RetryDead(f.ctx, f.q, "no-such-job"), backend.ErrNotFound)
+			require.ErrorIs(t, f.b.RetryDead(f.ctx, backend.RetryDeadParams{Queue: f.q, ID: "no-such-job"}), backend.ErrNotFound)
 		}},
 		{name: "Delete/ReenqueuedIDFencesOldClaim", run: testDeleteReenqueue},
 		{name: "Delete/Unknown", run: func(t *testing.T, f *fixture) {
-			require.ErrorIs(t, f.b.Delete(f.ctx, f.q, "no-such-job"), backend.ErrNotFound)
+			require.ErrorIs(t, f.b.Delete(f.ctx, backend.DeleteParams{Queue: f.q, ID: "no-such-job"}), backend.ErrNotFound)
 		}},
 	}
 	for _, s := range backend.States {
@@ -29,11 +29,11 @@ func inspectTests() []testCase {
 			testCase{name: "List/" + name, run: func(t *testing.T, f *fixture) { testListPaging(t, f, s) }},
 			testCase{name: "Delete/" + name, run: func(t *testing.T, f *fixture) { testDelete(t, f, s) }},
 		)
-		if s != backend.StateFailed {
+		if s != backend.StateDead {
 			cases = append(cases, testCase{name: "RetryDead/WrongState/" + name, run: func(t *testing.T, f *fixture) {
 				id, _ := f.jobsIn(s, 1)
 				f.unchanged(func() {
-					require.ErrorIs(t, f.b.RetryDead(f.ctx, f.q, id[0]), backend.ErrWrongState)
+					require.ErrorIs(t, f.b.RetryDead(f.ctx, backend.RetryDeadParams{Queue: f.q, ID: id[0]}), backend.ErrWrongState)
 				}, id...)
 			}})
 		}
@@ -65,10 +65,10 @@ func (f *fixture) jobsIn(state backend.State, n int) ([]string, []backend.Claime
 			claimed = append(claimed, f.claimID(id, time.Duration(n-i)*time.Minute))
 		}
 		return reversed(all), claimed
-	case backend.StateCompleted, backend.StateFailed:
+	case backend.StateCompleted, backend.StateDead:
 		// Finished one by one: the most recent comes first.
 		h := histories[0]
-		if state == backend.StateFailed {
+		if state == backend.StateDead {
 			h = histories[1]
 		}
 		return reversed(h.finish(f, n, keep)), nil
@@ -95,11 +95,11 @@ func testListPaging(t *testing.T, f *fixture, state backend.State) {
 
 func testDelete(t *testing.T, f *fixture, state backend.State) {
 	all, claimed := f.jobsIn(state, 2)
-	require.NoError(t, f.b.Delete(f.ctx, f.q, all[0]))
+	require.NoError(t, f.b.Delete(f.ctx, backend.DeleteParams{Queue: f.q, ID: all[0]}))
 	f.requireGone(all[0])
 	require.Equal(t, all[1:], f.list(state))
 	f.requireState(all[1], state)
-	require.ErrorIs(t, f.b.Delete(f.ctx, f.q, all[0]), backend.ErrNotFound, "a second delete")
+	require.ErrorIs(t, f.b.Delete(f.ctx, backend.DeleteParams{Queue: f.q, ID: all[0]}), backend.ErrNotFound, "a second delete")
 	for _, c := range claimed {
 		if c.ID == all[0] {
 			require.ErrorIs(t, completeOp.one(f, ack(c)), backend.ErrNotFound, "a worker's complete of a deleted job")
@@ -112,7 +112,7 @@ func testDelete(t *testing.T, f *fixture, state backend.State) {
 // old claim's token must not reach the new job.
 func testDeleteReenqueue(t *testing.T, f *fixture) {
 	old := f.claimID(f.enqueue1(), longLease)
-	require.NoError(t, f.b.Delete(f.ctx, f.q, old.ID))
+	require.NoError(t, f.b.Delete(f.ctx, backend.DeleteParams{Queue: f.q, ID: old.ID}))
 	f.enqueueIn(f.q, backend.NewJob{ID: old.ID, MaxAttempts: 1})
 	f.unchanged(func() {
 		require.ErrorIs(t, completeOp.one(f, ack(old)), backend.ErrLostClaim, "a deleted job's claim on its successor")
@@ -128,19 +128,19 @@ func stateDepth(st backend.Stats, state backend.State) int64 {
 		backend.StateScheduled:  st.Scheduled,
 		backend.StateProcessing: st.Processing,
 		backend.StateCompleted:  st.Completed,
-		backend.StateFailed:     st.Failed,
+		backend.StateDead:       st.Dead,
 	}[state]
 }
 
 func testRetryDead(t *testing.T, f *fixture) {
 	id := f.enqueue1(maxAttempts(2))
 	f.fail(dead, f.claimID(id, longLease))
-	require.NoError(t, f.b.RetryDead(f.ctx, f.q, id))
+	require.NoError(t, f.b.RetryDead(f.ctx, backend.RetryDeadParams{Queue: f.q, ID: id}))
 	info := f.requireState(id, backend.StatePending)
 	require.Equal(t, 0, info.Attempts, "RetryDead resets the attempts")
-	require.Empty(t, f.list(backend.StateFailed))
+	require.Empty(t, f.list(backend.StateDead))
 	st := f.stats()
-	require.Equal(t, int64(0), st.Failed)
+	require.Equal(t, int64(0), st.Dead)
 	require.Equal(t, int64(1), st.Pending)
 	c := f.claimID(id, longLease)
 	require.Equal(t, 1, c.Attempts)
@@ -190,8 +190,8 @@ func testStatsSequence(t *testing.T, f *fixture) {
 	waitExpired(f.claimN(1, shortLease)...)
 	require.Equal(t, 1, f.reclaim(10).Len())
 	require.Equal(t, backend.Stats{
-		Pending: 2, Scheduled: 1, Processing: 1, Completed: 1, Failed: 1,
-		EnqueuedTotal: 6, ClaimedTotal: 5, CompletedTotal: 1, RetriedTotal: 1, FailedTotal: 1, ReclaimedTotal: 1,
+		Pending: 2, Scheduled: 1, Processing: 1, Completed: 1, Dead: 1,
+		EnqueuedTotal: 6, ClaimedTotal: 5, CompletedTotal: 1, RetriedTotal: 1, DeadTotal: 1, ReclaimedTotal: 1,
 	}, f.stats())
 	require.ElementsMatch(t, []string{all[1], all[4]}, f.list(backend.StatePending))
 }

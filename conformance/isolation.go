@@ -66,13 +66,13 @@ func testPurgeOwnQueue(t *testing.T, f *fixture) {
 	g := f.other()
 	p := g.populate()
 	g.unchanged(func() {
-		require.NoError(t, f.b.Purge(f.ctx, f.q))
+		require.NoError(t, f.b.Purge(f.ctx, backend.PurgeParams{Queue: f.q}))
 	}, p.ids...)
 }
 
 func testPurgeEmpties(t *testing.T, f *fixture) {
 	p := f.populate()
-	require.NoError(t, f.b.Purge(f.ctx, f.q))
+	require.NoError(t, f.b.Purge(f.ctx, backend.PurgeParams{Queue: f.q}))
 	require.Equal(t, backend.Stats{}, f.stats(), "stats after purge")
 	for _, st := range backend.States {
 		require.Empty(t, f.list(st), "%s after purge", st)
@@ -85,7 +85,7 @@ func testPurgeEmpties(t *testing.T, f *fixture) {
 
 func testPurgeAck(t *testing.T, f *fixture) {
 	p := f.populate()
-	require.NoError(t, f.b.Purge(f.ctx, f.q))
+	require.NoError(t, f.b.Purge(f.ctx, backend.PurgeParams{Queue: f.q}))
 	for _, op := range allAckOps {
 		require.ErrorIs(t, op.one(f, ack(p.claimed)), backend.ErrNotFound, "%s after purge", op.name)
 	}
@@ -94,7 +94,7 @@ func testPurgeAck(t *testing.T, f *fixture) {
 
 func testPurgeUsable(t *testing.T, f *fixture) {
 	p := f.populate()
-	require.NoError(t, f.b.Purge(f.ctx, f.q))
+	require.NoError(t, f.b.Purge(f.ctx, backend.PurgeParams{Queue: f.q}))
 	again := backend.NewJob{ID: p.ids[0], Payload: []byte(`"again"`), MaxAttempts: 1}
 	f.enqueueIn(f.q, again)
 	c := f.claimID(again.ID, longLease)
@@ -107,6 +107,6 @@ func testPurgeUsable(t *testing.T, f *fixture) {
 }
 
 func testPurgeUnused(t *testing.T, f *fixture) {
-	require.NoError(t, f.b.Purge(f.ctx, f.q))
+	require.NoError(t, f.b.Purge(f.ctx, backend.PurgeParams{Queue: f.q}))
 	require.Equal(t, backend.Stats{}, f.stats())
 }

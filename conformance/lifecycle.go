@@ -29,7 +29,7 @@ func testFailRetryNow(t *testing.T, f *fixture) {
 	require.Equal(t, 2, again.Attempts)
 	st := f.stats()
 	require.Equal(t, int64(1), st.RetriedTotal)
-	require.Equal(t, int64(0), st.FailedTotal)
+	require.Equal(t, int64(0), st.DeadTotal)
 }
 
 func testFailRetryAfterDelay(t *testing.T, f *fixture) {
@@ -54,15 +54,15 @@ func testFailRetryAfterDelay(t *testing.T, f *fixture) {
 func testFailDead(t *testing.T, f *fixture) {
 	id := f.enqueue1()
 	f.fail(dead, f.claimID(id, longLease))
-	info := f.requireState(id, backend.StateFailed)
+	info := f.requireState(id, backend.StateDead)
 	require.Equal(t, dead.err, info.LastError)
 	require.Equal(t, 1, info.Attempts)
 	requireNear(t, time.Now(), info.FinishedAt, 2*time.Second, "FinishedAt")
-	require.Equal(t, []string{id}, f.list(backend.StateFailed))
+	require.Equal(t, []string{id}, f.list(backend.StateDead))
 	f.requireNoneClaimable()
 	st := f.stats()
-	require.Equal(t, int64(1), st.Failed)
-	require.Equal(t, int64(1), st.FailedTotal)
+	require.Equal(t, int64(1), st.Dead)
+	require.Equal(t, int64(1), st.DeadTotal)
 	require.Equal(t, int64(0), st.Processing)
 }
 
@@ -203,16 +203,16 @@ func testReclaimPoison(t *testing.T, f *fixture) {
 	r := f.reclaim(10)
 	require.Empty(t, r.Requeued)
 	require.Equal(t, []string{id}, r.Dead)
-	info := f.requireState(id, backend.StateFailed)
+	info := f.requireState(id, backend.StateDead)
 	require.NotEmpty(t, info.LastError, "a dead-lettered job says why")
 	require.Equal(t, 2, info.Attempts)
 	require.False(t, info.FinishedAt.IsZero(), "FinishedAt of a dead job")
-	require.Equal(t, []string{id}, f.list(backend.StateFailed))
+	require.Equal(t, []string{id}, f.list(backend.StateDead))
 	f.requireNoneClaimable()
 	st := f.stats()
 	require.Equal(t, int64(2), st.ReclaimedTotal)
-	require.Equal(t, int64(1), st.FailedTotal)
-	require.Equal(t, int64(1), st.Failed)
+	require.Equal(t, int64(1), st.DeadTotal)
+	require.Equal(t, int64(1), st.Dead)
 }
 
 func testReclaimConcurrent(t *testing.T, f *fixture) {

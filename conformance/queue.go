@@ -139,15 +139,15 @@ func testQueueRetries(t *testing.T, f *fixture, b jobqueue.Backoff) {
 		last = errors.New("smtp: try " + string(rune('0'+n)))
 		require.NoError(t, job.Fail(f.ctx, last))
 		if n < attempts {
-			require.NotEqual(t, jobqueue.StateFailed, f.get(id).State, "dead-lettered after %d of %d attempts", n, attempts)
+			require.NotEqual(t, jobqueue.StateDead, f.get(id).State, "dead-lettered after %d of %d attempts", n, attempts)
 		}
 	}
-	info := f.requireState(id, jobqueue.StateFailed)
+	info := f.requireState(id, jobqueue.StateDead)
 	require.Equal(t, last.Error(), info.LastError)
 	require.Equal(t, attempts, info.Attempts)
 	st := f.stats()
 	require.Equal(t, int64(attempts-1), st.RetriedTotal)
-	require.Equal(t, int64(1), st.FailedTotal)
+	require.Equal(t, int64(1), st.DeadTotal)
 }
 
 func testQueuePermanent(t *testing.T, f *fixture) {
@@ -156,7 +156,7 @@ func testQueuePermanent(t *testing.T, f *fixture) {
 	require.NoError(t, err)
 	job := claim1(t, f.ctx, q)
 	require.NoError(t, job.Fail(f.ctx, jobqueue.Permanent(errors.New("bad address"))))
-	info := f.requireState(id, jobqueue.StateFailed)
+	info := f.requireState(id, jobqueue.StateDead)
 	require.Equal(t, 1, info.Attempts)
 	require.Equal(t, "bad address", info.LastError)
 	require.Equal(t, int64(0), f.stats().RetriedTotal)
@@ -177,7 +177,7 @@ func testQueueDelay(t *testing.T, f *fixture, opt func(time.Duration) jobqueue.E
 }
 
 func testQueueReclaim(t *testing.T, f *fixture) {
-	q := f.queue(jobqueue.WithReclaimBatch(2), jobqueue.WithVisibility(shortLease))
+	q := f.queue(jobqueue.WithReclaimBatch(2), jobqueue.WithLease(shortLease))
 	ids, err := q.EnqueueBatch(f.ctx, []any{1, 2, 3, 4, 5})
 	require.NoError(t, err)
 	jobs, err := q.Claim(f.ctx, 5, 0)
@@ -192,7 +192,7 @@ func testQueueReclaim(t *testing.T, f *fixture) {
 }
 
 func testQueueLostClaim(t *testing.T, f *fixture) {
-	q := f.queue(jobqueue.WithVisibility(shortLease))
+	q := f.queue(jobqueue.WithLease(shortLease))
 	_, err := q.Enqueue(f.ctx, email{To: "a"})
 	require.NoError(t, err)
 	old := claim1(t, f.ctx, q)
@@ -208,7 +208,7 @@ func testQueueLostClaim(t *testing.T, f *fixture) {
 }
 
 func testQueueExtendRelease(t *testing.T, f *fixture) {
-	q := f.queue(jobqueue.WithVisibility(longLease))
+	q := f.queue(jobqueue.WithLease(longLease))
 	id, err := q.Enqueue(f.ctx, email{To: "a"})
 	require.NoError(t, err)
 	job := claim1(t, f.ctx, q)

@@ -32,9 +32,9 @@ var histories = []history{
 		},
 	},
 	{
-		name: "Failed", state: backend.StateFailed,
-		depth: func(s backend.Stats) int64 { return s.Failed },
-		total: func(s backend.Stats) int64 { return s.FailedTotal },
+		name: "Failed", state: backend.StateDead,
+		depth: func(s backend.Stats) int64 { return s.Dead },
+		total: func(s backend.Stats) int64 { return s.DeadTotal },
 		finish: func(f *fixture, n int, r backend.Retention) []string {
 			return f.finishEach(n, func(c backend.ClaimedJob) ([]error, error) {
 				return f.b.Fail(f.ctx, backend.FailParams{Queue: f.q, Items: []backend.Failure{{Ack: ack(c), Error: dead.err, Dead: true}}, Retention: r})
@@ -42,9 +42,9 @@ var histories = []history{
 		},
 	},
 	{
-		name: "ReclaimedDead", state: backend.StateFailed,
-		depth:  func(s backend.Stats) int64 { return s.Failed },
-		total:  func(s backend.Stats) int64 { return s.FailedTotal },
+		name: "ReclaimedDead", state: backend.StateDead,
+		depth:  func(s backend.Stats) int64 { return s.Dead },
+		total:  func(s backend.Stats) int64 { return s.DeadTotal },
 		finish: finishByReclaim,
 	},
 }

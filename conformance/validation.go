@@ -51,9 +51,11 @@ func queueMethods(f *fixture) []queueMethod {
 			return err
 		}},
 		{"Stats", func(f *fixture, q string) error { _, err := f.b.Stats(f.ctx, q); return err }},
-		{"Purge", func(f *fixture, q string) error { return f.b.Purge(f.ctx, q) }},
-		{"RetryDead", func(f *fixture, q string) error { return f.b.RetryDead(f.ctx, q, "x") }},
-		{"Delete", func(f *fixture, q string) error { return f.b.Delete(f.ctx, q, "x") }},
+		{"Purge", func(f *fixture, q string) error { return f.b.Purge(f.ctx, backend.PurgeParams{Queue: q}) }},
+		{"RetryDead", func(f *fixture, q string) error {
+			return f.b.RetryDead(f.ctx, backend.RetryDeadParams{Queue: q, ID: "x"})
+		}},
+		{"Delete", func(f *fixture, q string) error { return f.b.Delete(f.ctx, backend.DeleteParams{Queue: q, ID: "x"}) }},
 	}
 	if sub, ok := f.b.(backend.Subscriber); ok {
 		ms = append(ms, queueMethod{"Subscribe", func(f *fixture, q string) error {
@@ -166,7 +168,7 @@ func invalidCalls() []invalidCall {
 			_, err := f.b.Reclaim(f.ctx, backend.ReclaimParams{Queue: f.q, Max: 0, DeadRetention: keep})
 			return err
 		}},
-		{"List/UnknownState", backend.ErrInvalidState, listCall("dead", 0, 10)},
+		{"List/UnknownState", backend.ErrInvalidState, listCall("failed", 0, 10)},
 		{"List/EmptyState", backend.ErrInvalidState, listCall("", 0, 10)},
 		{"List/LimitZero", backend.ErrInvalidArgument, listCall(backend.StatePending, 0, 0)},
 		{"List/NegativeOffset", backend.ErrInvalidArgument, listCall(backend.StatePending, -1, 10)},
@@ -174,8 +176,12 @@ func invalidCalls() []invalidCall {
 			_, err := f.b.Get(f.ctx, f.q, "")
 			return err
 		}},
-		{"RetryDead/EmptyID", backend.ErrInvalidArgument, func(f *fixture, _ population) error { return f.b.RetryDead(f.ctx, f.q, "") }},
-		{"Delete/EmptyID", backend.ErrInvalidArgument, func(f *fixture, _ population) error { return f.b.Delete(f.ctx, f.q, "") }},
+		{"RetryDead/EmptyID", backend.ErrInvalidArgument, func(f *fixture, _ population) error {
+			return f.b.RetryDead(f.ctx, backend.RetryDeadParams{Queue: f.q, ID: ""})
+		}},
+		{"Delete/EmptyID", backend.ErrInvalidArgument, func(f *fixture, _ population) error {
+			return f.b.Delete(f.ctx, backend.DeleteParams{Queue: f.q, ID: ""})
+		}},
 	}
 }
 

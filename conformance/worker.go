@@ -144,7 +144,7 @@ func testWorkerDrains(t *testing.T, f *fixture) {
 // testWorkerHeartbeat runs handlers far longer than the visibility timeout
 // while a reclaimer sweeps often: the heartbeat must keep every lease.
 func testWorkerHeartbeat(t *testing.T, f *fixture) {
-	q := workerQueue(f, jobqueue.WithVisibility(300*time.Millisecond))
+	q := workerQueue(f, jobqueue.WithLease(300*time.Millisecond))
 	ids := enqueueN(t, q, 4)
 	var runs runCounter
 	startWorker(t, q, func(ctx context.Context, j *jobqueue.Job) (any, error) {
@@ -165,7 +165,7 @@ func testWorkerHeartbeat(t *testing.T, f *fixture) {
 }
 
 func testWorkerLostLease(t *testing.T, f *fixture) {
-	q := workerQueue(f, jobqueue.WithVisibility(300*time.Millisecond))
+	q := workerQueue(f, jobqueue.WithLease(300*time.Millisecond))
 	ids := enqueueN(t, q, 1)
 	started := make(chan struct{})
 	causes := make(chan error, 1)
@@ -227,7 +227,7 @@ func testWorkerPermanentAndPanic(t *testing.T, f *fixture) {
 		return nil, jobqueue.Permanent(errors.New("bad input"))
 	}, jobqueue.WorkerOptions{Concurrency: 2, ClaimWait: 100 * time.Millisecond})
 
-	waitStats(t, q, 10*time.Second, "both jobs dead", func(s jobqueue.Stats) bool { return s.Failed == 2 })
+	waitStats(t, q, 10*time.Second, "both jobs dead", func(s jobqueue.Stats) bool { return s.Dead == 2 })
 	info, err := q.Get(ctx, permanent)
 	require.NoError(t, err)
 	assert.Equal(t, 1, info.Attempts, "a permanent error skips the remaining attempts")
@@ -243,7 +243,7 @@ func testWorkerPermanentAndPanic(t *testing.T, f *fixture) {
 // testWorkerReclaims has a "crashed" worker claim jobs and vanish; a live
 // worker's reclaim loop must hand them back and finish them.
 func testWorkerReclaims(t *testing.T, f *fixture) {
-	q := workerQueue(f, jobqueue.WithVisibility(200*time.Millisecond))
+	q := workerQueue(f, jobqueue.WithLease(200*time.Millisecond))
 	ctx := context.Background()
 	enqueueN(t, q, 5)
 	crashed, err := q.Claim(ctx, 5, time.Second)
@@ -263,7 +263,7 @@ func testWorkerReclaims(t *testing.T, f *fixture) {
 // period: Run must return soon after it, with every job back in pending,
 // no attempt used up, and none of the worker's goroutines left behind.
 func testWorkerShutdown(t *testing.T, f *fixture) {
-	q := workerQueue(f, jobqueue.WithVisibility(time.Minute))
+	q := workerQueue(f, jobqueue.WithLease(time.Minute))
 	ctx := context.Background()
 	ids := enqueueN(t, q, 3)
 	var started atomic.Int32

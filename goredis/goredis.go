@@ -24,20 +24,21 @@
 // connection for waiting and leave 19. Subscribe uses one more connection
 // per call, outside the pool.
 //
-// # Lost replies
+// # Errors and lost replies
 //
-// go-redis sends a command again when its connection drops or its read
-// times out (up to Options.MaxRetries times, 3 by default), scripts
-// included, so a call may run twice on Redis. Claim and Enqueue are safe to
-// repeat: a repeated claim returns the jobs the first run took (the Backend
-// also repeats a claim once itself), and a repeated enqueue succeeds
-// without storing anything twice. Complete, Fail, Release and Extend repeat
-// as no-ops by their tokens. RetryDead and Delete are not: repeated after a
-// reply was lost, they report ErrWrongState and ErrNotFound although the
-// first run did the work. A BLPOP whose reply was lost is also sent again
-// without telling the Backend, so the wake-up it carried is lost: the
-// claims of this process that were waiting then wake with the next
-// wake-up, or at the end of their wait.
+// The Backend maps go-redis errors in one place: a round trip that failed
+// (a refused, reset or timed-out connection, a Redis that is loading, read
+// only or failing over) wraps backend.ErrUnavailable; an error reply the
+// scripts send maps to the backend error it stands for; anything else is
+// permanent. It never repeats a call itself: backend's "Lost replies and
+// repeated calls" says how a repeat is answered. go-redis itself sends a
+// command again after a dropped connection (up to Options.MaxRetries
+// times), which those rules make harmless. Get, List and Stats run
+// read-only scripts (EVALSHA_RO), which a client set up to read from
+// replicas (a ClusterClient with ReadOnly, a failover client with
+// ReplicaOnly) sends to a replica. How waiting claims block, and what a
+// BLPOP that go-redis sends again does to them, is in the internal redisq
+// package's doc.
 //
 // The caller owns the client and closes it; call Backend.Close first.
 package goredis
@@ -57,12 +58,11 @@ import (
 	"github.com/jobqueue-go/jobqueue/internal/redisq"
 )
 
-// Backend is a jobqueue backend on a go-redis client. Its methods are
-// those of backend.Backend and backend.Subscriber, plus Close, which stops
-// the goroutines that wait on Redis for claims (it does not close the
-// client).
+// Backend is a jobqueue backend on a go-redis client. It implements
+// backend.Backend, backend.Subscriber and backend.ConfigChecker, and Close
+// stops the goroutines that wait on Redis for claims.
 type Backend struct {
-	*redisq.Engine
+	e *redisq.Engine
 }
 
 var (
@@ -74,7 +74,95 @@ var (
 // New returns a Backend that uses client. The caller keeps ownership of
 // client and closes it after calling Backend.Close.
 func New(client redis.UniversalClient) *Backend {
-	return &Backend{Engine: redisq.NewEngine(conn{client})}
+	return &Backend{e: redisq.NewEngine(conn{client})}
+}
+
+// Close stops the goroutines that wait on Redis for claims and waits for
+// them to return. Claims still waiting wait out their own timeout. Close
+// does not close the client.
+func (b *Backend) Close() { b.e.Close() }
+
+// Enqueue adds jobs to a queue, all or none; see backend.Backend.Enqueue.
+func (b *Backend) Enqueue(ctx context.Context, p backend.EnqueueParams) error {
+	return b.e.Enqueue(ctx, p)
+}
+
+// Claim takes and leases up to p.Max jobs, waiting up to p.Wait; see
+// backend.Backend.Claim. Waiting claims share one blocked connection per
+// queue (see "Connections").
+func (b *Backend) Claim(ctx context.Context, p backend.ClaimParams) ([]backend.ClaimedJob, error) {
+	return b.e.Claim(ctx, p)
+}
+
+// Complete finishes claimed jobs; see backend.Backend.Complete.
+func (b *Backend) Complete(ctx context.Context, p backend.CompleteParams) ([]error, error) {
+	return b.e.Complete(ctx, p)
+}
+
+// Fail ends the attempts of claimed jobs; see backend.Backend.Fail.
+func (b *Backend) Fail(ctx context.Context, p backend.FailParams) ([]error, error) {
+	return b.e.Fail(ctx, p)
+}
+
+// Extend renews the leases of claimed jobs; see backend.Backend.Extend.
+func (b *Backend) Extend(ctx context.Context, p backend.ExtendParams) ([]error, error) {
+	return b.e.Extend(ctx, p)
+}
+
+// Release hands claimed jobs back to pending; see backend.Backend.Release.
+func (b *Backend) Release(ctx context.Context, p backend.ReleaseParams) ([]error, error) {
+	return b.e.Release(ctx, p)
+}
+
+// Reclaim returns expired leases to pending; see backend.Backend.Reclaim.
+func (b *Backend) Reclaim(ctx context.Context, p backend.ReclaimParams) (backend.ReclaimResult, error) {
+	return b.e.Reclaim(ctx, p)
+}
+
+// Get reads one job's record with a read-only script; see
+// backend.Backend.Get.
+func (b *Backend) Get(ctx context.Context, queue, id string) (backend.JobInfo, error) {
+	return b.e.Get(ctx, queue, id)
+}
+
+// List pages through the ids of one state with a read-only script; see
+// backend.Backend.List.
+func (b *Backend) List(ctx context.Context, p backend.ListParams) ([]string, error) {
+	return b.e.List(ctx, p)
+}
+
+// Stats reads a queue's depths and counters with a read-only script; see
+// backend.Backend.Stats.
+func (b *Backend) Stats(ctx context.Context, queue string) (backend.Stats, error) {
+	return b.e.Stats(ctx, queue)
+}
+
+// Purge deletes one queue, in batches; see backend.Backend.Purge.
+func (b *Backend) Purge(ctx context.Context, p backend.PurgeParams) error {
+	return b.e.Purge(ctx, p)
+}
+
+// RetryDead sends a dead job back to pending; see
+// backend.Backend.RetryDead.
+func (b *Backend) RetryDead(ctx context.Context, p backend.RetryDeadParams) error {
+	return b.e.RetryDead(ctx, p)
+}
+
+// Delete removes one job; see backend.Backend.Delete.
+func (b *Backend) Delete(ctx context.Context, p backend.DeleteParams) error {
+	return b.e.Delete(ctx, p)
+}
+
+// Subscribe delivers the queue's events; see backend.Subscriber. Each call
+// holds a connection of its own, outside the pool.
+func (b *Backend) Subscribe(ctx context.Context, queue string) (<-chan backend.Event, error) {
+	return b.e.Subscribe(ctx, queue)
+}
+
+// CheckConfig warns about every server whose maxmemory-policy may evict
+// queue keys; see backend.ConfigChecker.
+func (b *Backend) CheckConfig(ctx context.Context) ([]string, error) {
+	return b.e.CheckConfig(ctx)
 }
 
 // conn implements redisq.Conn with go-redis.
@@ -87,9 +175,13 @@ func (c conn) Eval(ctx context.Context, s *redisq.Script, keys, args []string) (
 	for i, x := range args {
 		a[i] = x
 	}
-	v, err := c.c.EvalSha(ctx, s.SHA, keys, a...).Result()
+	evalSha, eval := c.c.EvalSha, c.c.Eval
+	if s.ReadOnly {
+		evalSha, eval = c.c.EvalShaRO, c.c.EvalRO
+	}
+	v, err := evalSha(ctx, s.SHA, keys, a...).Result()
 	if redis.HasErrorPrefix(err, "NOSCRIPT") {
-		v, err = c.c.Eval(ctx, s.Src, keys, a...).Result()
+		v, err = eval(ctx, s.Src, keys, a...).Result()
 	}
 	if err != nil {
 		return nil, c.fail(err)
@@ -193,13 +285,19 @@ func do(client interface {
 	}
 }
 
-// mapError is the one place go-redis errors become jobqueue errors.
+// mapError is the one place go-redis errors become jobqueue errors: an
+// error reply by its code (redisq.ReplyError), a closed client as a
+// permanent error, and any other failure as a failed round trip
+// (redisq.RoundTripError, backend.ErrUnavailable).
 func mapError(err error) error {
 	var re redis.Error
-	if errors.As(err, &re) {
+	switch {
+	case errors.As(err, &re):
 		return redisq.ReplyError(re.Error())
+	case errors.Is(err, redis.ErrClosed):
+		return fmt.Errorf("jobqueue: %w", err)
 	}
-	return fmt.Errorf("jobqueue: redis: %w", err)
+	return redisq.RoundTripError(err)
 }
 
 // toTree converts a go-redis reply to the plain tree redisq decodes.

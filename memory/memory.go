@@ -6,6 +6,12 @@
 // Time is the process clock. The backend runs no goroutines of its own:
 // finished jobs expire, and delayed jobs fall due, when the queue is next
 // touched.
+//
+// Its calls are never in doubt: each has run, or not, as it reports, and it
+// never returns backend.ErrUnavailable. It still honours request ids (see
+// "Lost replies and repeated calls" in the backend package) for callers
+// that repeat calls on their own; the root jobqueue.Queue sends it none,
+// since it implements backend.Local.
 package memory
 
 import (
@@ -16,6 +22,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -30,6 +38,7 @@ const eventBuffer = 256
 var (
 	_ backend.Backend    = (*Backend)(nil)
 	_ backend.Subscriber = (*Backend)(nil)
+	_ backend.Local      = (*Backend)(nil)
 )
 
 // Backend is an in-memory backend.Backend. The zero value is not usable;
@@ -43,6 +52,9 @@ type Backend struct {
 func New() *Backend {
 	return &Backend{queues: make(map[string]*queue)}
 }
+
+// Local implements backend.Local: the store lives in this process.
+func (b *Backend) Local() {}
 
 // outcome is what was recorded for a job's current claim token.
 type outcome uint8
@@ -96,10 +108,16 @@ type queue struct {
 	processing timeHeap
 	expiring   timeHeap  // completed and failed jobs, by expiry time
 	completed  list.List // front is most recent
-	failed     list.List // front is most recent
+	dead       list.List // front is most recent
 	seq        uint64
 
 	counters backend.Stats // only the *Total fields are used
+
+	// requests remembers the calls that changed something, by request id,
+	// for backend.RequestWindow; reqOrder holds them oldest first, so they
+	// expire from its front.
+	requests map[string]*request
+	reqOrder list.List
 
 	// wake is closed, and forgotten, whenever pending or scheduled gains a
 	// job, which wakes every waiting claimer at once. It is made only when a
@@ -109,13 +127,42 @@ type queue struct {
 }
 
 func newQueue(name string) *queue {
-	q := &queue{name: name, subs: make(map[chan backend.Event]struct{})}
+	q := &queue{name: name, subs: make(map[chan backend.Event]struct{}), requests: make(map[string]*request)}
 	q.reset()
 	return q
 }
 
+// request is what a call that changed something returned, kept under its
+// request id so that a repeat returns it again.
+type request struct {
+	id      string
+	expires time.Time
+	claimed []backend.Ack         // Claim: the jobs it took, with their tokens
+	reclaim backend.ReclaimResult // Reclaim
+}
+
+// repeat returns the record of request id, if the call ran before. An empty
+// id is never recorded.
+func (q *queue) repeat(id string) *request {
+	if id == "" {
+		return nil
+	}
+	return q.requests[id]
+}
+
+// remember records a call that changed something under its request id.
+func (q *queue) remember(now time.Time, r *request) {
+	if r.id == "" {
+		return
+	}
+	r.expires = now.Add(backend.RequestWindow)
+	q.requests[r.id] = r
+	q.reqOrder.PushBack(r)
+}
+
 // reset empties the queue but keeps its waiters and subscribers, which hold
-// on to this value.
+// on to this value, and its request records, which outlive a purge as they
+// do on Redis.
 func (q *queue) reset() {
 	q.jobs = make(map[string]*job)
 	q.pending.Init()
@@ -123,7 +170,7 @@ func (q *queue) reset() {
 	q.processing = nil
 	q.expiring = nil
 	q.completed.Init()
-	q.failed.Init()
+	q.dead.Init()
 	q.counters = backend.Stats{}
 }
 
@@ -154,6 +201,9 @@ func (q *queue) lock() time.Time {
 	now := time.Now()
 	for j := q.expiring.peek(); j != nil && !j.due.After(now); j = q.expiring.peek() {
 		q.drop(j)
+	}
+	for e := q.reqOrder.Front(); e != nil && !e.Value.(*request).expires.After(now); e = q.reqOrder.Front() {
+		delete(q.requests, q.reqOrder.Remove(e).(*request).id)
 	}
 	promoted := false
 	for j := q.scheduled.peek(); j != nil && !j.due.After(now); j = q.scheduled.peek() {
@@ -198,8 +248,8 @@ func (q *queue) detach(j *job) {
 	case backend.StateCompleted:
 		q.completed.Remove(j.elem)
 		heap.Remove(&q.expiring, j.hidx)
-	case backend.StateFailed:
-		q.failed.Remove(j.elem)
+	case backend.StateDead:
+		q.dead.Remove(j.elem)
 		heap.Remove(&q.expiring, j.hidx)
 	}
 	j.elem = nil
@@ -238,13 +288,13 @@ func (q *queue) toProcessing(j *job, deadline time.Time) {
 	heap.Push(&q.processing, j)
 }
 
-// toHistory records j as finished in state (completed or failed) under r:
+// toHistory records j as finished in state (completed or dead) under r:
 // it joins the front of that history, which is then trimmed to r.Max, and
 // expires after r.TTL. With Max or TTL zero the record is deleted at once.
 func (q *queue) toHistory(j *job, state backend.State, now time.Time, r backend.Retention) {
 	hist := &q.completed
-	if state == backend.StateFailed {
-		hist = &q.failed
+	if state == backend.StateDead {
+		hist = &q.dead
 	}
 	j.state = state
 	j.finishedAt = now
@@ -289,7 +339,9 @@ func (e *eventIDs) add(id string) {
 	}
 }
 
-func newToken() string {
+// newTokenBase returns the random part of a claim call's tokens: the i-th
+// job it takes gets base.i, so one random draw serves the whole batch.
+func newTokenBase() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
 	return hex.EncodeToString(b[:])
@@ -319,6 +371,9 @@ func (b *Backend) Enqueue(ctx context.Context, p backend.EnqueueParams) error {
 	q := b.queue(p.Queue, true)
 	now := q.lock()
 	defer q.mu.Unlock()
+	if q.repeat(p.RequestID) != nil {
+		return nil
+	}
 	for _, nj := range p.Jobs {
 		if _, ok := q.jobs[nj.ID]; ok {
 			return fmt.Errorf("%w: %q in queue %q", backend.ErrJobExists, nj.ID, q.name)
@@ -342,6 +397,7 @@ func (b *Backend) Enqueue(ctx context.Context, p backend.EnqueueParams) error {
 		ev.add(j.id)
 	}
 	q.counters.EnqueuedTotal += int64(len(p.Jobs))
+	q.remember(now, &request{id: p.RequestID})
 	q.notify()
 	q.emit(backend.EventEnqueued, ev.ids)
 	return nil
@@ -369,6 +425,11 @@ func (b *Backend) Claim(ctx context.Context, p backend.ClaimParams) ([]backend.C
 			return nil, err
 		}
 		now := q.lock()
+		if r := q.repeat(p.RequestID); r != nil {
+			got := q.stillHeld(r)
+			q.mu.Unlock()
+			return got, nil
+		}
 		if got := q.take(now, p); len(got) > 0 || p.Wait == 0 {
 			q.mu.Unlock()
 			return got, nil
@@ -401,6 +462,31 @@ func (b *Backend) Claim(ctx context.Context, p backend.ClaimParams) ([]backend.C
 	}
 }
 
+// claimedJob is what a claim returns of j, which is processing.
+func claimedJob(j *job) backend.ClaimedJob {
+	return backend.ClaimedJob{
+		ID:          j.id,
+		Token:       j.token,
+		Payload:     bytes.Clone(j.payload),
+		Attempts:    j.attempts,
+		MaxAttempts: j.maxAttempts,
+		EnqueuedAt:  wallClock(j.enqueuedAt),
+		LeaseUntil:  wallClock(j.due),
+	}
+}
+
+// stillHeld answers a repeated claim: the jobs the first run took that its
+// claim still holds, unacknowledged; q is locked.
+func (q *queue) stillHeld(r *request) []backend.ClaimedJob {
+	out := make([]backend.ClaimedJob, 0, len(r.claimed))
+	for _, a := range r.claimed {
+		if j := q.jobs[a.ID]; j != nil && j.token == a.Token && j.state == backend.StateProcessing && j.outcome == outcomeNone {
+			out = append(out, claimedJob(j))
+		}
+	}
+	return out
+}
+
 // take claims up to p.Max pending jobs; q is locked.
 func (q *queue) take(now time.Time, p backend.ClaimParams) []backend.ClaimedJob {
 	n := min(p.Max, q.pending.Len())
@@ -408,28 +494,29 @@ func (q *queue) take(now time.Time, p backend.ClaimParams) []backend.ClaimedJob 
 		return nil
 	}
 	out := make([]backend.ClaimedJob, 0, n)
+	rec := &request{id: p.RequestID}
 	ev := q.collect()
 	until := now.Add(p.Lease)
-	for range n {
+	base := p.RequestID
+	if base == "" {
+		base = newTokenBase()
+	}
+	for i := range n {
 		j := q.pending.Front().Value.(*job)
 		q.detach(j)
 		j.attempts++
-		j.token = newToken()
+		j.token = base + "." + strconv.Itoa(i+1)
 		j.outcome = outcomeNone
 		j.claimedAt = now
 		q.toProcessing(j, until)
-		out = append(out, backend.ClaimedJob{
-			ID:          j.id,
-			Token:       j.token,
-			Payload:     bytes.Clone(j.payload),
-			Attempts:    j.attempts,
-			MaxAttempts: j.maxAttempts,
-			EnqueuedAt:  wallClock(j.enqueuedAt),
-			LeaseUntil:  wallClock(until),
-		})
+		out = append(out, claimedJob(j))
+		if rec.id != "" {
+			rec.claimed = append(rec.claimed, backend.Ack{ID: j.id, Token: j.token})
+		}
 		ev.add(j.id)
 	}
 	q.counters.ClaimedTotal += int64(n)
+	q.remember(now, rec)
 	q.emit(backend.EventClaimed, ev.ids)
 	return out
 }
@@ -473,26 +560,28 @@ func (b *Backend) lockForAcks(ctx context.Context, name string, n int, id func(i
 	return q, q.lock(), errs, nil
 }
 
-// lockJob starts a call on one job: it validates the reference and returns
-// the job with its queue locked, or an error with nothing locked.
-func (b *Backend) lockJob(ctx context.Context, name, id string) (*queue, *job, error) {
-	if err := backend.ValidateJobRef(name, id); err != nil {
-		return nil, nil, err
-	}
+// lockJob starts a call on one job of a queue whose name is already
+// validated: it returns the job with its queue locked, the time, and the
+// request record of an earlier run of this call, if any (then j is nil); or
+// an error with nothing locked.
+func (b *Backend) lockJob(ctx context.Context, name, id, requestID string) (*queue, *job, time.Time, *request, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, nil, err
+		return nil, nil, time.Time{}, nil, err
 	}
 	q := b.queue(name, false)
 	if q == nil {
-		return nil, nil, notFound(name, id)
+		return nil, nil, time.Time{}, nil, notFound(name, id)
 	}
-	q.lock()
+	now := q.lock()
+	if r := q.repeat(requestID); r != nil {
+		return q, nil, now, r, nil
+	}
 	j := q.jobs[id]
 	if j == nil {
 		q.mu.Unlock()
-		return nil, nil, notFound(name, id)
+		return nil, nil, time.Time{}, nil, notFound(name, id)
 	}
-	return q, j, nil
+	return q, j, now, nil, nil
 }
 
 // Complete implements backend.Backend.
@@ -515,6 +604,9 @@ func (b *Backend) Complete(ctx context.Context, p backend.CompleteParams) ([]err
 		q.detach(j)
 		j.outcome = outcomeComplete
 		j.result = bytes.Clone(it.Result)
+		if it.Error != "" {
+			j.lastError = it.Error
+		}
 		q.toHistory(j, backend.StateCompleted, now, p.Retention)
 		q.counters.CompletedTotal++
 		ev.add(j.id)
@@ -546,8 +638,8 @@ func (b *Backend) Fail(ctx context.Context, p backend.FailParams) ([]error, erro
 		j.lastError = it.Error
 		switch {
 		case it.Dead:
-			q.toHistory(j, backend.StateFailed, now, p.Retention)
-			q.counters.FailedTotal++
+			q.toHistory(j, backend.StateDead, now, p.Retention)
+			q.counters.DeadTotal++
 			dead.add(j.id)
 			continue
 		case it.Delay > 0:
@@ -645,6 +737,9 @@ func (b *Backend) Reclaim(ctx context.Context, p backend.ReclaimParams) (backend
 	}
 	now := q.lock()
 	defer q.mu.Unlock()
+	if r := q.repeat(p.RequestID); r != nil {
+		return backend.ReclaimResult{Requeued: slices.Clone(r.reclaim.Requeued), Dead: slices.Clone(r.reclaim.Dead)}, nil
+	}
 	for res.Len() < p.Max {
 		j := q.processing.peek()
 		if j == nil || !j.due.Before(now) {
@@ -656,28 +751,33 @@ func (b *Backend) Reclaim(ctx context.Context, p backend.ReclaimParams) (backend
 		j.outcome = outcomeNone
 		q.counters.ReclaimedTotal++
 		if j.attempts >= j.maxAttempts {
-			j.lastError = fmt.Sprintf("jobqueue: lease expired after %d attempts", j.attempts)
-			q.toHistory(j, backend.StateFailed, now, p.DeadRetention)
-			q.counters.FailedTotal++
+			j.lastError = fmt.Sprintf("jobqueue: lease expired on attempt %d of %d", j.attempts, j.maxAttempts)
+			q.toHistory(j, backend.StateDead, now, p.DeadRetention)
+			q.counters.DeadTotal++
 			res.Dead = append(res.Dead, j.id)
 			continue
 		}
 		q.toPending(j, false)
 		res.Requeued = append(res.Requeued, j.id)
 	}
+	if res.Len() == 0 {
+		return res, nil
+	}
+	q.remember(now, &request{id: p.RequestID, reclaim: backend.ReclaimResult{Requeued: slices.Clone(res.Requeued), Dead: slices.Clone(res.Dead)}})
 	if len(res.Requeued) > 0 {
 		q.notify()
-		q.emit(backend.EventReclaimed, append([]string(nil), res.Requeued...))
+		q.emit(backend.EventReclaimed, slices.Clone(res.Requeued))
 	}
-	if len(res.Dead) > 0 {
-		q.emit(backend.EventDead, append([]string(nil), res.Dead...))
-	}
+	q.emit(backend.EventDead, slices.Clone(res.Dead))
 	return res, nil
 }
 
 // Get implements backend.Backend.
 func (b *Backend) Get(ctx context.Context, queue, id string) (backend.JobInfo, error) {
-	q, j, err := b.lockJob(ctx, queue, id)
+	if err := backend.ValidateJobRef(queue, id); err != nil {
+		return backend.JobInfo{}, err
+	}
+	q, j, _, _, err := b.lockJob(ctx, queue, id, "")
 	if err != nil {
 		return backend.JobInfo{}, err
 	}
@@ -726,8 +826,8 @@ func (b *Backend) List(ctx context.Context, p backend.ListParams) ([]string, err
 		return q.processing.window(p.Offset, p.Limit), nil
 	case backend.StateCompleted:
 		return listWindow(&q.completed, p.Offset, p.Limit), nil
-	default: // backend.StateFailed; Validate rejected unknown states
-		return listWindow(&q.failed, p.Offset, p.Limit), nil
+	default: // backend.StateDead; Validate rejected unknown states
+		return listWindow(&q.dead, p.Offset, p.Limit), nil
 	}
 }
 
@@ -765,25 +865,29 @@ func (b *Backend) Stats(ctx context.Context, queue string) (backend.Stats, error
 	s.Scheduled = int64(q.scheduled.Len())
 	s.Processing = int64(q.processing.Len())
 	s.Completed = int64(q.completed.Len())
-	s.Failed = int64(q.failed.Len())
+	s.Dead = int64(q.dead.Len())
 	return s, nil
 }
 
 // Purge implements backend.Backend.
-func (b *Backend) Purge(ctx context.Context, queue string) error {
-	if err := backend.ValidateQueueName(queue); err != nil {
+func (b *Backend) Purge(ctx context.Context, p backend.PurgeParams) error {
+	if err := p.Validate(); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	q := b.queue(queue, false)
+	q := b.queue(p.Queue, false)
 	if q == nil {
 		return nil
 	}
-	q.lock()
+	now := q.lock()
 	defer q.mu.Unlock()
+	if q.repeat(p.RequestID) != nil {
+		return nil
+	}
 	q.reset()
+	q.remember(now, &request{id: p.RequestID})
 	// The event names no ids: a purge may remove millions of jobs, and
 	// listeners only need to know that everything went.
 	q.emit(backend.EventPurged, nil)
@@ -792,14 +896,20 @@ func (b *Backend) Purge(ctx context.Context, queue string) error {
 
 // RetryDead implements backend.Backend. The job keeps its LastError, so
 // whoever looks at it later still sees why it had died.
-func (b *Backend) RetryDead(ctx context.Context, queue, id string) error {
-	q, j, err := b.lockJob(ctx, queue, id)
+func (b *Backend) RetryDead(ctx context.Context, p backend.RetryDeadParams) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	q, j, now, rep, err := b.lockJob(ctx, p.Queue, p.ID, p.RequestID)
 	if err != nil {
 		return err
 	}
 	defer q.mu.Unlock()
-	if j.state != backend.StateFailed {
-		return fmt.Errorf("%w: job %q in queue %q is %s, not %s", backend.ErrWrongState, id, queue, j.state, backend.StateFailed)
+	if rep != nil {
+		return nil
+	}
+	if j.state != backend.StateDead {
+		return fmt.Errorf("%w: job %q in queue %q is %s, not %s", backend.ErrWrongState, p.ID, p.Queue, j.state, backend.StateDead)
 	}
 	q.detach(j)
 	j.attempts = 0
@@ -810,20 +920,28 @@ func (b *Backend) RetryDead(ctx context.Context, queue, id string) error {
 	j.token = ""
 	j.outcome = outcomeNone
 	q.toPending(j, false)
+	q.remember(now, &request{id: p.RequestID})
 	q.notify()
-	q.emit(backend.EventRetried, []string{id})
+	q.emit(backend.EventRetried, []string{p.ID})
 	return nil
 }
 
 // Delete implements backend.Backend.
-func (b *Backend) Delete(ctx context.Context, queue, id string) error {
-	q, j, err := b.lockJob(ctx, queue, id)
+func (b *Backend) Delete(ctx context.Context, p backend.DeleteParams) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	q, j, now, rep, err := b.lockJob(ctx, p.Queue, p.ID, p.RequestID)
 	if err != nil {
 		return err
 	}
 	defer q.mu.Unlock()
+	if rep != nil {
+		return nil
+	}
 	q.drop(j)
-	q.emit(backend.EventDeleted, []string{id})
+	q.remember(now, &request{id: p.RequestID})
+	q.emit(backend.EventDeleted, []string{p.ID})
 	return nil
 }
 

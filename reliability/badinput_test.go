@@ -152,9 +152,9 @@ func badQueueNames(t *testing.T, b backend.Backend, raw *redis.Client) nameResul
 			return err
 		}},
 		{"Stats", func(q string) error { _, err := b.Stats(ctx, q); return err }},
-		{"Purge", func(q string) error { return b.Purge(ctx, q) }},
-		{"RetryDead", func(q string) error { return b.RetryDead(ctx, q, "j1") }},
-		{"Delete", func(q string) error { return b.Delete(ctx, q, "j1") }},
+		{"Purge", func(q string) error { return b.Purge(ctx, backend.PurgeParams{Queue: q}) }},
+		{"RetryDead", func(q string) error { return b.RetryDead(ctx, backend.RetryDeadParams{Queue: q, ID: "j1"}) }},
+		{"Delete", func(q string) error { return b.Delete(ctx, backend.DeleteParams{Queue: q, ID: "j1"}) }},
 		{"Subscribe", func(q string) error {
 			s, ok := b.(backend.Subscriber)
 			if !ok {
@@ -447,7 +447,7 @@ func corruptRecords(t *testing.T, b backend.Backend, raw *redis.Client) recordRe
 	q, err := jobqueue.New(b, "bad",
 		jobqueue.WithBackoff(nil),
 		jobqueue.WithCompletedRetention(10_000, time.Hour),
-		jobqueue.WithFailedRetention(10_000, time.Hour))
+		jobqueue.WithDeadRetention(10_000, time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -528,7 +528,7 @@ func corruptRecords(t *testing.T, b backend.Backend, raw *redis.Client) recordRe
 			t.Errorf("%s: a handler ran the corrupt job %d times", c.name, runs[id])
 		}
 		info, err := q.Get(ctx, id)
-		if err != nil || info.State != jobqueue.StateFailed {
+		if err != nil || info.State != jobqueue.StateDead {
 			t.Errorf("%s: after the worker, Get = %+v, %v; want failed", c.name, info, err)
 			continue
 		}
@@ -546,15 +546,15 @@ func corruptRecords(t *testing.T, b backend.Backend, raw *redis.Client) recordRe
 	for id := range damaged {
 		bad[id] = true
 	}
-	assertListed(ctx, t, q, jobqueue.StateFailed, bad)
+	assertListed(ctx, t, q, jobqueue.StateDead, bad)
 
 	s, err := q.Stats(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := backend.Stats{
-		Completed: good, Failed: int64(len(damaged)),
-		EnqueuedTotal: int64(len(all)), ClaimedTotal: good, CompletedTotal: good, FailedTotal: int64(len(damaged)),
+		Completed: good, Dead: int64(len(damaged)),
+		EnqueuedTotal: int64(len(all)), ClaimedTotal: good, CompletedTotal: good, DeadTotal: int64(len(damaged)),
 	}
 	if s.Stats != want {
 		t.Errorf("stats after the drain:\n got %+v\nwant %+v", s.Stats, want)

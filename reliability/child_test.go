@@ -189,9 +189,9 @@ func manual(ctx context.Context, q *jobqueue.Queue, cfg childConfig, h jobqueue.
 // scenario shares: history long enough to hold every job for the checks.
 func openQueue(b backend.Backend, name string, visibility time.Duration) (*jobqueue.Queue, error) {
 	return jobqueue.New(b, name,
-		jobqueue.WithVisibility(visibility),
+		jobqueue.WithLease(visibility),
 		jobqueue.WithCompletedRetention(1_000_000, time.Hour),
-		jobqueue.WithFailedRetention(1_000_000, time.Hour),
+		jobqueue.WithDeadRetention(1_000_000, time.Hour),
 		jobqueue.WithBackoff(jobqueue.ConstantBackoff(10*time.Millisecond)),
 	)
 }

@@ -289,7 +289,7 @@ func (f *fleet) waitDrained(want int, within time.Duration) time.Duration {
 	start := time.Now()
 	for {
 		s, err := f.q.Stats(context.Background())
-		if err == nil && s.Pending+s.Scheduled+s.Processing == 0 && s.CompletedTotal+s.FailedTotal >= int64(want) {
+		if err == nil && s.Pending+s.Scheduled+s.Processing == 0 && s.CompletedTotal+s.DeadTotal >= int64(want) {
 			return time.Since(start)
 		}
 		if time.Since(start) > within {
@@ -487,7 +487,7 @@ func (f *fleet) check(ids []string, opt checkOptions) outcome {
 			if rec.runs[id] == 0 {
 				complain("job %s completed without a recorded run", id)
 			}
-		case jobqueue.StateFailed:
+		case jobqueue.StateDead:
 			o.dead++
 			if !opt.mayDie {
 				complain("job %s was dead-lettered: %s", id, info.LastError)
@@ -512,8 +512,8 @@ func (f *fleet) check(ids []string, opt checkOptions) outcome {
 	o.released = rec.total(func(s jobqueue.WorkerStats) int64 { return s.Released })
 	o.refused = rec.total(func(s jobqueue.WorkerStats) int64 { return s.LostClaims })
 	if !opt.mayLose {
-		if got := o.stats.CompletedTotal + o.stats.FailedTotal; got != int64(o.completed+o.dead) {
-			t.Errorf("the counters record %d finished jobs (%d completed, %d dead), the records %d: an outcome was accepted twice", got, o.stats.CompletedTotal, o.stats.FailedTotal, o.completed+o.dead)
+		if got := o.stats.CompletedTotal + o.stats.DeadTotal; got != int64(o.completed+o.dead) {
+			t.Errorf("the counters record %d finished jobs (%d completed, %d dead), the records %d: an outcome was accepted twice", got, o.stats.CompletedTotal, o.stats.DeadTotal, o.completed+o.dead)
 		}
 		if bound := o.reclaimed + o.released; int64(o.duplicates) > bound {
 			t.Errorf("%d duplicate runs, more than the %d reclaims and %d shutdown releases", o.duplicates, o.reclaimed, o.released)
@@ -654,7 +654,7 @@ func drainHere(t *testing.T, ctx context.Context, q *jobqueue.Queue, concurrency
 	deadline := time.Now().Add(within)
 	for {
 		s, err := q.Stats(ctx)
-		if err == nil && s.Pending+s.Scheduled+s.Processing == 0 && s.CompletedTotal+s.FailedTotal >= int64(want) {
+		if err == nil && s.Pending+s.Scheduled+s.Processing == 0 && s.CompletedTotal+s.DeadTotal >= int64(want) {
 			break
 		}
 		if time.Now().After(deadline) {

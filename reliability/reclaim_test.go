@@ -94,7 +94,7 @@ func TestReclaimMillion(t *testing.T) {
 	for n := 0; ; n++ {
 		t0 := time.Now()
 		r, err := bs[n%2].Reclaim(ctx, backend.ReclaimParams{Queue: queue, Max: jobqueue.DefaultReclaimBatch,
-			DeadRetention: backend.Retention{Max: jobqueue.DefaultFailedMax, TTL: jobqueue.DefaultFailedTTL}})
+			DeadRetention: backend.Retention{Max: jobqueue.DefaultDeadMax, TTL: jobqueue.DefaultDeadTTL}})
 		d := time.Since(t0)
 		if err != nil {
 			t.Fatalf("reclaim call %d on %s: %v", n, names[n%2], err)
@@ -144,7 +144,7 @@ func TestReclaimMillion(t *testing.T) {
 		t.Errorf("reclaim requeued %d and dead-lettered %d; want %d and 0", requeued, dead, jobs)
 	}
 	s, err = rb.Stats(ctx, queue)
-	if err != nil || s.Pending != jobs || s.Processing != 0 || s.Failed != 0 || s.ReclaimedTotal != jobs {
+	if err != nil || s.Pending != jobs || s.Processing != 0 || s.Dead != 0 || s.ReclaimedTotal != jobs {
 		t.Errorf("after the sweep: %+v, %v; want %d pending and reclaimed, none processing or failed", s, err, jobs)
 	}
 	seen := make(map[string]int, jobs)

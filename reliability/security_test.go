@@ -290,7 +290,7 @@ func aclLifeCycle(t *testing.T, admin *redis.Client, b backend.Backend, user, qu
 			t.Fatalf("%s: %v", what, err)
 		}
 	}
-	q, err := jobqueue.New(b, queue, jobqueue.WithVisibility(500*time.Millisecond), jobqueue.WithBackoff(jobqueue.ConstantBackoff(10*time.Millisecond)))
+	q, err := jobqueue.New(b, queue, jobqueue.WithLease(500*time.Millisecond), jobqueue.WithBackoff(jobqueue.ConstantBackoff(10*time.Millisecond)))
 	must("New", err)
 	evCtx, stopEvents := context.WithCancel(ctx)
 	events, err := q.Events(evCtx)
@@ -326,15 +326,15 @@ func aclLifeCycle(t *testing.T, admin *redis.Client, b backend.Backend, user, qu
 	}
 	st, err := q.Stats(ctx)
 	must("Stats", err)
-	if st.Pending != 2 || st.Completed != 1 || st.Failed != 1 || st.CompletedTotal != 1 || st.FailedTotal != 1 || st.ReclaimedTotal != 1 {
+	if st.Pending != 2 || st.Completed != 1 || st.Dead != 1 || st.CompletedTotal != 1 || st.DeadTotal != 1 || st.ReclaimedTotal != 1 {
 		t.Fatalf("Stats: %+v", st.Stats)
 	}
-	dead, err := q.List(ctx, jobqueue.StateFailed, 0, 10)
+	dead, err := q.List(ctx, jobqueue.StateDead, 0, 10)
 	if err != nil || !slices.Equal(dead, ids[1:2]) {
 		t.Fatalf("List failed: %v %v", dead, err)
 	}
 	info, err := q.Get(ctx, ids[1])
-	if err != nil || info.State != jobqueue.StateFailed || !strings.Contains(info.LastError, "550") {
+	if err != nil || info.State != jobqueue.StateDead || !strings.Contains(info.LastError, "550") {
 		t.Fatalf("Get: %+v %v", info, err)
 	}
 	must("RetryDead", q.RetryDead(ctx, ids[1]))

@@ -23,18 +23,28 @@
 // flowing over the pipelined connection. Subscribe shares the client's
 // pub/sub connection.
 //
-// # Lost replies
+// # Errors and lost replies
 //
-// rueidis does not send a script again when its connection drops; the call
-// fails, although it may have run on Redis. The Backend repeats a claim once
-// itself, and the claim script answers the repeat with the jobs the first
-// run took, so they are not leased to nobody. Other calls report the error
-// and may have taken effect: a caller that repeats an Enqueue then gets
-// ErrJobExists, a RetryDead ErrWrongState and a Delete ErrNotFound,
-// although the first run did the work; Complete, Fail, Release and Extend
-// repeat as no-ops by their tokens.
+// The Backend maps rueidis errors in one place: a round trip that failed
+// (a refused, reset or timed-out connection, a client that cannot reach
+// Redis, a Redis that is loading, read only or failing over) wraps
+// backend.ErrUnavailable; an error reply the scripts send maps to the
+// backend error it stands for; anything else is permanent. Neither rueidis
+// nor the Backend sends a script again after a lost reply: the call
+// reports ErrUnavailable, and backend's "Lost replies and repeated calls"
+// says how its repeat is answered. Get, List and Stats run read-only
+// scripts (EVALSHA_RO), which a client set up to read from replicas
+// (ClientOption.SendToReplicas) sends to a replica.
 //
 // The caller owns the client and closes it; call Backend.Close first.
+//
+// This package's name is also that of the client library; a program that
+// imports both names one of them, for example:
+//
+//	import (
+//		"github.com/redis/rueidis"
+//		jqrueidis "github.com/jobqueue-go/jobqueue/rueidis"
+//	)
 package rueidis
 
 import (
@@ -52,11 +62,11 @@ import (
 	"github.com/jobqueue-go/jobqueue/internal/redisq"
 )
 
-// Backend is a jobqueue backend on a rueidis client. Its methods are those
-// of backend.Backend and backend.Subscriber, plus Close, which stops the
-// goroutines that wait on Redis for claims (it does not close the client).
+// Backend is a jobqueue backend on a rueidis client. It implements
+// backend.Backend, backend.Subscriber and backend.ConfigChecker, and Close
+// stops the goroutines that wait on Redis for claims.
 type Backend struct {
-	*redisq.Engine
+	e *redisq.Engine
 }
 
 var (
@@ -68,7 +78,95 @@ var (
 // New returns a Backend that uses client. The caller keeps ownership of
 // client and closes it after calling Backend.Close.
 func New(client rueidislib.Client) *Backend {
-	return &Backend{Engine: redisq.NewEngine(conn{client})}
+	return &Backend{e: redisq.NewEngine(conn{client})}
+}
+
+// Close stops the goroutines that wait on Redis for claims and waits for
+// them to return. Claims still waiting wait out their own timeout. Close
+// does not close the client.
+func (b *Backend) Close() { b.e.Close() }
+
+// Enqueue adds jobs to a queue, all or none; see backend.Backend.Enqueue.
+func (b *Backend) Enqueue(ctx context.Context, p backend.EnqueueParams) error {
+	return b.e.Enqueue(ctx, p)
+}
+
+// Claim takes and leases up to p.Max jobs, waiting up to p.Wait; see
+// backend.Backend.Claim. Waiting claims share one blocking connection per
+// queue (see "Connections").
+func (b *Backend) Claim(ctx context.Context, p backend.ClaimParams) ([]backend.ClaimedJob, error) {
+	return b.e.Claim(ctx, p)
+}
+
+// Complete finishes claimed jobs; see backend.Backend.Complete.
+func (b *Backend) Complete(ctx context.Context, p backend.CompleteParams) ([]error, error) {
+	return b.e.Complete(ctx, p)
+}
+
+// Fail ends the attempts of claimed jobs; see backend.Backend.Fail.
+func (b *Backend) Fail(ctx context.Context, p backend.FailParams) ([]error, error) {
+	return b.e.Fail(ctx, p)
+}
+
+// Extend renews the leases of claimed jobs; see backend.Backend.Extend.
+func (b *Backend) Extend(ctx context.Context, p backend.ExtendParams) ([]error, error) {
+	return b.e.Extend(ctx, p)
+}
+
+// Release hands claimed jobs back to pending; see backend.Backend.Release.
+func (b *Backend) Release(ctx context.Context, p backend.ReleaseParams) ([]error, error) {
+	return b.e.Release(ctx, p)
+}
+
+// Reclaim returns expired leases to pending; see backend.Backend.Reclaim.
+func (b *Backend) Reclaim(ctx context.Context, p backend.ReclaimParams) (backend.ReclaimResult, error) {
+	return b.e.Reclaim(ctx, p)
+}
+
+// Get reads one job's record with a read-only script; see
+// backend.Backend.Get.
+func (b *Backend) Get(ctx context.Context, queue, id string) (backend.JobInfo, error) {
+	return b.e.Get(ctx, queue, id)
+}
+
+// List pages through the ids of one state with a read-only script; see
+// backend.Backend.List.
+func (b *Backend) List(ctx context.Context, p backend.ListParams) ([]string, error) {
+	return b.e.List(ctx, p)
+}
+
+// Stats reads a queue's depths and counters with a read-only script; see
+// backend.Backend.Stats.
+func (b *Backend) Stats(ctx context.Context, queue string) (backend.Stats, error) {
+	return b.e.Stats(ctx, queue)
+}
+
+// Purge deletes one queue, in batches; see backend.Backend.Purge.
+func (b *Backend) Purge(ctx context.Context, p backend.PurgeParams) error {
+	return b.e.Purge(ctx, p)
+}
+
+// RetryDead sends a dead job back to pending; see
+// backend.Backend.RetryDead.
+func (b *Backend) RetryDead(ctx context.Context, p backend.RetryDeadParams) error {
+	return b.e.RetryDead(ctx, p)
+}
+
+// Delete removes one job; see backend.Backend.Delete.
+func (b *Backend) Delete(ctx context.Context, p backend.DeleteParams) error {
+	return b.e.Delete(ctx, p)
+}
+
+// Subscribe delivers the queue's events; see backend.Subscriber. It shares
+// the client's pub/sub connection.
+func (b *Backend) Subscribe(ctx context.Context, queue string) (<-chan backend.Event, error) {
+	return b.e.Subscribe(ctx, queue)
+}
+
+// CheckConfig warns about every server whose maxmemory-policy may evict
+// queue keys; see backend.ConfigChecker.
+func (b *Backend) CheckConfig(ctx context.Context) ([]string, error) {
+	return b.e.CheckConfig(ctx)
 }
 
 // conn implements redisq.Conn with rueidis.
@@ -78,9 +176,19 @@ type conn struct {
 
 func (c conn) Eval(ctx context.Context, s *redisq.Script, keys, args []string) (any, error) {
 	b := c.c.B()
-	res := c.c.Do(ctx, b.Evalsha().Sha1(s.SHA).Numkeys(int64(len(keys))).Key(keys...).Arg(args...).Build())
+	n := int64(len(keys))
+	var res rueidislib.RedisResult
+	if s.ReadOnly {
+		res = c.c.Do(ctx, b.EvalshaRo().Sha1(s.SHA).Numkeys(n).Key(keys...).Arg(args...).Build())
+	} else {
+		res = c.c.Do(ctx, b.Evalsha().Sha1(s.SHA).Numkeys(n).Key(keys...).Arg(args...).Build())
+	}
 	if re, ok := rueidislib.IsRedisErr(res.Error()); ok && re.IsNoScript() {
-		res = c.c.Do(ctx, b.Eval().Script(s.Src).Numkeys(int64(len(keys))).Key(keys...).Arg(args...).Build())
+		if s.ReadOnly {
+			res = c.c.Do(ctx, b.EvalRo().Script(s.Src).Numkeys(n).Key(keys...).Arg(args...).Build())
+		} else {
+			res = c.c.Do(ctx, b.Eval().Script(s.Src).Numkeys(n).Key(keys...).Arg(args...).Build())
+		}
 	}
 	msg, err := res.ToMessage()
 	if err != nil {
@@ -175,12 +283,16 @@ func do(client rueidislib.Client) func(context.Context, ...string) (any, error) 
 	}
 }
 
-// mapError is the one place rueidis errors become jobqueue errors.
+// mapError is the one place rueidis errors become jobqueue errors: an
+// error reply by its code (redisq.ReplyError), and any other failure as a
+// failed round trip (redisq.RoundTripError, backend.ErrUnavailable);
+// rueidis reports a closed client and one that cannot reach Redis with
+// one error, ErrClosing, so both are ErrUnavailable.
 func mapError(err error) error {
 	if re, ok := rueidislib.IsRedisErr(err); ok {
 		return redisq.ReplyError(re.Error())
 	}
-	return fmt.Errorf("jobqueue: redis: %w", err)
+	return redisq.RoundTripError(err)
 }
 
 // toTree converts a rueidis reply to the plain tree redisq decodes.

@@ -17,8 +17,6 @@ func newBackend(t *testing.T) backend.Backend {
 	return b
 }
 
-func TestSmoke(t *testing.T)                   { redisqtest.Smoke(t, newBackend(t)) }
-func TestEvents(t *testing.T)                  { redisqtest.Events(t, newBackend(t)) }
 func TestBlockedClaims(t *testing.T)           { redisqtest.BlockedClaims(t, newBackend(t)) }
 func TestCommandCounts(t *testing.T)           { redisqtest.CommandCounts(t, redisqtest.Rueidis) }
 func TestRedisRestartUnderWorker(t *testing.T) { redisqtest.RedisRestart(t, redisqtest.Rueidis) }

@@ -168,7 +168,7 @@ func TestOnRedis(t *testing.T) {
 				t.Fatalf("opened %s: kind %s, desc %q, note %q", kind, ob.kind, ob.desc, ob.note)
 			}
 			name := fmt.Sprintf("cmd-%s-%d", kind, time.Now().UnixNano())
-			q, err := jobqueue.New(ob, name, jobqueue.WithVisibility(200*time.Millisecond), jobqueue.WithBackoff(jobqueue.ConstantBackoff(20*time.Millisecond)))
+			q, err := jobqueue.New(ob, name, jobqueue.WithLease(200*time.Millisecond), jobqueue.WithBackoff(jobqueue.ConstantBackoff(20*time.Millisecond)))
 			if err != nil {
 				t.Fatal(err)
 			}

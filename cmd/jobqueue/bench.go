@@ -47,7 +47,7 @@ func runBench(ctx context.Context, e *cmdEnv, args []string) int {
 	_, _ = rand.Read(suffix[:])
 	qf.queue += "-bench-" + hex.EncodeToString(suffix[:])
 
-	q, ob, err := e.openQueue(ctx, qf, true, jobqueue.WithVisibility(30*time.Second))
+	q, ob, err := e.openQueue(ctx, qf, true, jobqueue.WithLease(30*time.Second))
 	if err != nil {
 		e.errorf("%v", err)
 		return exitError

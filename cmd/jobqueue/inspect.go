@@ -75,9 +75,9 @@ func runStats(ctx context.Context, e *cmdEnv, args []string) int {
 	if in.json {
 		e.printJSON(statsOut{
 			Queue: q.Name(), Pending: st.Pending, Scheduled: st.Scheduled, Processing: st.Processing,
-			Completed: st.Completed, Failed: st.Failed, EnqueuedTotal: st.EnqueuedTotal,
+			Completed: st.Completed, Failed: st.Dead, EnqueuedTotal: st.EnqueuedTotal,
 			ClaimedTotal: st.ClaimedTotal, CompletedTotal: st.CompletedTotal, RetriedTotal: st.RetriedTotal,
-			FailedTotal: st.FailedTotal, ReclaimedTotal: st.ReclaimedTotal,
+			DeadTotal: st.DeadTotal, ReclaimedTotal: st.ReclaimedTotal,
 		})
 		return exitOK
 	}
@@ -87,14 +87,14 @@ func runStats(ctx context.Context, e *cmdEnv, args []string) int {
 	for _, r := range []struct {
 		name string
 		n    int64
-	}{{"pending", st.Pending}, {"scheduled", st.Scheduled}, {"processing", st.Processing}, {"completed", st.Completed}, {"failed", st.Failed}} {
+	}{{"pending", st.Pending}, {"scheduled", st.Scheduled}, {"processing", st.Processing}, {"completed", st.Completed}, {"failed", st.Dead}} {
 		fmt.Fprintf(tw, "%s\t%d\n", r.name, r.n)
 	}
 	fmt.Fprintf(tw, "\nCOUNTER\tTOTAL\n")
 	for _, r := range []struct {
 		name string
 		n    int64
-	}{{"enqueued", st.EnqueuedTotal}, {"claimed", st.ClaimedTotal}, {"completed", st.CompletedTotal}, {"retried", st.RetriedTotal}, {"failed (dead)", st.FailedTotal}, {"reclaimed", st.ReclaimedTotal}} {
+	}{{"enqueued", st.EnqueuedTotal}, {"claimed", st.ClaimedTotal}, {"completed", st.CompletedTotal}, {"retried", st.RetriedTotal}, {"failed (dead)", st.DeadTotal}, {"reclaimed", st.ReclaimedTotal}} {
 		fmt.Fprintf(tw, "%s\t%d\n", r.name, r.n)
 	}
 	tw.Flush()
@@ -113,7 +113,7 @@ type statsOut struct {
 	ClaimedTotal   int64  `json:"claimed_total"`
 	CompletedTotal int64  `json:"completed_total"`
 	RetriedTotal   int64  `json:"retried_total"`
-	FailedTotal    int64  `json:"failed_total"`
+	DeadTotal      int64  `json:"failed_total"`
 	ReclaimedTotal int64  `json:"reclaimed_total"`
 }
 
@@ -177,7 +177,7 @@ func timeColumn(s jobqueue.State) string {
 		return "runs"
 	case jobqueue.StateProcessing:
 		return "lease ends"
-	case jobqueue.StateCompleted, jobqueue.StateFailed:
+	case jobqueue.StateCompleted, jobqueue.StateDead:
 		return "finished"
 	}
 	return "enqueued"
@@ -189,7 +189,7 @@ func stateTime(j jobDetail, s jobqueue.State) *time.Time {
 		return j.RunAt
 	case jobqueue.StateProcessing:
 		return j.LeaseUntil
-	case jobqueue.StateCompleted, jobqueue.StateFailed:
+	case jobqueue.StateCompleted, jobqueue.StateDead:
 		return j.FinishedAt
 	}
 	return j.EnqueuedAt
@@ -407,7 +407,7 @@ func runRetry(ctx context.Context, e *cmdEnv, args []string) int {
 		// paging would shift the pages under the loop.
 		var dead []string
 		for offset := 0; ; offset += 500 {
-			batch, err := q.List(ctx, jobqueue.StateFailed, offset, 500)
+			batch, err := q.List(ctx, jobqueue.StateDead, offset, 500)
 			if err != nil {
 				e.errorf("%v", err)
 				return exitError
@@ -477,7 +477,7 @@ func runPurge(ctx context.Context, e *cmdEnv, args []string) int {
 			e.errorf("%v", err)
 			return exitError
 		}
-		n := st.Pending + st.Scheduled + st.Processing + st.Completed + st.Failed
+		n := st.Pending + st.Scheduled + st.Processing + st.Completed + st.Dead
 		fmt.Fprintf(e.stderr, "Purge queue %q: delete its %d %s and every counter? Type yes to confirm: ", q.Name(), n, plural(int(n), "job", "jobs"))
 		line, _ := bufio.NewReader(e.stdin).ReadString('\n')
 		if a := strings.ToLower(strings.TrimSpace(line)); a != "yes" && a != "y" {

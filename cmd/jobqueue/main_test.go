@@ -28,7 +28,7 @@ type testServer struct {
 
 func newTestServer(t *testing.T, visibility time.Duration) *testServer {
 	t.Helper()
-	q, err := jobqueue.New(memory.New(), "demo", jobqueue.WithVisibility(visibility), jobqueue.WithBackoff(jobqueue.ConstantBackoff(50*time.Millisecond)))
+	q, err := jobqueue.New(memory.New(), "demo", jobqueue.WithLease(visibility), jobqueue.WithBackoff(jobqueue.ConstantBackoff(50*time.Millisecond)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -241,7 +241,7 @@ func (p *pool) process(ctx context.Context, w *mockWorker, j *jobqueue.Job) {
 	defer w.set("idle", "")
 	started := time.Now()
 
-	heartbeat := time.NewTicker(max(p.q.Visibility()/3, time.Millisecond))
+	heartbeat := time.NewTicker(max(p.q.Lease()/3, time.Millisecond))
 	defer heartbeat.Stop()
 	done := time.NewTimer(work)
 	defer done.Stop()

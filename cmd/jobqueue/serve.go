@@ -19,7 +19,7 @@ func runServe(ctx context.Context, e *cmdEnv, args []string) int {
 	var qf queueFlags
 	qf.register(fs)
 	addr := fs.String("addr", defaultAddr, "listen `address`; anything but loopback exposes an unauthenticated dashboard")
-	visMS := fs.Int("visibility-ms", int(jobqueue.DefaultVisibility.Milliseconds()), "lease of a claim in `ms`: how long a hung job waits before a reclaim sweep can take it back")
+	visMS := fs.Int("visibility-ms", int(jobqueue.DefaultLease.Milliseconds()), "lease of a claim in `ms`: how long a hung job waits before a reclaim sweep can take it back")
 	workers := fs.Int("workers", 0, fmt.Sprintf("start this many mock workers at once (0 to %d)", maxPoolSize))
 	pos, code, ok := parse(fs, args)
 	if !ok {
@@ -39,7 +39,7 @@ func runServe(ctx context.Context, e *cmdEnv, args []string) int {
 	}
 
 	q, ob, err := e.openQueue(ctx, qf, true,
-		jobqueue.WithVisibility(time.Duration(*visMS)*time.Millisecond),
+		jobqueue.WithLease(time.Duration(*visMS)*time.Millisecond),
 		jobqueue.WithBackoff(demoBackoff))
 	if err != nil {
 		e.errorf("%v", err)

@@ -163,7 +163,7 @@ type statsJSON struct {
 	ClaimedTotal    int64   `json:"claimed_total"`
 	CompletedTotal  int64   `json:"completed_total"`
 	RetriedTotal    int64   `json:"retried_total"`
-	FailedTotal     int64   `json:"failed_total"`
+	DeadTotal       int64   `json:"failed_total"`
 	ReclaimedTotal  int64   `json:"reclaimed_total"`
 	HungTotal       int64   `json:"hung_total"`
 	VisibilityMS    int64   `json:"visibility_ms"`
@@ -186,15 +186,15 @@ func (s *server) stats(ctx context.Context) (statsJSON, error) {
 		ScheduledDepth:  st.Scheduled,
 		ProcessingDepth: st.Processing,
 		CompletedDepth:  st.Completed,
-		FailedDepth:     st.Failed,
+		FailedDepth:     st.Dead,
 		EnqueuedTotal:   st.EnqueuedTotal,
 		ClaimedTotal:    st.ClaimedTotal,
 		CompletedTotal:  st.CompletedTotal,
 		RetriedTotal:    st.RetriedTotal,
-		FailedTotal:     st.FailedTotal,
+		DeadTotal:       st.DeadTotal,
 		ReclaimedTotal:  st.ReclaimedTotal,
 		HungTotal:       s.pool.hangs.Load(),
-		VisibilityMS:    s.q.Visibility().Milliseconds(),
+		VisibilityMS:    s.q.Lease().Milliseconds(),
 		WorkersRunning:  s.pool.size(),
 		WorkLatencyMS:   cfg.Latency.Milliseconds(),
 		FailRate:        cfg.FailRate,

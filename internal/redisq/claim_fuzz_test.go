@@ -46,7 +46,7 @@ const (
 //     afterwards;
 //   - and a record Get reports corrupt is never handed out: the claim
 //     dead-letters it, with the reason in last_error, into a record that
-//     Get then reads as failed, listed in the failed history and counted.
+//     Get then reads as dead, listed in the dead history and counted.
 //
 // The seeds are the corruptions of the reliability suite's scenario 13
 // and the values Lua's tonumber takes although they are no record's
@@ -119,8 +119,8 @@ func FuzzClaimRecord(f *testing.F) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() {
-			_ = b.Delete(ctx, q, id)
-			_ = b.Purge(ctx, q)
+			_ = b.Delete(ctx, backend.DeleteParams{Queue: q, ID: id})
+			_ = b.Purge(ctx, backend.PurgeParams{Queue: q})
 		})
 
 		rawBefore := raw.HGetAll(ctx, k.Job(id)).Val()
@@ -164,18 +164,18 @@ func FuzzClaimRecord(f *testing.F) {
 			if len(jobs) != 0 {
 				t.Fatalf("the corrupt record (%v) was claimed: %+v", getErr, jobs)
 			}
-			if after.State != backend.StateFailed || !strings.HasPrefix(after.LastError, "jobqueue: corrupt job record: ") {
-				t.Fatalf("the corrupt record (%v) reads %+v after the claim, want failed with the reason", getErr, after)
+			if after.State != backend.StateDead || !strings.HasPrefix(after.LastError, "jobqueue: corrupt job record: ") {
+				t.Fatalf("the corrupt record (%v) reads %+v after the claim, want dead with the reason", getErr, after)
 			}
 			if mask&hasPayload != 0 && string(after.Payload) != payload {
 				t.Fatalf("dead-lettering changed the payload %q to %q", payload, after.Payload)
 			}
-			failed, err := b.List(ctx, backend.ListParams{Queue: q, State: backend.StateFailed, Limit: 10})
+			failed, err := b.List(ctx, backend.ListParams{Queue: q, State: backend.StateDead, Limit: 10})
 			if err != nil || !reflect.DeepEqual(failed, []string{id}) {
-				t.Fatalf("failed history = %v, %v; want [%s]", failed, err, id)
+				t.Fatalf("dead history = %v, %v; want [%s]", failed, err, id)
 			}
 			s, err := b.Stats(ctx, q)
-			if err != nil || s.FailedTotal != 1 || s.Failed != 1 || s.Pending != 0 || s.ClaimedTotal != 0 {
+			if err != nil || s.DeadTotal != 1 || s.Dead != 1 || s.Pending != 0 || s.ClaimedTotal != 0 {
 				t.Fatalf("stats after dead-lettering = %+v, %v", s, err)
 			}
 		default:

@@ -13,10 +13,13 @@ import (
 // Conn is what an adapter implements on top of its Redis client: the only
 // calls the Engine makes.
 type Conn interface {
-	// Eval runs s with EVALSHA, sending the source with EVAL when the
-	// server answers NOSCRIPT. The reply is converted to a plain tree of
-	// int64, string, []any and nil (see Decode…); an error reply is
-	// returned as an error mapped by ReplyError.
+	// Eval runs s with EVALSHA (EVALSHA_RO when s.ReadOnly, which a
+	// client may send to a replica), sending the source with EVAL (EVAL_RO)
+	// when the server answers NOSCRIPT. The reply is converted to a plain
+	// tree of int64, string, []any and nil (see Decode…); an error is
+	// returned mapped by the adapter's one error mapper, which uses
+	// ReplyError and RoundTripError. Eval never sends a script again after
+	// an error.
 	Eval(ctx context.Context, s *Script, keys, args []string) (any, error)
 	// BlockPop pops one element of the list key with BLPOP, waiting up to
 	// timeout (a whole number of seconds, at least one), and reports
@@ -48,11 +51,14 @@ type Node struct {
 // ReplyError maps the message of a Redis error reply to the backend's
 // errors. Scripts report whole-call failures with a code as the first
 // word, and so does Redis when it refuses a script for lack of memory
-// (OOM, backend.ErrFull); any other message is wrapped as a Redis failure.
-// Either way the error says that Redis answered, which the Engine tells
-// apart from a failed round trip (see retryable).
+// (OOM, backend.ErrFull) or cannot serve it now (backend.ErrUnavailable:
+// see unavailableCodes); any other message is a permanent failure of the
+// call. Either way the error says that Redis answered.
 func ReplyError(msg string) error {
 	code, rest, _ := strings.Cut(msg, " ")
+	if unavailableCodes[code] || strings.HasPrefix(msg, "ERR max number of clients reached") {
+		return &replyError{msg: backend.ErrUnavailable.Error() + ": redis: " + msg, err: backend.ErrUnavailable}
+	}
 	var err error
 	switch code {
 	case "NOTFOUND":
@@ -77,6 +83,22 @@ func ReplyError(msg string) error {
 	return &replyError{msg: err.Error() + ": " + rest, err: err}
 }
 
+// unavailableCodes are the error replies with which Redis says that it
+// cannot serve a call now, though it may soon: still loading its data, a
+// replica or a master without its replicas or quorum, a Cluster slot in
+// migration or without a master, a script running too long, a failover in
+// progress. A call refused with one did not run.
+var unavailableCodes = map[string]bool{
+	"LOADING":     true,
+	"READONLY":    true,
+	"MASTERDOWN":  true,
+	"CLUSTERDOWN": true,
+	"TRYAGAIN":    true,
+	"BUSY":        true,
+	"NOREPLICAS":  true,
+	"UNBLOCKED":   true, // a blocked client released by a failover or CLIENT UNBLOCK ERROR
+}
+
 // replyError is an error reply from Redis, wrapping the backend error its
 // code stands for, if any.
 type replyError struct {
@@ -87,13 +109,15 @@ type replyError struct {
 func (e *replyError) Error() string { return e.msg }
 func (e *replyError) Unwrap() error { return e.err }
 
-// retryable reports whether err may be a lost reply: the call failed on
-// the way (a dropped connection, a read timeout), not because Redis
-// answered with an error or the caller's context ended.
-func retryable(err error) bool {
-	var re *replyError
-	return err != nil && !errors.As(err, &re) &&
-		!errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+// RoundTripError maps an error that is not an error reply: the round trip
+// failed (a refused, reset or timed-out connection), so the call may or may
+// not have run, and the error wraps backend.ErrUnavailable. The end of the
+// caller's own context is returned as it is, for the caller knows why.
+func RoundTripError(err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return fmt.Errorf("%w: redis: %w", backend.ErrUnavailable, err)
 }
 
 // itemError maps a per-item code of an acknowledgement script.

@@ -257,7 +257,7 @@ func decodeJob(v any, id string) (backend.JobInfo, error) {
 		j.RunAt, err = stamp("run_at_ms")
 	case backend.StateProcessing:
 		j.LeaseUntil, err = stamp("lease_until_ms")
-	case backend.StateCompleted, backend.StateFailed:
+	case backend.StateCompleted, backend.StateDead:
 		j.FinishedAt, err = stamp("finished_at_ms")
 	}
 	if err != nil {
@@ -276,7 +276,7 @@ func decodeStats(v any) (backend.Stats, error) {
 	if err != nil || len(a) != 6 {
 		return s, errShape("stats", v)
 	}
-	depths := []*int64{&s.Pending, &s.Scheduled, &s.Processing, &s.Completed, &s.Failed}
+	depths := []*int64{&s.Pending, &s.Scheduled, &s.Processing, &s.Completed, &s.Dead}
 	for i, p := range depths {
 		if *p, err = asInt(a[i], "stats"); err != nil {
 			return s, err
@@ -291,7 +291,7 @@ func decodeStats(v any) (backend.Stats, error) {
 		"claimed_total":   &s.ClaimedTotal,
 		"completed_total": &s.CompletedTotal,
 		"retried_total":   &s.RetriedTotal,
-		"failed_total":    &s.FailedTotal,
+		"dead_total":      &s.DeadTotal,
 		"reclaimed_total": &s.ReclaimedTotal,
 	}
 	for name, p := range counters {

@@ -66,7 +66,7 @@ func wellFormed(h map[string]string) bool {
 		return count("run_at_ms", true)
 	case backend.StateProcessing:
 		return count("lease_until_ms", true)
-	case backend.StateCompleted, backend.StateFailed:
+	case backend.StateCompleted, backend.StateDead:
 		return count("finished_at_ms", true)
 	}
 	return true
@@ -77,7 +77,7 @@ var stampFields = map[backend.State]string{
 	backend.StateScheduled:  "run_at_ms",
 	backend.StateProcessing: "lease_until_ms",
 	backend.StateCompleted:  "finished_at_ms",
-	backend.StateFailed:     "finished_at_ms",
+	backend.StateDead:       "finished_at_ms",
 }
 
 // encodeJob returns j's hash as the scripts write it, with extra fields
@@ -142,7 +142,7 @@ func FuzzDecodeJob(f *testing.F) {
 	f.Add(joinHash(good...))
 	f.Add(joinHash("status", "processing", "payload", "", "attempts", "1", "max_attempts", "9223372036854775807",
 		"enqueued_at_ms", "1", "claimed_at_ms", "2", "lease_until_ms", "3", "run_at_ms", "stale", "claim_token", "t.1"))
-	f.Add(joinHash("status", "failed", "payload", "p", "attempts", "3", "max_attempts", "3", "enqueued_at_ms", "1",
+	f.Add(joinHash("status", "dead", "payload", "p", "attempts", "3", "max_attempts", "3", "enqueued_at_ms", "1",
 		"finished_at_ms", "5", "last_error", "boom", "result", ""))
 	f.Add(joinHash("status", "scheduled", "payload", "p", "attempts", "1", "max_attempts", "3", "enqueued_at_ms", "1",
 		"run_at_ms", "1e3"))
@@ -217,7 +217,7 @@ func FuzzJobRoundTrip(f *testing.F) {
 			j.RunAt = at
 		case backend.StateProcessing:
 			j.LeaseUntil = at
-		case backend.StateCompleted, backend.StateFailed:
+		case backend.StateCompleted, backend.StateDead:
 			j.FinishedAt = at
 		}
 		if hasResult {

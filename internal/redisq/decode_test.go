@@ -13,10 +13,13 @@ func TestKeysFor(t *testing.T) {
 	k := KeysFor("jobs")
 	want := []string{
 		"queue:{jobs}:pending", "queue:{jobs}:processing", "queue:{jobs}:scheduled",
-		"queue:{jobs}:completed", "queue:{jobs}:failed", "queue:{jobs}:stats", "queue:{jobs}:marker",
+		"queue:{jobs}:completed", "queue:{jobs}:dead", "queue:{jobs}:stats", "queue:{jobs}:marker",
 	}
-	if got := k.scriptKeys(); !reflect.DeepEqual(got, want) {
+	if got := k.scriptKeys(""); !reflect.DeepEqual(got, want) {
 		t.Errorf("scriptKeys = %v, want %v", got, want)
+	}
+	if got := k.scriptKeys("r1"); !reflect.DeepEqual(got, append(want, "queue:{jobs}:req:r1")) {
+		t.Errorf("scriptKeys with a request id = %v", got)
 	}
 	if k.Job("a1") != "queue:{jobs}:job:a1" || k.Events != "queue:{jobs}:events" {
 		t.Errorf("Job/Events = %q, %q", k.Job("a1"), k.Events)
@@ -116,7 +119,7 @@ func TestDecodeStats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := backend.Stats{Pending: 1, Scheduled: 2, Processing: 3, Completed: 4, Failed: 5, EnqueuedTotal: 10, ReclaimedTotal: 7}
+	want := backend.Stats{Pending: 1, Scheduled: 2, Processing: 3, Completed: 4, Dead: 5, EnqueuedTotal: 10, ReclaimedTotal: 7}
 	if s != want {
 		t.Errorf("decodeStats = %+v", s)
 	}

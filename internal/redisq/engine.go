@@ -16,25 +16,10 @@ const purgeBatch = 500
 
 // Engine is the Backend logic shared by both Redis adapters. It implements
 // backend.Backend, backend.Subscriber and backend.ConfigChecker on top of a
-// Conn.
-//
-// # Lost replies
-//
-// A call whose reply is lost (a dropped connection, a read timeout) may
-// have run on Redis, and may be sent again: go-redis does so on its own (up
-// to MaxRetries times), and the Engine sends a claim again once. Every
-// state change is therefore safe to repeat, or says what a repeat reports:
-//
-//   - Claim is idempotent per call: a repeat returns the jobs the first
-//     run took (those it still holds), takes no more and spends no
-//     attempt.
-//   - Enqueue is idempotent per call: a repeat finds the jobs the first run
-//     stored and succeeds.
-//   - Complete, Fail, Release and Extend repeat by the token rules of
-//     backend.Backend; Reclaim and Purge simply find less to do.
-//   - RetryDead and Delete are not: a repeat after the first run succeeded
-//     reports ErrWrongState (the job is pending again) or ErrNotFound (it
-//     is gone), although the call took effect.
+// Conn. It repeats no call itself: a call whose reply is lost reports
+// backend.ErrUnavailable, and its repeat with the same params is answered
+// by the scripts as backend.Backend's "Lost replies and repeated calls"
+// says, from the request records (lib.lua) and the claim tokens.
 type Engine struct {
 	conn Conn
 
@@ -95,8 +80,14 @@ func (e *Engine) spawn(f func()) bool {
 	return true
 }
 
-func (e *Engine) eval(ctx context.Context, s *Script, k Keys, args []string) (any, error) {
-	return e.conn.Eval(ctx, s, k.scriptKeys(), args)
+// eval runs s on the queue of k for a call made with requestID (empty for
+// reads and token-fenced calls). A context that has already ended sends
+// nothing.
+func (e *Engine) eval(ctx context.Context, s *Script, k Keys, requestID string, args []string) (any, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return e.conn.Eval(ctx, s, k.scriptKeys(requestID), args)
 }
 
 // ms rounds d up to whole milliseconds, so a positive delay or lease is
@@ -114,17 +105,11 @@ func (e *Engine) Enqueue(ctx context.Context, p backend.EnqueueParams) error {
 		return err
 	}
 	k := KeysFor(p.Queue)
-	// The nonce lets enqueue.lua recognise this very call sent again after
-	// a lost reply (see Engine).
-	nonce, err := newToken()
-	if err != nil {
-		return err
-	}
-	args := append(k.scriptArgs(2+4*len(p.Jobs)), strconv.Itoa(len(p.Jobs)), nonce)
+	args := append(k.scriptArgs(1+4*len(p.Jobs)), strconv.Itoa(len(p.Jobs)))
 	for _, j := range p.Jobs {
 		args = append(args, j.ID, string(j.Payload), strconv.Itoa(j.MaxAttempts), ms(j.Delay))
 	}
-	_, err = e.eval(ctx, scriptEnqueue, k, args)
+	_, err := e.eval(ctx, scriptEnqueue, k, p.RequestID, args)
 	return err
 }
 
@@ -136,6 +121,15 @@ func (e *Engine) Claim(ctx context.Context, p backend.ClaimParams) ([]backend.Cl
 		return nil, err
 	}
 	k := KeysFor(p.Queue)
+	// The token base is the request id, so that a repeat hands out the same
+	// tokens; a call that will not be repeated gets a random one.
+	base := p.RequestID
+	if base == "" {
+		var err error
+		if base, err = newToken(); err != nil {
+			return nil, err
+		}
+	}
 	deadline := time.Now().Add(p.Wait)
 	for woken := false; ; woken = true {
 		if err := ctx.Err(); err != nil {
@@ -143,7 +137,7 @@ func (e *Engine) Claim(ctx context.Context, p backend.ClaimParams) ([]backend.Cl
 		}
 		// claimOnce ignores ctx's cancellation (see there); the wait
 		// itself still ends at once on cancel.
-		r, err := e.claimOnce(ctx, k, p)
+		r, err := e.claimOnce(ctx, k, p, base)
 		if err != nil {
 			if woken {
 				// The wake-up this claim got may be the only one for
@@ -178,33 +172,22 @@ func (e *Engine) Claim(ctx context.Context, p backend.ClaimParams) ([]backend.Cl
 	}
 }
 
-// claimOnce runs claim.lua once, and once more with the same token base
-// when the first reply may have been lost: claim.lua answers that repeat
-// with the jobs the first run took, so they are not leased to nobody until
-// Reclaim, nor charged an attempt for nothing. go-redis repeats on its own;
-// rueidis does not repeat scripts, hence the Engine's own repeat.
-func (e *Engine) claimOnce(ctx context.Context, k Keys, p backend.ClaimParams) (claimReply, error) {
-	token, err := newToken()
-	if err != nil {
-		return claimReply{}, err
-	}
-	keys := append(k.scriptKeys(), k.Claim(token))
-	args := append(k.scriptArgs(3), strconv.Itoa(p.Max), ms(p.Lease), token)
+// claimOnce runs claim.lua once with the token base base.
+func (e *Engine) claimOnce(ctx context.Context, k Keys, p backend.ClaimParams, base string) (claimReply, error) {
+	args := append(k.scriptArgs(3), strconv.Itoa(p.Max), ms(p.Lease), base)
 	// The script runs without ctx's cancellation: a reply lost to a cancel
 	// that lands mid-flight would leave jobs leased to nobody until
 	// Reclaim. Jobs that do come back are returned, so none is lost.
-	v, err := e.conn.Eval(context.WithoutCancel(ctx), scriptClaim, keys, args)
-	if retryable(err) && ctx.Err() == nil {
-		v, err = e.conn.Eval(context.WithoutCancel(ctx), scriptClaim, keys, args)
-	}
+	v, err := e.eval(context.WithoutCancel(ctx), scriptClaim, k, p.RequestID, args)
 	if err != nil {
 		return claimReply{}, err
 	}
 	return decodeClaim(v)
 }
 
-// newToken returns 16 random bytes in hex; claim.lua appends ".<i>" for
-// the i-th job of a batch.
+// newToken returns 16 random bytes in hex, the token base of a claim made
+// without a request id; claim.lua appends ".<i>" for the i-th job of a
+// batch.
 func newToken() (string, error) {
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {
@@ -213,16 +196,31 @@ func newToken() (string, error) {
 	return hex.EncodeToString(b[:]), nil
 }
 
-// ack runs ack.lua; each item is id, token, text, dead, delay.
-func (e *Engine) ack(ctx context.Context, queue, mode string, ret backend.Retention, items [][5]string) ([]error, error) {
+// ackItem is one item of an ack.lua call.
+type ackItem struct {
+	backend.Ack
+	// text is the result (complete) or the error (fail).
+	text string
+	// note is kept as a completed job's last_error when not empty.
+	note  string
+	dead  bool
+	delay time.Duration
+}
+
+// ack runs ack.lua in mode (complete, fail or release) on the items.
+func (e *Engine) ack(ctx context.Context, queue, mode string, ret backend.Retention, items []ackItem) ([]error, error) {
 	k := KeysFor(queue)
-	args := append(k.scriptArgs(4+5*len(items)), mode, strconv.Itoa(ret.Max), ms(ret.TTL), strconv.Itoa(len(items)))
+	args := append(k.scriptArgs(4+6*len(items)), mode, strconv.Itoa(ret.Max), ms(ret.TTL), strconv.Itoa(len(items)))
 	ids := make([]string, len(items))
 	for i, it := range items {
-		ids[i] = it[0]
-		args = append(args, it[:]...)
+		ids[i] = it.ID
+		dead := "0"
+		if it.dead {
+			dead = "1"
+		}
+		args = append(args, it.ID, it.Token, it.text, it.note, dead, ms(it.delay))
 	}
-	v, err := e.eval(ctx, scriptAck, k, args)
+	v, err := e.eval(ctx, scriptAck, k, "", args)
 	if err != nil {
 		return nil, err
 	}
@@ -234,9 +232,9 @@ func (e *Engine) Complete(ctx context.Context, p backend.CompleteParams) ([]erro
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	items := make([][5]string, len(p.Items))
+	items := make([]ackItem, len(p.Items))
 	for i, it := range p.Items {
-		items[i] = [5]string{it.ID, it.Token, string(it.Result), "0", "0"}
+		items[i] = ackItem{Ack: it.Ack, text: string(it.Result), note: it.Error}
 	}
 	return e.ack(ctx, p.Queue, "complete", p.Retention, items)
 }
@@ -246,13 +244,9 @@ func (e *Engine) Fail(ctx context.Context, p backend.FailParams) ([]error, error
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	items := make([][5]string, len(p.Items))
+	items := make([]ackItem, len(p.Items))
 	for i, it := range p.Items {
-		dead := "0"
-		if it.Dead {
-			dead = "1"
-		}
-		items[i] = [5]string{it.ID, it.Token, it.Error, dead, ms(it.Delay)}
+		items[i] = ackItem{Ack: it.Ack, text: it.Error, dead: it.Dead, delay: it.Delay}
 	}
 	return e.ack(ctx, p.Queue, "fail", p.Retention, items)
 }
@@ -262,9 +256,9 @@ func (e *Engine) Release(ctx context.Context, p backend.ReleaseParams) ([]error,
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	items := make([][5]string, len(p.Items))
+	items := make([]ackItem, len(p.Items))
 	for i, it := range p.Items {
-		items[i] = [5]string{it.ID, it.Token, "", "0", "0"}
+		items[i] = ackItem{Ack: it}
 	}
 	return e.ack(ctx, p.Queue, "release", backend.Retention{}, items)
 }
@@ -281,7 +275,7 @@ func (e *Engine) Extend(ctx context.Context, p backend.ExtendParams) ([]error, e
 		ids[i] = it.ID
 		args = append(args, it.ID, it.Token)
 	}
-	v, err := e.eval(ctx, scriptExtend, k, args)
+	v, err := e.eval(ctx, scriptExtend, k, "", args)
 	if err != nil {
 		return nil, err
 	}
@@ -295,7 +289,7 @@ func (e *Engine) Reclaim(ctx context.Context, p backend.ReclaimParams) (backend.
 	}
 	k := KeysFor(p.Queue)
 	args := append(k.scriptArgs(3), strconv.Itoa(p.Max), strconv.Itoa(p.DeadRetention.Max), ms(p.DeadRetention.TTL))
-	v, err := e.eval(ctx, scriptReclaim, k, args)
+	v, err := e.eval(ctx, scriptReclaim, k, p.RequestID, args)
 	if err != nil {
 		return backend.ReclaimResult{}, err
 	}
@@ -304,7 +298,10 @@ func (e *Engine) Reclaim(ctx context.Context, p backend.ReclaimParams) (backend.
 
 // Get implements backend.Backend.
 func (e *Engine) Get(ctx context.Context, queue, id string) (backend.JobInfo, error) {
-	v, err := e.evalJob(ctx, scriptGet, queue, id)
+	if err := backend.ValidateJobRef(queue, id); err != nil {
+		return backend.JobInfo{}, err
+	}
+	v, err := e.evalJob(ctx, scriptGet, queue, id, "")
 	if err != nil {
 		return backend.JobInfo{}, err
 	}
@@ -318,7 +315,7 @@ func (e *Engine) List(ctx context.Context, p backend.ListParams) ([]string, erro
 	}
 	k := KeysFor(p.Queue)
 	args := append(k.scriptArgs(3), string(p.State), strconv.Itoa(p.Offset), strconv.Itoa(p.Limit))
-	v, err := e.eval(ctx, scriptList, k, args)
+	v, err := e.eval(ctx, scriptList, k, "", args)
 	if err != nil {
 		return nil, err
 	}
@@ -331,7 +328,7 @@ func (e *Engine) Stats(ctx context.Context, queue string) (backend.Stats, error)
 		return backend.Stats{}, err
 	}
 	k := KeysFor(queue)
-	v, err := e.eval(ctx, scriptStats, k, k.scriptArgs(0))
+	v, err := e.eval(ctx, scriptStats, k, "", k.scriptArgs(0))
 	if err != nil {
 		return backend.Stats{}, err
 	}
@@ -339,15 +336,16 @@ func (e *Engine) Stats(ctx context.Context, queue string) (backend.Stats, error)
 }
 
 // Purge implements backend.Backend. It deletes in batches, one script
-// call each, so no single call blocks Redis for long.
-func (e *Engine) Purge(ctx context.Context, queue string) error {
-	if err := backend.ValidateQueueName(queue); err != nil {
+// call each, so no single call blocks Redis for long; the last one records
+// the request.
+func (e *Engine) Purge(ctx context.Context, p backend.PurgeParams) error {
+	if err := p.Validate(); err != nil {
 		return err
 	}
-	k := KeysFor(queue)
+	k := KeysFor(p.Queue)
 	args := append(k.scriptArgs(1), strconv.Itoa(purgeBatch))
 	for {
-		v, err := e.eval(ctx, scriptPurge, k, args)
+		v, err := e.eval(ctx, scriptPurge, k, p.RequestID, args)
 		if err != nil {
 			return err
 		}
@@ -358,28 +356,29 @@ func (e *Engine) Purge(ctx context.Context, queue string) error {
 	}
 }
 
-// RetryDead implements backend.Backend. A repeat after a lost reply
-// reports ErrWrongState although the first run succeeded (see Engine).
-func (e *Engine) RetryDead(ctx context.Context, queue, id string) error {
-	_, err := e.evalJob(ctx, scriptRetryDead, queue, id)
-	return err
-}
-
-// Delete implements backend.Backend. A repeat after a lost reply reports
-// ErrNotFound although the first run succeeded (see Engine).
-func (e *Engine) Delete(ctx context.Context, queue, id string) error {
-	_, err := e.evalJob(ctx, scriptDelete, queue, id)
-	return err
-}
-
-// evalJob checks queue and id and runs a script whose only own argument
-// is the job id.
-func (e *Engine) evalJob(ctx context.Context, s *Script, queue, id string) (any, error) {
-	if err := backend.ValidateJobRef(queue, id); err != nil {
-		return nil, err
+// RetryDead implements backend.Backend.
+func (e *Engine) RetryDead(ctx context.Context, p backend.RetryDeadParams) error {
+	if err := p.Validate(); err != nil {
+		return err
 	}
+	_, err := e.evalJob(ctx, scriptRetryDead, p.Queue, p.ID, p.RequestID)
+	return err
+}
+
+// Delete implements backend.Backend.
+func (e *Engine) Delete(ctx context.Context, p backend.DeleteParams) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	_, err := e.evalJob(ctx, scriptDelete, p.Queue, p.ID, p.RequestID)
+	return err
+}
+
+// evalJob runs a script whose only own argument is the job id, for a call
+// whose params are valid.
+func (e *Engine) evalJob(ctx context.Context, s *Script, queue, id, requestID string) (any, error) {
 	k := KeysFor(queue)
-	return e.eval(ctx, s, k, append(k.scriptArgs(1), id))
+	return e.eval(ctx, s, k, requestID, append(k.scriptArgs(1), id))
 }
 
 // Subscribe implements backend.Subscriber.

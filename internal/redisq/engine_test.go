@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	rueidislib "github.com/redis/rueidis"
 
+	"github.com/jobqueue-go/jobqueue"
 	"github.com/jobqueue-go/jobqueue/backend"
 	"github.com/jobqueue-go/jobqueue/conformance/redistest"
 	"github.com/jobqueue-go/jobqueue/goredis"
@@ -124,85 +125,74 @@ func requireJob(t *testing.T, b backend.Backend, q, id string, state backend.Sta
 	return info
 }
 
-// TestClaimLostReply loses the reply to a claim that did run. The claim
-// sent again must return the job the first run took, not take another
-// one: otherwise the first job stays processing with no owner until its
-// lease expires, and has spent its only attempt without running.
-func TestClaimLostReply(t *testing.T) {
+// TestQueueRepeatsLostReply loses the reply to a call that did run, on
+// every adapter: the Queue repeats it with the same request id, and the
+// repeat must return what the first run did instead of running again. An
+// Enqueue must store its job once; a Claim must return the job the first
+// run took, on its first attempt, not take another one (which would leave
+// the first leased to nobody, its only attempt spent).
+func TestQueueRepeatsLostReply(t *testing.T) {
 	srv := redistest.Shared(t)
 	ctx := context.Background()
 	for _, a := range adapters {
 		t.Run(a.name, func(t *testing.T) {
 			direct := newGoredis(t, srv, "")
 			p := startLossyProxy(t, srv.Addr)
-			b := a.connect(t, srv, p.Addr())
-			q := redisqtest.QueueName(t)
-			enqueueIDs(t, direct, q, 1, "a", "b")
-			// Loads the script, so the claim below goes out as EVALSHA.
-			if _, err := b.Claim(ctx, backend.ClaimParams{Queue: redisqtest.QueueName(t), Max: 1, Lease: time.Minute}); err != nil {
-				t.Fatal(err)
-			}
-
-			p.LoseReplyTo(scriptSHA(t, "claim"))
-			jobs, err := b.Claim(ctx, backend.ClaimParams{Queue: q, Max: 1, Lease: time.Minute})
+			q, err := jobqueue.New(a.connect(t, srv, p.Addr()), redisqtest.QueueName(t), jobqueue.WithMaxAttempts(1))
 			if err != nil {
 				t.Fatal(err)
+			}
+			// Loads the scripts, so the calls below go out as EVALSHA.
+			warm, _ := jobqueue.New(direct, q.Name())
+			if _, err := warm.Claim(ctx, 1, 0); err != nil {
+				t.Fatal(err)
+			}
+			_ = warm.Purge(ctx)
+
+			p.LoseReplyTo(scriptSHA(t, "enqueue"))
+			a1, err := q.Enqueue(ctx, "a")
+			if err != nil {
+				t.Fatalf("enqueue after a lost reply: %v", err)
 			}
 			if p.Lost() != 1 {
 				t.Fatalf("the proxy lost %d replies, want 1", p.Lost())
 			}
-			if !reflect.DeepEqual(claimIDs(jobs), []string{"a"}) || jobs[0].Attempts != 1 {
-				t.Fatalf("claim after a lost reply = %+v, want job a on attempt 1", jobs)
+			b1, err := q.Enqueue(ctx, "b")
+			if err != nil {
+				t.Fatal(err)
 			}
-			requireJob(t, direct, q, "a", backend.StateProcessing, 1)
-			requireJob(t, direct, q, "b", backend.StatePending, 0)
-			errs, err := b.Complete(ctx, backend.CompleteParams{Queue: q, Items: []backend.Completion{{Ack: backend.Ack{ID: "a", Token: jobs[0].Token}}},
-				Retention: backend.Retention{Max: 10, TTL: time.Minute}})
-			if err = errors.Join(err, errors.Join(errs...)); err != nil {
+			st, err := direct.Stats(ctx, q.Name())
+			if err != nil || st.EnqueuedTotal != 2 || st.Pending != 2 {
+				t.Fatalf("stats = %+v, %v; want the two jobs enqueued once each", st, err)
+			}
+
+			p.LoseReplyTo(scriptSHA(t, "claim"))
+			jobs, err := q.Claim(ctx, 1, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Lost() != 2 {
+				t.Fatalf("the proxy lost %d replies, want 2", p.Lost())
+			}
+			if len(jobs) != 1 || jobs[0].ID != a1 || jobs[0].Attempts != 1 {
+				t.Fatalf("claim after a lost reply = %+v, want job %s on attempt 1", jobs, a1)
+			}
+			requireJob(t, direct, q.Name(), b1, backend.StatePending, 0)
+			if err := jobs[0].Complete(ctx, nil); err != nil {
 				t.Fatalf("complete with the token the repeat returned: %v", err)
 			}
-			if st, _ := direct.Stats(ctx, q); st.ClaimedTotal != 1 || st.Pending != 1 || st.Processing != 0 {
+			if st, _ := direct.Stats(ctx, q.Name()); st.ClaimedTotal != 1 || st.Pending != 1 || st.Processing != 0 {
 				t.Fatalf("stats = %+v, want one claim and b still pending", st)
 			}
-			_ = direct.Purge(ctx, q)
+			_ = q.Purge(ctx)
 		})
 	}
 }
 
-// TestEnqueueLostReply loses the reply to an enqueue that did run, which
-// go-redis then sends again: the repeat must succeed, not report that the
-// job it stored exists.
-func TestEnqueueLostReply(t *testing.T) {
-	srv := redistest.Shared(t)
-	ctx := context.Background()
-	direct := newGoredis(t, srv, "")
-	p := startLossyProxy(t, srv.Addr)
-	b := newGoredis(t, srv, p.Addr())
-	q := redisqtest.QueueName(t)
-	enqueueIDs(t, b, redisqtest.QueueName(t), 1, "warm-up") // loads the script
-
-	p.LoseReplyTo(scriptSHA(t, "enqueue"))
-	if err := b.Enqueue(ctx, backend.EnqueueParams{Queue: q, Jobs: []backend.NewJob{{ID: "a", MaxAttempts: 1}, {ID: "b", MaxAttempts: 1}}}); err != nil {
-		t.Fatalf("enqueue after a lost reply: %v", err)
-	}
-	if p.Lost() != 1 {
-		t.Fatalf("the proxy lost %d replies, want 1", p.Lost())
-	}
-	if st, _ := direct.Stats(ctx, q); st.EnqueuedTotal != 2 || st.Pending != 2 {
-		t.Fatalf("stats = %+v, want the two jobs enqueued once", st)
-	}
-	// Another call with the same id is still refused.
-	err := b.Enqueue(ctx, backend.EnqueueParams{Queue: q, Jobs: []backend.NewJob{{ID: "b", MaxAttempts: 1}}})
-	if !errors.Is(err, backend.ErrJobExists) {
-		t.Fatalf("a second enqueue of b: %v", err)
-	}
-	_ = direct.Purge(ctx, q)
-}
-
-// TestCorruptRecordKeepsFailedHistory dead-letters a corrupt record while
-// the failed history holds more entries than any fixed guess of its
+// TestCorruptRecordKeepsDeadHistory dead-letters a corrupt record while
+// the dead history holds more entries than any fixed guess of its
 // retention: none of them may be trimmed, since the claim knows no policy.
-func TestCorruptRecordKeepsFailedHistory(t *testing.T) {
+func TestCorruptRecordKeepsDeadHistory(t *testing.T) {
 	srv := redistest.Shared(t)
 	ctx := context.Background()
 	raw := goredisClient(t, srv, "")
@@ -214,8 +204,8 @@ func TestCorruptRecordKeepsFailedHistory(t *testing.T) {
 	pipe := raw.Pipeline()
 	for i := range dead {
 		id := fmt.Sprintf("dead-%d", i)
-		pipe.HSet(ctx, k.Job(id), "id", id, "status", "failed", "payload", "", "attempts", 1, "max_attempts", 1, "enqueued_at_ms", 1)
-		pipe.LPush(ctx, k.Failed, id)
+		pipe.HSet(ctx, k.Job(id), "id", id, "status", "dead", "payload", "", "attempts", 1, "max_attempts", 1, "enqueued_at_ms", 1)
+		pipe.LPush(ctx, k.Dead, id)
 	}
 	pipe.HSet(ctx, k.Job("bad"), "status", "pending", "attempts", "x")
 	pipe.RPush(ctx, k.Pending, "bad")
@@ -227,16 +217,16 @@ func TestCorruptRecordKeepsFailedHistory(t *testing.T) {
 	if err != nil || len(jobs) != 0 {
 		t.Fatalf("claim of a corrupt record = %v, %v", jobs, err)
 	}
-	if s := raw.HGet(ctx, k.Job("bad"), "status").Val(); s != "failed" {
-		t.Fatalf("the corrupt record is %q, want failed", s)
+	if s := raw.HGet(ctx, k.Job("bad"), "status").Val(); s != "dead" {
+		t.Fatalf("the corrupt record is %q, want dead", s)
 	}
-	if n := raw.LLen(ctx, k.Failed).Val(); n != dead+1 {
-		t.Errorf("failed history holds %d ids, want %d", n, dead+1)
+	if n := raw.LLen(ctx, k.Dead).Val(); n != dead+1 {
+		t.Errorf("dead history holds %d ids, want %d", n, dead+1)
 	}
 	if n := raw.Exists(ctx, k.Job("dead-0")).Val(); n != 1 {
 		t.Errorf("the oldest dead job's record was deleted")
 	}
-	_ = b.Purge(ctx, q)
+	_ = b.Purge(ctx, backend.PurgeParams{Queue: q})
 }
 
 // TestHistoryReenqueuedID finishes an id whose earlier record expired while
@@ -269,7 +259,7 @@ func TestHistoryReenqueuedID(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(ids, []string{"y", "x"}) {
 		t.Fatalf("completed = %v, %v; want [y x]", ids, err)
 	}
-	_ = b.Purge(ctx, q)
+	_ = b.Purge(ctx, backend.PurgeParams{Queue: q})
 }
 
 // TestClaimPastStaleIDs puts more stale ids in front of a job than one
@@ -293,7 +283,7 @@ func TestClaimPastStaleIDs(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(claimIDs(jobs), []string{"real"}) {
 		t.Fatalf("claim behind %d stale ids = %v, %v", len(stale), claimIDs(jobs), err)
 	}
-	_ = b.Purge(ctx, q)
+	_ = b.Purge(ctx, backend.PurgeParams{Queue: q})
 }
 
 // TestReclaimSkipsStaleEntry leaves an expired processing entry for a job
@@ -318,7 +308,7 @@ func TestReclaimSkipsStaleEntry(t *testing.T) {
 	if err != nil || st.Pending != 1 || st.Processing != 0 || st.ReclaimedTotal != 0 {
 		t.Fatalf("stats = %+v, %v; want p pending once, nothing reclaimed", st, err)
 	}
-	_ = b.Purge(ctx, q)
+	_ = b.Purge(ctx, backend.PurgeParams{Queue: q})
 }
 
 // endingCtx is a context whose Err can be made non-nil without closing
@@ -386,7 +376,7 @@ func TestWokenClaimEndingHandsOn(t *testing.T) {
 	if d := r.at.Sub(start); d > 2*time.Second {
 		t.Fatalf("the other process's claim got the job %v after the enqueue", d)
 	}
-	_ = direct.Purge(context.Background(), q)
+	_ = direct.Purge(context.Background(), backend.PurgeParams{Queue: q})
 }
 
 // TestDueTimerWakesOtherProcess lets the only process that learnt a
@@ -416,7 +406,7 @@ func TestDueTimerWakesOtherProcess(t *testing.T) {
 	if d := r.at.Sub(start); d > delay+1500*time.Millisecond {
 		t.Fatalf("the delayed job was claimed %v after its enqueue, with a delay of %v", d, delay)
 	}
-	_ = direct.Purge(context.Background(), q)
+	_ = direct.Purge(context.Background(), backend.PurgeParams{Queue: q})
 }
 
 // TestBlockPopLostReply loses the reply to the BLPOP that popped the
@@ -444,7 +434,7 @@ func TestBlockPopLostReply(t *testing.T) {
 	if d := r.at.Sub(start); d > 2*time.Second {
 		t.Fatalf("the claim got the job %v after the enqueue", d)
 	}
-	_ = direct.Purge(context.Background(), q)
+	_ = direct.Purge(context.Background(), backend.PurgeParams{Queue: q})
 }
 
 // TestCloseDuringClaims closes Engines while claims start to wait on them,

@@ -7,16 +7,16 @@ type Keys struct {
 	Processing string
 	Scheduled  string
 	Completed  string
-	Failed     string
+	Dead       string
 	Stats      string
 	Marker     string
 	// Events is the PUBLISH channel of the queue.
 	Events string
 	// JobPrefix followed by a job id is the key of the job's hash.
 	JobPrefix string
-	// ClaimPrefix followed by a claim's token base is the key that records
-	// the ids the claim took, so the claim can be sent again safely.
-	ClaimPrefix string
+	// RequestPrefix followed by a request id is the key of the call's
+	// request record, which answers a repeat of the call.
+	RequestPrefix string
 }
 
 // KeysFor returns the keys of queue, which must already be a valid queue
@@ -24,30 +24,35 @@ type Keys struct {
 func KeysFor(queue string) Keys {
 	p := "queue:{" + queue + "}:"
 	return Keys{
-		Pending:     p + "pending",
-		Processing:  p + "processing",
-		Scheduled:   p + "scheduled",
-		Completed:   p + "completed",
-		Failed:      p + "failed",
-		Stats:       p + "stats",
-		Marker:      p + "marker",
-		Events:      p + "events",
-		JobPrefix:   p + "job:",
-		ClaimPrefix: p + "claim:",
+		Pending:       p + "pending",
+		Processing:    p + "processing",
+		Scheduled:     p + "scheduled",
+		Completed:     p + "completed",
+		Dead:          p + "dead",
+		Stats:         p + "stats",
+		Marker:        p + "marker",
+		Events:        p + "events",
+		JobPrefix:     p + "job:",
+		RequestPrefix: p + "req:",
 	}
 }
 
 // Job returns the key of one job's hash.
 func (k Keys) Job(id string) string { return k.JobPrefix + id }
 
-// Claim returns the key that records the ids taken by the claim whose
-// token base is base.
-func (k Keys) Claim(base string) string { return k.ClaimPrefix + base }
+// Request returns the key of the request record of the call whose request
+// id is id.
+func (k Keys) Request(id string) string { return k.RequestPrefix + id }
 
 // scriptKeys is the KEYS array every script receives, in the order lib.lua
-// documents.
-func (k Keys) scriptKeys() []string {
-	return []string{k.Pending, k.Processing, k.Scheduled, k.Completed, k.Failed, k.Stats, k.Marker}
+// documents, with the request record of a call made with requestID last.
+func (k Keys) scriptKeys(requestID string) []string {
+	keys := []string{k.Pending, k.Processing, k.Scheduled, k.Completed, k.Dead, k.Stats, k.Marker, ""}
+	if requestID == "" {
+		return keys[:7]
+	}
+	keys[7] = k.Request(requestID)
+	return keys
 }
 
 // scriptArgs starts an ARGV array with the two arguments every script

@@ -4,17 +4,24 @@ import (
 	"crypto/sha1"
 	"embed"
 	"encoding/hex"
+	"fmt"
+
+	"github.com/jobqueue-go/jobqueue/backend"
 )
 
 //go:embed lua/*.lua
 var luaFiles embed.FS
 
-// Script is one Lua script: its source (a flags line, then lib.lua, then
-// the script's own file) and the SHA1 that EVALSHA names it by.
+// Script is one Lua script: its source (a flags line, the request window,
+// then lib.lua, then the script's own file) and the SHA1 that EVALSHA names
+// it by.
 type Script struct {
 	Name string
 	Src  string
 	SHA  string
+	// ReadOnly scripts declare the no-writes flag: an adapter runs them
+	// with EVALSHA_RO (EVAL_RO), so they may be served by a replica.
+	ReadOnly bool
 }
 
 // The first line of every script declares its flags to Redis (a "#!lua"
@@ -27,8 +34,12 @@ type Script struct {
 // enqueue and retry_dead: nothing of them is written, and the caller hears
 // why.
 //
+// The reads (get, list, stats) declare no-writes instead, which Redis also
+// runs while memory is full, and on a replica: Redis refuses a write
+// command inside them, so a read can never write by mistake.
+//
 // Every other script declares allow-oom: claims, acknowledgements,
-// heartbeats, reclaims, reads and deletions must go on while memory is
+// heartbeats, reclaims and deletions must go on while memory is
 // full, or a full Redis would stop the very workers that drain it, refuse
 // the heartbeats of running jobs (whose leases would then expire and run
 // them twice) and hide the queue from its inspection. What they add is
@@ -45,7 +56,11 @@ type Script struct {
 const (
 	denyOOM  = "#!lua\n"
 	allowOOM = "#!lua flags=allow-oom\n"
+	noWrites = "#!lua flags=no-writes\n"
 )
+
+// requestWindow is the Lua line that gives lib.lua the request window.
+var requestWindow = fmt.Sprintf("local REQUEST_WINDOW_MS = %d\n", backend.RequestWindow.Milliseconds())
 
 func loadScript(name, flags string) *Script {
 	lib, err := luaFiles.ReadFile("lua/lib.lua")
@@ -56,9 +71,9 @@ func loadScript(name, flags string) *Script {
 	if err != nil {
 		panic(err)
 	}
-	src := flags + string(lib) + "\n" + string(body)
+	src := flags + requestWindow + string(lib) + "\n" + string(body)
 	sum := sha1.Sum([]byte(src))
-	return &Script{Name: name, Src: src, SHA: hex.EncodeToString(sum[:])}
+	return &Script{Name: name, Src: src, SHA: hex.EncodeToString(sum[:]), ReadOnly: flags == noWrites}
 }
 
 // The scripts, one per state change or read.
@@ -68,9 +83,9 @@ var (
 	scriptAck       = loadScript("ack", allowOOM)
 	scriptExtend    = loadScript("extend", allowOOM)
 	scriptReclaim   = loadScript("reclaim", allowOOM)
-	scriptGet       = loadScript("get", allowOOM)
-	scriptList      = loadScript("list", allowOOM)
-	scriptStats     = loadScript("stats", allowOOM)
+	scriptGet       = loadScript("get", noWrites)
+	scriptList      = loadScript("list", noWrites)
+	scriptStats     = loadScript("stats", noWrites)
 	scriptRetryDead = loadScript("retry_dead", denyOOM)
 	scriptDelete    = loadScript("delete", allowOOM)
 	scriptPurge     = loadScript("purge", allowOOM)

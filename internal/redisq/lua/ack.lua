@@ -3,9 +3,10 @@
 -- ARGV[1], ARGV[2]: job key prefix, events channel (lib.lua).
 -- ARGV[3]: mode, 'complete' | 'fail' | 'release'.
 -- ARGV[4]: history max, ARGV[5]: history TTL ms (complete: the completed
---   history; fail: the failed history; unused by release).
--- ARGV[6]: n, the number of items; then n groups of 5:
---   id, token, text (result or error), dead ('1' or '0'), delay_ms.
+--   history; fail: the dead history; unused by release).
+-- ARGV[6]: n, the number of items; then n groups of 6:
+--   id, token, text (the result or the error), note (complete: kept as
+--   last_error when not empty), dead ('1' or '0'), delay_ms.
 -- Returns: an array of n codes, 'OK', 'NOTFOUND' or 'LOSTCLAIM'.
 -- The job's 'acked' field records which outcome its current token got, so
 -- repeating the same outcome with the same token is an 'OK' that changes
@@ -22,7 +23,7 @@ local codes = {}
 local done, completed, retrying, dead, released = {}, {}, {}, {}, {}
 local repending, rescheduled = {}, {}
 for i = 0, n - 1 do
-  local b = 7 + i * 5
+  local b = 7 + i * 6
   local id, token, text = ARGV[b], ARGV[b + 1], ARGV[b + 2]
   local k = job_key(id)
   local f = redis.call('HMGET', k, 'status', 'claim_token', 'acked', 'attempts')
@@ -42,15 +43,21 @@ for i = 0, n - 1 do
   else
     done[#done + 1] = id
     if mode == 'complete' then
-      redis.call('HSET', k, 'status', 'completed', 'acked', mode, 'finished_at_ms', now_s, 'result', text)
+      local note = ARGV[b + 3]
+      if note == '' then
+        redis.call('HSET', k, 'status', 'completed', 'acked', mode, 'finished_at_ms', now_s, 'result', text)
+      else
+        redis.call('HSET', k, 'status', 'completed', 'acked', mode, 'finished_at_ms', now_s, 'result', text,
+          'last_error', note)
+      end
       completed[#completed + 1] = id
     elseif mode == 'release' then
       redis.call('HSET', k, 'status', 'pending', 'acked', mode, 'attempts', (tonumber(f[4]) or 1) - 1)
       released[#released + 1] = id
     else
-      local delay = tonumber(ARGV[b + 4])
-      if ARGV[b + 3] == '1' then
-        redis.call('HSET', k, 'acked', mode, 'last_error', text, 'status', 'failed', 'finished_at_ms', now_s)
+      local delay = tonumber(ARGV[b + 5])
+      if ARGV[b + 4] == '1' then
+        redis.call('HSET', k, 'acked', mode, 'last_error', text, 'status', 'dead', 'finished_at_ms', now_s)
         dead[#dead + 1] = id
       elseif delay > 0 then
         local run_at = fmt(now + delay)
@@ -72,7 +79,7 @@ call_chunked('ZREM', K_PROCESSING, done)
 call_chunked('ZADD', K_SCHEDULED, rescheduled)
 call_chunked('RPUSH', K_PENDING, repending)
 add_history(K_COMPLETED, 'completed', completed, hmax, httl, now)
-add_history(K_FAILED, 'failed', dead, hmax, httl, now)
+add_history(K_DEAD, 'dead', dead, hmax, httl, now)
 -- Released jobs go ahead of every pending job, in the order given: LPUSH
 -- puts its last argument first.
 if #released > 0 then
@@ -87,7 +94,7 @@ if #released > 0 or #retrying > 0 then
 end
 bump('completed_total', #completed)
 bump('retried_total', #retrying)
-bump('failed_total', #dead)
+bump('dead_total', #dead)
 publish('completed', completed)
 publish('retrying', retrying)
 publish('dead', dead)

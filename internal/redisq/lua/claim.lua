@@ -1,9 +1,9 @@
 -- claim.lua takes up to max claimable jobs, oldest first, and leases them.
--- KEYS: the queue keys of lib.lua, then
---   KEYS[8] queue:{q}:claim:<token base>, string: the ids this claim took.
+-- KEYS: the queue keys of lib.lua, and KEYS[8], the request record, when
+--   the call has a request id: it holds the ids the claim took.
 -- ARGV[1], ARGV[2]: job key prefix, events channel (lib.lua).
--- ARGV[3]: max jobs; ARGV[4]: lease ms; ARGV[5]: token base (random hex),
---   the i-th claimed job's token is base .. '.' .. i.
+-- ARGV[3]: max jobs; ARGV[4]: lease ms; ARGV[5]: token base (the request
+--   id, or random hex), the i-th claimed job's token is base .. '.' .. i.
 -- Returns: {now_ms, next_due_ms, more_pending, jobs} where next_due_ms is
 -- the earliest run-at in scheduled (-1: none or not looked up), more_pending
 -- is 1 when jobs are left in pending, and jobs is an array of
@@ -12,17 +12,15 @@
 -- that no value is rounded through a Lua double on its way.
 -- A popped id whose record is missing is skipped; a corrupt record (one
 -- decode.go would refuse: see is_count) is dead-lettered with the reason,
--- and its broken fields are reset so that it reads as a failed job. When
+-- and its broken fields are reset so that it reads as a dead job. When
 -- the skip budget runs out, jobs may be empty while more_pending is 1: the
 -- caller claims again.
 --
--- A call is idempotent per token base: a client that lost the reply and
--- sends the same call again (go-redis retries on its own, and so does the
--- Engine once) gets back the jobs the first run took and still holds under
--- their tokens, instead of taking more jobs and spending an attempt on jobs
--- leased to nobody. KEYS[8] records them for one lease.
+-- A repeat of a call that took jobs gets back those it still holds under
+-- their tokens, and takes no more (backend.Backend's "Lost replies and
+-- repeated calls"); the request record keeps their ids for the request
+-- window, or the lease when that is longer.
 local max, lease, base = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
-local K_CLAIM = KEYS[8]
 local now = now_ms()
 
 -- is_count mirrors parseCount in decode.go: a number field as the scripts
@@ -36,16 +34,16 @@ local function is_count(s, digits)
   return #s < 19 or s <= '9223372036854775807'
 end
 
-local STATES = {pending = true, scheduled = true, processing = true, completed = true, failed = true}
+local STATES = {pending = true, scheduled = true, processing = true, completed = true, dead = true}
 
 -- corruption describes what is wrong with the record of a popped id whose
 -- fields f (as read by the loop below) cannot be claimed. It returns the
 -- reason, which keeps the values replaced, and the HSET arguments that
--- repair the record into a readable failed job: status failed, an empty
+-- repair the record into a readable dead job: status dead, an empty
 -- payload for a missing one, attempts 0, max_attempts 1, enqueued now, and
 -- a broken claimed_at_ms, which has no stand-in, deleted (drop).
 local function corruption(f, now_s)
-  local problems, fix, drop = {}, {'status', 'failed'}, false
+  local problems, fix, drop = {}, {'status', 'dead'}, false
   local function bad(field, v, repl)
     if not v then
       problems[#problems + 1] = field .. ' is missing'
@@ -89,7 +87,7 @@ local function more_pending()
   return 0
 end
 
-local taken = redis.call('GET', K_CLAIM)
+local taken = earlier_run()
 if taken then
   local jobs, i = {}, 0
   for id in string.gmatch(taken, '%S+') do
@@ -154,7 +152,7 @@ while #jobs < max and budget > 0 do
       -- claimer forever, and one whose status is no state is listed
       -- nowhere else: dead-letter it. The record is repaired at once, its
       -- status included, so the same id listed again in this call reads
-      -- as failed and is dropped. This call knows no retention policy, so
+      -- as dead and is dropped. This call knows no retention policy, so
       -- the record gets a fixed TTL and the history is not trimmed (see
       -- dead_letter).
       local reason, fix, drop = corruption(f, now_s)
@@ -181,7 +179,7 @@ if #ids > 0 then
     scored[#scored + 1] = id
   end
   call_chunked('ZADD', K_PROCESSING, scored)
-  redis.call('SET', K_CLAIM, table.concat(ids, ' '), 'PX', lease)
+  remember(table.concat(ids, ' '), lease)
 end
 if #dead > 0 then
   dead_letter(dead, reasons, now, nil, 7 * 24 * 3600 * 1000)
@@ -210,7 +208,7 @@ if #jobs == 0 then
 end
 
 bump('claimed_total', #jobs)
-bump('failed_total', #dead)
+bump('dead_total', #dead)
 publish('claimed', ids)
 publish('dead', dead)
 return {now, next_due, more, jobs}

@@ -1,8 +1,14 @@
 -- delete.lua removes one job, in whatever state it is.
--- KEYS: the queue keys of lib.lua.
+-- KEYS: the queue keys of lib.lua, and KEYS[8], the request record, when
+--   the call has a request id.
 -- ARGV[1], ARGV[2]: job key prefix, events channel (lib.lua).
 -- ARGV[3]: id.
 -- Returns: 1. Error reply "NOTFOUND <id>".
+-- A repeat of a call that deleted the job returns 1 and changes nothing,
+-- even when the id was enqueued again since.
+if earlier_run() then
+  return 1
+end
 local id = ARGV[3]
 local k = job_key(id)
 local status = redis.call('HGET', k, 'status')
@@ -14,11 +20,12 @@ if status == 'pending' then
   redis.call('LREM', K_PENDING, 0, id)
 elseif status == 'completed' then
   redis.call('LREM', K_COMPLETED, 0, id)
-elseif status == 'failed' then
-  redis.call('LREM', K_FAILED, 0, id)
+elseif status == 'dead' then
+  redis.call('LREM', K_DEAD, 0, id)
 end
 redis.call('ZREM', K_SCHEDULED, id)
 redis.call('ZREM', K_PROCESSING, id)
 redis.call('DEL', k)
+remember('1')
 publish('deleted', {id})
 return 1

@@ -1,23 +1,21 @@
 -- enqueue.lua adds a batch of jobs, all or nothing.
--- KEYS: the queue keys of lib.lua.
+-- KEYS: the queue keys of lib.lua, and KEYS[8], the request record, when
+--   the call has a request id.
 -- ARGV[1], ARGV[2]: job key prefix, events channel (lib.lua).
--- ARGV[3]: n, the number of jobs; ARGV[4]: nonce, random per call; then n
---   groups of 4: id, payload, max_attempts, delay_ms (<= 0: pending now).
+-- ARGV[3]: n, the number of jobs; then n groups of 4: id, payload,
+--   max_attempts, delay_ms (<= 0: pending now).
 -- Returns: n. Error reply "EXISTS <id>" when any id is already stored, in
 -- which case nothing was written.
--- Each record keeps the nonce of the call that stored it, so the same call
--- sent again after a lost reply (go-redis retries on its own) finds its own
--- jobs and succeeds without writing, instead of reporting EXISTS for jobs
--- it did store. The batch is atomic, so one id with this nonce means the
--- first run stored them all.
-local n, nonce = tonumber(ARGV[3]), ARGV[4]
+-- A repeat of a call that stored its jobs (its request record exists)
+-- succeeds without writing, even when those jobs have finished and gone
+-- since, so a lost reply never makes a duplicate job.
+local n = tonumber(ARGV[3])
+if earlier_run() then
+  return n
+end
 for i = 0, n - 1 do
-  local k = job_key(ARGV[5 + i * 4])
-  if redis.call('EXISTS', k) == 1 then
-    if redis.call('HGET', k, 'enqueue_nonce') == nonce then
-      return n
-    end
-    return redis.error_reply('EXISTS ' .. ARGV[5 + i * 4])
+  if redis.call('EXISTS', job_key(ARGV[4 + i * 4])) == 1 then
+    return redis.error_reply('EXISTS ' .. ARGV[4 + i * 4])
   end
 end
 
@@ -25,18 +23,18 @@ local now = now_ms()
 local now_s = fmt(now)
 local ids, ready, delayed = {}, {}, {}
 for i = 0, n - 1 do
-  local b = 5 + i * 4
+  local b = 4 + i * 4
   local id, payload, max_attempts, delay = ARGV[b], ARGV[b + 1], ARGV[b + 2], tonumber(ARGV[b + 3])
   local k = job_key(id)
   if delay > 0 then
     local run_at = fmt(now + delay)
     redis.call('HSET', k, 'id', id, 'payload', payload, 'attempts', 0, 'max_attempts', max_attempts,
-      'enqueued_at_ms', now_s, 'enqueue_nonce', nonce, 'status', 'scheduled', 'run_at_ms', run_at)
+      'enqueued_at_ms', now_s, 'status', 'scheduled', 'run_at_ms', run_at)
     delayed[#delayed + 1] = run_at
     delayed[#delayed + 1] = id
   else
     redis.call('HSET', k, 'id', id, 'payload', payload, 'attempts', 0, 'max_attempts', max_attempts,
-      'enqueued_at_ms', now_s, 'enqueue_nonce', nonce, 'status', 'pending')
+      'enqueued_at_ms', now_s, 'status', 'pending')
     ready[#ready + 1] = id
   end
   ids[#ids + 1] = id
@@ -52,5 +50,6 @@ if #delayed > 0 or first == math.min(#ready, CHUNK) then
   arm_marker()
 end
 bump('enqueued_total', n)
+remember('1')
 publish('enqueued', ids)
 return n

@@ -6,13 +6,17 @@
 --   KEYS[2] queue:{q}:processing  zset, score = lease deadline (ms)
 --   KEYS[3] queue:{q}:scheduled   zset, score = run-at (ms)
 --   KEYS[4] queue:{q}:completed   list, most recent first
---   KEYS[5] queue:{q}:failed      list, most recent first
+--   KEYS[5] queue:{q}:dead        list, most recent first
 --   KEYS[6] queue:{q}:stats       hash of counters
 --   KEYS[7] queue:{q}:marker      list of at most one element: wakes blocked claimers
+--   KEYS[8] queue:{q}:req:<id>    string, the request record of this call; only
+--                                 for a mutating call made with a request id
 --   ARGV[1] job key prefix, "queue:{q}:job:" (job hashes share the hash tag)
 --   ARGV[2] events channel, "queue:{q}:events"
--- Script-specific arguments start at ARGV[3]; a script with keys of its own
--- takes them after these (claim.lua: KEYS[8]).
+-- Script-specific arguments start at ARGV[3].
+--
+-- REQUEST_WINDOW_MS, how long a request record lasts at least, is defined
+-- on the line before this file (script.go), from backend.RequestWindow.
 --
 -- Time is always read with TIME, never passed by a client, so clock skew
 -- between worker hosts cannot expire a lease early. Numbers are handed to
@@ -24,7 +28,8 @@
 -- ids it concerns, not once per job: Redis's cost is mostly per command.
 
 local K_PENDING, K_PROCESSING, K_SCHEDULED = KEYS[1], KEYS[2], KEYS[3]
-local K_COMPLETED, K_FAILED, K_STATS, K_MARKER = KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local K_COMPLETED, K_DEAD, K_STATS, K_MARKER = KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local K_REQUEST = KEYS[8]
 local JOB_PREFIX, CHANNEL = ARGV[1], ARGV[2]
 
 -- Bounds keep every call's cost proportional to its own batch.
@@ -38,6 +43,26 @@ end
 
 local function job_key(id)
   return JOB_PREFIX .. id
+end
+
+-- earlier_run returns what the first run of this very call recorded (see
+-- remember), or false when the call has no request id or has not changed
+-- anything before. backend.Backend's "Lost replies and repeated calls"
+-- says what a repeat returns.
+local function earlier_run()
+  if not K_REQUEST then
+    return false
+  end
+  return redis.call('GET', K_REQUEST)
+end
+
+-- remember records that this call changed something, and value, what a
+-- repeat needs to answer as the first run did. The record lasts the request
+-- window, or min_ms when that is longer (a claim's lease).
+local function remember(value, min_ms)
+  if K_REQUEST then
+    redis.call('SET', K_REQUEST, value, 'PX', math.max(REQUEST_WINDOW_MS, min_ms or 0))
+  end
 end
 
 -- arm_marker lets one blocked claimer (BLPOP on the marker) wake up. The
@@ -138,7 +163,7 @@ local function prune_tail(list, state)
   return nil
 end
 
--- add_history records finished jobs (state 'completed' or 'failed'), in
+-- add_history records finished jobs (state 'completed' or 'dead'), in
 -- the order given, at the recent end of their history list under a
 -- retention of max entries and ttl ms; their records are already in that
 -- state, finished at now. The list is pushed, trimmed and pruned once per
@@ -220,7 +245,7 @@ local function add_history(list, state, ids, max, ttl, now)
 end
 
 -- dead_letter moves jobs (already out of pending, scheduled and
--- processing) to the failed history, each with its own reason. A nil max
+-- processing) to the dead history, each with its own reason. A nil max
 -- means the caller knows no retention policy (claim.lua's corrupt
 -- records): the jobs are kept for ttl ms and the history is not trimmed,
 -- since any max guessed here could delete dead jobs that the queue's own
@@ -229,8 +254,43 @@ end
 local function dead_letter(ids, reasons, now, max, ttl)
   local now_s = fmt(now)
   for i, id in ipairs(ids) do
-    redis.call('HSET', job_key(id), 'status', 'failed', 'last_error', reasons[i], 'finished_at_ms', now_s,
+    redis.call('HSET', job_key(id), 'status', 'dead', 'last_error', reasons[i], 'finished_at_ms', now_s,
       'claim_token', '', 'acked', '')
   end
-  add_history(K_FAILED, 'failed', ids, max, ttl, now)
+  add_history(K_DEAD, 'dead', ids, max, ttl, now)
+end
+
+-- The helpers below only read: the read-only scripts (get, list, stats)
+-- use them, and they may run on a replica.
+
+-- in_history reports whether the history entry id still has its record,
+-- in the history's state.
+local function in_history(id, state)
+  return redis.call('HGET', job_key(id), 'status') == state
+end
+
+-- live_len counts the entries of a history whose records are still there,
+-- without pruning the others (prune_tail does that on the next write). The
+-- entries are in finishing order and, as a queue gives every job of a
+-- history the same TTL, the expired ones form the old end of the list: the
+-- count is LLEN when the oldest entry is live, the common case, and is
+-- otherwise found by a binary search in log2(LLEN) steps. Under mixed TTLs
+-- the count may be off by the entries that expired out of order, until a
+-- write prunes them.
+local function live_len(list, state)
+  local n = redis.call('LLEN', list)
+  if n == 0 or in_history(redis.call('LINDEX', list, -1), state) then
+    return n
+  end
+  -- The entries before lo are live; the entry at hi is not.
+  local lo, hi = 0, n - 1
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    if in_history(redis.call('LINDEX', list, mid), state) then
+      lo = mid + 1
+    else
+      hi = mid
+    end
+  end
+  return lo
 end

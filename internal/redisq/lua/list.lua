@@ -1,24 +1,42 @@
--- list.lua returns a page of the ids in one state, in the state's order.
+-- list.lua returns a page of the ids in one state, in the state's order,
+-- changing nothing (a read-only script).
 -- KEYS: the queue keys of lib.lua.
 -- ARGV[1], ARGV[2]: job key prefix, events channel (lib.lua).
--- ARGV[3]: state (pending, scheduled, processing, completed, failed);
+-- ARGV[3]: state (pending, scheduled, processing, completed, dead);
 -- ARGV[4]: offset; ARGV[5]: limit.
 -- Returns: an array of ids. Error reply "INVALIDSTATE <state>" for an
 -- unknown state.
+-- The scheduled jobs whose run time has come are listed as pending, after
+-- the pending list, in the order a claim would promote them; history
+-- entries whose records expired are left out (see live_len).
 local state, offset, limit = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
 local last = offset + limit - 1
-promote(now_ms())
+
+local function history(list)
+  local live = live_len(list, state)
+  if offset >= live then
+    return {}
+  end
+  return redis.call('LRANGE', list, offset, math.min(last, live - 1))
+end
+
 if state == 'pending' then
-  return redis.call('LRANGE', K_PENDING, offset, last)
+  local ids = redis.call('LRANGE', K_PENDING, offset, last)
+  if #ids < limit then
+    local skip = math.max(offset - redis.call('LLEN', K_PENDING), 0)
+    local due = redis.call('ZRANGEBYSCORE', K_SCHEDULED, '-inf', fmt(now_ms()), 'LIMIT', skip, limit - #ids)
+    for _, id in ipairs(due) do
+      ids[#ids + 1] = id
+    end
+  end
+  return ids
 elseif state == 'scheduled' then
-  return redis.call('ZRANGE', K_SCHEDULED, offset, last)
+  return redis.call('ZRANGEBYSCORE', K_SCHEDULED, '(' .. fmt(now_ms()), '+inf', 'LIMIT', offset, limit)
 elseif state == 'processing' then
   return redis.call('ZRANGE', K_PROCESSING, offset, last)
 elseif state == 'completed' then
-  prune_tail(K_COMPLETED, 'completed')
-  return redis.call('LRANGE', K_COMPLETED, offset, last)
-elseif state == 'failed' then
-  prune_tail(K_FAILED, 'failed')
-  return redis.call('LRANGE', K_FAILED, offset, last)
+  return history(K_COMPLETED)
+elseif state == 'dead' then
+  return history(K_DEAD)
 end
 return redis.error_reply('INVALIDSTATE ' .. state)

@@ -2,17 +2,25 @@
 -- until it returns 0. Only ids this queue references are touched, and
 -- every live record is referenced by exactly one of its lists or zsets, so
 -- no SCAN is needed (SCAN is per node on a Cluster).
--- KEYS: the queue keys of lib.lua.
+-- KEYS: the queue keys of lib.lua, and KEYS[8], the request record, when
+--   the call has a request id.
 -- ARGV[1], ARGV[2]: job key prefix, events channel (lib.lua).
 -- ARGV[3]: batch size.
 -- Returns: 1 when more remains, 0 when the queue's keys are all gone.
+-- The batch that finishes a purge records it: a repeat of the whole purge
+-- then returns 0 at once and deletes nothing enqueued since. A batch
+-- repeated before that simply goes on with the purge. Request records
+-- themselves are not purged; they expire.
+if earlier_run() then
+  return 0
+end
 local batch = tonumber(ARGV[3])
 local function drop(ids)
   for _, id in ipairs(ids) do
     redis.call('DEL', job_key(id))
   end
 end
-for _, list in ipairs({K_PENDING, K_COMPLETED, K_FAILED}) do
+for _, list in ipairs({K_PENDING, K_COMPLETED, K_DEAD}) do
   local ids = redis.call('LRANGE', list, 0, batch - 1)
   if #ids > 0 then
     drop(ids)
@@ -29,5 +37,6 @@ for _, zset in ipairs({K_SCHEDULED, K_PROCESSING}) do
   end
 end
 redis.call('DEL', K_STATS, K_MARKER)
+remember('1')
 redis.call('PUBLISH', CHANNEL, 'purged')
 return 0

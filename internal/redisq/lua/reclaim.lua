@@ -1,11 +1,27 @@
 -- reclaim.lua returns up to max jobs whose lease has expired to pending,
 -- earliest deadline first, or dead-letters those out of attempts.
--- KEYS: the queue keys of lib.lua.
+-- KEYS: the queue keys of lib.lua, and KEYS[8], the request record, when
+--   the call has a request id.
 -- ARGV[1], ARGV[2]: job key prefix, events channel (lib.lua).
 -- ARGV[3]: max jobs; ARGV[4]: dead history max; ARGV[5]: dead history TTL ms.
 -- Returns: {requeued_ids, dead_ids}.
 -- The claim token is cleared (an empty one is unset), so the old claim's
--- acknowledgements report LOSTCLAIM from now on.
+-- acknowledgements report LOSTCLAIM from now on. A call that reclaimed
+-- jobs records their ids, "requeued ids\ndead ids", and its repeat returns
+-- them without reclaiming more.
+local earlier = earlier_run()
+if earlier then
+  local cut = string.find(earlier, '\n', 1, true)
+  local requeued, dead = {}, {}
+  for id in string.gmatch(string.sub(earlier, 1, cut - 1), '%S+') do
+    requeued[#requeued + 1] = id
+  end
+  for id in string.gmatch(string.sub(earlier, cut + 1), '%S+') do
+    dead[#dead + 1] = id
+  end
+  return {requeued, dead}
+end
+
 local max, dmax, dttl = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local now = now_ms()
 local expired = redis.call('ZRANGEBYSCORE', K_PROCESSING, '-inf', now, 'LIMIT', 0, max)
@@ -35,8 +51,11 @@ end
 if #requeued > 0 then
   arm_marker()
 end
+if #requeued + #dead > 0 then
+  remember(table.concat(requeued, ' ') .. '\n' .. table.concat(dead, ' '))
+end
 bump('reclaimed_total', #requeued + #dead)
-bump('failed_total', #dead)
+bump('dead_total', #dead)
 publish('reclaimed', requeued)
 publish('dead', dead)
 return {requeued, dead}

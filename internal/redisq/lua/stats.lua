@@ -1,16 +1,17 @@
--- stats.lua reads a queue's depths and counters.
+-- stats.lua reads a queue's depths and counters, changing nothing (a
+-- read-only script).
 -- KEYS: the queue keys of lib.lua.
 -- ARGV[1], ARGV[2]: job key prefix, events channel (lib.lua).
--- Returns: {pending, scheduled, processing, completed, failed, counters}
+-- Returns: {pending, scheduled, processing, completed, dead, counters}
 -- where counters is the stats hash as a flat array field, value...
-promote(now_ms())
-prune_tail(K_COMPLETED, 'completed')
-prune_tail(K_FAILED, 'failed')
+-- Scheduled jobs whose run time has come count as pending; processing
+-- counts every claimed job, expired leases not yet reclaimed included.
+local due = redis.call('ZCOUNT', K_SCHEDULED, '-inf', fmt(now_ms()))
 return {
-  redis.call('LLEN', K_PENDING),
-  redis.call('ZCARD', K_SCHEDULED),
+  redis.call('LLEN', K_PENDING) + due,
+  redis.call('ZCARD', K_SCHEDULED) - due,
   redis.call('ZCARD', K_PROCESSING),
-  redis.call('LLEN', K_COMPLETED),
-  redis.call('LLEN', K_FAILED),
+  live_len(K_COMPLETED, 'completed'),
+  live_len(K_DEAD, 'dead'),
   redis.call('HGETALL', K_STATS),
 }

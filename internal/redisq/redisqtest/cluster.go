@@ -88,7 +88,7 @@ const failoverJobs = 3000
 func DrainThroughFailover(t *testing.T, b backend.Backend, queue string, replicated, kill func()) {
 	ctx := context.Background()
 	q, err := jobqueue.New(b, queue,
-		jobqueue.WithVisibility(time.Second),
+		jobqueue.WithLease(time.Second),
 		jobqueue.WithBackoff(nil),
 		// Reclaims after the failover count as attempts; none may
 		// dead-letter a job.

@@ -118,6 +118,6 @@ func BlockedClaims(t *testing.T, b backend.Backend) {
 	if d := time.Since(start); d > stallBound {
 		t.Errorf("blocked claims took %v to drain %d jobs", d, waiting)
 	}
-	_ = b.Purge(ctx, idle)
-	_ = b.Purge(ctx, busy)
+	_ = b.Purge(ctx, backend.PurgeParams{Queue: idle})
+	_ = b.Purge(ctx, backend.PurgeParams{Queue: busy})
 }
