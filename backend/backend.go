@@ -187,7 +187,11 @@ type Backend interface {
 
 	// Purge deletes every job, list and counter of one queue and nothing
 	// else. Workers holding claims on the purged queue get ErrNotFound when
-	// they acknowledge. A repeat is recognised by p.RequestID.
+	// they acknowledge. A backend may purge in steps, so that a large queue
+	// does not hold the store for long: a Purge cut short (by a lost reply,
+	// or its context) has deleted part of the queue, and its repeat goes
+	// on with it, jobs enqueued meanwhile included. A repeat of a Purge
+	// that finished is recognised by p.RequestID.
 	Purge(ctx context.Context, p PurgeParams) error
 
 	// RetryDead moves a dead-lettered job back to pending with its attempts

@@ -86,6 +86,7 @@ func ackTests() []testCase {
 		{name: "Repeat", run: func(t *testing.T, f *fixture) { forEachOp(t, f, outcomeOps, testAckRepeat) }},
 		{name: "OtherOutcome", run: testAckOtherOutcome},
 		{name: "StaleTokenAfterRetryDead", run: each(testAckStaleAfterRetryDead)},
+		{name: "CompleteWithNote", run: testAckCompleteNote},
 	}
 }
 
@@ -206,4 +207,21 @@ func testAckOtherOutcome(t *testing.T, f *fixture) {
 			})
 		}
 	}
+}
+
+// testAckCompleteNote completes a job with a note (Completion.Error), such
+// as why its result was dropped: the note becomes its LastError. A
+// completion without one keeps the LastError of an earlier attempt.
+func testAckCompleteNote(t *testing.T, f *fixture) {
+	noted, kept := f.enqueue1(), f.enqueue1()
+	c := f.claimID(noted, longLease)
+	errs, err := f.b.Complete(f.ctx, backend.CompleteParams{Queue: f.q, Items: []backend.Completion{{Ack: ack(c), Error: "result dropped: too large"}}, Retention: keep})
+	requireAllOK(t, 1, errs, err)
+	info := f.requireState(noted, backend.StateCompleted)
+	require.Equal(t, "result dropped: too large", info.LastError)
+	require.Empty(t, info.Result)
+
+	f.fail(retryNow, f.claimID(kept, longLease))
+	f.complete(f.claimID(kept, longLease))
+	require.Equal(t, retryNow.err, f.requireState(kept, backend.StateCompleted).LastError)
 }

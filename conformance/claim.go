@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -35,6 +36,8 @@ func enqueueTests() []testCase {
 			testEnqueueFinishedID(t, f, backend.Retention{Max: 0, TTL: time.Hour}, nil)
 		}},
 		{name: "BatchKeepsOrder", run: testEnqueueBatchOrder},
+		{name: "PayloadCopied", run: testEnqueuePayloadCopied},
+		{name: "LongestID", run: testEnqueueLongestID},
 	}
 }
 
@@ -74,6 +77,38 @@ func testEnqueuePayloadUnchanged(t *testing.T, f *fixture) {
 		require.True(t, bytes.Equal(payloads[i], c.Payload), "payload %d changed on claim", i)
 		require.True(t, bytes.Equal(payloads[i], f.get(c.ID).Payload), "payload %d changed on get", i)
 	}
+}
+
+// testEnqueuePayloadCopied changes the caller's buffers after each call
+// returned: the stored payload and result must not change with them, nor
+// with a change to a payload a claim returned.
+func testEnqueuePayloadCopied(t *testing.T, f *fixture) {
+	payload := []byte(`{"to":"ada"}`)
+	j := f.job(func(j *backend.NewJob) { j.Payload = payload })
+	f.enqueueIn(f.q, j)
+	copy(payload, `{"to":"bob"}`)
+	c := f.claimN(1, longLease)[0]
+	require.Equal(t, `{"to":"ada"}`, string(c.Payload), "the payload changed with the caller's buffer")
+	copy(c.Payload, "XXXX")
+	require.Equal(t, `{"to":"ada"}`, string(f.get(j.ID).Payload), "the stored payload changed with a claimed copy")
+
+	result := []byte(`"sent"`)
+	errs, err := f.b.Complete(f.ctx, backend.CompleteParams{Queue: f.q, Items: []backend.Completion{{Ack: ack(c), Result: result}}, Retention: keep})
+	requireAllOK(t, 1, errs, err)
+	copy(result, "XXXXXX")
+	require.Equal(t, `"sent"`, string(f.get(j.ID).Result), "the result changed with the caller's buffer")
+}
+
+// testEnqueueLongestID stores an id of the longest length allowed: it
+// comes back whole, and every call that takes an id finds the job by it.
+func testEnqueueLongestID(t *testing.T, f *fixture) {
+	id := strings.Repeat("i", backend.MaxIDLen-1) + "!"
+	f.enqueueIn(f.q, backend.NewJob{ID: id, Payload: []byte(`1`), MaxAttempts: 1})
+	c := f.claimID(id, longLease)
+	f.complete(c)
+	require.Equal(t, []string{id}, f.list(backend.StateCompleted))
+	require.NoError(t, f.b.Delete(f.ctx, backend.DeleteParams{Queue: f.q, ID: id}))
+	f.requireGone(id)
 }
 
 func testEnqueueExistingID(t *testing.T, f *fixture) {
@@ -117,6 +152,7 @@ func claimTests() []testCase {
 		{name: "WaitRunsOut", run: testClaimWaitRunsOut},
 		{name: "ReadyReturnsAtOnce", run: testClaimReadyAtOnce},
 		{name: "DeadlineEndsWait", run: testClaimDeadline},
+		{name: "ContextAlreadyEnded", run: testClaimEndedContext},
 		{name: "Fields", run: testClaimFields},
 		{name: "ConcurrentExactlyOnce", run: testClaimConcurrent},
 	}
@@ -266,6 +302,22 @@ func testClaimDeadline(t *testing.T, f *fixture) {
 	require.Less(t, time.Since(start), timeout+2*time.Second, "the claim outlived its context")
 	id := f.enqueue1()
 	require.Equal(t, id, f.claimSoon(longLease).ID)
+}
+
+// testClaimEndedContext claims with a context that has already ended: no
+// job may be taken, with or without a wait, since none could be returned.
+func testClaimEndedContext(t *testing.T, f *fixture) {
+	all := f.enqueueN(2)
+	ctx, cancel := context.WithCancel(f.ctx)
+	cancel()
+	for _, wait := range []time.Duration{0, time.Second} {
+		f.unchanged(func() {
+			got, err := f.b.Claim(ctx, f.claimParams(2, longLease, wait))
+			require.ErrorIs(t, err, context.Canceled, "a claim with an ended context, wait %v", wait)
+			require.Empty(t, got)
+		}, all...)
+	}
+	require.Equal(t, all, ids(f.claimN(2, longLease)))
 }
 
 func testClaimFields(t *testing.T, f *fixture) {

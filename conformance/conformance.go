@@ -37,11 +37,33 @@ type Harness struct {
 	// themselves by unique queue names, never by flushing the store.
 	NewBackend func(t *testing.T) backend.Backend
 
+	// LoseReplies, when set, returns a backend on the same store as
+	// NewBackend's whose replies can be lost on the way back. The
+	// LostReplies group then loses the reply of each mutating call (the
+	// call runs in the store, and fails with an error wrapping
+	// backend.ErrUnavailable, or succeeds when the client library sends it
+	// again by itself), repeats the call, and checks what the repeat
+	// returns and changes against the same scenario run once without a
+	// loss. Without it, the group repeats each call on NewBackend's
+	// backend, which checks the same rules without a network in between.
+	LoseReplies func(t *testing.T) ReplyLoser
+
 	// Lacks names the optional capabilities the backend does not provide,
 	// each with the reason. The tests that need one skip and log the
 	// reason, so a report shows what was not checked. Every backend
 	// shipped with jobqueue leaves it empty.
 	Lacks map[Capability]string
+}
+
+// ReplyLoser is a backend whose replies can be lost, for
+// Harness.LoseReplies.
+type ReplyLoser struct {
+	Backend backend.Backend
+	// Lose makes the reply to the next call of the named Backend method
+	// (such as "Enqueue") be lost after the store ran the call.
+	Lose func(method string)
+	// Lost counts the replies lost so far.
+	Lost func() int
 }
 
 // Capability is an optional behaviour a Harness may declare missing.
@@ -113,6 +135,7 @@ func groups() []group {
 		{"Validation", validationTests()},
 		{"Inspect", inspectTests()},
 		{"Events", eventTests()},
+		{"LostReplies", lostReplyTests()},
 		{"Queue", queueTests()},
 		{"Worker", workerTests()},
 	}

@@ -15,6 +15,7 @@ func delayTests() []testCase {
 		{name: "NotClaimableBeforeTime", run: testDelayNotBefore},
 		{name: "ZeroOrNegativeIsNow", run: testDelayNow},
 		{name: "MixedBatch", run: testDelayMixedBatch},
+		{name: "DueReadsAsPending", run: testDelayDueReadsAsPending},
 	}
 }
 
@@ -61,4 +62,25 @@ func testDelayWakesClaim(t *testing.T, f *fixture) {
 	}})
 	require.GreaterOrEqual(t, lat, -clockSlack, "a delayed job was claimed before it fell due")
 	require.Less(t, lat, dueLimit, "median time from a delayed job's due time to the blocked claim's return")
+}
+
+// testDelayDueReadsAsPending lets a delayed job fall due with no claim to
+// move it: every read must already count it as pending, after the jobs
+// that were pending before, as a claim would take them.
+func testDelayDueReadsAsPending(t *testing.T, f *fixture) {
+	const delay = 100 * time.Millisecond
+	due := f.enqueue1(delayed(delay))
+	later := f.enqueue1(delayed(longLease))
+	first := f.enqueue1()
+	time.Sleep(delay + 2*clockSlack)
+	info := f.requireState(due, backend.StatePending)
+	require.True(t, info.RunAt.IsZero(), "RunAt of a job that reads as pending")
+	require.Equal(t, []string{first, due}, f.list(backend.StatePending))
+	require.Equal(t, []string{due}, f.listPage(backend.StatePending, 1, 10))
+	require.Equal(t, []string{first}, f.listPage(backend.StatePending, 0, 1))
+	require.Equal(t, []string{later}, f.list(backend.StateScheduled))
+	st := f.stats()
+	require.Equal(t, int64(2), st.Pending)
+	require.Equal(t, int64(1), st.Scheduled)
+	require.Equal(t, []string{first, due}, ids(f.claimN(2, longLease)))
 }

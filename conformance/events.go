@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -153,7 +154,8 @@ func eventTests() []testCase {
 	}
 	return append(cases,
 		testCase{name: "OwnQueueOnly", run: testEventsOwnQueue},
-		testCase{name: "RepeatPublishesOnce", run: testEventsRepeat},
+		testCase{name: "OnePerKindPerCall", run: testEventsPerCall},
+		testCase{name: "SlowReaderDoesNotBlock", run: testEventsSlowReader},
 		testCase{name: "ClosedWhenDone", run: testEventsClosed},
 	)
 }
@@ -172,27 +174,66 @@ func testEventsOwnQueue(t *testing.T, f *fixture) {
 	}
 }
 
-// testEventsRepeat repeats a complete: the repeat publishes nothing. The
-// events of one queue arrive in order, so every event about the job has
-// arrived once the event of a job enqueued after the repeat has.
-func testEventsRepeat(t *testing.T, f *fixture) {
+// testEventsPerCall makes calls that each change several jobs: each call
+// publishes one event per kind of change, naming all its jobs, never one
+// event per job. The events of one queue arrive in order, so all of them
+// have arrived once the event of a job enqueued last has.
+func testEventsPerCall(t *testing.T, f *fixture) {
 	open := f.subscriber()
-	c := f.claimID(f.enqueue1(), longLease)
 	ch := f.subscribe(open)
-	f.complete(c)
-	f.complete(c)
-	after := f.enqueue1()
-	completed := 0
+	// The probe jobs subscribe enqueued go first.
+	if probes := f.claimWait(100, longLease, 0); len(probes) > 0 {
+		f.complete(probes...)
+	}
+	all := f.enqueueN(4)
+	cs := f.claimN(4, longLease)
+	f.complete(cs[0], cs[1])
+	items := []backend.Failure{
+		{Ack: ack(cs[2]), Error: "again"},
+		{Ack: ack(cs[3]), Error: "again", Delay: longLease},
+	}
+	errs, err := f.b.Fail(f.ctx, backend.FailParams{Queue: f.q, Items: items, Retention: keep})
+	requireAllOK(t, 2, errs, err)
+	marker := f.enqueue1(func(j *backend.NewJob) { j.ID = "marker-" + j.ID })
+	var got []string
 	for {
 		ev := f.awaitEvent(ch, "", "")
-		if ev.Kind == backend.EventCompleted && slices.Contains(ev.IDs, c.ID) {
-			completed++
-		}
-		if ev.Kind == backend.EventEnqueued && slices.Contains(ev.IDs, after) {
+		if slices.Contains(ev.IDs, marker) {
 			break
 		}
+		if len(got) > 0 || slices.Contains(ev.IDs, all[0]) {
+			got = append(got, fmt.Sprint(ev.Kind, ev.IDs))
+		}
 	}
-	require.Equal(t, 1, completed, "completed events for one job completed twice")
+	require.Equal(t, []string{
+		fmt.Sprint(backend.EventEnqueued, all),
+		fmt.Sprint(backend.EventClaimed, all),
+		fmt.Sprint(backend.EventCompleted, all[:2]),
+		fmt.Sprint(backend.EventRetrying, all[2:]),
+	}, got)
+}
+
+// testEventsSlowReader subscribes and never reads: events are
+// notifications, so the queue goes on without waiting for the reader.
+func testEventsSlowReader(t *testing.T, f *fixture) {
+	open := f.subscriber()
+	_, err := open(f.ctx)
+	require.NoError(t, err)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 1000 {
+			if f.b.Enqueue(f.ctx, backend.EnqueueParams{Queue: f.q, Jobs: []backend.NewJob{{ID: newRequestID(), MaxAttempts: 1}}}) != nil {
+				return
+			}
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("1000 enqueues did not finish within 30 s while a subscriber read nothing")
+	}
+	require.Equal(t, int64(1000), f.stats().EnqueuedTotal)
 }
 
 func testEventsClosed(t *testing.T, f *fixture) {

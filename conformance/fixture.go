@@ -99,6 +99,16 @@ func (f *fixture) job(mods ...func(*backend.NewJob)) backend.NewJob {
 	return j
 }
 
+// allIDs returns the ids of every job the fixture made, in the order it
+// made them, stored or not.
+func (f *fixture) allIDs() []string {
+	out := make([]string, f.seq)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s-%04d", f.prefix, i+1)
+	}
+	return out
+}
+
 func maxAttempts(n int) func(*backend.NewJob) {
 	return func(j *backend.NewJob) { j.MaxAttempts = n }
 }

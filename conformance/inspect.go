@@ -14,6 +14,7 @@ func inspectTests() []testCase {
 		{name: "Get/Lifecycle", run: testGetLifecycle},
 		{name: "Get/Unknown", run: func(t *testing.T, f *fixture) { f.requireGone("no-such-job") }},
 		{name: "Stats/KnownSequence", run: testStatsSequence},
+		{name: "Stats/ExpiredLeasesStillProcessing", run: testStatsExpiredLeases},
 		{name: "RetryDead/BackToPending", run: testRetryDead},
 		{name: "RetryDead/Unknown", run: func(t *testing.T, f *fixture) {
 			require.ErrorIs(t, f.b.RetryDead(f.ctx, backend.RetryDeadParams{Queue: f.q, ID: "no-such-job"}), backend.ErrNotFound)
@@ -51,12 +52,15 @@ func (f *fixture) jobsIn(state backend.State, n int) ([]string, []backend.Claime
 	case backend.StatePending:
 		return f.enqueueN(n), nil
 	case backend.StateScheduled:
-		// Enqueued latest first: the earliest run time comes first.
-		var all []string
+		// Enqueued in a shuffled order of run times: the earliest run
+		// time comes first. 3 and n have no common factor for the n the
+		// suite uses, so i*3%n visits every rank once.
+		byRank := make([]string, n)
 		for i := range n {
-			all = append(all, f.enqueue1(delayed(time.Duration(n-i)*time.Minute)))
+			rank := i * 3 % n
+			byRank[rank] = f.enqueue1(delayed(time.Duration(rank+1) * time.Minute))
 		}
-		return reversed(all), nil
+		return byRank, nil
 	case backend.StateProcessing:
 		// Claimed with shrinking leases: the earliest deadline comes first.
 		all := f.enqueueN(n)
@@ -177,6 +181,17 @@ func testGetLifecycle(t *testing.T, f *fixture) {
 	requireNear(t, time.Now(), info.FinishedAt, 2*time.Second, "FinishedAt")
 	require.True(t, info.LeaseUntil.IsZero(), "LeaseUntil of a completed job")
 	require.Equal(t, enqueuedAt, info.EnqueuedAt, "EnqueuedAt changed")
+}
+
+// testStatsExpiredLeases: a claim whose lease ran out, and that no
+// Reclaim took back yet, is processing for every read.
+func testStatsExpiredLeases(t *testing.T, f *fixture) {
+	c := f.claimID(f.enqueue1(), shortLease)
+	waitExpired(c)
+	require.Equal(t, int64(1), f.stats().Processing, "Stats.Processing")
+	require.Equal(t, []string{c.ID}, f.list(backend.StateProcessing))
+	f.requireState(c.ID, backend.StateProcessing)
+	require.Empty(t, f.list(backend.StatePending))
 }
 
 func testStatsSequence(t *testing.T, f *fixture) {

@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -34,6 +35,7 @@ func isolationTests() []testCase {
 		{name: "PurgeEmptiesQueue", run: testPurgeEmpties},
 		{name: "AckAfterPurge", run: testPurgeAck},
 		{name: "UsableAfterPurge", run: testPurgeUsable},
+		{name: "WaitingClaimOutlivesPurge", run: testPurgeWaiting},
 		{name: "PurgeUnusedQueue", run: testPurgeUnused},
 	}
 }
@@ -109,4 +111,18 @@ func testPurgeUsable(t *testing.T, f *fixture) {
 func testPurgeUnused(t *testing.T, f *fixture) {
 	require.NoError(t, f.b.Purge(f.ctx, backend.PurgeParams{Queue: f.q}))
 	require.Equal(t, backend.Stats{}, f.stats())
+}
+
+// testPurgeWaiting purges a queue while a claim waits on it: the claim
+// must still get a job enqueued after the purge.
+func testPurgeWaiting(t *testing.T, f *fixture) {
+	f.populate()
+	f.claimWait(10, longLease, 0) // leaves nothing pending
+	ch := f.claimAsync(f.ctx, f.claimParams(1, longLease, 10*time.Second))
+	requireBlocked(t, ch)
+	require.NoError(t, f.b.Purge(f.ctx, backend.PurgeParams{Queue: f.q}))
+	id := f.enqueue1()
+	r := receive(t, ch)
+	require.NoError(t, r.err)
+	require.Equal(t, []string{id}, ids(r.jobs), "the claim waiting across a purge")
 }

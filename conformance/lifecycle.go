@@ -15,6 +15,7 @@ func failTests() []testCase {
 		{name: "RetryNow", run: testFailRetryNow},
 		{name: "RetryAfterDelay", run: testFailRetryAfterDelay},
 		{name: "Dead", run: testFailDead},
+		{name: "MixedBatch", run: testFailMixedBatch},
 	}
 }
 
@@ -64,6 +65,29 @@ func testFailDead(t *testing.T, f *fixture) {
 	require.Equal(t, int64(1), st.Dead)
 	require.Equal(t, int64(1), st.DeadTotal)
 	require.Equal(t, int64(0), st.Processing)
+}
+
+// testFailMixedBatch fails three jobs in one call, each its own way: each
+// must follow its own item, not the first one's.
+func testFailMixedBatch(t *testing.T, f *fixture) {
+	const later = time.Minute
+	cs := f.claimN(len(f.enqueueN(3)), longLease)
+	items := []backend.Failure{
+		{Ack: ack(cs[0]), Error: "now"},
+		{Ack: ack(cs[1]), Error: "later", Delay: later},
+		{Ack: ack(cs[2]), Error: "for good", Dead: true},
+	}
+	errs, err := f.b.Fail(f.ctx, backend.FailParams{Queue: f.q, Items: items, Retention: keep})
+	failedAt := time.Now()
+	requireAllOK(t, len(items), errs, err)
+	require.Equal(t, "now", f.requireState(cs[0].ID, backend.StatePending).LastError)
+	info := f.requireState(cs[1].ID, backend.StateScheduled)
+	require.Equal(t, "later", info.LastError)
+	requireNear(t, failedAt.Add(later), info.RunAt, 2*time.Second, "RunAt of the item retried later")
+	require.Equal(t, "for good", f.requireState(cs[2].ID, backend.StateDead).LastError)
+	st := f.stats()
+	require.Equal(t, int64(2), st.RetriedTotal)
+	require.Equal(t, int64(1), st.DeadTotal)
 }
 
 func extendTests() []testCase {
@@ -140,6 +164,7 @@ func reclaimTests() []testCase {
 		{name: "ExpiredToPending", run: testReclaimExpired},
 		{name: "BoundedBatch", run: testReclaimBounded},
 		{name: "LiveLeasesUntouched", run: testReclaimLive},
+		{name: "LeaseAboutToExpireUntouched", run: testReclaimAlmostExpired},
 		{name: "OldestDeadlineFirst", run: testReclaimOrder},
 		{name: "PoisonJobDeadLettered", run: testReclaimPoison},
 		{name: "ConcurrentReclaimers", run: testReclaimConcurrent},
@@ -182,6 +207,31 @@ func testReclaimLive(t *testing.T, f *fixture) {
 		require.Zero(t, f.reclaim(10).Len())
 	}, id)
 	f.complete(c)
+}
+
+// testReclaimAlmostExpired reclaims while one lease has run out and
+// another is about to: only the first may be taken back. A try in which
+// the test stalled past the second lease's end before the call checks
+// nothing and is made again.
+func testReclaimAlmostExpired(t *testing.T, f *fixture) {
+	for try := range 3 {
+		all := f.enqueueN(2)
+		expired := f.claimID(all[0], shortLease)
+		soon := f.claimID(all[1], shortLease+400*time.Millisecond)
+		waitExpired(expired)
+		start := time.Now()
+		r := f.reclaim(10)
+		if !soon.LeaseUntil.After(start.Add(clockSlack)) {
+			t.Logf("try %d stalled past the live lease's end (%v late)", try+1, start.Sub(soon.LeaseUntil))
+			require.NoError(t, f.b.Purge(f.ctx, backend.PurgeParams{Queue: f.q}))
+			continue
+		}
+		require.Equal(t, []string{expired.ID}, r.Requeued, "a lease with %v left was reclaimed", soon.LeaseUntil.Sub(start))
+		require.Empty(t, r.Dead)
+		require.Equal(t, soon.LeaseUntil, f.requireState(soon.ID, backend.StateProcessing).LeaseUntil)
+		return
+	}
+	t.Skip("every try stalled past the live lease's end; nothing was checked")
 }
 
 func testReclaimOrder(t *testing.T, f *fixture) {

@@ -90,6 +90,7 @@ func testQueueBatch(t *testing.T, f *fixture) {
 	require.Len(t, ids, 3)
 	jobs, err := q.Claim(f.ctx, 10, 0)
 	require.NoError(t, err)
+	require.Len(t, jobs, len(ids), "claim of the whole batch")
 	var to []string
 	for i, j := range jobs {
 		require.Equal(t, ids[i], j.ID)

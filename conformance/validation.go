@@ -185,8 +185,90 @@ func invalidCalls() []invalidCall {
 	}
 }
 
+// badIDs are job ids every method that takes one must refuse whole, never
+// shorten or rewrite: one byte over the limit, and bytes outside printable
+// ASCII.
+var badIDs = []struct {
+	name string
+	id   string
+}{
+	{"TooLong", strings.Repeat("i", backend.MaxIDLen+1)},
+	{"NonASCII", "jöb"},
+	{"HighByte", "job\xff"},
+	{"Control", "job\x01"},
+}
+
+// badIDCalls call every method that takes a job id with id, next to a good
+// item where the method takes a batch.
+func badIDCalls(id string) []invalidCall {
+	fresh := backend.NewJob{ID: "fresh", Payload: []byte(`{}`), MaxAttempts: 1}
+	acks := func(op ackOp) func(*fixture, population) error {
+		return func(f *fixture, p population) error {
+			return whole(op.call(f, []backend.Ack{ack(p.claimed), {ID: id, Token: "t"}}))
+		}
+	}
+	return []invalidCall{
+		{"Enqueue", backend.ErrInvalidArgument, func(f *fixture, _ population) error {
+			return enqueueCall(f, fresh, backend.NewJob{ID: id, MaxAttempts: 1})
+		}},
+		{"Complete", backend.ErrInvalidArgument, acks(completeOp)},
+		{"Fail", backend.ErrInvalidArgument, acks(failDeadOp)},
+		{"Extend", backend.ErrInvalidArgument, acks(extendOp)},
+		{"Release", backend.ErrInvalidArgument, acks(releaseOp)},
+		{"Get", backend.ErrInvalidArgument, func(f *fixture, _ population) error {
+			_, err := f.b.Get(f.ctx, f.q, id)
+			return err
+		}},
+		{"RetryDead", backend.ErrInvalidArgument, func(f *fixture, _ population) error {
+			return f.b.RetryDead(f.ctx, backend.RetryDeadParams{Queue: f.q, ID: id})
+		}},
+		{"Delete", backend.ErrInvalidArgument, func(f *fixture, _ population) error {
+			return f.b.Delete(f.ctx, backend.DeleteParams{Queue: f.q, ID: id})
+		}},
+	}
+}
+
+// badRequestIDCalls call every method that takes a request id with id.
+func badRequestIDCalls(id string) []invalidCall {
+	return []invalidCall{
+		{"Enqueue", backend.ErrInvalidArgument, func(f *fixture, _ population) error {
+			return f.b.Enqueue(f.ctx, backend.EnqueueParams{Queue: f.q, Jobs: []backend.NewJob{{ID: "fresh", MaxAttempts: 1}}, RequestID: id})
+		}},
+		{"Claim", backend.ErrInvalidArgument, func(f *fixture, _ population) error {
+			_, err := f.b.Claim(f.ctx, backend.ClaimParams{Queue: f.q, Max: 1, Lease: longLease, RequestID: id})
+			return err
+		}},
+		{"Reclaim", backend.ErrInvalidArgument, func(f *fixture, _ population) error {
+			_, err := f.b.Reclaim(f.ctx, backend.ReclaimParams{Queue: f.q, Max: 10, DeadRetention: keep, RequestID: id})
+			return err
+		}},
+		{"Purge", backend.ErrInvalidArgument, func(f *fixture, _ population) error {
+			return f.b.Purge(f.ctx, backend.PurgeParams{Queue: f.q, RequestID: id})
+		}},
+		{"RetryDead", backend.ErrInvalidArgument, func(f *fixture, p population) error {
+			return f.b.RetryDead(f.ctx, backend.RetryDeadParams{Queue: f.q, ID: p.ids[1], RequestID: id})
+		}},
+		{"Delete", backend.ErrInvalidArgument, func(f *fixture, p population) error {
+			return f.b.Delete(f.ctx, backend.DeleteParams{Queue: f.q, ID: p.ids[0], RequestID: id})
+		}},
+	}
+}
+
 func validationTests() []testCase {
 	var cases []testCase
+	calls := invalidCalls()
+	for _, bad := range badIDs {
+		for _, c := range badIDCalls(bad.id) {
+			c.name = "ID/" + bad.name + "/" + c.name
+			calls = append(calls, c)
+		}
+	}
+	for name, id := range map[string]string{"TooLong": strings.Repeat("r", backend.MaxRequestIDLen+1), "Space": "req 1"} {
+		for _, c := range badRequestIDCalls(id) {
+			c.name = "RequestID/" + name + "/" + c.name
+			calls = append(calls, c)
+		}
+	}
 	for _, n := range badQueueNames {
 		cases = append(cases, testCase{name: "QueueName/" + n.name, run: func(t *testing.T, f *fixture) {
 			p := f.populate()
@@ -198,7 +280,7 @@ func validationTests() []testCase {
 			}, p.ids...)
 		}})
 	}
-	for _, c := range invalidCalls() {
+	for _, c := range calls {
 		cases = append(cases, testCase{name: c.name, run: func(t *testing.T, f *fixture) {
 			p := f.populate()
 			f.unchanged(func() {
