@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jobqueue-go/jobqueue/backend"
+	"github.com/jobqueue-go/jobqueue/memory"
 )
 
 // nopBackend is a Backend that must never be reached: the tests below
@@ -119,4 +120,64 @@ func TestFailurePolicy(t *testing.T) {
 	assert.NotEmpty(t, q.failure(a, 1, 3, nil).Error)
 	assert.Len(t, q.failure(a, 1, 3, errors.New(strings.Repeat("e", 10000))).Error, maxErrorText+len("…"))
 	assert.Nil(t, Permanent(nil))
+}
+
+// Every error a caller can get names the package once, at its start: a
+// wrapped error adds what it knows after the sentinel's text instead of
+// prefixing its own "jobqueue:".
+func TestErrorsDoNotStutter(t *testing.T) {
+	ctx := context.Background()
+	b := memory.New()
+	q, err := New(b, "errors", WithPayloadLimit(8), WithLease(time.Second))
+	require.NoError(t, err)
+	id, err := q.Enqueue(ctx, 1)
+	require.NoError(t, err)
+	jobs, err := q.Claim(ctx, 1, 0)
+	require.NoError(t, err)
+	_, noEvents := New(nopBackend{}, "x")
+	require.NoError(t, noEvents)
+	errs := map[string]error{}
+	collect := func(name string, err error) {
+		require.Error(t, err, name)
+		errs[name] = err
+	}
+	_, err = New(b, "a b")
+	collect("New bad name", err)
+	_, err = New(b, "q", WithRetries(-1))
+	collect("WithRetries", err)
+	_, err = q.Enqueue(ctx, strings.Repeat("x", 20))
+	collect("Enqueue too large", err)
+	_, err = q.Enqueue(ctx, make(chan int))
+	collect("Enqueue unencodable", err)
+	_, err = q.EnqueueBatch(ctx, []any{1, make(chan int)})
+	collect("EnqueueBatch unencodable", err)
+	_, err = q.EnqueueBatch(ctx, []any{1, strings.Repeat("x", 20)})
+	collect("EnqueueBatch too large", err)
+	_, err = q.Enqueue(ctx, 1, WithID(id))
+	collect("Enqueue existing id", err)
+	_, err = q.Enqueue(ctx, 1, WithID("a b"))
+	collect("WithID", err)
+	collect("Complete too large", jobs[0].Complete(ctx, strings.Repeat("x", 20)))
+	collect("Complete unencodable", jobs[0].Complete(ctx, make(chan int)))
+	_, err = q.Claim(ctx, 0, 0)
+	collect("Claim limit", err)
+	_, err = q.Get(ctx, "nope")
+	collect("Get unknown", err)
+	collect("RetryDead not dead", q.RetryDead(ctx, id))
+	_, err = q.NewWorker(func(context.Context, *Job) (any, error) { return nil, nil }, WorkerOptions{HeartbeatInterval: time.Second})
+	collect("NewWorker", err)
+	_, err = q.List(ctx, "failed", 0, 1)
+	collect("List state", err)
+	qn, _ := New(nopBackend{}, "x")
+	_, err = qn.Events(ctx)
+	collect("Events unsupported", err)
+	_, err = qn.CheckConfig(ctx)
+	collect("CheckConfig unsupported", err)
+	require.NoError(t, jobs[0].Complete(ctx, nil))
+	collect("Extend after complete", jobs[0].Extend(ctx))
+	for name, err := range errs {
+		msg := err.Error()
+		assert.True(t, strings.HasPrefix(msg, "jobqueue: "), "%s: %q does not start with the package name", name, msg)
+		assert.Equal(t, 1, strings.Count(msg, "jobqueue:"), "%s: %q names the package more than once", name, msg)
+	}
 }

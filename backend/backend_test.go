@@ -65,6 +65,15 @@ func TestParamsValidate(t *testing.T) {
 		{"list limit", ListParams{Queue: "q", State: StatePending}.Validate(), ErrInvalidArgument},
 		{"list offset", ListParams{Queue: "q", State: StatePending, Limit: 1, Offset: -1}.Validate(), ErrInvalidArgument},
 		{"job ref", ValidateJobRef("q", ""), ErrInvalidArgument},
+		{"purge ok", PurgeParams{Queue: "q", RequestID: "r-1"}.Validate(), nil},
+		{"purge request id", PurgeParams{Queue: "q", RequestID: "r 1"}.Validate(), ErrInvalidArgument},
+		{"purge name", PurgeParams{Queue: "q:x"}.Validate(), ErrInvalidQueueName},
+		{"retry dead ok", RetryDeadParams{Queue: "q", ID: "a"}.Validate(), nil},
+		{"retry dead id", RetryDeadParams{Queue: "q", ID: "é"}.Validate(), ErrInvalidArgument},
+		{"delete ok", DeleteParams{Queue: "q", ID: "a", RequestID: strings.Repeat("r", MaxRequestIDLen)}.Validate(), nil},
+		{"delete request id", DeleteParams{Queue: "q", ID: "a", RequestID: strings.Repeat("r", MaxRequestIDLen+1)}.Validate(), ErrInvalidArgument},
+		{"claim request id", ClaimParams{Queue: "q", Max: 1, Lease: time.Second, RequestID: "r\x00"}.Validate(), ErrInvalidArgument},
+		{"reclaim request id", ReclaimParams{Queue: "q", Max: 1, RequestID: "é"}.Validate(), ErrInvalidArgument},
 	}
 	for _, c := range cases {
 		if c.want == nil && c.err != nil || c.want != nil && !errors.Is(c.err, c.want) {
@@ -81,5 +90,23 @@ func TestParseState(t *testing.T) {
 	}
 	if _, err := ParseState("failed"); !errors.Is(err, ErrInvalidState) {
 		t.Errorf("ParseState(dead) = %v, want ErrInvalidState", err)
+	}
+}
+
+// Errors name the package once, at their start, and then where in the call
+// the bad input is.
+func TestValidateMessages(t *testing.T) {
+	for _, err := range []error{
+		EnqueueParams{Queue: "q", Jobs: []NewJob{{ID: "a", MaxAttempts: 1}, {ID: "a b", MaxAttempts: 1}}}.Validate(),
+		CompleteParams{Queue: "q", Items: []Completion{{Ack: Ack{ID: "a", Token: "t"}}, {Ack: Ack{ID: "", Token: "t"}}}}.Validate(),
+		EnqueueParams{Queue: "q", Jobs: []NewJob{{ID: "a", MaxAttempts: 1}}, RequestID: strings.Repeat("r", MaxRequestIDLen+1)}.Validate(),
+	} {
+		msg := err.Error()
+		if !strings.HasPrefix(msg, "jobqueue: invalid argument: ") || strings.Count(msg, "jobqueue:") != 1 {
+			t.Errorf("message %q", msg)
+		}
+	}
+	if msg := (EnqueueParams{Queue: "q", Jobs: []NewJob{{ID: "a", MaxAttempts: 1}, {ID: "a b", MaxAttempts: 1}}}).Validate().Error(); !strings.Contains(msg, "job 1: ") {
+		t.Errorf("message %q does not say which job", msg)
 	}
 }

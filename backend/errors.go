@@ -80,16 +80,23 @@ func ValidateQueueName(name string) error {
 
 // ValidateID reports whether id is a usable job id: 1 to MaxIDLen bytes of
 // printable ASCII other than space. The error wraps ErrInvalidArgument.
-func ValidateID(id string) error {
+func ValidateID(id string) error { return validateID(id, "") }
+
+// validateID is ValidateID for the id at where in a call ("job 2"), which
+// the message names after the error's kind.
+func validateID(id, where string) error {
+	if where != "" {
+		where += ": "
+	}
 	if id == "" {
-		return fmt.Errorf("%w: empty job id", ErrInvalidArgument)
+		return fmt.Errorf("%w: %sempty job id", ErrInvalidArgument, where)
 	}
 	if len(id) > MaxIDLen {
-		return fmt.Errorf("%w: job id of %d bytes, more than %d", ErrInvalidArgument, len(id), MaxIDLen)
+		return fmt.Errorf("%w: %sjob id of %d bytes, more than %d", ErrInvalidArgument, where, len(id), MaxIDLen)
 	}
 	for i := 0; i < len(id); i++ {
 		if id[i] <= ' ' || id[i] > '~' {
-			return fmt.Errorf("%w: job id %q has %s at byte %d", ErrInvalidArgument, printable(id), describeByte(id, i), i)
+			return fmt.Errorf("%w: %sjob id %q has %s at byte %d", ErrInvalidArgument, where, printable(id), describeByte(id, i), i)
 		}
 	}
 	return nil

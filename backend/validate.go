@@ -22,8 +22,8 @@ func (p EnqueueParams) Validate() error {
 	}
 	seen := make(map[string]struct{}, len(p.Jobs))
 	for i, j := range p.Jobs {
-		if err := ValidateID(j.ID); err != nil {
-			return fmt.Errorf("job %d: %w", i, err)
+		if err := validateID(j.ID, fmt.Sprintf("job %d", i)); err != nil {
+			return err
 		}
 		if _, dup := seen[j.ID]; dup {
 			return fmt.Errorf("%w: job id %q appears twice in one batch", ErrInvalidArgument, j.ID)
@@ -168,8 +168,8 @@ func validateAcksOf(queue string, n int, at func(int) Ack) error {
 	}
 	for i := 0; i < n; i++ {
 		a := at(i)
-		if err := ValidateID(a.ID); err != nil {
-			return fmt.Errorf("item %d: %w", i, err)
+		if err := validateID(a.ID, fmt.Sprintf("item %d", i)); err != nil {
+			return err
 		}
 		if a.Token == "" {
 			return fmt.Errorf("%w: job %q: empty claim token", ErrInvalidArgument, a.ID)

@@ -144,14 +144,14 @@ func (f *fixture) enqueue1(mods ...func(*backend.NewJob)) string {
 	return f.enqueueN(1, mods...)[0]
 }
 
-func (f *fixture) claimParams(max int, lease, wait time.Duration) backend.ClaimParams {
-	return backend.ClaimParams{Queue: f.q, Max: max, Lease: lease, Wait: wait}
+func (f *fixture) claimParams(limit int, lease, wait time.Duration) backend.ClaimParams {
+	return backend.ClaimParams{Queue: f.q, Max: limit, Lease: lease, Wait: wait}
 }
 
-// claimWait claims up to max jobs, waiting up to wait.
-func (f *fixture) claimWait(max int, lease, wait time.Duration) []backend.ClaimedJob {
+// claimWait claims up to limit jobs, waiting up to wait.
+func (f *fixture) claimWait(limit int, lease, wait time.Duration) []backend.ClaimedJob {
 	f.t.Helper()
-	got, err := f.b.Claim(f.ctx, f.claimParams(max, lease, wait))
+	got, err := f.b.Claim(f.ctx, f.claimParams(limit, lease, wait))
 	require.NoError(f.t, err)
 	return got
 }
@@ -256,9 +256,9 @@ func waitExpired(jobs ...backend.ClaimedJob) {
 	time.Sleep(time.Until(last) + 2*clockSlack)
 }
 
-func (f *fixture) reclaim(max int) backend.ReclaimResult {
+func (f *fixture) reclaim(limit int) backend.ReclaimResult {
 	f.t.Helper()
-	r, err := f.b.Reclaim(f.ctx, backend.ReclaimParams{Queue: f.q, Max: max, DeadRetention: keep})
+	r, err := f.b.Reclaim(f.ctx, backend.ReclaimParams{Queue: f.q, Max: limit, DeadRetention: keep})
 	require.NoError(f.t, err)
 	return r
 }

@@ -93,9 +93,9 @@ func enqueueCall(f *fixture, jobs ...backend.NewJob) error {
 	return f.b.Enqueue(f.ctx, backend.EnqueueParams{Queue: f.q, Jobs: jobs})
 }
 
-func claimCall(max int, lease, wait time.Duration) func(*fixture, population) error {
+func claimCall(limit int, lease, wait time.Duration) func(*fixture, population) error {
 	return func(f *fixture, _ population) error {
-		_, err := f.b.Claim(f.ctx, backend.ClaimParams{Queue: f.q, Max: max, Lease: lease, Wait: wait})
+		_, err := f.b.Claim(f.ctx, backend.ClaimParams{Queue: f.q, Max: limit, Lease: lease, Wait: wait})
 		return err
 	}
 }

@@ -36,9 +36,11 @@
 // times), which those rules make harmless. Get, List and Stats run
 // read-only scripts (EVALSHA_RO), which a client set up to read from
 // replicas (a ClusterClient with ReadOnly, a failover client with
-// ReplicaOnly) sends to a replica. How waiting claims block, and what a
-// BLPOP that go-redis sends again does to them, is in the internal redisq
-// package's doc.
+// ReplicaOnly) sends to a replica. One resend does cost something: a
+// BLPOP on the marker that go-redis sends again after a dropped connection
+// loses the wake-up the first one popped, and the claims of this process
+// waiting on that queue then wake with the next wake-up, or at the end of
+// their wait.
 //
 // The caller owns the client and closes it; call Backend.Close first.
 package goredis

@@ -12,16 +12,17 @@
 //	queue:{jobs}:processing   zset    claimed ids, score = lease deadline (ms, Redis TIME)
 //	queue:{jobs}:scheduled    zset    delayed and backing-off ids, score = run-at (ms)
 //	queue:{jobs}:completed    list    completed ids, most recent first, trimmed to the retention max
-//	queue:{jobs}:failed       list    dead-lettered ids, most recent first, trimmed to the retention max
+//	queue:{jobs}:dead         list    dead-lettered ids, most recent first, trimmed to the retention max
 //	queue:{jobs}:job:<id>     hash    id, payload, status, attempts, max_attempts, enqueued_at_ms,
 //	                                  run_at_ms, claimed_at_ms, lease_until_ms, claim_token, acked,
-//	                                  finished_at_ms, result, last_error, enqueue_nonce
+//	                                  finished_at_ms, result, last_error
 //	                                  (an empty claim_token or acked means unset)
-//	queue:{jobs}:claim:<base> string  ids taken by the claim whose token base is <base>, space-separated;
-//	                                  expires after the claim's lease
+//	queue:{jobs}:req:<id>     string  the request record of a call that changed something, by its
+//	                                  request id: what a repeat of the call returns; expires after
+//	                                  backend.RequestWindow (a claim's: or its lease, if longer)
 //	queue:{jobs}:stats        hash    enqueued_total, claimed_total, completed_total, retried_total,
-//	                                  failed_total, reclaimed_total; completed_ttl_floor and
-//	                                  failed_ttl_floor (the shortest TTL a history entry was given)
+//	                                  dead_total, reclaimed_total; completed_ttl_floor and
+//	                                  dead_ttl_floor (the shortest TTL a history entry was given)
 //	queue:{jobs}:marker       list    at most one element; armed by an enqueue that finds pending empty
 //	                                  or adds delayed jobs, and by a claim that leaves jobs pending
 //	queue:{jobs}:events       pubsub  "kind id1 id2 ...", one message per kind per call
@@ -29,7 +30,8 @@
 // The queue name is checked by backend.ValidateQueueName first, so it can
 // never contain the braces or colons that would break the layout. Finished
 // records expire with their history's TTL; ids whose records expired are
-// pruned from the old end of the history lists when they are read.
+// pruned from the old end of the history lists by the next write to that
+// history, and the reads skip them meanwhile (lib.lua, live_len).
 //
 // # Scripts
 //
@@ -41,13 +43,18 @@
 // code (NOTFOUND, EXISTS, WRONGSTATE, INVALIDSTATE), which ReplyError maps
 // to the backend errors.
 //
-// A script whose reply is lost may have run, and may be sent again (go-redis
-// does so on its own; the Engine sends a claim again once). Claim and
-// Enqueue are made safe to repeat: a claim records the ids it took under
-// its token base (the claim:<base> key) and a repeat returns those; an
-// enqueue stores a per-call nonce in each record (enqueue_nonce) and a
-// repeat that finds its own nonce succeeds without writing. The Engine's
-// documentation lists what a repeat of each call reports.
+// The reads (get, list, stats) are read-only scripts: they declare the
+// no-writes flag and go out as EVALSHA_RO, so Redis refuses any write
+// inside them and a client may send them to a replica. They compute what
+// they report without writing: a due scheduled job reads as pending, a
+// history entry whose record expired is skipped. Only claims and reclaims
+// promote due jobs, and only writes prune the histories.
+//
+// A repeated call is answered as backend.Backend's "Lost replies and
+// repeated calls" says: the mutating scripts that take a request id keep
+// a request record (req:<id>) when they change something, and answer a
+// repeat from it; the acknowledgements go by the claim tokens. The Engine
+// never sends a call again itself.
 //
 // # Memory
 //
@@ -76,12 +83,19 @@
 // dies after waking loses nothing. A claim that leaves jobs pending re-arms
 // the marker (other processes) and wakes the next local waiter.
 //
-// A wake-up is never dropped on the floor: one that its claim no longer
-// wants (the claim's context ended as it was woken) goes to the next local
-// waiter or, when none waits, back to the marker; so does one whose BLPOP
-// reply may have been lost (any BLPOP error re-arms the marker). A spare
-// wake-up costs one claim that finds nothing; a lost one would leave a
-// claim elsewhere asleep for its whole wait while a job is pending.
+// The Engine never drops a wake-up it received: one that its claim no
+// longer wants (the claim's context ended as it was woken) goes to the
+// next local waiter or, when none waits, back to the marker; so does one
+// whose BLPOP failed, since the marker may have been popped with the reply
+// lost (any BLPOP error re-arms the marker). A spare wake-up costs one
+// claim that finds nothing; a lost one would leave a claim elsewhere
+// asleep for its whole wait while a job is pending.
+//
+// One case is out of its hands: a client that sends a BLPOP again by
+// itself after a dropped connection (go-redis does, up to its MaxRetries)
+// never reports the first BLPOP's failure, so the wake-up that BLPOP
+// popped is lost. The claims of that process then wake with the next
+// wake-up, or at the end of their wait. rueidis reports the failure.
 //
 // Delayed jobs announce no wake-up when they fall due. A claim that finds
 // nothing claimable learns the earliest run-at and sets a local timer (the

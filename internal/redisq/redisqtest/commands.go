@@ -57,13 +57,14 @@ func CommandCounts(t *testing.T, open Open) map[string]map[string]int64 {
 	}
 	// The first round loads the scripts (EVALSHA, NOSCRIPT, EVAL) and lets
 	// the client set up its connections; the second is the steady state.
+	// The calls carry request ids, as the Queue's do.
 	for _, id := range []string{"warm-up", "measured"} {
 		var job backend.ClaimedJob
 		measure("enqueue", func() error {
-			return b.Enqueue(ctx, backend.EnqueueParams{Queue: q, Jobs: []backend.NewJob{{ID: id, Payload: []byte("x"), MaxAttempts: 1}}})
+			return b.Enqueue(ctx, backend.EnqueueParams{Queue: q, Jobs: []backend.NewJob{{ID: id, Payload: []byte("x"), MaxAttempts: 1}}, RequestID: "e-" + id})
 		})
 		measure("claim", func() error {
-			jobs, err := b.Claim(ctx, backend.ClaimParams{Queue: q, Max: 1, Lease: time.Minute})
+			jobs, err := b.Claim(ctx, backend.ClaimParams{Queue: q, Max: 1, Lease: time.Minute, RequestID: "c-" + id})
 			if err == nil && len(jobs) == 1 {
 				job = jobs[0]
 			}
@@ -74,13 +75,37 @@ func CommandCounts(t *testing.T, open Open) map[string]map[string]int64 {
 				Retention: backend.Retention{Max: 100, TTL: time.Minute}})
 			return errors.Join(err, errors.Join(errs...))
 		})
+		measure("stats", func() error { _, err := b.Stats(ctx, q); return err })
+		measure("get", func() error { _, err := b.Get(ctx, q, id); return err })
+		measure("list", func() error {
+			_, err := b.List(ctx, backend.ListParams{Queue: q, State: backend.StateCompleted, Limit: 50})
+			return err
+		})
 	}
+	reads := map[string]bool{"stats": true, "get": true, "list": true}
 	for op, d := range out {
 		t.Logf("%s: %v", op, d)
-		if d["evalsha"] != 1 || d["eval"] != 0 {
-			t.Errorf("%s: want one EVALSHA round trip, got %v", op, d)
+		script := "evalsha"
+		if reads[op] {
+			script = "evalsha_ro"
+			for cmd := range d {
+				if writeCommands[cmd] {
+					t.Errorf("%s, a read, ran %s: %v", op, cmd, d)
+				}
+			}
+		}
+		if d[script] != 1 || d["eval"]+d["eval_ro"] != 0 || len(d) < 2 {
+			t.Errorf("%s: want one %s round trip, got %v", op, strings.ToUpper(script), d)
 		}
 	}
 	_ = b.Purge(ctx, backend.PurgeParams{Queue: q})
 	return out
+}
+
+// writeCommands are the commands that change data among those the scripts
+// call.
+var writeCommands = map[string]bool{
+	"set": true, "del": true, "hset": true, "hdel": true, "hincrby": true, "lpush": true, "rpush": true,
+	"lpop": true, "rpop": true, "lrem": true, "ltrim": true, "zadd": true, "zrem": true,
+	"zremrangebyrank": true, "pexpire": true, "persist": true, "publish": true,
 }
