@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jobqueue-go/jobqueue/bench/load"
 	"github.com/jobqueue-go/jobqueue/conformance/redistest"
+	"github.com/jobqueue-go/jobqueue/internal/load"
 	"github.com/jobqueue-go/jobqueue/internal/redisq/redisqtest"
 )
 

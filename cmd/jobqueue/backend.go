@@ -14,8 +14,8 @@ import (
 	rueidislib "github.com/redis/rueidis"
 
 	"github.com/jobqueue-go/jobqueue/backend"
-	"github.com/jobqueue-go/jobqueue/bench/load"
 	"github.com/jobqueue-go/jobqueue/goredis"
+	"github.com/jobqueue-go/jobqueue/internal/load"
 	"github.com/jobqueue-go/jobqueue/memory"
 	"github.com/jobqueue-go/jobqueue/rueidis"
 )
@@ -203,6 +203,10 @@ func openRueidis(ctx context.Context, rawURL, shown string, roots *x509.CertPool
 	// cache needs CLIENT TRACKING, which a Redis user limited to one
 	// queue's commands (README, "Security") is refused at connect.
 	opt.DisableCache = true
+	// The Queue repeats a call that fails with ErrUnavailable, a few times;
+	// rueidis on its own would resend a read-only script (Stats, List,
+	// Get) until the context ends, which for an HTTP request is never.
+	opt.DisableRetry = true
 	client, err := rueidislib.NewClient(opt)
 	if err != nil {
 		return nil, err

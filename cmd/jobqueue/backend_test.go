@@ -198,14 +198,14 @@ func TestOnRedis(t *testing.T) {
 				return ""
 			}}
 			flags := []string{"-backend", kind, "-queue", name}
-			var st statsOut
+			var st queueStats
 			if err := json.Unmarshal([]byte(c.ok("", append([]string{"stats", "--json"}, flags...)...)), &st); err != nil ||
-				st.Failed != 2 || st.ReclaimedTotal != 2 || st.EnqueuedTotal != 2 {
+				st.DeadDepth != 2 || st.DeadTotal != 2 || st.ReclaimedTotal != 2 || st.EnqueuedTotal != 2 {
 				t.Fatalf("stats --json: %+v %v", st, err)
 			}
-			out := c.ok("", append([]string{"list", "failed"}, flags...)...)
+			out := c.ok("", append([]string{"list", "dead"}, flags...)...)
 			if !strings.Contains(out, "simulated email failure") {
-				t.Errorf("list failed:\n%s", out)
+				t.Errorf("list dead:\n%s", out)
 			}
 			c.ok("", append([]string{"retry", "--all-dead"}, flags...)...)
 			id := strings.TrimSpace(c.ok("", append([]string{"enqueue", `{"kind":"email","recipient":"x@example.com"}`}, flags...)...))
@@ -214,7 +214,7 @@ func TestOnRedis(t *testing.T) {
 			}
 			c.ok("", append([]string{"delete", id}, flags...)...)
 			c.ok("", append([]string{"purge", "--yes"}, flags...)...)
-			if err := json.Unmarshal([]byte(c.ok("", append([]string{"stats", "--json"}, flags...)...)), &st); err != nil || st.Pending+st.Failed+st.EnqueuedTotal != 0 {
+			if err := json.Unmarshal([]byte(c.ok("", append([]string{"stats", "--json"}, flags...)...)), &st); err != nil || st.PendingDepth+st.DeadDepth+st.EnqueuedTotal != 0 {
 				t.Errorf("after purge: %+v %v", st, err)
 			}
 		})

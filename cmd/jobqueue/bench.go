@@ -9,14 +9,14 @@ import (
 	"time"
 
 	"github.com/jobqueue-go/jobqueue"
-	"github.com/jobqueue-go/jobqueue/bench/load"
+	"github.com/jobqueue-go/jobqueue/internal/load"
 )
 
-// runBench is "jobqueue bench": the load generator of bench/load pointed at
-// the backend the flags choose. It works in a fresh queue of its own, which
-// it purges at the end, so it can run against a Redis that serves other
-// queues; Redis-wide figures (commands, CPU) include whatever else that
-// server does meanwhile.
+// runBench is "jobqueue bench": the load generator of internal/load pointed
+// at the backend the flags choose. It works in a fresh queue of its own,
+// which it purges at the end, so it can run against a Redis that serves
+// other queues; Redis-wide figures (commands, CPU) include whatever else
+// that server does meanwhile.
 func runBench(ctx context.Context, e *cmdEnv, args []string) int {
 	fs := e.flagSet("bench", "[flags]", "Enqueue jobs from producers, drain them with a worker pool, and print a report.")
 	var qf queueFlags

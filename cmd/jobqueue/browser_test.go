@@ -151,10 +151,43 @@ func TestBrowserDashboard(t *testing.T) {
 		t.Fatalf("after the sweep: stats %v", st)
 	}
 
+	step(t, ctx, "set the fail rate to 100%", setKnob("#fail-rate", "1"))
+	waitFor(t, "the fail rate to reach the server", 5*time.Second, func() bool { return ts.stats()["fail_rate"] == 1.0 })
+	var dead string
+	step(t, ctx, "enqueue a webhook and see it dead-lettered",
+		chromedp.Click(chromedp.CSS(`label[for="kind-webhook"]`)),
+		chromedp.SetValue(chromedp.CSS("#count"), "1"),
+		chromedp.Click(chromedp.CSS("#enqueue-btn")),
+		until(count("#col-dead .job")+` === 1`),
+		until(`document.querySelector("#stat-dead_depth").textContent === "1" && document.querySelector("#stat-dead_total").textContent === "1"`),
+		until(`document.querySelector("#count-dead").textContent === "1"`),
+		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			id, err := chromedp.Evaluate[string](`document.querySelector("#col-dead .job").dataset.id`)(ctx, tg)
+			dead = id
+			return err
+		}),
+	)
+	if st := ts.stats(); num(st["failed_depth"]) != 1 || num(st["failed_total"]) != 1 {
+		t.Fatalf("after the dead letter: stats %v", st)
+	}
+
 	saveScreenshot(t, ctx, "dashboard.png", chromedp.FullScreenshot(100))
 
+	step(t, ctx, "heal the workers", setKnob("#fail-rate", "0"))
+	waitFor(t, "the fail rate to reach the server", 5*time.Second, func() bool { return ts.stats()["fail_rate"] == 0.0 })
+	step(t, ctx, "retry the dead job from its details and see it complete",
+		chromedp.Click(chromedp.CSS("#col-dead .job")),
+		until(`document.querySelector("#drawer-kind .state-tag")?.textContent === "dead" && !document.querySelector("#retry-btn").hidden`),
+		// A click by script: the drawer may still be sliding in.
+		chromedp.Evaluate[chromedp.Void](`document.querySelector("#retry-btn").click()`),
+		until(count("#col-dead .job")+` === 0`),
+		until(fmt.Sprintf(`document.querySelector('#col-completed .job[data-id=%q]') !== null`, dead)),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector("#drawer-close").click()`),
+		chromedp.Sleep(300*time.Millisecond), // the drawer's slide-out
+	)
+
 	step(t, ctx, "open a job's details",
-		chromedp.Click(chromedp.CSS("#col-completed .job")),
+		chromedp.Click(chromedp.CSS(fmt.Sprintf(`#col-completed .job[data-id=%q]`, hung[0]))),
 		until(`document.querySelector("#drawer").classList.contains("open") && document.querySelector("#drawer-body pre.json") !== null`),
 		until(`document.querySelector("#drawer-body").textContent.includes("message_id")`),
 		chromedp.Sleep(300*time.Millisecond), // the drawer's slide-in

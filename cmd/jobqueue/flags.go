@@ -99,6 +99,6 @@ func (e *cmdEnv) openQueue(ctx context.Context, f queueFlags, fallbackOK bool, o
 	return q, ob, nil
 }
 
-// demoBackoff makes the retries of the demo's failed jobs visible in the
-// scheduled column for a second or two, rather than minutes.
+// demoBackoff keeps the demo's retries in the scheduled column for a second
+// or two, rather than minutes, so that they are seen.
 var demoBackoff = jobqueue.ExponentialBackoff{Base: time.Second, Max: 8 * time.Second, Jitter: 0.5}

@@ -73,12 +73,7 @@ func runStats(ctx context.Context, e *cmdEnv, args []string) int {
 		return exitError
 	}
 	if in.json {
-		e.printJSON(statsOut{
-			Queue: q.Name(), Pending: st.Pending, Scheduled: st.Scheduled, Processing: st.Processing,
-			Completed: st.Completed, Failed: st.Dead, EnqueuedTotal: st.EnqueuedTotal,
-			ClaimedTotal: st.ClaimedTotal, CompletedTotal: st.CompletedTotal, RetriedTotal: st.RetriedTotal,
-			DeadTotal: st.DeadTotal, ReclaimedTotal: st.ReclaimedTotal,
-		})
+		e.printJSON(newQueueStats(q.Name(), st))
 		return exitOK
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
@@ -87,38 +82,60 @@ func runStats(ctx context.Context, e *cmdEnv, args []string) int {
 	for _, r := range []struct {
 		name string
 		n    int64
-	}{{"pending", st.Pending}, {"scheduled", st.Scheduled}, {"processing", st.Processing}, {"completed", st.Completed}, {"failed", st.Dead}} {
+	}{{"pending", st.Pending}, {"scheduled", st.Scheduled}, {"processing", st.Processing}, {"completed", st.Completed}, {"dead", st.Dead}} {
 		fmt.Fprintf(tw, "%s\t%d\n", r.name, r.n)
 	}
 	fmt.Fprintf(tw, "\nCOUNTER\tTOTAL\n")
 	for _, r := range []struct {
 		name string
 		n    int64
-	}{{"enqueued", st.EnqueuedTotal}, {"claimed", st.ClaimedTotal}, {"completed", st.CompletedTotal}, {"retried", st.RetriedTotal}, {"failed (dead)", st.DeadTotal}, {"reclaimed", st.ReclaimedTotal}} {
+	}{{"enqueued", st.EnqueuedTotal}, {"claimed", st.ClaimedTotal}, {"completed", st.CompletedTotal}, {"retried", st.RetriedTotal}, {"dead", st.DeadTotal}, {"reclaimed", st.ReclaimedTotal}} {
 		fmt.Fprintf(tw, "%s\t%d\n", r.name, r.n)
 	}
 	tw.Flush()
 	return exitOK
 }
 
-// statsOut is "jobqueue stats --json".
-type statsOut struct {
-	Queue          string `json:"queue"`
-	Pending        int64  `json:"pending"`
-	Scheduled      int64  `json:"scheduled"`
-	Processing     int64  `json:"processing"`
-	Completed      int64  `json:"completed"`
-	Failed         int64  `json:"failed"`
-	EnqueuedTotal  int64  `json:"enqueued_total"`
-	ClaimedTotal   int64  `json:"claimed_total"`
-	CompletedTotal int64  `json:"completed_total"`
-	RetriedTotal   int64  `json:"retried_total"`
-	DeadTotal      int64  `json:"failed_total"`
-	ReclaimedTotal int64  `json:"reclaimed_total"`
+// queueStats is a queue's depths and counters, as "jobqueue stats --json"
+// prints them and the HTTP API reports them, so that one reader serves
+// both. The JSON names are the classic demo's, which its clients read:
+// failed_depth and failed_total count dead jobs.
+type queueStats struct {
+	Queue           string `json:"queue"`
+	PendingDepth    int64  `json:"pending_depth"`
+	ScheduledDepth  int64  `json:"scheduled_depth"`
+	ProcessingDepth int64  `json:"processing_depth"`
+	CompletedDepth  int64  `json:"completed_depth"`
+	DeadDepth       int64  `json:"failed_depth"`
+	EnqueuedTotal   int64  `json:"enqueued_total"`
+	ClaimedTotal    int64  `json:"claimed_total"`
+	CompletedTotal  int64  `json:"completed_total"`
+	RetriedTotal    int64  `json:"retried_total"`
+	DeadTotal       int64  `json:"failed_total"`
+	ReclaimedTotal  int64  `json:"reclaimed_total"`
+}
+
+// newQueueStats returns st, the stats of the queue named queue, as a
+// queueStats.
+func newQueueStats(queue string, st jobqueue.Stats) queueStats {
+	return queueStats{
+		Queue:           queue,
+		PendingDepth:    st.Pending,
+		ScheduledDepth:  st.Scheduled,
+		ProcessingDepth: st.Processing,
+		CompletedDepth:  st.Completed,
+		DeadDepth:       st.Dead,
+		EnqueuedTotal:   st.EnqueuedTotal,
+		ClaimedTotal:    st.ClaimedTotal,
+		CompletedTotal:  st.CompletedTotal,
+		RetriedTotal:    st.RetriedTotal,
+		DeadTotal:       st.DeadTotal,
+		ReclaimedTotal:  st.ReclaimedTotal,
+	}
 }
 
 func runList(ctx context.Context, e *cmdEnv, args []string) int {
-	in := e.inspection("list", "STATE [flags]", "List the jobs in one state: pending, scheduled, processing, completed or failed.")
+	in := e.inspection("list", "STATE [flags]", "List the jobs in one state: "+stateNames()+".")
 	limit := in.fs.Int("limit", 50, "the most jobs to list")
 	offset := in.fs.Int("offset", 0, "jobs to skip first")
 	q, closeQ, pos, code := in.open(ctx, e, args, 1, 1)
@@ -168,6 +185,15 @@ func runList(ctx context.Context, e *cmdEnv, args []string) int {
 	}
 	tw.Flush()
 	return exitOK
+}
+
+// stateNames lists the names of the states, as "list" takes them.
+func stateNames() string {
+	names := make([]string, len(backend.States))
+	for i, s := range backend.States {
+		names[i] = string(s)
+	}
+	return strings.Join(names, ", ")
 }
 
 // timeColumn names the time that matters most in a state.
@@ -382,8 +408,8 @@ func readJSONValues(r io.Reader) ([]json.RawMessage, error) {
 }
 
 func runRetry(ctx context.Context, e *cmdEnv, args []string) int {
-	in := e.inspection("retry", "ID... | --all-dead [flags]", "Send dead-lettered (failed) jobs back to pending with fresh attempts.")
-	allDead := in.fs.Bool("all-dead", false, "retry every dead-lettered job")
+	in := e.inspection("retry", "ID... | --all-dead [flags]", "Send dead jobs back to pending with fresh attempts.")
+	allDead := in.fs.Bool("all-dead", false, "retry every dead job")
 	q, closeQ, ids, code := in.open(ctx, e, args, 0, -1)
 	if q == nil {
 		return code

@@ -110,13 +110,13 @@ func TestCLIEnqueueListShow(t *testing.T) {
 	c.ok("", "enqueue", "-delay", "1h", "-max-attempts", "5", "-id", "later", `"x"`)
 
 	out = c.ok("", "stats")
-	for _, want := range []string{"queue  cli", "pending     4", "scheduled   1", "enqueued       5"} {
+	for _, want := range []string{"queue  cli", "pending     4", "scheduled   1", "enqueued   5"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("stats table lacks %q:\n%s", want, out)
 		}
 	}
-	var st statsOut
-	if err := json.Unmarshal([]byte(c.ok("", "stats", "--json")), &st); err != nil || st.Pending != 4 || st.Scheduled != 1 || st.EnqueuedTotal != 5 {
+	var st queueStats
+	if err := json.Unmarshal([]byte(c.ok("", "stats", "--json")), &st); err != nil || st.Queue != "cli" || st.PendingDepth != 4 || st.ScheduledDepth != 1 || st.EnqueuedTotal != 5 {
 		t.Errorf("stats --json: %+v %v", st, err)
 	}
 
@@ -132,7 +132,7 @@ func TestCLIEnqueueListShow(t *testing.T) {
 	if out := c.ok("", "list", "scheduled"); !strings.Contains(out, "later") || !strings.Contains(out, "from now") {
 		t.Errorf("list scheduled:\n%s", out)
 	}
-	if out := c.ok("", "list", "failed"); !strings.Contains(out, "no failed jobs") {
+	if out := c.ok("", "list", "dead"); !strings.Contains(out, "no dead jobs") {
 		t.Errorf("list of an empty state: %q", out)
 	}
 
@@ -154,8 +154,12 @@ func TestCLIRetryDeletePurge(t *testing.T) {
 	b := deadJob(t, c.q, `{"n":"b"}`)
 	d := deadJob(t, c.q, `{"n":"d"}`)
 
-	if out := c.ok("", "show", a); !strings.Contains(out, "smtp: 550 mailbox unavailable") || !strings.Contains(out, "state        failed\n") {
+	if out := c.ok("", "show", a); !strings.Contains(out, "smtp: 550 mailbox unavailable") || !strings.Contains(out, "state        dead\n") {
 		t.Errorf("show of a dead job:\n%s", out)
+	}
+	var listed []jobDetail
+	if err := json.Unmarshal([]byte(c.ok("", "list", "dead", "--json")), &listed); err != nil || len(listed) != 3 || listed[0].State != "dead" {
+		t.Errorf("list dead --json: %+v %v", listed, err)
 	}
 	if out := c.ok("", "retry", a); !strings.Contains(out, "retried 1 job") {
 		t.Errorf("retry ID: %q", out)
@@ -215,7 +219,7 @@ func TestCLIUsageErrors(t *testing.T) {
 		{"enqueue", "1", "2"},
 		{"stats", "-nope"},
 		{"list", "pending", "-limit", "0"},
-		{"serve", "-visibility-ms", "0"},
+		{"serve", "-lease-ms", "0"},
 		{"serve", "-workers", "65"},
 		{"serve", "extra"},
 	} {

@@ -80,10 +80,10 @@ func commands() []command {
 		{"serve", "[flags]", "run the web dashboard and demo worker pool", runServe},
 		{"stats", "[flags]", "show a queue's depths and counters", runStats},
 		{"bench", "[flags]", "load-test a backend: enqueue N jobs, drain them, print throughput, latency and Redis cost", runBench},
-		{"list", "STATE [flags]", "list the jobs in one state (pending, scheduled, processing, completed, failed)", runList},
+		{"list", "STATE [flags]", "list the jobs in one state (" + stateNames() + ")", runList},
 		{"show", "ID [flags]", "show one job's record", runShow},
 		{"enqueue", "[JSON] [flags]", "enqueue a JSON payload given as the argument, or JSON values read from stdin", runEnqueue},
-		{"retry", "ID... | --all-dead [flags]", "send dead-lettered jobs back to pending", runRetry},
+		{"retry", "ID... | --all-dead [flags]", "send dead jobs back to pending", runRetry},
 		{"delete", "ID... [flags]", "delete jobs in any state", runDelete},
 		{"purge", "[--yes] [flags]", "delete every job and counter of a queue (asks first)", runPurge},
 	}

@@ -26,9 +26,9 @@ type testServer struct {
 	URL string
 }
 
-func newTestServer(t *testing.T, visibility time.Duration) *testServer {
+func newTestServer(t *testing.T, lease time.Duration) *testServer {
 	t.Helper()
-	q, err := jobqueue.New(memory.New(), "demo", jobqueue.WithLease(visibility), jobqueue.WithBackoff(jobqueue.ConstantBackoff(50*time.Millisecond)))
+	q, err := jobqueue.New(memory.New(), "demo", jobqueue.WithLease(lease), jobqueue.WithBackoff(jobqueue.ConstantBackoff(50*time.Millisecond)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -143,7 +143,7 @@ func TestSecurityServe(t *testing.T) {
 			s := startServe(t, envOf(map[string]string{
 				"REDIS_URL":     passwordURL(srv, plantedPassword),
 				"REDIS_CA_FILE": srv.CAFile(),
-			}), "-backend", kind, "-workers", "2", "-queue", "secret", "-visibility-ms", "1000")
+			}), "-backend", kind, "-workers", "2", "-queue", "secret", "-lease-ms", "1000")
 
 			var said []string
 			got := func(method, path string, form url.Values, want int) string {

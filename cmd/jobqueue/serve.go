@@ -19,7 +19,7 @@ func runServe(ctx context.Context, e *cmdEnv, args []string) int {
 	var qf queueFlags
 	qf.register(fs)
 	addr := fs.String("addr", defaultAddr, "listen `address`; anything but loopback exposes an unauthenticated dashboard")
-	visMS := fs.Int("visibility-ms", int(jobqueue.DefaultLease.Milliseconds()), "lease of a claim in `ms`: how long a hung job waits before a reclaim sweep can take it back")
+	leaseMS := fs.Int("lease-ms", int(jobqueue.DefaultLease.Milliseconds()), "lease of a claim in `ms`: how long a hung job waits before a reclaim sweep can take it back")
 	workers := fs.Int("workers", 0, fmt.Sprintf("start this many mock workers at once (0 to %d)", maxPoolSize))
 	pos, code, ok := parse(fs, args)
 	if !ok {
@@ -29,8 +29,8 @@ func runServe(ctx context.Context, e *cmdEnv, args []string) int {
 		e.errorf("serve takes no arguments, got %q", pos)
 		return exitUsage
 	}
-	if *visMS < 1 || *visMS > 3_600_000 {
-		e.errorf("-visibility-ms must be from 1 to 3600000, got %d", *visMS)
+	if *leaseMS < 1 || *leaseMS > 3_600_000 {
+		e.errorf("-lease-ms must be from 1 to 3600000, got %d", *leaseMS)
 		return exitUsage
 	}
 	if *workers < 0 || *workers > maxPoolSize {
@@ -39,7 +39,7 @@ func runServe(ctx context.Context, e *cmdEnv, args []string) int {
 	}
 
 	q, ob, err := e.openQueue(ctx, qf, true,
-		jobqueue.WithLease(time.Duration(*visMS)*time.Millisecond),
+		jobqueue.WithLease(time.Duration(*leaseMS)*time.Millisecond),
 		jobqueue.WithBackoff(demoBackoff))
 	if err != nil {
 		e.errorf("%v", err)

@@ -149,56 +149,36 @@ func (s *server) writeQueueError(w http.ResponseWriter, err error) {
 
 // ---- stats ----
 
-// statsJSON are the stats the API reports. The field names are those of
-// the classic demo, so its clients keep working.
-type statsJSON struct {
-	Queue           string  `json:"queue"`
-	Backend         string  `json:"backend"`
-	PendingDepth    int64   `json:"pending_depth"`
-	ScheduledDepth  int64   `json:"scheduled_depth"`
-	ProcessingDepth int64   `json:"processing_depth"`
-	CompletedDepth  int64   `json:"completed_depth"`
-	FailedDepth     int64   `json:"failed_depth"`
-	EnqueuedTotal   int64   `json:"enqueued_total"`
-	ClaimedTotal    int64   `json:"claimed_total"`
-	CompletedTotal  int64   `json:"completed_total"`
-	RetriedTotal    int64   `json:"retried_total"`
-	DeadTotal       int64   `json:"failed_total"`
-	ReclaimedTotal  int64   `json:"reclaimed_total"`
-	HungTotal       int64   `json:"hung_total"`
-	VisibilityMS    int64   `json:"visibility_ms"`
-	WorkersRunning  int     `json:"workers_running"`
-	WorkLatencyMS   int64   `json:"work_latency_ms"`
-	FailRate        float64 `json:"fail_rate"`
-	HangRate        float64 `json:"hang_rate"`
+// dashboardStats are the stats the API reports: the queue's, as "jobqueue
+// stats --json" prints them, and the demo's own. The field names are those
+// of the classic demo, so its clients keep working: visibility_ms is the
+// lease.
+type dashboardStats struct {
+	queueStats
+	Backend        string  `json:"backend"`
+	HungTotal      int64   `json:"hung_total"`
+	LeaseMS        int64   `json:"visibility_ms"`
+	WorkersRunning int     `json:"workers_running"`
+	WorkLatencyMS  int64   `json:"work_latency_ms"`
+	FailRate       float64 `json:"fail_rate"`
+	HangRate       float64 `json:"hang_rate"`
 }
 
-func (s *server) stats(ctx context.Context) (statsJSON, error) {
+func (s *server) stats(ctx context.Context) (dashboardStats, error) {
 	st, err := s.q.Stats(ctx)
 	if err != nil {
-		return statsJSON{}, err
+		return dashboardStats{}, err
 	}
 	cfg := s.pool.config()
-	return statsJSON{
-		Queue:           s.q.Name(),
-		Backend:         s.backend,
-		PendingDepth:    st.Pending,
-		ScheduledDepth:  st.Scheduled,
-		ProcessingDepth: st.Processing,
-		CompletedDepth:  st.Completed,
-		FailedDepth:     st.Dead,
-		EnqueuedTotal:   st.EnqueuedTotal,
-		ClaimedTotal:    st.ClaimedTotal,
-		CompletedTotal:  st.CompletedTotal,
-		RetriedTotal:    st.RetriedTotal,
-		DeadTotal:       st.DeadTotal,
-		ReclaimedTotal:  st.ReclaimedTotal,
-		HungTotal:       s.pool.hangs.Load(),
-		VisibilityMS:    s.q.Lease().Milliseconds(),
-		WorkersRunning:  s.pool.size(),
-		WorkLatencyMS:   cfg.Latency.Milliseconds(),
-		FailRate:        cfg.FailRate,
-		HangRate:        cfg.HangRate,
+	return dashboardStats{
+		queueStats:     newQueueStats(s.q.Name(), st),
+		Backend:        s.backend,
+		HungTotal:      s.pool.hangs.Load(),
+		LeaseMS:        s.q.Lease().Milliseconds(),
+		WorkersRunning: s.pool.size(),
+		WorkLatencyMS:  cfg.Latency.Milliseconds(),
+		FailRate:       cfg.FailRate,
+		HangRate:       cfg.HangRate,
 	}, nil
 }
 
@@ -225,6 +205,16 @@ func (s *server) replyWithStats(w http.ResponseWriter, r *http.Request, fields m
 
 // ---- jobs ----
 
+// apiState is the name the API gives a state, in the keys of GET /jobs and
+// the state of every job it reports: the classic demo's "failed" for the
+// dead state, so that its clients keep working.
+func apiState(s jobqueue.State) string {
+	if s == jobqueue.StateDead {
+		return "failed"
+	}
+	return string(s)
+}
+
 // jobSummary is a job as the dashboard's columns show it.
 type jobSummary struct {
 	ID           string `json:"id"`
@@ -248,7 +238,7 @@ func summarize(info jobqueue.JobInfo) jobSummary {
 	_ = json.Unmarshal(info.Payload, &p)
 	return jobSummary{
 		ID:           info.ID,
-		State:        string(info.State),
+		State:        apiState(info.State),
 		Kind:         p.Kind,
 		Recipient:    p.Recipient,
 		Attempts:     info.Attempts,
@@ -285,7 +275,7 @@ func (s *server) listJobs(ctx context.Context, state jobqueue.State, limit int) 
 			return nil, err
 		}
 		js := summarize(info)
-		js.State = string(state) // the list it was found in, even if it has moved on since
+		js.State = apiState(state) // the list it was found in, even if it has moved on since
 		js.Hung = state == jobqueue.StateProcessing && s.pool.isHung(id)
 		out = append(out, js)
 	}
@@ -326,13 +316,13 @@ func (s *server) handleJobs(w http.ResponseWriter, r *http.Request) {
 		"limit":   limit,
 	}
 	for i, state := range backend.States {
-		out[string(state)] = lists[i]
+		out[apiState(state)] = lists[i]
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
-// jobDetail is one job's whole record, as the detail drawer and
-// "jobqueue show --json" give it.
+// jobDetail is one job's whole record, as "jobqueue show --json" and, with
+// the state named by apiState, the detail drawer give it.
 type jobDetail struct {
 	ID          string          `json:"id"`
 	State       string          `json:"state"`
@@ -399,6 +389,7 @@ func (s *server) handleJob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := detail(info)
+	d.State = apiState(info.State)
 	d.Hung = info.State == jobqueue.StateProcessing && s.pool.isHung(info.ID)
 	writeJSON(w, http.StatusOK, d)
 }
@@ -407,7 +398,7 @@ func (s *server) handleRetry(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if err := s.q.RetryDead(r.Context(), id); err != nil {
 		if errors.Is(err, jobqueue.ErrWrongState) {
-			writeError(w, http.StatusConflict, fmt.Sprintf("job %s is not dead-lettered; only failed jobs can be retried", id))
+			writeError(w, http.StatusConflict, fmt.Sprintf("job %s is not dead; only dead jobs can be retried", id))
 			return
 		}
 		s.writeQueueError(w, err)

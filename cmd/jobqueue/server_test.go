@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -15,11 +17,45 @@ import (
 	"github.com/jobqueue-go/jobqueue"
 )
 
-// classicStatsKeys are the stats fields the classic demo's clients read.
-var classicStatsKeys = []string{
-	"pending_depth", "processing_depth", "completed_depth", "failed_depth",
-	"enqueued_total", "completed_total", "failed_total", "reclaimed_total",
-	"visibility_ms", "workers_running",
+// queueStatsKeys are the names of a queue's stats in "jobqueue stats
+// --json" and the HTTP API alike: the classic demo's, which its clients
+// read.
+var queueStatsKeys = []string{
+	"queue", "pending_depth", "scheduled_depth", "processing_depth", "completed_depth", "failed_depth",
+	"enqueued_total", "claimed_total", "completed_total", "retried_total", "failed_total", "reclaimed_total",
+}
+
+// demoStatsKeys are the names the HTTP API adds for the demo.
+var demoStatsKeys = []string{
+	"backend", "hung_total", "visibility_ms", "workers_running", "work_latency_ms", "fail_rate", "hang_rate",
+}
+
+// TestOneStatsShape checks that "jobqueue stats --json" and GET /stats give
+// a queue's stats under the same names, GET /stats adding only the demo's.
+func TestOneStatsShape(t *testing.T) {
+	ts := newTestServer(t, time.Second)
+	ts.post("/enqueue", url.Values{"count": {"2"}})
+	c := &cli{t: t, q: ts.q}
+	var fromCLI map[string]any
+	if err := json.Unmarshal([]byte(c.ok("", "stats", "--json")), &fromCLI); err != nil {
+		t.Fatal(err)
+	}
+	fromAPI := ts.stats()
+	if got := slices.Sorted(maps.Keys(fromCLI)); !slices.Equal(got, slices.Sorted(slices.Values(queueStatsKeys))) {
+		t.Errorf("stats --json names %v, want %v", got, queueStatsKeys)
+	}
+	want := slices.Sorted(slices.Values(append(slices.Clone(queueStatsKeys), demoStatsKeys...)))
+	if got := slices.Sorted(maps.Keys(fromAPI)); !slices.Equal(got, want) {
+		t.Errorf("GET /stats names %v, want %v", got, want)
+	}
+	for k, v := range fromCLI {
+		if fromAPI[k] != v {
+			t.Errorf("%s: %v from stats --json, %v from GET /stats", k, v, fromAPI[k])
+		}
+	}
+	if num(fromCLI["pending_depth"]) != 2 || fromCLI["queue"] != "demo" {
+		t.Errorf("stats --json: %v", fromCLI)
+	}
 }
 
 func TestEnqueueReplyAndLists(t *testing.T) {
@@ -33,7 +69,7 @@ func TestEnqueueReplyAndLists(t *testing.T) {
 		t.Fatalf("enqueued %v, want 3 ids", body["enqueued"])
 	}
 	st := body["stats"].(map[string]any)
-	for _, k := range classicStatsKeys {
+	for _, k := range append(slices.Clone(queueStatsKeys), demoStatsKeys...) {
 		if _, ok := st[k]; !ok {
 			t.Errorf("stats lack %q: %v", k, st)
 		}
@@ -269,6 +305,14 @@ func TestWorkersCompleteFailRetryDelete(t *testing.T) {
 	if st := ts.stats(); num(st["failed_depth"]) != 1 || num(st["retried_total"]) != 2 {
 		t.Errorf("stats after the dead letter: %v", st)
 	}
+	// The API names the dead state "failed", as the classic demo did.
+	_, jobs := ts.get("/jobs")
+	if dead, _ := jobs["failed"].([]any); len(dead) != 1 || dead[0].(map[string]any)["id"] != id || dead[0].(map[string]any)["state"] != "failed" {
+		t.Errorf("GET /jobs: failed list %v", jobs["failed"])
+	}
+	if _, ok := jobs["dead"]; ok {
+		t.Errorf("GET /jobs has a dead list besides the failed one: %v", jobs)
+	}
 
 	ts.post("/workers/configure", url.Values{"fail_rate": {"0"}})
 	code, body = ts.post("/jobs/"+id+"/retry", nil)
@@ -336,7 +380,7 @@ func TestResizeLosesNoJob(t *testing.T) {
 
 // TestHungJobsComeBackOnlyByReclaim checks that a hung worker stops
 // heartbeating its job while healthy workers keep theirs alive past the
-// visibility timeout.
+// lease.
 func TestHungJobsComeBackOnlyByReclaim(t *testing.T) {
 	ts := newTestServer(t, 150*time.Millisecond)
 	ts.post("/workers/start", url.Values{"size": {"3"}, "work_latency_ms": {"20"}, "hang_rate": {"1"}})

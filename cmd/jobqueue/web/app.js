@@ -2,7 +2,13 @@
 // API with form posts. No framework, no network beyond this server.
 "use strict";
 
-const STATES = ["pending", "scheduled", "processing", "completed", "failed"];
+// The board's states. The HTTP API keeps the classic demo's words so that
+// its clients keep working: "failed" for the dead state (its lists, job
+// states, failed_depth, failed_total), which apiWord and pageWord
+// translate, and visibility_ms for the lease.
+const STATES = ["pending", "scheduled", "processing", "completed", "dead"];
+const apiWord = (w) => w.replace(/^dead(?=_|$)/, "failed");
+const pageWord = (w) => w.replace(/^failed(?=_|$)/, "dead");
 const REFRESH_MS = 800;
 const ICONS = {
   email: '<svg viewBox="0 0 24 24"><rect x="3" y="5" width="18" height="14" rx="2"/><path d="m3 7 9 6 9-6"/></svg>',
@@ -95,9 +101,9 @@ function setStat(key, value) {
 }
 
 function renderStats(s) {
-  for (const k of ["pending_depth", "scheduled_depth", "processing_depth", "completed_depth", "failed_depth",
-    "enqueued_total", "completed_total", "retried_total", "failed_total", "reclaimed_total", "hung_total"]) {
-    setStat(k, s[k]);
+  for (const k of ["pending_depth", "scheduled_depth", "processing_depth", "completed_depth", "dead_depth",
+    "enqueued_total", "completed_total", "retried_total", "dead_total", "reclaimed_total", "hung_total"]) {
+    setStat(k, s[apiWord(k)]);
   }
   $("#queue-name").textContent = s.queue;
   document.title = `${s.queue} · jobqueue`;
@@ -107,7 +113,7 @@ function renderStats(s) {
   chip.classList.toggle("redis", !isMemory);
   $("#backend-name").textContent = isMemory ? "in-memory backend" : s.backend;
   chip.title = s.backend;
-  $("#visibility").textContent = dur(s.visibility_ms);
+  $("#lease").textContent = dur(s.visibility_ms); // the API's name for the lease
 
   // Throughput over the last ~5 s, and a one-minute sparkline.
   const t = Date.now();
@@ -176,7 +182,7 @@ function cardHTML(j, st) {
     extra = `<div class="lease"><i></i></div>`;
   } else if (st === "scheduled") {
     foot += `<span class="when">runs ${rel(j.run_at_ms)}</span>`;
-  } else if (st === "completed" || st === "failed") {
+  } else if (st === "completed" || st === "dead") {
     foot += `<span class="when">${rel(j.finished_at_ms)}</span>`;
   } else {
     foot += `<span class="when">queued ${rel(j.enqueued_at_ms)}</span>`;
@@ -195,7 +201,7 @@ function renderColumn(st, jobs, depth) {
 
   const existing = new Map();
   for (const el of box.querySelectorAll(".job")) existing.set(el.dataset.id, el);
-  const visibility = state.last ? state.last.stats.visibility_ms : 5000;
+  const lease = state.last ? state.last.stats.visibility_ms : 5000;
   let prev = null;
   for (const j of jobs) {
     let el = existing.get(j.id);
@@ -218,7 +224,7 @@ function renderColumn(st, jobs, depth) {
     const bar = el.querySelector(".lease i");
     if (bar) {
       const left = Math.max(0, j.lease_until_ms - now());
-      bar.style.width = `${Math.min(100, (left / visibility) * 100)}%`;
+      bar.style.width = `${Math.min(100, (left / lease) * 100)}%`;
     }
     const want = prev ? prev.nextSibling : box.firstChild;
     if (want !== el) box.insertBefore(el, want);
@@ -232,7 +238,7 @@ function render(data) {
   state.skew = data.now_ms - Date.now();
   renderStats(data.stats);
   renderPool(data.stats, data.workers || []);
-  for (const st of STATES) renderColumn(st, data[st] || [], data.stats[st + "_depth"]);
+  for (const st of STATES) renderColumn(st, data[apiWord(st)] || [], data.stats[apiWord(st) + "_depth"]);
 }
 
 // ---------- polling ----------
@@ -291,7 +297,8 @@ async function refreshDrawer() {
   }
   if (id !== state.openId) return;
   const kind = j.kind || "job";
-  $("#drawer-kind").innerHTML = `<span class="c-${esc(j.state)}"><span class="state-tag">${esc(j.state)}</span></span>${(Object.hasOwn(ICONS, kind) && ICONS[kind]) || ICONS.other}<span>${esc(kind)}</span>`;
+  const st = pageWord(j.state);
+  $("#drawer-kind").innerHTML = `<span class="c-${esc(st)}"><span class="state-tag">${esc(st)}</span></span>${(Object.hasOwn(ICONS, kind) && ICONS[kind]) || ICONS.other}<span>${esc(kind)}</span>`;
   let html = "";
   if (j.hung) {
     html += `<div class="hungbox"><b>A hung worker abandoned this job.</b> Nobody heartbeats it any more; once its lease runs out, <b>Run reclaim sweep</b> sends it back to pending.</div>`;
@@ -308,8 +315,8 @@ async function refreshDrawer() {
   const body = $("#drawer-body");
   if (body.dataset.html !== html) { body.innerHTML = html; body.dataset.html = html; }
   $("#drawer-actions").hidden = false;
-  $("#retry-btn").hidden = j.state !== "failed";
-  $("#delete-btn").textContent = j.state === "failed" ? "Delete" : "Delete job…";
+  $("#retry-btn").hidden = st !== "dead";
+  $("#delete-btn").textContent = st === "dead" ? "Delete" : "Delete job…";
 }
 
 // ---------- actions ----------
@@ -420,7 +427,7 @@ function setup() {
   $("#delete-btn").addEventListener("click", () => {
     const j = state.openId;
     const st = document.querySelector(`.job[data-id="${CSS.escape(j)}"]`)?.dataset.state;
-    if (st !== "failed" && !confirm("This job is not dead. Delete it anyway?")) return;
+    if (st !== "dead" && !confirm("This job is not dead. Delete it anyway?")) return;
     act($("#delete-btn"), async () => {
       await api("POST", `/jobs/${encodeURIComponent(j)}/delete`);
       toast("Job deleted");

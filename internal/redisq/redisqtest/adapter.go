@@ -7,8 +7,8 @@ import (
 	rueidislib "github.com/redis/rueidis"
 
 	"github.com/jobqueue-go/jobqueue/backend"
-	"github.com/jobqueue-go/jobqueue/bench/load"
 	"github.com/jobqueue-go/jobqueue/goredis"
+	"github.com/jobqueue-go/jobqueue/internal/load"
 	"github.com/jobqueue-go/jobqueue/rueidis"
 )
 
