@@ -549,7 +549,10 @@ type producer struct {
 	acked  []time.Time // when each id was acknowledged
 	errs   int
 	sample error
-	done   chan struct{}
+	// slowest is the longest an enqueue call took, so an outage the
+	// Queue's repeats waited out shows.
+	slowest time.Duration
+	done    chan struct{}
 }
 
 // produce enqueues up to rate jobs per second until ctx ends.
@@ -574,7 +577,11 @@ func (f *fleet) produce(ctx context.Context, prefix string, rate int) *producer 
 			}
 			for {
 				// A call once sent is let finish, so its outcome is known.
+				sent := time.Now()
 				_, err := f.q.Enqueue(context.WithoutCancel(ctx), map[string]int{"n": seq}, jobqueue.WithID(id))
+				p.mu.Lock()
+				p.slowest = max(p.slowest, time.Since(sent))
+				p.mu.Unlock()
 				if err == nil || errors.Is(err, jobqueue.ErrJobExists) {
 					stored()
 					break

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -26,7 +27,8 @@ import (
 )
 
 // aclClientCommands are the commands the adapters send themselves: the
-// scripts by hash and, after NOSCRIPT, by source; BLPOP on the queue's
+// scripts by hash and, after NOSCRIPT, by source, the reads (Get, List,
+// Stats) as read-only scripts that a replica may serve; BLPOP on the queue's
 // wake-up marker; SUBSCRIBE for Events; PING, which go-redis sends to check
 // an idle subscription; CLUSTER SLOTS, which rueidis asks first to tell a
 // Cluster from a single server (without it rueidis still falls back to a
@@ -34,7 +36,7 @@ import (
 // Worker reads the maxmemory-policy at start. AUTH and HELLO need no
 // permission. CONFIG GET, which the Worker tries before INFO, is left out on
 // purpose: it would show the server's passwords (CONFIG GET requirepass).
-var aclClientCommands = []string{"evalsha", "eval", "blpop", "subscribe", "ping", "cluster|slots", "info"}
+var aclClientCommands = []string{"evalsha", "eval", "evalsha_ro", "eval_ro", "blpop", "subscribe", "ping", "cluster|slots", "info"}
 
 // aclExpectedRefusals are the commands a user with the recommended ACL is
 // refused by design: CONFIG GET (see above), and CLIENT SETINFO, which
@@ -49,7 +51,7 @@ var aclScriptCommands = []string{
 	"get", "set", "del", "exists", "pexpire", "persist",
 	"hget", "hmget", "hgetall", "hset", "hdel", "hincrby",
 	"llen", "lindex", "lrange", "lpush", "rpush", "lpop", "rpop", "lrem", "ltrim",
-	"zadd", "zrem", "zcard", "zrange", "zrangebyscore", "zremrangebyrank",
+	"zadd", "zrem", "zcard", "zcount", "zrange", "zrangebyscore", "zremrangebyrank",
 }
 
 // queueACL returns the ACL SETUSER command that makes user a user of one
@@ -65,10 +67,11 @@ func queueACL(user, password, queue string) []any {
 }
 
 // TestSecurityACLCoversScripts checks that every command a Lua script calls is in
-// the recommended ACL, so a new command in a script cannot leave the
-// README's ACL line behind unnoticed.
+// the recommended ACL, and that the README's ACL line is that ACL, so a new
+// command in a script cannot leave the README's ACL line behind unnoticed.
 func TestSecurityACLCoversScripts(t *testing.T) {
 	call := regexp.MustCompile(`redis\.p?call\(\s*([^,)]+)`)
+	literal := regexp.MustCompile(`^'([A-Za-z]+)'$`)
 	chunked := regexp.MustCompile(`call_chunked\(\s*'([A-Za-z]+)'`)
 	seen := map[string]bool{}
 	for _, s := range redisq.Scripts() {
@@ -77,12 +80,12 @@ func TestSecurityACLCoversScripts(t *testing.T) {
 			if arg == "cmd" { // call_chunked's parameter, checked below
 				continue
 			}
-			name, ok := strings.CutPrefix(arg, "'")
-			if name, ok = strings.CutSuffix(name, "'"); !ok {
-				t.Errorf("%s: redis.call(%s …): a command this test cannot read; name it literally", s.Name, arg)
+			name := literal.FindStringSubmatch(arg)
+			if name == nil {
+				t.Errorf("%s: redis.call(%s …): a command this test cannot read; name it in single quotes", s.Name, arg)
 				continue
 			}
-			seen[strings.ToLower(name)] = true
+			seen[strings.ToLower(name[1])] = true
 		}
 		for _, m := range chunked.FindAllStringSubmatch(s.Src, -1) {
 			seen[strings.ToLower(m[1])] = true
@@ -100,6 +103,18 @@ func TestSecurityACLCoversScripts(t *testing.T) {
 		if !seen[c] {
 			t.Errorf("the recommended ACL grants %s, which no script calls any more", strings.ToUpper(c))
 		}
+	}
+
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var words []string
+	for _, a := range queueACL("emails-app", "PASSWORD", "emails") {
+		words = append(words, fmt.Sprint(a))
+	}
+	if line := strings.Join(words, " "); !slices.Contains(strings.Split(string(readme), "\n"), line) {
+		t.Errorf("README.md's ACL line is not the recommended ACL; want the line\n%s", line)
 	}
 }
 
@@ -428,7 +443,7 @@ func aclLifeCycle(t *testing.T, admin *redis.Client, b backend.Backend, user, qu
 
 // aclRefusesOtherQueue checks that every call on a queue the user may not
 // touch ends promptly with Redis's refusal, and that a Worker on it logs the
-// refusal and still stops when asked.
+// refusal and ends its Run with it, since no later claim can succeed.
 func aclRefusesOtherQueue(t *testing.T, b backend.Backend) {
 	q, err := jobqueue.New(b, "payments")
 	if err != nil {
@@ -465,8 +480,15 @@ func aclRefusesOtherQueue(t *testing.T, b backend.Backend) {
 	refused("Reclaim", func(ctx context.Context) error { _, err := q.Reclaim(ctx); return err })
 	refused("Purge", func(ctx context.Context) error { return q.Purge(ctx) })
 	refused("Events", subscribe(q))
-	if log := runWorkerUntil(t, q, "NOPERM", 10*time.Second); !strings.Contains(log, "NOPERM") {
-		t.Errorf("Worker on another queue logged no NOPERM within 10 s:\n%s", log)
+	log, ended, err := runWorker(t, q, "", 10*time.Second)
+	switch {
+	case !ended:
+		t.Errorf("a Worker on another queue still ran after 10 s; want its Run to end with NOPERM:\n%s", log)
+	case err == nil || errors.Is(err, jobqueue.ErrUnavailable) || !strings.Contains(err.Error(), "NOPERM"):
+		t.Errorf("Worker.Run on another queue: %v; want a permanent error quoting Redis's NOPERM", err)
+	}
+	if !strings.Contains(log, "NOPERM") {
+		t.Errorf("a Worker on another queue logged no NOPERM:\n%s", log)
 	}
 }
 
@@ -483,9 +505,11 @@ func subscribe(q *jobqueue.Queue) func(ctx context.Context) error {
 	}
 }
 
-// runWorkerUntil runs a Worker on q until its log shows want or timeout
-// passes, checks that it then stops, and returns its log.
-func runWorkerUntil(t *testing.T, q *jobqueue.Queue, want string, timeout time.Duration) string {
+// runWorker runs a Worker on q until its log shows want (when want is not
+// empty), its Run ends by itself or timeout passes, then cancels it and
+// checks that it stops. It returns the Worker's log, whether Run ended
+// before it was cancelled, and Run's error.
+func runWorker(t *testing.T, q *jobqueue.Queue, want string, timeout time.Duration) (log string, ended bool, err error) {
 	t.Helper()
 	var logs lockedBuffer
 	w, err := q.NewWorker(func(context.Context, *jobqueue.Job) (any, error) { return nil, nil },
@@ -497,19 +521,22 @@ func runWorkerUntil(t *testing.T, q *jobqueue.Queue, want string, timeout time.D
 	defer stop()
 	ran := make(chan error, 1)
 	go func() { ran <- w.Run(ctx) }()
-	for !strings.Contains(logs.String(), want) && ctx.Err() == nil {
-		time.Sleep(20 * time.Millisecond)
+	for !ended && ctx.Err() == nil && (want == "" || !strings.Contains(logs.String(), want)) {
+		select {
+		case err = <-ran:
+			ended = true
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 	stop()
-	select {
-	case err := <-ran:
-		if err != nil {
-			t.Errorf("Worker.Run: %v", err)
+	if !ended {
+		select {
+		case err = <-ran:
+		case <-time.After(20 * time.Second):
+			t.Fatal("the Worker did not stop within 20 s of its context ending")
 		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("the Worker did not stop within 20 s of its context ending")
 	}
-	return logs.String()
+	return logs.String(), ended, err
 }
 
 // waitUntil polls cond until it holds, failing the test after timeout.
@@ -562,7 +589,7 @@ func TestSecurityPasswordNotLeaked(t *testing.T) {
 					t.Errorf("connect with a wrong password: %v, want WRONGPASS", err)
 				}
 			} else {
-				wrongpass := useUnreachable(t, b, check)
+				wrongpass := useUnreachable(t, b, check, "WRONGPASS")
 				if !strings.Contains(wrongpass, "WRONGPASS") {
 					t.Errorf("calls with a wrong password: %s; want WRONGPASS", wrongpass)
 				}
@@ -581,7 +608,7 @@ func TestSecurityPasswordNotLeaked(t *testing.T) {
 				t.Fatalf("Enqueue with the password: %v", err)
 			}
 			srv.Kill(t)
-			useUnreachable(t, b, check)
+			useUnreachable(t, b, check, "")
 
 			if len(seen) < 5 {
 				t.Errorf("only %d errors and logs were checked: %q", len(seen), seen)
@@ -593,8 +620,11 @@ func TestSecurityPasswordNotLeaked(t *testing.T) {
 
 // useUnreachable calls b as a program does while b cannot use its server,
 // hands each error text and the Worker's log to check, and returns them
-// joined. The Worker's claims stand for Claim.
-func useUnreachable(t *testing.T, b backend.Backend, check func(what, text string)) string {
+// joined. The Worker's claims stand for Claim. With refusal empty the
+// server is gone: an outage, which the Worker must log and ride out.
+// Otherwise the server refuses the client with refusal, a permanent error
+// that must end the Worker's Run.
+func useUnreachable(t *testing.T, b backend.Backend, check func(what, text string), refusal string) string {
 	t.Helper()
 	q, err := jobqueue.New(b, "secret")
 	if err != nil {
@@ -618,11 +648,33 @@ func useUnreachable(t *testing.T, b backend.Backend, check func(what, text strin
 	// rueidis keeps trying to subscribe while the server is down, until
 	// the context ends.
 	call("Events", 2*time.Second, subscribe(q))
-	// go-redis takes a few seconds of dial retries to fail a claim.
-	log := runWorkerUntil(t, q, "backend unavailable", 20*time.Second)
-	if !strings.Contains(log, "backend unavailable") {
-		t.Errorf("the Worker did not log the failure within 20 s:\n%s", log)
+	if refusal != "" {
+		log, ended, err := runWorker(t, q, "", 20*time.Second)
+		check("Worker log", log)
+		all = append(all, log)
+		if err != nil {
+			check("Worker.Run", err.Error())
+			all = append(all, err.Error())
+		}
+		switch {
+		case !ended:
+			t.Errorf("the Worker still ran after 20 s of claims refused with %s:\n%s", refusal, log)
+		case err == nil || errors.Is(err, jobqueue.ErrUnavailable) || !strings.Contains(err.Error(), refusal):
+			t.Errorf("Worker.Run: %v; want a permanent error quoting %s", err, refusal)
+		}
+		return strings.Join(all, "\n")
 	}
+	// go-redis takes about 1.7 s of dial retries to fail a call, and the
+	// Queue repeats a failed claim (WithRetries) before the Worker sees it.
+	log, ended, err := runWorker(t, q, outageLog, 20*time.Second)
 	check("Worker log", log)
+	switch {
+	case ended:
+		t.Errorf("Worker.Run ended during an outage: %v", err)
+	case !strings.Contains(log, outageLog):
+		t.Errorf("the Worker did not log the outage within 20 s:\n%s", log)
+	case err != nil:
+		t.Errorf("Worker.Run: %v", err)
+	}
 	return strings.Join(append(all, log), "\n")
 }
