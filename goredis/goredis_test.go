@@ -8,7 +8,10 @@ import (
 	"github.com/jobqueue-go/jobqueue/internal/redisq/redisqtest"
 )
 
-func TestMain(m *testing.M) { redistest.Main(m) }
+// TestMain gives the Examples a server of their own.
+func TestMain(m *testing.M) {
+	redistest.MainWithServer(m, func(s *redistest.Server) { redisAddr = s.Addr })
+}
 
 // newBackend returns a backend with default client options on the shared
 // server.

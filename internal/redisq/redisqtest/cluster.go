@@ -68,6 +68,27 @@ func ClusterFailover(t *testing.T, open ClusterOpen) {
 	})
 }
 
+// SentinelOpen returns a backend on a client that finds the master of s
+// through its Sentinels; tb's cleanup closes what it opened.
+type SentinelOpen func(tb testing.TB, s *redistest.Sentinel) backend.Backend
+
+// SentinelConformance runs the shared suite through a Sentinel client.
+func SentinelConformance(t *testing.T, open SentinelOpen) {
+	b := open(t, redistest.StartSentinel(t))
+	conformance.Run(t, conformance.Harness{NewBackend: func(*testing.T) backend.Backend { return b }})
+}
+
+// SentinelFailover kills the master under a worker pool; the Sentinels
+// promote the replica, the client follows, and the pool finishes the jobs.
+func SentinelFailover(t *testing.T, open SentinelOpen) {
+	s := redistest.StartSentinel(t)
+	b := open(t, s)
+	DrainThroughFailover(t, b, "failover", func() { s.WaitReplicated(t) }, func() {
+		old := s.KillMaster(t)
+		t.Logf("killed master %s; the Sentinels promoted %s", old, s.WaitFailover(t, old))
+	})
+}
+
 // failoverJobs is how many jobs a failover test drains; a few thousand,
 // so the pool is in the middle of them when the master dies.
 const failoverJobs = 3000

@@ -1,0 +1,38 @@
+package rueidis_test
+
+import (
+	"testing"
+
+	rueidislib "github.com/redis/rueidis"
+
+	"github.com/jobqueue-go/jobqueue/backend"
+	"github.com/jobqueue-go/jobqueue/conformance/redistest"
+	"github.com/jobqueue-go/jobqueue/internal/redisq/redisqtest"
+	"github.com/jobqueue-go/jobqueue/rueidis"
+)
+
+// newSentinelBackend returns a backend on a client that finds the master
+// of s through its Sentinels, closed by the test's cleanup.
+func newSentinelBackend(tb testing.TB, s *redistest.Sentinel) backend.Backend {
+	client, err := rueidislib.NewClient(rueidislib.ClientOption{
+		InitAddress: s.Addrs,
+		Sentinel:    rueidislib.SentinelOption{MasterSet: s.MasterName},
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(client.Close)
+	b := rueidis.New(client)
+	tb.Cleanup(b.Close)
+	return b
+}
+
+func TestSentinelConformance(t *testing.T) { redisqtest.SentinelConformance(t, newSentinelBackend) }
+
+func TestSentinelFailoverUnderWorker(t *testing.T) {
+	redisqtest.SentinelFailover(t, newSentinelBackend)
+}
+
+// TestReadsOnReplica lives with the Sentinel tests because it, too, needs
+// a replica: reads must work through a client that knows only one.
+func TestReadsOnReplica(t *testing.T) { redisqtest.ReadsOnReplica(t, redisqtest.Rueidis) }
