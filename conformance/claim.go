@@ -289,6 +289,17 @@ func testClaimCancelEndsWait(t *testing.T, f *fixture) {
 	}
 	t.Logf("cancel latencies %v", lat)
 	require.Less(t, median(lat), cancelLimit, "median time from cancel to the claim's return")
+
+	// With no work to wake it, only the cancel can end the wait.
+	ctx, cancel := context.WithCancel(f.ctx)
+	ch := f.claimAsync(ctx, f.claimParams(1, longLease, 10*time.Second))
+	requireBlocked(t, ch)
+	start := time.Now()
+	cancel()
+	r := receive(t, ch)
+	require.ErrorIs(t, r.err, context.Canceled)
+	require.Empty(t, r.jobs)
+	require.Less(t, r.at.Sub(start), 2*time.Second, "a cancelled claim with no work went on waiting")
 }
 
 func testClaimDeadline(t *testing.T, f *fixture) {

@@ -145,11 +145,12 @@ func eventTests() []testCase {
 			job := c.ready(f)
 			ch := f.subscribe(open)
 			c.act(f, job)
-			id := job.ID
 			if c.kind == backend.EventPurged {
-				id = "" // a purge names no jobs
+				ev := f.awaitEvent(ch, c.kind, "")
+				require.Empty(t, ev.IDs, "a purge names no jobs")
+				return
 			}
-			f.awaitEvent(ch, c.kind, id)
+			f.awaitEvent(ch, c.kind, job.ID)
 		}})
 	}
 	return append(cases,

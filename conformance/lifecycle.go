@@ -120,10 +120,13 @@ func testExtendAfterAnotherClaim(t *testing.T, f *fixture) {
 func testExtendKeepsLease(t *testing.T, f *fixture) {
 	id := f.enqueue1()
 	c := f.claimID(id, 200*time.Millisecond)
+	before := time.Now()
 	require.NoError(t, extendOp.one(f, ack(c)))
-	extendedAt := time.Now()
+	after := time.Now()
+	// The new lease counts from the call, not from the old deadline.
 	info := f.requireState(id, backend.StateProcessing)
-	requireNear(t, extendedAt.Add(longLease), info.LeaseUntil, 2*time.Second, "LeaseUntil after Extend")
+	require.False(t, info.LeaseUntil.Before(before.Add(longLease-clockSlack)), "LeaseUntil after Extend: %v, called at %v", info.LeaseUntil, before)
+	require.False(t, info.LeaseUntil.After(after.Add(longLease+clockSlack)), "LeaseUntil after Extend: %v, returned at %v", info.LeaseUntil, after)
 	waitExpired(c)
 	require.Zero(t, f.reclaim(10).Len(), "a job was reclaimed past its original lease although it was extended")
 	f.requireNoneClaimable()

@@ -89,7 +89,9 @@ func repeatCases() []repeatCase {
 		{name: "Release", method: "Release", kind: backend.EventReleased,
 			prepare: func(f *fixture) repeatCall { return ackCall(f, releaseOp, claimed(f)) }},
 		{name: "Extend", method: "Extend",
-			prepare: func(f *fixture) repeatCall { return ackCall(f, extendOp, claimed(f)) }},
+			prepare: func(f *fixture) repeatCall { return ackCall(f, extendOp, claimed(f)) },
+			// Time passes, so that the repeat's renewal shows.
+			between: func(*fixture) { time.Sleep(10 * clockSlack) }},
 		{name: "Reclaim", method: "Reclaim", kind: backend.EventReclaimed,
 			prepare: func(f *fixture) repeatCall {
 				requeue := f.claimID(f.enqueue1(), shortLease)
@@ -142,7 +144,48 @@ func lostReplyTests() []testCase {
 			}})
 		}
 	}
-	return append(cases, testCase{name: "RequestIDOfAnotherCall", run: testRequestIDReused})
+	return append(cases,
+		testCase{name: "RequestIDOfAnotherCall", run: testRequestIDReused},
+		testCase{name: "ClaimRepeatReturnsWhatItStillHolds", run: testClaimRepeatHeld},
+		testCase{name: "CallThatChangedNothingRunsAgain", run: testRepeatOfNothing},
+	)
+}
+
+// testClaimRepeatHeld completes one of the jobs a claim took before the
+// claim is repeated: the repeat returns only the one it still holds.
+func testClaimRepeatHeld(t *testing.T, f *fixture) {
+	f.enqueueN(3)
+	p := f.claimParams(2, longLease, 0)
+	p.RequestID = newRequestID()
+	first, err := f.b.Claim(f.ctx, p)
+	require.NoError(t, err)
+	require.Len(t, first, 2)
+	f.complete(first[0])
+	again, err := f.b.Claim(f.ctx, p)
+	require.NoError(t, err)
+	require.Equal(t, first[1:], again, "the repeat of a claim one of whose jobs was completed since")
+}
+
+// testRepeatOfNothing repeats calls that changed nothing the first time:
+// they left no record, so the repeat is a new call.
+func testRepeatOfNothing(t *testing.T, f *fixture) {
+	claim := f.claimParams(1, longLease, 0)
+	claim.RequestID = newRequestID()
+	got, err := f.b.Claim(f.ctx, claim)
+	require.NoError(t, err)
+	require.Empty(t, got)
+	id := f.enqueue1()
+	got, err = f.b.Claim(f.ctx, claim)
+	require.NoError(t, err)
+	require.Equal(t, []string{id}, ids(got), "the repeat of a claim that found nothing")
+
+	fresh := f.job()
+	enqueue := backend.EnqueueParams{Queue: f.q, Jobs: []backend.NewJob{fresh, {ID: id, MaxAttempts: 1}}, RequestID: newRequestID()}
+	require.ErrorIs(t, f.b.Enqueue(f.ctx, enqueue), backend.ErrJobExists)
+	f.complete(got...)
+	require.NoError(t, f.b.Delete(f.ctx, backend.DeleteParams{Queue: f.q, ID: id}))
+	require.NoError(t, f.b.Enqueue(f.ctx, enqueue), "the repeat of an enqueue that was refused")
+	f.requireState(fresh.ID, backend.StatePending)
 }
 
 // testRepeat makes a call, moves the queue on, and repeats the call: the
@@ -161,7 +204,7 @@ func testRepeat(t *testing.T, f *fixture, c repeatCase) {
 	after := f.snapshot(f.allIDs()...)
 	if c.method == "Extend" {
 		// A repeated heartbeat renews the lease again, from now.
-		requireLeaseNotShorter(t, before, after)
+		requireLeaseRenewed(t, before, after)
 	}
 	require.Equal(t, before, after, "the repeat changed the queue")
 	f.requireTokensWork(again)
@@ -196,7 +239,7 @@ func testLostReply(t *testing.T, f *fixture, c repeatCase) {
 	require.NoError(t, err, "the repeat of a call whose reply was lost")
 	after := f.snapshot(f.allIDs()...)
 	if c.method == "Extend" {
-		requireLeaseNotShorter(t, before, after)
+		requireLeaseRenewed(t, before, after)
 	}
 	if !c.steps { // a call cut short is finished by its repeat
 		require.Equal(t, before, after, "the repeat changed the queue")
@@ -315,14 +358,18 @@ func (s snapshot) normal() snapshot {
 	return out
 }
 
-// requireLeaseNotShorter allows a repeated Extend its one change: the
-// lease deadlines in after may be later than in before, and are then set
-// to before's, so that the snapshots compare equal in everything else.
-func requireLeaseNotShorter(t *testing.T, before, after snapshot) {
+// requireLeaseRenewed checks a repeated Extend's one change, made some
+// time after the first run: the processing jobs' lease deadlines in after
+// are later than in before. They are then set to before's, so that the
+// snapshots compare equal in everything else.
+func requireLeaseRenewed(t *testing.T, before, after snapshot) {
 	t.Helper()
 	for id, b := range before.Jobs {
+		if b.State != backend.StateProcessing {
+			continue
+		}
 		a := after.Jobs[id]
-		require.False(t, a.LeaseUntil.Before(b.LeaseUntil), "a repeated Extend shortened the lease of %s", id)
+		require.True(t, a.LeaseUntil.After(b.LeaseUntil), "a repeated Extend did not renew the lease of %s: %v, then %v", id, b.LeaseUntil, a.LeaseUntil)
 		a.LeaseUntil = b.LeaseUntil
 		after.Jobs[id] = a
 	}
