@@ -258,10 +258,12 @@ func WithLease(d time.Duration) Option {
 
 // WithRetries sets how many times the Queue repeats a call that failed with
 // ErrUnavailable before it returns the error (default 3; 0 never repeats).
-// The repeats wait 50 ms, doubling, with jitter, and stop when the call's
-// context ends. A repeat carries the first call's request id, so a call
-// that did run is not run twice (see the backend package's "Lost replies
-// and repeated calls").
+// The repeats wait 50 ms, doubling, with jitter; none starts more than a
+// second after the call first failed, nor after its context ended. A
+// repeat carries the first call's request id, so a call that did run is
+// not run twice (see the backend package's "Lost replies and repeated
+// calls"). The repeats are for lost replies and blips; a Worker rides out
+// longer outages on its own.
 func WithRetries(n int) Option {
 	return func(c *config) error {
 		if n < 0 || n > maxRetries {
@@ -272,9 +274,15 @@ func WithRetries(n int) Option {
 	}
 }
 
-// maxRetries bounds WithRetries so that every repeat of a call falls within
-// backend.RequestWindow: the waits add up to at most about 12 s.
+// maxRetries bounds WithRetries.
 const maxRetries = 8
+
+// retryBudget is how long after a call first failed the Queue may still
+// start a repeat of it. It is counted from the failure, not the start, so
+// that a claim that waited for work before its reply was lost is repeated
+// too; with the client's own timeouts it keeps every repeat well within
+// backend.RequestWindow.
+const retryBudget = time.Second
 
 // WithMaxAttempts sets how many times a job may be claimed in all before it
 // is dead-lettered (default 3). Per-job MaxAttempts overrides it.
@@ -413,8 +421,13 @@ func WithID(id string) EnqueueOption {
 
 // Enqueue adds one job whose payload is v encoded as JSON (a
 // json.RawMessage or []byte holding JSON is stored as is) and returns its
-// id. It returns as soon as the job is stored. Repeated after a lost reply
-// (see WithRetries), it never stores the job twice.
+// id. It returns as soon as the job is stored. The Queue repeats a call
+// whose reply was lost (WithRetries) without ever storing the job twice.
+//
+// An error wrapping ErrUnavailable means the store could not be reached
+// even after those repeats: the job may or may not have been stored. To
+// try again yourself without risking a second job, give the job its id
+// with WithID, and take ErrJobExists on the new try as done.
 func (q *Queue) Enqueue(ctx context.Context, v any, opts ...EnqueueOption) (string, error) {
 	ids, err := q.enqueue(ctx, []any{v}, opts, false)
 	if err != nil {
@@ -520,14 +533,15 @@ func (q *Queue) requestID() string {
 }
 
 // retry runs call, and again while it fails with ErrUnavailable, up to the
-// queue's retries, waiting a backoff between tries; it stops early when ctx
-// ends. call must be safe to repeat: its params are the same every time,
+// queue's retries, waiting a backoff between tries, and within
+// retryBudget; it stops early when ctx ends. call must be safe to repeat: its params are the same every time,
 // request id included.
 func retry[T any](ctx context.Context, q *Queue, call func() (T, error)) (T, error) {
 	v, err := call()
+	failed := time.Now()
 	var pause backoffTimer
 	for range q.cfg.retries {
-		if !errors.Is(err, ErrUnavailable) || !pause.wait(ctx) {
+		if !errors.Is(err, ErrUnavailable) || time.Since(failed) > retryBudget || !pause.wait(ctx) {
 			break
 		}
 		v, err = call()

@@ -44,8 +44,8 @@ type Harness struct {
 	// backend.ErrUnavailable, or succeeds when the client library sends it
 	// again by itself), repeats the call, and checks what the repeat
 	// returns and changes against the same scenario run once without a
-	// loss. Without it, the group repeats each call on NewBackend's
-	// backend, which checks the same rules without a network in between.
+	// loss. Without it, the group loses replies with DropReplies on
+	// NewBackend's backend, which checks the same rules without a network.
 	LoseReplies func(t *testing.T) ReplyLoser
 
 	// Lacks names the optional capabilities the backend does not provide,

@@ -21,7 +21,10 @@ var redisAddr = "localhost:6379"
 func Example() {
 	ctx := context.Background()
 
-	client, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{redisAddr}})
+	client, err := rueidis.NewClient(rueidis.ClientOption{
+		InitAddress:  []string{redisAddr},
+		DisableRetry: true, // the Queue repeats its calls itself
+	})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 // Package rueidis is the jobqueue backend for Redis through
-// github.com/redis/rueidis, on a single node or a Cluster (every script of
-// a queue touches one hash slot).
+// github.com/redis/rueidis, on a single node, a master found through
+// Sentinel (ClientOption.Sentinel, with the Sentinels as InitAddress) or a
+// Cluster (every script of a queue touches one hash slot).
 //
 // Backend implements backend.Backend, backend.Subscriber and
 // backend.ConfigChecker (a warning for a maxmemory-policy that may evict
@@ -29,12 +30,18 @@
 // (a refused, reset or timed-out connection, a client that cannot reach
 // Redis, a Redis that is loading, read only or failing over) wraps
 // backend.ErrUnavailable; an error reply the scripts send maps to the
-// backend error it stands for; anything else is permanent. Neither rueidis
-// nor the Backend sends a script again after a lost reply: the call
-// reports ErrUnavailable, and backend's "Lost replies and repeated calls"
-// says how its repeat is answered. Get, List and Stats run read-only
-// scripts (EVALSHA_RO), which a client set up to read from replicas
-// (ClientOption.SendToReplicas) sends to a replica.
+// backend error it stands for; anything else is permanent. The Backend
+// never repeats a call itself, and rueidis does not repeat a script that
+// writes: the call reports ErrUnavailable, and backend's "Lost replies and
+// repeated calls" says how its repeat is answered. Get, List and Stats run
+// read-only scripts (EVALSHA_RO), which a client set up to read from
+// replicas (ClientOption.SendToReplicas) sends to a replica.
+//
+// rueidis does repeat a read-only command after a network error, by
+// default until the call's context ends: with Redis down, a Get, List or
+// Stats under a context without a deadline waits for Redis instead of
+// failing. Since the jobqueue.Queue repeats its calls itself, set
+// ClientOption.DisableRetry, or give reads a deadline.
 //
 // The caller owns the client and closes it; call Backend.Close first.
 //
