@@ -15,7 +15,13 @@ import (
 // of c (rueidis finds out that they form a Cluster), closed by the test's
 // cleanup.
 func newClusterBackend(tb testing.TB, c *redistest.Cluster) backend.Backend {
-	client, err := rueidislib.NewClient(rueidislib.ClientOption{InitAddress: c.Addrs})
+	return newBackendWith(tb, rueidislib.ClientOption{InitAddress: c.Addrs})
+}
+
+// newBackendWith returns a backend on a client made with opt; the test's
+// cleanup closes both.
+func newBackendWith(tb testing.TB, opt rueidislib.ClientOption) backend.Backend {
+	client, err := rueidislib.NewClient(opt)
 	if err != nil {
 		tb.Fatal(err)
 	}

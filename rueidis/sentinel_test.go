@@ -8,23 +8,15 @@ import (
 	"github.com/jobqueue-go/jobqueue/backend"
 	"github.com/jobqueue-go/jobqueue/conformance/redistest"
 	"github.com/jobqueue-go/jobqueue/internal/redisq/redisqtest"
-	"github.com/jobqueue-go/jobqueue/rueidis"
 )
 
 // newSentinelBackend returns a backend on a client that finds the master
 // of s through its Sentinels, closed by the test's cleanup.
 func newSentinelBackend(tb testing.TB, s *redistest.Sentinel) backend.Backend {
-	client, err := rueidislib.NewClient(rueidislib.ClientOption{
+	return newBackendWith(tb, rueidislib.ClientOption{
 		InitAddress: s.Addrs,
 		Sentinel:    rueidislib.SentinelOption{MasterSet: s.MasterName},
 	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(client.Close)
-	b := rueidis.New(client)
-	tb.Cleanup(b.Close)
-	return b
 }
 
 func TestSentinelConformance(t *testing.T) { redisqtest.SentinelConformance(t, newSentinelBackend) }
