@@ -8,13 +8,16 @@
 -- which case nothing was written.
 -- A repeat of a call that stored its jobs (its request record exists)
 -- succeeds without writing, even when those jobs have finished and gone
--- since, so a lost reply never makes a duplicate job.
+-- since, so a lost reply never makes a duplicate job. The record is
+-- written first, by the one command that also looks for it (first_run),
+-- and taken back when the call is refused.
 local n = tonumber(ARGV[3])
-if earlier_run() then
+if not first_run('1') then
   return n
 end
 for i = 0, n - 1 do
   if redis.call('EXISTS', job_key(ARGV[4 + i * 4])) == 1 then
+    forget()
     return redis.error_reply('EXISTS ' .. ARGV[4 + i * 4])
   end
 end
@@ -50,6 +53,5 @@ if #delayed > 0 or first == math.min(#ready, CHUNK) then
   arm_marker()
 end
 bump('enqueued_total', n)
-remember('1')
 publish('enqueued', ids)
 return n

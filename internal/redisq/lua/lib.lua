@@ -65,6 +65,28 @@ local function remember(value, min_ms)
   end
 end
 
+-- first_run is earlier_run and remember in one command, for the hot path
+-- of a call that usually succeeds (enqueue): it records the call before it
+-- runs and reports whether this is its first run, and else what the first
+-- run recorded. A first run that then fails must call forget, since a call
+-- that changed nothing leaves no record.
+local function first_run(value)
+  if not K_REQUEST then
+    return true, nil
+  end
+  local old = redis.call('SET', K_REQUEST, value, 'NX', 'GET', 'PX', REQUEST_WINDOW_MS)
+  if old then
+    return false, old
+  end
+  return true, nil
+end
+
+local function forget()
+  if K_REQUEST then
+    redis.call('DEL', K_REQUEST)
+  end
+end
+
 -- arm_marker lets one blocked claimer (BLPOP on the marker) wake up. The
 -- marker never holds more than one element and carries no job: the job is
 -- only ever taken by claim.lua, so a claimer that dies after waking loses
