@@ -507,7 +507,7 @@ func (w *Worker) settle(jobs []*Job, errs []error, accepted func(i int)) {
 			w.stats.lost.Add(1)
 			w.log.Warn("jobqueue: outcome refused", "job", j.ID, "err", errs[i])
 		default:
-			w.permanent("outcome of job "+j.ID, errs[i])
+			w.permanent("outcome", errs[i])
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -147,6 +148,7 @@ func lostReplyTests() []testCase {
 	return append(cases,
 		testCase{name: "RequestIDOfAnotherCall", run: testRequestIDReused},
 		testCase{name: "ClaimRepeatReturnsWhatItStillHolds", run: testClaimRepeatHeld},
+		testCase{name: "ClaimRepeatHoldingNothingNeitherWaitsNorTakes", run: testClaimRepeatEmpty},
 		testCase{name: "CallThatChangedNothingRunsAgain", run: testRepeatOfNothing},
 	)
 }
@@ -164,6 +166,27 @@ func testClaimRepeatHeld(t *testing.T, f *fixture) {
 	again, err := f.b.Claim(f.ctx, p)
 	require.NoError(t, err)
 	require.Equal(t, first[1:], again, "the repeat of a claim one of whose jobs was completed since")
+}
+
+// testClaimRepeatEmpty repeats a waiting claim whose one job was completed
+// since, while other jobs are pending: the repeat returns nothing, at once.
+// It must not take a pending job (the first run took one only) nor wait
+// out its Wait for one; a backend that does either fails here, the waiting
+// kind by running into the context's end.
+func testClaimRepeatEmpty(t *testing.T, f *fixture) {
+	f.enqueueN(3)
+	p := f.claimParams(1, longLease, time.Hour)
+	p.RequestID = newRequestID()
+	first, err := f.b.Claim(f.ctx, p)
+	require.NoError(t, err)
+	require.Len(t, first, 1)
+	f.complete(first[0])
+	ctx, cancel := context.WithTimeout(f.ctx, 20*time.Second)
+	defer cancel()
+	again, err := f.b.Claim(ctx, p)
+	require.NoError(t, err, "a repeat must return at once, not wait for jobs it will not take")
+	require.Empty(t, again, "the repeat of a claim whose only job was completed since")
+	require.Equal(t, int64(2), f.stats().Pending, "the repeat took a pending job")
 }
 
 // testRepeatOfNothing repeats calls that changed nothing the first time:

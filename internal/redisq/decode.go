@@ -84,6 +84,7 @@ type claimReply struct {
 	now     int64
 	nextDue int64 // -1: nothing scheduled
 	more    bool
+	repeat  bool // the call repeated an earlier one: return jobs at once
 	jobs    []backend.ClaimedJob
 }
 
@@ -103,7 +104,7 @@ func decodeClaim(v any) (claimReply, error) {
 	if err != nil {
 		return r, err
 	}
-	r.more = more > 0
+	r.more, r.repeat = more > 0, more < 0
 	jobs, err := asArray(a[3], "claim")
 	if err != nil {
 		return r, err

@@ -146,10 +146,15 @@ func (e *Engine) Claim(ctx context.Context, p backend.ClaimParams) ([]backend.Cl
 			}
 			return nil, err
 		}
+		if r.repeat {
+			// What the first run took and this claim still holds, maybe
+			// nothing; a repeat neither waits nor takes more.
+			return r.jobs, nil
+		}
 		if len(r.jobs) == 0 && r.more {
-			// The call ran out of its skip budget on stale ids (or a
-			// repeat found its jobs gone) while more are listed: claim
-			// again at once. Each call pops what it skips, so this ends.
+			// The call ran out of its skip budget on stale ids while more
+			// are listed: claim again at once. Each call pops what it
+			// skips, so this ends.
 			continue
 		}
 		if len(r.jobs) > 0 {

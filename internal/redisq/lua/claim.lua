@@ -6,7 +6,8 @@
 --   id, or random hex), the i-th claimed job's token is base .. '.' .. i.
 -- Returns: {now_ms, next_due_ms, more_pending, jobs} where next_due_ms is
 -- the earliest run-at in scheduled (-1: none or not looked up), more_pending
--- is 1 when jobs are left in pending, and jobs is an array of
+-- is 1 when jobs are left in pending (-1: this call is a repeat, which
+-- returns at once and never waits or claims again), and jobs is an array of
 --   {id, token, payload, attempts, max_attempts, enqueued_at_ms, lease_until_ms}.
 -- max_attempts and enqueued_at_ms are returned as the strings stored, so
 -- that no value is rounded through a Lua double on its way.
@@ -80,13 +81,6 @@ local function corruption(f, now_s)
   return 'jobqueue: corrupt job record: ' .. table.concat(problems, ', '), fix, drop
 end
 
-local function more_pending()
-  if redis.call('LLEN', K_PENDING) > 0 then
-    return 1
-  end
-  return 0
-end
-
 local taken = earlier_run()
 if taken then
   local jobs, i = {}, 0
@@ -101,7 +95,7 @@ if taken then
       jobs[#jobs + 1] = {id, token, f[3], f[4], f[5], f[6], f[7]}
     end
   end
-  return {now, -1, more_pending(), jobs}
+  return {now, -1, -1, jobs}
 end
 
 promote(now)
@@ -113,7 +107,7 @@ local now_s, until_s = fmt(now), fmt(until_ms)
 -- deleted ids cannot make the script run unbounded.
 local budget = max + 1000
 -- Set once an LPOP returns fewer ids than asked: pending is then empty,
--- and the LLEN of more_pending is not needed.
+-- and the LLEN below is not needed.
 local drained = false
 while #jobs < max and budget > 0 do
   -- Never more than the jobs still wanted: a popped id cannot be put back
@@ -186,8 +180,8 @@ if #dead > 0 then
 end
 
 local more = 0
-if not drained then
-  more = more_pending()
+if not drained and redis.call('LLEN', K_PENDING) > 0 then
+  more = 1
 end
 if more > 0 then
   -- Chain the wake-up: another waiting process takes what is left. Also
