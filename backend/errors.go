@@ -42,7 +42,8 @@ var (
 	// ErrUnavailable reports a round trip to the store that failed: the
 	// connection was refused, reset or timed out, or the store answered
 	// that it cannot serve the call now (on Redis: LOADING, READONLY,
-	// MASTERDOWN, CLUSTERDOWN, TRYAGAIN, BUSY, a failover in progress).
+	// MASTERDOWN, CLUSTERDOWN, TRYAGAIN, BUSY, MISCONF, a failover in
+	// progress).
 	// The call may or may not have run. It is the one error worth
 	// repeating, with the same params (see "Lost replies and repeated
 	// calls"); every other error is permanent for the call that got it.

@@ -23,3 +23,4 @@ func newBackend(t *testing.T) backend.Backend {
 func TestBlockedClaims(t *testing.T)           { redisqtest.BlockedClaims(t, newBackend(t)) }
 func TestCommandCounts(t *testing.T)           { redisqtest.CommandCounts(t, redisqtest.GoRedis) }
 func TestRedisRestartUnderWorker(t *testing.T) { redisqtest.RedisRestart(t, redisqtest.GoRedis) }
+func TestWritesStopped(t *testing.T)           { redisqtest.WritesStopped(t, redisqtest.GoRedis) }

@@ -23,3 +23,4 @@ func newBackend(t *testing.T) backend.Backend {
 func TestBlockedClaims(t *testing.T)           { redisqtest.BlockedClaims(t, newBackend(t)) }
 func TestCommandCounts(t *testing.T)           { redisqtest.CommandCounts(t, redisqtest.Rueidis) }
 func TestRedisRestartUnderWorker(t *testing.T) { redisqtest.RedisRestart(t, redisqtest.Rueidis) }
+func TestWritesStopped(t *testing.T)           { redisqtest.WritesStopped(t, redisqtest.Rueidis) }

@@ -87,7 +87,9 @@ func ReplyError(msg string) error {
 // cannot serve a call now, though it may soon: still loading its data, a
 // replica or a master without its replicas or quorum, a Cluster slot in
 // migration or without a master, a script running too long, a failover in
-// progress. A call refused with one did not run.
+// progress, writes stopped because snapshots to disk fail (MISCONF, until
+// the disk is fixed or stop-writes-on-bgsave-error is turned off). A call
+// refused with one did not run.
 var unavailableCodes = map[string]bool{
 	"LOADING":     true,
 	"READONLY":    true,
@@ -97,6 +99,7 @@ var unavailableCodes = map[string]bool{
 	"BUSY":        true,
 	"NOREPLICAS":  true,
 	"UNBLOCKED":   true, // a blocked client released by a failover or CLIENT UNBLOCK ERROR
+	"MISCONF":     true,
 }
 
 // replyError is an error reply from Redis, wrapping the backend error its

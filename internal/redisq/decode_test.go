@@ -32,13 +32,16 @@ func TestReplyError(t *testing.T) {
 		"EXISTS j1":            backend.ErrJobExists,
 		"WRONGSTATE j1 is one": backend.ErrWrongState,
 		"INVALIDSTATE nope":    backend.ErrInvalidState,
+		"LOADING Redis is loading the dataset in memory":                                                  backend.ErrUnavailable,
+		"MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk": backend.ErrUnavailable,
+		"ERR max number of clients reached":                                                               backend.ErrUnavailable,
 	} {
 		if err := ReplyError(msg); !errors.Is(err, want) {
 			t.Errorf("ReplyError(%q) = %v, want %v", msg, err, want)
 		}
 	}
 	err := ReplyError("ERR user_script:1: boom")
-	for _, e := range []error{backend.ErrNotFound, backend.ErrJobExists, backend.ErrWrongState} {
+	for _, e := range []error{backend.ErrNotFound, backend.ErrJobExists, backend.ErrWrongState, backend.ErrUnavailable} {
 		if errors.Is(err, e) {
 			t.Errorf("ReplyError(ERR) is %v", e)
 		}
