@@ -523,6 +523,10 @@ func (w *Worker) untilAccepted(ctx context.Context, what string, call func() ([]
 			w.health.ok()
 			return errs
 		}
+		if ctx.Err() != nil {
+			// Shutting down: the call was cut short, not refused.
+			return nil
+		}
 		if !errors.Is(err, ErrUnavailable) {
 			w.permanent(what, err)
 			return nil
@@ -610,8 +614,7 @@ func (w *Worker) backendFailed(ctx context.Context, op string, err error) {
 }
 
 // permanent counts a permanent error of a backend call and logs it, at
-// ERROR, the first time its kind (the operation and the error's text) is
-// seen.
+// ERROR, the first time its kind (the operation and errorClass) is seen.
 func (w *Worker) permanent(op string, err error) {
 	w.stats.errors.Add(1)
 	w.errs.once(op, err)
@@ -627,8 +630,27 @@ type errorLog struct {
 
 const maxErrorKinds = 100
 
+// errorClasses are the errors an error is classed by when it wraps one,
+// so that errors that differ only in the job they name are one kind.
+var errorClasses = []error{
+	ErrNotFound, ErrLostClaim, ErrJobExists, ErrWrongState, ErrInvalidQueueName, ErrInvalidState,
+	ErrInvalidArgument, ErrPayloadTooLarge, ErrCorruptJob, ErrFull, context.Canceled, context.DeadlineExceeded,
+}
+
+// errorClass is the text of the first of errorClasses that err wraps, or
+// else err's own text (a Redis reply such as NOPERM or a script error,
+// which names no job).
+func errorClass(err error) string {
+	for _, c := range errorClasses {
+		if errors.Is(err, c) {
+			return c.Error()
+		}
+	}
+	return err.Error()
+}
+
 func (l *errorLog) once(op string, err error) {
-	kind := op + "\x00" + err.Error()
+	kind := op + "\x00" + errorClass(err)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.seen[kind] || len(l.seen) > maxErrorKinds {

@@ -26,6 +26,7 @@ type faultyAcks struct {
 	delay   time.Duration
 	refuse  atomic.Bool
 	refusal error
+	hang    atomic.Bool // Complete waits for its context to end
 	calls   atomic.Int32
 }
 
@@ -33,6 +34,10 @@ var errUnreachable = fmt.Errorf("%w: dial tcp: connection refused", ErrUnavailab
 
 func (f *faultyAcks) Complete(ctx context.Context, p backend.CompleteParams) ([]error, error) {
 	f.calls.Add(1)
+	if f.hang.Load() {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
 	if f.refuse.Load() {
 		if f.refusal != nil {
 			return nil, f.refusal
@@ -317,4 +322,42 @@ func TestWorkerRunsOnce(t *testing.T) {
 	w, stop := startInternalWorker(t, q, func(context.Context, *Job) (any, error) { return nil, nil }, WorkerOptions{ClaimWait: 10 * time.Millisecond})
 	stop()
 	assert.ErrorIs(t, w.Run(context.Background()), ErrInvalidArgument)
+}
+
+// Errors that differ only in the job they name are one kind, logged once;
+// another class of error, or another operation, is a kind of its own.
+func TestErrorLogKinds(t *testing.T) {
+	var lines logLines
+	l := errorLog{log: lines.logger()}
+	for _, id := range []string{"j1", "j2", "j3"} {
+		l.once("outcome", fmt.Errorf("%w: job %s: payload is missing", ErrCorruptJob, id))
+	}
+	l.once("outcome", errors.New("jobqueue: redis: NOPERM no permissions"))
+	l.once("outcome", errors.New("jobqueue: redis: NOPERM no permissions"))
+	l.once("complete", fmt.Errorf("%w: job j4", ErrCorruptJob))
+	assert.Equal(t, 1, lines.count("op=outcome", "corrupt job record"), "one line for the corrupt jobs of one operation")
+	assert.Equal(t, 1, lines.count("op=outcome", "NOPERM"))
+	assert.Equal(t, 1, lines.count("op=complete", "corrupt job record"))
+	assert.Equal(t, 3, lines.count("level=ERROR"))
+}
+
+// A completion still on its way when the shutdown gives up on the backend
+// is cut short by the worker itself: no error of the backend's, so it is
+// neither counted nor logged as one.
+func TestShutdownCutsAckShortWithoutError(t *testing.T) {
+	b := &faultyAcks{Backend: memory.New()}
+	b.hang.Store(true)
+	q, err := New(b, "hang")
+	require.NoError(t, err)
+	_, err = q.Enqueue(context.Background(), 1)
+	require.NoError(t, err)
+	var log logLines
+	w, stop := startInternalWorker(t, q, func(context.Context, *Job) (any, error) { return nil, nil },
+		WorkerOptions{Concurrency: 1, ClaimWait: 20 * time.Millisecond, Logger: log.logger()},
+		func(w *Worker) { w.flushTimeout = 100 * time.Millisecond })
+	require.Eventually(t, func() bool { return b.calls.Load() == 1 }, 5*time.Second, 5*time.Millisecond)
+	stop()
+	assert.Equal(t, 1, log.count("backend unreachable at shutdown"))
+	assert.Zero(t, log.count("backend call failed"), "the cut-short completion was logged as a backend error")
+	assert.Zero(t, w.Stats().Errors)
 }
