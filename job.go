@@ -68,7 +68,13 @@ func first(errs []error, err error) error {
 }
 
 // Complete finishes the job, storing result encoded as JSON (nil stores
-// nothing). Repeating it after a lost reply is safe.
+// nothing). Repeating it after a lost reply is safe, and the Queue does so
+// itself on ErrUnavailable (WithRetries). A repeat after the first took
+// effect returns nil while the job is still where the first put it; if
+// it has moved on since (its record expired, with a retention that keeps
+// none, or it was claimed again after a retry), the repeat returns
+// ErrNotFound or ErrLostClaim, though the first took effect. The same
+// holds for Fail and Release.
 func (j *Job) Complete(ctx context.Context, result any) error {
 	if err := j.check(); err != nil {
 		return err
@@ -86,7 +92,7 @@ func (j *Job) Complete(ctx context.Context, result any) error {
 // Fail ends this attempt with cause. The job is retried after the queue's
 // backoff while it has attempts left, and dead-lettered otherwise, or at
 // once when cause is marked Permanent. Repeating it after a lost reply is
-// safe.
+// safe (see Complete for what a late repeat returns).
 func (j *Job) Fail(ctx context.Context, cause error) error {
 	if err := j.check(); err != nil {
 		return err
@@ -135,6 +141,7 @@ func (j *Job) Extend(ctx context.Context) error {
 
 // Release hands the job back to pending at once, ahead of other pending
 // jobs, without using up an attempt; for a worker shutting down.
+// Repeating it after a lost reply is safe (see Complete).
 func (j *Job) Release(ctx context.Context) error {
 	if err := j.check(); err != nil {
 		return err

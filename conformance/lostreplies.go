@@ -147,6 +147,7 @@ func lostReplyTests() []testCase {
 	}
 	return append(cases,
 		testCase{name: "RequestIDOfAnotherCall", run: testRequestIDReused},
+		testCase{name: "RequestIDOfAnotherKindOfCall", run: testRequestIDReusedByOtherMethod},
 		testCase{name: "ClaimRepeatReturnsWhatItStillHolds", run: testClaimRepeatHeld},
 		testCase{name: "ClaimRepeatHoldingNothingNeitherWaitsNorTakes", run: testClaimRepeatEmpty},
 		testCase{name: "CallThatChangedNothingRunsAgain", run: testRepeatOfNothing},
@@ -317,6 +318,25 @@ func testRequestIDReused(t *testing.T, f *fixture) {
 		require.NoError(t, f.b.Enqueue(f.ctx, backend.EnqueueParams{Queue: f.q, Jobs: []backend.NewJob{other}, RequestID: id}))
 	}, first.ID, other.ID)
 	f.requireGone(other.ID)
+}
+
+// testRequestIDReusedByOtherMethod gives a Reclaim the request id of a
+// Claim that took a job, whose lease has expired: the Reclaim gets the
+// Claim's result, which holds nothing it reclaimed, and changes nothing.
+func testRequestIDReusedByOtherMethod(t *testing.T, f *fixture) {
+	f.enqueueN(1)
+	p := f.claimParams(1, shortLease, 0)
+	p.RequestID = newRequestID()
+	got, err := f.b.Claim(f.ctx, p)
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	waitExpired(got...)
+	r, err := f.b.Reclaim(f.ctx, backend.ReclaimParams{Queue: f.q, Max: 10, RequestID: p.RequestID, DeadRetention: keep})
+	require.NoError(t, err, "a Reclaim under a Claim's request id")
+	require.Zero(t, r.Len(), "a Reclaim under a Claim's request id reclaimed %v", r)
+	require.Equal(t, backend.StateProcessing, f.get(got[0].ID).State)
+	// The job was there to reclaim: a Reclaim of its own takes it.
+	require.Equal(t, []string{got[0].ID}, f.reclaim(10).Requeued)
 }
 
 // requireSameResult compares two results of one call, per-item errors by

@@ -8,11 +8,15 @@
 -- The claim token is cleared (an empty one is unset), so the old claim's
 -- acknowledgements report LOSTCLAIM from now on. A call that reclaimed
 -- jobs records their ids, "requeued ids\ndead ids", and its repeat returns
--- them without reclaiming more.
+-- them without reclaiming more; the record of another kind of call (a
+-- request id reused by the caller) reads as a reclaim that took nothing.
 local earlier = earlier_run()
 if earlier then
   local cut = string.find(earlier, '\n', 1, true)
   local requeued, dead = {}, {}
+  if not cut then
+    return {requeued, dead}
+  end
   for id in string.gmatch(string.sub(earlier, 1, cut - 1), '%S+') do
     requeued[#requeued + 1] = id
   end
@@ -37,7 +41,8 @@ for _, id in ipairs(expired) do
     local attempts, max_attempts = tonumber(f[2]) or 0, tonumber(f[3]) or 0
     if attempts >= max_attempts then
       dead[#dead + 1] = id
-      reasons[#dead] = 'jobqueue: lease expired on attempt ' .. attempts .. ' of ' .. max_attempts
+      -- The stored strings: a Lua number would print a large count as 1e+15.
+      reasons[#dead] = 'jobqueue: lease expired on attempt ' .. (f[2] or '0') .. ' of ' .. (f[3] or '0')
     else
       redis.call('HSET', k, 'status', 'pending', 'claim_token', '', 'acked', '')
       requeued[#requeued + 1] = id
