@@ -533,15 +533,17 @@ func (q *Queue) requestID() string {
 }
 
 // retry runs call, and again while it fails with ErrUnavailable, up to the
-// queue's retries, waiting a backoff between tries, and within
-// retryBudget; it stops early when ctx ends. call must be safe to repeat: its params are the same every time,
-// request id included.
+// queue's retries, waiting a backoff between tries; no repeat starts later
+// than retryBudget after the first failure, and none after ctx ends. call
+// must be safe to repeat: its params are the same every time, request id
+// included.
 func retry[T any](ctx context.Context, q *Queue, call func() (T, error)) (T, error) {
 	v, err := call()
 	failed := time.Now()
 	var pause backoffTimer
 	for range q.cfg.retries {
-		if !errors.Is(err, ErrUnavailable) || time.Since(failed) > retryBudget || !pause.wait(ctx) {
+		// The budget is checked after the pause, which may use it up.
+		if !errors.Is(err, ErrUnavailable) || !pause.wait(ctx) || time.Since(failed) > retryBudget {
 			break
 		}
 		v, err = call()

@@ -55,7 +55,8 @@
 // caller's decision: the root jobqueue.Queue repeats a call that failed
 // with ErrUnavailable a bounded number of times, with backoff and the same
 // params. A client library that sends a command again on its own after a
-// lost reply is harmless under these rules.
+// lost reply loses no job under these rules (an adapter's doc says what
+// else such a resend costs).
 package backend
 
 import (

@@ -33,14 +33,17 @@
 // permanent. It never repeats a call itself: backend's "Lost replies and
 // repeated calls" says how a repeat is answered. go-redis itself sends a
 // command again after a dropped connection (up to Options.MaxRetries
-// times), which those rules make harmless. Get, List and Stats run
-// read-only scripts (EVALSHA_RO), which a client set up to read from
-// replicas (a ClusterClient with ReadOnly, a failover client with
-// ReplicaOnly) sends to a replica. One resend does cost something: a
-// BLPOP on the marker that go-redis sends again after a dropped connection
-// loses the wake-up the first one popped, and the claims of this process
-// waiting on that queue then wake with the next wake-up, or at the end of
-// their wait.
+// times), which those rules make safe for the jobs. One resend does cost
+// something: a BLPOP on the marker that go-redis sends again after a
+// dropped connection loses the wake-up the first one popped, and the
+// claims of this process waiting on that queue then wake with the next
+// wake-up, or at the end of their wait.
+//
+// Get, List and Stats run read-only scripts (EVALSHA_RO), which a client
+// set up to read from replicas sends to a replica: a ClusterClient with
+// ReadOnly, or a failover client with ReplicaOnly, which sends writes
+// there too, so a Backend on it serves only reads (its writes fail with
+// ErrUnavailable, READONLY).
 //
 // The caller owns the client and closes it; call Backend.Close first.
 package goredis

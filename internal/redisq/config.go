@@ -62,8 +62,8 @@ func policyWarning(where, policy string) string {
 	case strings.HasPrefix(policy, "volatile-"):
 		return fmt.Sprintf("jobqueue: %s has maxmemory-policy %s: when its memory is full it evicts keys that have "+
 			"a TTL: the records of completed and dead-lettered jobs, gone before their retention ends, and "+
-			"the claim keys that let a claim repeated after a lost reply find its jobs, which then wait for "+
-			"their lease to run out%s", where, policy, fix)
+			"the request records that recognise a call repeated after a lost reply, which then runs again "+
+			"(a claim leaves the jobs it first took to wait out their lease, a purge deletes jobs enqueued since)%s", where, policy, fix)
 	}
 	return fmt.Sprintf("jobqueue: %s has maxmemory-policy %s, which may evict queue keys when its memory is full%s",
 		where, policy, fix)

@@ -47,8 +47,8 @@
 // no-writes flag and go out as EVALSHA_RO, so Redis refuses any write
 // inside them and a client may send them to a replica. They compute what
 // they report without writing: a due scheduled job reads as pending, a
-// history entry whose record expired is skipped. Only claims and reclaims
-// promote due jobs, and only writes prune the histories.
+// history entry whose record expired is skipped. Only claims promote due
+// jobs, and only writes prune the histories.
 //
 // A repeated call is answered as backend.Backend's "Lost replies and
 // repeated calls" says: the mutating scripts that take a request id keep
@@ -70,7 +70,7 @@
 //
 // Under any other maxmemory-policy Redis deletes keys when it is full:
 // allkeys-* any key, jobs included; volatile-* the keys with a TTL, which
-// are the records of finished jobs and the claim:<base> keys.
+// are the records of finished jobs and the req:<id> request records.
 // Engine.CheckConfig reads the policy of every master and warns about
 // these; a Worker calls it as it starts.
 //

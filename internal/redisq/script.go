@@ -43,9 +43,9 @@ type Script struct {
 // full, or a full Redis would stop the very workers that drain it, refuse
 // the heartbeats of running jobs (whose leases would then expire and run
 // them twice) and hide the queue from its inspection. What they add is
-// small and bounded by the jobs they move: a claim key per claim call, a
-// history entry per finished job, whose record expires with its
-// retention.
+// small and bounded by the jobs they move: a request record per call that
+// has a request id, a history entry per finished job, whose record
+// expires with its retention.
 //
 // Without the line, a script would run in Redis's compatibility mode,
 // where the refusal comes at the script's first write that may grow

@@ -56,7 +56,7 @@ func withUser(t *testing.T, raw, name, pw string) string {
 // ConfigCheck checks the maxmemory-policy warning of open's adapter on a
 // private server started with allkeys-lru: one warning that names the
 // policy and what it risks; none for noeviction; one about finished records
-// and claim keys for a volatile policy. Then it takes CONFIG away from an
+// and request records for a volatile policy. Then it takes CONFIG away from an
 // ACL user, whose check must read INFO instead, and INFO too, whose check
 // must say that the policy could not be read, with no error.
 func ConfigCheck(t *testing.T, open Open) {
