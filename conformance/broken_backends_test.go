@@ -47,7 +47,7 @@ func brokenBackends() []brokenBackend {
 		{"release-keeps-attempt", "Release/KeepsAttempts", func() backend.Backend { return &releaseKeepsAttempt{attemptsShown: attemptsShown{Backend: mem()}} }},
 		{"retry-dead-keeps-attempts", "Inspect/RetryDead/BackToPending, Ack/StaleTokenAfterRetryDead/", func() backend.Backend { return &retryDeadKeepsAttempts{attemptsShown{Backend: mem()}} }},
 		{"reclaim-never-dead-letters", "Reclaim/PoisonJobDeadLettered, Release/KeepsAttempts, Retention/ReclaimedDead/", func() backend.Backend { return poisonRequeued{mem()} }},
-		{"retention-max-ignored", "Retention/Completed/Capped, Retention/Failed/Capped, Retention/ReclaimedDead/Capped", func() backend.Backend { return uncappedHistory{mem()} }},
+		{"retention-max-ignored", "Retention/Completed/Capped, Retention/Dead/Capped, Retention/ReclaimedDead/Capped", func() backend.Backend { return uncappedHistory{mem()} }},
 		{"repeat-complete-counted", "Ack/Repeat/Complete, LostReplies/Repeat/Complete", func() backend.Backend { return &completeCountedTwice{Backend: mem()} }},
 		{"extend-after-complete", "Ack/OtherOutcome/CompleteThenExtend", func() backend.Backend { return &extendAfterComplete{Backend: mem()} }},
 		{"delete-leaves-listed", "Inspect/Delete/", func() backend.Backend { return &deletedStillListed{Backend: mem()} }},

@@ -32,7 +32,7 @@ var histories = []history{
 		},
 	},
 	{
-		name: "Failed", state: backend.StateDead,
+		name: "Dead", state: backend.StateDead,
 		depth: func(s backend.Stats) int64 { return s.Dead },
 		total: func(s backend.Stats) int64 { return s.DeadTotal },
 		finish: func(f *fixture, n int, r backend.Retention) []string {

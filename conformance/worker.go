@@ -141,7 +141,7 @@ func testWorkerDrains(t *testing.T, f *fixture) {
 	assert.Equal(t, int64(300), w.Stats().Claimed)
 }
 
-// testWorkerHeartbeat runs handlers far longer than the visibility timeout
+// testWorkerHeartbeat runs handlers far longer than the lease
 // while a reclaimer sweeps often: the heartbeat must keep every lease.
 func testWorkerHeartbeat(t *testing.T, f *fixture) {
 	q := workerQueue(f, jobqueue.WithLease(300*time.Millisecond))

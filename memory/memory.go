@@ -82,7 +82,7 @@ type job struct {
 	outcome outcome
 
 	// due is the run time while scheduled, the lease deadline while
-	// processing, and the expiry time while completed or failed: the one
+	// processing, and the expiry time while completed or dead: the one
 	// instant that orders the heap the job is in.
 	due  time.Time
 	seq  uint64
@@ -106,7 +106,7 @@ type queue struct {
 	pending    list.List // front is claimed next
 	scheduled  timeHeap
 	processing timeHeap
-	expiring   timeHeap  // completed and failed jobs, by expiry time
+	expiring   timeHeap  // completed and dead jobs, by expiry time
 	completed  list.List // front is most recent
 	dead       list.List // front is most recent
 	seq        uint64

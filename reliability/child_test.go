@@ -32,7 +32,7 @@ type childConfig struct {
 	URL         string
 	Queue       string
 	Concurrency int
-	Visibility  time.Duration
+	Lease       time.Duration
 	Heartbeat   time.Duration
 	Reclaim     time.Duration
 	ClaimWait   time.Duration
@@ -107,7 +107,7 @@ func child(cfg childConfig) error {
 	if err != nil {
 		return err
 	}
-	q, err := openQueue(b, cfg.Queue, cfg.Visibility)
+	q, err := openQueue(b, cfg.Queue, cfg.Lease)
 	if err != nil {
 		closeBackend()
 		return err
@@ -187,9 +187,9 @@ func manual(ctx context.Context, q *jobqueue.Queue, cfg childConfig, h jobqueue.
 
 // openQueue opens the scenario's queue with the policy every process of a
 // scenario shares: history long enough to hold every job for the checks.
-func openQueue(b backend.Backend, name string, visibility time.Duration) (*jobqueue.Queue, error) {
+func openQueue(b backend.Backend, name string, lease time.Duration) (*jobqueue.Queue, error) {
 	return jobqueue.New(b, name,
-		jobqueue.WithLease(visibility),
+		jobqueue.WithLease(lease),
 		jobqueue.WithCompletedRetention(1_000_000, time.Hour),
 		jobqueue.WithDeadRetention(1_000_000, time.Hour),
 		jobqueue.WithBackoff(jobqueue.ConstantBackoff(10*time.Millisecond)),

@@ -107,8 +107,8 @@ func newFleet(t *testing.T, serverURL string, cfg childConfig) *fleet {
 	if cfg.Concurrency == 0 {
 		cfg.Concurrency = 32
 	}
-	if cfg.Visibility == 0 {
-		cfg.Visibility = 2 * time.Second
+	if cfg.Lease == 0 {
+		cfg.Lease = 2 * time.Second
 	}
 	if cfg.Reclaim == 0 {
 		cfg.Reclaim = time.Second
@@ -120,7 +120,7 @@ func newFleet(t *testing.T, serverURL string, cfg childConfig) *fleet {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := openQueue(b, cfg.Queue, cfg.Visibility)
+	q, err := openQueue(b, cfg.Queue, cfg.Lease)
 	if err != nil {
 		closeBackend()
 		t.Fatal(err)
@@ -303,7 +303,7 @@ func (f *fleet) waitDrained(want int, within time.Duration) time.Duration {
 // held by a worker that vanished runs out, the reclaimer notices, and the
 // job runs elsewhere.
 func (f *fleet) aftermath() time.Duration {
-	return f.cfg.Visibility + f.cfg.Reclaim + 5*time.Second
+	return f.cfg.Lease + f.cfg.Reclaim + 5*time.Second
 }
 
 // records is what the worker processes wrote down.

@@ -140,7 +140,7 @@ func TestProxyDropsReplies(t *testing.T) {
 }
 
 // TestProxyLatency delays every reply by 200 ms to 1 s: with the
-// visibility above twice the heartbeat interval plus the latency, no lease
+// lease above twice the heartbeat interval plus the latency, no lease
 // may run out, so nothing is reclaimed and nothing runs twice.
 func TestProxyLatency(t *testing.T) {
 	forEachAdapter(t, nil, func(t *testing.T, adapter string, srv *redistest.Server) {
@@ -149,7 +149,7 @@ func TestProxyLatency(t *testing.T) {
 		proxy.SetReplyLatency(200*time.Millisecond, time.Second)
 		heartbeat, latency := time.Second, time.Second
 		vis := 2*(heartbeat+latency) + time.Second
-		f := newFleet(t, srv.URL, childConfig{Adapter: adapter, URL: url, Visibility: vis, Heartbeat: heartbeat, Work: 2 * time.Second})
+		f := newFleet(t, srv.URL, childConfig{Adapter: adapter, URL: url, Lease: vis, Heartbeat: heartbeat, Work: 2 * time.Second})
 		ids := f.enqueue(jobs)
 		f.spawn(2)
 		f.waitDrained(jobs, time.Minute)
@@ -159,7 +159,7 @@ func TestProxyLatency(t *testing.T) {
 			t.Errorf("%d reclaims and %d duplicate runs under latency; want none", o.reclaimed, o.duplicates)
 		}
 		report(t, Row{
-			Scenario: "9 latency", Injected: fmt.Sprintf("proxy delays every reply 200 ms–1 s; visibility %v, heartbeat %v, handlers 2 s", vis, heartbeat),
+			Scenario: "9 latency", Injected: fmt.Sprintf("proxy delays every reply 200 ms–1 s; lease %v, heartbeat %v, handlers 2 s", vis, heartbeat),
 			Jobs: jobs, Lost: o.lost, Duplicates: o.duplicates, Result: o.result(),
 		})
 	})
@@ -171,7 +171,7 @@ func TestProxyLatency(t *testing.T) {
 func TestServerStalls(t *testing.T) {
 	forEachAdapter(t, []string{"--enable-debug-command", "yes"}, func(t *testing.T, adapter string, srv *redistest.Server) {
 		const jobs = 6_000
-		f := newFleet(t, srv.URL, childConfig{Adapter: adapter, URL: srv.URL, Concurrency: 16, Visibility: 3 * time.Second, Work: 5 * time.Millisecond})
+		f := newFleet(t, srv.URL, childConfig{Adapter: adapter, URL: srv.URL, Concurrency: 16, Lease: 3 * time.Second, Work: 5 * time.Millisecond})
 		raw := rawClient(t, srv.URL)
 		ids := f.enqueue(jobs)
 		f.spawn(2)
@@ -188,7 +188,7 @@ func TestServerStalls(t *testing.T) {
 		f.stop()
 		o := f.check(ids, checkOptions{})
 		report(t, Row{
-			Scenario: "10 server stalls", Injected: "DEBUG SLEEP 1.5 s, then CLIENT PAUSE 1.5 s ALL, mid-drain; visibility 3 s",
+			Scenario: "10 server stalls", Injected: "DEBUG SLEEP 1.5 s, then CLIENT PAUSE 1.5 s ALL, mid-drain; lease 3 s",
 			Jobs: jobs, Lost: o.lost, Duplicates: o.duplicates, Result: o.result(),
 		})
 	})

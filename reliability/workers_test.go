@@ -94,7 +94,7 @@ func TestWorkerSIGSTOP(t *testing.T) {
 		// claims them about a second into the freeze and is still
 		// running them then.
 		vis, freeze := time.Second, 3*time.Second
-		f := newFleet(t, srv.URL, childConfig{Adapter: adapter, URL: srv.URL, Concurrency: jobs, Visibility: vis, Reclaim: vis / 2, Work: 3 * time.Second})
+		f := newFleet(t, srv.URL, childConfig{Adapter: adapter, URL: srv.URL, Concurrency: jobs, Lease: vis, Reclaim: vis / 2, Work: 3 * time.Second})
 		ids := f.enqueue(jobs)
 		victim := f.spawnManual()
 		for deadline := time.Now().Add(10 * time.Second); ; {
@@ -140,14 +140,14 @@ func TestWorkerSIGSTOP(t *testing.T) {
 	})
 }
 
-// TestLongHandlers runs handlers five times longer than the visibility
-// timeout: the heartbeat keeps every lease, so nothing is reclaimed and
-// nothing runs twice.
+// TestLongHandlers runs handlers five times longer than the lease: the
+// heartbeat keeps every lease, so nothing is reclaimed and nothing runs
+// twice.
 func TestLongHandlers(t *testing.T) {
 	forEachAdapter(t, nil, func(t *testing.T, adapter string, srv *redistest.Server) {
 		const jobs = 64
 		vis := time.Second
-		f := newFleet(t, srv.URL, childConfig{Adapter: adapter, URL: srv.URL, Visibility: vis, Reclaim: 200 * time.Millisecond, Work: 5 * vis})
+		f := newFleet(t, srv.URL, childConfig{Adapter: adapter, URL: srv.URL, Lease: vis, Reclaim: 200 * time.Millisecond, Work: 5 * vis})
 		ids := f.enqueue(jobs)
 		f.spawn(2)
 		f.waitDrained(jobs, time.Minute)
@@ -157,7 +157,7 @@ func TestLongHandlers(t *testing.T) {
 			t.Errorf("%d reclaims and %d duplicate runs of heartbeating jobs; want none", o.reclaimed, o.duplicates)
 		}
 		report(t, Row{
-			Scenario: "4 long handlers", Injected: fmt.Sprintf("handlers of %v, 5× the %v visibility, heartbeating", 5*vis, vis),
+			Scenario: "4 long handlers", Injected: fmt.Sprintf("handlers of %v, 5× the %v lease, heartbeating", 5*vis, vis),
 			Jobs: jobs, Lost: o.lost, Duplicates: o.duplicates, Result: o.result(),
 		})
 	})
