@@ -37,7 +37,8 @@
 //     the caller will not repeat the call, and the backend keeps no record.
 //     A request id names one call: a call that reuses another call's id
 //     gets that call's result. Only Claim's Wait may differ in a repeat
-//     (the caller passes what is left of it).
+//     (the caller passes what is left of it); the repeat of a Claim that
+//     took jobs never waits, even when it holds none of them now.
 //   - Complete, Fail, Release and Extend are recognised by their claim
 //     tokens (see Backend): a repeat of the outcome a token already
 //     recorded succeeds and changes nothing; a repeated Extend renews the

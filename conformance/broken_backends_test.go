@@ -62,6 +62,7 @@ func brokenBackends() []brokenBackend {
 		{"claim-wait-ignores-cancel", "Claim/CancelEndsWait", func() backend.Backend { return cancelDeafClaim{mem()} }},
 		{"claim-remembers-empty", "LostReplies/CallThatChangedNothingRunsAgain", func() backend.Backend { return &emptyClaimRemembered{Backend: mem()} }},
 		{"claim-repeat-replays", "LostReplies/ClaimRepeatReturnsWhatItStillHolds", func() backend.Backend { return &replayedClaim{Backend: mem()} }},
+		{"claim-repeat-waits", "LostReplies/ClaimRepeatHoldingNothingNeitherWaitsNorTakes", func() backend.Backend { return &waitingRepeat{Backend: mem()} }},
 		{"purge-event-lists-ids", "Events/Kind/purged", func() backend.Backend { return &listedPurge{Backend: mem()} }},
 		{"extend-from-deadline", "Extend/KeepsLease, Queue/ExtendAndRelease", func() backend.Backend { return deadlineExtend{mem()} }},
 		{"extend-repeat-no-renewal", "LostReplies/Repeat/Extend", func() backend.Backend { return &onceExtend{Backend: mem()} }},
@@ -775,6 +776,38 @@ func (b *emptyClaimRemembered) Claim(ctx context.Context, p backend.ClaimParams)
 		}
 		b.empty[k] = true
 		b.mu.Unlock()
+	}
+	return got, err
+}
+
+// waitingRepeat breaks "the repeat of a Claim that took jobs never waits,
+// even when it holds none of them now" the way an engine that claims again
+// while a repeat comes back empty does: it keeps the caller until its
+// context ends.
+type waitingRepeat struct {
+	*memory.Backend
+	mu   sync.Mutex
+	took map[requestKey]bool
+}
+
+func (b *waitingRepeat) Claim(ctx context.Context, p backend.ClaimParams) ([]backend.ClaimedJob, error) {
+	k := requestKey{p.Queue, p.RequestID}
+	got, err := b.Backend.Claim(ctx, p)
+	if err != nil || p.RequestID == "" {
+		return got, err
+	}
+	b.mu.Lock()
+	repeat := b.took[k]
+	if len(got) > 0 {
+		if b.took == nil {
+			b.took = map[requestKey]bool{}
+		}
+		b.took[k] = true
+	}
+	b.mu.Unlock()
+	if repeat && len(got) == 0 && p.Wait > 0 {
+		<-ctx.Done()
+		return nil, ctx.Err()
 	}
 	return got, err
 }

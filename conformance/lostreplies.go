@@ -182,7 +182,7 @@ func testClaimRepeatEmpty(t *testing.T, f *fixture) {
 	require.NoError(t, err)
 	require.Len(t, first, 1)
 	f.complete(first[0])
-	ctx, cancel := context.WithTimeout(f.ctx, 20*time.Second)
+	ctx, cancel := context.WithTimeout(f.ctx, 10*time.Second)
 	defer cancel()
 	again, err := f.b.Claim(ctx, p)
 	require.NoError(t, err, "a repeat must return at once, not wait for jobs it will not take")
