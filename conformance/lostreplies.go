@@ -154,15 +154,24 @@ func lostReplyTests() []testCase {
 	)
 }
 
+// claimUnderRequestID enqueues n jobs and claims limit of them with a
+// request id, waiting up to wait; it returns the claim's params, for a
+// repeat, and the jobs it took.
+func (f *fixture) claimUnderRequestID(n, limit int, lease, wait time.Duration) (backend.ClaimParams, []backend.ClaimedJob) {
+	f.t.Helper()
+	f.enqueueN(n)
+	p := f.claimParams(limit, lease, wait)
+	p.RequestID = newRequestID()
+	got, err := f.b.Claim(f.ctx, p)
+	require.NoError(f.t, err)
+	require.Len(f.t, got, limit)
+	return p, got
+}
+
 // testClaimRepeatHeld completes one of the jobs a claim took before the
 // claim is repeated: the repeat returns only the one it still holds.
 func testClaimRepeatHeld(t *testing.T, f *fixture) {
-	f.enqueueN(3)
-	p := f.claimParams(2, longLease, 0)
-	p.RequestID = newRequestID()
-	first, err := f.b.Claim(f.ctx, p)
-	require.NoError(t, err)
-	require.Len(t, first, 2)
+	p, first := f.claimUnderRequestID(3, 2, longLease, 0)
 	f.complete(first[0])
 	again, err := f.b.Claim(f.ctx, p)
 	require.NoError(t, err)
@@ -175,12 +184,7 @@ func testClaimRepeatHeld(t *testing.T, f *fixture) {
 // out its Wait for one; a backend that does either fails here, the waiting
 // kind by running into the context's end.
 func testClaimRepeatEmpty(t *testing.T, f *fixture) {
-	f.enqueueN(3)
-	p := f.claimParams(1, longLease, time.Hour)
-	p.RequestID = newRequestID()
-	first, err := f.b.Claim(f.ctx, p)
-	require.NoError(t, err)
-	require.Len(t, first, 1)
+	p, first := f.claimUnderRequestID(3, 1, longLease, time.Hour)
 	f.complete(first[0])
 	ctx, cancel := context.WithTimeout(f.ctx, 10*time.Second)
 	defer cancel()
@@ -324,12 +328,7 @@ func testRequestIDReused(t *testing.T, f *fixture) {
 // Claim that took a job, whose lease has expired: the Reclaim gets the
 // Claim's result, which holds nothing it reclaimed, and changes nothing.
 func testRequestIDReusedByOtherMethod(t *testing.T, f *fixture) {
-	f.enqueueN(1)
-	p := f.claimParams(1, shortLease, 0)
-	p.RequestID = newRequestID()
-	got, err := f.b.Claim(f.ctx, p)
-	require.NoError(t, err)
-	require.Len(t, got, 1)
+	p, got := f.claimUnderRequestID(1, 1, shortLease, 0)
 	waitExpired(got...)
 	r, err := f.b.Reclaim(f.ctx, backend.ReclaimParams{Queue: f.q, Max: 10, RequestID: p.RequestID, DeadRetention: keep})
 	require.NoError(t, err, "a Reclaim under a Claim's request id")
