@@ -65,9 +65,14 @@ func run[T any](d *dropper, method string, call func() (T, error)) (T, error) {
 	return v, err
 }
 
-func (d *dropper) Enqueue(ctx context.Context, p backend.EnqueueParams) error {
-	_, err := run(d, "Enqueue", func() (struct{}, error) { return struct{}{}, d.Backend.Enqueue(ctx, p) })
+// runErr is run for a call that returns only an error.
+func runErr(d *dropper, method string, call func() error) error {
+	_, err := run(d, method, func() (struct{}, error) { return struct{}{}, call() })
 	return err
+}
+
+func (d *dropper) Enqueue(ctx context.Context, p backend.EnqueueParams) error {
+	return runErr(d, "Enqueue", func() error { return d.Backend.Enqueue(ctx, p) })
 }
 
 func (d *dropper) Claim(ctx context.Context, p backend.ClaimParams) ([]backend.ClaimedJob, error) {
@@ -95,16 +100,13 @@ func (d *dropper) Reclaim(ctx context.Context, p backend.ReclaimParams) (backend
 }
 
 func (d *dropper) Purge(ctx context.Context, p backend.PurgeParams) error {
-	_, err := run(d, "Purge", func() (struct{}, error) { return struct{}{}, d.Backend.Purge(ctx, p) })
-	return err
+	return runErr(d, "Purge", func() error { return d.Backend.Purge(ctx, p) })
 }
 
 func (d *dropper) RetryDead(ctx context.Context, p backend.RetryDeadParams) error {
-	_, err := run(d, "RetryDead", func() (struct{}, error) { return struct{}{}, d.Backend.RetryDead(ctx, p) })
-	return err
+	return runErr(d, "RetryDead", func() error { return d.Backend.RetryDead(ctx, p) })
 }
 
 func (d *dropper) Delete(ctx context.Context, p backend.DeleteParams) error {
-	_, err := run(d, "Delete", func() (struct{}, error) { return struct{}{}, d.Backend.Delete(ctx, p) })
-	return err
+	return runErr(d, "Delete", func() error { return d.Backend.Delete(ctx, p) })
 }

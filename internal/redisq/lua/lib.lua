@@ -66,19 +66,15 @@ local function remember(value, min_ms)
 end
 
 -- first_run is earlier_run and remember in one command, for the hot path
--- of a call that usually succeeds (enqueue): it records the call before it
--- runs and reports whether this is its first run, and else what the first
--- run recorded. A first run that then fails must call forget, since a call
--- that changed nothing leaves no record.
+-- of a call that usually succeeds (enqueue): it records the call, with
+-- value, before it runs and reports whether this is its first run. A first
+-- run that then fails must call forget, since a call that changed nothing
+-- leaves no record.
 local function first_run(value)
   if not K_REQUEST then
-    return true, nil
+    return true
   end
-  local old = redis.call('SET', K_REQUEST, value, 'NX', 'GET', 'PX', REQUEST_WINDOW_MS)
-  if old then
-    return false, old
-  end
-  return true, nil
+  return not redis.call('SET', K_REQUEST, value, 'NX', 'GET', 'PX', REQUEST_WINDOW_MS)
 end
 
 local function forget()
