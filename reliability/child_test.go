@@ -144,7 +144,7 @@ func child(cfg childConfig) error {
 	raw, _ := json.Marshal(stats)
 	fmt.Fprintf(records, "stats %s\n", raw)
 	leaks := "none"
-	if err := goleak.Find(baseline); err != nil {
+	if err := findLeaks(baseline); err != nil {
 		leaks = fmt.Sprintf("%q", err.Error())
 	}
 	fmt.Fprintf(records, "leaks %s\n", leaks)

@@ -4,8 +4,6 @@ import (
 	"os"
 	"testing"
 
-	"go.uber.org/goleak"
-
 	"github.com/jobqueue-go/jobqueue/conformance/redistest"
 )
 
@@ -18,7 +16,7 @@ func TestMain(m *testing.M) {
 	}
 	code := redistest.RunMain(m)
 	if code == 0 {
-		if err := goleak.Find(); err != nil {
+		if err := findLeaks(); err != nil {
 			os.Stderr.WriteString("reliability: goroutines leaked: " + err.Error() + "\n")
 			code = 1
 		}
