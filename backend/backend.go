@@ -466,7 +466,9 @@ type Stats struct {
 // changed that way, never one event per job: a Fail call may publish
 // retrying and dead, a Reclaim call reclaimed (requeued jobs) and dead
 // (poison jobs). Purge publishes purged with no ids. A repeated call
-// (see "Lost replies and repeated calls") publishes nothing.
+// (see "Lost replies and repeated calls") publishes nothing. A backend may
+// write concurrent Enqueue calls of one queue together; their jobs may then
+// share one enqueued event.
 type Event struct {
 	Queue string
 	Kind  EventKind

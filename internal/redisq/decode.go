@@ -140,6 +140,35 @@ func decodeClaim(v any) (claimReply, error) {
 	return r, nil
 }
 
+// decodeEnqueue reads enqueue.lua's reply to calls, one error per call:
+// nil for a call whose jobs were stored (by this run or an earlier one).
+func decodeEnqueue(v any, calls []*enqueueCall) ([]error, error) {
+	a, err := asArray(v, "enqueue")
+	if err != nil {
+		return nil, err
+	}
+	if len(a) != len(calls) {
+		return nil, errShape("enqueue", v)
+	}
+	errs := make([]error, len(a))
+	for i, x := range a {
+		switch r := x.(type) {
+		case int64:
+			if r != int64(len(calls[i].p.Jobs)) {
+				return nil, errShape("enqueue", v)
+			}
+		case string:
+			if !strings.HasPrefix(r, "EXISTS ") {
+				return nil, errShape("enqueue", v)
+			}
+			errs[i] = ReplyError(r)
+		default:
+			return nil, errShape("enqueue", v)
+		}
+	}
+	return errs, nil
+}
+
 // decodeItems reads the per-item codes of ack.lua and extend.lua.
 func decodeItems(v any, ids []string) ([]error, error) {
 	codes, err := asStrings(v, "acknowledgement")

@@ -31,6 +31,9 @@ type Engine struct {
 	mu     sync.Mutex
 	closed bool // set by Close; no goroutine joins wg after it
 	waits  map[string]*waitQueue
+
+	gmu    sync.Mutex
+	groups map[string]*enqueueGroup // see enqueue.go
 }
 
 var (
@@ -41,7 +44,7 @@ var (
 // NewEngine returns an Engine that talks to Redis through conn.
 func NewEngine(conn Conn) *Engine {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Engine{conn: conn, ctx: ctx, cancel: cancel, waits: map[string]*waitQueue{}}
+	return &Engine{conn: conn, ctx: ctx, cancel: cancel, waits: map[string]*waitQueue{}, groups: map[string]*enqueueGroup{}}
 }
 
 // Close stops the goroutines that block on Redis for waiting claims and
@@ -97,20 +100,6 @@ func ms(d time.Duration) string {
 		return "0"
 	}
 	return strconv.FormatInt(int64((d+time.Millisecond-1)/time.Millisecond), 10)
-}
-
-// Enqueue implements backend.Backend.
-func (e *Engine) Enqueue(ctx context.Context, p backend.EnqueueParams) error {
-	if err := p.Validate(); err != nil {
-		return err
-	}
-	k := KeysFor(p.Queue)
-	args := append(k.scriptArgs(1+4*len(p.Jobs)), strconv.Itoa(len(p.Jobs)))
-	for _, j := range p.Jobs {
-		args = append(args, j.ID, string(j.Payload), strconv.Itoa(j.MaxAttempts), ms(j.Delay))
-	}
-	_, err := e.eval(ctx, scriptEnqueue, k, p.RequestID, args)
-	return err
 }
 
 // Claim implements backend.Backend. A claim that finds nothing waits on a

@@ -66,20 +66,21 @@ local function remember(value, min_ms)
 end
 
 -- first_run is earlier_run and remember in one command, for the hot path
--- of a call that usually succeeds (enqueue): it records the call, with
--- value, before it runs and reports whether this is its first run. A first
--- run that then fails must call forget, since a call that changed nothing
--- leaves no record.
-local function first_run(value)
-  if not K_REQUEST then
+-- of a call that usually succeeds (enqueue), whose request record is key
+-- (false when the call has none): it records the call, with value, before
+-- it runs and reports whether this is its first run. A first run that then
+-- fails must forget key, since a call that changed nothing leaves no
+-- record.
+local function first_run(key, value)
+  if not key then
     return true
   end
-  return not redis.call('SET', K_REQUEST, value, 'NX', 'GET', 'PX', REQUEST_WINDOW_MS)
+  return not redis.call('SET', key, value, 'NX', 'GET', 'PX', REQUEST_WINDOW_MS)
 end
 
-local function forget()
-  if K_REQUEST then
-    redis.call('DEL', K_REQUEST)
+local function forget(key)
+  if key then
+    redis.call('DEL', key)
   end
 end
 
