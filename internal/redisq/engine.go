@@ -34,6 +34,9 @@ type Engine struct {
 
 	gmu    sync.Mutex
 	groups map[string]*enqueueGroup // see enqueue.go
+
+	// emptyTrust is emptyTrust, shorter in tests.
+	emptyTrust time.Duration
 }
 
 var (
@@ -44,7 +47,8 @@ var (
 // NewEngine returns an Engine that talks to Redis through conn.
 func NewEngine(conn Conn) *Engine {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Engine{conn: conn, ctx: ctx, cancel: cancel, waits: map[string]*waitQueue{}, groups: map[string]*enqueueGroup{}}
+	return &Engine{conn: conn, ctx: ctx, cancel: cancel, waits: map[string]*waitQueue{}, groups: map[string]*enqueueGroup{},
+		emptyTrust: emptyTrust}
 }
 
 // Close stops the goroutines that block on Redis for waiting claims and
@@ -119,11 +123,26 @@ func (e *Engine) Claim(ctx context.Context, p backend.ClaimParams) ([]backend.Cl
 			return nil, err
 		}
 	}
+	q := e.waitQueue(p.Queue)
 	deadline := time.Now().Add(p.Wait)
 	for woken := false; ; woken = true {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
+		left := time.Until(deadline)
+		if p.Wait > 0 && q.knownEmpty() {
+			// Nothing came since a claim left the queue empty: wait for
+			// the wake-up that new work brings, or return empty-handed at
+			// the deadline, without asking Redis.
+			if left <= 0 {
+				return nil, nil
+			}
+			if err := q.wait(ctx, left); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		seq, start := q.wakeCount(), time.Now()
 		// claimOnce ignores ctx's cancellation (see there); the wait
 		// itself still ends at once on cancel.
 		r, err := e.claimOnce(ctx, k, p, base)
@@ -131,7 +150,7 @@ func (e *Engine) Claim(ctx context.Context, p backend.ClaimParams) ([]backend.Cl
 			if woken {
 				// The wake-up this claim got may be the only one for
 				// the work now pending: pass it on rather than lose it.
-				e.waitQueue(p.Queue).handOn()
+				q.handOn()
 			}
 			return nil, err
 		}
@@ -146,20 +165,22 @@ func (e *Engine) Claim(ctx context.Context, p backend.ClaimParams) ([]backend.Cl
 			// skips, so this ends.
 			continue
 		}
+		if !r.more {
+			q.sawDrained(seq, start)
+			q.setDue(r.now, r.nextDue)
+		}
 		if len(r.jobs) > 0 {
 			if r.more {
 				// Avoid a local thundering herd: one claimer hands on to
 				// the next, and only while work is left.
-				e.waitQueue(p.Queue).wakeOne()
+				q.wakeOne()
 			}
 			return r.jobs, nil
 		}
-		left := time.Until(deadline)
+		left = time.Until(deadline)
 		if left <= 0 {
 			return r.jobs, nil
 		}
-		q := e.waitQueue(p.Queue)
-		q.setDue(r.now, r.nextDue)
 		if err := q.wait(ctx, left); err != nil {
 			return nil, err
 		}

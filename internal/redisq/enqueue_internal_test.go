@@ -15,10 +15,10 @@ import (
 	"github.com/jobqueue-go/jobqueue/conformance/redistest"
 )
 
-// gateConn is a Conn on a real Redis whose script calls can be held: while
-// hold is set, each call waits until release is closed or its context
-// ends, and reports which of the two it saw. It implements only what the
-// enqueue tests use.
+// gateConn is a Conn on a real Redis that counts its script calls and can
+// hold them: while hold is set, each call waits until release is closed or
+// its context ends, and reports which of the two it saw. It implements only
+// what the tests of this package use.
 type gateConn struct {
 	rdb     *redis.Client
 	calls   atomic.Int32
@@ -53,8 +53,12 @@ func (c *gateConn) Eval(ctx context.Context, s *Script, keys, args []string) (an
 	return v, nil
 }
 
-func (c *gateConn) BlockPop(context.Context, string, time.Duration) (bool, error) {
-	return false, errors.ErrUnsupported
+func (c *gateConn) BlockPop(ctx context.Context, key string, timeout time.Duration) (bool, error) {
+	err := c.rdb.BLPop(ctx, timeout, key).Err()
+	if errors.Is(err, redis.Nil) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 func (c *gateConn) Subscribe(context.Context, string) (<-chan string, error) {
@@ -64,7 +68,11 @@ func (c *gateConn) Subscribe(context.Context, string) (<-chan string, error) {
 func (c *gateConn) Nodes(context.Context) ([]Node, error) { return nil, errors.ErrUnsupported }
 
 func newGateEngine(t *testing.T) (*Engine, *gateConn) {
-	srv := redistest.Start(t)
+	return gateEngineOn(t, redistest.Start(t))
+}
+
+// gateEngineOn is newGateEngine on srv, for one more process.
+func gateEngineOn(t *testing.T, srv *redistest.Server) (*Engine, *gateConn) {
 	opt, err := redis.ParseURL(srv.URL)
 	if err != nil {
 		t.Fatal(err)

@@ -29,6 +29,51 @@ type waitQueue struct {
 	due    *time.Timer // the earliest known run-at of a scheduled job
 	dueAt  time.Time   // when due fires, on the local clock
 	dueGen uint64      // counts the timers set, so a stopped one is told apart
+
+	// wakes counts the wake-ups this Engine saw for the queue: markers
+	// popped, failed BLPOPs, due timers fired, wake-ups handed on. A claim
+	// that leaves pending empty notes the count it started at (sawDrained);
+	// until the count moves, or Engine.emptyTrust passes, the queue is known to
+	// have no work for this process (knownEmpty).
+	wakes      uint64
+	emptyAt    uint64    // wakes+1 as of the last drained claim; 0: unknown
+	emptySince time.Time // when that claim started
+}
+
+// emptyTrust is the default of Engine.emptyTrust: how long a queue found
+// empty is trusted to stay so without a wake-up. Every new job of an empty pending list arms the
+// marker, which this Engine's blocker or another process's pops; the bound
+// is for a marker lost with the process that popped it before claiming,
+// after which only a claim that runs claim.lua finds the job.
+const emptyTrust = 5 * time.Second
+
+// wakeCount returns the count of wake-ups seen so far, for sawDrained.
+func (q *waitQueue) wakeCount() uint64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.wakes
+}
+
+// sawDrained notes that a claim started at wake count seq, at start, left
+// pending empty; a wake-up seen since makes the note void.
+func (q *waitQueue) sawDrained(seq uint64, start time.Time) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.wakes == seq {
+		q.emptyAt, q.emptySince = seq+1, start
+	}
+}
+
+// knownEmpty reports whether the queue has had no work for this process
+// since the last claim that drained it: no wake-up since, within
+// emptyTrust. A claim that would wait may then wait at once, and one whose
+// wait ran out may return empty, without running claim.lua: the script
+// would find nothing, and any work that arrives wakes the blocker, which
+// waits on the marker for as long as a claim waits.
+func (q *waitQueue) knownEmpty() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.emptyAt == q.wakes+1 && time.Since(q.emptySince) < q.e.emptyTrust
 }
 
 type waiter struct {
@@ -108,6 +153,7 @@ func (q *waitQueue) handOn() {
 // there was one.
 func (q *waitQueue) wakeOne() bool {
 	q.mu.Lock()
+	q.wakes++
 	if len(q.queue) == 0 {
 		q.mu.Unlock()
 		return false
@@ -186,7 +232,11 @@ func (q *waitQueue) block() {
 		switch {
 		case err != nil:
 			// The marker may have been popped with the reply lost: arm it
-			// again rather than lose the wake-up (a spare one is harmless).
+			// again rather than lose the wake-up (a spare one is harmless),
+			// and trust no earlier look at the queue.
+			q.mu.Lock()
+			q.wakes++
+			q.mu.Unlock()
 			q.rearm()
 			select {
 			case <-q.e.ctx.Done():

@@ -5,7 +5,8 @@
 -- ARGV[3]: max jobs; ARGV[4]: lease ms; ARGV[5]: token base (the request
 --   id, or random hex), the i-th claimed job's token is base .. '.' .. i.
 -- Returns: {now_ms, next_due_ms, more_pending, jobs} where next_due_ms is
--- the earliest run-at in scheduled (-1: none or not looked up), more_pending
+-- the earliest run-at in scheduled (-1: none, or not looked up because
+-- more_pending is not 0), more_pending
 -- is 1 when jobs are left in pending (-1: this call is a repeat, which
 -- returns at once and never waits or claims again), and jobs is an array of
 --   {id, token, payload, attempts, max_attempts, enqueued_at_ms, lease_until_ms}.
@@ -193,8 +194,11 @@ if more > 0 then
   arm_marker()
 end
 
+-- The earliest run-at is looked up whenever pending is left empty, also by
+-- a call that took jobs: the caller then knows the queue's next work without
+-- running this script again (see waitQueue.knownEmpty).
 local next_due = -1
-if #jobs == 0 then
+if more == 0 then
   local first = redis.call('ZRANGE', K_SCHEDULED, 0, 0, 'WITHSCORES')
   if #first == 2 then
     next_due = tonumber(first[2])
