@@ -236,13 +236,14 @@ local function add_history(list, state, ids, max, ttl, now)
       redis.call('LREM', list, 0, id)
     end
   end
-  call_chunked('LPUSH', list, ids)
-  if not max then
-    return
+  -- LPUSH answers the list's new length, so the trim needs no LLEN and,
+  -- with RPOP, one command that both reads and removes what goes.
+  local len = 0
+  for i = 1, #ids, CHUNK do
+    len = redis.call('LPUSH', list, unpack(ids, i, math.min(i + CHUNK - 1, #ids)))
   end
-  local extra = redis.call('LRANGE', list, max, -1)
-  if #extra > 0 then
-    redis.call('LTRIM', list, 0, max - 1)
+  if max and len > max then
+    local extra = redis.call('RPOP', list, len - max)
     -- The ids of this call that stay listed; no other entry can name them.
     local kept = {}
     for i = #ids, math.max(1, #ids - max + 1), -1 do
