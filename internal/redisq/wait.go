@@ -8,9 +8,9 @@ import (
 )
 
 // maxBlock caps one BLPOP on a marker. It bounds how long an idle blocker
-// holds a connection after its waiters left, and how long Close may wait.
-// An idle queue costs one BLPOP per maxBlock per Engine.
-const maxBlock = 2 * time.Second
+// holds a connection after its waiters left (Close wakes it at once, see
+// interrupt). An idle queue costs one BLPOP per maxBlock per Engine.
+const maxBlock = 5 * time.Second
 
 // errorPause is how long a blocker pauses after a failed BLPOP (Redis
 // down), so it does not spin.
@@ -41,11 +41,13 @@ type waitQueue struct {
 }
 
 // emptyTrust is the default of Engine.emptyTrust: how long a queue found
-// empty is trusted to stay so without a wake-up. Every new job of an empty pending list arms the
-// marker, which this Engine's blocker or another process's pops; the bound
-// is for a marker lost with the process that popped it before claiming,
-// after which only a claim that runs claim.lua finds the job.
-const emptyTrust = 5 * time.Second
+// empty is trusted to stay so without a wake-up. Every new job of an empty
+// pending list arms the marker, which this Engine's blocker or another
+// process's pops; the bound is for a marker lost with the process that
+// popped it before claiming, after which only a claim that runs claim.lua
+// finds the job. With a Worker's default ClaimWait of 5 s, an idle Worker
+// runs claim.lua once per 10 s.
+const emptyTrust = 10 * time.Second
 
 // wakeCount returns the count of wake-ups seen so far, for sawDrained.
 func (q *waitQueue) wakeCount() uint64 {
