@@ -155,13 +155,16 @@ func (s *server) writeQueueError(w http.ResponseWriter, err error) {
 // lease.
 type dashboardStats struct {
 	queueStats
-	Backend        string  `json:"backend"`
-	HungTotal      int64   `json:"hung_total"`
-	LeaseMS        int64   `json:"visibility_ms"`
-	WorkersRunning int     `json:"workers_running"`
-	WorkLatencyMS  int64   `json:"work_latency_ms"`
-	FailRate       float64 `json:"fail_rate"`
-	HangRate       float64 `json:"hang_rate"`
+	Backend        string `json:"backend"`
+	HungTotal      int64  `json:"hung_total"`
+	LeaseMS        int64  `json:"visibility_ms"`
+	WorkersRunning int    `json:"workers_running"`
+	// WorkerProcessed counts the jobs this server's workers completed since
+	// it started or was last reset.
+	WorkerProcessed int64   `json:"worker_processed_total"`
+	WorkLatencyMS   int64   `json:"work_latency_ms"`
+	FailRate        float64 `json:"fail_rate"`
+	HangRate        float64 `json:"hang_rate"`
 }
 
 func (s *server) stats(ctx context.Context) (dashboardStats, error) {
@@ -171,14 +174,15 @@ func (s *server) stats(ctx context.Context) (dashboardStats, error) {
 	}
 	cfg := s.pool.config()
 	return dashboardStats{
-		queueStats:     newQueueStats(s.q.Name(), st),
-		Backend:        s.backend,
-		HungTotal:      s.pool.hangs.Load(),
-		LeaseMS:        s.q.Lease().Milliseconds(),
-		WorkersRunning: s.pool.size(),
-		WorkLatencyMS:  cfg.Latency.Milliseconds(),
-		FailRate:       cfg.FailRate,
-		HangRate:       cfg.HangRate,
+		queueStats:      newQueueStats(s.q.Name(), st),
+		Backend:         s.backend,
+		HungTotal:       s.pool.hangs.Load(),
+		LeaseMS:         s.q.Lease().Milliseconds(),
+		WorkersRunning:  s.pool.size(),
+		WorkerProcessed: s.pool.processed.Load(),
+		WorkLatencyMS:   cfg.Latency.Milliseconds(),
+		FailRate:        cfg.FailRate,
+		HangRate:        cfg.HangRate,
 	}, nil
 }
 

@@ -27,7 +27,7 @@ var queueStatsKeys = []string{
 
 // demoStatsKeys are the names the HTTP API adds for the demo.
 var demoStatsKeys = []string{
-	"backend", "hung_total", "visibility_ms", "workers_running", "work_latency_ms", "fail_rate", "hang_rate",
+	"backend", "hung_total", "visibility_ms", "workers_running", "worker_processed_total", "work_latency_ms", "fail_rate", "hang_rate",
 }
 
 // TestOneStatsShape checks that "jobqueue stats --json" and GET /stats give
