@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -38,8 +39,12 @@ const (
 	defaultPoolSize = 4
 )
 
-// server is the dashboard's HTTP API and page over one queue and the mock
-// worker pool that works it.
+// readConcurrency is how many job records one list reads at once.
+const readConcurrency = 8
+
+// server is the dashboard's page and HTTP API over one queue and the mock
+// worker pool that works it. The dashboard's page calls its own API, under
+// /api/; the classic demo's endpoints answer at the root.
 type server struct {
 	q       *jobqueue.Queue
 	pool    *pool
@@ -66,12 +71,26 @@ func (s *server) handler() http.Handler {
 	mux.Handle("GET /{$}", files)
 	mux.Handle("GET /assets/", http.StripPrefix("/assets/", files))
 
+	// The dashboard's own API.
+	mux.HandleFunc("GET /api/jobs", s.handleJobs)
+	mux.HandleFunc("GET /api/stats", s.handleStats)
+	mux.HandleFunc("POST /api/enqueue", s.handleEnqueue)
+	mux.HandleFunc("POST /api/workers/start", s.handleWorkersStart)
+	mux.HandleFunc("POST /api/workers/stop", s.handleWorkersStop)
+	mux.HandleFunc("POST /api/workers/configure", s.handleWorkersConfigure)
+	mux.HandleFunc("POST /api/reclaim", s.handleReclaim)
+	mux.HandleFunc("POST /api/reset", s.handleReset)
+	// One job's endpoints have no classic twin; they answer at both places.
+	for _, prefix := range []string{"/api", ""} {
+		mux.HandleFunc("GET "+prefix+"/jobs/{id}", s.handleJob)
+		mux.HandleFunc("POST "+prefix+"/jobs/{id}/retry", s.handleRetry)
+		mux.HandleFunc("POST "+prefix+"/jobs/{id}/delete", s.handleDelete)
+		mux.HandleFunc("DELETE "+prefix+"/jobs/{id}", s.handleDelete)
+	}
+
+	// The classic demo's API.
 	mux.HandleFunc("GET /jobs", s.handleJobs)
 	mux.HandleFunc("GET /stats", s.handleStats)
-	mux.HandleFunc("GET /jobs/{id}", s.handleJob)
-	mux.HandleFunc("POST /jobs/{id}/retry", s.handleRetry)
-	mux.HandleFunc("POST /jobs/{id}/delete", s.handleDelete)
-	mux.HandleFunc("DELETE /jobs/{id}", s.handleDelete)
 	mux.HandleFunc("POST /enqueue", s.handleEnqueue)
 	mux.HandleFunc("POST /workers/start", s.handleWorkersStart)
 	mux.HandleFunc("POST /workers/stop", s.handleWorkersStop)
@@ -149,7 +168,7 @@ func (s *server) writeQueueError(w http.ResponseWriter, err error) {
 
 // ---- stats ----
 
-// dashboardStats are the stats the API reports: the queue's, as "jobqueue
+// dashboardStats are the stats both APIs report: the queue's, as "jobqueue
 // stats --json" prints them, and the demo's own. The field names are those
 // of the classic demo, so its clients keep working: visibility_ms is the
 // lease.
@@ -262,26 +281,60 @@ func unixMS(t time.Time) int64 {
 	return t.UnixMilli()
 }
 
-// listJobs returns up to limit summaries of the jobs in one state. A job
-// that leaves the queue between the list and its read is skipped.
-func (s *server) listJobs(ctx context.Context, state jobqueue.State, limit int) ([]jobSummary, error) {
+// jobInfos returns the records of up to limit jobs in one state, in the
+// state's order, reading readConcurrency records at a time. A job that
+// leaves the queue between the list and its read is skipped.
+func (s *server) jobInfos(ctx context.Context, state jobqueue.State, limit int) ([]jobqueue.JobInfo, error) {
 	ids, err := s.q.List(ctx, state, 0, limit)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]jobSummary, 0, len(ids))
-	for _, id := range ids {
-		info, err := s.q.Get(ctx, id)
-		if errors.Is(err, jobqueue.ErrNotFound) {
-			continue
+	infos := make([]jobqueue.JobInfo, len(ids))
+	errs := make([]error, len(ids))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(len(ids), readConcurrency) {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < len(ids) && ctx.Err() == nil; i = int(next.Add(1)) - 1 {
+				infos[i], errs[i] = s.q.Get(ctx, ids[i])
+			}
+		})
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	out := infos[:0]
+	for i, info := range infos {
+		switch {
+		case errs[i] == nil:
+			out = append(out, info)
+		case !errors.Is(errs[i], jobqueue.ErrNotFound):
+			return nil, errs[i]
 		}
-		if err != nil {
-			return nil, err
-		}
-		js := summarize(info)
-		js.State = apiState(state) // the list it was found in, even if it has moved on since
-		js.Hung = state == jobqueue.StateProcessing && s.pool.isHung(id)
-		out = append(out, js)
+	}
+	return out, nil
+}
+
+// listed is a job as a list shows it: in the state of the list it was
+// found in, even if it has moved on since, and marked when a hung worker
+// abandoned it.
+func (s *server) listed(info jobqueue.JobInfo, state jobqueue.State) jobSummary {
+	js := summarize(info)
+	js.State = apiState(state)
+	js.Hung = state == jobqueue.StateProcessing && s.pool.isHung(info.ID)
+	return js
+}
+
+// listJobs returns up to limit summaries of the jobs in one state.
+func (s *server) listJobs(ctx context.Context, state jobqueue.State, limit int) ([]jobSummary, error) {
+	infos, err := s.jobInfos(ctx, state, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]jobSummary, len(infos))
+	for i, info := range infos {
+		out[i] = s.listed(info, state)
 	}
 	return out, nil
 }
@@ -428,6 +481,12 @@ func (s *server) handleEnqueue(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	s.enqueue(w, r, f, f.int("count", 1, 1, maxEnqueueCount))
+}
+
+// enqueue enqueues count demo jobs of the kind and recipient that f names,
+// and answers with their ids and the stats after them.
+func (s *server) enqueue(w http.ResponseWriter, r *http.Request, f *form, count int) {
 	kind := f.str("kind", "email")
 	if f.err == nil && !slices.Contains(demoKinds, kind) {
 		f.fail("kind must be one of %s, got %q", strings.Join(demoKinds, ", "), kind)
@@ -438,7 +497,6 @@ func (s *server) handleEnqueue(w http.ResponseWriter, r *http.Request) {
 			f.err = err
 		}
 	}
-	count := f.int("count", 1, 1, maxEnqueueCount)
 	if f.err != nil {
 		writeError(w, http.StatusBadRequest, f.err.Error())
 		return
@@ -543,10 +601,16 @@ func nonNil(ids []string) []string {
 	return ids
 }
 
+// handleReset deletes every job and counter of the queue; the workers keep
+// running.
 func (s *server) handleReset(w http.ResponseWriter, r *http.Request) {
 	if _, ok := readForm(w, r); !ok {
 		return
 	}
+	s.reset(w, r)
+}
+
+func (s *server) reset(w http.ResponseWriter, r *http.Request) {
 	if err := s.q.Purge(r.Context()); err != nil {
 		s.writeQueueError(w, err)
 		return
