@@ -27,7 +27,8 @@ type poolConfig struct {
 	HangRate float64
 }
 
-// Limits of the pool's knobs. Values outside are refused, never clamped.
+// Limits of the pool's knobs. The dashboard's API refuses values outside;
+// the classic endpoints clamp them.
 const (
 	maxPoolSize = 64
 	maxLatency  = 60 * time.Second

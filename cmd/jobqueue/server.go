@@ -28,8 +28,9 @@ import (
 //go:embed web
 var webFiles embed.FS
 
-// Limits of the HTTP API. Values outside are refused with 400, never
-// clamped.
+// Limits of the dashboard's own API, under /api/. Values outside are
+// refused with 400, never clamped; the classic endpoints (classic.go)
+// clamp instead.
 const (
 	maxBody         = 64 << 10
 	maxEnqueueCount = 1000
@@ -43,8 +44,9 @@ const (
 const readConcurrency = 8
 
 // server is the dashboard's page and HTTP API over one queue and the mock
-// worker pool that works it. The dashboard's page calls its own API, under
-// /api/; the classic demo's endpoints answer at the root.
+// worker pool that works it. It serves two APIs on the same queue: the
+// dashboard's own under /api/, strict, and the classic demo's at the root,
+// which the recipe's page calls (classic.go).
 type server struct {
 	q       *jobqueue.Queue
 	pool    *pool
@@ -89,14 +91,14 @@ func (s *server) handler() http.Handler {
 	}
 
 	// The classic demo's API.
-	mux.HandleFunc("GET /jobs", s.handleJobs)
+	mux.HandleFunc("GET /jobs", s.handleClassicJobs)
 	mux.HandleFunc("GET /stats", s.handleStats)
-	mux.HandleFunc("POST /enqueue", s.handleEnqueue)
-	mux.HandleFunc("POST /workers/start", s.handleWorkersStart)
-	mux.HandleFunc("POST /workers/stop", s.handleWorkersStop)
-	mux.HandleFunc("POST /workers/configure", s.handleWorkersConfigure)
+	mux.HandleFunc("POST /enqueue", s.handleClassicEnqueue)
+	mux.HandleFunc("POST /workers/start", s.handleClassicWorkersStart)
+	mux.HandleFunc("POST /workers/stop", s.handleClassicWorkersStop)
+	mux.HandleFunc("POST /workers/configure", s.handleClassicWorkersConfigure)
 	mux.HandleFunc("POST /reclaim", s.handleReclaim)
-	mux.HandleFunc("POST /reset", s.handleReset)
+	mux.HandleFunc("POST /reset", s.handleClassicReset)
 
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
