@@ -27,7 +27,8 @@ type poolConfig struct {
 	HangRate float64
 }
 
-// Limits of the pool's knobs. Values outside are refused, never clamped.
+// Limits of the pool's knobs. The dashboard's API refuses values outside;
+// the classic endpoints clamp them.
 const (
 	maxPoolSize = 64
 	maxLatency  = 60 * time.Second
@@ -57,6 +58,8 @@ type pool struct {
 	hung    map[string]struct{} // ids abandoned by a hung worker
 
 	hangs atomic.Int64
+	// processed counts the jobs the workers completed.
+	processed atomic.Int64
 }
 
 // mockWorker is one worker goroutine of the pool.
@@ -182,6 +185,7 @@ func (p *pool) forget(ids ...string) {
 // resetCounters zeroes the pool's own counters, for a reset of the demo.
 func (p *pool) resetCounters() {
 	p.hangs.Store(0)
+	p.processed.Store(0)
 	p.mu.Lock()
 	clear(p.hung)
 	p.mu.Unlock()
@@ -281,7 +285,9 @@ func (p *pool) finish(ctx context.Context, j *jobqueue.Job, fail bool, started t
 		return
 	}
 	err := j.Complete(ctx, demoResult(payload, started))
-	if err != nil && !errors.Is(err, jobqueue.ErrNotFound) {
+	if err == nil {
+		p.processed.Add(1)
+	} else if !errors.Is(err, jobqueue.ErrNotFound) {
 		p.log.Info("complete refused", "job", j.ID, "err", err)
 	}
 }

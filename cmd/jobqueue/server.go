@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -27,8 +28,9 @@ import (
 //go:embed web
 var webFiles embed.FS
 
-// Limits of the HTTP API. Values outside are refused with 400, never
-// clamped.
+// Limits of the dashboard's own API, under /api/. Values outside are
+// refused with 400, never clamped; the classic endpoints (classic.go)
+// clamp instead.
 const (
 	maxBody         = 64 << 10
 	maxEnqueueCount = 1000
@@ -38,8 +40,13 @@ const (
 	defaultPoolSize = 4
 )
 
-// server is the dashboard's HTTP API and page over one queue and the mock
-// worker pool that works it.
+// readConcurrency is how many job records one list reads at once.
+const readConcurrency = 8
+
+// server is the dashboard's page and HTTP API over one queue and the mock
+// worker pool that works it. It serves two APIs on the same queue: the
+// dashboard's own under /api/, strict, and the classic demo's at the root,
+// which the recipe's page calls (classic.go).
 type server struct {
 	q       *jobqueue.Queue
 	pool    *pool
@@ -66,18 +73,32 @@ func (s *server) handler() http.Handler {
 	mux.Handle("GET /{$}", files)
 	mux.Handle("GET /assets/", http.StripPrefix("/assets/", files))
 
-	mux.HandleFunc("GET /jobs", s.handleJobs)
+	// The dashboard's own API.
+	mux.HandleFunc("GET /api/jobs", s.handleJobs)
+	mux.HandleFunc("GET /api/stats", s.handleStats)
+	mux.HandleFunc("POST /api/enqueue", s.handleEnqueue)
+	mux.HandleFunc("POST /api/workers/start", s.handleWorkersStart)
+	mux.HandleFunc("POST /api/workers/stop", s.handleWorkersStop)
+	mux.HandleFunc("POST /api/workers/configure", s.handleWorkersConfigure)
+	mux.HandleFunc("POST /api/reclaim", s.handleReclaim)
+	mux.HandleFunc("POST /api/reset", s.handleReset)
+	// One job's endpoints have no classic twin; they answer at both places.
+	for _, prefix := range []string{"/api", ""} {
+		mux.HandleFunc("GET "+prefix+"/jobs/{id}", s.handleJob)
+		mux.HandleFunc("POST "+prefix+"/jobs/{id}/retry", s.handleRetry)
+		mux.HandleFunc("POST "+prefix+"/jobs/{id}/delete", s.handleDelete)
+		mux.HandleFunc("DELETE "+prefix+"/jobs/{id}", s.handleDelete)
+	}
+
+	// The classic demo's API.
+	mux.HandleFunc("GET /jobs", s.handleClassicJobs)
 	mux.HandleFunc("GET /stats", s.handleStats)
-	mux.HandleFunc("GET /jobs/{id}", s.handleJob)
-	mux.HandleFunc("POST /jobs/{id}/retry", s.handleRetry)
-	mux.HandleFunc("POST /jobs/{id}/delete", s.handleDelete)
-	mux.HandleFunc("DELETE /jobs/{id}", s.handleDelete)
-	mux.HandleFunc("POST /enqueue", s.handleEnqueue)
-	mux.HandleFunc("POST /workers/start", s.handleWorkersStart)
-	mux.HandleFunc("POST /workers/stop", s.handleWorkersStop)
-	mux.HandleFunc("POST /workers/configure", s.handleWorkersConfigure)
+	mux.HandleFunc("POST /enqueue", s.handleClassicEnqueue)
+	mux.HandleFunc("POST /workers/start", s.handleClassicWorkersStart)
+	mux.HandleFunc("POST /workers/stop", s.handleClassicWorkersStop)
+	mux.HandleFunc("POST /workers/configure", s.handleClassicWorkersConfigure)
 	mux.HandleFunc("POST /reclaim", s.handleReclaim)
-	mux.HandleFunc("POST /reset", s.handleReset)
+	mux.HandleFunc("POST /reset", s.handleClassicReset)
 
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -149,19 +170,22 @@ func (s *server) writeQueueError(w http.ResponseWriter, err error) {
 
 // ---- stats ----
 
-// dashboardStats are the stats the API reports: the queue's, as "jobqueue
+// dashboardStats are the stats both APIs report: the queue's, as "jobqueue
 // stats --json" prints them, and the demo's own. The field names are those
 // of the classic demo, so its clients keep working: visibility_ms is the
 // lease.
 type dashboardStats struct {
 	queueStats
-	Backend        string  `json:"backend"`
-	HungTotal      int64   `json:"hung_total"`
-	LeaseMS        int64   `json:"visibility_ms"`
-	WorkersRunning int     `json:"workers_running"`
-	WorkLatencyMS  int64   `json:"work_latency_ms"`
-	FailRate       float64 `json:"fail_rate"`
-	HangRate       float64 `json:"hang_rate"`
+	Backend        string `json:"backend"`
+	HungTotal      int64  `json:"hung_total"`
+	LeaseMS        int64  `json:"visibility_ms"`
+	WorkersRunning int    `json:"workers_running"`
+	// WorkerProcessed counts the jobs this server's workers completed since
+	// it started or was last reset.
+	WorkerProcessed int64   `json:"worker_processed_total"`
+	WorkLatencyMS   int64   `json:"work_latency_ms"`
+	FailRate        float64 `json:"fail_rate"`
+	HangRate        float64 `json:"hang_rate"`
 }
 
 func (s *server) stats(ctx context.Context) (dashboardStats, error) {
@@ -171,14 +195,15 @@ func (s *server) stats(ctx context.Context) (dashboardStats, error) {
 	}
 	cfg := s.pool.config()
 	return dashboardStats{
-		queueStats:     newQueueStats(s.q.Name(), st),
-		Backend:        s.backend,
-		HungTotal:      s.pool.hangs.Load(),
-		LeaseMS:        s.q.Lease().Milliseconds(),
-		WorkersRunning: s.pool.size(),
-		WorkLatencyMS:  cfg.Latency.Milliseconds(),
-		FailRate:       cfg.FailRate,
-		HangRate:       cfg.HangRate,
+		queueStats:      newQueueStats(s.q.Name(), st),
+		Backend:         s.backend,
+		HungTotal:       s.pool.hangs.Load(),
+		LeaseMS:         s.q.Lease().Milliseconds(),
+		WorkersRunning:  s.pool.size(),
+		WorkerProcessed: s.pool.processed.Load(),
+		WorkLatencyMS:   cfg.Latency.Milliseconds(),
+		FailRate:        cfg.FailRate,
+		HangRate:        cfg.HangRate,
 	}, nil
 }
 
@@ -258,26 +283,60 @@ func unixMS(t time.Time) int64 {
 	return t.UnixMilli()
 }
 
-// listJobs returns up to limit summaries of the jobs in one state. A job
-// that leaves the queue between the list and its read is skipped.
-func (s *server) listJobs(ctx context.Context, state jobqueue.State, limit int) ([]jobSummary, error) {
+// jobInfos returns the records of up to limit jobs in one state, in the
+// state's order, reading readConcurrency records at a time. A job that
+// leaves the queue between the list and its read is skipped.
+func (s *server) jobInfos(ctx context.Context, state jobqueue.State, limit int) ([]jobqueue.JobInfo, error) {
 	ids, err := s.q.List(ctx, state, 0, limit)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]jobSummary, 0, len(ids))
-	for _, id := range ids {
-		info, err := s.q.Get(ctx, id)
-		if errors.Is(err, jobqueue.ErrNotFound) {
-			continue
+	infos := make([]jobqueue.JobInfo, len(ids))
+	errs := make([]error, len(ids))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(len(ids), readConcurrency) {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < len(ids) && ctx.Err() == nil; i = int(next.Add(1)) - 1 {
+				infos[i], errs[i] = s.q.Get(ctx, ids[i])
+			}
+		})
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	out := infos[:0]
+	for i, info := range infos {
+		switch {
+		case errs[i] == nil:
+			out = append(out, info)
+		case !errors.Is(errs[i], jobqueue.ErrNotFound):
+			return nil, errs[i]
 		}
-		if err != nil {
-			return nil, err
-		}
-		js := summarize(info)
-		js.State = apiState(state) // the list it was found in, even if it has moved on since
-		js.Hung = state == jobqueue.StateProcessing && s.pool.isHung(id)
-		out = append(out, js)
+	}
+	return out, nil
+}
+
+// listed is a job as a list shows it: in the state of the list it was
+// found in, even if it has moved on since, and marked when a hung worker
+// abandoned it.
+func (s *server) listed(info jobqueue.JobInfo, state jobqueue.State) jobSummary {
+	js := summarize(info)
+	js.State = apiState(state)
+	js.Hung = state == jobqueue.StateProcessing && s.pool.isHung(info.ID)
+	return js
+}
+
+// listJobs returns up to limit summaries of the jobs in one state.
+func (s *server) listJobs(ctx context.Context, state jobqueue.State, limit int) ([]jobSummary, error) {
+	infos, err := s.jobInfos(ctx, state, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]jobSummary, len(infos))
+	for i, info := range infos {
+		out[i] = s.listed(info, state)
 	}
 	return out, nil
 }
@@ -424,6 +483,12 @@ func (s *server) handleEnqueue(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	s.enqueue(w, r, f, f.int("count", 1, 1, maxEnqueueCount))
+}
+
+// enqueue enqueues count demo jobs of the kind and recipient that f names,
+// and answers with their ids and the stats after them.
+func (s *server) enqueue(w http.ResponseWriter, r *http.Request, f *form, count int) {
 	kind := f.str("kind", "email")
 	if f.err == nil && !slices.Contains(demoKinds, kind) {
 		f.fail("kind must be one of %s, got %q", strings.Join(demoKinds, ", "), kind)
@@ -434,7 +499,6 @@ func (s *server) handleEnqueue(w http.ResponseWriter, r *http.Request) {
 			f.err = err
 		}
 	}
-	count := f.int("count", 1, 1, maxEnqueueCount)
 	if f.err != nil {
 		writeError(w, http.StatusBadRequest, f.err.Error())
 		return
@@ -539,10 +603,16 @@ func nonNil(ids []string) []string {
 	return ids
 }
 
+// handleReset deletes every job and counter of the queue; the workers keep
+// running.
 func (s *server) handleReset(w http.ResponseWriter, r *http.Request) {
 	if _, ok := readForm(w, r); !ok {
 		return
 	}
+	s.reset(w, r)
+}
+
+func (s *server) reset(w http.ResponseWriter, r *http.Request) {
 	if err := s.q.Purge(r.Context()); err != nil {
 		s.writeQueueError(w, err)
 		return

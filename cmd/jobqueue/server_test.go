@@ -27,14 +27,14 @@ var queueStatsKeys = []string{
 
 // demoStatsKeys are the names the HTTP API adds for the demo.
 var demoStatsKeys = []string{
-	"backend", "hung_total", "visibility_ms", "workers_running", "work_latency_ms", "fail_rate", "hang_rate",
+	"backend", "hung_total", "visibility_ms", "workers_running", "worker_processed_total", "work_latency_ms", "fail_rate", "hang_rate",
 }
 
 // TestOneStatsShape checks that "jobqueue stats --json" and GET /stats give
 // a queue's stats under the same names, GET /stats adding only the demo's.
 func TestOneStatsShape(t *testing.T) {
 	ts := newTestServer(t, time.Second)
-	ts.post("/enqueue", url.Values{"count": {"2"}})
+	ts.post("/api/enqueue", url.Values{"count": {"2"}})
 	c := &cli{t: t, q: ts.q}
 	var fromCLI map[string]any
 	if err := json.Unmarshal([]byte(c.ok("", "stats", "--json")), &fromCLI); err != nil {
@@ -60,7 +60,7 @@ func TestOneStatsShape(t *testing.T) {
 
 func TestEnqueueReplyAndLists(t *testing.T) {
 	ts := newTestServer(t, time.Second)
-	code, body := ts.post("/enqueue", url.Values{"kind": {"webhook"}, "recipient": {"https://example.com/hook"}, "count": {"3"}})
+	code, body := ts.post("/api/enqueue", url.Values{"kind": {"webhook"}, "recipient": {"https://example.com/hook"}, "count": {"3"}})
 	if code != http.StatusOK {
 		t.Fatalf("POST /enqueue: %d %v", code, body)
 	}
@@ -78,7 +78,7 @@ func TestEnqueueReplyAndLists(t *testing.T) {
 		t.Errorf("stats after enqueue: %v", st)
 	}
 
-	code, jobs := ts.get("/jobs")
+	code, jobs := ts.get("/api/jobs")
 	if code != http.StatusOK {
 		t.Fatalf("GET /jobs: %d %v", code, jobs)
 	}
@@ -100,7 +100,7 @@ func TestEnqueueReplyAndLists(t *testing.T) {
 		t.Errorf("GET /jobs has no stats: %v", jobs)
 	}
 
-	code, d := ts.get("/jobs/" + ids[1])
+	code, d := ts.get("/api/jobs/" + ids[1])
 	if code != http.StatusOK || d["id"] != ids[1] || d["state"] != "pending" {
 		t.Fatalf("GET /jobs/{id}: %d %v", code, d)
 	}
@@ -120,12 +120,12 @@ func TestEnqueueReplyAndLists(t *testing.T) {
 
 func TestEnqueueDefaultsAndEveryKind(t *testing.T) {
 	ts := newTestServer(t, time.Second)
-	code, body := ts.post("/enqueue", nil)
+	code, body := ts.post("/api/enqueue", nil)
 	if code != http.StatusOK || len(strs(body["enqueued"])) != 1 {
 		t.Fatalf("POST /enqueue with no fields: %d %v", code, body)
 	}
 	for _, kind := range demoKinds {
-		code, body := ts.post("/enqueue", url.Values{"kind": {kind}, "count": {"2"}})
+		code, body := ts.post("/api/enqueue", url.Values{"kind": {kind}, "count": {"2"}})
 		if code != http.StatusOK {
 			t.Fatalf("kind %s: %d %v", kind, code, body)
 		}
@@ -146,28 +146,28 @@ func TestBadValuesAre400(t *testing.T) {
 		fields url.Values
 		field  string
 	}{
-		{"/enqueue", url.Values{"count": {"0"}}, "count"},
-		{"/enqueue", url.Values{"count": {"abc"}}, "count"},
-		{"/enqueue", url.Values{"count": {"100000"}}, "count"},
-		{"/enqueue", url.Values{"count": {"-3"}}, "count"},
-		{"/enqueue", url.Values{"count": {"2.5"}}, "count"},
-		{"/enqueue", url.Values{"count": {"1", "2"}}, "count"},
-		{"/enqueue", url.Values{"kind": {"sms"}}, "kind"},
-		{"/enqueue", url.Values{"recipient": {strings.Repeat("x", 201)}}, "recipient"},
-		{"/enqueue", url.Values{"recipient": {"a\x00b"}}, "recipient"},
-		{"/workers/start", url.Values{"size": {"-1"}}, "size"},
-		{"/workers/start", url.Values{"size": {"0"}}, "size"},
-		{"/workers/start", url.Values{"size": {"65"}}, "size"},
-		{"/workers/start", url.Values{"size": {"four"}}, "size"},
-		{"/workers/start", url.Values{"fail_rate": {"1.5"}}, "fail_rate"},
-		{"/workers/start", url.Values{"fail_rate": {"-0.1"}}, "fail_rate"},
-		{"/workers/start", url.Values{"fail_rate": {"NaN"}}, "fail_rate"},
-		{"/workers/start", url.Values{"hang_rate": {"2"}}, "hang_rate"},
-		{"/workers/start", url.Values{"hang_rate": {"Inf"}}, "hang_rate"},
-		{"/workers/start", url.Values{"work_latency_ms": {"-1"}}, "work_latency_ms"},
-		{"/workers/start", url.Values{"work_latency_ms": {"60001"}}, "work_latency_ms"},
-		{"/workers/configure", url.Values{"size": {"-1"}}, "size"},
-		{"/workers/configure", url.Values{"fail_rate": {"x"}}, "fail_rate"},
+		{"/api/enqueue", url.Values{"count": {"0"}}, "count"},
+		{"/api/enqueue", url.Values{"count": {"abc"}}, "count"},
+		{"/api/enqueue", url.Values{"count": {"100000"}}, "count"},
+		{"/api/enqueue", url.Values{"count": {"-3"}}, "count"},
+		{"/api/enqueue", url.Values{"count": {"2.5"}}, "count"},
+		{"/api/enqueue", url.Values{"count": {"1", "2"}}, "count"},
+		{"/api/enqueue", url.Values{"kind": {"sms"}}, "kind"},
+		{"/api/enqueue", url.Values{"recipient": {strings.Repeat("x", 201)}}, "recipient"},
+		{"/api/enqueue", url.Values{"recipient": {"a\x00b"}}, "recipient"},
+		{"/api/workers/start", url.Values{"size": {"-1"}}, "size"},
+		{"/api/workers/start", url.Values{"size": {"0"}}, "size"},
+		{"/api/workers/start", url.Values{"size": {"65"}}, "size"},
+		{"/api/workers/start", url.Values{"size": {"four"}}, "size"},
+		{"/api/workers/start", url.Values{"fail_rate": {"1.5"}}, "fail_rate"},
+		{"/api/workers/start", url.Values{"fail_rate": {"-0.1"}}, "fail_rate"},
+		{"/api/workers/start", url.Values{"fail_rate": {"NaN"}}, "fail_rate"},
+		{"/api/workers/start", url.Values{"hang_rate": {"2"}}, "hang_rate"},
+		{"/api/workers/start", url.Values{"hang_rate": {"Inf"}}, "hang_rate"},
+		{"/api/workers/start", url.Values{"work_latency_ms": {"-1"}}, "work_latency_ms"},
+		{"/api/workers/start", url.Values{"work_latency_ms": {"60001"}}, "work_latency_ms"},
+		{"/api/workers/configure", url.Values{"size": {"-1"}}, "size"},
+		{"/api/workers/configure", url.Values{"fail_rate": {"x"}}, "fail_rate"},
 	}
 	for _, c := range cases {
 		code, body := ts.post(c.path, c.fields)
@@ -180,7 +180,7 @@ func TestBadValuesAre400(t *testing.T) {
 	if num(st["enqueued_total"]) != 0 || num(st["workers_running"]) != 0 || st["fail_rate"] != 0.0 || st["hang_rate"] != 0.0 {
 		t.Errorf("refused requests changed something: %v", st)
 	}
-	if code, body := ts.get("/jobs?limit=0"); code != http.StatusBadRequest {
+	if code, body := ts.get("/api/jobs?limit=0"); code != http.StatusBadRequest {
 		t.Errorf("GET /jobs?limit=0: %d %v", code, body)
 	}
 }
@@ -216,7 +216,7 @@ func TestRequestGuards(t *testing.T) {
 		{"Sec-Fetch-Site": "cross-site"},
 		{"Sec-Fetch-Site": "same-site", "Origin": "http://sub.localhost:8798"},
 	} {
-		for _, path := range []string{"/enqueue", "/workers/start", "/reclaim", "/reset", "/jobs/x/delete"} {
+		for _, path := range []string{"/enqueue", "/workers/start", "/reclaim", "/reset", "/jobs/x/delete", "/api/enqueue", "/api/workers/start", "/api/reset", "/api/jobs/x/delete"} {
 			if code, body := send("POST", path, form, "count=1", h); code != http.StatusForbidden {
 				t.Errorf("cross-origin POST %s %v: %d %v, want 403", path, h, code, body)
 			}
@@ -283,22 +283,22 @@ func TestPageIsServed(t *testing.T) {
 
 func TestWorkersCompleteFailRetryDelete(t *testing.T) {
 	ts := newTestServer(t, time.Second)
-	code, body := ts.post("/workers/start", url.Values{"size": {"3"}, "work_latency_ms": {"10"}})
+	code, body := ts.post("/api/workers/start", url.Values{"size": {"3"}, "work_latency_ms": {"10"}})
 	if code != http.StatusOK || num(body["stats"].(map[string]any)["workers_running"]) != 3 || len(body["workers"].([]any)) != 3 {
 		t.Fatalf("POST /workers/start: %d %v", code, body)
 	}
-	ts.post("/enqueue", url.Values{"count": {"20"}, "kind": {"thumbnail"}})
+	ts.post("/api/enqueue", url.Values{"count": {"20"}, "kind": {"thumbnail"}})
 	waitFor(t, "20 completions", 10*time.Second, func() bool { return num(ts.stats()["completed_total"]) == 20 })
 
-	code, body = ts.post("/workers/configure", url.Values{"size": {"1"}, "fail_rate": {"1"}})
+	code, body = ts.post("/api/workers/configure", url.Values{"size": {"1"}, "fail_rate": {"1"}})
 	if st := body["stats"].(map[string]any); code != http.StatusOK || num(st["workers_running"]) != 1 || st["fail_rate"] != 1.0 || num(st["work_latency_ms"]) != 10 {
 		t.Fatalf("POST /workers/configure: %d %v", code, body)
 	}
-	_, body = ts.post("/enqueue", url.Values{"kind": {"invoice"}})
+	_, body = ts.post("/api/enqueue", url.Values{"kind": {"invoice"}})
 	id := strs(body["enqueued"])[0]
 	waitFor(t, "the failing job to be dead-lettered", 10*time.Second, func() bool { return num(ts.stats()["failed_total"]) == 1 })
 
-	_, d := ts.get("/jobs/" + id)
+	_, d := ts.get("/api/jobs/" + id)
 	if d["state"] != "failed" || num(d["attempts"]) != 3 || !strings.Contains(d["last_error"].(string), "simulated invoice failure on attempt 3 of 3") || d["finished_at"] == nil {
 		t.Fatalf("dead job: %v", d)
 	}
@@ -306,7 +306,7 @@ func TestWorkersCompleteFailRetryDelete(t *testing.T) {
 		t.Errorf("stats after the dead letter: %v", st)
 	}
 	// The API names the dead state "failed", as the classic demo did.
-	_, jobs := ts.get("/jobs")
+	_, jobs := ts.get("/api/jobs")
 	if dead, _ := jobs["failed"].([]any); len(dead) != 1 || dead[0].(map[string]any)["id"] != id || dead[0].(map[string]any)["state"] != "failed" {
 		t.Errorf("GET /jobs: failed list %v", jobs["failed"])
 	}
@@ -314,31 +314,31 @@ func TestWorkersCompleteFailRetryDelete(t *testing.T) {
 		t.Errorf("GET /jobs has a dead list besides the failed one: %v", jobs)
 	}
 
-	ts.post("/workers/configure", url.Values{"fail_rate": {"0"}})
-	code, body = ts.post("/jobs/"+id+"/retry", nil)
+	ts.post("/api/workers/configure", url.Values{"fail_rate": {"0"}})
+	code, body = ts.post("/api/jobs/"+id+"/retry", nil)
 	if code != http.StatusOK || body["retried"] != id {
 		t.Fatalf("retry: %d %v", code, body)
 	}
 	waitFor(t, "the retried job to complete", 10*time.Second, func() bool {
-		_, d := ts.get("/jobs/" + id)
+		_, d := ts.get("/api/jobs/" + id)
 		return d["state"] == "completed"
 	})
-	_, d = ts.get("/jobs/" + id)
+	_, d = ts.get("/api/jobs/" + id)
 	if r, _ := d["result"].(map[string]any); r["invoice_no"] == nil {
 		t.Errorf("completed invoice without a result: %v", d)
 	}
 
-	if code, body := ts.post("/jobs/"+id+"/retry", nil); code != http.StatusConflict {
+	if code, body := ts.post("/api/jobs/"+id+"/retry", nil); code != http.StatusConflict {
 		t.Errorf("retry of a completed job: %d %v, want 409", code, body)
 	}
-	if code, body := ts.post("/jobs/nope/retry", nil); code != http.StatusNotFound {
+	if code, body := ts.post("/api/jobs/nope/retry", nil); code != http.StatusNotFound {
 		t.Errorf("retry of an unknown job: %d %v, want 404", code, body)
 	}
-	code, body = ts.post("/jobs/"+id+"/delete", nil)
+	code, body = ts.post("/api/jobs/"+id+"/delete", nil)
 	if code != http.StatusOK || body["deleted"] != id {
 		t.Fatalf("delete: %d %v", code, body)
 	}
-	if code, _ := ts.get("/jobs/" + id); code != http.StatusNotFound {
+	if code, _ := ts.get("/api/jobs/" + id); code != http.StatusNotFound {
 		t.Errorf("GET a deleted job: %d, want 404", code)
 	}
 	req, _ := http.NewRequest(http.MethodDelete, ts.URL+"/jobs/"+id, nil)
@@ -350,7 +350,7 @@ func TestWorkersCompleteFailRetryDelete(t *testing.T) {
 		t.Errorf("DELETE of a deleted job: %d, want 404", code)
 	}
 
-	code, body = ts.post("/workers/stop", nil)
+	code, body = ts.post("/api/workers/stop", nil)
 	if code != http.StatusOK || num(body["stats"].(map[string]any)["workers_running"]) != 0 {
 		t.Errorf("POST /workers/stop: %d %v", code, body)
 	}
@@ -360,10 +360,10 @@ func TestWorkersCompleteFailRetryDelete(t *testing.T) {
 // pending at once, so everything completes without a reclaim.
 func TestResizeLosesNoJob(t *testing.T) {
 	ts := newTestServer(t, 10*time.Second)
-	ts.post("/workers/start", url.Values{"size": {"4"}, "work_latency_ms": {"300"}})
-	ts.post("/enqueue", url.Values{"count": {"8"}})
+	ts.post("/api/workers/start", url.Values{"size": {"4"}, "work_latency_ms": {"300"}})
+	ts.post("/api/enqueue", url.Values{"count": {"8"}})
 	waitFor(t, "4 jobs in flight", 5*time.Second, func() bool { return num(ts.stats()["processing_depth"]) == 4 })
-	code, body := ts.post("/workers/configure", url.Values{"size": {"1"}})
+	code, body := ts.post("/api/workers/configure", url.Values{"size": {"1"}})
 	if code != http.StatusOK {
 		t.Fatalf("resize: %d %v", code, body)
 	}
@@ -371,7 +371,7 @@ func TestResizeLosesNoJob(t *testing.T) {
 	if num(st["workers_running"]) != 1 || num(st["processing_depth"]) > 1 {
 		t.Errorf("after shrinking to 1 worker: %v", st)
 	}
-	ts.post("/workers/configure", url.Values{"size": {"3"}, "work_latency_ms": {"20"}})
+	ts.post("/api/workers/configure", url.Values{"size": {"3"}, "work_latency_ms": {"20"}})
 	waitFor(t, "all 8 jobs to complete", 10*time.Second, func() bool { return num(ts.stats()["completed_total"]) == 8 })
 	if st := ts.stats(); num(st["reclaimed_total"]) != 0 || num(st["processing_depth"]) != 0 || num(st["pending_depth"]) != 0 {
 		t.Errorf("after the resizes: %v", st)
@@ -383,11 +383,11 @@ func TestResizeLosesNoJob(t *testing.T) {
 // lease.
 func TestHungJobsComeBackOnlyByReclaim(t *testing.T) {
 	ts := newTestServer(t, 150*time.Millisecond)
-	ts.post("/workers/start", url.Values{"size": {"3"}, "work_latency_ms": {"20"}, "hang_rate": {"1"}})
-	_, body := ts.post("/enqueue", url.Values{"count": {"3"}})
+	ts.post("/api/workers/start", url.Values{"size": {"3"}, "work_latency_ms": {"20"}, "hang_rate": {"1"}})
+	_, body := ts.post("/api/enqueue", url.Values{"count": {"3"}})
 	ids := strs(body["enqueued"])
 	waitFor(t, "3 hung jobs", 5*time.Second, func() bool {
-		_, jobs := ts.get("/jobs")
+		_, jobs := ts.get("/api/jobs")
 		n := 0
 		for _, j := range jobs["processing"].([]any) {
 			if j.(map[string]any)["hung"] == true {
@@ -396,16 +396,16 @@ func TestHungJobsComeBackOnlyByReclaim(t *testing.T) {
 		}
 		return n == 3
 	})
-	_, d := ts.get("/jobs/" + ids[0])
+	_, d := ts.get("/api/jobs/" + ids[0])
 	if d["hung"] != true || d["state"] != "processing" {
 		t.Errorf("hung job detail: %v", d)
 	}
-	ts.post("/workers/configure", url.Values{"hang_rate": {"0"}, "work_latency_ms": {"400"}})
+	ts.post("/api/workers/configure", url.Values{"hang_rate": {"0"}, "work_latency_ms": {"400"}})
 	time.Sleep(300 * time.Millisecond) // past the hung jobs' leases
 	if st := ts.stats(); num(st["processing_depth"]) != 3 || num(st["completed_total"]) != 0 {
 		t.Fatalf("hung jobs should wait for a sweep: %v", st)
 	}
-	code, body := ts.post("/reclaim", nil)
+	code, body := ts.post("/api/reclaim", nil)
 	if code != http.StatusOK {
 		t.Fatalf("POST /reclaim: %d %v", code, body)
 	}
@@ -424,7 +424,7 @@ func TestHungJobsComeBackOnlyByReclaim(t *testing.T) {
 	waitFor(t, "the reclaimed jobs to be claimed again", 5*time.Second, func() bool { return num(ts.stats()["processing_depth"]) == 3 })
 	for range 3 {
 		time.Sleep(100 * time.Millisecond)
-		if _, body := ts.post("/reclaim", nil); len(body["reclaimed"].([]any)) != 0 {
+		if _, body := ts.post("/api/reclaim", nil); len(body["reclaimed"].([]any)) != 0 {
 			t.Fatalf("a sweep took a heartbeated job: %v", body)
 		}
 	}
@@ -433,8 +433,8 @@ func TestHungJobsComeBackOnlyByReclaim(t *testing.T) {
 
 func TestReset(t *testing.T) {
 	ts := newTestServer(t, time.Second)
-	ts.post("/enqueue", url.Values{"count": {"5"}})
-	code, body := ts.post("/reset", nil)
+	ts.post("/api/enqueue", url.Values{"count": {"5"}})
+	code, body := ts.post("/api/reset", nil)
 	st := body["stats"].(map[string]any)
 	if code != http.StatusOK || num(st["pending_depth"]) != 0 || num(st["enqueued_total"]) != 0 {
 		t.Errorf("POST /reset: %d %v", code, body)

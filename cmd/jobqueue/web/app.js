@@ -1,5 +1,6 @@
-// The jobqueue dashboard: polls GET /jobs every 800 ms and drives the HTTP
-// API with form posts. No framework, no network beyond this server.
+// The jobqueue dashboard: polls GET /api/jobs every 800 ms and drives the
+// dashboard's API (/api/) with form posts. No framework, no network beyond
+// this server.
 "use strict";
 
 // The board's states. The HTTP API keeps the classic demo's words so that
@@ -245,7 +246,7 @@ function render(data) {
 
 async function poll() {
   try {
-    const data = await api("GET", "/jobs");
+    const data = await api("GET", "/api/jobs");
     render(data);
     $("#live").classList.remove("down");
     $("#live-text").textContent = "live";
@@ -287,7 +288,7 @@ async function refreshDrawer() {
   const id = state.openId;
   let j;
   try {
-    j = await api("GET", "/jobs/" + encodeURIComponent(id));
+    j = await api("GET", "/api/jobs/" + encodeURIComponent(id));
   } catch (e) {
     if (id !== state.openId) return;
     $("#drawer-kind").innerHTML = "";
@@ -339,7 +340,7 @@ function enqueue(count) {
     count: String(count),
   };
   return act($("#enqueue-btn"), async () => {
-    const r = await api("POST", "/enqueue", fields);
+    const r = await api("POST", "/api/enqueue", fields);
     toast(`Enqueued ${r.enqueued.length} ${fields.kind} ${r.enqueued.length === 1 ? "job" : "jobs"}`);
     poll.now();
   });
@@ -360,7 +361,7 @@ function applyKnobs() {
   clearTimeout(state.knobTimer);
   state.knobTimer = setTimeout(async () => {
     try {
-      await api("POST", "/workers/configure", knobFields(state.poolRunning));
+      await api("POST", "/api/workers/configure", knobFields(state.poolRunning));
       $("#pool-hint").textContent = state.poolRunning ? "Applied to the running pool." : "Saved; used when the pool starts.";
     } catch (e) {
       toast(e.message, true);
@@ -382,13 +383,13 @@ function setup() {
   $("#pool-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
     act($("#start-btn"), async () => {
-      const r = await api("POST", "/workers/start", knobFields(true));
+      const r = await api("POST", "/api/workers/start", knobFields(true));
       toast(`${r.stats.workers_running} workers running`);
       poll.now();
     });
   });
   $("#stop-btn").addEventListener("click", () => act($("#stop-btn"), async () => {
-    await api("POST", "/workers/stop");
+    await api("POST", "/api/workers/stop");
     toast("Workers stopped; their jobs went back to pending");
     poll.now();
   }));
@@ -397,7 +398,7 @@ function setup() {
     $(sel).addEventListener("input", (ev) => { showKnob(ev.target); applyKnobs(); });
   }
   $("#reclaim-btn").addEventListener("click", () => act($("#reclaim-btn"), async () => {
-    const r = await api("POST", "/reclaim");
+    const r = await api("POST", "/api/reclaim");
     const n = r.reclaimed.length;
     const msg = n === 0 ? "Sweep found no expired lease."
       : `Reclaimed ${n} ${n === 1 ? "job" : "jobs"}: ${r.requeued.length} back to pending, ${r.dead.length} dead-lettered.`;
@@ -408,7 +409,7 @@ function setup() {
   $("#reset-btn").addEventListener("click", () => {
     if (!confirm("Delete every job and counter of this queue?")) return;
     act($("#reset-btn"), async () => {
-      await api("POST", "/reset");
+      await api("POST", "/api/reset");
       state.samples = [];
       $("#last-sweep").textContent = "No sweep yet.";
       toast("Queue reset");
@@ -419,7 +420,7 @@ function setup() {
   $("#scrim").addEventListener("click", closeDrawer);
   document.addEventListener("keydown", (ev) => { if (ev.key === "Escape") closeDrawer(); });
   $("#retry-btn").addEventListener("click", () => act($("#retry-btn"), async () => {
-    await api("POST", `/jobs/${encodeURIComponent(state.openId)}/retry`);
+    await api("POST", `/api/jobs/${encodeURIComponent(state.openId)}/retry`);
     toast("Job sent back to pending with fresh attempts");
     await refreshDrawer();
     poll.now();
@@ -429,7 +430,7 @@ function setup() {
     const st = document.querySelector(`.job[data-id="${CSS.escape(j)}"]`)?.dataset.state;
     if (st !== "dead" && !confirm("This job is not dead. Delete it anyway?")) return;
     act($("#delete-btn"), async () => {
-      await api("POST", `/jobs/${encodeURIComponent(j)}/delete`);
+      await api("POST", `/api/jobs/${encodeURIComponent(j)}/delete`);
       toast("Job deleted");
       closeDrawer();
       poll.now();
@@ -439,7 +440,7 @@ function setup() {
 
 // poll.now refreshes at once after an action, without waiting for the timer.
 poll.now = async () => {
-  try { render(await api("GET", "/jobs")); } catch { /* the timer retries */ }
+  try { render(await api("GET", "/api/jobs")); } catch { /* the timer retries */ }
 };
 
 document.addEventListener("DOMContentLoaded", () => {
