@@ -13,6 +13,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -25,6 +26,13 @@ import (
 )
 
 func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "peers:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
 	cfg := config{stall: 60 * time.Second}
 	flag.IntVar(&cfg.jobs, "jobs", 50_000, "jobs of the enqueue and drain workloads")
 	flag.IntVar(&cfg.payload, "payload", 100, "payload size in bytes")
@@ -43,14 +51,15 @@ func main() {
 	benchBin := flag.String("redis-benchmark", "redis-benchmark", "redis-benchmark binary")
 	flag.Parse()
 
-	if err := cfg.validate(); err != nil || *runs < 1 || *benchRequests < 1 {
-		fmt.Fprintln(os.Stderr, "peers: invalid settings:", err)
-		os.Exit(2)
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	if *runs < 1 || *benchRequests < 1 {
+		return errors.New("-runs and -bench.n must be positive")
 	}
 	libs, err := selectLibraries(*only)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "peers:", err)
-		os.Exit(2)
+		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -59,28 +68,24 @@ func main() {
 		serverBin: *serverBin, benchBin: *benchBin}
 	rep, err := c.run(ctx, os.Stderr)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "peers:", err)
-		os.Exit(1)
+		return err
 	}
 	rep.command = "cd bench/peers && go run . " + strings.Join(os.Args[1:], " ")
 	var text strings.Builder
 	if err := rep.writeMarkdown(&text); err != nil {
-		fmt.Fprintln(os.Stderr, "peers:", err)
-		os.Exit(1)
+		return err
 	}
 	fmt.Print(text.String())
 	if *out != "" {
-		if err := os.WriteFile(*out, []byte(text.String()), 0o644); err != nil {
-			fmt.Fprintln(os.Stderr, "peers:", err)
-			os.Exit(1)
-		}
+		return os.WriteFile(*out, []byte(text.String()), 0o644)
 	}
+	return nil
 }
 
 func (c config) validate() error {
 	if c.jobs < 1 || c.payload < 1 || c.producers < 1 || c.handlers < 1 || c.batch < 1 || c.rate <= 0 ||
 		c.steadyFor <= 0 || c.idleFor <= 0 || c.settle < 0 || c.stall <= 0 {
-		return fmt.Errorf("every count, rate and length must be positive: %+v", c)
+		return errors.New("-jobs, -payload, -producers, -handlers, -batch, -rate, -steady and -idle must be positive, -settle not negative")
 	}
 	return nil
 }

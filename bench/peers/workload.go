@@ -162,16 +162,12 @@ func (r *runner) batchEnqueue(ctx context.Context, res *result) (*tracker, error
 func (r *runner) steadyRate(ctx context.Context, res *result) (*tracker, error) {
 	n := max(int(r.cfg.rate*r.cfg.steadyFor.Seconds()), 1)
 	tr := newTracker(n)
-	tr.timed = true
 	return tr, r.withSubject(ctx, func(s subject) error {
-		stop, err := s.StartWorkers(ctx, r.cfg.handlers, tr.handle)
+		stop, err := r.startIdle(ctx, s, tr)
 		if err != nil {
 			return err
 		}
 		defer stop()
-		if err := sleep(ctx, r.cfg.settle); err != nil {
-			return err
-		}
 		res.steady, err = r.measure(ctx, n, func() error {
 			if err := r.pace(ctx, s, tr, n); err != nil {
 				return err
@@ -188,17 +184,28 @@ func (r *runner) steadyRate(ctx context.Context, res *result) (*tracker, error) 
 func (r *runner) idle(ctx context.Context, res *result) (*tracker, error) {
 	tr := newTracker(0)
 	return tr, r.withSubject(ctx, func(s subject) error {
-		stop, err := s.StartWorkers(ctx, r.cfg.handlers, tr.handle)
+		stop, err := r.startIdle(ctx, s, tr)
 		if err != nil {
 			return err
 		}
 		defer stop()
-		if err := sleep(ctx, r.cfg.settle); err != nil {
-			return err
-		}
 		res.idle, err = r.measure(ctx, 0, func() error { return sleep(ctx, r.cfg.idleFor) })
 		return err
 	})
+}
+
+// startIdle starts the workers and lets them run on the empty queue for
+// cfg.settle, so that they are idle when a measurement starts.
+func (r *runner) startIdle(ctx context.Context, s subject, tr *tracker) (stop func(), err error) {
+	stop, err = s.StartWorkers(ctx, r.cfg.handlers, tr.handle)
+	if err != nil {
+		return nil, err
+	}
+	if err := sleep(ctx, r.cfg.settle); err != nil {
+		stop()
+		return nil, err
+	}
+	return stop, nil
 }
 
 // measure runs f between two readings and returns its duration and cost.
@@ -275,15 +282,14 @@ func (r *runner) pace(ctx context.Context, s subject, tr *tracker, n int) error 
 
 // tracker counts the handler calls of one workload by job number, so a
 // job lost and one run twice cannot cancel out, and keeps each job's
-// enqueue-to-start latency when timed.
+// enqueue-to-start latency.
 type tracker struct {
-	n     int
-	timed bool
+	n int
 	// runs counts the handler calls of each job.
 	runs []atomic.Int32
 	// distinct counts jobs run at least once.
 	distinct atomic.Int64
-	// latency is each job's time from its enqueue call to its first
+	// latencies are each job's time from its enqueue call to its first
 	// handler start, in nanoseconds.
 	latencies []int64
 	// unreadable counts handler calls with a payload that is not one of
