@@ -252,21 +252,26 @@ func (c conn) Subscribe(ctx context.Context, channel string) (<-chan string, err
 	return out, nil
 }
 
-// Nodes returns the client itself, or every master of a Cluster client
-// (a Ring, which shards by key alone, answers from the shard it picks).
+// Nodes returns the client itself, every master of a Cluster client, or
+// every shard of a Ring.
 func (c conn) Nodes(ctx context.Context) ([]redisq.Node, error) {
-	cc, ok := c.c.(*redis.ClusterClient)
-	if !ok {
-		return []redisq.Node{{Do: do(c.c)}}, nil
-	}
 	var mu sync.Mutex
 	var nodes []redisq.Node
-	err := cc.ForEachMaster(ctx, func(_ context.Context, m *redis.Client) error {
+	add := func(_ context.Context, n *redis.Client) error {
 		mu.Lock()
 		defer mu.Unlock()
-		nodes = append(nodes, redisq.Node{Addr: m.Options().Addr, Do: do(m)})
+		nodes = append(nodes, redisq.Node{Addr: n.Options().Addr, Do: do(n)})
 		return nil
-	})
+	}
+	var err error
+	switch cc := c.c.(type) {
+	case *redis.ClusterClient:
+		err = cc.ForEachMaster(ctx, add)
+	case *redis.Ring:
+		err = cc.ForEachShard(ctx, add)
+	default:
+		return []redisq.Node{{Do: do(c.c)}}, nil
+	}
 	if err != nil {
 		return nil, c.fail(err)
 	}
