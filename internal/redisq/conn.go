@@ -32,8 +32,9 @@ type Conn interface {
 	// Nodes returns the servers that hold the data, for the few commands
 	// that are about a server rather than a key (Engine.CheckConfig, and
 	// FUNCTION LOAD): the one server of a single-node or Sentinel client,
-	// every master of a Cluster. A replica among them refuses FUNCTION
-	// LOAD, and gets the library from its master instead.
+	// every master of a Cluster, every shard of a go-redis Ring. A replica
+	// among them refuses FUNCTION LOAD, and gets the library from its
+	// master instead.
 	Nodes(ctx context.Context) ([]Node, error)
 }
 
