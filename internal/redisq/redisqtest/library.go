@@ -17,7 +17,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/jobqueue-go/jobqueue"
 	"github.com/jobqueue-go/jobqueue/backend"
 	"github.com/jobqueue-go/jobqueue/conformance/redistest"
 	"github.com/jobqueue-go/jobqueue/internal/load"
@@ -62,11 +61,10 @@ func LibraryLost(t *testing.T, open Open) {
 }
 
 // ClusterLibraryLost flushes the function library from the master of one
-// queue of a Cluster: calls on that queue load it again. Then it flushes
-// the library once more and kills that master, so its replica, which the
-// flush reached too, takes over without the library: a Queue on the
-// backend, which repeats the calls that fail while the client finds the
-// new master, must then work as before.
+// queue of a Cluster: every call on that queue loads it again. Then it
+// flushes the library once more and kills that master, so its replica,
+// which the flush reached too, takes over without the library: every call
+// must work again, once the client has found the new master.
 func ClusterLibraryLost(t *testing.T, open ClusterOpen) {
 	ctx := context.Background()
 	c := redistest.StartCluster(t)
@@ -94,29 +92,21 @@ func ClusterLibraryLost(t *testing.T, open ClusterOpen) {
 	t.Logf("killed master %s; %s serves the queue now", old, promoted)
 	require.False(t, hasLibrary(t, adminClient(t, "redis://"+promoted)), "the promoted replica got the flush")
 
-	q, err := jobqueue.New(b, queue)
-	require.NoError(t, err)
-	id, err := q.Enqueue(ctx, "after the failover")
-	require.NoError(t, err, "Enqueue after the failover")
-	jobs, err := q.Claim(ctx, 10, 0)
-	require.NoError(t, err, "Claim after the failover")
-	for _, j := range jobs {
-		require.NoError(t, j.Complete(ctx, nil), "Complete after the failover")
-	}
-	info, err := q.Get(ctx, id)
-	require.NoError(t, err, "Get after the failover")
-	assert.Equal(t, jobqueue.StateCompleted, info.State)
+	everyCall(t, b, queue, func() {}, true)
 	require.True(t, hasLibrary(t, adminClient(t, "redis://"+promoted)), "the library on the promoted master")
 }
 
 // everyCall takes jobs of queue through every Backend call, calling before
 // ahead of each, and fails the test on any error. With repeatDropped, a
-// call that fails with backend.ErrUnavailable for a connection that a
-// server restart dropped is repeated, as the root Queue repeats it (every
-// call here is safe to repeat), but never one that missed the library.
+// call that fails with backend.ErrUnavailable because a restart or a
+// failover dropped its connection is repeated for up to redialWithin, as
+// the root Queue repeats it (every call here is safe to repeat), but never
+// one that missed the library.
 func everyCall(t *testing.T, b backend.Backend, queue string, before func(), repeatDropped bool) {
 	t.Helper()
 	ctx := context.Background()
+	// Request records outlive a purge: each run has ids of its own.
+	run := QueueName(t)
 	keep := backend.Retention{Max: 10, TTL: time.Hour}
 	var jobs []backend.ClaimedJob
 	ack := func(i int) backend.Ack { return backend.Ack{ID: jobs[i].ID, Token: jobs[i].Token} }
@@ -129,11 +119,11 @@ func everyCall(t *testing.T, b backend.Backend, queue string, before func(), rep
 			for _, id := range []string{"a", "b", "c", "d"} {
 				js = append(js, backend.NewJob{ID: id, Payload: []byte(`"` + id + `"`), MaxAttempts: 1})
 			}
-			return b.Enqueue(ctx, backend.EnqueueParams{Queue: queue, Jobs: js, RequestID: "enqueue"})
+			return b.Enqueue(ctx, backend.EnqueueParams{Queue: queue, Jobs: js, RequestID: run + "enqueue"})
 		}},
 		{"Claim", func() error {
 			var err error
-			jobs, err = b.Claim(ctx, backend.ClaimParams{Queue: queue, Max: 3, Lease: time.Minute, RequestID: "claim"})
+			jobs, err = b.Claim(ctx, backend.ClaimParams{Queue: queue, Max: 3, Lease: time.Minute, RequestID: run + "claim"})
 			if err == nil && len(jobs) != 3 {
 				err = errors.New("claimed " + strconv.Itoa(len(jobs)) + " jobs, want 3")
 			}
@@ -158,7 +148,7 @@ func everyCall(t *testing.T, b backend.Backend, queue string, before func(), rep
 			return errors.Join(err, errors.Join(errs...))
 		}},
 		{"Reclaim", func() error {
-			_, err := b.Reclaim(ctx, backend.ReclaimParams{Queue: queue, Max: 10, DeadRetention: keep, RequestID: "reclaim"})
+			_, err := b.Reclaim(ctx, backend.ReclaimParams{Queue: queue, Max: 10, DeadRetention: keep, RequestID: run + "reclaim"})
 			return err
 		}},
 		{"Get", func() error { _, err := b.Get(ctx, queue, "a"); return err }},
@@ -168,22 +158,29 @@ func everyCall(t *testing.T, b backend.Backend, queue string, before func(), rep
 		}},
 		{"Stats", func() error { _, err := b.Stats(ctx, queue); return err }},
 		{"RetryDead", func() error {
-			return b.RetryDead(ctx, backend.RetryDeadParams{Queue: queue, ID: "b", RequestID: "retry"})
+			return b.RetryDead(ctx, backend.RetryDeadParams{Queue: queue, ID: "b", RequestID: run + "retry"})
 		}},
-		{"Delete", func() error { return b.Delete(ctx, backend.DeleteParams{Queue: queue, ID: "c", RequestID: "delete"}) }},
-		{"Purge", func() error { return b.Purge(ctx, backend.PurgeParams{Queue: queue, RequestID: "purge"}) }},
+		{"Delete", func() error {
+			return b.Delete(ctx, backend.DeleteParams{Queue: queue, ID: "c", RequestID: run + "delete"})
+		}},
+		{"Purge", func() error { return b.Purge(ctx, backend.PurgeParams{Queue: queue, RequestID: run + "purge"}) }},
 	}
 	for _, c := range calls {
 		before()
 		err := c.call()
-		for i := 0; i < 3 && repeatDropped && errors.Is(err, backend.ErrUnavailable) &&
-			!strings.Contains(err.Error(), "Function not found"); i++ {
-			t.Logf("%s after the restart: %v; repeated", c.name, err)
+		for deadline := time.Now().Add(redialWithin); repeatDropped && errors.Is(err, backend.ErrUnavailable) &&
+			!strings.Contains(err.Error(), "Function not found") && time.Now().Before(deadline); {
+			t.Logf("%s: %v; repeated", c.name, err)
+			time.Sleep(50 * time.Millisecond)
 			err = c.call()
 		}
 		require.NoError(t, err, c.name)
 	}
 }
+
+// redialWithin bounds how long everyCall repeats a call whose connection
+// a restart or a failover dropped.
+const redialWithin = 15 * time.Second
 
 // hasLibrary reports whether the server of c has jobqueue's library.
 func hasLibrary(t *testing.T, c *redis.Client) bool {
