@@ -171,7 +171,7 @@ func (l *logLines) count(parts ...string) int {
 // user) is not repeated: each batch is tried once, counted, and the kind of
 // error logged once at ERROR; the jobs are left to the reclaimer.
 func TestPermanentAckErrorIsNotRepeated(t *testing.T) {
-	b := &faultyAcks{Backend: memory.New(), refusal: errors.New("jobqueue: redis: NOPERM this user has no permissions to run the 'evalsha' command")}
+	b := &faultyAcks{Backend: memory.New(), refusal: errors.New("jobqueue: redis: NOPERM this user has no permissions to run the 'fcall' command")}
 	b.refuse.Store(true)
 	q, err := New(b, "noperm")
 	require.NoError(t, err)
@@ -233,7 +233,7 @@ func (f failingClaims) Claim(context.Context, backend.ClaimParams) ([]backend.Cl
 // A claim refused for good ends Run with that error; an unavailable
 // backend does not.
 func TestPermanentClaimErrorEndsRun(t *testing.T) {
-	refused := errors.New("jobqueue: redis: NOPERM no permissions to run the 'evalsha' command")
+	refused := errors.New("jobqueue: redis: NOPERM no permissions to run the 'fcall' command")
 	q, err := New(failingClaims{Backend: memory.New(), err: refused}, "noperm")
 	require.NoError(t, err)
 	w, err := q.NewWorker(func(context.Context, *Job) (any, error) { return nil, nil }, WorkerOptions{})

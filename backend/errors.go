@@ -43,7 +43,7 @@ var (
 	// connection was refused, reset or timed out, or the store answered
 	// that it cannot serve the call now (on Redis: LOADING, READONLY,
 	// MASTERDOWN, CLUSTERDOWN, TRYAGAIN, BUSY, MISCONF, a failover in
-	// progress).
+	// progress, a replica that jobqueue's functions have not reached yet).
 	// The call may or may not have run. It is the one error worth
 	// repeating, with the same params (see "Lost replies and repeated
 	// calls"); every other error is permanent for the call that got it.

@@ -7,8 +7,9 @@
 // backend.ConfigChecker (a warning for a maxmemory-policy that may evict
 // queue keys). The key layout and the scripts are shared with the rueidis
 // adapter and described in the internal redisq package; this package only
-// talks to the client. It needs Redis 7.0 or later, whose scripts declare
-// flags: see "Memory" in the redisq package.
+// talks to the client. It needs Redis 7.0 or later, where the scripts run as
+// Redis Functions that declare flags: see "Scripts" and "Memory" in the
+// redisq package.
 //
 // # Connections
 //
@@ -39,11 +40,14 @@
 // claims of this process waiting on that queue then wake with the next
 // wake-up, or at the end of their wait.
 //
-// Get, List and Stats run read-only scripts (EVALSHA_RO), which a client
+// Get, List and Stats run read-only functions (FCALL_RO), which a client
 // set up to read from replicas sends to a replica: a ClusterClient with
 // ReadOnly, or a failover client with ReplicaOnly, which sends writes
 // there too, so a Backend on it serves only reads (its writes fail with
-// ErrUnavailable, READONLY).
+// ErrUnavailable, READONLY). A replica cannot load the function library,
+// and gets it from its master: a Backend that reaches only replicas reads
+// once a Backend of the same jobqueue version has written through the
+// master, and until then its reads fail with ErrUnavailable.
 //
 // The caller owns the client and closes it; call Backend.Close first.
 package goredis
@@ -124,19 +128,19 @@ func (b *Backend) Reclaim(ctx context.Context, p backend.ReclaimParams) (backend
 	return b.e.Reclaim(ctx, p)
 }
 
-// Get reads one job's record with a read-only script; see
+// Get reads one job's record with a read-only function; see
 // backend.Backend.Get.
 func (b *Backend) Get(ctx context.Context, queue, id string) (backend.JobInfo, error) {
 	return b.e.Get(ctx, queue, id)
 }
 
-// List pages through the ids of one state with a read-only script; see
+// List pages through the ids of one state with a read-only function; see
 // backend.Backend.List.
 func (b *Backend) List(ctx context.Context, p backend.ListParams) ([]string, error) {
 	return b.e.List(ctx, p)
 }
 
-// Stats reads a queue's depths and counters with a read-only script; see
+// Stats reads a queue's depths and counters with a read-only function; see
 // backend.Backend.Stats.
 func (b *Backend) Stats(ctx context.Context, queue string) (backend.Stats, error) {
 	return b.e.Stats(ctx, queue)
@@ -175,19 +179,16 @@ type conn struct {
 	c redis.UniversalClient
 }
 
-func (c conn) Eval(ctx context.Context, s *redisq.Script, keys, args []string) (any, error) {
+func (c conn) Call(ctx context.Context, f *redisq.Function, keys, args []string) (any, error) {
 	a := make([]any, len(args))
 	for i, x := range args {
 		a[i] = x
 	}
-	evalSha, eval := c.c.EvalSha, c.c.Eval
-	if s.ReadOnly {
-		evalSha, eval = c.c.EvalShaRO, c.c.EvalRO
+	fcall := c.c.FCall
+	if f.ReadOnly {
+		fcall = c.c.FCallRO
 	}
-	v, err := evalSha(ctx, s.SHA, keys, a...).Result()
-	if redis.HasErrorPrefix(err, "NOSCRIPT") {
-		v, err = eval(ctx, s.Src, keys, a...).Result()
-	}
+	v, err := fcall(ctx, f.Name, keys, a...).Result()
 	if err != nil {
 		return nil, c.fail(err)
 	}
@@ -251,21 +252,26 @@ func (c conn) Subscribe(ctx context.Context, channel string) (<-chan string, err
 	return out, nil
 }
 
-// Nodes returns the client itself, or every master of a Cluster client
-// (a Ring, which shards by key alone, answers from the shard it picks).
+// Nodes returns the client itself, every master of a Cluster client, or
+// every shard of a Ring.
 func (c conn) Nodes(ctx context.Context) ([]redisq.Node, error) {
-	cc, ok := c.c.(*redis.ClusterClient)
-	if !ok {
-		return []redisq.Node{{Do: do(c.c)}}, nil
-	}
 	var mu sync.Mutex
 	var nodes []redisq.Node
-	err := cc.ForEachMaster(ctx, func(_ context.Context, m *redis.Client) error {
+	add := func(_ context.Context, n *redis.Client) error {
 		mu.Lock()
 		defer mu.Unlock()
-		nodes = append(nodes, redisq.Node{Addr: m.Options().Addr, Do: do(m)})
+		nodes = append(nodes, redisq.Node{Addr: n.Options().Addr, Do: do(n)})
 		return nil
-	})
+	}
+	var err error
+	switch cc := c.c.(type) {
+	case *redis.ClusterClient:
+		err = cc.ForEachMaster(ctx, add)
+	case *redis.Ring:
+		err = cc.ForEachShard(ctx, add)
+	default:
+		return []redisq.Node{{Do: do(c.c)}}, nil
+	}
 	if err != nil {
 		return nil, c.fail(err)
 	}

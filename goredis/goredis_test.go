@@ -24,3 +24,4 @@ func TestBlockedClaims(t *testing.T)           { redisqtest.BlockedClaims(t, new
 func TestCommandCounts(t *testing.T)           { redisqtest.CommandCounts(t, redisqtest.GoRedis) }
 func TestRedisRestartUnderWorker(t *testing.T) { redisqtest.RedisRestart(t, redisqtest.GoRedis) }
 func TestWritesStopped(t *testing.T)           { redisqtest.WritesStopped(t, redisqtest.GoRedis) }
+func TestLibraryLost(t *testing.T)             { redisqtest.LibraryLost(t, redisqtest.GoRedis) }

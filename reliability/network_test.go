@@ -11,7 +11,7 @@ import (
 
 	"github.com/jobqueue-go/jobqueue/conformance/redistest"
 	"github.com/jobqueue-go/jobqueue/internal/faultproxy"
-	"github.com/jobqueue-go/jobqueue/internal/redisq"
+	"github.com/jobqueue-go/jobqueue/internal/redisq/redisqtest"
 )
 
 // rawClient is a plain go-redis client for the test's own commands (CLIENT
@@ -37,17 +37,6 @@ func startProxy(t *testing.T, srv *redistest.Server) (*faultproxy.Proxy, string)
 	}
 	t.Cleanup(p.Close)
 	return p, "redis://" + p.Addr()
-}
-
-// scriptSHA names a script as EVALSHA sends it.
-func scriptSHA(t *testing.T, name string) string {
-	for _, s := range redisq.Scripts() {
-		if s.Name == name {
-			return s.SHA
-		}
-	}
-	t.Fatalf("no script %q", name)
-	return ""
 }
 
 // TestClientKillLoop kills every client connection four times a second
@@ -103,15 +92,15 @@ func TestProxyDropsReplies(t *testing.T) {
 		f := newFleet(t, srv.URL, childConfig{Adapter: adapter, URL: url, Concurrency: 16, Work: 10 * time.Millisecond})
 		ids := f.enqueue(jobs)
 		f.spawn(2)
-		claim, ack := scriptSHA(t, "claim"), scriptSHA(t, "ack")
+		claim, ack := redisqtest.CallPattern(t, "claim"), redisqtest.CallPattern(t, "ack")
 		lost := map[string]int{}
 		for i := 0; i < 40; i++ {
-			name, sha := "claim", claim
+			name, call := "claim", claim
 			if i%2 == 1 {
-				name, sha = "complete", ack
+				name, call = "complete", ack
 			}
 			before := proxy.Lost()
-			proxy.LoseReplyTo(sha)
+			proxy.LoseReplyTo(call)
 			for deadline := time.Now().Add(2 * time.Second); proxy.Armed() && time.Now().Before(deadline); {
 				time.Sleep(5 * time.Millisecond)
 			}

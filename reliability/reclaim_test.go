@@ -72,12 +72,9 @@ func TestReclaimMillion(t *testing.T) {
 	t.Logf("built %d expired leases in %v", jobs, built.Round(time.Millisecond))
 
 	// The sweep, with every command's run time logged by the server.
-	reclaimSHA := scriptSHA(t, "reclaim")
-	for _, s := range redisq.Scripts() {
-		if err := raw.ScriptLoad(ctx, s.Src).Err(); err != nil {
-			t.Fatal(err) // so that every call is an EVALSHA, which SLOWLOG names
-		}
-	}
+	// The build loaded the function library, so every reclaim is one
+	// FCALL of its function, which SLOWLOG names.
+	reclaimFunction := redisq.FunctionLibrary().Function("reclaim").Name
 	// The commands a script runs are logged too, so only calls over a
 	// threshold are: one not logged ran for less.
 	for _, kv := range [][2]string{{"slowlog-log-slower-than", fmt.Sprint(slowlogThreshold.Microseconds())}, {"slowlog-max-len", fmt.Sprint(slowlogLen)}} {
@@ -116,7 +113,7 @@ func TestReclaimMillion(t *testing.T) {
 		}
 	}
 	swept := time.Since(sweep)
-	server := reclaimRunTimes(t, ctx, raw, reclaimSHA)
+	server := reclaimRunTimes(t, ctx, raw, reclaimFunction)
 	if len(server) > len(took) {
 		t.Fatalf("SLOWLOG has %d reclaim calls; %d were made", len(server), len(took))
 	}
@@ -265,7 +262,7 @@ const (
 // reclaimRunTimes returns how long each reclaim call that ran longer than
 // slowlogThreshold ran on Redis since the SLOWLOG was reset, slowest
 // first.
-func reclaimRunTimes(t *testing.T, ctx context.Context, raw *redis.Client, sha string) []time.Duration {
+func reclaimRunTimes(t *testing.T, ctx context.Context, raw *redis.Client, function string) []time.Duration {
 	t.Helper()
 	entries, err := raw.SlowLogGet(ctx, -1).Result()
 	if err != nil {
@@ -276,7 +273,7 @@ func reclaimRunTimes(t *testing.T, ctx context.Context, raw *redis.Client, sha s
 	}
 	var out []time.Duration
 	for _, e := range entries {
-		if len(e.Args) > 1 && strings.EqualFold(e.Args[0], "evalsha") && e.Args[1] == sha {
+		if len(e.Args) > 1 && strings.EqualFold(e.Args[0], "fcall") && e.Args[1] == function {
 			out = append(out, e.Duration)
 		}
 	}

@@ -27,8 +27,10 @@ import (
 )
 
 // aclClientCommands are the commands the adapters send themselves: the
-// scripts by hash and, after NOSCRIPT, by source, the reads (Get, List,
-// Stats) as read-only scripts that a replica may serve; BLPOP on the queue's
+// functions with FCALL, the reads (Get, List, Stats) with FCALL_RO, which
+// a replica may serve; FUNCTION LOAD of the library where Redis lacks it
+// (never with REPLACE, and without REPLACE it cannot overwrite another
+// library, so no other FUNCTION subcommand is needed); BLPOP on the queue's
 // wake-up marker; SUBSCRIBE for Events; PING, which go-redis sends to check
 // an idle subscription; CLUSTER SLOTS, which rueidis asks first to tell a
 // Cluster from a single server (without it rueidis still falls back to a
@@ -36,7 +38,7 @@ import (
 // Worker reads the maxmemory-policy at start. AUTH and HELLO need no
 // permission. CONFIG GET, which the Worker tries before INFO, is left out on
 // purpose: it would show the server's passwords (CONFIG GET requirepass).
-var aclClientCommands = []string{"evalsha", "eval", "evalsha_ro", "eval_ro", "blpop", "subscribe", "ping", "cluster|slots", "info"}
+var aclClientCommands = []string{"fcall", "fcall_ro", "function|load", "blpop", "subscribe", "ping", "cluster|slots", "info"}
 
 // aclExpectedRefusals are the commands a user with the recommended ACL is
 // refused by design: CONFIG GET (see above), and CLIENT SETINFO, which
@@ -44,8 +46,8 @@ var aclClientCommands = []string{"evalsha", "eval", "evalsha_ro", "eval_ro", "bl
 // ignore.
 var aclExpectedRefusals = []string{"config|get", "client|setinfo"}
 
-// aclScriptCommands are the commands the Lua scripts call, which Redis
-// checks against the ACL of the user running the script, keys included.
+// aclScriptCommands are the commands the Lua functions call, which Redis
+// checks against the ACL of the user calling the function, keys included.
 var aclScriptCommands = []string{
 	"time", "publish",
 	"get", "set", "del", "exists", "pexpire", "persist",
@@ -66,7 +68,7 @@ func queueACL(user, password, queue string) []any {
 	return args
 }
 
-// TestSecurityACLCoversScripts checks that every command a Lua script calls is in
+// TestSecurityACLCoversScripts checks that every command a Lua function calls is in
 // the recommended ACL, and that the README's ACL line is that ACL, so a new
 // command in a script cannot leave the README's ACL line behind unnoticed.
 func TestSecurityACLCoversScripts(t *testing.T) {
@@ -74,22 +76,21 @@ func TestSecurityACLCoversScripts(t *testing.T) {
 	literal := regexp.MustCompile(`^'([A-Za-z]+)'$`)
 	chunked := regexp.MustCompile(`call_chunked\(\s*'([A-Za-z]+)'`)
 	seen := map[string]bool{}
-	for _, s := range redisq.Scripts() {
-		for _, m := range call.FindAllStringSubmatch(s.Src, -1) {
-			arg := strings.TrimSpace(m[1])
-			if arg == "cmd" { // call_chunked's parameter, checked below
-				continue
-			}
-			name := literal.FindStringSubmatch(arg)
-			if name == nil {
-				t.Errorf("%s: redis.call(%s …): a command this test cannot read; name it in single quotes", s.Name, arg)
-				continue
-			}
-			seen[strings.ToLower(name[1])] = true
+	src := redisq.FunctionLibrary().Src
+	for _, m := range call.FindAllStringSubmatch(src, -1) {
+		arg := strings.TrimSpace(m[1])
+		if arg == "cmd" { // call_chunked's parameter, checked below
+			continue
 		}
-		for _, m := range chunked.FindAllStringSubmatch(s.Src, -1) {
-			seen[strings.ToLower(m[1])] = true
+		name := literal.FindStringSubmatch(arg)
+		if name == nil {
+			t.Errorf("redis.call(%s …): a command this test cannot read; name it in single quotes", arg)
+			continue
 		}
+		seen[strings.ToLower(name[1])] = true
+	}
+	for _, m := range chunked.FindAllStringSubmatch(src, -1) {
+		seen[strings.ToLower(m[1])] = true
 	}
 	if len(seen) < 10 {
 		t.Fatalf("found only %d commands in the scripts; the patterns no longer match them", len(seen))

@@ -7,12 +7,13 @@
 // backend.ConfigChecker (a warning for a maxmemory-policy that may evict
 // queue keys). The key layout and the scripts are shared with the goredis
 // adapter and described in the internal redisq package; this package only
-// talks to the client. It needs Redis 7.0 or later, whose scripts declare
-// flags: see "Memory" in the redisq package.
+// talks to the client. It needs Redis 7.0 or later, where the scripts run as
+// Redis Functions that declare flags: see "Scripts" and "Memory" in the
+// redisq package.
 //
 // # Connections
 //
-// rueidis pipelines ordinary commands (scripts included) over one shared
+// rueidis pipelines ordinary commands (FCALL included) over one shared
 // connection per node, so they never wait for a free connection. Blocking
 // commands such as BLPOP take a dedicated connection from a separate pool
 // of BlockingPoolSize (default 1024) for the whole wait. A Backend blocks
@@ -31,11 +32,13 @@
 // Redis, a Redis that is loading, read only or failing over) wraps
 // backend.ErrUnavailable; an error reply the scripts send maps to the
 // backend error it stands for; anything else is permanent. The Backend
-// never repeats a call itself, and rueidis does not repeat a script that
-// writes: the call reports ErrUnavailable, and backend's "Lost replies and
-// repeated calls" says how its repeat is answered. Get, List and Stats run
-// read-only scripts (EVALSHA_RO), which a client set up to read from
-// replicas (ClientOption.SendToReplicas) sends to a replica.
+// never repeats a call itself, and rueidis does not repeat a function
+// call that writes: the call reports ErrUnavailable, and backend's "Lost
+// replies and repeated calls" says how its repeat is answered. Get, List
+// and Stats run read-only functions (FCALL_RO), which a client set up to
+// read from replicas (ClientOption.SendToReplicas) sends to a replica; a
+// replica gets the function library from its master, so such a read may
+// fail with ErrUnavailable until the library has reached the replica.
 //
 // rueidis does repeat a read-only command after a network error, by
 // default until the call's context ends: with Redis down, a Get, List or
@@ -130,19 +133,19 @@ func (b *Backend) Reclaim(ctx context.Context, p backend.ReclaimParams) (backend
 	return b.e.Reclaim(ctx, p)
 }
 
-// Get reads one job's record with a read-only script; see
+// Get reads one job's record with a read-only function; see
 // backend.Backend.Get.
 func (b *Backend) Get(ctx context.Context, queue, id string) (backend.JobInfo, error) {
 	return b.e.Get(ctx, queue, id)
 }
 
-// List pages through the ids of one state with a read-only script; see
+// List pages through the ids of one state with a read-only function; see
 // backend.Backend.List.
 func (b *Backend) List(ctx context.Context, p backend.ListParams) ([]string, error) {
 	return b.e.List(ctx, p)
 }
 
-// Stats reads a queue's depths and counters with a read-only script; see
+// Stats reads a queue's depths and counters with a read-only function; see
 // backend.Backend.Stats.
 func (b *Backend) Stats(ctx context.Context, queue string) (backend.Stats, error) {
 	return b.e.Stats(ctx, queue)
@@ -181,23 +184,16 @@ type conn struct {
 	c rueidislib.Client
 }
 
-func (c conn) Eval(ctx context.Context, s *redisq.Script, keys, args []string) (any, error) {
+func (c conn) Call(ctx context.Context, f *redisq.Function, keys, args []string) (any, error) {
 	b := c.c.B()
 	n := int64(len(keys))
-	var res rueidislib.RedisResult
-	if s.ReadOnly {
-		res = c.c.Do(ctx, b.EvalshaRo().Sha1(s.SHA).Numkeys(n).Key(keys...).Arg(args...).Build())
+	var cmd rueidislib.Completed
+	if f.ReadOnly {
+		cmd = b.FcallRo().Function(f.Name).Numkeys(n).Key(keys...).Arg(args...).Build()
 	} else {
-		res = c.c.Do(ctx, b.Evalsha().Sha1(s.SHA).Numkeys(n).Key(keys...).Arg(args...).Build())
+		cmd = b.Fcall().Function(f.Name).Numkeys(n).Key(keys...).Arg(args...).Build()
 	}
-	if re, ok := rueidislib.IsRedisErr(res.Error()); ok && re.IsNoScript() {
-		if s.ReadOnly {
-			res = c.c.Do(ctx, b.EvalRo().Script(s.Src).Numkeys(n).Key(keys...).Arg(args...).Build())
-		} else {
-			res = c.c.Do(ctx, b.Eval().Script(s.Src).Numkeys(n).Key(keys...).Arg(args...).Build())
-		}
-	}
-	msg, err := res.ToMessage()
+	msg, err := c.c.Do(ctx, cmd).ToMessage()
 	if err != nil {
 		return nil, mapError(err)
 	}

@@ -24,3 +24,4 @@ func TestBlockedClaims(t *testing.T)           { redisqtest.BlockedClaims(t, new
 func TestCommandCounts(t *testing.T)           { redisqtest.CommandCounts(t, redisqtest.Rueidis) }
 func TestRedisRestartUnderWorker(t *testing.T) { redisqtest.RedisRestart(t, redisqtest.Rueidis) }
 func TestWritesStopped(t *testing.T)           { redisqtest.WritesStopped(t, redisqtest.Rueidis) }
+func TestLibraryLost(t *testing.T)             { redisqtest.LibraryLost(t, redisqtest.Rueidis) }

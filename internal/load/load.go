@@ -141,8 +141,8 @@ type Usage struct {
 	// Commands is the sum of calls of every Redis command, those run
 	// inside scripts included, less the INFO calls of the measurement.
 	Commands int64
-	// Scripts counts EVALSHA and EVAL calls: the round trips that change
-	// state.
+	// Scripts counts FCALL calls: the round trips that change state (the
+	// reads go out as FCALL_RO).
 	Scripts int64
 	// RedisCPU is the server's user and system CPU time.
 	RedisCPU time.Duration

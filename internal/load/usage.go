@@ -72,7 +72,7 @@ func (s *sample) parseInfo(text string) error {
 			sawStats = true
 			s.commands += calls
 			switch strings.TrimPrefix(name, "cmdstat_") {
-			case "evalsha", "eval":
+			case "fcall":
 				s.scripts += calls
 			case "info":
 				s.infoCalls += calls

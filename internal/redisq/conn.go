@@ -13,14 +13,13 @@ import (
 // Conn is what an adapter implements on top of its Redis client: the only
 // calls the Engine makes.
 type Conn interface {
-	// Eval runs s with EVALSHA (EVALSHA_RO when s.ReadOnly, which a
-	// client may send to a replica), sending the source with EVAL (EVAL_RO)
-	// when the server answers NOSCRIPT. The reply is converted to a plain
-	// tree of int64, string, []any and nil (see Decode…); an error is
-	// returned mapped by the adapter's one error mapper, which uses
-	// ReplyError and RoundTripError. Eval never sends a script again after
-	// an error.
-	Eval(ctx context.Context, s *Script, keys, args []string) (any, error)
+	// Call runs f with FCALL (FCALL_RO when f.ReadOnly, which a client
+	// may send to a replica). The reply is converted to a plain tree of
+	// int64, string, []any and nil (see Decode…); an error is returned
+	// mapped by the adapter's one error mapper, which uses ReplyError and
+	// RoundTripError. Call sends f once: loading the library when Redis
+	// lacks it, and calling again, is the Engine's (see Engine.call).
+	Call(ctx context.Context, f *Function, keys, args []string) (any, error)
 	// BlockPop pops one element of the list key with BLPOP, waiting up to
 	// timeout (a whole number of seconds, at least one), and reports
 	// whether it popped one.
@@ -31,9 +30,11 @@ type Conn interface {
 	// connection (messages published meanwhile are missed).
 	Subscribe(ctx context.Context, channel string) (<-chan string, error)
 	// Nodes returns the servers that hold the data, for the few commands
-	// that are about a server rather than a key (see Engine.CheckConfig):
-	// the one server of a single-node or Sentinel client, every master of
-	// a Cluster.
+	// that are about a server rather than a key (Engine.CheckConfig, and
+	// FUNCTION LOAD): the one server of a single-node or Sentinel client,
+	// every master of a Cluster, every shard of a go-redis Ring. A replica
+	// among them refuses FUNCTION LOAD, and gets the library from its
+	// master instead.
 	Nodes(ctx context.Context) ([]Node, error)
 }
 
@@ -43,21 +44,25 @@ type Node struct {
 	// one server only.
 	Addr string
 	// Do runs one command on the server. Its reply is a plain tree as for
-	// Conn.Eval, with a map reply flattened to its keys and values in
+	// Conn.Call, with a map reply flattened to its keys and values in
 	// turn; an error reply is returned as an error mapped by ReplyError.
 	Do func(ctx context.Context, args ...string) (any, error)
 }
 
 // ReplyError maps the message of a Redis error reply to the backend's
 // errors. Scripts report whole-call failures with a code as the first
-// word, and so does Redis when it refuses a script for lack of memory
+// word, and so does Redis when it refuses a function for lack of memory
 // (OOM, backend.ErrFull) or cannot serve it now (backend.ErrUnavailable:
-// see unavailableCodes); any other message is a permanent failure of the
-// call. Either way the error says that Redis answered.
+// see unavailableCodes, and a function Redis does not have, which the
+// Engine loads: see functionMissing); any other message is a permanent
+// failure of the call. Either way the error says that Redis answered.
 func ReplyError(msg string) error {
 	code, rest, _ := strings.Cut(msg, " ")
-	if unavailableCodes[code] || strings.HasPrefix(msg, "ERR max number of clients reached") {
-		return &replyError{msg: backend.ErrUnavailable.Error() + ": redis: " + msg, err: backend.ErrUnavailable}
+	// rueidis drops the ERR code that go-redis keeps.
+	bare := strings.TrimPrefix(msg, "ERR ")
+	if unavailableCodes[code] || strings.HasPrefix(bare, "max number of clients reached") ||
+		strings.HasPrefix(bare, functionNotFound) {
+		return &replyError{msg: backend.ErrUnavailable.Error() + ": redis: " + msg, err: backend.ErrUnavailable, reply: msg}
 	}
 	var err error
 	switch code {
@@ -70,17 +75,31 @@ func ReplyError(msg string) error {
 	case "INVALIDSTATE":
 		err = backend.ErrInvalidState
 	case "OOM":
-		// Redis's own code: a script that may add data, refused whole
-		// while memory is over maxmemory (see loadScript).
+		// Redis's own code: a function that may add data, refused whole
+		// while memory is over maxmemory (see denyOOM).
 		err = backend.ErrFull
 	default:
-		if strings.Contains(msg, "Error compiling script") && strings.Contains(msg, "near '#'") {
-			// Redis before 7.0 reads a script's "#!lua" flags line as Lua.
-			msg += " (jobqueue's scripts need Redis 7.0 or later)"
+		var hint string
+		if l := strings.ToLower(bare); strings.HasPrefix(l, "unknown command") && strings.Contains(l, "fcall") {
+			// Redis before 7.0 has no functions.
+			hint = " (jobqueue needs Redis 7.0 or later)"
 		}
-		return &replyError{msg: "jobqueue: redis: " + msg}
+		return &replyError{msg: "jobqueue: redis: " + msg + hint, reply: msg}
 	}
-	return &replyError{msg: err.Error() + ": " + rest, err: err}
+	return &replyError{msg: err.Error() + ": " + rest, err: err, reply: msg}
+}
+
+// functionNotFound starts Redis's answer to a call of a function it does
+// not have: the library was never loaded there, or was lost with a
+// restart without persistence, a FUNCTION FLUSH or a failover to a node
+// that never had it. The call did not run.
+const functionNotFound = "Function not found"
+
+// functionMissing reports whether err is Redis's answer to a call of a
+// function it does not have.
+func functionMissing(err error) bool {
+	var re *replyError
+	return errors.As(err, &re) && strings.HasPrefix(strings.TrimPrefix(re.reply, "ERR "), functionNotFound)
 }
 
 // unavailableCodes are the error replies with which Redis says that it
@@ -107,6 +126,8 @@ var unavailableCodes = map[string]bool{
 type replyError struct {
 	msg string
 	err error
+	// reply is Redis's message as it came.
+	reply string
 }
 
 func (e *replyError) Error() string { return e.msg }

@@ -36,15 +36,24 @@
 // # Scripts
 //
 // Every state change is one Lua script (lua/*.lua, embedded), one round
-// trip, atomic. lib.lua is prepended to each script and documents the KEYS
-// and ARGV every script shares. Time is read with TIME inside the scripts,
-// never from a client's clock. Per-item outcomes come back as codes in the
-// reply array; whole-call failures as error replies whose first word is a
-// code (NOTFOUND, EXISTS, WRONGSTATE, INVALIDSTATE), which ReplyError maps
-// to the backend errors.
+// trip, atomic. Time is read with TIME inside the scripts, never from a
+// client's clock. Per-item outcomes come back as codes in the reply
+// array; whole-call failures as error replies whose first word is a code
+// (NOTFOUND, EXISTS, WRONGSTATE, INVALIDSTATE), which ReplyError maps to
+// the backend errors.
 //
-// The reads (get, list, stats) are read-only scripts: they declare the
-// no-writes flag and go out as EVALSHA_RO, so Redis refuses any write
+// The scripts run as Redis Functions. script.go builds one library of
+// them: lib.lua first (it documents the KEYS and ARGV every script
+// shares), then each script's file as the body of one function. The
+// library is named after a hash of its source, jobqueue_<hash>, and its
+// functions after the library, so each version of jobqueue has its own on
+// a shared Redis and none replaces another's. The Engine calls a function
+// with FCALL and loads the library lazily: a call that Redis answers with
+// "Function not found" did not run, so the Engine runs FUNCTION LOAD on
+// every master and sends the call once more (Engine.call).
+//
+// The reads (get, list, stats) are read-only functions: they declare the
+// no-writes flag and go out as FCALL_RO, so Redis refuses any write
 // inside them and a client may send them to a replica. They compute what
 // they report without writing: a due scheduled job reads as pending, a
 // history entry whose record expired is skipped. Only claims promote due
@@ -54,19 +63,22 @@
 // repeated calls" says: the mutating scripts that take a request id keep
 // a request record (req:<id>) when they change something, and answer a
 // repeat from it; the acknowledgements go by the claim tokens. The Engine
-// never sends a call again itself.
+// never sends a call again itself, but for one that Redis refused without
+// running it, for want of the library.
 //
 // # Memory
 //
-// Every script starts with a "#!lua" line that declares its flags, so the
-// scripts need Redis 7.0 or later (or a fork that reads the line, such as
-// Valkey). The flag that matters is allow-oom, for a Redis over its
-// maxmemory under the noeviction policy: enqueue.lua and retry_dead.lua,
-// which add work, lack it, and Redis refuses them whole before they run
-// (the OOM error reply, backend.ErrFull), so a full Redis never holds half
-// an enqueue; every other script has it, so claims, acknowledgements,
-// heartbeats, reclaims and reads go on and the workers can drain the
-// queue. script.go says why in detail.
+// Every function declares its flags as it is registered; functions need
+// Redis 7.0 or later (or a fork that has them, such as Valkey). The flag
+// that matters is allow-oom, for a Redis over its maxmemory under the
+// noeviction policy: enqueue.lua and retry_dead.lua, which add work, lack
+// it, and Redis refuses them whole before they run (the OOM error reply,
+// backend.ErrFull), so a full Redis never holds half an enqueue; every
+// other script has it, so claims, acknowledgements, heartbeats, reclaims
+// and reads go on and the workers can drain the queue. script.go says why
+// in detail. FUNCTION LOAD itself is refused while memory is full: a full
+// Redis that lost the library (FUNCTION FLUSH) serves no call until memory
+// is freed; a restart that keeps the data keeps the library too.
 //
 // Under any other maxmemory-policy Redis deletes keys when it is full:
 // allkeys-* any key, jobs included; volatile-* the keys with a TTL, which

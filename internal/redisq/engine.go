@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jobqueue-go/jobqueue/backend"
@@ -19,9 +20,17 @@ const purgeBatch = 500
 // Conn. It repeats no call itself: a call whose reply is lost reports
 // backend.ErrUnavailable, and its repeat with the same params is answered
 // by the scripts as backend.Backend's "Lost replies and repeated calls"
-// says, from the request records (lib.lua) and the claim tokens.
+// says, from the request records (lib.lua) and the claim tokens. The one
+// call it sends again is one that Redis refused without running it, for
+// want of the function library, once it has loaded the library (see
+// call).
 type Engine struct {
 	conn Conn
+
+	// loading holds one token while a call loads the library; loads
+	// counts the loads that succeeded on every node.
+	loading chan struct{}
+	loads   atomic.Uint64
 
 	// ctx lives until Close; the blocking goroutines run under it.
 	ctx    context.Context
@@ -47,8 +56,8 @@ var (
 // NewEngine returns an Engine that talks to Redis through conn.
 func NewEngine(conn Conn) *Engine {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Engine{conn: conn, ctx: ctx, cancel: cancel, waits: map[string]*waitQueue{}, groups: map[string]*enqueueGroup{},
-		emptyTrust: emptyTrust}
+	return &Engine{conn: conn, loading: make(chan struct{}, 1), ctx: ctx, cancel: cancel, waits: map[string]*waitQueue{},
+		groups: map[string]*enqueueGroup{}, emptyTrust: emptyTrust}
 }
 
 // Close stops the goroutines that block on Redis for waiting claims and
@@ -85,16 +94,6 @@ func (e *Engine) spawn(f func()) bool {
 		f()
 	}()
 	return true
-}
-
-// eval runs s on the queue of k for a call made with requestID (empty for
-// reads and token-fenced calls). A context that has already ended sends
-// nothing.
-func (e *Engine) eval(ctx context.Context, s *Script, k Keys, requestID string, args []string) (any, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	return e.conn.Eval(ctx, s, k.scriptKeys(requestID), args)
 }
 
 // ms rounds d up to whole milliseconds, so a positive delay or lease is
@@ -193,7 +192,7 @@ func (e *Engine) claimOnce(ctx context.Context, k Keys, p backend.ClaimParams, b
 	// The script runs without ctx's cancellation: a reply lost to a cancel
 	// that lands mid-flight would leave jobs leased to nobody until
 	// Reclaim. Jobs that do come back are returned, so none is lost.
-	v, err := e.eval(context.WithoutCancel(ctx), scriptClaim, k, p.RequestID, args)
+	v, err := e.call(context.WithoutCancel(ctx), scriptClaim, k, p.RequestID, args)
 	if err != nil {
 		return claimReply{}, err
 	}
@@ -235,7 +234,7 @@ func (e *Engine) ack(ctx context.Context, queue, mode string, ret backend.Retent
 		}
 		args = append(args, it.ID, it.Token, it.text, it.note, dead, ms(it.delay))
 	}
-	v, err := e.eval(ctx, scriptAck, k, "", args)
+	v, err := e.call(ctx, scriptAck, k, "", args)
 	if err != nil {
 		return nil, err
 	}
@@ -290,7 +289,7 @@ func (e *Engine) Extend(ctx context.Context, p backend.ExtendParams) ([]error, e
 		ids[i] = it.ID
 		args = append(args, it.ID, it.Token)
 	}
-	v, err := e.eval(ctx, scriptExtend, k, "", args)
+	v, err := e.call(ctx, scriptExtend, k, "", args)
 	if err != nil {
 		return nil, err
 	}
@@ -304,7 +303,7 @@ func (e *Engine) Reclaim(ctx context.Context, p backend.ReclaimParams) (backend.
 	}
 	k := KeysFor(p.Queue)
 	args := append(k.scriptArgs(3), strconv.Itoa(p.Max), strconv.Itoa(p.DeadRetention.Max), ms(p.DeadRetention.TTL))
-	v, err := e.eval(ctx, scriptReclaim, k, p.RequestID, args)
+	v, err := e.call(ctx, scriptReclaim, k, p.RequestID, args)
 	if err != nil {
 		return backend.ReclaimResult{}, err
 	}
@@ -316,7 +315,7 @@ func (e *Engine) Get(ctx context.Context, queue, id string) (backend.JobInfo, er
 	if err := backend.ValidateJobRef(queue, id); err != nil {
 		return backend.JobInfo{}, err
 	}
-	v, err := e.evalJob(ctx, scriptGet, queue, id, "")
+	v, err := e.callJob(ctx, scriptGet, queue, id, "")
 	if err != nil {
 		return backend.JobInfo{}, err
 	}
@@ -330,7 +329,7 @@ func (e *Engine) List(ctx context.Context, p backend.ListParams) ([]string, erro
 	}
 	k := KeysFor(p.Queue)
 	args := append(k.scriptArgs(3), string(p.State), strconv.Itoa(p.Offset), strconv.Itoa(p.Limit))
-	v, err := e.eval(ctx, scriptList, k, "", args)
+	v, err := e.call(ctx, scriptList, k, "", args)
 	if err != nil {
 		return nil, err
 	}
@@ -343,7 +342,7 @@ func (e *Engine) Stats(ctx context.Context, queue string) (backend.Stats, error)
 		return backend.Stats{}, err
 	}
 	k := KeysFor(queue)
-	v, err := e.eval(ctx, scriptStats, k, "", k.scriptArgs(0))
+	v, err := e.call(ctx, scriptStats, k, "", k.scriptArgs(0))
 	if err != nil {
 		return backend.Stats{}, err
 	}
@@ -360,7 +359,7 @@ func (e *Engine) Purge(ctx context.Context, p backend.PurgeParams) error {
 	k := KeysFor(p.Queue)
 	args := append(k.scriptArgs(1), strconv.Itoa(purgeBatch))
 	for {
-		v, err := e.eval(ctx, scriptPurge, k, p.RequestID, args)
+		v, err := e.call(ctx, scriptPurge, k, p.RequestID, args)
 		if err != nil {
 			return err
 		}
@@ -376,7 +375,7 @@ func (e *Engine) RetryDead(ctx context.Context, p backend.RetryDeadParams) error
 	if err := p.Validate(); err != nil {
 		return err
 	}
-	_, err := e.evalJob(ctx, scriptRetryDead, p.Queue, p.ID, p.RequestID)
+	_, err := e.callJob(ctx, scriptRetryDead, p.Queue, p.ID, p.RequestID)
 	return err
 }
 
@@ -385,15 +384,15 @@ func (e *Engine) Delete(ctx context.Context, p backend.DeleteParams) error {
 	if err := p.Validate(); err != nil {
 		return err
 	}
-	_, err := e.evalJob(ctx, scriptDelete, p.Queue, p.ID, p.RequestID)
+	_, err := e.callJob(ctx, scriptDelete, p.Queue, p.ID, p.RequestID)
 	return err
 }
 
-// evalJob runs a script whose only own argument is the job id, for a call
-// whose params are valid.
-func (e *Engine) evalJob(ctx context.Context, s *Script, queue, id, requestID string) (any, error) {
+// callJob runs a function whose only own argument is the job id, for a
+// call whose params are valid.
+func (e *Engine) callJob(ctx context.Context, s *Function, queue, id, requestID string) (any, error) {
 	k := KeysFor(queue)
-	return e.eval(ctx, s, k, requestID, append(k.scriptArgs(1), id))
+	return e.call(ctx, s, k, requestID, append(k.scriptArgs(1), id))
 }
 
 // Subscribe implements backend.Subscriber.

@@ -84,16 +84,6 @@ var adapters = []struct {
 	{"rueidis", newRueidis},
 }
 
-func scriptSHA(t *testing.T, name string) string {
-	for _, s := range redisq.Scripts() {
-		if s.Name == name {
-			return s.SHA
-		}
-	}
-	t.Fatalf("no script %q", name)
-	return ""
-}
-
 func enqueueIDs(t *testing.T, b backend.Backend, q string, maxAttempts int, ids ...string) {
 	t.Helper()
 	jobs := make([]backend.NewJob, len(ids))
@@ -142,14 +132,14 @@ func TestQueueRepeatsLostReply(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// Loads the scripts, so the calls below go out as EVALSHA.
+			// Loads the library, so the calls below run their functions.
 			warm, _ := jobqueue.New(direct, q.Name())
 			if _, err := warm.Claim(ctx, 1, 0); err != nil {
 				t.Fatal(err)
 			}
 			_ = warm.Purge(ctx)
 
-			p.LoseReplyTo(scriptSHA(t, "enqueue"))
+			p.LoseReplyTo(redisqtest.CallPattern(t, "enqueue"))
 			a1, err := q.Enqueue(ctx, "a")
 			if err != nil {
 				t.Fatalf("enqueue after a lost reply: %v", err)
@@ -166,7 +156,7 @@ func TestQueueRepeatsLostReply(t *testing.T) {
 				t.Fatalf("stats = %+v, %v; want the two jobs enqueued once each", st, err)
 			}
 
-			p.LoseReplyTo(scriptSHA(t, "claim"))
+			p.LoseReplyTo(redisqtest.CallPattern(t, "claim"))
 			jobs, err := q.Claim(ctx, 1, 0)
 			if err != nil {
 				t.Fatal(err)
@@ -419,7 +409,7 @@ func TestBlockPopLostReply(t *testing.T) {
 	p := startLossyProxy(t, srv.Addr)
 	b := newRueidis(t, srv, p.Addr())
 	q := redisqtest.QueueName(t)
-	p.LoseReplyTo("$5\r\nBLPOP\r\n") // the command, not the word in a script
+	p.LoseReplyTo("$5\r\nBLPOP\r\n") // the command, not the word in a function
 	claimed := claimAsync(context.Background(), b, backend.ClaimParams{Queue: q, Max: 1, Lease: time.Minute, Wait: 5 * time.Second})
 	time.Sleep(blockFirst)
 	start := time.Now()

@@ -173,7 +173,11 @@ func (e *Engine) sendEnqueues(ctx context.Context, queue string, calls []*enqueu
 			args = append(args, j.ID, string(j.Payload), strconv.Itoa(j.MaxAttempts), ms(j.Delay))
 		}
 	}
-	errs, err := e.runEnqueue(ctx, keys, args, calls)
+	v, err := e.callKeys(ctx, scriptEnqueue, keys, args)
+	var errs []error
+	if err == nil {
+		errs, err = decodeEnqueue(v, calls)
+	}
 	for i, c := range calls {
 		if err != nil {
 			c.err = err
@@ -181,15 +185,4 @@ func (e *Engine) sendEnqueues(ctx context.Context, queue string, calls []*enqueu
 			c.err = errs[i]
 		}
 	}
-}
-
-func (e *Engine) runEnqueue(ctx context.Context, keys, args []string, calls []*enqueueCall) ([]error, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	v, err := e.conn.Eval(ctx, scriptEnqueue, keys, args)
-	if err != nil {
-		return nil, err
-	}
-	return decodeEnqueue(v, calls)
 }

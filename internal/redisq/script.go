@@ -1,10 +1,11 @@
 package redisq
 
 import (
-	"crypto/sha1"
+	"crypto/sha256"
 	"embed"
 	"encoding/hex"
 	"fmt"
+	"strings"
 
 	"github.com/jobqueue-go/jobqueue/backend"
 )
@@ -12,27 +13,52 @@ import (
 //go:embed lua/*.lua
 var luaFiles embed.FS
 
-// Script is one Lua script: its source (a flags line, the request window,
-// then lib.lua, then the script's own file) and the SHA1 that EVALSHA names
-// it by.
-type Script struct {
+// Library is the Redis Functions library that holds every script of
+// lua/ as a function: lib.lua first, then each script's file as the body
+// of its function. Redis keeps it once per server (FUNCTION LOAD), so a
+// call (FCALL) runs only its own function, not lib.lua again.
+type Library struct {
+	// Name is "jobqueue_" and a short hash of the library's source, so
+	// processes that run different versions of jobqueue on one Redis each
+	// load their own library and never replace another's.
 	Name string
-	Src  string
-	SHA  string
-	// ReadOnly scripts declare the no-writes flag: an adapter runs them
-	// with EVALSHA_RO (EVAL_RO), so they may be served by a replica.
+	// Src is the library's source, FUNCTION LOAD's argument.
+	Src string
+	// Functions are the library's functions, one per script.
+	Functions []*Function
+}
+
+// Function is one script of the library.
+type Function struct {
+	// Script is the name of the script's file, without ".lua".
+	Script string
+	// Name is the function's name in Redis, the library's name, "_" and
+	// Script: function names are global to a server, so each version of
+	// the library has its own.
+	Name string
+	// ReadOnly functions declare the no-writes flag: an adapter calls
+	// them with FCALL_RO, so they may be served by a replica.
 	ReadOnly bool
 }
 
-// The first line of every script declares its flags to Redis (a "#!lua"
-// line, read by Redis 7.0 and later). One flag matters here, allow-oom:
-// whether a script may run while Redis's memory is over maxmemory under
-// the noeviction policy.
+// Function returns the function that runs script, or nil.
+func (l *Library) Function(script string) *Function {
+	for _, f := range l.Functions {
+		if f.Script == script {
+			return f
+		}
+	}
+	return nil
+}
+
+// Every function declares its flags to Redis as it is registered. One
+// flag matters here, allow-oom: whether a function may run while Redis's
+// memory is over maxmemory under the noeviction policy.
 //
-// A script without allow-oom is refused whole, before it runs, with an OOM
-// error (backend.ErrFull). That is right for the scripts that add work,
-// enqueue and retry_dead: nothing of them is written, and the caller hears
-// why.
+// A function without allow-oom (denyOOM, no flags at all) is refused
+// whole, before it runs, with an OOM error (backend.ErrFull). That is
+// right for the scripts that add work, enqueue and retry_dead: nothing of
+// them is written, and the caller hears why.
 //
 // The reads (get, list, stats) declare no-writes instead, which Redis also
 // runs while memory is full, and on a replica: Redis refuses a write
@@ -47,56 +73,102 @@ type Script struct {
 // has a request id, a history entry per finished job, whose record
 // expires with its retention.
 //
-// Without the line, a script would run in Redis's compatibility mode,
-// where the refusal comes at the script's first write that may grow
-// memory, unless another write ran before it: a complete (whose first
-// write is an HSET) and a heartbeat (a ZADD) would be refused, a claim
-// (an LPOP first) not. Declared flags make the rule the same for every
-// script, whatever the order of its writes.
+// Declared flags make the rule the same for every script, whatever the
+// order of its writes. (An EVAL script without a flags line would run in
+// Redis's compatibility mode, where the refusal comes at the script's
+// first write that may grow memory, unless another write ran before it;
+// functions always have declared flags.)
 const (
-	denyOOM  = "#!lua\n"
-	allowOOM = "#!lua flags=allow-oom\n"
-	noWrites = "#!lua flags=no-writes\n"
+	denyOOM  = "{}"
+	allowOOM = "{'allow-oom'}"
+	noWrites = "{'no-writes'}"
 )
 
-// requestWindow is the Lua line that gives lib.lua the request window.
-var requestWindow = fmt.Sprintf("local REQUEST_WINDOW_MS = %d\n", backend.RequestWindow.Milliseconds())
+// scripts are the files of lua/ that become functions, one per state
+// change or read, with their flags.
+var scripts = []struct{ name, flags string }{
+	{"enqueue", denyOOM},
+	{"claim", allowOOM},
+	{"ack", allowOOM},
+	{"extend", allowOOM},
+	{"reclaim", allowOOM},
+	{"get", noWrites},
+	{"list", noWrites},
+	{"stats", noWrites},
+	{"retry_dead", denyOOM},
+	{"delete", allowOOM},
+	{"purge", allowOOM},
+	{"poke", allowOOM},
+}
 
-func loadScript(name, flags string) *Script {
-	lib, err := luaFiles.ReadFile("lua/lib.lua")
+// libraryPrefix starts the name of every version of the library.
+const libraryPrefix = "jobqueue"
+
+// buildLibrary builds the library from the embedded files. Its version is
+// a hash of the source it has under the bare name libraryPrefix, so it
+// changes with any file, flag or setting, and only then.
+func buildLibrary() *Library {
+	l := &Library{Name: libraryName(librarySource(libraryPrefix))}
+	l.Src = librarySource(l.Name)
+	for _, s := range scripts {
+		l.Functions = append(l.Functions, &Function{Script: s.name, Name: l.Name + "_" + s.name, ReadOnly: s.flags == noWrites})
+	}
+	return l
+}
+
+// libraryName is the name of the library whose source is bare under the
+// bare name libraryPrefix: 12 hex digits of its SHA-256.
+func libraryName(bare string) string {
+	sum := sha256.Sum256([]byte(bare))
+	return libraryPrefix + "_" + hex.EncodeToString(sum[:6])
+}
+
+// librarySource is the library's source under the name name: a "#!lua"
+// line, the request window, lib.lua, and one redis.register_function per
+// script whose callback binds the call's KEYS and ARGV (lib.lua's bind)
+// and runs the script's file as it is.
+func librarySource(name string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "#!lua name=%s\n", name)
+	fmt.Fprintf(&b, "local REQUEST_WINDOW_MS = %d\n", backend.RequestWindow.Milliseconds())
+	b.WriteString(readLua("lib"))
+	for _, s := range scripts {
+		fmt.Fprintf(&b, "\nredis.register_function{function_name = '%s_%s', flags = %s, callback = function(KEYS, ARGV)\n",
+			name, s.name, s.flags)
+		b.WriteString("bind(KEYS, ARGV)\n")
+		b.WriteString(readLua(s.name))
+		b.WriteString("\nend}\n")
+	}
+	return b.String()
+}
+
+func readLua(name string) string {
+	src, err := luaFiles.ReadFile("lua/" + name + ".lua")
 	if err != nil {
 		panic(err) // embedded at build time; cannot fail
 	}
-	body, err := luaFiles.ReadFile("lua/" + name + ".lua")
-	if err != nil {
-		panic(err)
-	}
-	src := flags + requestWindow + string(lib) + "\n" + string(body)
-	sum := sha1.Sum([]byte(src))
-	return &Script{Name: name, Src: src, SHA: hex.EncodeToString(sum[:]), ReadOnly: flags == noWrites}
+	return string(src)
 }
 
-// The scripts, one per state change or read.
+// library is the one library, built once.
+var library = buildLibrary()
+
+// The functions the Engine calls.
 var (
-	scriptEnqueue   = loadScript("enqueue", denyOOM)
-	scriptClaim     = loadScript("claim", allowOOM)
-	scriptAck       = loadScript("ack", allowOOM)
-	scriptExtend    = loadScript("extend", allowOOM)
-	scriptReclaim   = loadScript("reclaim", allowOOM)
-	scriptGet       = loadScript("get", noWrites)
-	scriptList      = loadScript("list", noWrites)
-	scriptStats     = loadScript("stats", noWrites)
-	scriptRetryDead = loadScript("retry_dead", denyOOM)
-	scriptDelete    = loadScript("delete", allowOOM)
-	scriptPurge     = loadScript("purge", allowOOM)
-	scriptPoke      = loadScript("poke", allowOOM)
+	scriptEnqueue   = library.Function("enqueue")
+	scriptClaim     = library.Function("claim")
+	scriptAck       = library.Function("ack")
+	scriptExtend    = library.Function("extend")
+	scriptReclaim   = library.Function("reclaim")
+	scriptGet       = library.Function("get")
+	scriptList      = library.Function("list")
+	scriptStats     = library.Function("stats")
+	scriptRetryDead = library.Function("retry_dead")
+	scriptDelete    = library.Function("delete")
+	scriptPurge     = library.Function("purge")
+	scriptPoke      = library.Function("poke")
 )
 
-// Scripts returns every script, for tests and for preloading with SCRIPT
-// LOAD.
-func Scripts() []*Script {
-	return []*Script{
-		scriptEnqueue, scriptClaim, scriptAck, scriptExtend, scriptReclaim, scriptGet,
-		scriptList, scriptStats, scriptRetryDead, scriptDelete, scriptPurge, scriptPoke,
-	}
-}
+// FunctionLibrary returns the library, for tests and for loading it ahead
+// of the first call.
+func FunctionLibrary() *Library { return library }

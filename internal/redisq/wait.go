@@ -257,7 +257,7 @@ func (q *waitQueue) block() {
 func (q *waitQueue) rearm() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	_, _ = q.e.eval(ctx, scriptPoke, q.keys, "", q.keys.scriptArgs(0))
+	_, _ = q.e.call(ctx, scriptPoke, q.keys, "", q.keys.scriptArgs(0))
 }
 
 // interrupt wakes this queue's blocker if it is blocked, so Close need not

@@ -1,5 +1,7 @@
--- lib.lua is prepended to every other script of this directory, so the
--- helpers and the argument layout below are written once.
+-- lib.lua opens the jobqueue library of Redis Functions (script.go builds
+-- it): the helpers and the argument layout below are written once, and
+-- every other file of this directory is the body of one function, which
+-- first calls bind.
 --
 -- Every script receives the same KEYS and the same first two ARGV:
 --   KEYS[1] queue:{q}:pending     list, next job to claim on the left
@@ -18,6 +20,11 @@
 -- REQUEST_WINDOW_MS, how long a request record lasts at least, is defined
 -- on the line before this file (script.go), from backend.RequestWindow.
 --
+-- The library is loaded once and its functions are called many times, so
+-- the names below outlive a call: bind sets every one of them at the start
+-- of each call, K_REQUEST to nil when the call has no request record.
+-- Redis runs one function at a time, so no call sees another's.
+--
 -- Time is always read with TIME, never passed by a client, so clock skew
 -- between worker hosts cannot expire a lease early. Numbers are handed to
 -- redis.call as Lua numbers (formatted by Redis without exponent) or, when
@@ -27,10 +34,17 @@
 -- Every list, zset and counter write is made once per call with all the
 -- ids it concerns, not once per job: Redis's cost is mostly per command.
 
-local K_PENDING, K_PROCESSING, K_SCHEDULED = KEYS[1], KEYS[2], KEYS[3]
-local K_COMPLETED, K_DEAD, K_STATS, K_MARKER = KEYS[4], KEYS[5], KEYS[6], KEYS[7]
-local K_REQUEST = KEYS[8]
-local JOB_PREFIX, CHANNEL = ARGV[1], ARGV[2]
+local K_PENDING, K_PROCESSING, K_SCHEDULED
+local K_COMPLETED, K_DEAD, K_STATS, K_MARKER
+local K_REQUEST
+local JOB_PREFIX, CHANNEL
+
+local function bind(keys, args)
+  K_PENDING, K_PROCESSING, K_SCHEDULED = keys[1], keys[2], keys[3]
+  K_COMPLETED, K_DEAD, K_STATS, K_MARKER = keys[4], keys[5], keys[6], keys[7]
+  K_REQUEST = keys[8]
+  JOB_PREFIX, CHANNEL = args[1], args[2]
+end
 
 -- Bounds keep every call's cost proportional to its own batch.
 local PROMOTE_BATCH = 1000

@@ -2,7 +2,9 @@ package redisqtest
 
 import (
 	"context"
+	"fmt"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -36,7 +38,7 @@ var methodScripts = map[string]string{
 func LoseReplies(open Open, query string) func(t *testing.T) conformance.ReplyLoser {
 	return func(t *testing.T) conformance.ReplyLoser {
 		srv := redistest.Shared(t)
-		preload(t, srv.URL)
+		LoadLibrary(t, srv.URL)
 		p, err := faultproxy.Start(srv.Addr)
 		if err != nil {
 			t.Fatal(err)
@@ -53,31 +55,36 @@ func LoseReplies(open Open, query string) func(t *testing.T) conformance.ReplyLo
 			if !ok {
 				t.Fatalf("redisqtest: no script for method %q", method)
 			}
-			for _, s := range redisq.Scripts() {
-				if s.Name == name {
-					p.LoseReplyTo(s.SHA)
-					return
-				}
-			}
-			t.Fatalf("redisqtest: no script %q", name)
+			p.LoseReplyTo(CallPattern(t, name))
 		}
 		return conformance.ReplyLoser{Backend: b, Lose: lose, Lost: p.Lost}
 	}
 }
 
-// preload loads every script into the server, so that a call goes out as
-// EVALSHA and the reply the proxy loses is that of a script that ran, not
-// a NOSCRIPT.
-func preload(t *testing.T, serverURL string) {
+// CallPattern returns what names a call of script's function in a request,
+// the function's name as a RESP bulk string, for a faultproxy.Proxy's
+// LoseReplyTo.
+func CallPattern(tb testing.TB, script string) string {
+	f := redisq.FunctionLibrary().Function(script)
+	if f == nil {
+		tb.Fatalf("redisqtest: no script %q", script)
+	}
+	return fmt.Sprintf("$%d\r\n%s\r\n", len(f.Name), f.Name)
+}
+
+// LoadLibrary loads the function library into the server at serverURL, so
+// that the first call there runs its function: the reply a proxy loses is
+// then that of a call that ran, not Redis's "Function not found".
+func LoadLibrary(tb testing.TB, serverURL string) {
 	opt, err := redis.ParseURL(serverURL)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	c := redis.NewClient(opt)
 	defer c.Close()
-	for _, s := range redisq.Scripts() {
-		if err := c.ScriptLoad(context.Background(), s.Src).Err(); err != nil {
-			t.Fatalf("load script %s: %v", s.Name, err)
-		}
+	lib := redisq.FunctionLibrary()
+	err = c.FunctionLoad(context.Background(), lib.Src).Err()
+	if err != nil && !strings.Contains(err.Error(), "already exists") {
+		tb.Fatalf("redisqtest: FUNCTION LOAD %s: %v", lib.Name, err)
 	}
 }
