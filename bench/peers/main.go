@@ -151,7 +151,7 @@ func (c comparison) run(ctx context.Context, log io.Writer) (*report, error) {
 			r.results = append(r.results, res)
 			fmt.Fprintf(log, "run %d/%d: %-26s single %8s/s  batch %11s  drain %8s/s  steady p50 %6.2f ms p99 %7.2f ms  idle %5.1f cmds/s  (%v)%s\n",
 				run, c.runs, r.lib.name, thousands(rate(res.single)), batchRate(res), thousands(rate(res.drain)),
-				ms(res.p50), ms(res.p99), perSecond(float64(res.idle.cost.commands), res.idle), time.Since(began).Round(time.Second/10), problemNote(res))
+				ms(res.p50), ms(res.p99), perSecond(float64(res.idle.cost.Commands), res.idle), time.Since(began).Round(time.Second/10), problemNote(res))
 		}
 	}
 	return rep, nil

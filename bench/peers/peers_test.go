@@ -49,7 +49,7 @@ func TestComparison(t *testing.T) {
 			t.Errorf("%s: batch enqueue supported %v, want %v", r.lib.name, res.batchOK, batches[r.lib.name])
 		}
 		for name, m := range map[string]measured{"single": res.single, "drain": res.drain, "steady": res.steady} {
-			if m.jobs == 0 || m.perSecond() <= 0 || m.cost.commands <= 0 || m.cost.reads <= 0 {
+			if m.jobs == 0 || m.perSecond() <= 0 || m.cost.Commands <= 0 || m.cost.Reads <= 0 {
 				t.Errorf("%s %s: %+v", r.lib.name, name, m)
 			}
 		}
@@ -102,22 +102,6 @@ func TestPayload(t *testing.T) {
 	}
 	if _, _, ok := decodePayload([]byte(`{"x":1}`)); ok {
 		t.Error("decodePayload accepted a foreign payload")
-	}
-}
-
-func TestParseInfo(t *testing.T) {
-	text := "# Commandstats\r\n" +
-		"cmdstat_evalsha:calls=10,usec=100,usec_per_call=10.00,rejected_calls=0,failed_calls=0\r\n" +
-		"cmdstat_info:calls=2,usec=20,usec_per_call=10.00,rejected_calls=0,failed_calls=0\r\n" +
-		"# CPU\r\nused_cpu_sys:0.500000\r\nused_cpu_user:1.250000\r\nused_cpu_sys_children:9.000000\r\n" +
-		"# Stats\r\ntotal_reads_processed:7\r\n"
-	r := parseInfo(text)
-	if r.commands != 12 || r.infoCalls != 2 || r.reads != 7 || r.redisCPU != 1750*time.Millisecond {
-		t.Errorf("parsed %+v", r)
-	}
-	later := reading{commands: 20, infoCalls: 3, reads: 10, redisCPU: 2 * time.Second}
-	if c := later.since(r); c.commands != 7 || c.reads != 2 || c.redisCPU != 250*time.Millisecond {
-		t.Errorf("cost %+v", c)
 	}
 }
 

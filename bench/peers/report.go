@@ -60,11 +60,11 @@ func hasBatch(r result) bool { return r.batchOK }
 // The per-job and per-second figures of a measured stretch.
 func rate(m measured) float64 { return m.perSecond() }
 
-func commandsPerJob(m measured) float64 { return float64(m.cost.commands) / float64(max(m.jobs, 1)) }
+func commandsPerJob(m measured) float64 { return float64(m.cost.Commands) / float64(max(m.jobs, 1)) }
 
-func readsPerJob(m measured) float64 { return float64(m.cost.reads) / float64(max(m.jobs, 1)) }
+func readsPerJob(m measured) float64 { return float64(m.cost.Reads) / float64(max(m.jobs, 1)) }
 
-func redisCPUPerJob(m measured) float64 { return micros(m.cost.redisCPU) / float64(max(m.jobs, 1)) }
+func redisCPUPerJob(m measured) float64 { return micros(m.cost.RedisCPU) / float64(max(m.jobs, 1)) }
 
 func clientCPUPerJob(m measured) float64 { return micros(m.cost.clientCPU) / float64(max(m.jobs, 1)) }
 
@@ -135,7 +135,7 @@ func (rep *report) writeMarkdown(w io.Writer) error {
 			r.cell("%.1f µs", func(x result) float64 { return redisCPUPerJob(x.steady) }, nil),
 			r.cell("%.1f µs", func(x result) float64 { return clientCPUPerJob(x.single) + clientCPUPerJob(x.drain) }, nil),
 			r.cell("%.1f µs", func(x result) float64 { return clientCPUPerJob(x.steady) }, nil),
-			r.cell("%.1f", func(x result) float64 { return perSecond(float64(x.idle.cost.commands), x.idle) }, nil),
+			r.cell("%.1f", func(x result) float64 { return perSecond(float64(x.idle.cost.Commands), x.idle) }, nil),
 		)
 	}
 
@@ -229,9 +229,9 @@ func (rep *report) writeCosts(b *strings.Builder) {
 			return func(x result) float64 { return perSecond(f(x.idle), x.idle) }
 		}
 		fmt.Fprintf(b, "| %s | idle, per second | – | %s | %s | %s | %s |\n", r.lib.name,
-			r.cell("%.1f", idle(func(m measured) float64 { return float64(m.cost.commands) }), nil),
-			r.cell("%.1f", idle(func(m measured) float64 { return float64(m.cost.reads) }), nil),
-			r.cell("%.0f µs", idle(func(m measured) float64 { return micros(m.cost.redisCPU) }), nil),
+			r.cell("%.1f", idle(func(m measured) float64 { return float64(m.cost.Commands) }), nil),
+			r.cell("%.1f", idle(func(m measured) float64 { return float64(m.cost.Reads) }), nil),
+			r.cell("%.0f µs", idle(func(m measured) float64 { return micros(m.cost.RedisCPU) }), nil),
 			r.cell("%.0f µs", idle(func(m measured) float64 { return micros(m.cost.clientCPU) }), nil))
 	}
 }

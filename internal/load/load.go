@@ -141,9 +141,12 @@ type Usage struct {
 	// Commands is the sum of calls of every Redis command, those run
 	// inside scripts included, less the INFO calls of the measurement.
 	Commands int64
-	// Scripts counts FCALL calls: the round trips that change state (the
-	// reads go out as FCALL_RO).
+	// Scripts counts function and script calls (FCALL, FCALL_RO).
 	Scripts int64
+	// Reads is the socket reads Redis served, less those that carried the
+	// measurement's INFO calls: about one per round trip, whatever the
+	// client library (see Counters.Reads).
+	Reads int64
 	// RedisCPU is the server's user and system CPU time.
 	RedisCPU time.Duration
 	// ClientCPU is this process's user and system CPU time.
@@ -490,4 +493,4 @@ func sleep(ctx context.Context, d time.Duration) error {
 }
 
 // errNoInfo marks an InfoFunc reply without the expected fields.
-var errNoInfo = errors.New("jobqueue: load: INFO reply lacks commandstats or cpu fields")
+var errNoInfo = errors.New("jobqueue: load: INFO reply lacks commandstats, cpu or stats fields")

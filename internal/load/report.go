@@ -100,7 +100,7 @@ func (rep Report) WriteTable(w io.Writer) error {
 			ccpu = perJob(u.ClientCPU, p.Jobs)
 			if u.Redis {
 				cmds = fmt.Sprintf("%.2f", float64(u.Commands)/float64(max(p.Jobs, 1)))
-				trips = fmt.Sprintf("%.3f", float64(u.Scripts)/float64(max(p.Jobs, 1)))
+				trips = fmt.Sprintf("%.3f", float64(u.Reads)/float64(max(p.Jobs, 1)))
 				rcpu = perJob(u.RedisCPU, p.Jobs)
 			}
 		}

@@ -4,6 +4,6 @@ package load
 
 import "time"
 
-// processCPU reports nothing where getrusage is missing; the report then
+// ProcessCPU reports nothing where getrusage is missing; the report then
 // shows zero client CPU.
-func processCPU() time.Duration { return 0 }
+func ProcessCPU() time.Duration { return 0 }

@@ -12,7 +12,7 @@ import (
 )
 
 // InfoFunc returns the text of the Redis INFO command for the given
-// sections ("commandstats", "cpu"), as the server sends it.
+// sections (see InfoSections), as the server sends it.
 type InfoFunc func(ctx context.Context, sections ...string) (string, error)
 
 // GoRedisInfo reads INFO through a go-redis client. On a Cluster client
@@ -30,36 +30,31 @@ func RueidisInfo(c rueidislib.Client) InfoFunc {
 	}
 }
 
-// sample is a reading of every counter a run compares.
-type sample struct {
-	redis     bool
-	commands  int64
-	scripts   int64
-	infoCalls int64
-	redisCPU  time.Duration
-	clientCPU time.Duration
+// InfoSections are the INFO sections ParseInfo reads.
+var InfoSections = []string{"commandstats", "cpu", "stats"}
+
+// Counters are the server-wide counters of one INFO reply that a
+// measurement compares. Redis counts the whole server, so a server nothing
+// else uses is measured.
+type Counters struct {
+	// Commands is the sum of the calls of every command in commandstats,
+	// those run inside scripts and functions included.
+	Commands int64
+	// Scripts counts FCALL, FCALL_RO, EVAL and EVALSHA calls.
+	Scripts int64
+	// InfoCalls counts INFO calls, the measurement's own.
+	InfoCalls int64
+	// Reads is total_reads_processed: the socket reads Redis served, about
+	// one per round trip (a pipeline that arrives at once is one read).
+	Reads int64
+	// RedisCPU is the server's used_cpu_user plus used_cpu_sys.
+	RedisCPU time.Duration
 }
 
-func (r *runner) sample(ctx context.Context) (sample, error) {
-	s := sample{clientCPU: processCPU()}
-	if r.cfg.Info == nil {
-		return s, nil
-	}
-	text, err := r.cfg.Info(ctx, "commandstats", "cpu")
-	if err != nil {
-		return s, err
-	}
-	if err := s.parseInfo(text); err != nil {
-		return s, err
-	}
-	s.redis = true
-	return s, nil
-}
-
-// parseInfo reads the calls of every command and the server's CPU time
-// from an INFO reply.
-func (s *sample) parseInfo(text string) error {
-	var cpuUser, cpuSys, sawStats bool
+// ParseInfo reads Counters from an INFO reply of InfoSections.
+func ParseInfo(text string) (Counters, error) {
+	var c Counters
+	var cpuUser, cpuSys, sawStats, sawReads bool
 	sc := bufio.NewScanner(strings.NewReader(text))
 	for sc.Scan() {
 		name, value, ok := strings.Cut(strings.TrimSpace(sc.Text()), ":")
@@ -70,25 +65,65 @@ func (s *sample) parseInfo(text string) error {
 		case strings.HasPrefix(name, "cmdstat_"):
 			calls := statField(value, "calls")
 			sawStats = true
-			s.commands += calls
+			c.Commands += calls
 			switch strings.TrimPrefix(name, "cmdstat_") {
-			case "fcall":
-				s.scripts += calls
+			case "fcall", "fcall_ro", "evalsha", "eval", "evalsha_ro", "eval_ro":
+				c.Scripts += calls
 			case "info":
-				s.infoCalls += calls
+				c.InfoCalls += calls
 			}
 		case name == "used_cpu_user":
-			s.redisCPU += seconds(value)
+			c.RedisCPU += seconds(value)
 			cpuUser = true
 		case name == "used_cpu_sys":
-			s.redisCPU += seconds(value)
+			c.RedisCPU += seconds(value)
 			cpuSys = true
+		case name == "total_reads_processed":
+			c.Reads, _ = strconv.ParseInt(value, 10, 64)
+			sawReads = true
 		}
 	}
-	if !cpuUser || !cpuSys || !sawStats {
-		return errNoInfo
+	if !cpuUser || !cpuSys || !sawStats || !sawReads {
+		return c, errNoInfo
 	}
-	return nil
+	return c, nil
+}
+
+// Since is the difference from an earlier reading a to c, less the INFO
+// calls between them and the socket reads that carried those calls: a
+// measurement that reads INFO at both ends counts nothing of its own.
+func (c Counters) Since(a Counters) Counters {
+	info := c.InfoCalls - a.InfoCalls
+	return Counters{
+		Commands:  c.Commands - a.Commands - info,
+		Scripts:   c.Scripts - a.Scripts,
+		Reads:     c.Reads - a.Reads - info,
+		RedisCPU:  c.RedisCPU - a.RedisCPU,
+		InfoCalls: info,
+	}
+}
+
+// sample is a reading of every counter a run compares.
+type sample struct {
+	redis     bool
+	counters  Counters
+	clientCPU time.Duration
+}
+
+func (r *runner) sample(ctx context.Context) (sample, error) {
+	s := sample{clientCPU: ProcessCPU()}
+	if r.cfg.Info == nil {
+		return s, nil
+	}
+	text, err := r.cfg.Info(ctx, InfoSections...)
+	if err != nil {
+		return s, err
+	}
+	if s.counters, err = ParseInfo(text); err != nil {
+		return s, err
+	}
+	s.redis = true
+	return s, nil
 }
 
 // statField returns one integer field of a commandstats value such as
@@ -109,15 +144,13 @@ func seconds(v string) time.Duration {
 	return time.Duration(f * float64(time.Second))
 }
 
-// minus is the usage between an earlier sample a and s. The INFO calls
-// of the measurement itself are left out of the command count.
+// minus is the usage between an earlier sample a and s.
 func (s sample) minus(a sample) *Usage {
 	u := &Usage{ClientCPU: s.clientCPU - a.clientCPU}
 	if s.redis && a.redis {
+		d := s.counters.Since(a.counters)
 		u.Redis = true
-		u.Commands = (s.commands - a.commands) - (s.infoCalls - a.infoCalls)
-		u.Scripts = s.scripts - a.scripts
-		u.RedisCPU = s.redisCPU - a.redisCPU
+		u.Commands, u.Scripts, u.Reads, u.RedisCPU = d.Commands, d.Scripts, d.Reads, d.RedisCPU
 	}
 	return u
 }
@@ -128,6 +161,7 @@ func (u *Usage) plus(v *Usage) *Usage {
 		Redis:     u.Redis && v.Redis,
 		Commands:  u.Commands + v.Commands,
 		Scripts:   u.Scripts + v.Scripts,
+		Reads:     u.Reads + v.Reads,
 		RedisCPU:  u.RedisCPU + v.RedisCPU,
 		ClientCPU: u.ClientCPU + v.ClientCPU,
 	}
