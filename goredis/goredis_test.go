@@ -25,3 +25,4 @@ func TestCommandCounts(t *testing.T)           { redisqtest.CommandCounts(t, red
 func TestRedisRestartUnderWorker(t *testing.T) { redisqtest.RedisRestart(t, redisqtest.GoRedis) }
 func TestWritesStopped(t *testing.T)           { redisqtest.WritesStopped(t, redisqtest.GoRedis) }
 func TestLibraryLost(t *testing.T)             { redisqtest.LibraryLost(t, redisqtest.GoRedis) }
+func TestConnectionsKilled(t *testing.T)       { redisqtest.ConnectionsKilled(t, redisqtest.GoRedis) }

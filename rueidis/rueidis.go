@@ -180,6 +180,20 @@ func (b *Backend) CheckConfig(ctx context.Context) ([]string, error) {
 }
 
 // conn implements redisq.Conn with rueidis.
+//
+// Every command it sends is pinned (Completed.Pin), so that rueidis never
+// puts it back in its pool for the next builder to fill. rueidis (v1.0.79,
+// its latest release) sends a command again after a network error, by
+// default a read-only one (FCALL_RO) or a SUBSCRIBE, and when the last
+// attempt succeeds it recycles the command, although the writer goroutine
+// of the connection that failed may still be copying it: a data race with
+// the next command built, which -race reports inside rueidis. rueidis
+// keeps a command out of its pool when the call ends in a network error,
+// for this very reason, but looks at the last attempt only. A pinned
+// command goes to the garbage collector instead, one small allocation per
+// call; pinning every command, not only the ones rueidis repeats by
+// default, keeps the rule simple. The redisqtest test ConnectionsKilled
+// catches the race under -race.
 type conn struct {
 	c rueidislib.Client
 }
@@ -189,9 +203,9 @@ func (c conn) Call(ctx context.Context, f *redisq.Function, keys, args []string)
 	n := int64(len(keys))
 	var cmd rueidislib.Completed
 	if f.ReadOnly {
-		cmd = b.FcallRo().Function(f.Name).Numkeys(n).Key(keys...).Arg(args...).Build()
+		cmd = b.FcallRo().Function(f.Name).Numkeys(n).Key(keys...).Arg(args...).Build().Pin()
 	} else {
-		cmd = b.Fcall().Function(f.Name).Numkeys(n).Key(keys...).Arg(args...).Build()
+		cmd = b.Fcall().Function(f.Name).Numkeys(n).Key(keys...).Arg(args...).Build().Pin()
 	}
 	msg, err := c.c.Do(ctx, cmd).ToMessage()
 	if err != nil {
@@ -201,7 +215,7 @@ func (c conn) Call(ctx context.Context, f *redisq.Function, keys, args []string)
 }
 
 func (c conn) BlockPop(ctx context.Context, key string, timeout time.Duration) (bool, error) {
-	err := c.c.Do(ctx, c.c.B().Blpop().Key(key).Timeout(timeout.Seconds()).Build()).Error()
+	err := c.c.Do(ctx, c.c.B().Blpop().Key(key).Timeout(timeout.Seconds()).Build().Pin()).Error()
 	if rueidislib.IsRedisNil(err) {
 		return false, nil
 	}
@@ -224,7 +238,7 @@ func (c conn) Subscribe(ctx context.Context, channel string) (<-chan string, err
 	go func() {
 		defer close(out)
 		for {
-			err := c.c.Receive(hookCtx, c.c.B().Subscribe().Channel(channel).Build(), func(m rueidislib.PubSubMessage) {
+			err := c.c.Receive(hookCtx, c.c.B().Subscribe().Channel(channel).Build().Pin(), func(m rueidislib.PubSubMessage) {
 				select {
 				case out <- m.Message:
 				default: // events are notifications: a slow reader misses some
@@ -278,7 +292,7 @@ func (c conn) Nodes(ctx context.Context) ([]redisq.Node, error) {
 // do returns a redisq.Node's Do on client.
 func do(client rueidislib.Client) func(context.Context, ...string) (any, error) {
 	return func(ctx context.Context, args ...string) (any, error) {
-		msg, err := client.Do(ctx, client.B().Arbitrary(args...).Build()).ToMessage()
+		msg, err := client.Do(ctx, client.B().Arbitrary(args...).Build().Pin()).ToMessage()
 		if err != nil {
 			return nil, mapError(err)
 		}
