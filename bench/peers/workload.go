@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/jobqueue-go/jobqueue/internal/load"
 )
 
 // config is one comparison's settings; see the flags in main.go.
@@ -189,7 +191,7 @@ func (r *runner) idle(ctx context.Context, res *result) (*tracker, error) {
 			return err
 		}
 		defer stop()
-		res.idle, err = r.measure(ctx, 0, func() error { return sleep(ctx, r.cfg.idleFor) })
+		res.idle, err = r.measure(ctx, 0, func() error { return load.Sleep(ctx, r.cfg.idleFor) })
 		return err
 	})
 }
@@ -201,7 +203,7 @@ func (r *runner) startIdle(ctx context.Context, s subject, tr *tracker) (stop fu
 	if err != nil {
 		return nil, err
 	}
-	if err := sleep(ctx, r.cfg.settle); err != nil {
+	if err := load.Sleep(ctx, r.cfg.settle); err != nil {
 		stop()
 		return nil, err
 	}
@@ -270,7 +272,7 @@ func (r *runner) pace(ctx context.Context, s subject, tr *tracker, n int) error 
 	interval := time.Duration(float64(time.Second) / r.cfg.rate)
 	start := time.Now()
 	for i := range n {
-		if err := sleep(ctx, time.Until(start.Add(time.Duration(i)*interval))); err != nil {
+		if err := load.Sleep(ctx, time.Until(start.Add(time.Duration(i)*interval))); err != nil {
 			return err
 		}
 		if err := s.EnqueueOne(ctx, encodePayload(time.Now().UnixNano(), i, r.cfg.payload)); err != nil {
@@ -419,19 +421,4 @@ func field(p []byte, prefix string) (int64, []byte, bool) {
 	}
 	n, err := strconv.ParseInt(string(p[:end]), 10, 64)
 	return n, p[end:], err == nil
-}
-
-// sleep waits d, or less when ctx ends first.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

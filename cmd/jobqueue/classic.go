@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jobqueue-go/jobqueue"
@@ -95,32 +94,13 @@ func (s *server) classicJobs(ctx context.Context, l classicList) ([]classicJob, 
 // handleClassicJobs answers GET /jobs: the recipe's four lists, with the
 // stats and the workers besides.
 func (s *server) handleClassicJobs(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	lists := make([][]classicJob, len(classicLists))
-	errs := make([]error, len(lists))
-	var wg sync.WaitGroup
+	names := make([]string, len(classicLists))
 	for i, l := range classicLists {
-		wg.Go(func() { lists[i], errs[i] = s.classicJobs(ctx, l) })
+		names[i] = l.name
 	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		s.writeQueueError(w, err)
-		return
-	}
-	st, err := s.stats(ctx)
-	if err != nil {
-		s.writeQueueError(w, err)
-		return
-	}
-	out := map[string]any{
-		"stats":   st,
-		"workers": s.pool.snapshot(),
-		"now_ms":  time.Now().UnixMilli(),
-	}
-	for i, l := range classicLists {
-		out[l.name] = lists[i]
-	}
-	writeJSON(w, http.StatusOK, out)
+	s.writeLists(w, r, names, func(ctx context.Context, i int) (any, error) {
+		return s.classicJobs(ctx, classicLists[i])
+	}, nil)
 }
 
 // handleClassicEnqueue enqueues count jobs, count clamped to 1..50.

@@ -351,12 +351,26 @@ func (s *server) handleJobs(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	ctx := r.Context()
-	lists := make([][]jobSummary, len(backend.States))
-	errs := make([]error, len(lists))
-	var wg sync.WaitGroup
+	names := make([]string, len(backend.States))
 	for i, st := range backend.States {
-		wg.Go(func() { lists[i], errs[i] = s.listJobs(ctx, st, limit) })
+		names[i] = apiState(st)
+	}
+	s.writeLists(w, r, names, func(ctx context.Context, i int) (any, error) {
+		return s.listJobs(ctx, backend.States[i], limit)
+	}, map[string]any{"limit": limit})
+}
+
+// writeLists answers a request for job lists: the lists called names,
+// read by list concurrently, with the queue's stats, the workers, the time
+// and extra besides.
+func (s *server) writeLists(w http.ResponseWriter, r *http.Request, names []string,
+	list func(ctx context.Context, i int) (any, error), extra map[string]any) {
+	ctx := r.Context()
+	lists := make([]any, len(names))
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i := range names {
+		wg.Go(func() { lists[i], errs[i] = list(ctx, i) })
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
@@ -372,10 +386,12 @@ func (s *server) handleJobs(w http.ResponseWriter, r *http.Request) {
 		"stats":   st,
 		"workers": s.pool.snapshot(),
 		"now_ms":  time.Now().UnixMilli(),
-		"limit":   limit,
 	}
-	for i, state := range backend.States {
-		out[apiState(state)] = lists[i]
+	for k, v := range extra {
+		out[k] = v
+	}
+	for i, name := range names {
+		out[name] = lists[i]
 	}
 	writeJSON(w, http.StatusOK, out)
 }

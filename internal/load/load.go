@@ -286,7 +286,7 @@ func (r *runner) latency(ctx context.Context) (Report, error) {
 	defer func() { stopWorker(); <-done }()
 	// Let every claim find the queue empty and block, so the run measures
 	// idle workers being woken rather than busy ones polling.
-	if err := sleep(ctx, 300*time.Millisecond); err != nil {
+	if err := Sleep(ctx, 300*time.Millisecond); err != nil {
 		return rep, err
 	}
 
@@ -391,7 +391,7 @@ func (r *runner) pace(ctx context.Context) error {
 	batch := make([]any, 0, r.cfg.Batch)
 	for i := 0; i < r.cfg.Jobs; i += r.cfg.Batch {
 		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
-			if err := sleep(ctx, d); err != nil {
+			if err := Sleep(ctx, d); err != nil {
 				return err
 			}
 		}
@@ -481,7 +481,12 @@ func stamp(p []byte) (int64, bool) {
 	return t, err == nil
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
+// Sleep waits d, or until ctx ends, which it returns. A d not above zero
+// returns at once.
+func Sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
