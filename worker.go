@@ -39,7 +39,9 @@ type WorkerOptions struct {
 	// handlers.
 	ClaimBatch int
 	// ClaimWait is how long one claim call blocks on an empty queue
-	// (default 5 s). An idle worker costs one claim per ClaimWait.
+	// (default 5 s). An idle worker costs one claim call per ClaimWait; on
+	// Redis, one that found the queue empty and heard of no work since
+	// waits again without asking Redis, for up to 10 s.
 	ClaimWait time.Duration
 	// HeartbeatInterval is how often the leases of all in-flight jobs are
 	// renewed, in one batched call (default a third of the lease). It must

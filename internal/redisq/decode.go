@@ -154,7 +154,7 @@ func decodeEnqueue(v any, calls []*enqueueCall) ([]error, error) {
 	for i, x := range a {
 		switch r := x.(type) {
 		case int64:
-			if r != int64(len(calls[i].p.Jobs)) {
+			if r != int64(calls[i].count()) {
 				return nil, errShape("enqueue", v)
 			}
 		case string:

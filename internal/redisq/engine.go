@@ -124,28 +124,36 @@ func (e *Engine) Claim(ctx context.Context, p backend.ClaimParams) ([]backend.Cl
 	}
 	q := e.waitQueue(p.Queue)
 	deadline := time.Now().Add(p.Wait)
+	// A repeat of a claim that failed here always runs claim.lua: its
+	// first run may hold jobs, whatever this process knows of the queue.
+	repeat := p.RequestID != "" && q.isRepeat(p.RequestID)
 	for woken := false; ; woken = true {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		left := time.Until(deadline)
-		if p.Wait > 0 && q.knownEmpty() {
+		if trust := q.trustedEmpty(); p.Wait > 0 && trust > 0 && !repeat {
 			// Nothing came since a claim left the queue empty: wait for
 			// the wake-up that new work brings, or return empty-handed at
-			// the deadline, without asking Redis.
+			// the deadline, without asking Redis; no longer than the
+			// trust lasts.
 			if left <= 0 {
 				return nil, nil
 			}
-			if err := q.wait(ctx, left); err != nil {
+			if err := q.wait(ctx, min(left, trust)); err != nil {
 				return nil, err
 			}
 			continue
 		}
+		repeat = false
 		seq, start := q.wakeCount(), time.Now()
 		// claimOnce ignores ctx's cancellation (see there); the wait
 		// itself still ends at once on cancel.
 		r, err := e.claimOnce(ctx, k, p, base)
 		if err != nil {
+			if p.RequestID != "" {
+				q.claimFailed(p.RequestID)
+			}
 			if woken {
 				// The wake-up this claim got may be the only one for
 				// the work now pending: pass it on rather than lose it.

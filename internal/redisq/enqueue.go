@@ -10,8 +10,8 @@ import (
 
 // Concurrent Enqueue calls of one queue share script calls: while
 // enqueueInFlight script calls of a queue's enqueues are on their way, the
-// calls that arrive wait in the queue's enqueueGroup, and the first of
-// those calls to end sends all that waited as one (group commit). A call
+// calls that arrive wait in the queue's enqueueGroup, and when the call in
+// flight ends, all that waited go out as one (group commit). A call
 // that finds fewer in flight is sent at once, alone, so there is no timer
 // and no added latency without concurrency; under load the waiting calls
 // cost Redis one script call, one TIME, one RPUSH, one HINCRBY and one
@@ -43,10 +43,16 @@ type enqueueGroup struct {
 
 // enqueueCall is one Enqueue call waiting in, or sent by, an enqueueGroup.
 type enqueueCall struct {
-	ctx  context.Context
-	p    backend.EnqueueParams
-	done chan struct{} // closed once err is set
-	err  error
+	ctx context.Context
+	// jobs is the call's part of enqueue.lua's ARGV after its request
+	// record's index: n, then id, payload, max_attempts, delay_ms per job.
+	// It is built on the caller's goroutine, so that a caller that returns
+	// before the script call is sent may reuse its params' memory.
+	jobs    []string
+	request string        // the request record's key, or ""
+	size    int           // payload bytes
+	done    chan struct{} // closed once err is set
+	err     error
 	// sent is the script call that took this call, nil while it waits;
 	// guarded by Engine.gmu.
 	sent *gathered
@@ -68,7 +74,15 @@ func (e *Engine) Enqueue(ctx context.Context, p backend.EnqueueParams) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	c := &enqueueCall{ctx: ctx, p: p}
+	c := &enqueueCall{ctx: ctx, jobs: make([]string, 1, 1+4*len(p.Jobs))}
+	c.jobs[0] = strconv.Itoa(len(p.Jobs))
+	for _, j := range p.Jobs {
+		c.jobs = append(c.jobs, j.ID, string(j.Payload), strconv.Itoa(j.MaxAttempts), ms(j.Delay))
+		c.size += len(j.Payload)
+	}
+	if p.RequestID != "" {
+		c.request = KeysFor(p.Queue).Request(p.RequestID)
+	}
 	e.gmu.Lock()
 	g := e.groups[p.Queue]
 	if g == nil {
@@ -123,10 +137,8 @@ func (e *Engine) enqueueSent(queue string, g *enqueueGroup) {
 	}
 	n, jobs, size := 0, 0, 0
 	for _, c := range g.waiting {
-		for _, j := range c.p.Jobs {
-			size += len(j.Payload)
-		}
-		jobs += len(c.p.Jobs)
+		size += c.size
+		jobs += c.count()
 		if n > 0 && (jobs > gatherJobs || size > gatherBytes) {
 			break
 		}
@@ -153,25 +165,25 @@ func (e *Engine) enqueueSent(queue string, g *enqueueGroup) {
 	}()
 }
 
+// count is the number of jobs of c.
+func (c *enqueueCall) count() int { return (len(c.jobs) - 1) / 4 }
+
 // sendEnqueues runs calls in one enqueue.lua call and sets each call's err.
 func (e *Engine) sendEnqueues(ctx context.Context, queue string, calls []*enqueueCall) {
 	k := KeysFor(queue)
 	keys := k.scriptKeys("")
 	n := 1
 	for _, c := range calls {
-		n += 2 + 4*len(c.p.Jobs)
+		n += 1 + len(c.jobs)
 	}
 	args := append(k.scriptArgs(n), strconv.Itoa(len(calls)))
 	for _, c := range calls {
 		r := "0"
-		if c.p.RequestID != "" {
-			keys = append(keys, k.Request(c.p.RequestID))
+		if c.request != "" {
+			keys = append(keys, c.request)
 			r = strconv.Itoa(len(keys))
 		}
-		args = append(args, r, strconv.Itoa(len(c.p.Jobs)))
-		for _, j := range c.p.Jobs {
-			args = append(args, j.ID, string(j.Payload), strconv.Itoa(j.MaxAttempts), ms(j.Delay))
-		}
+		args = append(append(args, r), c.jobs...)
 	}
 	v, err := e.callKeys(ctx, scriptEnqueue, keys, args)
 	var errs []error

@@ -15,14 +15,15 @@ import (
 	"github.com/jobqueue-go/jobqueue/conformance/redistest"
 )
 
-// gateConn is a Conn on a real Redis that counts its script calls and can
-// hold them: while hold is set, each call waits until release is closed or
+// gateConn is a Conn on a real Redis that counts its script calls, can
+// lose a reply, and can hold them: while hold is set, each call waits until release is closed or
 // its context ends, and reports which of the two it saw. It implements only
 // what the tests of this package use.
 type gateConn struct {
 	rdb     *redis.Client
 	calls   atomic.Int32
 	hold    atomic.Bool
+	lose    atomic.Bool // the next claim runs, and its reply is lost
 	release chan struct{}
 	ended   chan error // a held call's context error, or nil when released
 }
@@ -42,7 +43,11 @@ func (c *gateConn) Call(ctx context.Context, f *Function, keys, args []string) (
 	for i, x := range args {
 		a[i] = x
 	}
-	return c.reply(c.rdb.FCall(ctx, f.Name, keys, a...).Result())
+	v, err := c.reply(c.rdb.FCall(ctx, f.Name, keys, a...).Result())
+	if err == nil && f == scriptClaim && c.lose.CompareAndSwap(true, false) {
+		return nil, RoundTripError(errors.New("the reply was lost"))
+	}
+	return v, err
 }
 
 // reply maps a go-redis reply as an adapter does, for the replies these

@@ -5,11 +5,15 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/jobqueue-go/jobqueue/backend"
 )
 
 // maxBlock caps one BLPOP on a marker. It bounds how long an idle blocker
-// holds a connection after its waiters left (Close wakes it at once, see
-// interrupt). An idle queue costs one BLPOP per maxBlock per Engine.
+// holds a connection after its waiters left, and how long Close may wait
+// for it (interrupt arms the marker, which wakes it unless another
+// process's blocker pops it first). An idle queue costs one BLPOP per
+// maxBlock per Engine.
 const maxBlock = 5 * time.Second
 
 // errorPause is how long a blocker pauses after a failed BLPOP (Redis
@@ -34,18 +38,23 @@ type waitQueue struct {
 	// popped, failed BLPOPs, due timers fired, wake-ups handed on. A claim
 	// that leaves pending empty notes the count it started at (sawDrained);
 	// until the count moves, or Engine.emptyTrust passes, the queue is known to
-	// have no work for this process (knownEmpty).
+	// have no work for this process (trustedEmpty).
 	wakes      uint64
 	emptyAt    uint64    // wakes+1 as of the last drained claim; 0: unknown
 	emptySince time.Time // when that claim started
+
+	// failed holds the request ids of claims whose call failed, with
+	// when: a repeat of one must run claim.lua, which answers it with the
+	// jobs its first run took, whatever this process knows of the queue.
+	failed map[string]time.Time
 }
 
 // emptyTrust is the default of Engine.emptyTrust: how long a queue found
 // empty is trusted to stay so without a wake-up. Every new job of an empty
 // pending list arms the marker, which this Engine's blocker or another
-// process's pops; the bound is for a marker lost with the process that
-// popped it before claiming, after which only a claim that runs claim.lua
-// finds the job. With a Worker's default ClaimWait of 5 s, an idle Worker
+// process's pops; the bound is for a marker that is lost (with a process
+// that popped it and died before claiming, or with a re-arm that failed),
+// after which only a claim that runs claim.lua finds the job. With a Worker's default ClaimWait of 5 s, an idle Worker
 // runs claim.lua once per 10 s.
 const emptyTrust = 10 * time.Second
 
@@ -66,16 +75,48 @@ func (q *waitQueue) sawDrained(seq uint64, start time.Time) {
 	}
 }
 
-// knownEmpty reports whether the queue has had no work for this process
-// since the last claim that drained it: no wake-up since, within
-// emptyTrust. A claim that would wait may then wait at once, and one whose
-// wait ran out may return empty, without running claim.lua: the script
-// would find nothing, and any work that arrives wakes the blocker, which
-// waits on the marker for as long as a claim waits.
-func (q *waitQueue) knownEmpty() bool {
+// trustedEmpty returns how much longer the queue is known to have no work
+// for this process (see wakes), or 0: no wake-up since the last claim that
+// drained it, within Engine.emptyTrust, while the Engine is open. A claim
+// that would wait may then wait that long at once, and one whose wait ran
+// out may return empty, without running claim.lua: the script would find
+// nothing, and any work that arrives wakes the blocker, which waits on the
+// marker for as long as a claim waits.
+func (q *waitQueue) trustedEmpty() time.Duration {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.emptyAt == q.wakes+1 && time.Since(q.emptySince) < q.e.emptyTrust
+	if q.emptyAt != q.wakes+1 || q.e.ctx.Err() != nil {
+		return 0
+	}
+	return max(q.e.emptyTrust-time.Since(q.emptySince), 0)
+}
+
+// claimFailed notes that the claim with request id id failed, so that its
+// repeat runs claim.lua (see failed). Notes older than the request window
+// are dropped: a repeat comes within it.
+func (q *waitQueue) claimFailed(id string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	now := time.Now()
+	if q.failed == nil {
+		q.failed = map[string]time.Time{}
+	}
+	for k, at := range q.failed {
+		if now.Sub(at) > backend.RequestWindow {
+			delete(q.failed, k)
+		}
+	}
+	q.failed[id] = now
+}
+
+// isRepeat reports whether id is the request id of a claim that failed,
+// and forgets it.
+func (q *waitQueue) isRepeat(id string) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	_, ok := q.failed[id]
+	delete(q.failed, id)
+	return ok
 }
 
 type waiter struct {

@@ -2,6 +2,7 @@ package redisq
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -13,7 +14,8 @@ import (
 // queue this process has found empty, with no wake-up since, does not run
 // claim.lua; that work enqueued by another process still reaches it; and
 // that a wake-up lost with the process that popped it (the marker deleted
-// here) delays a job by no more than emptyTrust and the claim's wait.
+// here) delays a job by no more than emptyTrust; and that a repeated claim
+// always runs the script.
 func TestClaimTrustsAnEmptyQueue(t *testing.T) {
 	srv := redistest.Start(t)
 	e, c := gateEngineOn(t, srv)
@@ -71,5 +73,28 @@ func TestClaimTrustsAnEmptyQueue(t *testing.T) {
 	e.emptyTrust = 0 // as if emptyTrust had passed
 	if jobs := claim(50 * time.Millisecond); len(jobs) != 1 || jobs[0].ID != "b" {
 		t.Fatalf("claim once the empty queue is no longer trusted: %+v", jobs)
+	}
+
+	// A claim whose reply was lost is repeated with its request id; the
+	// queue, drained meanwhile by another claim of this process, reads as
+	// empty, yet the repeat must get back what the first run took.
+	if err := producer.Enqueue(ctx, oneJob(queue, "c", "")); err != nil {
+		t.Fatal(err)
+	}
+	e.emptyTrust = time.Minute
+	lost := backend.ClaimParams{Queue: queue, Max: 1, Lease: time.Minute, Wait: time.Second, RequestID: "claim-lost"}
+	c.lose.Store(true)
+	if _, err := e.Claim(ctx, lost); !errors.Is(err, backend.ErrUnavailable) {
+		t.Fatalf("claim with its reply lost: %v", err)
+	}
+	if jobs := claim(50 * time.Millisecond); len(jobs) != 0 {
+		t.Fatalf("claimed %d jobs", len(jobs))
+	}
+	if q := e.waitQueue(queue); q.trustedEmpty() == 0 {
+		t.Fatal("the queue is not trusted empty")
+	}
+	jobs, err := e.Claim(ctx, lost)
+	if err != nil || len(jobs) != 1 || jobs[0].ID != "c" {
+		t.Fatalf("repeat of the claim whose reply was lost: %+v, %v; want job c", jobs, err)
 	}
 }

@@ -196,7 +196,7 @@ end
 
 -- The earliest run-at is looked up whenever pending is left empty, also by
 -- a call that took jobs: the caller then knows the queue's next work without
--- running this script again (see waitQueue.knownEmpty).
+-- running this script again (see waitQueue.trustedEmpty).
 local next_due = -1
 if more == 0 then
   local first = redis.call('ZRANGE', K_SCHEDULED, 0, 0, 'WITHSCORES')

@@ -23,7 +23,9 @@
 -- The library is loaded once and its functions are called many times, so
 -- the names below outlive a call: bind sets every one of them at the start
 -- of each call, K_REQUEST to nil when the call has no request record.
--- Redis runs one function at a time, so no call sees another's.
+-- Redis runs one function at a time, so no call sees another's. enqueue.lua
+-- runs several callers' calls at once and finds their request records in
+-- KEYS itself; K_REQUEST is not its record.
 --
 -- Time is always read with TIME, never passed by a client, so clock skew
 -- between worker hosts cannot expire a lease early. Numbers are handed to
