@@ -36,9 +36,9 @@ type waitQueue struct {
 
 	// wakes counts the wake-ups this Engine saw for the queue: markers
 	// popped, failed BLPOPs, due timers fired, wake-ups handed on. A claim
-	// that leaves pending empty notes the count it started at (sawDrained);
-	// until the count moves, or Engine.emptyTrust passes, the queue is known to
-	// have no work for this process (trustedEmpty).
+	// that leaves pending empty notes the count it started at
+	// (sawDrained); until the count moves, or Engine.emptyTrust passes,
+	// the queue is known to have no work for this process (trustedEmpty).
 	wakes      uint64
 	emptyAt    uint64    // wakes+1 as of the last drained claim; 0: unknown
 	emptySince time.Time // when that claim started
@@ -54,8 +54,9 @@ type waitQueue struct {
 // pending list arms the marker, which this Engine's blocker or another
 // process's pops; the bound is for a marker that is lost (with a process
 // that popped it and died before claiming, or with a re-arm that failed),
-// after which only a claim that runs claim.lua finds the job. With a Worker's default ClaimWait of 5 s, an idle Worker
-// runs claim.lua once per 10 s.
+// after which only a claim that runs claim.lua finds the job. With a
+// Worker's default ClaimWait of 5 s, an idle Worker runs claim.lua once
+// per 10 s.
 const emptyTrust = 10 * time.Second
 
 // wakeCount returns the count of wake-ups seen so far, for sawDrained.
