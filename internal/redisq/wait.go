@@ -275,13 +275,16 @@ func (q *waitQueue) block() {
 		popped, err := q.e.conn.BlockPop(q.e.ctx, q.keys.Marker, timeout)
 		switch {
 		case err != nil:
-			// The marker may have been popped with the reply lost: arm it
-			// again rather than lose the wake-up (a spare one is harmless),
-			// and trust no earlier look at the queue.
-			q.mu.Lock()
-			q.wakes++
-			q.mu.Unlock()
-			q.rearm()
+			// The marker may have been popped with the reply lost, or
+			// Redis cannot be reached: a waiting claim had better run
+			// claim.lua now, which takes what the marker announced or
+			// tells its caller of the outage, than sleep on. With none
+			// waiting, the marker is armed again for other processes (a
+			// spare one is harmless). Either way no earlier look at the
+			// queue is trusted (wakeOne counts a wake-up).
+			if q.e.ctx.Err() != nil || !q.wakeOne() {
+				q.rearm()
+			}
 			select {
 			case <-q.e.ctx.Done():
 			case <-time.After(errorPause):
