@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/jobqueue-go/jobqueue"
 	"github.com/jobqueue-go/jobqueue/backend"
 )
 
@@ -151,7 +152,49 @@ func lostReplyTests() []testCase {
 		testCase{name: "ClaimRepeatReturnsWhatItStillHolds", run: testClaimRepeatHeld},
 		testCase{name: "ClaimRepeatHoldingNothingNeitherWaitsNorTakes", run: testClaimRepeatEmpty},
 		testCase{name: "CallThatChangedNothingRunsAgain", run: testRepeatOfNothing},
+		testCase{name: "QueueRepeats/Enqueue", run: func(t *testing.T, f *fixture) { testQueueRepeats(t, f, 1) }},
+		testCase{name: "QueueRepeats/EnqueueBatch", run: func(t *testing.T, f *fixture) { testQueueRepeats(t, f, 3) }},
 	)
+}
+
+// testQueueRepeats: a Queue whose enqueue loses its reply repeats the call
+// with the same request id (WithRetries), so its caller gets the ids with
+// no error, and the store holds each job once, as the caller's payload.
+func testQueueRepeats(t *testing.T, f *fixture, n int) {
+	loser := DropReplies(f.b)
+	if f.s.h.LoseReplies != nil {
+		loser = f.s.h.LoseReplies(t)
+	}
+	q, err := jobqueue.New(loser.Backend, f.q)
+	require.NoError(t, err)
+	lost := loser.Lost()
+	loser.Lose("Enqueue")
+	var ids []string
+	if n == 1 {
+		id, err := q.Enqueue(f.ctx, email{To: "0"})
+		require.NoError(t, err, "an Enqueue whose first reply was lost")
+		ids = []string{id}
+	} else {
+		payloads := make([]any, n)
+		for i := range payloads {
+			payloads[i] = email{To: fmt.Sprint(i)}
+		}
+		ids, err = q.EnqueueBatch(f.ctx, payloads)
+		require.NoError(t, err, "an EnqueueBatch whose first reply was lost")
+	}
+	require.Equal(t, lost+1, loser.Lost(), "the harness lost no reply of Enqueue")
+	require.Len(t, ids, n)
+	require.Equal(t, backend.Stats{Pending: int64(n), EnqueuedTotal: int64(n)}, f.stats(), "the jobs stored, and counted, once")
+
+	jobs, err := f.queue().Claim(f.ctx, n+1, 0)
+	require.NoError(t, err)
+	require.Len(t, jobs, n, "the jobs claimed")
+	for i, j := range jobs {
+		require.Equal(t, ids[i], j.ID)
+		var e email
+		require.NoError(t, j.Decode(&e))
+		require.Equal(t, fmt.Sprint(i), e.To)
+	}
 }
 
 // claimUnderRequestID enqueues n jobs and claims limit of them with a
