@@ -17,7 +17,7 @@
 // (default 10 per GOMAXPROCS), and a blocking command holds its connection
 // for the whole wait. A Backend therefore never blocks one connection per
 // waiting claim: per queue, at most one goroutine waits on Redis (BLPOP on
-// the queue's marker key, at most 2 s per call) and wakes the local claims
+// the queue's marker key, at most 5 s per call) and wakes the local claims
 // one at a time. So with N queues that have waiting claims, N pool
 // connections are blocked, whatever the number of waiting claims; the
 // others stay free for enqueues, completes and heartbeats. 64 workers

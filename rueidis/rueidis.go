@@ -19,7 +19,7 @@
 // of BlockingPoolSize (default 1024) for the whole wait. A Backend blocks
 // at most one such connection per queue that has waiting claims, whatever
 // the number of waiting claims: one goroutine per queue waits on Redis
-// (BLPOP on the queue's marker key, at most 2 s per call) and wakes the
+// (BLPOP on the queue's marker key, at most 5 s per call) and wakes the
 // local claims one at a time. 64 workers waiting on one queue therefore
 // hold 1 blocking connection, and enqueues, completes and heartbeats keep
 // flowing over the pipelined connection. Subscribe shares the client's
