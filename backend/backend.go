@@ -115,10 +115,13 @@ type Backend interface {
 	// recognised by p.RequestID.
 	Enqueue(ctx context.Context, p EnqueueParams) error
 
-	// Claim atomically takes up to p.Max claimable jobs, oldest first, and
-	// leases them for p.Lease: each comes back with a fresh claim token,
-	// and its attempts counter incremented. There is no moment at which a
-	// claimed job is neither pending nor processing.
+	// Claim atomically takes up to p.Max claimable jobs, the highest
+	// Priority level first and oldest first within a level, and leases
+	// them for p.Lease: each comes back with a fresh claim token, and its
+	// attempts counter incremented. There is no moment at which a claimed
+	// job is neither pending nor processing. A job whose Expiry has passed
+	// before it was claimed is never returned: the claim dead-letters it
+	// under p.DeadRetention, with a LastError saying it expired.
 	//
 	// When no job is claimable, Claim waits up to p.Wait for one (without
 	// polling the store in a busy loop) and returns as soon as one is
@@ -143,8 +146,12 @@ type Backend interface {
 	// Each item says what follows for its own job: retry at once (Delay
 	// 0), retry after Delay, or dead-letter (Dead). Dead-lettered jobs
 	// join the dead history, trimmed to p.Retention.Max, and expire after
-	// p.Retention.TTL. Tokens are checked and repeats are no-ops as for
-	// Complete.
+	// p.Retention.TTL. A Snooze item puts its job back (pending at once,
+	// or scheduled for Delay) without using up an attempt (the attempts
+	// counter is decremented), leaves its LastError as it was, counts no
+	// retry and publishes EventSnoozed. A job retried or snoozed keeps its
+	// Priority level and joins the tail of it. Tokens are checked and
+	// repeats are no-ops as for Complete.
 	Fail(ctx context.Context, p FailParams) ([]error, error)
 
 	// Extend renews the leases of claimed jobs to p.Lease from now on the
@@ -154,13 +161,14 @@ type Backend interface {
 	Extend(ctx context.Context, p ExtendParams) ([]error, error)
 
 	// Release hands claimed jobs back to pending at once, ahead of every
-	// other pending job, without using up an attempt (the attempts counter
-	// is decremented). It is for a worker that shuts down before finishing.
+	// other pending job of their Priority level, without using up an
+	// attempt (the attempts counter is decremented). It is for a worker
+	// that shuts down before finishing.
 	// Tokens are checked and repeats are no-ops as for Complete.
 	Release(ctx context.Context, p ReleaseParams) ([]error, error)
 
-	// Reclaim returns up to p.Max jobs whose lease has expired to pending,
-	// oldest deadline first; a lease that has not run out is never taken
+	// Reclaim returns up to p.Max jobs whose lease has expired to the tail
+	// of their Priority level of pending, oldest deadline first; a lease that has not run out is never taken
 	// back, however close it is to its end. A job whose attempts have
 	// reached its max attempts is dead-lettered instead (a poison job that
 	// kills its worker must not be retried forever), with LastError saying
@@ -176,8 +184,9 @@ type Backend interface {
 	Get(ctx context.Context, queue, id string) (JobInfo, error)
 
 	// List returns the ids of the jobs in one state, in the order the state
-	// keeps them (pending: next to be claimed first, then the scheduled
-	// jobs that are due; processing: earliest lease deadline first;
+	// keeps them (pending: next to be claimed first, that is the highest
+	// Priority level first and oldest first within a level, then the
+	// scheduled jobs that are due; processing: earliest lease deadline first;
 	// scheduled: earliest run time first; completed and dead: most recent
 	// first), skipping p.Offset and returning at most p.Limit. It changes
 	// nothing.
@@ -196,8 +205,9 @@ type Backend interface {
 	// that finished is recognised by p.RequestID.
 	Purge(ctx context.Context, p PurgeParams) error
 
-	// RetryDead moves a dead-lettered job back to pending with its attempts
-	// reset to zero; the token of its last claim is stale from then on. A
+	// RetryDead moves a dead-lettered job back to the tail of its Priority
+	// level of pending with its attempts reset to zero (and no Expiry: a
+	// job sent back by hand runs); the token of its last claim is stale from then on. A
 	// job that is not dead reports ErrWrongState; an unknown id reports
 	// ErrNotFound. A repeat is recognised by p.RequestID.
 	RetryDead(ctx context.Context, p RetryDeadParams) error
@@ -245,13 +255,33 @@ type Local interface {
 type NewJob struct {
 	// ID is the job's unique id within its queue, chosen by the caller.
 	ID string
+	// Kind names what the job is, for routing it to a handler: empty, or
+	// a name as ValidateKind accepts. It is stored and returned as given.
+	Kind string
 	// Payload is stored as given and returned unchanged on claim.
 	Payload []byte
+	// Headers are small string metadata that travel with the job (trace
+	// context, tenant, request id), as ValidateHeaders accepts; nil or
+	// empty for none. They are copied and returned unchanged on claim.
+	Headers map[string]string
+	// Priority is the job's level, 0 to MaxPriority: a claim takes the
+	// highest level that has claimable jobs first. Zero, the default, is
+	// the lowest level.
+	Priority int
 	// MaxAttempts is how many times the job may be claimed in all; at
 	// least 1.
 	MaxAttempts int
 	// Delay postpones the first claim; zero or negative means now.
 	Delay time.Duration
+	// Timeout, when positive, bounds one attempt of the job: the worker
+	// ends its handler's context then. The backend only stores and returns
+	// it.
+	Timeout time.Duration
+	// Expiry, when positive, is how long after the enqueue (on the
+	// backend's clock) the job may still start: a job not claimed by then
+	// is dead-lettered by the claim that meets it, never run. It must be
+	// longer than Delay. Zero means never.
+	Expiry time.Duration
 }
 
 // EnqueueParams are the inputs of Backend.Enqueue.
@@ -273,6 +303,9 @@ type ClaimParams struct {
 	// Lease is how long the claim lasts before Reclaim may take it back,
 	// unless renewed with Extend; at least 1 ms.
 	Lease time.Duration
+	// DeadRetention applies to expired jobs that the claim dead-letters
+	// (see NewJob.Expiry).
+	DeadRetention Retention
 	// RequestID recognises a repeat of this call (see the package doc).
 	RequestID string
 }
@@ -281,7 +314,13 @@ type ClaimParams struct {
 type ClaimedJob struct {
 	ID      string
 	Token   string
+	Kind    string
 	Payload []byte
+	// Headers are the job's headers; nil when it has none.
+	Headers  map[string]string
+	Priority int
+	// Timeout is the job's NewJob.Timeout; zero for none.
+	Timeout time.Duration
 	// Attempts counts the claims of this job, this one included.
 	Attempts    int
 	MaxAttempts int
@@ -330,7 +369,12 @@ type Failure struct {
 	Error string
 	// Dead dead-letters the job; otherwise it is retried.
 	Dead bool
-	// Delay postpones the retry; zero means pending at once.
+	// Snooze puts the job back without using up an attempt (see
+	// Backend.Fail); Error is then ignored. Dead and Snooze exclude each
+	// other.
+	Snooze bool
+	// Delay postpones the retry or the snoozed job; zero means pending at
+	// once.
 	Delay time.Duration
 }
 
@@ -415,10 +459,17 @@ type DeleteParams struct {
 type JobInfo struct {
 	ID          string
 	State       State
+	Kind        string
 	Payload     []byte
+	Headers     map[string]string
+	Priority    int
+	Timeout     time.Duration
 	Attempts    int
 	MaxAttempts int
 	EnqueuedAt  time.Time
+	// ExpiresAt is when a job not yet started is dead-lettered instead
+	// (see NewJob.Expiry); zero for none.
+	ExpiresAt time.Time
 	// RunAt is when a scheduled job becomes claimable; zero otherwise.
 	RunAt time.Time
 	// ClaimedAt is the start of the latest claim; zero if never claimed.
@@ -484,6 +535,7 @@ const (
 	EventClaimed   EventKind = "claimed"
 	EventCompleted EventKind = "completed"
 	EventRetrying  EventKind = "retrying"
+	EventSnoozed   EventKind = "snoozed"
 	EventDead      EventKind = "dead"
 	EventReclaimed EventKind = "reclaimed"
 	EventReleased  EventKind = "released"

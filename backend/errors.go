@@ -118,6 +118,81 @@ func ValidateRequestID(id string) error {
 	return nil
 }
 
+// MaxKindLen bounds job kinds.
+const MaxKindLen = 64
+
+// MaxPriority is the highest job priority level; levels run from 0 (the
+// default and lowest) to MaxPriority. Each level is one FIFO list on the
+// store that a claim reads in order, so the levels are few.
+const MaxPriority = 3
+
+// Header limits (see ValidateHeaders).
+const (
+	MaxHeaders       = 32
+	MaxHeaderNameLen = 64
+	MaxHeaderBytes   = 8 << 10 // names and values of one job together
+	maxHeaderValue   = 4 << 10
+)
+
+// ValidateKind reports whether kind is usable as a job kind: empty (no
+// kind), or 1 to MaxKindLen characters from [A-Za-z0-9_.-], as a queue
+// name. The error wraps ErrInvalidArgument.
+func ValidateKind(kind string) error { return validateKind(kind, "") }
+
+// validateKind is ValidateKind for the job at where (`job "x": `).
+func validateKind(kind, where string) error {
+	if len(kind) > MaxKindLen {
+		return fmt.Errorf("%w: %skind of %d bytes, more than %d", ErrInvalidArgument, where, len(kind), MaxKindLen)
+	}
+	for i := 0; i < len(kind); i++ {
+		if !safeByte(kind[i]) {
+			return fmt.Errorf("%w: %skind %q has %s at byte %d (allowed: A-Z a-z 0-9 _ . -)", ErrInvalidArgument, where, printable(kind), describeByte(kind, i), i)
+		}
+	}
+	return nil
+}
+
+// ValidateHeaders reports whether h is usable as a job's headers: at most
+// MaxHeaders entries; names of 1 to MaxHeaderNameLen characters from
+// [A-Za-z0-9_.-]; values of valid UTF-8 without control characters, at
+// most 4 KiB each; names and values at most MaxHeaderBytes in all. The
+// error wraps ErrInvalidArgument.
+func ValidateHeaders(h map[string]string) error { return validateHeaders(h, "") }
+
+// validateHeaders is ValidateHeaders for the job at where (`job "x": `).
+func validateHeaders(h map[string]string, where string) error {
+	if len(h) > MaxHeaders {
+		return fmt.Errorf("%w: %s%d headers, more than %d", ErrInvalidArgument, where, len(h), MaxHeaders)
+	}
+	total := 0
+	for name, value := range h {
+		if name == "" || len(name) > MaxHeaderNameLen {
+			return fmt.Errorf("%w: %sheader name of %d bytes, want 1 to %d", ErrInvalidArgument, where, len(name), MaxHeaderNameLen)
+		}
+		for i := 0; i < len(name); i++ {
+			if !safeByte(name[i]) {
+				return fmt.Errorf("%w: %sheader name %q has %s at byte %d (allowed: A-Z a-z 0-9 _ . -)", ErrInvalidArgument, where, printable(name), describeByte(name, i), i)
+			}
+		}
+		if len(value) > maxHeaderValue {
+			return fmt.Errorf("%w: %sheader %q: value of %d bytes, more than %d", ErrInvalidArgument, where, name, len(value), maxHeaderValue)
+		}
+		if !utf8.ValidString(value) {
+			return fmt.Errorf("%w: %sheader %q: value is not valid UTF-8", ErrInvalidArgument, where, name)
+		}
+		for _, r := range value {
+			if r < ' ' || r == 0x7f {
+				return fmt.Errorf("%w: %sheader %q: value has the control character %U", ErrInvalidArgument, where, name, r)
+			}
+		}
+		total += len(name) + len(value)
+	}
+	if total > MaxHeaderBytes {
+		return fmt.Errorf("%w: %sheaders of %d bytes, more than %d", ErrInvalidArgument, where, total, MaxHeaderBytes)
+	}
+	return nil
+}
+
 func safeByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-'
 }

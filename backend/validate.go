@@ -32,6 +32,25 @@ func (p EnqueueParams) Validate() error {
 		if j.MaxAttempts < 1 {
 			return fmt.Errorf("%w: job %q: max attempts %d, want at least 1", ErrInvalidArgument, j.ID, j.MaxAttempts)
 		}
+		where := fmt.Sprintf("job %q: ", j.ID)
+		if err := validateKind(j.Kind, where); err != nil {
+			return err
+		}
+		if err := validateHeaders(j.Headers, where); err != nil {
+			return err
+		}
+		if j.Priority < 0 || j.Priority > MaxPriority {
+			return fmt.Errorf("%w: job %q: priority %d, want 0 to %d", ErrInvalidArgument, j.ID, j.Priority, MaxPriority)
+		}
+		if j.Timeout < 0 {
+			return fmt.Errorf("%w: job %q: negative timeout %v", ErrInvalidArgument, j.ID, j.Timeout)
+		}
+		if j.Expiry < 0 {
+			return fmt.Errorf("%w: job %q: negative expiry %v", ErrInvalidArgument, j.ID, j.Expiry)
+		}
+		if j.Expiry > 0 && j.Expiry <= j.Delay {
+			return fmt.Errorf("%w: job %q: expiry %v is not after its delay %v: it could never run", ErrInvalidArgument, j.ID, j.Expiry, j.Delay)
+		}
 	}
 	return nil
 }
@@ -47,6 +66,9 @@ func (p ClaimParams) Validate() error {
 	}
 	if p.Wait < 0 {
 		return fmt.Errorf("%w: negative claim wait %v", ErrInvalidArgument, p.Wait)
+	}
+	if err := p.DeadRetention.validate("dead"); err != nil {
+		return err
 	}
 	return validateLease(p.Lease)
 }
@@ -69,6 +91,9 @@ func (p FailParams) Validate() error {
 	for _, f := range p.Items {
 		if f.Delay < 0 {
 			return fmt.Errorf("%w: job %q: negative retry delay %v", ErrInvalidArgument, f.ID, f.Delay)
+		}
+		if f.Dead && f.Snooze {
+			return fmt.Errorf("%w: job %q: both dead and snoozed", ErrInvalidArgument, f.ID)
 		}
 	}
 	return p.Retention.validate("dead")
