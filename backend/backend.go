@@ -278,9 +278,10 @@ type NewJob struct {
 	// it.
 	Timeout time.Duration
 	// Expiry, when positive, is how long after the enqueue (on the
-	// backend's clock) the job may still start: a job not claimed by then
-	// is dead-lettered by the claim that meets it, never run. It must be
-	// longer than Delay. Zero means never.
+	// backend's clock) an attempt of the job may still start: a claim
+	// that meets the job later, a retry's included, dead-letters it
+	// instead of returning it, with a LastError that says it expired. It
+	// must be longer than Delay. Zero means never.
 	Expiry time.Duration
 }
 
