@@ -47,25 +47,45 @@ const (
 //   - and a record Get reports corrupt is never handed out: the claim
 //     dead-letters it, with the reason in last_error, into a record that
 //     Get then reads as dead, listed in the dead history and counted.
+//   - A readable record whose expiry has come is dead-lettered too, as
+//     expired.
+//
+// extra holds the fields of the features a job may not use (kind,
+// headers, priority, timeout_ms, expires_at_ms; any other name too), as
+// name, value pairs separated by NUL.
 //
 // The seeds are the corruptions of the reliability suite's scenario 13
 // and the values Lua's tonumber takes although they are no record's
 // numbers.
 func FuzzClaimRecord(f *testing.F) {
 	all := uint8(hasStatus | hasPayload | hasAttempts | hasMaxAttempts | hasEnqueued)
+	nul := func(kv ...string) string { return strings.Join(kv, "\x00") }
 	for _, adapter := range []uint8{0, viaRueidis} {
-		f.Add(all|adapter, "pending", `{"n":1}`, "0", "3", "1700000000000", "")
-		f.Add(all|hasClaimedAt|adapter, "pending", "", "2", "9223372036854775807", "1", "5")
+		f.Add(all|adapter, "pending", `{"n":1}`, "0", "3", "1700000000000", "", "")
+		f.Add(all|hasClaimedAt|adapter, "pending", "", "2", "9223372036854775807", "1", "5", "")
 		for _, n := range []string{"abc", " 1", "0x10", "1e3", "1.5", "nan", "-1", "99999999999999999999"} {
-			f.Add(all|adapter, "pending", "p", n, "3", "1", "")
+			f.Add(all|adapter, "pending", "p", n, "3", "1", "", "")
 		}
-		f.Add(all|adapter, "pending", "p", "0", "9223372036854775808", "1", "")
-		f.Add(all|hasClaimedAt|adapter, "pending", "p", "0", "3", "1", "soon")
-		f.Add(all|adapter, "bogus", "p", "0", "3", "1", "")
-		f.Add(all|adapter, "completed", "p", "1", "3", "1", "")
-		f.Add(all&^hasPayload|adapter, "pending", "", "0", "3", "1", "")
-		f.Add(all&^hasStatus|adapter, "", "p", "0", "3", "1", "")
-		f.Add(adapter, "", "", "", "", "", "")
+		f.Add(all|adapter, "pending", "p", "0", "9223372036854775808", "1", "", "")
+		f.Add(all|hasClaimedAt|adapter, "pending", "p", "0", "3", "1", "soon", "")
+		f.Add(all|adapter, "bogus", "p", "0", "3", "1", "", "")
+		f.Add(all|adapter, "completed", "p", "1", "3", "1", "", "")
+		f.Add(all&^hasPayload|adapter, "pending", "", "0", "3", "1", "", "")
+		f.Add(all&^hasStatus|adapter, "", "p", "0", "3", "1", "", "")
+		f.Add(adapter, "", "", "", "", "", "", "")
+		// The fields of kinds, headers, priority levels, timeouts and
+		// expiry, well-formed and not.
+		f.Add(all|adapter, "pending", "p", "0", "3", "1", "", nul("kind", "mail", "headers", `{"t":"1","u":"\ud83d\ude00"}`,
+			"priority", "2", "timeout_ms", "1500", "expires_at_ms", "999999999999999"))
+		f.Add(all|adapter, "pending", "p", "0", "3", "1", "", nul("expires_at_ms", "1"))
+		f.Add(all|adapter, "completed", "p", "0", "3", "1", "", nul("expires_at_ms", "1"))
+		for _, h := range []string{`{"a":1}`, `{"a":null}`, `{"a":1,"a":"b"}`, `[]`, ` {}`, `{}`, `{"a":"\ud800"}`, `{"a":"\\ud800"}`,
+			"{\"a\":\"\t\"}", `{"a":"b"}x`} {
+			f.Add(all|adapter, "pending", "p", "0", "3", "1", "", nul("headers", h))
+		}
+		for _, bad := range [][]string{{"priority", "4"}, {"priority", "01"}, {"timeout_ms", "1e3"}, {"expires_at_ms", "soon"}} {
+			f.Add(all|adapter, "pending", "p", "0", "3", "1", "", nul(bad...))
+		}
 	}
 
 	srv := redistest.Shared(f)
@@ -88,7 +108,7 @@ func FuzzClaimRecord(f *testing.F) {
 	prefix := redisqtest.QueueName(f)
 	var n atomic.Int64
 
-	f.Fuzz(func(t *testing.T, mask uint8, status, payload, attempts, maxAttempts, enqueued, claimedAt string) {
+	f.Fuzz(func(t *testing.T, mask uint8, status, payload, attempts, maxAttempts, enqueued, claimedAt, extra string) {
 		ctx := context.Background()
 		var b backend.Backend = gb
 		if mask&viaRueidis != 0 {
@@ -112,6 +132,14 @@ func FuzzClaimRecord(f *testing.F) {
 				fields = append(fields, fv.name, fv.value)
 			}
 		}
+		if extra != "" {
+			kv := strings.Split(extra, "\x00")
+			for i := 0; i+1 < len(kv); i += 2 {
+				if kv[i] != "" && kv[i] != "id" {
+					fields = append(fields, kv[i], kv[i+1])
+				}
+			}
+		}
 		if err := raw.HSet(ctx, k.Job(id), fields...).Err(); err != nil {
 			t.Fatal(err)
 		}
@@ -125,7 +153,8 @@ func FuzzClaimRecord(f *testing.F) {
 
 		rawBefore := raw.HGetAll(ctx, k.Job(id)).Val()
 		before, getErr := b.Get(ctx, q, id)
-		jobs, err := b.Claim(ctx, backend.ClaimParams{Queue: q, Max: 1, Lease: time.Minute})
+		jobs, err := b.Claim(ctx, backend.ClaimParams{Queue: q, Max: 1, Lease: time.Minute,
+			DeadRetention: backend.Retention{Max: 10, TTL: time.Minute}})
 		if err != nil {
 			t.Fatalf("claim: %v", err)
 		}
@@ -141,6 +170,10 @@ func FuzzClaimRecord(f *testing.F) {
 			t.Fatalf("Get after the claim: %v (before it: %+v, %v)", err, before, getErr)
 		}
 		switch {
+		case getErr == nil && !before.ExpiresAt.IsZero() && !time.Now().Before(before.ExpiresAt):
+			if len(jobs) != 0 || after.State != backend.StateDead || !strings.Contains(after.LastError, "expired") {
+				t.Fatalf("a record that expired at %v (%+v) was claimed %+v, and reads %+v", before.ExpiresAt, before, jobs, after)
+			}
 		case getErr == nil:
 			if before.State != backend.StatePending {
 				t.Fatalf("a record with status %q reads as %s", status, before.State)
@@ -153,7 +186,8 @@ func FuzzClaimRecord(f *testing.F) {
 			// may hold (15 digits).
 			attempts := min(before.Attempts+1, 999_999_999_999_999)
 			if j.ID != id || string(j.Payload) != string(before.Payload) || j.Attempts != attempts ||
-				j.MaxAttempts != before.MaxAttempts || !j.EnqueuedAt.Equal(before.EnqueuedAt) {
+				j.MaxAttempts != before.MaxAttempts || !j.EnqueuedAt.Equal(before.EnqueuedAt) || j.Kind != before.Kind ||
+				!reflect.DeepEqual(j.Headers, before.Headers) || j.Priority != before.Priority || j.Timeout != before.Timeout {
 				t.Fatalf("claimed %+v from the record %+v", j, before)
 			}
 			if after.State != backend.StateProcessing || after.Attempts != j.Attempts ||

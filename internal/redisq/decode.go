@@ -1,7 +1,9 @@
 package redisq
 
 import (
+	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -111,33 +113,53 @@ func decodeClaim(v any) (claimReply, error) {
 	}
 	r.jobs = make([]backend.ClaimedJob, 0, len(jobs))
 	for _, j := range jobs {
-		f, err := asArray(j, "claimed job")
-		if err != nil || len(f) != 7 {
-			return r, errShape("claimed job", j)
-		}
-		var cj backend.ClaimedJob
-		var payload string
-		var n [4]int64
-		if cj.ID, err = asString(f[0], "claimed job"); err != nil {
+		cj, err := decodeClaimedJob(j)
+		if err != nil {
 			return r, err
 		}
-		if cj.Token, err = asString(f[1], "claimed job"); err != nil {
-			return r, err
-		}
-		if payload, err = asString(f[2], "claimed job"); err != nil {
-			return r, err
-		}
-		for i := range n {
-			if n[i], err = asInt(f[3+i], "claimed job"); err != nil {
-				return r, err
-			}
-		}
-		cj.Payload = []byte(payload)
-		cj.Attempts, cj.MaxAttempts = int(n[0]), int(n[1])
-		cj.EnqueuedAt, cj.LeaseUntil = msTime(n[2]), msTime(n[3])
 		r.jobs = append(r.jobs, cj)
 	}
 	return r, nil
+}
+
+// decodeClaimedJob reads one job of claim.lua's reply. Its fields passed
+// claim.lua's checks, which mirror the rules below (parseHeaders,
+// parsePriority), so a value they refuse means the two disagree: it is a
+// shape error.
+func decodeClaimedJob(j any) (backend.ClaimedJob, error) {
+	var cj backend.ClaimedJob
+	f, err := asArray(j, "claimed job")
+	if err != nil || len(f) != 11 {
+		return cj, errShape("claimed job", j)
+	}
+	var s [6]string // id, token, payload, kind, headers, priority
+	for i, at := range []int{0, 1, 2, 7, 8, 9} {
+		if s[i], err = asString(f[at], "claimed job"); err != nil {
+			return cj, err
+		}
+	}
+	var n [5]int64 // attempts, max_attempts, enqueued_at_ms, lease_until_ms, timeout_ms
+	for i, at := range []int{3, 4, 5, 6, 10} {
+		if n[i], err = asInt(f[at], "claimed job"); err != nil {
+			return cj, err
+		}
+	}
+	cj.ID, cj.Token, cj.Payload, cj.Kind = s[0], s[1], []byte(s[2]), s[3]
+	if s[4] != "" {
+		var ok bool
+		if cj.Headers, ok = parseHeaders(s[4]); !ok {
+			return cj, errShape("claimed job's headers", s[4])
+		}
+	}
+	p, ok := parsePriority(s[5])
+	if !ok {
+		return cj, errShape("claimed job's priority", s[5])
+	}
+	cj.Priority = p
+	cj.Attempts, cj.MaxAttempts = int(n[0]), int(n[1])
+	cj.EnqueuedAt, cj.LeaseUntil = msTime(n[2]), msTime(n[3])
+	cj.Timeout = msDuration(n[4])
+	return cj, nil
 }
 
 // decodeEnqueue reads enqueue.lua's reply to calls, one error per call:
@@ -227,6 +249,96 @@ func parseCount(s string, digits int) (int64, bool) {
 	return n, err == nil
 }
 
+// parsePriority reads a job record's priority field: one digit, 0 to
+// backend.MaxPriority. claim.lua checks it with the same rule (is_level).
+func parsePriority(s string) (int, bool) {
+	if len(s) != 1 || s[0] < '0' || s[0] > '0'+backend.MaxPriority {
+		return 0, false
+	}
+	return int(s[0] - '0'), true
+}
+
+// parseHeaders reads a job record's headers field: a JSON object of
+// strings, brace first and without a control byte, as json.Marshal of a
+// map[string]string writes it. claim.lua checks it with the same rule
+// (is_headers), with Redis's cjson, which also refuses a \u escape of half
+// a surrogate pair that Go would read as U+FFFD. An empty object is no
+// headers, nil.
+func parseHeaders(s string) (map[string]string, bool) {
+	if s == "" || s[0] != '{' || !pairedEscapes(s) {
+		return nil, false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < ' ' {
+			return nil, false
+		}
+	}
+	// Decoded as values of any type and checked, since a map of strings
+	// would take a null value as "", which cjson does not.
+	var m map[string]any
+	if err := json.Unmarshal([]byte(s), &m); err != nil || m == nil {
+		return nil, false
+	}
+	if len(m) == 0 {
+		return nil, true
+	}
+	h := make(map[string]string, len(m))
+	for name, v := range m {
+		value, ok := v.(string)
+		if !ok {
+			return nil, false
+		}
+		h[name] = value
+	}
+	return h, true
+}
+
+// pairedEscapes reports whether every \u escape of a surrogate in the
+// JSON text s is a high one followed at once by a low one.
+func pairedEscapes(s string) bool {
+	// surrogate returns the surrogate that the \u escape at s[i:] names:
+	// 1 high, 2 low, 0 none (another code point or no \u escape).
+	surrogate := func(i int) int {
+		if i+6 > len(s) || s[i] != '\\' || s[i+1] != 'u' {
+			return 0
+		}
+		n, err := strconv.ParseUint(s[i+2:i+6], 16, 16)
+		switch {
+		case err != nil || n < 0xd800 || n > 0xdfff:
+			return 0
+		case n < 0xdc00:
+			return 1
+		}
+		return 2
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' {
+			continue
+		}
+		switch surrogate(i) {
+		case 1:
+			if surrogate(i+6) != 2 {
+				return false
+			}
+			i += 11
+		case 2:
+			return false
+		default:
+			i++ // the escaped byte, which may be a backslash
+		}
+	}
+	return true
+}
+
+// msDuration reads a duration in milliseconds, saturated at the largest
+// time.Duration: a record's 15 digits may hold more.
+func msDuration(n int64) time.Duration {
+	if n > math.MaxInt64/int64(time.Millisecond) {
+		return math.MaxInt64
+	}
+	return time.Duration(n) * time.Millisecond
+}
+
 // decodeJob reads a job hash. A record missing its core fields, or
 // holding values that do not parse, is ErrCorruptJob.
 func decodeJob(v any, id string) (backend.JobInfo, error) {
@@ -279,6 +391,27 @@ func decodeJob(v any, id string) (backend.JobInfo, error) {
 	if j.ClaimedAt, err = stamp("claimed_at_ms"); err != nil {
 		return backend.JobInfo{}, err
 	}
+	if j.ExpiresAt, err = stamp("expires_at_ms"); err != nil {
+		return backend.JobInfo{}, err
+	}
+	if s, ok := h["timeout_ms"]; ok {
+		n, ok := parseCount(s, countDigits)
+		if !ok {
+			return backend.JobInfo{}, corrupt("timeout_ms")
+		}
+		j.Timeout = msDuration(n)
+	}
+	if s, ok := h["priority"]; ok {
+		if j.Priority, ok = parsePriority(s); !ok {
+			return backend.JobInfo{}, corrupt("priority")
+		}
+	}
+	if s, ok := h["headers"]; ok {
+		if j.Headers, ok = parseHeaders(s); !ok {
+			return backend.JobInfo{}, corrupt("headers")
+		}
+	}
+	j.Kind = h["kind"]
 	// The record keeps stale stamps of earlier states; only the current
 	// state's are reported, and only those are checked, since a stale one
 	// is never read again.

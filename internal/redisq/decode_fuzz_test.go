@@ -2,7 +2,9 @@ package redisq
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
+	"io"
 	"math"
 	"reflect"
 	"regexp"
@@ -10,6 +12,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jobqueue-go/jobqueue/backend"
 )
@@ -38,7 +41,57 @@ import (
 var (
 	countRE       = regexp.MustCompile(`^[0-9]{1,15}$`)
 	maxAttemptsRE = regexp.MustCompile(`^[0-9]{1,19}$`)
+	priorityRE    = regexp.MustCompile(`^[0-3]$`)
+	// A \u escape of a surrogate pair, and one of half a pair, in JSON
+	// text whose escaped backslashes are replaced.
+	surrogatePairRE = regexp.MustCompile(`\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}`)
+	surrogateRE     = regexp.MustCompile(`\\u[dD][89a-fA-F][0-9a-fA-F]{2}`)
 )
+
+// headersWellFormed is the headers rule as a specification, read token
+// by token: a JSON object, brace first, whose last value of each name is
+// a string, with no control byte and no escape of half a surrogate pair
+// (which Redis's cjson refuses).
+func headersWellFormed(s string) bool {
+	if !strings.HasPrefix(s, "{") || strings.IndexFunc(s, func(r rune) bool { return r < ' ' }) >= 0 {
+		return false
+	}
+	plain := surrogatePairRE.ReplaceAllString(strings.ReplaceAll(s, `\\`, "__"), "_")
+	if surrogateRE.MatchString(plain) {
+		return false
+	}
+	dec := json.NewDecoder(strings.NewReader(s))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return false
+	}
+	isString := map[string]bool{}
+	for dec.More() {
+		name, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		v, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		if d, ok := v.(json.Delim); ok && (d == '{' || d == '[') {
+			return false // a nested value is never a string, whatever follows
+		}
+		_, isString[name.(string)] = v.(string)
+	}
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
+		return false
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return false
+	}
+	for _, ok := range isString {
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
 
 // wellFormed reports whether decodeJob must accept the hash h.
 func wellFormed(h map[string]string) bool {
@@ -53,7 +106,14 @@ func wellFormed(h map[string]string) bool {
 	if _, ok := h["payload"]; !ok || !st.Valid() {
 		return false
 	}
-	if !count("attempts", false) || !count("enqueued_at_ms", false) || !count("claimed_at_ms", true) {
+	if !count("attempts", false) || !count("enqueued_at_ms", false) || !count("claimed_at_ms", true) ||
+		!count("timeout_ms", true) || !count("expires_at_ms", true) {
+		return false
+	}
+	if p, ok := h["priority"]; ok && !priorityRE.MatchString(p) {
+		return false
+	}
+	if s, ok := h["headers"]; ok && !headersWellFormed(s) {
 		return false
 	}
 	if m, ok := h["max_attempts"]; !ok || !maxAttemptsRE.MatchString(m) {
@@ -108,6 +168,25 @@ func encodeJob(j backend.JobInfo, extra map[string]string) []any {
 	if j.LastError != "" {
 		h["last_error"] = j.LastError
 	}
+	if j.Kind != "" {
+		h["kind"] = j.Kind
+	}
+	if j.Headers != nil {
+		b, err := json.Marshal(j.Headers)
+		if err != nil {
+			panic(err)
+		}
+		h["headers"] = string(b)
+	}
+	if j.Priority != 0 {
+		h["priority"] = strconv.Itoa(j.Priority)
+	}
+	if j.Timeout != 0 {
+		h["timeout_ms"] = strconv.FormatInt(j.Timeout.Milliseconds(), 10)
+	}
+	if !j.ExpiresAt.IsZero() {
+		h["expires_at_ms"] = ms(j.ExpiresAt)
+	}
 	// Map order: every run lists the fields in another order, as HGETALL
 	// may.
 	flat := make([]any, 0, 2*len(h))
@@ -153,6 +232,15 @@ func FuzzDecodeJob(f *testing.F) {
 	f.Add(joinHash("status", "pending", "payload", "p", "attempts", "0", "max_attempts", "9223372036854775808", "enqueued_at_ms", "1"))
 	f.Add(joinHash("status", "bogus", "payload", "p"))
 	f.Add(joinHash("payload", "p", "attempts", "0"))
+	f.Add(joinHash(append(good, "kind", "mail", "priority", "3", "timeout_ms", "1500", "expires_at_ms", "1700000060000",
+		"headers", `{"trace":"a\"b","n":"\ud83d\ude00"}`)...))
+	for _, h := range []string{`{"a":1}`, `{"a":null}`, `{"a":1,"a":"b"}`, `{"a":"b","a":1}`, `[]`, ` {}`, `{}`, `{"a":"\ud800"}`,
+		`{"a":"\\ud800"}`, "{\"a\":\"\n\"}", `{"a":{"b":"c"}}`, `{"a":"b"} `, `{"a":"b"}x`} {
+		f.Add(joinHash(append(good, "headers", h)...))
+	}
+	for _, p := range []string{"0", "4", "-1", "01", " 1", ""} {
+		f.Add(joinHash(append(good, "priority", p)...))
+	}
 	f.Add("")
 	f.Add("odd")
 	f.Fuzz(func(t *testing.T, record string) {
@@ -182,6 +270,10 @@ func FuzzDecodeJob(f *testing.F) {
 		if r, ok := h["result"]; ok != (j.Result != nil) || string(j.Result) != r {
 			t.Fatalf("decodeJob(%q) result = %q, want %q (present %v)", record, j.Result, r, ok)
 		}
+		priority, _ := strconv.Atoi(h["priority"])
+		if j.Kind != h["kind"] || j.Priority != priority {
+			t.Fatalf("decodeJob(%q) kind, priority = %q, %d: not the hash's values", record, j.Kind, j.Priority)
+		}
 		// What decoded is itself a record the scripts could store.
 		again, err := decodeJob(encodeJob(j, nil), "fz")
 		if err != nil || !reflect.DeepEqual(again, j) {
@@ -191,13 +283,18 @@ func FuzzDecodeJob(f *testing.F) {
 }
 
 func FuzzJobRoundTrip(f *testing.F) {
-	f.Add(uint8(0), []byte(`{"n":1}`), uint64(0), uint64(3), uint64(1700000000000), uint64(0), uint64(0), []byte(nil), false, "", "")
-	f.Add(uint8(2), []byte(""), uint64(1), uint64(math.MaxInt64), uint64(1), uint64(2), uint64(3), []byte(nil), false, "", "junk")
-	f.Add(uint8(3), []byte("\x00\xff"), uint64(2), uint64(2), uint64(5), uint64(6), uint64(7), []byte(`"ok"`), true, "", "1e3")
-	f.Add(uint8(4), []byte("p"), uint64(3), uint64(3), uint64(5), uint64(6), uint64(7), []byte(""), true, "boom\nline", "")
-	f.Add(uint8(1), []byte("p"), uint64(1), uint64(3), uint64(5), uint64(6), uint64(999999999999999), []byte(nil), false, "retry", "x")
+	f.Add(uint8(0), []byte(`{"n":1}`), uint64(0), uint64(3), uint64(1700000000000), uint64(0), uint64(0), []byte(nil), false, "", "",
+		"", "", "", uint8(0), uint64(0), uint64(0))
+	f.Add(uint8(2), []byte(""), uint64(1), uint64(math.MaxInt64), uint64(1), uint64(2), uint64(3), []byte(nil), false, "", "junk",
+		"mail.send", "trace", "00-ab", uint8(3), uint64(1500), uint64(1700000060000))
+	f.Add(uint8(3), []byte("\x00\xff"), uint64(2), uint64(2), uint64(5), uint64(6), uint64(7), []byte(`"ok"`), true, "", "1e3",
+		"", "x", "\"\\<>&\u2028", uint8(1), uint64(1), uint64(1))
+	f.Add(uint8(4), []byte("p"), uint64(3), uint64(3), uint64(5), uint64(6), uint64(7), []byte(""), true, "boom\nline", "",
+		"k", "", "", uint8(2), uint64(999999999999999), uint64(999999999999999))
+	f.Add(uint8(1), []byte("p"), uint64(1), uint64(3), uint64(5), uint64(6), uint64(999999999999999), []byte(nil), false, "retry", "x",
+		"", "", "", uint8(0), uint64(0), uint64(0))
 	f.Fuzz(func(t *testing.T, state uint8, payload []byte, attempts, maxAttempts, enqueued, claimed, stamp uint64,
-		result []byte, hasResult bool, lastError, stale string) {
+		result []byte, hasResult bool, lastError, stale, kind, headerName, headerValue string, priority uint8, timeout, expires uint64) {
 		const maxCount = 999_999_999_999_999 // 15 digits
 		j := backend.JobInfo{
 			ID:          "fz",
@@ -207,6 +304,17 @@ func FuzzJobRoundTrip(f *testing.F) {
 			MaxAttempts: int(maxAttempts & math.MaxInt64),
 			EnqueuedAt:  time.UnixMilli(int64(enqueued % (maxCount + 1))),
 			LastError:   lastError,
+			Kind:        kind,
+			Priority:    int(priority) % (backend.MaxPriority + 1),
+			// Whole milliseconds, as the scripts store them, of at most
+			// 15 digits and within time.Duration.
+			Timeout: time.Duration(timeout%(math.MaxInt64/uint64(time.Millisecond))) * time.Millisecond,
+		}
+		if headerName != "" && utf8.ValidString(headerName+headerValue) {
+			j.Headers = map[string]string{headerName: headerValue}
+		}
+		if expires != 0 {
+			j.ExpiresAt = time.UnixMilli(int64(expires % (maxCount + 1)))
 		}
 		if claimed != 0 {
 			j.ClaimedAt = time.UnixMilli(int64(claimed % (maxCount + 1)))
@@ -242,23 +350,41 @@ func FuzzJobRoundTrip(f *testing.F) {
 }
 
 func FuzzDecodeClaim(f *testing.F) {
-	f.Add("a", "tok.1", []byte(`{"n":1}`), int64(1), int64(3), int64(1700000000000), int64(1700000030000), int64(1700000000001), int64(-1), int64(0), false)
-	f.Add("b", "tok.2", []byte(""), int64(1), int64(math.MaxInt64), int64(0), int64(1), int64(2), int64(3), int64(1), true)
-	f.Add("", "", []byte("\x00"), int64(-1), int64(math.MinInt64), int64(-5), int64(0), int64(0), int64(0), int64(7), true)
-	f.Fuzz(func(t *testing.T, id, token string, payload []byte, attempts, maxAttempts, enqueued, lease, now, nextDue, more int64, asStrings bool) {
+	f.Add("a", "tok.1", []byte(`{"n":1}`), int64(1), int64(3), int64(1700000000000), int64(1700000030000), int64(1700000000001), int64(-1), int64(0), false,
+		"", "", "", uint8(0), int64(0))
+	f.Add("b", "tok.2", []byte(""), int64(1), int64(math.MaxInt64), int64(0), int64(1), int64(2), int64(3), int64(1), true,
+		"email.send", "trace", "00-ab-01", uint8(3), int64(1500))
+	f.Add("", "", []byte("\x00"), int64(-1), int64(math.MinInt64), int64(-5), int64(0), int64(0), int64(0), int64(7), true,
+		"k", "x", "\\\"\u2028<&>", uint8(255), int64(999999999999999))
+	f.Fuzz(func(t *testing.T, id, token string, payload []byte, attempts, maxAttempts, enqueued, lease, now, nextDue, more int64, asStrings bool,
+		kind, headerName, headerValue string, priority uint8, timeout int64) {
 		num := func(n int64) any {
 			if asStrings {
 				return strconv.FormatInt(n, 10)
 			}
 			return n
 		}
-		job := []any{id, token, string(payload), num(attempts), num(maxAttempts), num(enqueued), num(lease)}
+		// Headers as enqueue writes them: JSON of valid UTF-8, none when
+		// there is no header.
+		var headers map[string]string
+		if headerName != "" && utf8.ValidString(headerName+headerValue) {
+			headers = map[string]string{headerName: headerValue}
+		}
+		encoded, err := encodeHeaders(headers)
+		if err != nil {
+			t.Fatal(err)
+		}
+		level := int(priority) % (backend.MaxPriority + 1)
+		timeout &= math.MaxInt64 >> 14 // 15 digits at most, as claim.lua hands out
+		job := []any{id, token, string(payload), num(attempts), num(maxAttempts), num(enqueued), num(lease),
+			kind, encoded, strconv.Itoa(level), num(timeout)}
 		r, err := decodeClaim([]any{now, nextDue, num(more), []any{job, job}})
 		if err != nil {
 			t.Fatalf("decodeClaim: %v", err)
 		}
 		want := backend.ClaimedJob{
-			ID: id, Token: token, Payload: []byte(string(payload)), Attempts: int(attempts), MaxAttempts: int(maxAttempts),
+			ID: id, Token: token, Kind: kind, Payload: []byte(string(payload)), Headers: headers, Priority: level,
+			Timeout: msDuration(timeout), Attempts: int(attempts), MaxAttempts: int(maxAttempts),
 			EnqueuedAt: time.UnixMilli(enqueued), LeaseUntil: time.UnixMilli(lease),
 		}
 		if r.now != now || r.nextDue != nextDue || r.more != (more > 0) || len(r.jobs) != 2 {
@@ -348,7 +474,7 @@ func isHashReply(v any) bool {
 func FuzzDecodeReply(f *testing.F) {
 	for _, v := range []any{
 		[]any{int64(1000), int64(-1), int64(1), []any{
-			[]any{"a", "tok.1", "pay", int64(2), "5", "900", int64(31000)},
+			[]any{"a", "tok.1", "pay", int64(2), "5", "900", int64(31000), "", "", "0", "0"},
 		}},
 		[]any{int64(1000), int64(2000), int64(0), []any{}},
 		[]any{"id", "a", "status", "pending", "payload", "p", "attempts", "0", "max_attempts", "3", "enqueued_at_ms", "1"},

@@ -14,6 +14,7 @@ func TestKeysFor(t *testing.T) {
 	want := []string{
 		"queue:{jobs}:pending", "queue:{jobs}:processing", "queue:{jobs}:scheduled",
 		"queue:{jobs}:completed", "queue:{jobs}:dead", "queue:{jobs}:stats", "queue:{jobs}:marker",
+		"queue:{jobs}:pending:1", "queue:{jobs}:pending:2", "queue:{jobs}:pending:3",
 	}
 	if got := k.scriptKeys(""); !reflect.DeepEqual(got, want) {
 		t.Errorf("scriptKeys = %v, want %v", got, want)
@@ -50,7 +51,8 @@ func TestReplyError(t *testing.T) {
 
 func TestDecodeClaim(t *testing.T) {
 	v := []any{int64(1000), int64(-1), int64(1), []any{
-		[]any{"a", "tok.1", "pay", int64(2), int64(5), int64(900), int64(31000)},
+		[]any{"a", "tok.1", "pay", int64(2), int64(5), int64(900), int64(31000), "", "", "0", "0"},
+		[]any{"b", "tok.2", "pay", int64(1), "5", "900", int64(31000), "email.send", `{"trace":"t1"}`, "3", "1500"},
 	}}
 	r, err := decodeClaim(v)
 	if err != nil {
@@ -60,10 +62,20 @@ func TestDecodeClaim(t *testing.T) {
 		ID: "a", Token: "tok.1", Payload: []byte("pay"), Attempts: 2, MaxAttempts: 5,
 		EnqueuedAt: time.UnixMilli(900), LeaseUntil: time.UnixMilli(31000),
 	}
-	if r.now != 1000 || r.nextDue != -1 || !r.more || len(r.jobs) != 1 || !reflect.DeepEqual(r.jobs[0], want) {
+	want2 := backend.ClaimedJob{
+		ID: "b", Token: "tok.2", Kind: "email.send", Payload: []byte("pay"), Headers: map[string]string{"trace": "t1"},
+		Priority: 3, Timeout: 1500 * time.Millisecond, Attempts: 1, MaxAttempts: 5,
+		EnqueuedAt: time.UnixMilli(900), LeaseUntil: time.UnixMilli(31000),
+	}
+	if r.now != 1000 || r.nextDue != -1 || !r.more || len(r.jobs) != 2 || !reflect.DeepEqual(r.jobs[0], want) ||
+		!reflect.DeepEqual(r.jobs[1], want2) {
 		t.Errorf("decodeClaim = %+v", r)
 	}
-	for _, bad := range []any{nil, "x", []any{int64(1)}, []any{int64(1), int64(2), int64(0), []any{[]any{"a"}}}} {
+	job := func(headers, priority string) []any {
+		return []any{int64(1), int64(2), int64(0), []any{[]any{"a", "t", "p", int64(1), int64(1), int64(1), int64(1), "", headers, priority, "0"}}}
+	}
+	for _, bad := range []any{nil, "x", []any{int64(1)}, []any{int64(1), int64(2), int64(0), []any{[]any{"a"}}},
+		job(`{"a":1}`, "0"), job(`["a"]`, "0"), job("", "4"), job("", "")} {
 		if _, err := decodeClaim(bad); err == nil {
 			t.Errorf("decodeClaim(%v) succeeded", bad)
 		}

@@ -196,7 +196,8 @@ func (e *Engine) Claim(ctx context.Context, p backend.ClaimParams) ([]backend.Cl
 
 // claimOnce runs claim.lua once with the token base base.
 func (e *Engine) claimOnce(ctx context.Context, k Keys, p backend.ClaimParams, base string) (claimReply, error) {
-	args := append(k.scriptArgs(3), strconv.Itoa(p.Max), ms(p.Lease), base)
+	args := append(k.scriptArgs(5), strconv.Itoa(p.Max), ms(p.Lease), base,
+		strconv.Itoa(p.DeadRetention.Max), ms(p.DeadRetention.TTL))
 	// The script runs without ctx's cancellation: a reply lost to a cancel
 	// that lands mid-flight would leave jobs leased to nobody until
 	// Reclaim. Jobs that do come back are returned, so none is lost.
@@ -224,9 +225,10 @@ type ackItem struct {
 	// text is the result (complete) or the error (fail).
 	text string
 	// note is kept as a completed job's last_error when not empty.
-	note  string
-	dead  bool
-	delay time.Duration
+	note string
+	// outcome is what follows a fail: "retry", "dead" or "snooze".
+	outcome string
+	delay   time.Duration
 }
 
 // ack runs ack.lua in mode (complete, fail or release) on the items.
@@ -236,11 +238,7 @@ func (e *Engine) ack(ctx context.Context, queue, mode string, ret backend.Retent
 	ids := make([]string, len(items))
 	for i, it := range items {
 		ids[i] = it.ID
-		dead := "0"
-		if it.dead {
-			dead = "1"
-		}
-		args = append(args, it.ID, it.Token, it.text, it.note, dead, ms(it.delay))
+		args = append(args, it.ID, it.Token, it.text, it.note, it.outcome, ms(it.delay))
 	}
 	v, err := e.call(ctx, scriptAck, k, "", args)
 	if err != nil {
@@ -268,7 +266,13 @@ func (e *Engine) Fail(ctx context.Context, p backend.FailParams) ([]error, error
 	}
 	items := make([]ackItem, len(p.Items))
 	for i, it := range p.Items {
-		items[i] = ackItem{Ack: it.Ack, text: it.Error, dead: it.Dead, delay: it.Delay}
+		items[i] = ackItem{Ack: it.Ack, text: it.Error, outcome: "retry", delay: it.Delay}
+		switch {
+		case it.Dead:
+			items[i].outcome = "dead"
+		case it.Snooze:
+			items[i].outcome = "snooze"
+		}
 	}
 	return e.ack(ctx, p.Queue, "fail", p.Retention, items)
 }

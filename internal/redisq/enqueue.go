@@ -2,6 +2,7 @@ package redisq
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"strconv"
 
@@ -45,7 +46,7 @@ type enqueueGroup struct {
 type enqueueCall struct {
 	ctx context.Context
 	// jobs is the call's part of enqueue.lua's ARGV after its request
-	// record's index: n, then id, payload, max_attempts, delay_ms per job.
+	// record's index: n, then jobArgs values per job (see enqueue.lua).
 	// It is built on the caller's goroutine, so that a caller that returns
 	// before the script call is sent may reuse its params' memory.
 	jobs    []string
@@ -74,11 +75,16 @@ func (e *Engine) Enqueue(ctx context.Context, p backend.EnqueueParams) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	c := &enqueueCall{ctx: ctx, jobs: make([]string, 1, 1+4*len(p.Jobs))}
+	c := &enqueueCall{ctx: ctx, jobs: make([]string, 1, 1+jobArgs*len(p.Jobs))}
 	c.jobs[0] = strconv.Itoa(len(p.Jobs))
 	for _, j := range p.Jobs {
-		c.jobs = append(c.jobs, j.ID, string(j.Payload), strconv.Itoa(j.MaxAttempts), ms(j.Delay))
-		c.size += len(j.Payload)
+		headers, err := encodeHeaders(j.Headers)
+		if err != nil {
+			return err
+		}
+		c.jobs = append(c.jobs, j.ID, string(j.Payload), strconv.Itoa(j.MaxAttempts), ms(j.Delay),
+			strconv.Itoa(j.Priority), j.Kind, headers, ms(j.Timeout), ms(j.Expiry))
+		c.size += len(j.Payload) + len(headers)
 	}
 	if p.RequestID != "" {
 		c.request = KeysFor(p.Queue).Request(p.RequestID)
@@ -165,8 +171,22 @@ func (e *Engine) enqueueSent(queue string, g *enqueueGroup) {
 	}()
 }
 
+// jobArgs is the number of enqueue.lua arguments per job: id, payload,
+// max_attempts, delay_ms, priority, kind, headers, timeout_ms, expiry_ms.
+const jobArgs = 9
+
 // count is the number of jobs of c.
-func (c *enqueueCall) count() int { return (len(c.jobs) - 1) / 4 }
+func (c *enqueueCall) count() int { return (len(c.jobs) - 1) / jobArgs }
+
+// encodeHeaders returns the job record's headers field for h: JSON, or ""
+// for none, which stores no field.
+func encodeHeaders(h map[string]string) (string, error) {
+	if len(h) == 0 {
+		return "", nil
+	}
+	b, err := json.Marshal(h)
+	return string(b), err
+}
 
 // sendEnqueues runs calls in one enqueue.lua call and sets each call's err.
 func (e *Engine) sendEnqueues(ctx context.Context, queue string, calls []*enqueueCall) {

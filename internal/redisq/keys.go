@@ -1,9 +1,21 @@
 package redisq
 
+import (
+	"strconv"
+
+	"github.com/jobqueue-go/jobqueue/backend"
+)
+
 // Keys are the Redis keys of one queue. They are built here and nowhere
 // else.
 type Keys struct {
-	Pending    string
+	// Pending is the pending list of priority level 0, the default, which
+	// kept its name when levels came, so a queue's existing jobs stay
+	// valid.
+	Pending string
+	// Levels are the pending lists of every priority level, indexed by
+	// level: Levels[0] is Pending, Levels[l] is Pending + ":<l>".
+	Levels     [backend.MaxPriority + 1]string
 	Processing string
 	Scheduled  string
 	Completed  string
@@ -23,7 +35,7 @@ type Keys struct {
 // name (backend.ValidateQueueName).
 func KeysFor(queue string) Keys {
 	p := "queue:{" + queue + "}:"
-	return Keys{
+	k := Keys{
 		Pending:       p + "pending",
 		Processing:    p + "processing",
 		Scheduled:     p + "scheduled",
@@ -35,6 +47,11 @@ func KeysFor(queue string) Keys {
 		JobPrefix:     p + "job:",
 		RequestPrefix: p + "req:",
 	}
+	k.Levels[0] = k.Pending
+	for l := 1; l < len(k.Levels); l++ {
+		k.Levels[l] = k.Pending + ":" + strconv.Itoa(l)
+	}
+	return k
 }
 
 // Job returns the key of one job's hash.
@@ -45,15 +62,22 @@ func (k Keys) Job(id string) string { return k.JobPrefix + id }
 func (k Keys) Request(id string) string { return k.RequestPrefix + id }
 
 // scriptKeys is the KEYS array every script receives, in the order lib.lua
-// documents, with the request record of a call made with requestID last.
+// documents: the queue's keys, the pending lists of levels 1 and up after
+// the keys that came before levels, and the request record of a call made
+// with requestID last.
 func (k Keys) scriptKeys(requestID string) []string {
-	keys := []string{k.Pending, k.Processing, k.Scheduled, k.Completed, k.Dead, k.Stats, k.Marker, ""}
-	if requestID == "" {
-		return keys[:7]
+	keys := make([]string, 0, numQueueKeys+1)
+	keys = append(keys, k.Pending, k.Processing, k.Scheduled, k.Completed, k.Dead, k.Stats, k.Marker)
+	keys = append(keys, k.Levels[1:]...)
+	if requestID != "" {
+		keys = append(keys, k.Request(requestID))
 	}
-	keys[7] = k.Request(requestID)
 	return keys
 }
+
+// numQueueKeys is the number of queue keys in every script's KEYS, before
+// any request record.
+const numQueueKeys = 7 + backend.MaxPriority
 
 // scriptArgs starts an ARGV array with the two arguments every script
 // receives, leaving room for n more.

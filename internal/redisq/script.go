@@ -124,13 +124,14 @@ func libraryName(bare string) string {
 }
 
 // librarySource is the library's source under the name name: a "#!lua"
-// line, the request window, lib.lua, and one redis.register_function per
+// line, the request window, the highest priority level, lib.lua, and one redis.register_function per
 // script whose callback binds the call's KEYS and ARGV (lib.lua's bind)
 // and runs the script's file as it is.
 func librarySource(name string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "#!lua name=%s\n", name)
 	fmt.Fprintf(&b, "local REQUEST_WINDOW_MS = %d\n", backend.RequestWindow.Milliseconds())
+	fmt.Fprintf(&b, "local MAX_LEVEL = %d\n", backend.MaxPriority)
 	b.WriteString(readLua("lib"))
 	for _, s := range scripts {
 		fmt.Fprintf(&b, "\nredis.register_function{function_name = '%s_%s', flags = %s, callback = function(KEYS, ARGV)\n",

@@ -6,8 +6,12 @@
 --   history; fail: the dead history; unused by release).
 -- ARGV[6]: n, the number of items; then n groups of 6:
 --   id, token, text (the result or the error), note (complete: kept as
---   last_error when not empty), dead ('1' or '0'), delay_ms.
+--   last_error when not empty), outcome (fail: 'retry', 'dead' or
+--   'snooze'), delay_ms (fail: of the retry or the snooze).
 -- Returns: an array of n codes, 'OK', 'NOTFOUND' or 'LOSTCLAIM'.
+-- A job retried, snoozed or released stays on its priority level: retried
+-- and snoozed jobs join the tail of its pending list, released ones its
+-- head.
 -- The job's 'acked' field records which outcome its current token got, so
 -- repeating the same outcome with the same token is an 'OK' that changes
 -- nothing, and any other outcome with it is 'LOSTCLAIM'. An empty 'acked'
@@ -20,13 +24,15 @@ local now = now_ms()
 local now_s = fmt(now)
 
 local codes = {}
-local done, completed, retrying, dead, released = {}, {}, {}, {}, {}
-local repending, rescheduled = {}, {}
+local done, completed, retrying, snoozed, dead, released = {}, {}, {}, {}, {}, {}
+-- By level (see add_at): the jobs back to pending's tail, and released.
+local repending, releasing = {}, {}
+local rescheduled = {}
 for i = 0, n - 1 do
   local b = 7 + i * 6
   local id, token, text = ARGV[b], ARGV[b + 1], ARGV[b + 2]
   local k = job_key(id)
-  local f = redis.call('HMGET', k, 'status', 'claim_token', 'acked', 'attempts')
+  local f = redis.call('HMGET', k, 'status', 'claim_token', 'acked', 'attempts', 'priority')
   local status, current, acked = f[1], f[2], f[3]
   if not status then
     codes[#codes + 1] = 'NOTFOUND'
@@ -54,21 +60,32 @@ for i = 0, n - 1 do
     elseif mode == 'release' then
       redis.call('HSET', k, 'status', 'pending', 'acked', mode, 'attempts', (tonumber(f[4]) or 1) - 1)
       released[#released + 1] = id
+      add_at(releasing, level_of(f[5]), id)
     else
-      local delay = tonumber(ARGV[b + 5])
-      if ARGV[b + 4] == '1' then
+      local outcome, delay = ARGV[b + 4], tonumber(ARGV[b + 5])
+      if outcome == 'dead' then
         redis.call('HSET', k, 'acked', mode, 'last_error', text, 'status', 'dead', 'finished_at_ms', now_s)
         dead[#dead + 1] = id
-      elseif delay > 0 then
-        local run_at = fmt(now + delay)
-        redis.call('HSET', k, 'acked', mode, 'last_error', text, 'status', 'scheduled', 'run_at_ms', run_at)
-        rescheduled[#rescheduled + 1] = run_at
-        rescheduled[#rescheduled + 1] = id
-        retrying[#retrying + 1] = id
       else
-        redis.call('HSET', k, 'acked', mode, 'last_error', text, 'status', 'pending')
-        repending[#repending + 1] = id
-        retrying[#retrying + 1] = id
+        -- A retry records its error; a snooze gives its attempt back, as a
+        -- release does, and keeps the last error it had.
+        local set = {'acked', mode}
+        if outcome == 'snooze' then
+          set[3], set[4] = 'attempts', (tonumber(f[4]) or 1) - 1
+          snoozed[#snoozed + 1] = id
+        else
+          set[3], set[4] = 'last_error', text
+          retrying[#retrying + 1] = id
+        end
+        if delay > 0 then
+          local run_at = fmt(now + delay)
+          redis.call('HSET', k, 'status', 'scheduled', 'run_at_ms', run_at, unpack(set))
+          rescheduled[#rescheduled + 1] = run_at
+          rescheduled[#rescheduled + 1] = id
+        else
+          redis.call('HSET', k, 'status', 'pending', unpack(set))
+          add_at(repending, level_of(f[5]), id)
+        end
       end
     end
     codes[#codes + 1] = 'OK'
@@ -77,19 +94,13 @@ end
 
 call_chunked('ZREM', K_PROCESSING, done)
 call_chunked('ZADD', K_SCHEDULED, rescheduled)
-call_chunked('RPUSH', K_PENDING, repending)
+push_levels(repending)
 add_history(K_COMPLETED, 'completed', completed, hmax, httl, now)
 add_history(K_DEAD, 'dead', dead, hmax, httl, now)
--- Released jobs go ahead of every pending job, in the order given: LPUSH
--- puts its last argument first.
-if #released > 0 then
-  local rev = {}
-  for i = #released, 1, -1 do
-    rev[#rev + 1] = released[i]
-  end
-  call_chunked('LPUSH', K_PENDING, rev)
-end
-if #released > 0 or #retrying > 0 then
+-- Released jobs go ahead of every pending job of their level, in the
+-- order given.
+push_levels(releasing, true)
+if #released > 0 or #retrying > 0 or #snoozed > 0 then
   arm_marker()
 end
 bump('completed_total', #completed)
@@ -97,6 +108,7 @@ bump('retried_total', #retrying)
 bump('dead_total', #dead)
 publish('completed', completed)
 publish('retrying', retrying)
+publish('snoozed', snoozed)
 publish('dead', dead)
 publish('released', released)
 return codes

@@ -1,21 +1,29 @@
--- claim.lua takes up to max claimable jobs, oldest first, and leases them.
--- KEYS: the queue keys of lib.lua, and KEYS[8], the request record, when
+-- claim.lua takes up to max claimable jobs, the highest priority level
+-- first and oldest first within a level, and leases them.
+-- KEYS: the queue keys of lib.lua, and KEYS[11], the request record, when
 --   the call has a request id: it holds the ids the claim took.
 -- ARGV[1], ARGV[2]: job key prefix, events channel (lib.lua).
 -- ARGV[3]: max jobs; ARGV[4]: lease ms; ARGV[5]: token base (the request
 --   id, or random hex), the i-th claimed job's token is base .. '.' .. i.
+-- ARGV[6]: dead history max, ARGV[7]: dead history TTL ms, for the
+--   expired jobs the claim dead-letters.
 -- Returns: {now_ms, next_due_ms, more_pending, jobs} where next_due_ms is
 -- the earliest run-at in scheduled (-1: none, or not looked up because
 -- more_pending is not 0), more_pending
 -- is 1 when jobs are left in pending (-1: this call is a repeat, which
 -- returns at once and never waits or claims again), and jobs is an array of
---   {id, token, payload, attempts, max_attempts, enqueued_at_ms, lease_until_ms}.
--- max_attempts and enqueued_at_ms are returned as the strings stored, so
--- that no value is rounded through a Lua double on its way.
+--   {id, token, payload, attempts, max_attempts, enqueued_at_ms, lease_until_ms,
+--    kind, headers, priority, timeout_ms}
+-- (kind and headers '' for none, priority and timeout_ms '0').
+-- max_attempts, enqueued_at_ms and the fields after lease_until_ms are
+-- returned as the strings stored, so that no value is rounded through a
+-- Lua double on its way.
 -- A popped id whose record is missing is skipped; a corrupt record (one
 -- decode.go would refuse: see is_count) is dead-lettered with the reason,
--- and its broken fields are reset so that it reads as a dead job. When
--- the skip budget runs out, jobs may be empty while more_pending is 1: the
+-- and its broken fields are reset so that it reads as a dead job. A job
+-- whose expires_at_ms has come is dead-lettered too, under the dead
+-- retention of ARGV[6] and ARGV[7]; neither counts toward max. When the
+-- skip budget runs out, jobs may be empty while more_pending is 1: the
 -- caller claims again.
 --
 -- A repeat of a call that took jobs gets back those it still holds under
@@ -23,6 +31,7 @@
 -- repeated calls"); the request record keeps their ids for the request
 -- window, or the lease when that is longer.
 local max, lease, base = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+local dmax, dttl = tonumber(ARGV[6]), tonumber(ARGV[7])
 local now = now_ms()
 
 -- is_count mirrors parseCount in decode.go: a number field as the scripts
@@ -38,14 +47,49 @@ end
 
 local STATES = {pending = true, scheduled = true, processing = true, completed = true, dead = true}
 
+-- is_headers mirrors parseHeaders in decode.go: a JSON object whose values
+-- are all strings, as json.Marshal writes it: its brace first, and no
+-- control byte anywhere (cjson would take one inside a string, Go's
+-- decoder would not).
+local function is_headers(s)
+  if string.sub(s, 1, 1) ~= '{' or string.find(s, '[%z\1-\31]') then
+    return false
+  end
+  local ok, h = pcall(cjson.decode, s)
+  if not ok or type(h) ~= 'table' then
+    return false
+  end
+  for name, value in pairs(h) do
+    if type(name) ~= 'string' or type(value) ~= 'string' then
+      return false
+    end
+  end
+  return true
+end
+
+-- FIELDS are the fields a claim reads of each popped job, with one HMGET;
+-- f[i] below is the value of FIELDS[i].
+local FIELDS = {'status', 'payload', 'attempts', 'max_attempts', 'enqueued_at_ms', 'acked', 'claimed_at_ms',
+  'kind', 'headers', 'priority', 'timeout_ms', 'expires_at_ms'}
+
+-- claimable reports whether the fields f of a popped job hold a record a
+-- claim may hand out: one decode.go reads (see is_count, is_headers,
+-- is_level), in the pending state.
+local function claimable(f)
+  return f[1] == 'pending' and f[2] and is_count(f[3], 15) and is_count(f[4], 19) and is_count(f[5], 15)
+    and (not f[7] or is_count(f[7], 15)) and (not f[9] or is_headers(f[9])) and (not f[10] or is_level(f[10]))
+    and (not f[11] or is_count(f[11], 15)) and (not f[12] or is_count(f[12], 15))
+end
+
 -- corruption describes what is wrong with the record of a popped id whose
 -- fields f (as read by the loop below) cannot be claimed. It returns the
 -- reason, which keeps the values replaced, and the HSET arguments that
 -- repair the record into a readable dead job: status dead, an empty
 -- payload for a missing one, attempts 0, max_attempts 1, enqueued now, and
--- a broken claimed_at_ms, which has no stand-in, deleted (drop).
+-- the broken optional fields, which have no stand-in, deleted (drop, a
+-- list of fields, empty for none).
 local function corruption(f, now_s)
-  local problems, fix, drop = {}, {'status', 'dead'}, false
+  local problems, fix, drop = {}, {'status', 'dead'}, {}
   local function bad(field, v, repl)
     if not v then
       problems[#problems + 1] = field .. ' is missing'
@@ -75,10 +119,20 @@ local function corruption(f, now_s)
   if not is_count(f[5], 15) then
     bad('enqueued_at_ms', f[5], now_s)
   end
-  if f[7] and not is_count(f[7], 15) then
-    bad('claimed_at_ms', f[7])
-    drop = true
+  local function optional(i, ok)
+    if f[i] and not ok(f[i]) then
+      bad(FIELDS[i], f[i])
+      drop[#drop + 1] = FIELDS[i]
+    end
   end
+  local function count(s)
+    return is_count(s, 15)
+  end
+  optional(7, count)
+  optional(9, is_headers)
+  optional(10, is_level)
+  optional(11, count)
+  optional(12, count)
   return 'jobqueue: corrupt job record: ' .. table.concat(problems, ', '), fix, drop
 end
 
@@ -89,11 +143,12 @@ if taken then
     i = i + 1
     local token = base .. '.' .. i
     local f = redis.call('HMGET', job_key(id), 'status', 'claim_token', 'payload', 'attempts', 'max_attempts',
-      'enqueued_at_ms', 'lease_until_ms')
+      'enqueued_at_ms', 'lease_until_ms', 'kind', 'headers', 'priority', 'timeout_ms')
     -- Acknowledged, reclaimed or deleted since: no longer this claim's.
     -- The fields were checked, or written, by the first run.
     if f[1] == 'processing' and f[2] == token and f[3] and f[4] and f[5] and f[6] and f[7] then
-      jobs[#jobs + 1] = {id, token, f[3], f[4], f[5], f[6], f[7]}
+      jobs[#jobs + 1] = {id, token, f[3], f[4], f[5], f[6], f[7], f[8] or '', f[9] or '', f[10] or '0',
+        f[11] or '0'}
     end
   end
   return {now, -1, -1, jobs}
@@ -102,31 +157,51 @@ end
 promote(now)
 
 local jobs, ids, dead, reasons = {}, {}, {}, {}
+local expired, expired_why = {}, {}
 local until_ms = now + lease
 local now_s, until_s = fmt(now), fmt(until_ms)
--- Bounds the records skipped in one call, so a pending list full of
--- deleted ids cannot make the script run unbounded.
+-- Bounds the records skipped in one call (missing, corrupt or expired),
+-- so a pending list full of them cannot make the script run unbounded.
 local budget = max + 1000
--- Set once an LPOP returns fewer ids than asked: pending is then empty,
--- and the LLEN below is not needed.
+-- The levels above top are empty. One LMPOP pops from the highest
+-- non-empty level at or below it; a pop that returns fewer ids than asked
+-- emptied its level, and the next one looks below it.
+local top = MAX_LEVEL
+-- Set once the levels are all empty: the EXISTS below is then not needed.
 local drained = false
 while #jobs < max and budget > 0 do
   -- Never more than the jobs still wanted: a popped id cannot be put back
   -- in its place.
   local want = math.min(max - #jobs, budget)
-  local popped = redis.call('LPOP', K_PENDING, want)
-  if not popped then
+  local args = {top + 1}
+  for l = top, 0, -1 do
+    args[#args + 1] = K_LEVEL[l]
+  end
+  args[#args + 1] = 'LEFT'
+  args[#args + 1] = 'COUNT'
+  args[#args + 1] = want
+  local r = redis.call('LMPOP', unpack(args))
+  if not r then
     drained = true
     break
   end
+  local level = top
+  while K_LEVEL[level] ~= r[1] do
+    level = level - 1
+  end
+  local popped = r[2]
   budget = budget - #popped
   for _, id in ipairs(popped) do
     local k = job_key(id)
-    local f = redis.call('HMGET', k, 'status', 'payload', 'attempts', 'max_attempts', 'enqueued_at_ms', 'acked',
-      'claimed_at_ms')
-    local status, payload = f[1], f[2]
-    if status == 'pending' and payload and is_count(f[3], 15) and is_count(f[4], 19) and is_count(f[5], 15)
-        and (not f[7] or is_count(f[7], 15)) then
+    local f = redis.call('HMGET', k, unpack(FIELDS))
+    local ok = claimable(f)
+    if ok and f[12] and tonumber(f[12]) <= now then
+      -- Numbers as stored or formatted by fmt: a Lua number would print
+      -- a large count as 1e+15.
+      expired[#expired + 1] = id
+      expired_why[#expired] = 'jobqueue: expired before attempt ' .. fmt(tonumber(f[3]) + 1) .. ' of ' .. f[4]
+        .. ' could start: its expiry passed ' .. fmt(now - tonumber(f[12])) .. ' ms before this claim'
+    elseif ok then
       -- Saturated at the largest count is_count takes, so the record
       -- stays readable; no job is claimed 10^15 times but by hand.
       local attempts = math.min(tonumber(f[3]) + 1, 999999999999999)
@@ -139,21 +214,23 @@ while #jobs < max and budget > 0 do
         redis.call('HSET', k, 'status', 'processing', 'attempts', attempts, 'claim_token', token,
           'claimed_at_ms', now_s, 'lease_until_ms', until_s)
       end
-      jobs[#jobs + 1] = {id, token, payload, attempts, f[4], f[5], until_ms}
+      jobs[#jobs + 1] = {id, token, f[2], attempts, f[4], f[5], until_ms, f[8] or '', f[9] or '', f[10] or '0',
+        f[11] or '0'}
       ids[#ids + 1] = id
-    elseif (status == 'pending' or not STATES[status])
-        and (status or payload or f[3] or f[4] or f[5] or f[7] or redis.call('EXISTS', k) == 1) then
+    elseif (f[1] == 'pending' or not STATES[f[1]])
+        and (f[1] or f[2] or f[3] or f[4] or f[5] or f[7] or redis.call('EXISTS', k) == 1) then
       -- A record that exists but cannot be decoded would fail every
       -- claimer forever, and one whose status is no state is listed
       -- nowhere else: dead-letter it. The record is repaired at once, its
       -- status included, so the same id listed again in this call reads
-      -- as dead and is dropped. This call knows no retention policy, so
-      -- the record gets a fixed TTL and the history is not trimmed (see
-      -- dead_letter).
+      -- as dead and is dropped. The record gets a fixed TTL and the
+      -- history is not trimmed (see dead_letter): the retention this call
+      -- is given is for expired jobs, and a corrupt record may be no job
+      -- of this queue's making.
       local reason, fix, drop = corruption(f, now_s)
       redis.call('HSET', k, unpack(fix))
-      if drop then
-        redis.call('HDEL', k, 'claimed_at_ms')
+      if #drop > 0 then
+        redis.call('HDEL', k, unpack(drop))
       end
       dead[#dead + 1] = id
       reasons[#dead] = reason
@@ -162,8 +239,13 @@ while #jobs < max and budget > 0 do
     -- where its status says, so the stale entry is simply dropped.
   end
   if #popped < want then
-    drained = true
-    break
+    if level == 0 then
+      drained = true
+      break
+    end
+    top = level - 1
+  else
+    top = level
   end
 end
 
@@ -179,16 +261,31 @@ end
 if #dead > 0 then
   dead_letter(dead, reasons, now, nil, 7 * 24 * 3600 * 1000)
 end
+if #expired > 0 then
+  dead_letter(expired, expired_why, now, dmax, dttl)
+  for _, id in ipairs(expired) do
+    dead[#dead + 1] = id
+  end
+end
 
+-- One EXISTS of the levels at or below the last one popped tells whether
+-- any holds jobs (an empty list does not exist); the levels above were
+-- empty when it was popped.
 local more = 0
-if not drained and redis.call('LLEN', K_PENDING) > 0 then
-  more = 1
+if not drained then
+  local levels = {}
+  for l = top, 0, -1 do
+    levels[#levels + 1] = K_LEVEL[l]
+  end
+  if redis.call('EXISTS', unpack(levels)) > 0 then
+    more = 1
+  end
 end
 if more > 0 then
   -- Chain the wake-up: another waiting process takes what is left. Also
   -- when this call took nothing (its skip budget ran out): enqueue.lua
-  -- arms the marker only on a pending list it finds empty, so a non-empty
-  -- one must always have a wake-up armed or in flight. The marker is not
+  -- arms the marker only on a pending level it finds empty, so while any
+  -- level holds jobs, a wake-up must be armed or in flight. The marker is not
   -- cleared when pending is empty: it may also announce a new, earlier
   -- run-at that blocked claimers must see.
   arm_marker()

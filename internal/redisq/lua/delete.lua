@@ -1,5 +1,5 @@
 -- delete.lua removes one job, in whatever state it is.
--- KEYS: the queue keys of lib.lua, and KEYS[8], the request record, when
+-- KEYS: the queue keys of lib.lua, and KEYS[11], the request record, when
 --   the call has a request id.
 -- ARGV[1], ARGV[2]: job key prefix, events channel (lib.lua).
 -- ARGV[3]: id.
@@ -11,13 +11,14 @@ if earlier_run() then
 end
 local id = ARGV[3]
 local k = job_key(id)
-local status = redis.call('HGET', k, 'status')
+local f = redis.call('HMGET', k, 'status', 'priority')
+local status = f[1]
 if not status then
   return redis.error_reply('NOTFOUND ' .. id)
 end
 -- The lists cost O(n) to search; deleting one job is an operator's action.
 if status == 'pending' then
-  redis.call('LREM', K_PENDING, 0, id)
+  redis.call('LREM', K_LEVEL[level_of(f[2])], 0, id)
 elseif status == 'completed' then
   redis.call('LREM', K_COMPLETED, 0, id)
 elseif status == 'dead' then

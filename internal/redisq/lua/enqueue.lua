@@ -1,12 +1,14 @@
 -- enqueue.lua adds the jobs of one or more Enqueue calls of a queue: the
 -- calls that the Engine gathered while an earlier enqueue was in flight
 -- (see enqueueGroup), each all or nothing on its own.
--- KEYS: the queue keys of lib.lua (KEYS[1]..KEYS[7]), then the request
---   records of the calls that have a request id, in call order.
+-- KEYS: the queue keys of lib.lua (KEYS[1]..KEYS[7 + MAX_LEVEL]), then the
+--   request records of the calls that have a request id, in call order.
 -- ARGV[1], ARGV[2]: job key prefix, events channel (lib.lua).
 -- ARGV[3]: m, the number of calls; then per call: r, the index in KEYS of
 --   its request record (0: none), n, its number of jobs, and n groups of
---   4: id, payload, max_attempts, delay_ms (<= 0: pending now).
+--   9: id, payload, max_attempts, delay_ms (<= 0: pending now), priority
+--   (0 to MAX_LEVEL), kind, headers (JSON, '' for none), timeout_ms (0:
+--   none), expiry_ms (0: none; counted from now).
 -- Returns: an array of m replies, one per call: its n, or "EXISTS <id>"
 --   when any of its ids is already stored, in which case nothing of that
 --   call was written.
@@ -23,11 +25,11 @@ local a = 4
 for c = 1, m do
   local r, n = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
   local first = a + 2
-  a = first + 4 * n
+  a = first + 9 * n
   local key = r > 0 and KEYS[r]
   replies[c] = n
   if first_run(key, '1') then
-    for b = first, a - 1, 4 do
+    for b = first, a - 1, 9 do
       if redis.call('EXISTS', job_key(ARGV[b])) == 1 then
         forget(key)
         replies[c] = 'EXISTS ' .. ARGV[b]
@@ -35,20 +37,46 @@ for c = 1, m do
       end
     end
     if replies[c] == n then
-      for b = first, a - 1, 4 do
-        local id, payload, max_attempts, delay = ARGV[b], ARGV[b + 1], ARGV[b + 2], tonumber(ARGV[b + 3])
+      for b = first, a - 1, 9 do
+        local id, delay, priority = ARGV[b], tonumber(ARGV[b + 3]), ARGV[b + 4]
         local k = job_key(id)
+        local fields = {'id', id, 'payload', ARGV[b + 1], 'attempts', '0', 'max_attempts', ARGV[b + 2],
+          'enqueued_at_ms', now_s}
+        -- The fields of features a job does not use are not written.
+        if priority ~= '0' then
+          fields[#fields + 1] = 'priority'
+          fields[#fields + 1] = priority
+        end
+        if ARGV[b + 5] ~= '' then
+          fields[#fields + 1] = 'kind'
+          fields[#fields + 1] = ARGV[b + 5]
+        end
+        if ARGV[b + 6] ~= '' then
+          fields[#fields + 1] = 'headers'
+          fields[#fields + 1] = ARGV[b + 6]
+        end
+        if ARGV[b + 7] ~= '0' then
+          fields[#fields + 1] = 'timeout_ms'
+          fields[#fields + 1] = ARGV[b + 7]
+        end
+        local expiry = tonumber(ARGV[b + 8])
+        if expiry > 0 then
+          fields[#fields + 1] = 'expires_at_ms'
+          fields[#fields + 1] = fmt(now + expiry)
+        end
+        fields[#fields + 1] = 'status'
         if delay > 0 then
           local run_at = fmt(now + delay)
-          redis.call('HSET', k, 'id', id, 'payload', payload, 'attempts', 0, 'max_attempts', max_attempts,
-            'enqueued_at_ms', now_s, 'status', 'scheduled', 'run_at_ms', run_at)
+          fields[#fields + 1] = 'scheduled'
+          fields[#fields + 1] = 'run_at_ms'
+          fields[#fields + 1] = run_at
           delayed[#delayed + 1] = run_at
           delayed[#delayed + 1] = id
         else
-          redis.call('HSET', k, 'id', id, 'payload', payload, 'attempts', 0, 'max_attempts', max_attempts,
-            'enqueued_at_ms', now_s, 'status', 'pending')
-          ready[#ready + 1] = id
+          fields[#fields + 1] = 'pending'
+          add_at(ready, level_of(priority), id)
         end
+        redis.call('HSET', k, unpack(fields))
         ids[#ids + 1] = id
       end
     end
@@ -59,12 +87,11 @@ if #ids == 0 then
 end
 call_chunked('ZADD', K_SCHEDULED, delayed)
 -- The marker is armed only when a claimer may be blocked without one: a
--- pending list this push found empty (a non-empty one already has a
--- wake-up armed or in flight, since every claim that leaves jobs pending
--- re-arms it), or delayed jobs, since a blocked claimer then re-reads the
--- earliest run-at, which these jobs may have moved closer.
-local pushed = call_chunked('RPUSH', K_PENDING, ready)
-if #delayed > 0 or pushed == math.min(#ready, CHUNK) then
+-- pending level this push found empty (while any level holds jobs, a
+-- wake-up is armed or in flight, since every claim that leaves jobs
+-- pending re-arms it), or delayed jobs, since a blocked claimer then
+-- re-reads the earliest run-at, which these jobs may have moved closer.
+if push_levels(ready) or #delayed > 0 then
   arm_marker()
 end
 bump('enqueued_total', #ids)

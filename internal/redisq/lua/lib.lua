@@ -4,21 +4,32 @@
 -- first calls bind.
 --
 -- Every script receives the same KEYS and the same first two ARGV:
---   KEYS[1] queue:{q}:pending     list, next job to claim on the left
+--   KEYS[1] queue:{q}:pending     list, pending jobs of priority level 0, next
+--                                 to claim on the left
 --   KEYS[2] queue:{q}:processing  zset, score = lease deadline (ms)
 --   KEYS[3] queue:{q}:scheduled   zset, score = run-at (ms)
 --   KEYS[4] queue:{q}:completed   list, most recent first
 --   KEYS[5] queue:{q}:dead        list, most recent first
 --   KEYS[6] queue:{q}:stats       hash of counters
 --   KEYS[7] queue:{q}:marker      list of at most one element: wakes blocked claimers
---   KEYS[8] queue:{q}:req:<id>    string, the request record of this call; only
+--   KEYS[8] queue:{q}:pending:1   list, pending jobs of priority level 1
+--   KEYS[9] queue:{q}:pending:2   ... of level 2
+--   KEYS[10] queue:{q}:pending:3  ... of level 3 (MAX_LEVEL), claimed first
+--   KEYS[11] queue:{q}:req:<id>   string, the request record of this call; only
 --                                 for a mutating call made with a request id
 --   ARGV[1] job key prefix, "queue:{q}:job:" (job hashes share the hash tag)
 --   ARGV[2] events channel, "queue:{q}:events"
 -- Script-specific arguments start at ARGV[3].
 --
--- REQUEST_WINDOW_MS, how long a request record lasts at least, is defined
--- on the line before this file (script.go), from backend.RequestWindow.
+-- REQUEST_WINDOW_MS, how long a request record lasts at least, and
+-- MAX_LEVEL, the highest priority level, are defined on the lines before
+-- this file (script.go), from backend.RequestWindow and
+-- backend.MaxPriority.
+--
+-- A job's priority level (its 'priority' field, absent for 0) says which
+-- pending list holds it: level 0 keeps the pending key of the time before
+-- levels, so the jobs a queue held then stay valid. Every move to pending
+-- goes to the job's own level; a claim reads the levels highest first.
 --
 -- The library is loaded once and its functions are called many times, so
 -- the names below outlive a call: bind sets every one of them at the start
@@ -36,15 +47,22 @@
 -- Every list, zset and counter write is made once per call with all the
 -- ids it concerns, not once per job: Redis's cost is mostly per command.
 
-local K_PENDING, K_PROCESSING, K_SCHEDULED
+local K_PROCESSING, K_SCHEDULED
 local K_COMPLETED, K_DEAD, K_STATS, K_MARKER
 local K_REQUEST
 local JOB_PREFIX, CHANNEL
+-- K_LEVEL[l] is the pending list of level l, 0 to MAX_LEVEL (KEYS[1] for
+-- level 0). The table is kept across calls and refilled by bind.
+local K_LEVEL = {}
 
 local function bind(keys, args)
-  K_PENDING, K_PROCESSING, K_SCHEDULED = keys[1], keys[2], keys[3]
+  K_PROCESSING, K_SCHEDULED = keys[2], keys[3]
   K_COMPLETED, K_DEAD, K_STATS, K_MARKER = keys[4], keys[5], keys[6], keys[7]
-  K_REQUEST = keys[8]
+  K_LEVEL[0] = keys[1]
+  for l = 1, MAX_LEVEL do
+    K_LEVEL[l] = keys[7 + l]
+  end
+  K_REQUEST = keys[8 + MAX_LEVEL]
   JOB_PREFIX, CHANNEL = args[1], args[2]
 end
 
@@ -155,28 +173,85 @@ local function fmt(n)
   return string.format('%d', n)
 end
 
--- promote moves scheduled jobs that are due to the tail of pending, oldest
--- run-at first, and arms the marker when it moved any.
+-- is_level reports whether a priority field holds a level as the scripts
+-- write it: one digit, 0 to MAX_LEVEL (parsePriority in decode.go).
+local function is_level(p)
+  return #p == 1 and p >= '0' and p <= string.char(48 + MAX_LEVEL)
+end
+
+-- level_of is the level of a job whose priority field is p (nil: absent,
+-- level 0). A field that is no level reads as 0: the record is corrupt,
+-- and a claim that meets it dead-letters it.
+local function level_of(p)
+  if p and is_level(p) then
+    return string.byte(p) - 48
+  end
+  return 0
+end
+
+-- add_at appends id to by_level[level], a table of id lists by level.
+local function add_at(by_level, level, id)
+  local ids = by_level[level]
+  if not ids then
+    ids = {}
+    by_level[level] = ids
+  end
+  ids[#ids + 1] = id
+end
+
+-- push_levels pushes the ids of by_level (see add_at) to the tail of their
+-- level's pending list, or, when at_head, to its head in the order given
+-- (LPUSH puts its last argument first), one push per level. It reports
+-- whether it found any of those lists empty.
+local function push_levels(by_level, at_head)
+  local found_empty = false
+  for l = MAX_LEVEL, 0, -1 do
+    local ids = by_level[l]
+    if ids then
+      local len
+      if at_head then
+        local rev = {}
+        for i = #ids, 1, -1 do
+          rev[#rev + 1] = ids[i]
+        end
+        len = call_chunked('LPUSH', K_LEVEL[l], rev)
+      else
+        len = call_chunked('RPUSH', K_LEVEL[l], ids)
+      end
+      if len == math.min(#ids, CHUNK) then
+        found_empty = true
+      end
+    end
+  end
+  return found_empty
+end
+
+-- promote moves scheduled jobs that are due to the tail of their level of
+-- pending, oldest run-at first, and arms the marker when it moved any.
 local function promote(now)
   local due = redis.call('ZRANGEBYSCORE', K_SCHEDULED, '-inf', now, 'LIMIT', 0, PROMOTE_BATCH)
   if #due == 0 then
     return 0
   end
   redis.call('ZREM', K_SCHEDULED, unpack(due))
-  local moved = {}
+  local by_level, moved = {}, 0
   for _, id in ipairs(due) do
     local k = job_key(id)
-    -- A missing record must not be recreated as a partial hash by HSET.
-    if redis.call('EXISTS', k) == 1 then
+    -- A missing record must not be recreated as a partial hash by HSET. A
+    -- live record always has a status, so the EXISTS is only paid for a
+    -- record that lacks one, which is promoted for a claim to dead-letter.
+    local f = redis.call('HMGET', k, 'status', 'priority')
+    if f[1] or redis.call('EXISTS', k) == 1 then
       redis.call('HSET', k, 'status', 'pending')
-      moved[#moved + 1] = id
+      add_at(by_level, level_of(f[2]), id)
+      moved = moved + 1
     end
   end
-  if #moved > 0 then
-    call_chunked('RPUSH', K_PENDING, moved)
+  if moved > 0 then
+    push_levels(by_level)
     arm_marker()
   end
-  return #moved
+  return moved
 end
 
 -- prune_tail drops ids from the old end of a history whose records have

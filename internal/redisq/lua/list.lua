@@ -6,8 +6,9 @@
 -- ARGV[4]: offset; ARGV[5]: limit.
 -- Returns: an array of ids. Error reply "INVALIDSTATE <state>" for an
 -- unknown state.
--- The scheduled jobs whose run time has come are listed as pending, after
--- the pending list, in the order a claim would promote them; history
+-- Pending lists the priority levels, highest first, then the scheduled
+-- jobs whose run time has come, in the order a claim would promote them
+-- (each to the tail of its own level); history
 -- entries whose records expired are left out (see live_len).
 local state, offset, limit = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
 local last = offset + limit - 1
@@ -21,9 +22,23 @@ local function history(list)
 end
 
 if state == 'pending' then
-  local ids = redis.call('LRANGE', K_PENDING, offset, last)
+  -- skip is what is left of offset after the lists before this one.
+  local ids, skip = {}, offset
+  for l = MAX_LEVEL, 0, -1 do
+    if #ids == limit then
+      return ids
+    end
+    local n = redis.call('LLEN', K_LEVEL[l])
+    if skip < n then
+      for _, id in ipairs(redis.call('LRANGE', K_LEVEL[l], skip, skip + limit - #ids - 1)) do
+        ids[#ids + 1] = id
+      end
+      skip = 0
+    else
+      skip = skip - n
+    end
+  end
   if #ids < limit then
-    local skip = math.max(offset - redis.call('LLEN', K_PENDING), 0)
     local due = redis.call('ZRANGEBYSCORE', K_SCHEDULED, '-inf', fmt(now_ms()), 'LIMIT', skip, limit - #ids)
     for _, id in ipairs(due) do
       ids[#ids + 1] = id

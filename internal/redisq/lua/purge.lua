@@ -2,7 +2,7 @@
 -- until it returns 0. Only ids this queue references are touched, and
 -- every live record is referenced by exactly one of its lists or zsets, so
 -- no SCAN is needed (SCAN is per node on a Cluster).
--- KEYS: the queue keys of lib.lua, and KEYS[8], the request record, when
+-- KEYS: the queue keys of lib.lua, and KEYS[11], the request record, when
 --   the call has a request id.
 -- ARGV[1], ARGV[2]: job key prefix, events channel (lib.lua).
 -- ARGV[3]: batch size.
@@ -20,7 +20,11 @@ local function drop(ids)
     redis.call('DEL', job_key(id))
   end
 end
-for _, list in ipairs({K_PENDING, K_COMPLETED, K_DEAD}) do
+local lists = {K_COMPLETED, K_DEAD}
+for l = 0, MAX_LEVEL do
+  lists[#lists + 1] = K_LEVEL[l]
+end
+for _, list in ipairs(lists) do
   local ids = redis.call('LRANGE', list, 0, batch - 1)
   if #ids > 0 then
     drop(ids)

@@ -1,6 +1,7 @@
--- reclaim.lua returns up to max jobs whose lease has expired to pending,
--- earliest deadline first, or dead-letters those out of attempts.
--- KEYS: the queue keys of lib.lua, and KEYS[8], the request record, when
+-- reclaim.lua returns up to max jobs whose lease has expired to the tail
+-- of their level of pending, earliest deadline first, or dead-letters
+-- those out of attempts.
+-- KEYS: the queue keys of lib.lua, and KEYS[11], the request record, when
 --   the call has a request id.
 -- ARGV[1], ARGV[2]: job key prefix, events channel (lib.lua).
 -- ARGV[3]: max jobs; ARGV[4]: dead history max; ARGV[5]: dead history TTL ms.
@@ -30,10 +31,11 @@ local max, dmax, dttl = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local now = now_ms()
 local expired = redis.call('ZRANGEBYSCORE', K_PROCESSING, '-inf', now, 'LIMIT', 0, max)
 local requeued, dead, reasons = {}, {}, {}
+local by_level = {}
 call_chunked('ZREM', K_PROCESSING, expired)
 for _, id in ipairs(expired) do
   local k = job_key(id)
-  local f = redis.call('HMGET', k, 'status', 'attempts', 'max_attempts')
+  local f = redis.call('HMGET', k, 'status', 'attempts', 'max_attempts', 'priority')
   -- Only a processing record is this entry's: any other status means the
   -- entry is stale (left behind by a state change that missed it), and
   -- re-pending it would run a job that is pending, done or dead again.
@@ -46,10 +48,11 @@ for _, id in ipairs(expired) do
     else
       redis.call('HSET', k, 'status', 'pending', 'claim_token', '', 'acked', '')
       requeued[#requeued + 1] = id
+      add_at(by_level, level_of(f[4]), id)
     end
   end
 end
-call_chunked('RPUSH', K_PENDING, requeued)
+push_levels(by_level)
 if #dead > 0 then
   dead_letter(dead, reasons, now, dmax, dttl)
 end

@@ -1,5 +1,6 @@
--- retry_dead.lua sends one dead-lettered job back to pending, attempts 0.
--- KEYS: the queue keys of lib.lua, and KEYS[8], the request record, when
+-- retry_dead.lua sends one dead-lettered job back to the tail of its level
+-- of pending, attempts 0 and no expiry (a job sent back by hand runs).
+-- KEYS: the queue keys of lib.lua, and KEYS[11], the request record, when
 --   the call has a request id.
 -- ARGV[1], ARGV[2]: job key prefix, events channel (lib.lua).
 -- ARGV[3]: id.
@@ -10,7 +11,8 @@ if earlier_run() then
 end
 local id = ARGV[3]
 local k = job_key(id)
-local status = redis.call('HGET', k, 'status')
+local f = redis.call('HMGET', k, 'status', 'priority')
+local status = f[1]
 if not status then
   return redis.error_reply('NOTFOUND ' .. id)
 end
@@ -21,8 +23,8 @@ end
 redis.call('LREM', K_DEAD, 0, id)
 redis.call('PERSIST', k)
 redis.call('HSET', k, 'status', 'pending', 'attempts', 0)
-redis.call('HDEL', k, 'claim_token', 'acked', 'finished_at_ms')
-redis.call('RPUSH', K_PENDING, id)
+redis.call('HDEL', k, 'claim_token', 'acked', 'finished_at_ms', 'expires_at_ms')
+redis.call('RPUSH', K_LEVEL[level_of(f[2])], id)
 arm_marker()
 remember('1')
 publish('retried', {id})
