@@ -52,7 +52,7 @@ var aclScriptCommands = []string{
 	"time", "publish",
 	"get", "set", "del", "exists", "pexpire", "persist",
 	"hget", "hmget", "hgetall", "hset", "hdel", "hincrby",
-	"llen", "lindex", "lrange", "lpush", "rpush", "lpop", "rpop", "lrem", "ltrim",
+	"llen", "lindex", "lrange", "lpush", "rpush", "lmpop", "rpop", "lrem", "ltrim",
 	"zadd", "zrem", "zcard", "zcount", "zrange", "zrangebyscore", "zremrangebyrank",
 }
 
