@@ -3,6 +3,7 @@ package redisqtest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,7 +14,8 @@ import (
 )
 
 // CommandCounts measures how many Redis commands one enqueue, one claim and
-// one complete of a single job cost in the steady state, from INFO
+// one complete of a single job cost in the steady state (and claims on a
+// queue that uses priority levels), from INFO
 // commandstats deltas on a server of its own that nothing else uses, and
 // logs them.
 func CommandCounts(t *testing.T, open Open) map[string]map[string]int64 {
@@ -86,6 +88,28 @@ func CommandCounts(t *testing.T, open Open) map[string]map[string]int64 {
 				Retention: backend.Retention{Max: 100, TTL: time.Minute}})
 			return errors.Join(err, errors.Join(errs...))
 		})
+		// Claims on a queue that uses priority levels: one job at the top
+		// level, and a batch that takes one job of the top level and one
+		// of level 0, which is one pop more.
+		for _, c := range []struct {
+			op     string
+			levels []int
+		}{{"claim-level-3", []int{backend.MaxPriority}}, {"claim-levels-3-and-0", []int{backend.MaxPriority, 0}}} {
+			jobs := make([]backend.NewJob, len(c.levels))
+			for i, l := range c.levels {
+				jobs[i] = backend.NewJob{ID: fmt.Sprintf("%s-%s-%d", id, c.op, i), Payload: []byte("x"), MaxAttempts: 1, Priority: l}
+			}
+			if err := b.Enqueue(ctx, backend.EnqueueParams{Queue: q, Jobs: jobs}); err != nil {
+				t.Fatal(err)
+			}
+			measure(c.op, func() error {
+				got, err := b.Claim(ctx, backend.ClaimParams{Queue: q, Max: len(jobs), Lease: time.Minute, RequestID: "c-" + c.op + id})
+				if err == nil && len(got) != len(jobs) {
+					err = fmt.Errorf("claimed %d jobs of %d", len(got), len(jobs))
+				}
+				return err
+			})
+		}
 		measure("stats", func() error { _, err := b.Stats(ctx, q); return err })
 		measure("get", func() error { _, err := b.Get(ctx, q, id); return err })
 		measure("list", func() error {
@@ -109,8 +133,36 @@ func CommandCounts(t *testing.T, open Open) map[string]map[string]int64 {
 			t.Errorf("%s: want one %s round trip, got %v", op, strings.ToUpper(call), d)
 		}
 	}
+	// A claim of one job on a queue that only uses level 0 costs what it
+	// did before priority levels: TIME, ZRANGEBYSCORE (promotion), one pop
+	// (LMPOP, was LPOP), HMGET, HSET, ZADD, SET (request record), one look
+	// for jobs left (EXISTS of level 0, was LLEN), ZRANGE (next due),
+	// HINCRBY, PUBLISH, and the GET of the request record.
+	if n := commands(out["claim"]) - 1; n > claimCommands {
+		t.Errorf("a claim on a one-level queue ran %d commands besides FCALL, more than %d: %v", n, claimCommands, out["claim"])
+	}
+	if n := commands(out["claim-level-3"]) - 1; n > claimCommands {
+		t.Errorf("a claim of a job of the top level ran %d commands besides FCALL, more than %d: %v", n, claimCommands, out["claim-level-3"])
+	}
+	// A batch across two levels pops twice, and reads and leases its
+	// second job.
+	if n := commands(out["claim-levels-3-and-0"]) - 1; n > claimCommands+3 {
+		t.Errorf("a claim of two jobs of two levels ran %d commands besides FCALL, more than %d: %v", n, claimCommands+3, out["claim-levels-3-and-0"])
+	}
 	_ = b.Purge(ctx, backend.PurgeParams{Queue: q})
 	return out
+}
+
+// claimCommands is what a claim of one job costs besides its FCALL.
+const claimCommands = 12
+
+// commands sums the calls of a measurement.
+func commands(d map[string]int64) int64 {
+	var n int64
+	for _, c := range d {
+		n += c
+	}
+	return n
 }
 
 // writeCommands are the commands that change data among those the scripts
@@ -118,5 +170,5 @@ func CommandCounts(t *testing.T, open Open) map[string]map[string]int64 {
 var writeCommands = map[string]bool{
 	"set": true, "del": true, "hset": true, "hdel": true, "hincrby": true, "lpush": true, "rpush": true,
 	"lpop": true, "rpop": true, "lrem": true, "ltrim": true, "zadd": true, "zrem": true,
-	"zremrangebyrank": true, "pexpire": true, "persist": true, "publish": true,
+	"zremrangebyrank": true, "pexpire": true, "persist": true, "publish": true, "lmpop": true,
 }
