@@ -186,7 +186,7 @@ while #jobs < max and budget > 0 do
     break
   end
   local level = top
-  while K_LEVEL[level] ~= r[1] do
+  while level > 0 and K_LEVEL[level] ~= r[1] do
     level = level - 1
   end
   local popped = r[2]
