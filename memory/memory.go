@@ -558,7 +558,7 @@ func (q *queue) take(now time.Time, p backend.ClaimParams) []backend.ClaimedJob 
 		}
 		q.detach(j)
 		if !j.expiresAt.IsZero() && !now.Before(j.expiresAt) {
-			j.lastError = fmt.Sprintf("jobqueue: expired at %s, before attempt %d of %d could start", wallClock(j.expiresAt).UTC().Format(time.RFC3339Nano), j.attempts+1, j.maxAttempts)
+			j.lastError = fmt.Sprintf("jobqueue: expired before attempt %d of %d could start", j.attempts+1, j.maxAttempts)
 			q.toHistory(j, backend.StateDead, now, p.DeadRetention)
 			q.counters.DeadTotal++
 			expired.add(j.id)
