@@ -17,10 +17,10 @@ import (
 func jobFieldsBroken() []brokenBackend {
 	mem := memory.New
 	return []brokenBackend{
-		{"claim-ignores-priority", "Priorities/", func() backend.Backend { return &flatLevels{Backend: mem()} }},
-		{"release-loses-level", "Priorities/ReleaseKeepsLevelAndGoesFirst", func() backend.Backend { return &releaseToLowest{Backend: mem()} }},
+		{"claim-ignores-priority", "Priorities/", func() backend.Backend { return &flatLevels{levelsShown{Backend: mem()}} }},
+		{"release-loses-level", "Priorities/ReleaseKeepsLevelAndGoesFirst", func() backend.Backend { return &releaseToLowest{levelsShown: levelsShown{Backend: mem()}} }},
 		{"expired-job-returned", "Expiry/", func() backend.Backend { return &expiryIgnored{Backend: mem()} }},
-		{"snooze-uses-attempt", "Snooze/AttemptsUnchanged, Snooze/MixedBatch, Snooze/RepeatIsNoOp", func() backend.Backend {
+		{"snooze-uses-attempt", "Snooze/AttemptsUnchanged, Snooze/MixedBatch, Snooze/RepeatIsNoOp, Expiry/WayBackMeetsExpiry/Snooze", func() backend.Backend {
 			return &snoozeKeepsAttempt{attemptsShown: attemptsShown{Backend: mem()}}
 		}},
 		{"headers-aliased", "Headers/Copied", func() backend.Backend { return &aliasedHeaders{Backend: mem()} }},
@@ -64,17 +64,30 @@ func (m *levelMap) show(k jobKey, stored int) int {
 	return stored
 }
 
-func (m *levelMap) claimed(queue string, got []backend.ClaimedJob) {
-	for i := range got {
-		got[i].Priority = m.show(jobKey{queue, got[i].ID}, got[i].Priority)
-	}
-}
-
-// flatLevels breaks "Claim atomically takes up to p.Max claimable jobs, the highest Priority level first": it stores every job at level 0, and shows the level given.
-type flatLevels struct {
+// levelsShown is a memory backend that shows each job's level from its
+// levelMap, in Claim and Get; a decorator that embeds it stores jobs at
+// another level than the one they show.
+type levelsShown struct {
 	*memory.Backend
 	levels levelMap
 }
+
+func (b *levelsShown) Claim(ctx context.Context, p backend.ClaimParams) ([]backend.ClaimedJob, error) {
+	got, err := b.Backend.Claim(ctx, p)
+	for i := range got {
+		got[i].Priority = b.levels.show(jobKey{p.Queue, got[i].ID}, got[i].Priority)
+	}
+	return got, err
+}
+
+func (b *levelsShown) Get(ctx context.Context, queue, id string) (backend.JobInfo, error) {
+	info, err := b.Backend.Get(ctx, queue, id)
+	info.Priority = b.levels.show(jobKey{queue, id}, info.Priority)
+	return info, err
+}
+
+// flatLevels breaks "Claim atomically takes up to p.Max claimable jobs, the highest Priority level first": it stores every job at level 0, and shows the level given.
+type flatLevels struct{ levelsShown }
 
 func (b *flatLevels) Enqueue(ctx context.Context, p backend.EnqueueParams) error {
 	given := slices.Clone(p.Jobs)
@@ -91,23 +104,10 @@ func (b *flatLevels) Enqueue(ctx context.Context, p backend.EnqueueParams) error
 	return err
 }
 
-func (b *flatLevels) Claim(ctx context.Context, p backend.ClaimParams) ([]backend.ClaimedJob, error) {
-	got, err := b.Backend.Claim(ctx, p)
-	b.levels.claimed(p.Queue, got)
-	return got, err
-}
-
-func (b *flatLevels) Get(ctx context.Context, queue, id string) (backend.JobInfo, error) {
-	info, err := b.Backend.Get(ctx, queue, id)
-	info.Priority = b.levels.show(jobKey{queue, id}, info.Priority)
-	return info, err
-}
-
 // releaseToLowest breaks "Release hands claimed jobs back to pending at once, ahead of every other pending job of their Priority level": a released job above level 0 goes to the lowest level (stored again there), and shows its own.
 type releaseToLowest struct {
-	*memory.Backend
-	levels levelMap
-	acks   ackSet
+	levelsShown
+	acks ackSet
 }
 
 func (b *releaseToLowest) Release(ctx context.Context, p backend.ReleaseParams) ([]error, error) {
@@ -129,18 +129,6 @@ func (b *releaseToLowest) Release(ctx context.Context, p backend.ReleaseParams) 
 		}
 	})
 	return errs, err
-}
-
-func (b *releaseToLowest) Claim(ctx context.Context, p backend.ClaimParams) ([]backend.ClaimedJob, error) {
-	got, err := b.Backend.Claim(ctx, p)
-	b.levels.claimed(p.Queue, got)
-	return got, err
-}
-
-func (b *releaseToLowest) Get(ctx context.Context, queue, id string) (backend.JobInfo, error) {
-	info, err := b.Backend.Get(ctx, queue, id)
-	info.Priority = b.levels.show(jobKey{queue, id}, info.Priority)
-	return info, err
 }
 
 // expiryIgnored breaks "A job whose Expiry has passed before it was claimed is never returned": it stores no expiry, and shows the one given in Get.
