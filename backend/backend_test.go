@@ -2,6 +2,7 @@ package backend
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -58,6 +59,12 @@ func TestParamsValidate(t *testing.T) {
 		{"complete token", CompleteParams{Queue: "q", Items: []Completion{{Ack: Ack{ID: "a"}}}}.Validate(), ErrInvalidArgument},
 		{"complete retention", CompleteParams{Queue: "q", Items: []Completion{{Ack: ack}}, Retention: Retention{Max: -1}}.Validate(), ErrInvalidArgument},
 		{"fail delay", FailParams{Queue: "q", Items: []Failure{{Ack: ack, Delay: -1}}}.Validate(), ErrInvalidArgument},
+		{"fail snooze ok", FailParams{Queue: "q", Items: []Failure{{Ack: ack, Snooze: true, Delay: time.Second}}}.Validate(), nil},
+		{"fail dead and snooze", FailParams{Queue: "q", Items: []Failure{{Ack: ack}, {Ack: Ack{ID: "b", Token: "t"}, Dead: true, Snooze: true}}}.Validate(), ErrInvalidArgument},
+		{"fail snooze negative delay", FailParams{Queue: "q", Items: []Failure{{Ack: ack, Snooze: true, Delay: -1}}}.Validate(), ErrInvalidArgument},
+		{"claim dead retention ok", ClaimParams{Queue: "q", Max: 1, Lease: time.Second, DeadRetention: Retention{Max: 10, TTL: time.Hour}}.Validate(), nil},
+		{"claim dead retention max", ClaimParams{Queue: "q", Max: 1, Lease: time.Second, DeadRetention: Retention{Max: -1}}.Validate(), ErrInvalidArgument},
+		{"claim dead retention ttl", ClaimParams{Queue: "q", Max: 1, Lease: time.Second, DeadRetention: Retention{Max: 1, TTL: -time.Second}}.Validate(), ErrInvalidArgument},
 		{"extend none", ExtendParams{Queue: "q", Lease: time.Second}.Validate(), ErrInvalidArgument},
 		{"release ok", ReleaseParams{Queue: "q", Items: []Ack{ack}}.Validate(), nil},
 		{"reclaim max", ReclaimParams{Queue: "q"}.Validate(), ErrInvalidArgument},
@@ -78,6 +85,127 @@ func TestParamsValidate(t *testing.T) {
 	for _, c := range cases {
 		if c.want == nil && c.err != nil || c.want != nil && !errors.Is(c.err, c.want) {
 			t.Errorf("%s: got %v, want %v", c.name, c.err, c.want)
+		}
+	}
+}
+
+func TestValidateKind(t *testing.T) {
+	for _, ok := range []string{"", "email", "send_email.v2", "A-z_0.9", strings.Repeat("k", MaxKindLen)} {
+		if err := ValidateKind(ok); err != nil {
+			t.Errorf("ValidateKind(%q) = %v, want nil", ok, err)
+		}
+	}
+	bad := []string{"a b", "a:b", "a{b}", "a*", "é", "caf\xe9", "a\x00b", "a\nb", "a/b", strings.Repeat("k", MaxKindLen+1)}
+	for _, kind := range bad {
+		err := ValidateKind(kind)
+		if !errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("ValidateKind(%q) = %v, want ErrInvalidArgument", kind, err)
+			continue
+		}
+		if msg := err.Error(); !strings.HasPrefix(msg, "jobqueue: invalid argument: ") || strings.Count(msg, "jobqueue:") != 1 {
+			t.Errorf("message %q", msg)
+		}
+	}
+}
+
+func TestValidateHeaders(t *testing.T) {
+	many := func(n int) map[string]string {
+		h := make(map[string]string, n)
+		for i := range n {
+			h[fmt.Sprintf("h%d", i)] = "v"
+		}
+		return h
+	}
+	// Three values that each fit, and together pass the total.
+	big := strings.Repeat("v", maxHeaderValue)
+	ok := []map[string]string{
+		nil,
+		{},
+		{"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "tenant": "acme"},
+		{"empty-value": ""},
+		{"unicode": "café ☕ 日本"},
+		{"tab-free.name_0": "spaces are fine"},
+		many(MaxHeaders),
+		{strings.Repeat("n", MaxHeaderNameLen): "v"},
+		{"a": big, "b": strings.Repeat("v", MaxHeaderBytes-len(big)-2)},
+	}
+	for _, h := range ok {
+		if err := ValidateHeaders(h); err != nil {
+			t.Errorf("ValidateHeaders(%d headers) = %v, want nil", len(h), err)
+		}
+	}
+	bad := map[string]map[string]string{
+		"too many":            many(MaxHeaders + 1),
+		"empty name":          {"": "v"},
+		"name too long":       {strings.Repeat("n", MaxHeaderNameLen+1): "v"},
+		"name with space":     {"a b": "v"},
+		"name with colon":     {"a:b": "v"},
+		"name not ASCII":      {"é": "v"},
+		"value too long":      {"a": big + "v"},
+		"value newline":       {"a": "line\nbreak"},
+		"value carriage ret":  {"a": "x\ry"},
+		"value tab":           {"a": "x\ty"},
+		"value NUL":           {"a": "x\x00y"},
+		"value DEL":           {"a": "x\x7fy"},
+		"value invalid UTF-8": {"a": "caf\xe9"},
+		"value lone byte":     {"a": "\xff"},
+		"total too large":     {"a": big, "b": big, "c": "vvv"},
+	}
+	for name, h := range bad {
+		err := ValidateHeaders(h)
+		if !errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("%s: ValidateHeaders = %v, want ErrInvalidArgument", name, err)
+			continue
+		}
+		if msg := err.Error(); !strings.HasPrefix(msg, "jobqueue: invalid argument: ") || strings.Count(msg, "jobqueue:") != 1 {
+			t.Errorf("%s: message %q", name, msg)
+		}
+	}
+}
+
+// TestNewJobValidate checks the fields of NewJob beyond id and attempts,
+// one bad field at a time in an otherwise good job that follows a good one:
+// the message names the job.
+func TestNewJobValidate(t *testing.T) {
+	good := NewJob{ID: "good", MaxAttempts: 1, Kind: "email", Headers: map[string]string{"tenant": "acme"}, Priority: MaxPriority, Timeout: time.Second, Delay: time.Second, Expiry: 2 * time.Second}
+	if err := (EnqueueParams{Queue: "q", Jobs: []NewJob{good}}).Validate(); err != nil {
+		t.Fatalf("a job using every field: %v", err)
+	}
+	cases := map[string]func(*NewJob){
+		"bad kind":                  func(j *NewJob) { j.Kind = "send email" },
+		"kind too long":             func(j *NewJob) { j.Kind = strings.Repeat("k", MaxKindLen+1) },
+		"bad header":                func(j *NewJob) { j.Headers = map[string]string{"a": "x\ny"} },
+		"negative priority":         func(j *NewJob) { j.Priority = -1 },
+		"priority over max":         func(j *NewJob) { j.Priority = MaxPriority + 1 },
+		"negative timeout":          func(j *NewJob) { j.Timeout = -time.Millisecond },
+		"negative expiry":           func(j *NewJob) { j.Expiry = -time.Millisecond },
+		"expiry equals delay":       func(j *NewJob) { j.Delay, j.Expiry = time.Second, time.Second },
+		"expiry before delay":       func(j *NewJob) { j.Delay, j.Expiry = time.Minute, time.Second },
+		"negative expiry and delay": func(j *NewJob) { j.Delay, j.Expiry = -time.Second, -time.Millisecond },
+	}
+	for name, mod := range cases {
+		bad := NewJob{ID: "bad", MaxAttempts: 1}
+		mod(&bad)
+		err := EnqueueParams{Queue: "q", Jobs: []NewJob{good, bad}}.Validate()
+		if !errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("%s: got %v, want ErrInvalidArgument", name, err)
+			continue
+		}
+		if msg := err.Error(); !strings.HasPrefix(msg, "jobqueue: invalid argument: ") || strings.Count(msg, "jobqueue:") != 1 || !strings.Contains(msg, `job "bad": `) {
+			t.Errorf("%s: message %q", name, msg)
+		}
+	}
+	// The zero values are the defaults, and an expiry with no delay (or
+	// a negative one, which means now) needs only to be positive.
+	for name, j := range map[string]NewJob{
+		"zero values":              {ID: "a", MaxAttempts: 1},
+		"expiry, no delay":         {ID: "a", MaxAttempts: 1, Expiry: time.Nanosecond},
+		"expiry, negative delay":   {ID: "a", MaxAttempts: 1, Expiry: time.Millisecond, Delay: -time.Hour},
+		"delay, no expiry":         {ID: "a", MaxAttempts: 1, Delay: time.Hour},
+		"lowest priority, no kind": {ID: "a", MaxAttempts: 1, Priority: 0, Kind: ""},
+	} {
+		if err := (EnqueueParams{Queue: "q", Jobs: []NewJob{j}}).Validate(); err != nil {
+			t.Errorf("%s: %v", name, err)
 		}
 	}
 }

@@ -26,7 +26,7 @@ func failOp(name string, how failure, after backend.State, counter func(backend.
 	return ackOp{name: name, family: "Fail", after: after, counter: counter, call: func(f *fixture, items []backend.Ack) ([]error, error) {
 		fs := make([]backend.Failure, len(items))
 		for i, a := range items {
-			fs[i] = backend.Failure{Ack: a, Error: how.err, Dead: how.dead, Delay: how.delay}
+			fs[i] = how.item(a)
 		}
 		return f.b.Fail(f.ctx, backend.FailParams{Queue: f.q, Items: fs, Retention: keep})
 	}}
@@ -42,16 +42,19 @@ var (
 	}}
 	failRetryOp = failOp("FailRetry", retryNow, backend.StatePending, func(s backend.Stats) int64 { return s.RetriedTotal })
 	failDeadOp  = failOp("FailDead", dead, backend.StateDead, func(s backend.Stats) int64 { return s.DeadTotal })
-	extendOp    = ackOp{name: "Extend", family: "Extend", after: backend.StateProcessing, call: func(f *fixture, items []backend.Ack) ([]error, error) {
+	// failSnoozeOp counts nothing of its own; the job it puts back is
+	// pending.
+	failSnoozeOp = failOp("FailSnooze", snoozeFor(0), backend.StatePending, func(s backend.Stats) int64 { return s.Pending })
+	extendOp     = ackOp{name: "Extend", family: "Extend", after: backend.StateProcessing, call: func(f *fixture, items []backend.Ack) ([]error, error) {
 		return f.b.Extend(f.ctx, backend.ExtendParams{Queue: f.q, Items: items, Lease: longLease})
 	}}
 	releaseOp = ackOp{name: "Release", family: "Release", after: backend.StatePending, counter: func(s backend.Stats) int64 { return s.Pending }, call: func(f *fixture, items []backend.Ack) ([]error, error) {
 		return f.b.Release(f.ctx, backend.ReleaseParams{Queue: f.q, Items: items})
 	}}
 
-	allAckOps = []ackOp{completeOp, failRetryOp, failDeadOp, extendOp, releaseOp}
+	allAckOps = []ackOp{completeOp, failRetryOp, failDeadOp, failSnoozeOp, extendOp, releaseOp}
 	// outcomeOps record an outcome for a claim; Extend does not.
-	outcomeOps = []ackOp{completeOp, failRetryOp, failDeadOp, releaseOp}
+	outcomeOps = []ackOp{completeOp, failRetryOp, failDeadOp, failSnoozeOp, releaseOp}
 )
 
 // one calls op for a single item and returns its error.

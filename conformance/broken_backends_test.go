@@ -27,7 +27,7 @@ type brokenBackend struct {
 // brokenBackends is the set the suite is scored on.
 func brokenBackends() []brokenBackend {
 	mem := memory.New
-	return []brokenBackend{
+	return append([]brokenBackend{
 		// The obligations the issue lists (mustCatch).
 		{"claim-ended-context", "Claim/ContextAlreadyEnded", func() backend.Backend { return endedContextClaim{mem()} }},
 		{"repeat-publishes-event", "LostReplies/RepeatPublishesNothing/", func() backend.Backend { return &repeatEvent{Backend: mem()} }},
@@ -66,7 +66,7 @@ func brokenBackends() []brokenBackend {
 		{"purge-event-lists-ids", "Events/Kind/purged", func() backend.Backend { return &listedPurge{Backend: mem()} }},
 		{"extend-from-deadline", "Extend/KeepsLease, Queue/ExtendAndRelease", func() backend.Backend { return deadlineExtend{mem()} }},
 		{"extend-repeat-no-renewal", "LostReplies/Repeat/Extend", func() backend.Backend { return &onceExtend{Backend: mem()} }},
-	}
+	}, jobFieldsBroken()...)
 }
 
 // endedContextClaim breaks "A method called with a context that has already ended returns its error and changes nothing."

@@ -47,6 +47,12 @@ var mustCatch = []string{
 	"id-non-ascii-rewritten",
 	"payload-aliased",
 	"claim-over-max",
+	// Issue 14.
+	"claim-ignores-priority",
+	"release-loses-level",
+	"expired-job-returned",
+	"snooze-uses-attempt",
+	"headers-aliased",
 }
 
 // TestBrokenChild runs the suite on the broken backend brokenEnv names;

@@ -117,6 +117,26 @@ func delayed(d time.Duration) func(*backend.NewJob) {
 	return func(j *backend.NewJob) { j.Delay = d }
 }
 
+func ofKind(kind string) func(*backend.NewJob) {
+	return func(j *backend.NewJob) { j.Kind = kind }
+}
+
+func withHeaders(h map[string]string) func(*backend.NewJob) {
+	return func(j *backend.NewJob) { j.Headers = h }
+}
+
+func atLevel(priority int) func(*backend.NewJob) {
+	return func(j *backend.NewJob) { j.Priority = priority }
+}
+
+func withTimeout(d time.Duration) func(*backend.NewJob) {
+	return func(j *backend.NewJob) { j.Timeout = d }
+}
+
+func expiring(d time.Duration) func(*backend.NewJob) {
+	return func(j *backend.NewJob) { j.Expiry = d }
+}
+
 // enqueueIn stores jobs in queue q and returns their ids.
 func (f *fixture) enqueueIn(q string, jobs ...backend.NewJob) []string {
 	f.t.Helper()
@@ -225,7 +245,7 @@ func (f *fixture) fail(how failure, jobs ...backend.ClaimedJob) {
 	f.t.Helper()
 	items := make([]backend.Failure, len(jobs))
 	for i, j := range jobs {
-		items[i] = backend.Failure{Ack: ack(j), Error: how.err, Dead: how.dead, Delay: how.delay}
+		items[i] = how.item(ack(j))
 	}
 	errs, err := f.b.Fail(f.ctx, backend.FailParams{Queue: f.q, Items: items, Retention: keep})
 	requireAllOK(f.t, len(jobs), errs, err)
@@ -233,9 +253,15 @@ func (f *fixture) fail(how failure, jobs ...backend.ClaimedJob) {
 
 // failure is how a Fail item ends its attempt.
 type failure struct {
-	err   string
-	dead  bool
-	delay time.Duration
+	err    string
+	dead   bool
+	snooze bool
+	delay  time.Duration
+}
+
+// item is the Fail item that ends the claim a this way.
+func (how failure) item(a backend.Ack) backend.Failure {
+	return backend.Failure{Ack: a, Error: how.err, Dead: how.dead, Snooze: how.snooze, Delay: how.delay}
 }
 
 var (
@@ -244,6 +270,12 @@ var (
 )
 
 func retryAfter(d time.Duration) failure { return failure{err: "boom: retry later", delay: d} }
+
+// snoozeFor puts a job back for d without using up an attempt; its Error
+// must be ignored.
+func snoozeFor(d time.Duration) failure {
+	return failure{err: "boom: snoozed, must not be kept", snooze: true, delay: d}
+}
 
 // waitExpired sleeps until every lease of jobs has run out.
 func waitExpired(jobs ...backend.ClaimedJob) {

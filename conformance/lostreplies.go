@@ -88,6 +88,18 @@ func repeatCases() []repeatCase {
 			prepare: func(f *fixture) repeatCall { return ackCall(f, failRetryOp, claimed(f)) }},
 		{name: "FailDead", method: "Fail", kind: backend.EventDead,
 			prepare: func(f *fixture) repeatCall { return ackCall(f, failDeadOp, claimed(f)) }},
+		{name: "FailSnooze", method: "Fail", kind: backend.EventSnoozed,
+			prepare: func(f *fixture) repeatCall { return ackCall(f, failSnoozeOp, claimed(f)) }},
+		{name: "ClaimPastExpired", method: "Claim", kind: backend.EventClaimed,
+			prepare: func(f *fixture) repeatCall {
+				expired := f.enqueue1(expiring(shortExpiry))
+				f.enqueueN(2)
+				f.waitJobsExpired(expired)
+				p := backend.ClaimParams{Queue: f.q, Max: 1, Lease: longLease, DeadRetention: keep, RequestID: newRequestID()}
+				return func(b backend.Backend) (any, error) { return b.Claim(f.ctx, p) }
+			},
+			// One more job is pending: a claim run again would take it.
+			between: func(f *fixture) { f.enqueue1() }},
 		{name: "Release", method: "Release", kind: backend.EventReleased,
 			prepare: func(f *fixture) repeatCall { return ackCall(f, releaseOp, claimed(f)) }},
 		{name: "Extend", method: "Extend",
@@ -437,7 +449,7 @@ func (s snapshot) normal() snapshot {
 	}
 	for id, j := range s.Jobs {
 		j.EnqueuedAt, j.RunAt, j.ClaimedAt = set(j.EnqueuedAt), set(j.RunAt), set(j.ClaimedAt)
-		j.LeaseUntil, j.FinishedAt = set(j.LeaseUntil), set(j.FinishedAt)
+		j.LeaseUntil, j.FinishedAt, j.ExpiresAt = set(j.LeaseUntil), set(j.FinishedAt), set(j.ExpiresAt)
 		out.Jobs[id] = j
 	}
 	return out

@@ -22,6 +22,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"sync"
@@ -68,15 +69,22 @@ const (
 
 type job struct {
 	id          string
+	kind        string
 	payload     []byte
+	headers     map[string]string // nil for none; never the caller's map
+	priority    int
+	timeout     time.Duration
 	state       backend.State
 	attempts    int
 	maxAttempts int
 	enqueuedAt  time.Time
-	claimedAt   time.Time
-	finishedAt  time.Time
-	result      []byte
-	lastError   string
+	// expiresAt is when a claim that meets the job dead-letters it
+	// instead; zero for never.
+	expiresAt  time.Time
+	claimedAt  time.Time
+	finishedAt time.Time
+	result     []byte
+	lastError  string
 
 	token   string
 	outcome outcome
@@ -87,7 +95,7 @@ type job struct {
 	due  time.Time
 	seq  uint64
 	hidx int
-	// elem is the job's element in the pending list or in its history.
+	// elem is the job's element in its pending level or in its history.
 	elem *list.Element
 }
 
@@ -102,8 +110,10 @@ type queue struct {
 	name string
 	mu   sync.Mutex
 
-	jobs       map[string]*job
-	pending    list.List // front is claimed next
+	jobs map[string]*job
+	// pending holds one FIFO per priority level, indexed by level; a
+	// claim takes from the highest non-empty one, front first.
+	pending    [backend.MaxPriority + 1]list.List
 	scheduled  timeHeap
 	processing timeHeap
 	expiring   timeHeap  // completed and dead jobs, by expiry time
@@ -165,7 +175,9 @@ func (q *queue) remember(now time.Time, r *request) {
 // do on Redis.
 func (q *queue) reset() {
 	q.jobs = make(map[string]*job)
-	q.pending.Init()
+	for i := range q.pending {
+		q.pending[i].Init()
+	}
 	q.scheduled = nil
 	q.processing = nil
 	q.expiring = nil
@@ -240,7 +252,7 @@ func (q *queue) waitChan() <-chan struct{} {
 func (q *queue) detach(j *job) {
 	switch j.state {
 	case backend.StatePending:
-		q.pending.Remove(j.elem)
+		q.pending[j.priority].Remove(j.elem)
 	case backend.StateScheduled:
 		heap.Remove(&q.scheduled, j.hidx)
 	case backend.StateProcessing:
@@ -264,14 +276,37 @@ func (q *queue) drop(j *job) {
 
 // The to* methods put a detached job in its new state.
 
+// toPending puts j at the tail of its priority level, or at the head of
+// it when front is set.
 func (q *queue) toPending(j *job, front bool) {
 	j.state = backend.StatePending
 	j.due = time.Time{}
+	level := &q.pending[j.priority]
 	if front {
-		j.elem = q.pending.PushFront(j)
+		j.elem = level.PushFront(j)
 	} else {
-		j.elem = q.pending.PushBack(j)
+		j.elem = level.PushBack(j)
 	}
+}
+
+// pendingLen is the number of pending jobs, every level together.
+func (q *queue) pendingLen() int {
+	n := 0
+	for i := range q.pending {
+		n += q.pending[i].Len()
+	}
+	return n
+}
+
+// nextPending returns the job a claim takes next, the front of the
+// highest non-empty level, or nil.
+func (q *queue) nextPending() *job {
+	for level := len(q.pending) - 1; level >= 0; level-- {
+		if e := q.pending[level].Front(); e != nil {
+			return e.Value.(*job)
+		}
+	}
+	return nil
 }
 
 func (q *queue) toScheduled(j *job, at time.Time) {
@@ -383,10 +418,17 @@ func (b *Backend) Enqueue(ctx context.Context, p backend.EnqueueParams) error {
 	for _, nj := range p.Jobs {
 		j := &job{
 			id:          nj.ID,
+			kind:        nj.Kind,
 			payload:     bytes.Clone(nj.Payload),
+			headers:     cloneHeaders(nj.Headers),
+			priority:    nj.Priority,
+			timeout:     nj.Timeout,
 			maxAttempts: nj.MaxAttempts,
 			enqueuedAt:  now,
 			hidx:        -1,
+		}
+		if nj.Expiry > 0 {
+			j.expiresAt = now.Add(nj.Expiry)
 		}
 		q.jobs[j.id] = j
 		if nj.Delay > 0 {
@@ -462,12 +504,25 @@ func (b *Backend) Claim(ctx context.Context, p backend.ClaimParams) ([]backend.C
 	}
 }
 
+// cloneHeaders copies h, so that the store and its callers never share a
+// map; none (nil or empty) is nil.
+func cloneHeaders(h map[string]string) map[string]string {
+	if len(h) == 0 {
+		return nil
+	}
+	return maps.Clone(h)
+}
+
 // claimedJob is what a claim returns of j, which is processing.
 func claimedJob(j *job) backend.ClaimedJob {
 	return backend.ClaimedJob{
 		ID:          j.id,
 		Token:       j.token,
+		Kind:        j.kind,
 		Payload:     bytes.Clone(j.payload),
+		Headers:     cloneHeaders(j.headers),
+		Priority:    j.priority,
+		Timeout:     j.timeout,
 		Attempts:    j.attempts,
 		MaxAttempts: j.maxAttempts,
 		EnqueuedAt:  wallClock(j.enqueuedAt),
@@ -487,25 +542,36 @@ func (q *queue) stillHeld(r *request) []backend.ClaimedJob {
 	return out
 }
 
-// take claims up to p.Max pending jobs; q is locked.
+// take claims up to p.Max pending jobs, the highest level first, and
+// dead-letters the expired jobs it meets on the way, which do not count
+// toward p.Max; q is locked.
 func (q *queue) take(now time.Time, p backend.ClaimParams) []backend.ClaimedJob {
-	n := min(p.Max, q.pending.Len())
-	if n == 0 {
-		return nil
-	}
-	out := make([]backend.ClaimedJob, 0, n)
+	var out []backend.ClaimedJob
 	rec := &request{id: p.RequestID}
-	ev := q.collect()
+	ev, expired := q.collect(), q.collect()
 	until := now.Add(p.Lease)
 	base := p.RequestID
-	if base == "" {
-		base = newTokenBase()
-	}
-	for i := range n {
-		j := q.pending.Front().Value.(*job)
+	for len(out) < p.Max {
+		j := q.nextPending()
+		if j == nil {
+			break
+		}
 		q.detach(j)
+		if !j.expiresAt.IsZero() && !now.Before(j.expiresAt) {
+			j.lastError = fmt.Sprintf("jobqueue: expired before attempt %d of %d could start", j.attempts+1, j.maxAttempts)
+			q.toHistory(j, backend.StateDead, now, p.DeadRetention)
+			q.counters.DeadTotal++
+			expired.add(j.id)
+			continue
+		}
+		if out == nil {
+			out = make([]backend.ClaimedJob, 0, min(p.Max, q.pendingLen()+1))
+			if base == "" {
+				base = newTokenBase()
+			}
+		}
 		j.attempts++
-		j.token = base + "." + strconv.Itoa(i+1)
+		j.token = base + "." + strconv.Itoa(len(out)+1)
 		j.outcome = outcomeNone
 		j.claimedAt = now
 		q.toProcessing(j, until)
@@ -515,7 +581,13 @@ func (q *queue) take(now time.Time, p backend.ClaimParams) []backend.ClaimedJob 
 		}
 		ev.add(j.id)
 	}
-	q.counters.ClaimedTotal += int64(n)
+	q.emit(backend.EventDead, expired.ids)
+	if len(out) == 0 {
+		// Dead-lettering expired jobs took nothing that a repeat must
+		// return, so the call leaves no record: its repeat is a new claim.
+		return nil
+	}
+	q.counters.ClaimedTotal += int64(len(out))
 	q.remember(now, rec)
 	q.emit(backend.EventClaimed, ev.ids)
 	return out
@@ -615,7 +687,9 @@ func (b *Backend) Complete(ctx context.Context, p backend.CompleteParams) ([]err
 	return errs, nil
 }
 
-// Fail implements backend.Backend.
+// Fail implements backend.Backend. A snoozed job gives its attempt back
+// as a released one does, but joins the tail of its level (or scheduled),
+// not the head.
 func (b *Backend) Fail(ctx context.Context, p backend.FailParams) ([]error, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
@@ -625,7 +699,7 @@ func (b *Backend) Fail(ctx context.Context, p backend.FailParams) ([]error, erro
 		return errs, err
 	}
 	defer q.mu.Unlock()
-	retrying, dead := q.collect(), q.collect()
+	retrying, snoozed, dead := q.collect(), q.collect(), q.collect()
 	requeued := false
 	for i, it := range p.Items {
 		j, err := q.check(it.Ack, outcomeFail)
@@ -635,19 +709,25 @@ func (b *Backend) Fail(ctx context.Context, p backend.FailParams) ([]error, erro
 		}
 		q.detach(j)
 		j.outcome = outcomeFail
-		j.lastError = it.Error
-		switch {
-		case it.Dead:
+		if it.Dead {
+			j.lastError = it.Error
 			q.toHistory(j, backend.StateDead, now, p.Retention)
 			q.counters.DeadTotal++
 			dead.add(j.id)
 			continue
-		case it.Delay > 0:
+		}
+		if it.Delay > 0 {
 			q.toScheduled(j, now.Add(it.Delay))
-		default:
+		} else {
 			q.toPending(j, false)
 		}
 		requeued = true
+		if it.Snooze {
+			j.attempts = max(j.attempts-1, 0)
+			snoozed.add(j.id)
+			continue
+		}
+		j.lastError = it.Error
 		q.counters.RetriedTotal++
 		retrying.add(j.id)
 	}
@@ -655,6 +735,7 @@ func (b *Backend) Fail(ctx context.Context, p backend.FailParams) ([]error, erro
 		q.notify()
 	}
 	q.emit(backend.EventRetrying, retrying.ids)
+	q.emit(backend.EventSnoozed, snoozed.ids)
 	q.emit(backend.EventDead, dead.ids)
 	return errs, nil
 }
@@ -685,7 +766,8 @@ func (b *Backend) Extend(ctx context.Context, p backend.ExtendParams) ([]error, 
 }
 
 // Release implements backend.Backend. Jobs released together keep their
-// order at the head of pending: the first item is claimed first.
+// order at the head of their levels: of two in one level, the first item
+// is claimed first.
 func (b *Backend) Release(ctx context.Context, p backend.ReleaseParams) ([]error, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
@@ -785,10 +867,15 @@ func (b *Backend) Get(ctx context.Context, queue, id string) (backend.JobInfo, e
 	info := backend.JobInfo{
 		ID:          j.id,
 		State:       j.state,
+		Kind:        j.kind,
 		Payload:     bytes.Clone(j.payload),
+		Headers:     cloneHeaders(j.headers),
+		Priority:    j.priority,
+		Timeout:     j.timeout,
 		Attempts:    j.attempts,
 		MaxAttempts: j.maxAttempts,
 		EnqueuedAt:  wallClock(j.enqueuedAt),
+		ExpiresAt:   wallClock(j.expiresAt),
 		ClaimedAt:   wallClock(j.claimedAt),
 		FinishedAt:  wallClock(j.finishedAt),
 		Result:      bytes.Clone(j.result),
@@ -819,29 +906,47 @@ func (b *Backend) List(ctx context.Context, p backend.ListParams) ([]string, err
 	defer q.mu.Unlock()
 	switch p.State {
 	case backend.StatePending:
-		return listWindow(&q.pending, p.Offset, p.Limit), nil
+		levels := make([]*list.List, 0, len(q.pending))
+		for level := len(q.pending) - 1; level >= 0; level-- {
+			levels = append(levels, &q.pending[level])
+		}
+		return listWindow(p.Offset, p.Limit, levels...), nil
 	case backend.StateScheduled:
 		return q.scheduled.window(p.Offset, p.Limit), nil
 	case backend.StateProcessing:
 		return q.processing.window(p.Offset, p.Limit), nil
 	case backend.StateCompleted:
-		return listWindow(&q.completed, p.Offset, p.Limit), nil
+		return listWindow(p.Offset, p.Limit, &q.completed), nil
 	default: // backend.StateDead; Validate rejected unknown states
-		return listWindow(&q.dead, p.Offset, p.Limit), nil
+		return listWindow(p.Offset, p.Limit, &q.dead), nil
 	}
 }
 
-func listWindow(l *list.List, offset, limit int) []string {
-	out := make([]string, 0, min(limit, max(l.Len()-offset, 0)))
-	if offset >= l.Len() {
-		return out
+// listWindow returns the ids of the lists, read one after another front
+// first, skipping offset and returning at most limit. A list that lies
+// wholly before offset is passed over by its length, not walked.
+func listWindow(offset, limit int, lists ...*list.List) []string {
+	total := 0
+	for _, l := range lists {
+		total += l.Len()
 	}
-	e := l.Front()
-	for range offset {
-		e = e.Next()
-	}
-	for ; e != nil && len(out) < limit; e = e.Next() {
-		out = append(out, e.Value.(*job).id)
+	out := make([]string, 0, min(limit, max(total-offset, 0)))
+	for _, l := range lists {
+		if len(out) == limit {
+			break
+		}
+		if offset >= l.Len() {
+			offset -= l.Len()
+			continue
+		}
+		e := l.Front()
+		for range offset {
+			e = e.Next()
+		}
+		offset = 0
+		for ; e != nil && len(out) < limit; e = e.Next() {
+			out = append(out, e.Value.(*job).id)
+		}
 	}
 	return out
 }
@@ -861,7 +966,7 @@ func (b *Backend) Stats(ctx context.Context, queue string) (backend.Stats, error
 	q.lock()
 	defer q.mu.Unlock()
 	s := q.counters
-	s.Pending = int64(q.pending.Len())
+	s.Pending = int64(q.pendingLen())
 	s.Scheduled = int64(q.scheduled.Len())
 	s.Processing = int64(q.processing.Len())
 	s.Completed = int64(q.completed.Len())
@@ -895,7 +1000,8 @@ func (b *Backend) Purge(ctx context.Context, p backend.PurgeParams) error {
 }
 
 // RetryDead implements backend.Backend. The job keeps its LastError, so
-// whoever looks at it later still sees why it had died.
+// whoever looks at it later still sees why it had died, and loses its
+// expiry, so that a job that died of it runs now.
 func (b *Backend) RetryDead(ctx context.Context, p backend.RetryDeadParams) error {
 	if err := p.Validate(); err != nil {
 		return err
@@ -914,6 +1020,7 @@ func (b *Backend) RetryDead(ctx context.Context, p backend.RetryDeadParams) erro
 	q.detach(j)
 	j.attempts = 0
 	j.finishedAt = time.Time{}
+	j.expiresAt = time.Time{}
 	// The dead attempt's token goes with it, as on Redis: repeating that
 	// attempt's Fail must not pass for a no-op on a job that is pending
 	// again.
