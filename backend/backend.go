@@ -468,8 +468,8 @@ type JobInfo struct {
 	Attempts    int
 	MaxAttempts int
 	EnqueuedAt  time.Time
-	// ExpiresAt is when a job not yet started is dead-lettered instead
-	// (see NewJob.Expiry); zero for none.
+	// ExpiresAt is the job's expiry (see NewJob.Expiry): a claim that
+	// meets it from then on dead-letters it. Zero for none.
 	ExpiresAt time.Time
 	// RunAt is when a scheduled job becomes claimable; zero otherwise.
 	RunAt time.Time
