@@ -2,6 +2,7 @@ package jobqueue
 
 import (
 	"context"
+	"math"
 	"sync"
 )
 
@@ -15,13 +16,16 @@ import (
 // priority. A queue whose last claim came back short is idle: its claimer
 // waits for work in a blocking claim that holds a single slot, so an empty
 // queue never sits on slots another queue's backlog could use, and it turns
-// busy as soon as a claim brings a job. A Worker of one queue has no one to
+// busy as soon as a claim brings a job. The busy queues leave a slot free
+// for each idle queue, so that an idle queue can always wait, and a job
+// that arrives on it starts without waiting for another queue's handlers. A Worker of one queue has no one to
 // share with: its idle claim holds every free slot, as a single-queue
 // Worker always did, and its busy claims wait too.
 //
 // Weights are shares of the jobs claimed, by stride scheduling: each queue
 // has a pass, which grows by 1/weight for every job it claims, and a busy
-// queue is given slots only while no other busy queue has a lower pass. Over
+// queue is given slots only while no other busy queue has a lower pass, and
+// at most its weight's share of the free slots at a time. Over
 // any stretch of time in which two queues are both busy, their claims
 // differ from the ratio of their weights by at most one batch. A queue that
 // turns busy starts at the lowest pass of the busy queues, so that a
@@ -42,16 +46,15 @@ type schedQueue struct {
 	weight float64
 	pass   float64
 	busy   bool
-	// wantsSlot is set while an idle queue's claimer waits for a slot;
-	// busy queues leave it one.
-	wantsSlot bool
+	// claiming is set from a grant to the end of the claim it is for.
+	claiming bool
 }
 
 func newScheduler(slots, batch int, strict bool, weights []int) *scheduler {
 	s := &scheduler{free: slots, batch: batch, strict: strict, changed: make(chan struct{})}
 	for _, w := range weights {
-		// Every queue starts busy, so that a backlog found at start is
-		// shared by weight from the first claim.
+		// Every queue starts busy, so that backlogs found at start are
+		// shared by weight, or drained by priority, from the first claim.
 		s.qs = append(s.qs, schedQueue{weight: float64(w), busy: true})
 	}
 	return s
@@ -74,7 +77,6 @@ func (s *scheduler) acquire(ctx context.Context, i int) (n int, busy, ok bool) {
 		case <-ctx.Done():
 			s.mu.Lock()
 			s.waiters--
-			s.qs[i].wantsSlot = false
 			s.mu.Unlock()
 			return 0, false, false
 		case <-ch:
@@ -89,36 +91,45 @@ func (s *scheduler) grant(i int) int {
 	q := &s.qs[i]
 	if !q.busy {
 		if s.free == 0 {
-			q.wantsSlot = true
 			return 0
 		}
-		q.wantsSlot = false
 		n := 1
 		if len(s.qs) == 1 {
 			n = min(s.free, s.batch)
 		}
 		s.free -= n
+		q.claiming = true
 		return n
 	}
-	avail := s.free
+	avail, busyWeight := s.free, q.weight
 	for j := range s.qs {
 		if j == i {
 			continue
 		}
 		o := &s.qs[j]
-		if o.wantsSlot {
-			avail--
+		if !o.busy && !o.claiming {
+			avail-- // the slot an idle queue waits with
 		}
-		if o.busy && s.before(j, i) {
-			return 0
+		if o.busy {
+			if s.before(j, i) {
+				return 0
+			}
+			busyWeight += o.weight
 		}
 	}
 	if avail <= 0 {
 		return 0
 	}
 	n := min(avail, s.batch)
+	if !s.strict {
+		// At most the queue's share of the free slots, so that one queue
+		// cannot take them all (at start, when every pass is zero) and
+		// keep them for as long as its jobs run.
+		n = min(n, int(math.Ceil(float64(avail)*q.weight/busyWeight)))
+	}
 	s.free -= n
 	q.pass += float64(n) / q.weight
+	q.claiming = true
 	return n
 }
 
@@ -137,6 +148,7 @@ func (s *scheduler) claimed(i, n, got int, busy, failed bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	q := &s.qs[i]
+	q.claiming = false
 	s.free += n - got
 	if busy {
 		q.pass -= float64(n-got) / q.weight
