@@ -138,6 +138,8 @@ func groups() []group {
 		{"LostReplies", lostReplyTests()},
 		{"Queue", queueTests()},
 		{"Worker", workerTests()},
+		{"Mux", muxTests()},
+		{"MultiQueue", multiQueueTests()},
 	}
 }
 
