@@ -1,7 +1,7 @@
 // Package jobqueue is a reliable background-job queue with pluggable storage.
 //
 // Producers enqueue a JSON payload and return at once. Workers claim jobs,
-// run them and complete or fail them. Every claim carries a random token and
+// route them by kind to their handlers and complete or fail them. Every claim carries a random token and
 // every later state change checks it, so a worker that lost its claim (its
 // lease expired and the job was reclaimed) can never complete, fail or extend
 // the job again. Delivery is at least once.
@@ -53,6 +53,45 @@
 //		}
 //		return nil, send(ctx, e)
 //	}, jobqueue.WorkerOptions{Concurrency: 32})
+//
+// # Kinds and the Mux
+//
+// A job has a kind, which names what it is. A payload type that has a
+// Kind method (JobArgs) gives its jobs that kind, and a Mux routes each job
+// to the handler of its kind, decoding its payload into the handler's type
+// first:
+//
+//	type Email struct{ To string }
+//
+//	func (Email) Kind() string { return "email" }
+//
+//	mux := jobqueue.NewMux()
+//	mux.Use(logging) // middleware around every kind
+//	jobqueue.Register(mux, func(ctx context.Context, job *jobqueue.Job, e Email) error {
+//		return send(ctx, e)
+//	}, jobqueue.WithTimeout(time.Minute))
+//
+//	q.Enqueue(ctx, Email{To: "ada@example.com"}, jobqueue.Headers(map[string]string{"tenant": "acme"}))
+//	err := q.Work(ctx, mux.ServeJob, jobqueue.WorkerOptions{})
+//
+// A job of a kind the Mux does not know fails its attempt with
+// ErrUnknownKind and is retried with backoff, since a worker deployed
+// later may know it; one whose payload does not decode is dead-lettered at
+// once. Headers carry small metadata with a job (trace context, tenant),
+// and EnqueueInterceptors (WithEnqueueInterceptor) see and change the
+// outgoing jobs, as tracing does to inject its headers.
+//
+// A job may have a Priority level within its queue, a Timeout per attempt
+// (or per kind, WithTimeout), and an expiry (ExpiresIn) past which it is
+// dead-lettered rather than started. A handler that returns Snooze(d) puts
+// its job back for d without using up an attempt.
+//
+// One Worker can serve several queues with one pool of handlers,
+// sharing the claims by weight or draining them in order
+// (WorkerOptions.StrictPriority):
+//
+//	w, err := jobqueue.NewWorker(mux.ServeJob, jobqueue.WorkerOptions{},
+//		jobqueue.Serve(critical, 3), jobqueue.Serve(bulk, 1))
 //
 // # Policy and storage
 //

@@ -32,7 +32,9 @@ var ErrUnknownKind = errors.New("jobqueue: no handler for the job's kind")
 //
 // Registering is for program start: a kind registered twice, a kind that
 // is not valid, and a nil handler or middleware are programming errors,
-// and panic, as net/http's ServeMux does. A Mux is safe for concurrent
+// and panic, as net/http's ServeMux does. No recovery middleware is
+// needed under a Worker, which turns a panic of a handler or a middleware
+// into a failed attempt. A Mux is safe for concurrent
 // use; kinds and middleware added while it serves apply to the jobs that
 // start afterwards.
 type Mux struct {
