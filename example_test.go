@@ -3,6 +3,7 @@ package jobqueue_test
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/jobqueue-go/jobqueue"
@@ -85,4 +86,104 @@ func ExampleJob_Fail() {
 	// Output:
 	// dead 2 endpoint answered 503
 	// pending 0
+}
+
+// Resize names no kind of its own: RegisterKind gives it one.
+type Resize struct {
+	Width int `json:"width"`
+}
+
+// ExampleRegister routes jobs by kind to typed handlers, with middleware
+// around all of them and around one kind.
+func ExampleRegister() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	q, _ := jobqueue.New(memory.New(), "app")
+
+	mux := jobqueue.NewMux()
+	logged := func(next jobqueue.Handler) jobqueue.Handler {
+		return func(ctx context.Context, job *jobqueue.Job) (any, error) {
+			res, err := next(ctx, job)
+			fmt.Printf("%s done, err=%v\n", job.Kind, err)
+			return res, err
+		}
+	}
+	mux.Use(logged)
+	// Email has a Kind method, which names its kind: "email".
+	jobqueue.Register(mux, func(ctx context.Context, job *jobqueue.Job, e Email) error {
+		fmt.Printf("sending %q to %s for tenant %s\n", e.Subject, e.To, job.Headers["tenant"])
+		return nil
+	}, jobqueue.WithTimeout(30*time.Second))
+	jobqueue.RegisterKind(mux, "resize", func(ctx context.Context, job *jobqueue.Job, r Resize) error {
+		fmt.Println("resizing to", r.Width)
+		cancel() // the last job: stop the worker
+		return nil
+	})
+
+	_, _ = q.Enqueue(ctx, Email{To: "ada@example.com", Subject: "Welcome"}, jobqueue.Headers(map[string]string{"tenant": "acme"}))
+	_, _ = q.Enqueue(ctx, Resize{Width: 640}, jobqueue.Kind("resize"))
+
+	// One handler at a time, so that the output keeps its order.
+	if err := q.Work(ctx, mux.ServeJob, jobqueue.WorkerOptions{Concurrency: 1}); err != nil {
+		panic(err)
+	}
+	// Output:
+	// sending "Welcome" to ada@example.com for tenant acme
+	// email done, err=<nil>
+	// resizing to 640
+	// resize done, err=<nil>
+}
+
+// ExamplePriority enqueues jobs at two levels: a claim takes the higher
+// level first, oldest first within a level.
+func ExamplePriority() {
+	ctx := context.Background()
+	q, _ := jobqueue.New(memory.New(), "reports")
+	_, _ = q.Enqueue(ctx, "nightly report")
+	_, _ = q.Enqueue(ctx, "report a customer waits for", jobqueue.Priority(jobqueue.MaxPriority))
+	_, _ = q.Enqueue(ctx, "weekly report")
+
+	jobs, _ := q.Claim(ctx, 3, time.Second)
+	for _, job := range jobs {
+		var name string
+		_ = job.Decode(&name)
+		fmt.Println(job.Priority, name)
+		_ = job.Complete(ctx, nil)
+	}
+	// Output:
+	// 3 report a customer waits for
+	// 0 nightly report
+	// 0 weekly report
+}
+
+// ExampleNewWorker serves two queues from one Worker: while both have a
+// backlog, "critical" gets three claims for every one of "bulk"; an idle
+// queue leaves its share to the other. One claimer per queue waits for
+// work, however many handlers run.
+func ExampleNewWorker() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	b := memory.New()
+	critical, _ := jobqueue.New(b, "critical")
+	bulk, _ := jobqueue.New(b, "bulk")
+	_, _ = critical.EnqueueBatch(ctx, []any{1, 2, 3})
+	_, _ = bulk.EnqueueBatch(ctx, []any{1, 2, 3})
+
+	var handled atomic.Int32
+	w, err := jobqueue.NewWorker(func(ctx context.Context, job *jobqueue.Job) (any, error) {
+		if handled.Add(1) == 6 {
+			cancel()
+		}
+		return nil, nil
+	}, jobqueue.WorkerOptions{Concurrency: 4},
+		jobqueue.Serve(critical, 3), jobqueue.Serve(bulk, 1))
+	if err != nil {
+		panic(err)
+	}
+	if err := w.Run(ctx); err != nil {
+		panic(err)
+	}
+	fmt.Println("handled", handled.Load(), "jobs, completed", w.Stats().Completed)
+	// Output:
+	// handled 6 jobs, completed 6
 }

@@ -17,8 +17,18 @@ import (
 type Job struct {
 	// ID is the job's id within its queue.
 	ID string
+	// Kind is what the job is, which a Mux routes it by; empty when it
+	// was enqueued without one.
+	Kind string
 	// Payload is the JSON the job was enqueued with.
 	Payload json.RawMessage
+	// Headers are the metadata the job was enqueued with (Headers); nil
+	// when it has none.
+	Headers map[string]string
+	// Priority is the job's level within its queue (Priority).
+	Priority int
+	// Timeout bounds each attempt of the job (Timeout); zero for none.
+	Timeout time.Duration
 	// Attempts counts the claims of this job, this one included.
 	Attempts int
 	// MaxAttempts is how many claims the job may have in all.
@@ -100,8 +110,24 @@ func (j *Job) Fail(ctx context.Context, cause error) error {
 	return first(j.q.fail(ctx, []backend.Failure{j.q.failure(j.ack(), j.Attempts, j.MaxAttempts, cause)}))
 }
 
+// Snooze puts the job back for d without using up an attempt: it is
+// scheduled to run again after d (at once for d <= 0), keeps its priority
+// level and its LastError, and is counted as snoozed, not retried. It is
+// what a handler's returning Snooze(d) does under a Worker. Repeating it
+// after a lost reply is safe (see Complete).
+func (j *Job) Snooze(ctx context.Context, d time.Duration) error {
+	if err := j.check(); err != nil {
+		return err
+	}
+	return first(j.q.fail(ctx, []backend.Failure{j.q.failure(j.ack(), j.Attempts, j.MaxAttempts, Snooze(d))}))
+}
+
 // failure applies the retry policy to one failed attempt.
 func (q *Queue) failure(a backend.Ack, attempts, maxAttempts int, cause error) backend.Failure {
+	var s *snoozeError
+	if errors.As(cause, &s) {
+		return backend.Failure{Ack: a, Snooze: true, Delay: max(s.d, 0)}
+	}
 	f := backend.Failure{Ack: a, Error: errorText(cause)}
 	switch {
 	case IsPermanent(cause), attempts >= maxAttempts:
@@ -149,6 +175,20 @@ func (j *Job) Release(ctx context.Context) error {
 	return first(j.q.release(ctx, []backend.Ack{j.ack()}))
 }
 
+// snoozeError asks for the job to be put back for d; see Snooze.
+type snoozeError struct{ d time.Duration }
+
+func (e *snoozeError) Error() string { return fmt.Sprintf("jobqueue: job snoozed for %v", e.d) }
+
+// Snooze returns an error that a handler returns, as is or wrapped, to put
+// its job back for d without using up an attempt: the Worker schedules the
+// job to run again after d (at once for d <= 0), with its attempts, its
+// priority level and its LastError as they were (see Job.Snooze). Snooze
+// is for "not now" (a rate limit, a resource still busy), not for
+// failures: a job may be snoozed any number of times. A snooze wins over
+// Permanent when an error carries both.
+func Snooze(d time.Duration) error { return &snoozeError{d: d} }
+
 // permanentError marks an error that retrying cannot fix.
 type permanentError struct{ err error }
 
@@ -189,9 +229,12 @@ func (q *Queue) fail(ctx context.Context, items []backend.Failure) ([]error, err
 	p := backend.FailParams{Queue: q.name, Items: items, Retention: q.cfg.dead}
 	errs, err := retry(ctx, q, func() ([]error, error) { return q.b.Fail(ctx, p) })
 	q.tally(errs, err, func(i int) {
-		if items[i].Dead {
+		switch {
+		case items[i].Dead:
 			q.count.dead.Add(1)
-		} else {
+		case items[i].Snooze:
+			q.count.snoozed.Add(1)
+		default:
 			q.count.retried.Add(1)
 		}
 	})

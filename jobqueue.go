@@ -1,7 +1,7 @@
 // Package jobqueue is a reliable background-job queue with pluggable storage.
 //
 // Producers enqueue a JSON payload and return at once. Workers claim jobs,
-// run them and complete or fail them. Every claim carries a random token and
+// route them by kind to their handlers and complete or fail them. Every claim carries a random token and
 // every later state change checks it, so a worker that lost its claim (its
 // lease expired and the job was reclaimed) can never complete, fail or extend
 // the job again. Delivery is at least once.
@@ -54,6 +54,45 @@
 //		return nil, send(ctx, e)
 //	}, jobqueue.WorkerOptions{Concurrency: 32})
 //
+// # Kinds and the Mux
+//
+// A job has a kind, which names what it is. A payload type that has a
+// Kind method (JobArgs) gives its jobs that kind, and a Mux routes each job
+// to the handler of its kind, decoding its payload into the handler's type
+// first:
+//
+//	type Email struct{ To string }
+//
+//	func (Email) Kind() string { return "email" }
+//
+//	mux := jobqueue.NewMux()
+//	mux.Use(logging) // middleware around every kind
+//	jobqueue.Register(mux, func(ctx context.Context, job *jobqueue.Job, e Email) error {
+//		return send(ctx, e)
+//	}, jobqueue.WithTimeout(time.Minute))
+//
+//	q.Enqueue(ctx, Email{To: "ada@example.com"}, jobqueue.Headers(map[string]string{"tenant": "acme"}))
+//	err := q.Work(ctx, mux.ServeJob, jobqueue.WorkerOptions{})
+//
+// A job of a kind the Mux does not know fails its attempt with
+// ErrUnknownKind and is retried with backoff, since a worker deployed
+// later may know it; one whose payload does not decode is dead-lettered at
+// once. Headers carry small metadata with a job (trace context, tenant),
+// and EnqueueInterceptors (WithEnqueueInterceptor) see and change the
+// outgoing jobs, as tracing does to inject its headers.
+//
+// A job may have a Priority level within its queue, a Timeout per attempt
+// (or per kind, WithTimeout), and an expiry (ExpiresIn) past which it is
+// dead-lettered rather than started. A handler that returns Snooze(d) puts
+// its job back for d without using up an attempt.
+//
+// One Worker can serve several queues with one pool of handlers,
+// sharing the claims by weight or draining them in order
+// (WorkerOptions.StrictPriority):
+//
+//	w, err := jobqueue.NewWorker(mux.ServeJob, jobqueue.WorkerOptions{},
+//		jobqueue.Serve(critical, 3), jobqueue.Serve(bulk, 1))
+//
 // # Policy and storage
 //
 // The Queue holds the policy, once: defaults, validation, retries and
@@ -70,6 +109,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"sync/atomic"
 	"time"
 
@@ -123,6 +163,7 @@ type ProcessStats struct {
 	Claimed    int64
 	Completed  int64
 	Retried    int64
+	Snoozed    int64
 	Dead       int64
 	Released   int64
 	Reclaimed  int64
@@ -131,13 +172,13 @@ type ProcessStats struct {
 
 // counters are the live ProcessStats of a Queue.
 type counters struct {
-	enqueued, claimed, completed, retried, dead, released, reclaimed, lost atomic.Int64
+	enqueued, claimed, completed, retried, snoozed, dead, released, reclaimed, lost atomic.Int64
 }
 
 func (c *counters) snapshot() ProcessStats {
 	return ProcessStats{
 		Enqueued: c.enqueued.Load(), Claimed: c.claimed.Load(), Completed: c.completed.Load(),
-		Retried: c.retried.Load(), Dead: c.dead.Load(), Released: c.released.Load(),
+		Retried: c.retried.Load(), Snoozed: c.snoozed.Load(), Dead: c.dead.Load(), Released: c.released.Load(),
 		Reclaimed: c.reclaimed.Load(), LostClaims: c.lost.Load(),
 	}
 }
@@ -159,6 +200,7 @@ const (
 	EventClaimed   = backend.EventClaimed
 	EventCompleted = backend.EventCompleted
 	EventRetrying  = backend.EventRetrying
+	EventSnoozed   = backend.EventSnoozed
 	EventDead      = backend.EventDead
 	EventReclaimed = backend.EventReclaimed
 	EventReleased  = backend.EventReleased
@@ -206,6 +248,7 @@ type config struct {
 	payloadLimit int
 	reclaimBatch int
 	retries      int
+	interceptors []EnqueueInterceptor
 }
 
 // Option configures a Queue; see New.
@@ -318,7 +361,9 @@ func WithCompletedRetention(keep int, ttl time.Duration) Option {
 }
 
 // WithDeadRetention sets how many dead-lettered jobs the dead history keeps
-// and for how long (default 10,000 and 30 days). Zero keeps none.
+// and for how long (default 10,000 and 30 days). Zero keeps none. It
+// applies to every way a job dies: a failure, a lease that ran out on the
+// last attempt, and an expiry (ExpiresAt) that a claim meets.
 func WithDeadRetention(keep int, ttl time.Duration) Option {
 	return func(c *config) error {
 		if keep < 0 || ttl < 0 {
@@ -371,6 +416,13 @@ type enqueueConfig struct {
 	runAt       time.Time
 	maxAttempts int
 	id          string
+	kind        string
+	kindSet     bool
+	headers     map[string]string
+	priority    int
+	timeout     time.Duration
+	expiresIn   time.Duration
+	expiresAt   time.Time
 }
 
 // Delay makes the job claimable only after d has passed.
@@ -419,9 +471,150 @@ func WithID(id string) EnqueueOption {
 	}
 }
 
+// Kind sets the job's kind, which a Mux routes it by, overriding the kind
+// its payload names (JobArgs). The kind is empty or 1 to 64 characters
+// from [A-Za-z0-9_.-].
+func Kind(kind string) EnqueueOption {
+	return func(c *enqueueConfig) error {
+		if err := backend.ValidateKind(kind); err != nil {
+			return err
+		}
+		c.kind, c.kindSet = kind, true
+		return nil
+	}
+}
+
+// Headers attaches h to the job: small string metadata (trace context,
+// tenant, request id) that the handler finds in Job.Headers. The map is
+// copied, once per job. Names are 1 to 64 characters from
+// [A-Za-z0-9_.-]; values are UTF-8 without control characters; a job has
+// at most 32 headers and 8 KiB of them (see backend.ValidateHeaders).
+// Headers given twice are merged, the later value winning.
+func Headers(h map[string]string) EnqueueOption {
+	return func(c *enqueueConfig) error {
+		if err := backend.ValidateHeaders(h); err != nil {
+			return err
+		}
+		if len(h) == 0 {
+			return nil
+		}
+		if c.headers == nil {
+			c.headers = make(map[string]string, len(h))
+		}
+		for k, v := range h {
+			c.headers[k] = v
+		}
+		return nil
+	}
+}
+
+// MaxPriority is the highest priority level; see Priority.
+const MaxPriority = backend.MaxPriority
+
+// Priority sets the job's level within its queue, from 0 (the default and
+// lowest) to MaxPriority: a claim takes the jobs of the highest level that
+// has any first, oldest first within a level. A retried or snoozed job
+// keeps its level. Priorities order the jobs of one queue; to weigh
+// queues against each other, serve them from one Worker (Serve).
+func Priority(level int) EnqueueOption {
+	return func(c *enqueueConfig) error {
+		if level < 0 || level > MaxPriority {
+			return fmt.Errorf("%w: priority %d, want 0 to %d", ErrInvalidArgument, level, MaxPriority)
+		}
+		c.priority = level
+		return nil
+	}
+}
+
+// Timeout bounds each attempt of the job: a Worker ends the handler's
+// context d after the attempt starts, and an attempt that fails then
+// fails with an error that wraps context.DeadlineExceeded, and is retried
+// as usual. A timeout of the job's kind (WithTimeout), when shorter,
+// ends it first.
+func Timeout(d time.Duration) EnqueueOption {
+	return func(c *enqueueConfig) error {
+		if d <= 0 {
+			return fmt.Errorf("%w: timeout %v, want more than zero", ErrInvalidArgument, d)
+		}
+		c.timeout = d
+		return nil
+	}
+}
+
+// ExpiresIn makes the job expire d after the enqueue: a claim that meets
+// it later, a retry's included, dead-letters it with a LastError saying it
+// expired, instead of running it. It must be after the job's run time
+// (Delay, At).
+func ExpiresIn(d time.Duration) EnqueueOption {
+	return func(c *enqueueConfig) error {
+		if d <= 0 {
+			return fmt.Errorf("%w: expires in %v, want more than zero", ErrInvalidArgument, d)
+		}
+		c.expiresIn, c.expiresAt = d, time.Time{}
+		return nil
+	}
+}
+
+// ExpiresAt makes the job expire at t; see ExpiresIn.
+func ExpiresAt(t time.Time) EnqueueOption {
+	return func(c *enqueueConfig) error {
+		if t.IsZero() {
+			return fmt.Errorf("%w: zero expiry time", ErrInvalidArgument)
+		}
+		c.expiresAt, c.expiresIn = t, 0
+		return nil
+	}
+}
+
+// JobArgs is a payload that names its kind. Enqueue gives a job whose
+// payload implements it that kind (unless the Kind option overrides it),
+// and Register routes the jobs of that kind to a typed handler. Kind
+// must return a constant: Register calls it on the zero value.
+//
+//	type Email struct{ To string }
+//
+//	func (Email) Kind() string { return "email" }
+type JobArgs interface {
+	Kind() string
+}
+
+// NewJob is one job on its way to the backend, as an EnqueueInterceptor
+// sees it.
+type NewJob = backend.NewJob
+
+// EnqueueFunc stores jobs: the Queue's own enqueue, or the next
+// interceptor before it.
+type EnqueueFunc func(ctx context.Context, jobs []NewJob) error
+
+// EnqueueInterceptor wraps every Enqueue and EnqueueBatch of a Queue
+// (WithEnqueueInterceptor). It sees the outgoing jobs, kind, headers,
+// payload and options resolved, and may change them in place (tracing
+// adds its headers there), refuse the call by returning an error without
+// calling next (nothing is stored), or act around the call. It must pass
+// next as many jobs as it was given, in the same order, since their ids
+// are what Enqueue returns. The jobs are checked after every interceptor
+// has run. An interceptor runs once per call, however often the Queue
+// repeats the backend call after a lost reply.
+type EnqueueInterceptor func(ctx context.Context, queue string, jobs []NewJob, next EnqueueFunc) error
+
+// WithEnqueueInterceptor adds interceptors to the queue's enqueues, in
+// order: the first added is the outermost, so it sees the jobs first.
+func WithEnqueueInterceptor(ics ...EnqueueInterceptor) Option {
+	return func(c *config) error {
+		for _, ic := range ics {
+			if ic == nil {
+				return fmt.Errorf("%w: nil enqueue interceptor", ErrInvalidArgument)
+			}
+		}
+		c.interceptors = append(c.interceptors, ics...)
+		return nil
+	}
+}
+
 // Enqueue adds one job whose payload is v encoded as JSON (a
 // json.RawMessage or []byte holding JSON is stored as is) and returns its
-// id. It returns as soon as the job is stored. The Queue repeats a call
+// id. A v that implements JobArgs gives the job its kind. It returns as
+// soon as the job is stored. The Queue repeats a call
 // whose reply was lost (WithRetries) without ever storing the job twice.
 //
 // An error wrapping ErrUnavailable means the store could not be reached
@@ -461,12 +654,19 @@ func (q *Queue) enqueue(ctx context.Context, vs []any, opts []EnqueueOption, bat
 	if batch && ec.id != "" {
 		return nil, fmt.Errorf("%w: WithID applies to a single Enqueue, not a batch", ErrInvalidArgument)
 	}
+	now := time.Now()
 	delay := ec.delay
 	if !ec.runAt.IsZero() {
-		delay = max(time.Until(ec.runAt), 0)
+		delay = max(ec.runAt.Sub(now), 0)
+	}
+	expiry := ec.expiresIn
+	if !ec.expiresAt.IsZero() {
+		expiry = ec.expiresAt.Sub(now)
+	}
+	if (expiry != 0 || !ec.expiresAt.IsZero()) && expiry <= delay {
+		return nil, fmt.Errorf("%w: the job would expire (in %v) before it may run (in %v)", ErrInvalidArgument, expiry, delay)
 	}
 	jobs := make([]backend.NewJob, len(vs))
-	ids := make([]string, len(vs))
 	for i, v := range vs {
 		what := "payload"
 		if batch {
@@ -476,19 +676,60 @@ func (q *Queue) enqueue(ctx context.Context, vs []any, opts []EnqueueOption, bat
 		if err != nil {
 			return nil, err
 		}
+		kind := ec.kind
+		if a, ok := v.(JobArgs); ok && !ec.kindSet {
+			kind = a.Kind()
+			if err := backend.ValidateKind(kind); err != nil {
+				return nil, fmt.Errorf("%w (the Kind of %T)", err, v)
+			}
+		}
 		id := ec.id
 		if id == "" {
 			id = newID()
 		}
-		ids[i] = id
-		jobs[i] = backend.NewJob{ID: id, Payload: payload, MaxAttempts: ec.maxAttempts, Delay: delay}
+		jobs[i] = backend.NewJob{
+			ID: id, Kind: kind, Payload: payload, Headers: maps.Clone(ec.headers), Priority: ec.priority,
+			MaxAttempts: ec.maxAttempts, Delay: delay, Timeout: ec.timeout, Expiry: expiry,
+		}
 	}
-	p := backend.EnqueueParams{Queue: q.name, Jobs: jobs, RequestID: q.requestID()}
-	if err := retryErr(ctx, q, func() error { return q.b.Enqueue(ctx, p) }); err != nil {
+	var ids []string
+	store := func(ctx context.Context, jobs []NewJob) error {
+		if len(jobs) != len(vs) {
+			return fmt.Errorf("%w: an enqueue interceptor passed on %d jobs of %d", ErrInvalidArgument, len(jobs), len(vs))
+		}
+		p := backend.EnqueueParams{Queue: q.name, Jobs: jobs, RequestID: q.requestID()}
+		// Checked here, after the interceptors, so that what they changed
+		// is refused as clearly, and with nothing written.
+		if err := p.Validate(); err != nil {
+			return err
+		}
+		if err := retryErr(ctx, q, func() error { return q.b.Enqueue(ctx, p) }); err != nil {
+			return err
+		}
+		ids = make([]string, len(jobs))
+		for i, j := range jobs {
+			ids[i] = j.ID
+		}
+		return nil
+	}
+	if err := q.intercepted(store)(ctx, jobs); err != nil {
 		return nil, err
+	}
+	if ids == nil {
+		return nil, fmt.Errorf("jobqueue: an enqueue interceptor returned no error without storing the jobs")
 	}
 	q.count.enqueued.Add(int64(len(ids)))
 	return ids, nil
+}
+
+// intercepted wraps store in the queue's enqueue interceptors, the first
+// outermost.
+func (q *Queue) intercepted(store EnqueueFunc) EnqueueFunc {
+	for i := len(q.cfg.interceptors) - 1; i >= 0; i-- {
+		ic, next := q.cfg.interceptors[i], store
+		store = func(ctx context.Context, jobs []NewJob) error { return ic(ctx, q.name, jobs, next) }
+	}
+	return store
 }
 
 // encode turns a payload or a result (what names it in errors) into JSON
@@ -557,8 +798,9 @@ func retryErr(ctx context.Context, q *Queue, call func() error) error {
 	return err
 }
 
-// Claim takes up to limit jobs, oldest first, leasing each for the queue's
-// lease. When none is ready it waits up to wait for one; it returns no jobs
+// Claim takes up to limit jobs, the highest priority level first and
+// oldest first within a level, leasing each for the queue's lease. A job
+// that expired before a claim met it is dead-lettered, not returned. When none is ready it waits up to wait for one; it returns no jobs
 // and a nil error when the wait runs out, and ctx.Err() at once when ctx is
 // cancelled (no job is lost). Each job must then be completed, failed,
 // released or extended before its lease runs out.
@@ -569,7 +811,7 @@ func (q *Queue) Claim(ctx context.Context, limit int, wait time.Duration) ([]*Jo
 	if wait < 0 {
 		return nil, fmt.Errorf("%w: negative wait %v", ErrInvalidArgument, wait)
 	}
-	p := backend.ClaimParams{Queue: q.name, Max: limit, Lease: q.cfg.lease, RequestID: q.requestID()}
+	p := backend.ClaimParams{Queue: q.name, Max: limit, Lease: q.cfg.lease, DeadRetention: q.cfg.dead, RequestID: q.requestID()}
 	deadline := time.Now().Add(wait)
 	claimed, err := retry(ctx, q, func() ([]backend.ClaimedJob, error) {
 		// A repeat waits only for what is left of the wait.
@@ -584,7 +826,11 @@ func (q *Queue) Claim(ctx context.Context, limit int, wait time.Duration) ([]*Jo
 	for i, c := range claimed {
 		jobs[i] = &Job{
 			ID:          c.ID,
+			Kind:        c.Kind,
 			Payload:     json.RawMessage(c.Payload),
+			Headers:     c.Headers,
+			Priority:    c.Priority,
+			Timeout:     c.Timeout,
 			Attempts:    c.Attempts,
 			MaxAttempts: c.MaxAttempts,
 			EnqueuedAt:  c.EnqueuedAt,

@@ -26,7 +26,10 @@ import (
 //
 // ctx is cancelled when the job's lease is lost (the job was reclaimed, so
 // any outcome would be refused) and when a shutdown's grace period runs out.
-// A handler should return soon after.
+// A handler should return soon after. It ends too at the job's Timeout
+// (and its kind's, under a Mux): an attempt that then fails, fails with an
+// error that wraps context.DeadlineExceeded. A handler that returns Snooze
+// puts its job back for later without using up an attempt.
 type Handler func(ctx context.Context, job *Job) (result any, err error)
 
 // WorkerOptions configure a Worker. The zero value is usable: every field
@@ -44,13 +47,15 @@ type WorkerOptions struct {
 	// waits again without asking Redis, for up to 10 s.
 	ClaimWait time.Duration
 	// HeartbeatInterval is how often the leases of all in-flight jobs are
-	// renewed, in one batched call (default a third of the lease). It must
-	// be below half the lease, so that one late or failed heartbeat does
-	// not lose a lease.
+	// renewed, in one batched call per queue (default a third of the
+	// shortest lease of the queues served). It must be below half of
+	// every lease, so that one late or failed heartbeat does not lose a
+	// lease.
 	HeartbeatInterval time.Duration
 	// ReclaimInterval is how often this worker returns expired leases to
-	// pending (default the lease); the constant NoReclaim disables it. Many
-	// workers reclaiming one queue at once is safe.
+	// pending, on each queue it serves (default the queue's lease); the
+	// constant NoReclaim disables it. Many workers reclaiming one queue at
+	// once is safe.
 	ReclaimInterval time.Duration
 	// ShutdownGrace is how long Run waits for running handlers once its
 	// context is cancelled (default 10 s). Jobs still running after it are
@@ -60,6 +65,12 @@ type WorkerOptions struct {
 	// 256). Acks are batched only when they queue up, so a lone job is
 	// acknowledged without delay.
 	AckBatch int
+	// StrictPriority makes a Worker of several queues (Serve) drain them
+	// in order of weight, the highest first (queues of equal weight in the
+	// order given): a queue is claimed from only while every queue above
+	// it is out of claimable jobs. Without it, the weights are shares of
+	// the claims.
+	StrictPriority bool
 	// Logger receives the worker's logs (default: none). One line is
 	// logged when the backend becomes unavailable (ErrUnavailable) and one
 	// when it is back; one line at ERROR for each kind of permanent error
@@ -85,6 +96,8 @@ type WorkerStats struct {
 	Completed int64
 	// Retried counts failed attempts sent back for another try.
 	Retried int64
+	// Snoozed counts jobs put back by Snooze, without using an attempt.
+	Snoozed int64
 	// Dead counts jobs this worker dead-lettered.
 	Dead int64
 	// Panics counts handler panics.
@@ -103,19 +116,30 @@ type WorkerStats struct {
 	DroppedResults int64
 }
 
-// Worker runs a handler over a queue's jobs at a set concurrency: it claims
-// in batches, renews the leases of its in-flight jobs with one heartbeat
-// call per interval, acknowledges in batches, reclaims expired leases, rides
-// out backend outages, and shuts down without losing a job.
+// Worker runs a handler over the jobs of one or more queues at a set
+// concurrency: it claims in batches, renews the leases of its in-flight
+// jobs with one heartbeat call per queue and interval, acknowledges in
+// batches, reclaims expired leases, rides out backend outages, and shuts
+// down without losing a job.
+//
+// A Worker of several queues (NewWorker with Serve) shares one pool of
+// handlers among them. Each queue has one claimer, so a Worker never has
+// more than one claim call in flight, nor more than one blocking wait for
+// work, on a queue. While several queues have a backlog, their claims are
+// shared in proportion to their weights (a queue of weight 3 has three
+// jobs claimed for every one of a queue of weight 1), or, with
+// StrictPriority, the heaviest queue is drained first; a queue with no
+// work leaves its share to the others, and holds a single handler slot
+// while it waits for work.
 type Worker struct {
-	q   *Queue
-	h   Handler
-	o   WorkerOptions
-	log *slog.Logger
+	queues []served
+	h      Handler
+	o      WorkerOptions
+	log    *slog.Logger
 
-	running sync.Map // *flight by claim token; read by the heartbeat
+	running sync.Map // *flight by *Job; read by the heartbeat
 	stats   struct {
-		running, claimed, completed, retried, dead, panics, lost, released, reclaimed, errors, dropped atomic.Int64
+		running, claimed, completed, retried, snoozed, dead, panics, lost, released, reclaimed, errors, dropped atomic.Int64
 	}
 	health  health
 	errs    errorLog
@@ -154,11 +178,41 @@ const defaultFlushTimeout = 10 * time.Second
 
 var errLeaseLost = fmt.Errorf("%w: lease lost, the job was reclaimed", ErrLostClaim)
 
+// ServedQueue is a queue that a Worker serves, with its weight; see Serve.
+type ServedQueue struct {
+	q      *Queue
+	weight int
+}
+
+// Serve names a queue for NewWorker, with its weight, at least 1: the
+// share of the claims the queue gets while the Worker's queues all have a
+// backlog, or its rank under WorkerOptions.StrictPriority.
+func Serve(q *Queue, weight int) ServedQueue { return ServedQueue{q: q, weight: weight} }
+
+// served is one queue of a Worker, with the settings derived from it.
+type served struct {
+	q       *Queue
+	weight  int
+	reclaim time.Duration
+}
+
 // NewWorker returns a Worker that runs h on q's jobs. It does nothing until
-// Run.
+// Run. It is NewWorker(h, o, Serve(q, 1)).
 func (q *Queue) NewWorker(h Handler, o WorkerOptions) (*Worker, error) {
+	return NewWorker(h, o, Serve(q, 1))
+}
+
+// NewWorker returns a Worker that runs h on the jobs of the queues given,
+// which share its Concurrency by their weights (see Worker). Each queue
+// keeps its own lease, retry policy and retention. The queues must differ
+// and number at most Concurrency, since a queue that waits for work holds
+// a handler slot. It does nothing until Run.
+func NewWorker(h Handler, o WorkerOptions, queues ...ServedQueue) (*Worker, error) {
 	if h == nil {
 		return nil, fmt.Errorf("%w: nil handler", ErrInvalidArgument)
+	}
+	if len(queues) == 0 {
+		return nil, fmt.Errorf("%w: a Worker with no queue to serve", ErrInvalidArgument)
 	}
 	if o.Concurrency < 0 || o.ClaimBatch < 0 || o.AckBatch < 0 || o.ClaimWait < 0 || o.HeartbeatInterval < 0 || o.ShutdownGrace < 0 {
 		return nil, fmt.Errorf("%w: negative worker option in %+v", ErrInvalidArgument, o)
@@ -166,12 +220,35 @@ func (q *Queue) NewWorker(h Handler, o WorkerOptions) (*Worker, error) {
 	if o.ReclaimInterval < 0 && o.ReclaimInterval != NoReclaim {
 		return nil, fmt.Errorf("%w: ReclaimInterval %v; use NoReclaim to turn reclaiming off", ErrInvalidArgument, o.ReclaimInterval)
 	}
-	if o.HeartbeatInterval > 0 && o.HeartbeatInterval >= q.cfg.lease/2 {
-		return nil, fmt.Errorf("%w: HeartbeatInterval %v is not below half the lease %v: one late heartbeat would lose the lease",
-			ErrInvalidArgument, o.HeartbeatInterval, q.cfg.lease)
+	names := make([]string, len(queues))
+	shortest := time.Duration(0)
+	for i, sq := range queues {
+		if sq.q == nil {
+			return nil, fmt.Errorf("%w: nil queue to serve", ErrInvalidArgument)
+		}
+		if sq.weight < 1 {
+			return nil, fmt.Errorf("%w: queue %s has weight %d, want at least 1", ErrInvalidArgument, sq.q.name, sq.weight)
+		}
+		for _, other := range queues[:i] {
+			if other.q == sq.q || other.q.b == sq.q.b && other.q.name == sq.q.name {
+				return nil, fmt.Errorf("%w: queue %s is served twice", ErrInvalidArgument, sq.q.name)
+			}
+		}
+		if o.HeartbeatInterval > 0 && o.HeartbeatInterval >= sq.q.cfg.lease/2 {
+			return nil, fmt.Errorf("%w: HeartbeatInterval %v is not below half the lease %v of queue %s: one late heartbeat would lose the lease",
+				ErrInvalidArgument, o.HeartbeatInterval, sq.q.cfg.lease, sq.q.name)
+		}
+		if shortest == 0 || sq.q.cfg.lease < shortest {
+			shortest = sq.q.cfg.lease
+		}
+		names[i] = sq.q.name
 	}
 	if o.Concurrency == 0 {
-		o.Concurrency = 10
+		o.Concurrency = max(10, len(queues))
+	}
+	if o.Concurrency < len(queues) {
+		return nil, fmt.Errorf("%w: Concurrency %d below the %d queues served: each queue waiting for work holds a handler slot",
+			ErrInvalidArgument, o.Concurrency, len(queues))
 	}
 	if o.ClaimBatch == 0 || o.ClaimBatch > o.Concurrency {
 		o.ClaimBatch = o.Concurrency
@@ -181,10 +258,7 @@ func (q *Queue) NewWorker(h Handler, o WorkerOptions) (*Worker, error) {
 		o.ClaimWait = 5 * time.Second
 	}
 	if o.HeartbeatInterval == 0 {
-		o.HeartbeatInterval = max(q.cfg.lease/3, time.Millisecond)
-	}
-	if o.ReclaimInterval == 0 {
-		o.ReclaimInterval = q.cfg.lease
+		o.HeartbeatInterval = max(shortest/3, time.Millisecond)
 	}
 	if o.ShutdownGrace == 0 {
 		o.ShutdownGrace = 10 * time.Second
@@ -196,8 +270,19 @@ func (q *Queue) NewWorker(h Handler, o WorkerOptions) (*Worker, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	log = log.With("queue", q.name)
-	w := &Worker{q: q, h: h, o: o, log: log, flushTimeout: defaultFlushTimeout}
+	if len(queues) == 1 {
+		log = log.With("queue", names[0])
+	} else {
+		log = log.With("queues", names)
+	}
+	w := &Worker{h: h, o: o, log: log, flushTimeout: defaultFlushTimeout}
+	for _, sq := range queues {
+		reclaim := o.ReclaimInterval
+		if reclaim == 0 {
+			reclaim = sq.q.cfg.lease
+		}
+		w.queues = append(w.queues, served{q: sq.q, weight: sq.weight, reclaim: reclaim})
+	}
 	w.health.log = log
 	w.errs.log = log
 	return w, nil
@@ -221,7 +306,7 @@ func (w *Worker) Stats() WorkerStats {
 	s := &w.stats
 	return WorkerStats{
 		Running: s.running.Load(), Claimed: s.claimed.Load(), Completed: s.completed.Load(),
-		Retried: s.retried.Load(), Dead: s.dead.Load(), Panics: s.panics.Load(),
+		Retried: s.retried.Load(), Snoozed: s.snoozed.Load(), Dead: s.dead.Load(), Panics: s.panics.Load(),
 		LostClaims: s.lost.Load(), Released: s.released.Load(), Reclaimed: s.reclaimed.Load(),
 		Errors: s.errors.Load(), DroppedResults: s.dropped.Load(),
 	}
@@ -260,16 +345,22 @@ func (w *Worker) Run(ctx context.Context) error {
 	go func() { defer close(ackerDone); w.ackLoop(life, outcomes, stopAcker) }()
 	loops.Add(1)
 	go func() { defer loops.Done(); w.heartbeatLoop(life) }()
-	if w.o.ReclaimInterval > 0 {
+	for _, sq := range w.queues {
+		if sq.reclaim > 0 {
+			loops.Add(1)
+			go func() { defer loops.Done(); w.reclaimLoop(ctx, sq) }()
+		}
 		loops.Add(1)
-		go func() { defer loops.Done(); w.reclaimLoop(ctx) }()
+		go func() { defer loops.Done(); w.checkConfig(ctx, sq.q) }()
 	}
-	loops.Add(1)
-	go func() { defer loops.Done(); w.checkConfig(ctx) }()
 
 	// Long-lived handler goroutines, one per unit of concurrency: a
 	// goroutine per job would pay for its start and stack growth every time.
-	slots := make(chan struct{}, w.o.Concurrency)
+	weights := make([]int, len(w.queues))
+	for i, sq := range w.queues {
+		weights[i] = sq.weight
+	}
+	sched := newScheduler(w.o.Concurrency, w.o.ClaimBatch, w.o.StrictPriority, weights)
 	claimed := make(chan *Job, w.o.Concurrency)
 	var handlers sync.WaitGroup
 	for range w.o.Concurrency {
@@ -278,11 +369,26 @@ func (w *Worker) Run(ctx context.Context) error {
 			defer handlers.Done()
 			for j := range claimed {
 				w.run(handlerCtx, life, j, outcomes)
-				<-slots
+				sched.release()
 			}
 		}()
 	}
-	stopped := w.claimLoop(ctx, slots, claimed)
+	// One claimer per queue; the first that fails for good stops them all.
+	var (
+		claimers sync.WaitGroup
+		stopOnce sync.Once
+		stopped  error
+	)
+	for i := range w.queues {
+		claimers.Add(1)
+		go func() {
+			defer claimers.Done()
+			if err := w.claimLoop(ctx, i, sched, claimed); err != nil {
+				stopOnce.Do(func() { stopped = err; stop() })
+			}
+		}()
+	}
+	claimers.Wait()
 	stop()
 	close(claimed)
 
@@ -323,38 +429,33 @@ func (w *Worker) Run(ctx context.Context) error {
 	return stopped
 }
 
-// claimLoop claims jobs while there are free slots, until ctx ends or a
-// claim fails permanently (whose error it returns), and hands them to the
-// handlers; a slot is freed when a handler is done.
-func (w *Worker) claimLoop(ctx context.Context, slots chan struct{}, claimed chan<- *Job) error {
+// claimLoop claims the jobs of the i-th queue while the scheduler gives it
+// free slots, until ctx ends or a claim fails permanently (whose error it
+// returns), and hands them to the handlers; a slot is freed when a handler
+// is done.
+func (w *Worker) claimLoop(ctx context.Context, i int, sched *scheduler, claimed chan<- *Job) error {
+	q := w.queues[i].q
 	retry := backoffTimer{}
 	for {
-		select {
-		case <-ctx.Done():
+		n, busy, ok := sched.acquire(ctx, i)
+		if !ok {
 			return nil
-		case slots <- struct{}{}:
 		}
-		n := 1
-	more:
-		for n < w.o.ClaimBatch {
-			select {
-			case slots <- struct{}{}:
-				n++
-			default:
-				break more
-			}
+		wait := w.o.ClaimWait
+		if busy && len(w.queues) > 1 {
+			// A busy queue claims without waiting: should it have run out,
+			// its slots go back to the other queues at once.
+			wait = 0
 		}
-		jobs, err := w.q.Claim(ctx, n, w.o.ClaimWait)
-		for range n - len(jobs) {
-			<-slots
-		}
+		jobs, err := q.Claim(ctx, n, wait)
+		sched.claimed(i, n, len(jobs), busy, err != nil)
 		if err != nil {
 			switch {
 			case ctx.Err() != nil:
 				return nil
 			case !errors.Is(err, ErrUnavailable):
 				w.permanent("claim", err)
-				w.log.Error("jobqueue: claims refused for good; the worker stops", "err", err)
+				w.log.Error("jobqueue: claims refused for good; the worker stops", "queue", q.name, "err", err)
 				return err
 			}
 			w.health.failed("claim", err)
@@ -378,7 +479,7 @@ func (w *Worker) run(ctx, life context.Context, j *Job, outcomes chan<- outcome)
 	jctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	f := &flight{job: j, cancel: cancel}
-	w.running.Store(j.token, f)
+	w.running.Store(j, f)
 	w.stats.running.Add(1)
 	defer w.stats.running.Add(-1)
 
@@ -387,12 +488,12 @@ func (w *Worker) run(ctx, life context.Context, j *Job, outcomes chan<- outcome)
 	if context.Cause(jctx) == errLeaseLost || ctx.Err() != nil {
 		// The claim is gone (reclaimed, or released at shutdown): the
 		// token check would refuse any outcome.
-		w.running.Delete(j.token)
+		w.running.Delete(j)
 		return
 	}
 	o := outcome{job: j, err: err}
 	if err == nil && result != nil {
-		if o.result, err = w.q.encode(result, "result"); err != nil {
+		if o.result, err = j.q.encode(result, "result"); err != nil {
 			// The work is done: the job completes, without its result.
 			o.note = "jobqueue: result dropped: " + strings.TrimPrefix(err.Error(), "jobqueue: ")
 			w.stats.dropped.Add(1)
@@ -402,11 +503,12 @@ func (w *Worker) run(ctx, life context.Context, j *Job, outcomes chan<- outcome)
 	select {
 	case outcomes <- o:
 	case <-life.Done():
-		w.running.Delete(j.token)
+		w.running.Delete(j)
 	}
 }
 
-// call runs the handler, turning a panic into an error.
+// call runs the handler, within the job's timeout, turning a panic into an
+// error.
 func (w *Worker) call(ctx context.Context, j *Job) (result any, err error) {
 	defer func() {
 		if p := recover(); p != nil {
@@ -415,8 +517,37 @@ func (w *Worker) call(ctx context.Context, j *Job) (result any, err error) {
 			result, err = nil, fmt.Errorf("jobqueue: handler panicked: %v", p)
 		}
 	}()
+	if j.Timeout > 0 {
+		return timed(ctx, j.Timeout, j, w.h)
+	}
 	return w.h(ctx, j)
 }
+
+// timed runs h with a context that ends d from now. When that ends the
+// attempt and h fails, the error says so and wraps
+// context.DeadlineExceeded; the end of ctx itself (a lost lease, a
+// shutdown, a shorter timeout outside) is not this timeout's doing.
+func timed(ctx context.Context, d time.Duration, j *Job, h Handler) (any, error) {
+	tctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	result, err := h(tctx, j)
+	if err != nil && ctx.Err() == nil && errors.Is(tctx.Err(), context.DeadlineExceeded) {
+		err = &timeoutError{d: d, err: err}
+	}
+	return result, err
+}
+
+// timeoutError is an attempt that its timeout ended.
+type timeoutError struct {
+	d   time.Duration
+	err error
+}
+
+func (e *timeoutError) Error() string {
+	return fmt.Sprintf("jobqueue: attempt timed out after %v: %s", e.d, strings.TrimPrefix(e.err.Error(), "jobqueue: "))
+}
+
+func (e *timeoutError) Unwrap() []error { return []error{context.DeadlineExceeded, e.err} }
 
 // maxAckBytes bounds the results carried by one acknowledgement call, so a
 // batch of large results cannot make a call too big to ever get through.
@@ -460,46 +591,57 @@ func (w *Worker) batch(o outcome, outcomes <-chan outcome) []outcome {
 	return batch
 }
 
-// ack records one batch of outcomes: completions in one call, failures in
-// another. A call that fails as a whole is retried until it gets through,
-// which is safe because acknowledgements are idempotent.
+// ack records one batch of outcomes: per queue, completions in one call
+// and failures in another. A call that fails as a whole is retried until it
+// gets through, which is safe because acknowledgements are idempotent.
 func (w *Worker) ack(ctx context.Context, batch []outcome) {
-	var done []backend.Completion
-	var doneJobs, failedJobs []*Job
-	var failed []backend.Failure
-	for _, o := range batch {
-		if o.err == nil {
-			done = append(done, backend.Completion{Ack: o.job.ack(), Result: o.result, Error: o.note})
-			doneJobs = append(doneJobs, o.job)
-			continue
-		}
-		failed = append(failed, w.q.failure(o.job.ack(), o.job.Attempts, o.job.MaxAttempts, o.err))
-		failedJobs = append(failedJobs, o.job)
-	}
-	if len(done) > 0 {
-		errs := w.untilAccepted(ctx, "complete", func() ([]error, error) {
-			return w.q.complete(ctx, done)
-		})
-		w.settle(doneJobs, errs, func(int) { w.stats.completed.Add(1) })
-	}
-	if len(failed) > 0 {
-		errs := w.untilAccepted(ctx, "fail", func() ([]error, error) {
-			return w.q.fail(ctx, failed)
-		})
-		w.settle(failedJobs, errs, func(i int) {
-			if failed[i].Dead {
-				w.stats.dead.Add(1)
-			} else {
-				w.stats.retried.Add(1)
+	for len(batch) > 0 {
+		q := batch[0].job.q
+		var done []backend.Completion
+		var doneJobs, failedJobs []*Job
+		var failed []backend.Failure
+		rest := batch[:0]
+		for _, o := range batch {
+			switch {
+			case o.job.q != q:
+				rest = append(rest, o)
+			case o.err == nil:
+				done = append(done, backend.Completion{Ack: o.job.ack(), Result: o.result, Error: o.note})
+				doneJobs = append(doneJobs, o.job)
+			default:
+				failed = append(failed, q.failure(o.job.ack(), o.job.Attempts, o.job.MaxAttempts, o.err))
+				failedJobs = append(failedJobs, o.job)
 			}
-		})
+		}
+		batch = rest
+		if len(done) > 0 {
+			errs := w.untilAccepted(ctx, "complete", func() ([]error, error) {
+				return q.complete(ctx, done)
+			})
+			w.settle(doneJobs, errs, func(int) { w.stats.completed.Add(1) })
+		}
+		if len(failed) > 0 {
+			errs := w.untilAccepted(ctx, "fail", func() ([]error, error) {
+				return q.fail(ctx, failed)
+			})
+			w.settle(failedJobs, errs, func(i int) {
+				switch {
+				case failed[i].Dead:
+					w.stats.dead.Add(1)
+				case failed[i].Snooze:
+					w.stats.snoozed.Add(1)
+				default:
+					w.stats.retried.Add(1)
+				}
+			})
+		}
 	}
 }
 
 // settle forgets acknowledged jobs and counts each item's result.
 func (w *Worker) settle(jobs []*Job, errs []error, accepted func(i int)) {
 	for i, j := range jobs {
-		w.running.Delete(j.token)
+		w.running.Delete(j)
 		switch {
 		case errs == nil:
 			// The worker is shutting down and the backend never answered.
@@ -541,38 +683,46 @@ func (w *Worker) untilAccepted(ctx context.Context, what string, call func() ([]
 }
 
 // heartbeatLoop renews the leases of every running job, in one call per
-// interval, and cancels the handlers whose lease was lost.
+// queue and interval, and cancels the handlers whose lease was lost.
 func (w *Worker) heartbeatLoop(ctx context.Context) {
 	every(ctx, w.o.HeartbeatInterval, func() {
-		var flights []*flight
+		byQueue := map[*Queue][]*flight{}
 		w.running.Range(func(_, v any) bool {
-			flights = append(flights, v.(*flight))
+			f := v.(*flight)
+			byQueue[f.job.q] = append(byQueue[f.job.q], f)
 			return true
 		})
-		for len(flights) > 0 {
-			chunk := flights[:min(len(flights), 1000)]
-			flights = flights[len(chunk):]
-			acks := make([]backend.Ack, len(chunk))
-			for i, f := range chunk {
-				acks[i] = f.job.ack()
-			}
-			errs, err := w.q.extend(ctx, acks)
-			if err != nil {
-				w.backendFailed(ctx, "heartbeat", err)
-				break
-			}
-			w.health.ok()
-			for i, e := range errs {
-				if e != nil && (errors.Is(e, ErrLostClaim) || errors.Is(e, ErrNotFound)) {
-					if _, still := w.running.Load(chunk[i].job.token); still && !chunk[i].returned.Load() && !chunk[i].released.Load() {
-						w.stats.lost.Add(1)
-						w.log.Warn("jobqueue: lease lost, cancelling handler", "job", chunk[i].job.ID)
-						chunk[i].cancel(errLeaseLost)
-					}
+		for q, flights := range byQueue {
+			w.heartbeat(ctx, q, flights)
+		}
+	})
+}
+
+// heartbeat renews the leases of one queue's running jobs.
+func (w *Worker) heartbeat(ctx context.Context, q *Queue, flights []*flight) {
+	for len(flights) > 0 {
+		chunk := flights[:min(len(flights), 1000)]
+		flights = flights[len(chunk):]
+		acks := make([]backend.Ack, len(chunk))
+		for i, f := range chunk {
+			acks[i] = f.job.ack()
+		}
+		errs, err := q.extend(ctx, acks)
+		if err != nil {
+			w.backendFailed(ctx, "heartbeat", err)
+			return
+		}
+		w.health.ok()
+		for i, e := range errs {
+			if e != nil && (errors.Is(e, ErrLostClaim) || errors.Is(e, ErrNotFound)) {
+				if _, still := w.running.Load(chunk[i].job); still && !chunk[i].returned.Load() && !chunk[i].released.Load() {
+					w.stats.lost.Add(1)
+					w.log.Warn("jobqueue: lease lost, cancelling handler", "job", chunk[i].job.ID)
+					chunk[i].cancel(errLeaseLost)
 				}
 			}
 		}
-	})
+	}
 }
 
 // every calls f every interval until ctx ends.
@@ -589,13 +739,14 @@ func every(ctx context.Context, interval time.Duration, f func()) {
 	}
 }
 
-// reclaimLoop returns expired leases to pending every ReclaimInterval.
-func (w *Worker) reclaimLoop(ctx context.Context) {
-	every(ctx, w.o.ReclaimInterval, func() {
-		r, err := w.q.Reclaim(ctx)
+// reclaimLoop returns a queue's expired leases to pending every
+// ReclaimInterval.
+func (w *Worker) reclaimLoop(ctx context.Context, sq served) {
+	every(ctx, sq.reclaim, func() {
+		r, err := sq.q.Reclaim(ctx)
 		w.stats.reclaimed.Add(int64(r.Len()))
 		if r.Len() > 0 {
-			w.log.Info("jobqueue: reclaimed expired leases", "requeued", len(r.Requeued), "dead", len(r.Dead))
+			w.log.Info("jobqueue: reclaimed expired leases", "queue", sq.q.name, "requeued", len(r.Requeued), "dead", len(r.Dead))
 		}
 		if err != nil {
 			w.backendFailed(ctx, "reclaim", err)
@@ -677,10 +828,10 @@ const configCheckTimeout = 10 * time.Second
 // evict queue keys loses jobs without a trace, and the worker is what an
 // operator watches. It runs beside the loops, so a slow or absent backend
 // never holds up the work; a check that fails is only noted.
-func (w *Worker) checkConfig(ctx context.Context) {
+func (w *Worker) checkConfig(ctx context.Context, q *Queue) {
 	cctx, cancel := context.WithTimeout(ctx, configCheckTimeout)
 	defer cancel()
-	warnings, err := w.q.CheckConfig(cctx)
+	warnings, err := q.CheckConfig(cctx)
 	switch {
 	case errors.Is(err, errors.ErrUnsupported):
 		return
@@ -700,30 +851,32 @@ func (w *Worker) checkConfig(ctx context.Context) {
 // pending, at the end of a shutdown's grace period. Jobs whose handler has
 // returned keep their claim: their outcome is on its way.
 func (w *Worker) releaseRunning(ctx context.Context) {
-	var acks []backend.Ack
+	byQueue := map[*Queue][]backend.Ack{}
 	w.running.Range(func(_, v any) bool {
 		if f := v.(*flight); !f.returned.Load() {
 			f.released.Store(true)
-			acks = append(acks, f.job.ack())
+			byQueue[f.job.q] = append(byQueue[f.job.q], f.job.ack())
 		}
 		return true
 	})
-	if len(acks) == 0 {
+	if len(byQueue) == 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	errs, err := w.q.release(ctx, acks)
-	if err != nil {
-		w.log.Error("jobqueue: could not release running jobs at shutdown; they return after their lease", "jobs", len(acks), "err", err)
-		return
-	}
-	for _, e := range errs {
-		if e == nil {
-			w.stats.released.Add(1)
+	for q, acks := range byQueue {
+		errs, err := q.release(ctx, acks)
+		if err != nil {
+			w.log.Error("jobqueue: could not release running jobs at shutdown; they return after their lease", "queue", q.name, "jobs", len(acks), "err", err)
+			continue
 		}
+		for _, e := range errs {
+			if e == nil {
+				w.stats.released.Add(1)
+			}
+		}
+		w.log.Info("jobqueue: released running jobs at shutdown", "queue", q.name, "jobs", len(acks))
 	}
-	w.log.Info("jobqueue: released running jobs at shutdown", "jobs", len(acks))
 }
 
 // health logs one line when the backend starts failing and one when it

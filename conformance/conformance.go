@@ -144,6 +144,8 @@ func groups() []group {
 		{"LostReplies", lostReplyTests()},
 		{"Queue", queueTests()},
 		{"Worker", workerTests()},
+		{"Mux", muxTests()},
+		{"MultiQueue", multiQueueTests()},
 	}
 }
 

@@ -1,0 +1,194 @@
+package jobqueue
+
+import (
+	"context"
+	"math"
+	"sync"
+)
+
+// scheduler shares a Worker's free handler slots among the claimers of its
+// queues, one claimer goroutine per queue, so that a queue never has more
+// than one claim call in flight from one Worker.
+//
+// A claimer is in one of two modes. A queue whose last claim came back
+// full is busy: its claimer asks for a batch of slots and claims without
+// waiting, and the busy queues share the free slots by weight or by
+// priority. A queue whose last claim came back short is idle: its claimer
+// waits for work in a blocking claim that holds a single slot, so an empty
+// queue never sits on slots another queue's backlog could use, and it turns
+// busy as soon as a claim brings a job. The busy queues leave a slot free
+// for each idle queue, so that an idle queue can always wait, and a job
+// that arrives on it starts without waiting for another queue's handlers. A Worker of one queue has no one to
+// share with: its idle claim holds every free slot, as a single-queue
+// Worker always did, and its busy claims wait too.
+//
+// Weights are shares of the jobs claimed, by stride scheduling: each queue
+// has a pass, which grows by 1/weight for every job it claims, and a busy
+// queue is given slots only while no other busy queue has a lower pass, and
+// at most its weight's share of the free slots at a time. Over
+// any stretch of time in which two queues are both busy, their claims
+// differ from the ratio of their weights by at most one batch. A queue that
+// turns busy starts at the lowest pass of the busy queues, so that a
+// queue's idle time does not bank claims to spend later. Under strict
+// priority, a busy queue is given slots only while no busy queue has a
+// higher weight (or the same weight and an earlier place).
+type scheduler struct {
+	mu      sync.Mutex
+	free    int
+	batch   int
+	strict  bool
+	qs      []schedQueue
+	waiters int
+	changed chan struct{} // closed and replaced when state changes and someone waits
+}
+
+type schedQueue struct {
+	weight float64
+	pass   float64
+	busy   bool
+	// claiming is set from a grant to the end of the claim it is for.
+	claiming bool
+}
+
+func newScheduler(slots, batch int, strict bool, weights []int) *scheduler {
+	s := &scheduler{free: slots, batch: batch, strict: strict, changed: make(chan struct{})}
+	for _, w := range weights {
+		// Every queue starts busy, so that backlogs found at start are
+		// shared by weight, or drained by priority, from the first claim.
+		s.qs = append(s.qs, schedQueue{weight: float64(w), busy: true})
+	}
+	return s
+}
+
+// acquire waits until queue i may claim and returns how many jobs it may
+// claim and whether the queue is busy; ok is false when ctx ended first.
+func (s *scheduler) acquire(ctx context.Context, i int) (n int, busy, ok bool) {
+	s.mu.Lock()
+	for {
+		if n := s.grant(i); n > 0 {
+			busy := s.qs[i].busy
+			s.mu.Unlock()
+			return n, busy, true
+		}
+		ch := s.changed
+		s.waiters++
+		s.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			s.mu.Lock()
+			s.waiters--
+			s.mu.Unlock()
+			return 0, false, false
+		case <-ch:
+		}
+		s.mu.Lock()
+		s.waiters--
+	}
+}
+
+// grant takes the slots queue i may claim now, if any. s.mu is held.
+func (s *scheduler) grant(i int) int {
+	q := &s.qs[i]
+	if !q.busy {
+		if s.free == 0 {
+			return 0
+		}
+		n := 1
+		if len(s.qs) == 1 {
+			n = min(s.free, s.batch)
+		}
+		s.free -= n
+		q.claiming = true
+		return n
+	}
+	avail, busyWeight := s.free, q.weight
+	for j := range s.qs {
+		if j == i {
+			continue
+		}
+		o := &s.qs[j]
+		if !o.busy && !o.claiming {
+			avail-- // the slot an idle queue waits with
+		}
+		if o.busy {
+			if s.before(j, i) {
+				return 0
+			}
+			busyWeight += o.weight
+		}
+	}
+	if avail <= 0 {
+		return 0
+	}
+	n := min(avail, s.batch)
+	if !s.strict {
+		// At most the queue's share of the free slots, so that one queue
+		// cannot take them all (at start, when every pass is zero) and
+		// keep them for as long as its jobs run.
+		n = min(n, int(math.Ceil(float64(avail)*q.weight/busyWeight)))
+	}
+	s.free -= n
+	q.pass += float64(n) / q.weight
+	q.claiming = true
+	return n
+}
+
+// before reports whether busy queue j goes before busy queue i.
+func (s *scheduler) before(j, i int) bool {
+	if s.strict {
+		return s.qs[j].weight > s.qs[i].weight || s.qs[j].weight == s.qs[i].weight && j < i
+	}
+	return s.qs[j].pass < s.qs[i].pass
+}
+
+// claimed records the outcome of queue i's claim of up to n jobs, granted
+// as acquire said (busy): got jobs came back, and failed says the claim
+// failed. The slots of the jobs not claimed are free again.
+func (s *scheduler) claimed(i, n, got int, busy, failed bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := &s.qs[i]
+	q.claiming = false
+	s.free += n - got
+	if busy {
+		q.pass -= float64(n-got) / q.weight
+	} else {
+		q.pass += float64(got) / q.weight
+	}
+	switch {
+	case failed, got < n:
+		q.busy = false
+	case !q.busy:
+		q.busy = true
+		q.pass = max(q.pass, s.lowestBusyPass(i))
+	}
+	s.notify()
+}
+
+// lowestBusyPass is the lowest pass of the busy queues other than i, or
+// zero when there are none. s.mu is held.
+func (s *scheduler) lowestBusyPass(i int) float64 {
+	low, found := 0.0, false
+	for j := range s.qs {
+		if j != i && s.qs[j].busy && (!found || s.qs[j].pass < low) {
+			low, found = s.qs[j].pass, true
+		}
+	}
+	return low
+}
+
+// release frees the slot of a job whose handler is done.
+func (s *scheduler) release() {
+	s.mu.Lock()
+	s.free++
+	s.notify()
+	s.mu.Unlock()
+}
+
+// notify wakes every waiting acquire. s.mu is held.
+func (s *scheduler) notify() {
+	if s.waiters > 0 {
+		close(s.changed)
+		s.changed = make(chan struct{})
+	}
+}
