@@ -93,12 +93,21 @@ func TestBrowserDashboard(t *testing.T) {
 		until(`document.querySelector("#backend-name").textContent.includes("memory")`),
 	)
 
-	step(t, ctx, "enqueue a batch of 8 invoices",
+	step(t, ctx, "enqueue a batch of 7 invoices",
 		chromedp.Click(chromedp.CSS(`label[for="kind-invoice"]`)),
-		chromedp.SetValue(chromedp.CSS("#count"), "8"),
+		chromedp.SetValue(chromedp.CSS("#count"), "7"),
+		chromedp.Click(chromedp.CSS("#enqueue-btn")),
+		until(count("#col-pending .job")+` === 7`),
+	)
+	step(t, ctx, "enqueue an email at priority 3 and see it first in pending",
+		chromedp.Click(chromedp.CSS(`label[for="kind-email"]`)),
+		chromedp.SetValue(chromedp.CSS("#priority"), "3"),
+		chromedp.SetValue(chromedp.CSS("#count"), "1"),
 		chromedp.Click(chromedp.CSS("#enqueue-btn")),
 		until(count("#col-pending .job")+` === 8`),
 		until(`document.querySelector("#stat-pending_depth").textContent === "8"`),
+		until(`(() => { const c = document.querySelector("#col-pending .job"); return c.querySelector(".kind").textContent === "email" && c.querySelector(".pill.prio").textContent === "P3"; })()`),
+		chromedp.SetValue(chromedp.CSS("#priority"), "0"),
 	)
 	if st := ts.stats(); num(st["pending_depth"]) != 8 || num(st["enqueued_total"]) != 8 {
 		t.Fatalf("after enqueue: stats %v", st)

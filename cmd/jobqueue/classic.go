@@ -109,7 +109,7 @@ func (s *server) handleClassicEnqueue(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s.enqueue(w, r, f, f.clampInt("count", 1, 1, classicMaxCount))
+	s.enqueue(w, r, f, f.clampInt("count", 1, 1, classicMaxCount), f.clampInt("priority", 0, 0, jobqueue.MaxPriority))
 }
 
 // handleClassicWorkersStart applies the knobs and runs the pool at the

@@ -9,7 +9,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -178,9 +180,9 @@ func runList(ctx context.Context, e *cmdEnv, args []string) int {
 		return exitOK
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "ID\tATTEMPTS\t%s\tPAYLOAD\tLAST ERROR\n", strings.ToUpper(timeColumn(state)))
+	fmt.Fprintf(tw, "ID\tKIND\tPRI\tATTEMPTS\t%s\tPAYLOAD\tLAST ERROR\n", strings.ToUpper(timeColumn(state)))
 	for _, j := range jobs {
-		fmt.Fprintf(tw, "%s\t%d/%d\t%s\t%s\t%s\n", j.ID, j.Attempts, j.MaxAttempts,
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d/%d\t%s\t%s\t%s\n", j.ID, orDefault(j.Kind, "-"), j.Priority, j.Attempts, j.MaxAttempts,
 			ago(stateTime(j, state)), clip(compactJSON(j.Payload), 48), clip(j.LastError, 40))
 	}
 	tw.Flush()
@@ -284,11 +286,21 @@ func runShow(ctx context.Context, e *cmdEnv, args []string) int {
 	row := func(name, value string) { fmt.Fprintf(e.stdout, "%-12s %s\n", name, value) }
 	row("id", d.ID)
 	row("state", d.State)
+	if d.Kind != "" {
+		row("kind", d.Kind)
+	}
+	row("priority", strconv.Itoa(d.Priority))
 	row("attempts", fmt.Sprintf("%d of %d", d.Attempts, d.MaxAttempts))
+	if d.TimeoutMS > 0 {
+		row("timeout", (time.Duration(d.TimeoutMS) * time.Millisecond).String())
+	}
+	for _, name := range slices.Sorted(maps.Keys(d.Headers)) {
+		row("header", name+": "+d.Headers[name])
+	}
 	for _, r := range []struct {
 		name string
 		t    *time.Time
-	}{{"enqueued", d.EnqueuedAt}, {"runs at", d.RunAt}, {"claimed", d.ClaimedAt}, {"lease until", d.LeaseUntil}, {"finished", d.FinishedAt}} {
+	}{{"enqueued", d.EnqueuedAt}, {"runs at", d.RunAt}, {"expires", d.ExpiresAt}, {"claimed", d.ClaimedAt}, {"lease until", d.LeaseUntil}, {"finished", d.FinishedAt}} {
 		if r.t != nil {
 			row(r.name, fmt.Sprintf("%s (%s)", r.t.Local().Format(time.RFC3339Nano), ago(r.t)))
 		}

@@ -277,6 +277,9 @@ func (p *pool) finish(ctx context.Context, j *jobqueue.Job, fail bool, started t
 	defer cancel()
 	var payload demoPayload
 	_ = j.Decode(&payload)
+	// The job's own kind decides; the payload's copy is for the classic
+	// page and for jobs enqueued before kinds.
+	payload.Kind = orDefault(j.Kind, payload.Kind)
 	if fail {
 		err := j.Fail(ctx, fmt.Errorf("simulated %s failure on attempt %d of %d", orDefault(payload.Kind, "job"), j.Attempts, j.MaxAttempts))
 		if err != nil && !errors.Is(err, jobqueue.ErrNotFound) {

@@ -245,6 +245,7 @@ type jobSummary struct {
 	ID           string `json:"id"`
 	State        string `json:"state"`
 	Kind         string `json:"kind,omitempty"`
+	Priority     int    `json:"priority,omitempty"`
 	Recipient    string `json:"recipient,omitempty"`
 	Attempts     int    `json:"attempts"`
 	MaxAttempts  int    `json:"max_attempts"`
@@ -264,7 +265,8 @@ func summarize(info jobqueue.JobInfo) jobSummary {
 	return jobSummary{
 		ID:           info.ID,
 		State:        apiState(info.State),
-		Kind:         p.Kind,
+		Kind:         orDefault(info.Kind, p.Kind),
+		Priority:     info.Priority,
 		Recipient:    p.Recipient,
 		Attempts:     info.Attempts,
 		MaxAttempts:  info.MaxAttempts,
@@ -399,21 +401,25 @@ func (s *server) writeLists(w http.ResponseWriter, r *http.Request, names []stri
 // jobDetail is one job's whole record, as "jobqueue show --json" and, with
 // the state named by apiState, the detail drawer give it.
 type jobDetail struct {
-	ID          string          `json:"id"`
-	State       string          `json:"state"`
-	Kind        string          `json:"kind,omitempty"`
-	Recipient   string          `json:"recipient,omitempty"`
-	Attempts    int             `json:"attempts"`
-	MaxAttempts int             `json:"max_attempts"`
-	Payload     json.RawMessage `json:"payload"`
-	Result      json.RawMessage `json:"result,omitempty"`
-	LastError   string          `json:"last_error,omitempty"`
-	EnqueuedAt  *time.Time      `json:"enqueued_at,omitempty"`
-	RunAt       *time.Time      `json:"run_at,omitempty"`
-	ClaimedAt   *time.Time      `json:"claimed_at,omitempty"`
-	LeaseUntil  *time.Time      `json:"lease_until,omitempty"`
-	FinishedAt  *time.Time      `json:"finished_at,omitempty"`
-	Hung        bool            `json:"hung,omitempty"`
+	ID          string            `json:"id"`
+	State       string            `json:"state"`
+	Kind        string            `json:"kind,omitempty"`
+	Priority    int               `json:"priority,omitempty"`
+	Recipient   string            `json:"recipient,omitempty"`
+	Attempts    int               `json:"attempts"`
+	MaxAttempts int               `json:"max_attempts"`
+	Headers     map[string]string `json:"headers,omitempty"`
+	TimeoutMS   int64             `json:"timeout_ms,omitempty"`
+	ExpiresAt   *time.Time        `json:"expires_at,omitempty"`
+	Payload     json.RawMessage   `json:"payload"`
+	Result      json.RawMessage   `json:"result,omitempty"`
+	LastError   string            `json:"last_error,omitempty"`
+	EnqueuedAt  *time.Time        `json:"enqueued_at,omitempty"`
+	RunAt       *time.Time        `json:"run_at,omitempty"`
+	ClaimedAt   *time.Time        `json:"claimed_at,omitempty"`
+	LeaseUntil  *time.Time        `json:"lease_until,omitempty"`
+	FinishedAt  *time.Time        `json:"finished_at,omitempty"`
+	Hung        bool              `json:"hung,omitempty"`
 }
 
 func detail(info jobqueue.JobInfo) jobDetail {
@@ -422,9 +428,13 @@ func detail(info jobqueue.JobInfo) jobDetail {
 		ID:          info.ID,
 		State:       string(info.State),
 		Kind:        sum.Kind,
+		Priority:    info.Priority,
 		Recipient:   sum.Recipient,
 		Attempts:    info.Attempts,
 		MaxAttempts: info.MaxAttempts,
+		Headers:     info.Headers,
+		TimeoutMS:   info.Timeout.Milliseconds(),
+		ExpiresAt:   timePtr(info.ExpiresAt),
 		Payload:     rawJSON(info.Payload),
 		Result:      rawJSON(info.Result),
 		LastError:   info.LastError,
@@ -499,12 +509,14 @@ func (s *server) handleEnqueue(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s.enqueue(w, r, f, f.int("count", 1, 1, maxEnqueueCount))
+	s.enqueue(w, r, f, f.int("count", 1, 1, maxEnqueueCount), f.int("priority", 0, 0, jobqueue.MaxPriority))
 }
 
-// enqueue enqueues count demo jobs of the kind and recipient that f names,
-// and answers with their ids and the stats after them.
-func (s *server) enqueue(w http.ResponseWriter, r *http.Request, f *form, count int) {
+// enqueue enqueues count demo jobs at a priority level, of the kind and
+// recipient that f names, and answers with their ids and the stats after
+// them. The kind is the jobs' own (jobqueue.Kind) and, for the classic
+// page, which prints the payload, also a payload field.
+func (s *server) enqueue(w http.ResponseWriter, r *http.Request, f *form, count, priority int) {
 	kind := f.str("kind", "email")
 	if f.err == nil && !slices.Contains(demoKinds, kind) {
 		f.fail("kind must be one of %s, got %q", strings.Join(demoKinds, ", "), kind)
@@ -523,7 +535,7 @@ func (s *server) enqueue(w http.ResponseWriter, r *http.Request, f *form, count 
 	for i := range vs {
 		vs[i] = newDemoPayload(kind, recipient)
 	}
-	ids, err := s.q.EnqueueBatch(r.Context(), vs)
+	ids, err := s.q.EnqueueBatch(r.Context(), vs, jobqueue.Kind(kind), jobqueue.Priority(priority))
 	if err != nil {
 		s.writeQueueError(w, err)
 		return

@@ -136,6 +136,34 @@ func TestEnqueueDefaultsAndEveryKind(t *testing.T) {
 		if s := summarize(info); s.Kind != kind || s.Recipient == "" {
 			t.Errorf("kind %s: payload %s", kind, info.Payload)
 		}
+		if info.Kind != kind || info.Priority != 0 {
+			t.Errorf("kind %s: the job's own kind is %q, priority %d", kind, info.Kind, info.Priority)
+		}
+	}
+}
+
+// TestEnqueuePriority: the dashboard's priority reaches the jobs, which
+// then come first in the pending list and in claims.
+func TestEnqueuePriority(t *testing.T) {
+	ts := newTestServer(t, time.Second)
+	ts.post("/api/enqueue", url.Values{"count": {"2"}})
+	code, body := ts.post("/api/enqueue", url.Values{"kind": {"invoice"}, "priority": {"3"}})
+	if code != http.StatusOK {
+		t.Fatalf("POST /api/enqueue: %d %v", code, body)
+	}
+	urgent := strs(body["enqueued"])[0]
+	_, jobs := ts.get("/api/jobs")
+	first := jobs["pending"].([]any)[0].(map[string]any)
+	if first["id"] != urgent || num(first["priority"]) != 3 || first["kind"] != "invoice" {
+		t.Errorf("first pending job %v, want %s at priority 3", first, urgent)
+	}
+	_, d := ts.get("/api/jobs/" + urgent)
+	if num(d["priority"]) != 3 {
+		t.Errorf("detail %v", d)
+	}
+	claimed, err := ts.q.Claim(context.Background(), 1, 0)
+	if err != nil || len(claimed) != 1 || claimed[0].ID != urgent || claimed[0].Kind != "invoice" {
+		t.Fatalf("first claim %v %v, want %s", claimed, err, urgent)
 	}
 }
 
@@ -153,6 +181,8 @@ func TestBadValuesAre400(t *testing.T) {
 		{"/api/enqueue", url.Values{"count": {"2.5"}}, "count"},
 		{"/api/enqueue", url.Values{"count": {"1", "2"}}, "count"},
 		{"/api/enqueue", url.Values{"kind": {"sms"}}, "kind"},
+		{"/api/enqueue", url.Values{"priority": {"4"}}, "priority"},
+		{"/api/enqueue", url.Values{"priority": {"-1"}}, "priority"},
 		{"/api/enqueue", url.Values{"recipient": {strings.Repeat("x", 201)}}, "recipient"},
 		{"/api/enqueue", url.Values{"recipient": {"a\x00b"}}, "recipient"},
 		{"/api/workers/start", url.Values{"size": {"-1"}}, "size"},

@@ -175,6 +175,7 @@ function showKnob(el) {
 function cardHTML(j, st) {
   const kind = j.kind || "job";
   let foot = `<span class="pill${j.attempts > 1 ? " warn" : ""}" title="attempts used of allowed">${j.attempts}/${j.max_attempts}</span>`;
+  if (j.priority) foot += `<span class="pill prio" title="priority level: higher runs first">P${Number(j.priority)}</span>`;
   let extra = "";
   if (st === "processing") {
     const left = j.lease_until_ms - now();
@@ -307,6 +308,8 @@ async function refreshDrawer() {
   html += `<dl class="facts">
     ${j.recipient ? `<dt>recipient</dt><dd>${esc(j.recipient)}</dd>` : ""}
     <dt>attempts</dt><dd>${j.attempts} of ${j.max_attempts}</dd>
+    <dt>priority</dt><dd>${Number(j.priority || 0)}</dd>
+    ${j.timeout_ms ? `<dt>timeout</dt><dd>${dur(j.timeout_ms)}</dd>` : ""}${fact("expires", j.expires_at)}
     ${fact("enqueued", j.enqueued_at)}${fact("runs at", j.run_at)}${fact("last claimed", j.claimed_at)}
     ${fact("lease until", j.lease_until)}${fact("finished", j.finished_at)}
   </dl>`;
@@ -337,6 +340,7 @@ function enqueue(count) {
   const fields = {
     kind: document.querySelector('input[name="kind"]:checked').value,
     recipient: $("#recipient").value.trim(),
+    priority: $("#priority").value,
     count: String(count),
   };
   return act($("#enqueue-btn"), async () => {
