@@ -98,6 +98,11 @@ func testWeightsShareClaims(t *testing.T, f *fixture) {
 	h, l := fromHeavy.Load(), fromLight.Load()
 	require.Positive(t, l)
 	assert.InDelta(t, 3.0, float64(h)/float64(l), 0.3, "jobs handled: %d from the queue of weight 3, %d from the one of weight 1", h, l)
+	for _, q := range []*jobqueue.Queue{heavy, light} {
+		s, err := q.Stats(context.Background())
+		require.NoError(t, err)
+		assert.Positive(t, s.Pending, "queue %s had no backlog left when the count ended", q.Name())
+	}
 }
 
 // testStrictPriority serves a high and a low queue, both with a backlog,
