@@ -693,15 +693,26 @@ func (q *Queue) enqueue(ctx context.Context, vs []any, opts []EnqueueOption, bat
 		}
 	}
 	var ids []string
+	// One request id for the call, made before the interceptors run: an
+	// interceptor that repeats next itself after a lost reply repeats the
+	// same call, which then stores nothing twice.
+	requestID := q.requestID()
 	store := func(ctx context.Context, jobs []NewJob) error {
 		if len(jobs) != len(vs) {
 			return fmt.Errorf("%w: an enqueue interceptor passed on %d jobs of %d", ErrInvalidArgument, len(jobs), len(vs))
 		}
-		p := backend.EnqueueParams{Queue: q.name, Jobs: jobs, RequestID: q.requestID()}
+		p := backend.EnqueueParams{Queue: q.name, Jobs: jobs, RequestID: requestID}
 		// Checked here, after the interceptors, so that what they changed
 		// is refused as clearly, and with nothing written.
 		if err := p.Validate(); err != nil {
 			return err
+		}
+		if len(q.cfg.interceptors) > 0 {
+			for _, j := range jobs {
+				if err := q.checkJSON(j.Payload, fmt.Sprintf("payload of job %q after the enqueue interceptors", j.ID)); err != nil {
+					return err
+				}
+			}
 		}
 		if err := retryErr(ctx, q, func() error { return q.b.Enqueue(ctx, p) }); err != nil {
 			return err
@@ -747,13 +758,22 @@ func (q *Queue) encode(v any, what string) ([]byte, error) {
 			return nil, fmt.Errorf("%w: %s is not JSON-encodable: %v", ErrInvalidArgument, what, err)
 		}
 	}
-	if len(b) > q.cfg.payloadLimit {
-		return nil, fmt.Errorf("%w: %s of %d bytes, limit %d", ErrPayloadTooLarge, what, len(b), q.cfg.payloadLimit)
-	}
-	if !json.Valid(b) {
-		return nil, fmt.Errorf("%w: %s is not valid JSON", ErrInvalidArgument, what)
+	if err := q.checkJSON(b, what); err != nil {
+		return nil, err
 	}
 	return b, nil
+}
+
+// checkJSON checks an encoded payload or result (what names it in errors)
+// against the limit, and that it is JSON.
+func (q *Queue) checkJSON(b []byte, what string) error {
+	if len(b) > q.cfg.payloadLimit {
+		return fmt.Errorf("%w: %s of %d bytes, limit %d", ErrPayloadTooLarge, what, len(b), q.cfg.payloadLimit)
+	}
+	if !json.Valid(b) {
+		return fmt.Errorf("%w: %s is not valid JSON", ErrInvalidArgument, what)
+	}
+	return nil
 }
 
 // newID returns a random id: 16 bytes of crypto randomness, hex.

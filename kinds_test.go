@@ -3,8 +3,10 @@ package jobqueue
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -263,4 +265,79 @@ func TestJobTimeoutEndsTheAttempt(t *testing.T) {
 	_, err = w.call(context.Background(), &Job{ID: "j", Kind: "k", Timeout: 10 * time.Millisecond})
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Equal(t, 1, strings.Count(err.Error(), "timed out"), err.Error())
+}
+
+// lostFirstReply is the memory backend whose first Enqueue runs but
+// reports a lost reply, as a connection that broke on the way back would.
+// It is no Local backend, so the Queue sends it request ids.
+type lostFirstReply struct {
+	backend.Backend
+	calls atomic.Int64
+}
+
+func (l *lostFirstReply) Enqueue(ctx context.Context, p backend.EnqueueParams) error {
+	err := l.Backend.Enqueue(ctx, p)
+	if l.calls.Add(1) == 1 && err == nil {
+		return fmt.Errorf("%w: reply lost", backend.ErrUnavailable)
+	}
+	return err
+}
+
+// TestInterceptorRepeatingNextStoresOnce: an interceptor that repeats
+// next itself after a lost reply repeats the same call, which stores the
+// job once and succeeds; the Queue's own repeats run the interceptors once.
+func TestInterceptorRepeatingNextStoresOnce(t *testing.T) {
+	ctx := context.Background()
+	b := &lostFirstReply{Backend: memory.New()}
+	q, err := New(b, "q", WithRetries(0), WithEnqueueInterceptor(func(ctx context.Context, _ string, jobs []NewJob, next EnqueueFunc) error {
+		err := next(ctx, jobs)
+		if errors.Is(err, ErrUnavailable) {
+			err = next(ctx, jobs)
+		}
+		return err
+	}))
+	require.NoError(t, err)
+	id, err := q.Enqueue(ctx, 1)
+	require.NoError(t, err, "the interceptor's repeat of a call whose reply was lost")
+	assert.Equal(t, int64(2), b.calls.Load())
+	s, err := q.Stats(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), s.Pending)
+	_, err = q.Get(ctx, id)
+	require.NoError(t, err)
+
+	b = &lostFirstReply{Backend: memory.New()}
+	var runs atomic.Int64
+	q, err = New(b, "q", WithEnqueueInterceptor(func(ctx context.Context, _ string, jobs []NewJob, next EnqueueFunc) error {
+		runs.Add(1)
+		return next(ctx, jobs)
+	}))
+	require.NoError(t, err)
+	_, err = q.Enqueue(ctx, 1)
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), runs.Load(), "interceptor runs for one Enqueue the Queue repeated")
+	assert.Equal(t, int64(2), b.calls.Load())
+}
+
+// TestInterceptorPayloadChecked: a payload an interceptor made too large
+// or not JSON is refused as one the caller gave, with nothing written.
+func TestInterceptorPayloadChecked(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		payload []byte
+		want    error
+	}{
+		{[]byte(`"` + strings.Repeat("x", 100) + `"`), ErrPayloadTooLarge},
+		{[]byte(`{not json`), ErrInvalidArgument},
+	} {
+		r := newRecorder()
+		q, err := New(r, "q", WithPayloadLimit(64), WithEnqueueInterceptor(func(ctx context.Context, _ string, jobs []NewJob, next EnqueueFunc) error {
+			jobs[0].Payload = tc.payload
+			return next(ctx, jobs)
+		}))
+		require.NoError(t, err)
+		_, err = q.Enqueue(ctx, 1)
+		assert.ErrorIs(t, err, tc.want)
+		assert.Empty(t, r.enqueues, "nothing sent to the backend")
+	}
 }
