@@ -273,14 +273,16 @@ func TestExpiryAtClaim(t *testing.T) {
 		}
 		waitEvent(t, events, backend.EventDead, "old-high", "old")
 
-		// A retry's claim meets the expiry too.
-		enqueueJobs(t, b, q, backend.NewJob{ID: "retried", Priority: 1, Expiry: expiry})
+		// A retry's claim meets the expiry too. Its expiry leaves room for
+		// the enqueue, claim and fail before it on a loaded machine; the
+		// wait is until the instant the store reports.
+		enqueueJobs(t, b, q, backend.NewJob{ID: "retried", Priority: 1, Expiry: time.Second})
 		j := claimN(t, b, q, 1)
 		if len(j) != 1 || j[0].ID != "retried" {
 			t.Fatalf("claimed %v", claimIDs(j))
 		}
 		failOne(t, b, q, backend.Failure{Ack: ack(j[0]), Error: "boom"})
-		time.Sleep(2 * expiry)
+		time.Sleep(time.Until(requireJob(t, b, q, "retried", backend.StatePending, 1).ExpiresAt) + 20*time.Millisecond)
 		if got := claimIDs(claimN(t, b, q, 1)); !reflect.DeepEqual(got, []string{"live3"}) {
 			t.Fatalf("claimed %v, want the live job past the expired retry", got)
 		}
