@@ -186,7 +186,9 @@ type Backend interface {
 	// List returns the ids of the jobs in one state, in the order the state
 	// keeps them (pending: next to be claimed first, that is the highest
 	// Priority level first and oldest first within a level, then the
-	// scheduled jobs that are due; processing: earliest lease deadline first;
+	// scheduled jobs that are due but not yet moved to pending, which a
+	// claim moves to the tail of their level, so a backend may list them
+	// there instead; processing: earliest lease deadline first;
 	// scheduled: earliest run time first; completed and dead: most recent
 	// first), skipping p.Offset and returning at most p.Limit. It changes
 	// nothing.
