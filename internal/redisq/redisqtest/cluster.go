@@ -37,6 +37,65 @@ func ClusterConformance(t *testing.T, open ClusterOpen) {
 		conformance.Run(t, conformance.Harness{NewBackend: func(*testing.T) backend.Backend { return b }})
 	})
 	assertSpread(t, c)
+	t.Run("WorkerOverMasters", func(t *testing.T) { workerOverMasters(t, c, b) })
+}
+
+// workerOverMasters runs one Worker over three queues that live on three
+// different masters, weighted 3:2:1, until their backlogs are drained:
+// each job runs once, and the queues share the one pool of handlers.
+func workerOverMasters(t *testing.T, c *redistest.Cluster, b backend.Backend) {
+	ctx := context.Background()
+	byMaster := map[string]*jobqueue.Queue{}
+	var queues []*jobqueue.Queue
+	for i := 0; len(queues) < 3 && i < 1000; i++ {
+		name := fmt.Sprintf("spread-%d-%d", time.Now().UnixNano(), i)
+		m := c.MasterOf(t, redisq.KeysFor(name).Pending)
+		if byMaster[m] != nil {
+			continue
+		}
+		q, err := jobqueue.New(b, name)
+		require.NoError(t, err)
+		byMaster[m] = q
+		queues = append(queues, q)
+	}
+	require.Len(t, queues, 3, "queue names on three masters")
+	const perQueue = 300
+	for _, q := range queues {
+		batch := make([]any, perQueue)
+		for i := range batch {
+			batch[i] = i
+		}
+		_, err := q.EnqueueBatch(ctx, batch)
+		require.NoError(t, err)
+	}
+	var mu sync.Mutex
+	runs := map[string]int{}
+	w, err := jobqueue.NewWorker(func(_ context.Context, j *jobqueue.Job) (any, error) {
+		mu.Lock()
+		runs[j.Queue().Name()+"/"+j.ID]++
+		mu.Unlock()
+		return nil, nil
+	}, jobqueue.WorkerOptions{Concurrency: 12, ClaimWait: 200 * time.Millisecond},
+		jobqueue.Serve(queues[0], 3), jobqueue.Serve(queues[1], 2), jobqueue.Serve(queues[2], 1))
+	require.NoError(t, err)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(runCtx) }()
+	require.Eventually(t, func() bool { return w.Stats().Completed == 3*perQueue }, time.Minute, 20*time.Millisecond)
+	stop()
+	require.NoError(t, <-done)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, runs, 3*perQueue, "jobs run")
+	for key, n := range runs {
+		require.Equal(t, 1, n, "runs of %s", key)
+	}
+	for _, q := range queues {
+		s, err := q.Stats(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, int64(perQueue), s.CompletedTotal, "queue %s", q.Name())
+		assert.Zero(t, s.Pending+s.Processing, "queue %s", q.Name())
+	}
 }
 
 // assertSpread checks that the keys the suite left behind are on at
