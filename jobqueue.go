@@ -692,45 +692,59 @@ func (q *Queue) enqueue(ctx context.Context, vs []any, opts []EnqueueOption, bat
 			MaxAttempts: ec.maxAttempts, Delay: delay, Timeout: ec.timeout, Expiry: expiry,
 		}
 	}
-	var ids []string
 	// One request id for the call, made before the interceptors run: an
 	// interceptor that repeats next itself after a lost reply repeats the
 	// same call, which then stores nothing twice.
 	requestID := q.requestID()
-	store := func(ctx context.Context, jobs []NewJob) error {
-		if len(jobs) != len(vs) {
-			return fmt.Errorf("%w: an enqueue interceptor passed on %d jobs of %d", ErrInvalidArgument, len(jobs), len(vs))
+	if len(q.cfg.interceptors) == 0 {
+		if err := q.store(ctx, jobs, len(vs), requestID); err != nil {
+			return nil, err
 		}
-		p := backend.EnqueueParams{Queue: q.name, Jobs: jobs, RequestID: requestID}
-		// Checked here, after the interceptors, so that what they changed
-		// is refused as clearly, and with nothing written.
-		if err := p.Validate(); err != nil {
-			return err
-		}
-		if len(q.cfg.interceptors) > 0 {
-			for _, j := range jobs {
-				if err := q.checkJSON(j.Payload, fmt.Sprintf("payload of job %q after the enqueue interceptors", j.ID)); err != nil {
-					return err
-				}
+	} else {
+		var stored []NewJob
+		err := q.intercepted(func(ctx context.Context, jobs []NewJob) error {
+			if err := q.store(ctx, jobs, len(vs), requestID); err != nil {
+				return err
 			}
+			stored = jobs
+			return nil
+		})(ctx, jobs)
+		if err != nil {
+			return nil, err
 		}
-		if err := retryErr(ctx, q, func() error { return q.b.Enqueue(ctx, p) }); err != nil {
-			return err
+		if stored == nil {
+			return nil, fmt.Errorf("jobqueue: an enqueue interceptor returned no error without storing the jobs")
 		}
-		ids = make([]string, len(jobs))
-		for i, j := range jobs {
-			ids[i] = j.ID
-		}
-		return nil
+		jobs = stored
 	}
-	if err := q.intercepted(store)(ctx, jobs); err != nil {
-		return nil, err
-	}
-	if ids == nil {
-		return nil, fmt.Errorf("jobqueue: an enqueue interceptor returned no error without storing the jobs")
+	ids := make([]string, len(jobs))
+	for i, j := range jobs {
+		ids[i] = j.ID
 	}
 	q.count.enqueued.Add(int64(len(ids)))
 	return ids, nil
+}
+
+// store sends the jobs of one enqueue, n of them, under its request id,
+// repeating the call as the Queue does. It checks them first, after the
+// interceptors, so that what they changed is refused as clearly, and with
+// nothing written.
+func (q *Queue) store(ctx context.Context, jobs []NewJob, n int, requestID string) error {
+	if len(jobs) != n {
+		return fmt.Errorf("%w: an enqueue interceptor passed on %d jobs of %d", ErrInvalidArgument, len(jobs), n)
+	}
+	p := backend.EnqueueParams{Queue: q.name, Jobs: jobs, RequestID: requestID}
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	if len(q.cfg.interceptors) > 0 {
+		for _, j := range jobs {
+			if err := q.checkJSON(j.Payload, fmt.Sprintf("payload of job %q after the enqueue interceptors", j.ID)); err != nil {
+				return err
+			}
+		}
+	}
+	return retryErr(ctx, q, func() error { return q.b.Enqueue(ctx, p) })
 }
 
 // intercepted wraps store in the queue's enqueue interceptors, the first

@@ -81,23 +81,28 @@ func ValidateQueueName(name string) error {
 
 // ValidateID reports whether id is a usable job id: 1 to MaxIDLen bytes of
 // printable ASCII other than space. The error wraps ErrInvalidArgument.
-func ValidateID(id string) error { return validateID(id, "") }
+func ValidateID(id string) error { return validateID(id, "", 0) }
 
-// validateID is ValidateID for the id at where in a call ("job 2"), which
-// the message names after the error's kind.
-func validateID(id, where string) error {
-	if where != "" {
-		where += ": "
+// validateID is ValidateID for the id at position n of a call's items,
+// which the message names after the error's kind as what and n ("job 2");
+// an empty what names none. The name is made only for an error: this runs
+// for every job of every call.
+func validateID(id, what string, n int) error {
+	where := func() string {
+		if what == "" {
+			return ""
+		}
+		return fmt.Sprintf("%s %d: ", what, n)
 	}
 	if id == "" {
-		return fmt.Errorf("%w: %sempty job id", ErrInvalidArgument, where)
+		return fmt.Errorf("%w: %sempty job id", ErrInvalidArgument, where())
 	}
 	if len(id) > MaxIDLen {
-		return fmt.Errorf("%w: %sjob id of %d bytes, more than %d", ErrInvalidArgument, where, len(id), MaxIDLen)
+		return fmt.Errorf("%w: %sjob id of %d bytes, more than %d", ErrInvalidArgument, where(), len(id), MaxIDLen)
 	}
 	for i := 0; i < len(id); i++ {
 		if id[i] <= ' ' || id[i] > '~' {
-			return fmt.Errorf("%w: %sjob id %q has %s at byte %d", ErrInvalidArgument, where, printable(id), describeByte(id, i), i)
+			return fmt.Errorf("%w: %sjob id %q has %s at byte %d", ErrInvalidArgument, where(), printable(id), describeByte(id, i), i)
 		}
 	}
 	return nil
@@ -139,14 +144,15 @@ const (
 // name. The error wraps ErrInvalidArgument.
 func ValidateKind(kind string) error { return validateKind(kind, "") }
 
-// validateKind is ValidateKind for the job at where (`job "x": `).
-func validateKind(kind, where string) error {
+// validateKind is ValidateKind for the job whose id is given ("" for
+// none), which an error names.
+func validateKind(kind, id string) error {
 	if len(kind) > MaxKindLen {
-		return fmt.Errorf("%w: %skind of %d bytes, more than %d", ErrInvalidArgument, where, len(kind), MaxKindLen)
+		return fmt.Errorf("%w: %skind of %d bytes, more than %d", ErrInvalidArgument, jobWhere(id), len(kind), MaxKindLen)
 	}
 	for i := 0; i < len(kind); i++ {
 		if !safeByte(kind[i]) {
-			return fmt.Errorf("%w: %skind %q has %s at byte %d (allowed: A-Z a-z 0-9 _ . -)", ErrInvalidArgument, where, printable(kind), describeByte(kind, i), i)
+			return fmt.Errorf("%w: %skind %q has %s at byte %d (allowed: A-Z a-z 0-9 _ . -)", ErrInvalidArgument, jobWhere(id), printable(kind), describeByte(kind, i), i)
 		}
 	}
 	return nil
@@ -159,38 +165,48 @@ func validateKind(kind, where string) error {
 // error wraps ErrInvalidArgument.
 func ValidateHeaders(h map[string]string) error { return validateHeaders(h, "") }
 
-// validateHeaders is ValidateHeaders for the job at where (`job "x": `).
-func validateHeaders(h map[string]string, where string) error {
+// validateHeaders is ValidateHeaders for the job whose id is given (""
+// for none), which an error names.
+func validateHeaders(h map[string]string, id string) error {
 	if len(h) > MaxHeaders {
-		return fmt.Errorf("%w: %s%d headers, more than %d", ErrInvalidArgument, where, len(h), MaxHeaders)
+		return fmt.Errorf("%w: %s%d headers, more than %d", ErrInvalidArgument, jobWhere(id), len(h), MaxHeaders)
 	}
 	total := 0
 	for name, value := range h {
 		if name == "" || len(name) > MaxHeaderNameLen {
-			return fmt.Errorf("%w: %sheader name of %d bytes, want 1 to %d", ErrInvalidArgument, where, len(name), MaxHeaderNameLen)
+			return fmt.Errorf("%w: %sheader name of %d bytes, want 1 to %d", ErrInvalidArgument, jobWhere(id), len(name), MaxHeaderNameLen)
 		}
 		for i := 0; i < len(name); i++ {
 			if !safeByte(name[i]) {
-				return fmt.Errorf("%w: %sheader name %q has %s at byte %d (allowed: A-Z a-z 0-9 _ . -)", ErrInvalidArgument, where, printable(name), describeByte(name, i), i)
+				return fmt.Errorf("%w: %sheader name %q has %s at byte %d (allowed: A-Z a-z 0-9 _ . -)", ErrInvalidArgument, jobWhere(id), printable(name), describeByte(name, i), i)
 			}
 		}
 		if len(value) > maxHeaderValue {
-			return fmt.Errorf("%w: %sheader %q: value of %d bytes, more than %d", ErrInvalidArgument, where, name, len(value), maxHeaderValue)
+			return fmt.Errorf("%w: %sheader %q: value of %d bytes, more than %d", ErrInvalidArgument, jobWhere(id), name, len(value), maxHeaderValue)
 		}
 		if !utf8.ValidString(value) {
-			return fmt.Errorf("%w: %sheader %q: value is not valid UTF-8", ErrInvalidArgument, where, name)
+			return fmt.Errorf("%w: %sheader %q: value is not valid UTF-8", ErrInvalidArgument, jobWhere(id), name)
 		}
 		for _, r := range value {
 			if r < ' ' || r == 0x7f {
-				return fmt.Errorf("%w: %sheader %q: value has the control character %U", ErrInvalidArgument, where, name, r)
+				return fmt.Errorf("%w: %sheader %q: value has the control character %U", ErrInvalidArgument, jobWhere(id), name, r)
 			}
 		}
 		total += len(name) + len(value)
 	}
 	if total > MaxHeaderBytes {
-		return fmt.Errorf("%w: %sheaders of %d bytes, more than %d", ErrInvalidArgument, where, total, MaxHeaderBytes)
+		return fmt.Errorf("%w: %sheaders of %d bytes, more than %d", ErrInvalidArgument, jobWhere(id), total, MaxHeaderBytes)
 	}
 	return nil
+}
+
+// jobWhere names the job whose id is given at the start of an error's
+// details; nothing for "".
+func jobWhere(id string) string {
+	if id == "" {
+		return ""
+	}
+	return fmt.Sprintf("job %q: ", id)
 }
 
 func safeByte(c byte) bool {

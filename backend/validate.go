@@ -22,7 +22,7 @@ func (p EnqueueParams) Validate() error {
 	}
 	seen := make(map[string]struct{}, len(p.Jobs))
 	for i, j := range p.Jobs {
-		if err := validateID(j.ID, fmt.Sprintf("job %d", i)); err != nil {
+		if err := validateID(j.ID, "job", i); err != nil {
 			return err
 		}
 		if _, dup := seen[j.ID]; dup {
@@ -32,11 +32,10 @@ func (p EnqueueParams) Validate() error {
 		if j.MaxAttempts < 1 {
 			return fmt.Errorf("%w: job %q: max attempts %d, want at least 1", ErrInvalidArgument, j.ID, j.MaxAttempts)
 		}
-		where := fmt.Sprintf("job %q: ", j.ID)
-		if err := validateKind(j.Kind, where); err != nil {
+		if err := validateKind(j.Kind, j.ID); err != nil {
 			return err
 		}
-		if err := validateHeaders(j.Headers, where); err != nil {
+		if err := validateHeaders(j.Headers, j.ID); err != nil {
 			return err
 		}
 		if j.Priority < 0 || j.Priority > MaxPriority {
@@ -193,7 +192,7 @@ func validateAcksOf(queue string, n int, at func(int) Ack) error {
 	}
 	for i := 0; i < n; i++ {
 		a := at(i)
-		if err := validateID(a.ID, fmt.Sprintf("item %d", i)); err != nil {
+		if err := validateID(a.ID, "item", i); err != nil {
 			return err
 		}
 		if a.Token == "" {

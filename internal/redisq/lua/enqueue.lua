@@ -40,43 +40,56 @@ for c = 1, m do
       for b = first, a - 1, 9 do
         local id, delay, priority = ARGV[b], tonumber(ARGV[b + 3]), ARGV[b + 4]
         local k = job_key(id)
-        local fields = {'id', id, 'payload', ARGV[b + 1], 'attempts', '0', 'max_attempts', ARGV[b + 2],
-          'enqueued_at_ms', now_s}
-        -- The fields of features a job does not use are not written.
-        if priority ~= '0' then
-          fields[#fields + 1] = 'priority'
-          fields[#fields + 1] = priority
-        end
-        if ARGV[b + 5] ~= '' then
-          fields[#fields + 1] = 'kind'
-          fields[#fields + 1] = ARGV[b + 5]
-        end
-        if ARGV[b + 6] ~= '' then
-          fields[#fields + 1] = 'headers'
-          fields[#fields + 1] = ARGV[b + 6]
-        end
-        if ARGV[b + 7] ~= '0' then
-          fields[#fields + 1] = 'timeout_ms'
-          fields[#fields + 1] = ARGV[b + 7]
-        end
-        local expiry = tonumber(ARGV[b + 8])
-        if expiry > 0 then
-          fields[#fields + 1] = 'expires_at_ms'
-          fields[#fields + 1] = fmt(now + expiry)
-        end
-        fields[#fields + 1] = 'status'
-        if delay > 0 then
-          local run_at = fmt(now + delay)
-          fields[#fields + 1] = 'scheduled'
-          fields[#fields + 1] = 'run_at_ms'
-          fields[#fields + 1] = run_at
-          delayed[#delayed + 1] = run_at
-          delayed[#delayed + 1] = id
+        if delay <= 0 and priority == '0' and ARGV[b + 6] == '' and ARGV[b + 7] == '0' and ARGV[b + 8] == '0' then
+          -- The common job, with no table to build: pending now at level
+          -- 0, with a kind or none.
+          if ARGV[b + 5] == '' then
+            redis.call('HSET', k, 'id', id, 'payload', ARGV[b + 1], 'attempts', '0', 'max_attempts', ARGV[b + 2],
+              'enqueued_at_ms', now_s, 'status', 'pending')
+          else
+            redis.call('HSET', k, 'id', id, 'payload', ARGV[b + 1], 'attempts', '0', 'max_attempts', ARGV[b + 2],
+              'enqueued_at_ms', now_s, 'kind', ARGV[b + 5], 'status', 'pending')
+          end
+          add_at(ready, 0, id)
         else
-          fields[#fields + 1] = 'pending'
-          add_at(ready, level_of(priority), id)
+          local fields = {'id', id, 'payload', ARGV[b + 1], 'attempts', '0', 'max_attempts', ARGV[b + 2],
+            'enqueued_at_ms', now_s}
+          -- The fields of features a job does not use are not written.
+          if priority ~= '0' then
+            fields[#fields + 1] = 'priority'
+            fields[#fields + 1] = priority
+          end
+          if ARGV[b + 5] ~= '' then
+            fields[#fields + 1] = 'kind'
+            fields[#fields + 1] = ARGV[b + 5]
+          end
+          if ARGV[b + 6] ~= '' then
+            fields[#fields + 1] = 'headers'
+            fields[#fields + 1] = ARGV[b + 6]
+          end
+          if ARGV[b + 7] ~= '0' then
+            fields[#fields + 1] = 'timeout_ms'
+            fields[#fields + 1] = ARGV[b + 7]
+          end
+          local expiry = tonumber(ARGV[b + 8])
+          if expiry > 0 then
+            fields[#fields + 1] = 'expires_at_ms'
+            fields[#fields + 1] = fmt(now + expiry)
+          end
+          fields[#fields + 1] = 'status'
+          if delay > 0 then
+            local run_at = fmt(now + delay)
+            fields[#fields + 1] = 'scheduled'
+            fields[#fields + 1] = 'run_at_ms'
+            fields[#fields + 1] = run_at
+            delayed[#delayed + 1] = run_at
+            delayed[#delayed + 1] = id
+          else
+            fields[#fields + 1] = 'pending'
+            add_at(ready, level_of(priority), id)
+          end
+          redis.call('HSET', k, unpack(fields))
         end
-        redis.call('HSET', k, unpack(fields))
         ids[#ids + 1] = id
       end
     end
