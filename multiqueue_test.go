@@ -147,3 +147,28 @@ func TestNewWorkerRefusesBadQueues(t *testing.T) {
 	_, err = NewWorker(h, WorkerOptions{Concurrency: 1}, Serve(q, 1), Serve(other, 1))
 	assert.ErrorIs(t, err, ErrInvalidArgument, "fewer slots than queues")
 }
+
+// taggedBackend is a backend wrapper whose value cannot be compared with
+// ==, since it holds a map.
+type taggedBackend struct {
+	backend.Backend
+	tags map[string]string
+}
+
+// TestNewWorkerNonComparableBackend serves two queues of a backend whose
+// value cannot be compared: NewWorker must tell them apart without
+// panicking, and still refuse one *Queue served twice.
+func TestNewWorkerNonComparableBackend(t *testing.T) {
+	b := taggedBackend{Backend: memory.New(), tags: map[string]string{"env": "test"}}
+	a, err := New(b, "a")
+	require.NoError(t, err)
+	c, err := New(b, "c")
+	require.NoError(t, err)
+	h := func(context.Context, *Job) (any, error) { return nil, nil }
+	var w *Worker
+	require.NotPanics(t, func() { w, err = NewWorker(h, WorkerOptions{}, Serve(a, 1), Serve(c, 1)) })
+	require.NoError(t, err)
+	assert.NotNil(t, w)
+	require.NotPanics(t, func() { _, err = NewWorker(h, WorkerOptions{}, Serve(a, 1), Serve(a, 2)) })
+	assert.ErrorIs(t, err, ErrInvalidArgument, "one queue served twice")
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"reflect"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -230,7 +231,7 @@ func NewWorker(h Handler, o WorkerOptions, queues ...ServedQueue) (*Worker, erro
 			return nil, fmt.Errorf("%w: queue %s has weight %d, want at least 1", ErrInvalidArgument, sq.q.name, sq.weight)
 		}
 		for _, other := range queues[:i] {
-			if other.q == sq.q || other.q.b == sq.q.b && other.q.name == sq.q.name {
+			if other.q == sq.q || other.q.name == sq.q.name && sameBackend(other.q.b, sq.q.b) {
 				return nil, fmt.Errorf("%w: queue %s is served twice", ErrInvalidArgument, sq.q.name)
 			}
 		}
@@ -286,6 +287,14 @@ func NewWorker(h Handler, o WorkerOptions, queues ...ServedQueue) (*Worker, erro
 	w.health.log = log
 	w.errs.log = log
 	return w, nil
+}
+
+// sameBackend reports whether a and b are one backend. Two backends whose
+// values cannot be compared (a struct holding a map, say) count as
+// different: comparing them with == would panic.
+func sameBackend(a, b backend.Backend) bool {
+	return reflect.TypeOf(a) == reflect.TypeOf(b) &&
+		reflect.ValueOf(a).Comparable() && reflect.ValueOf(b).Comparable() && a == b
 }
 
 // errRunTwice reports a second Run of one Worker.
