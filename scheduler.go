@@ -177,6 +177,16 @@ func (s *scheduler) lowestBusyPass(i int) float64 {
 	return low
 }
 
+// idle turns queue i idle between its claims, when its claimer steps
+// aside for a while: a queue that is not coming to claim must not hold the
+// others back.
+func (s *scheduler) idle(i int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.qs[i].busy = false
+	s.notify()
+}
+
 // release frees the slot of a job whose handler is done.
 func (s *scheduler) release() {
 	s.mu.Lock()
