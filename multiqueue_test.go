@@ -330,3 +330,38 @@ func TestHungQueueKeepsOthersLeases(t *testing.T) {
 	}, 10*time.Second, 5*time.Millisecond)
 	assert.Zero(t, w.Stats().LostClaims)
 }
+
+// TestHungClaimLeavesOthersRunning makes one queue's claims hang, as a
+// partitioned store's would: the other queue's backlog must still drain,
+// whether the hung queue comes first by its pass or by strict priority.
+// The hung claim keeps the slots it was granted, so ClaimBatch leaves
+// some to the other queue.
+func TestHungClaimLeavesOthersRunning(t *testing.T) {
+	for name, strict := range map[string]bool{"weights": false, "strict priority": true} {
+		t.Run(name, func(t *testing.T) {
+			b := &outage{Backend: memory.New(), queue: "hung", hang: true}
+			b.down.Store(true)
+			hung, err := New(b, "hung")
+			require.NoError(t, err)
+			other, err := New(b, "other")
+			require.NoError(t, err)
+			const backlog = 500
+			fill(t, hung, backlog)
+			fill(t, other, backlog)
+
+			w, err := NewWorker(func(context.Context, *Job) (any, error) { return nil, nil },
+				WorkerOptions{Concurrency: 4, ClaimBatch: 2, ClaimWait: 20 * time.Millisecond, StrictPriority: strict},
+				Serve(hung, 2), Serve(other, 1))
+			require.NoError(t, err)
+			runWorker(t, w)
+			require.Eventually(t, func() bool {
+				s, err := other.Stats(context.Background())
+				require.NoError(t, err)
+				return s.CompletedTotal == backlog
+			}, 30*time.Second, 5*time.Millisecond, "the other queue stopped behind the hung claim")
+			s, err := hung.Stats(context.Background())
+			require.NoError(t, err)
+			assert.Equal(t, int64(backlog), s.Pending, "a claim of the hung queue got through")
+		})
+	}
+}

@@ -71,6 +71,14 @@ type WorkerOptions struct {
 	// order given): a queue is claimed from only while every queue above
 	// it is out of claimable jobs. Without it, the weights are shares of
 	// the claims.
+	//
+	// A queue whose claim call has been in flight for more than a quarter
+	// of a second (its store partitioned, failing over, timing out) holds
+	// back no queue below it until that claim returns, so that one hung
+	// store does not stop the whole Worker; its claim keeps the handler
+	// slots it was given, so a ClaimBatch below Concurrency leaves slots
+	// to the others meanwhile. Weighted sharing treats such a claim the
+	// same way.
 	StrictPriority bool
 	// Logger receives the worker's logs (default: none). One line is
 	// logged when the backend becomes unavailable (ErrUnavailable) and one
@@ -131,7 +139,10 @@ type WorkerStats struct {
 // jobs claimed for every one of a queue of weight 1), or, with
 // StrictPriority, the heaviest queue is drained first; a queue with no
 // work leaves its share to the others, and holds a single handler slot
-// while it waits for work.
+// while it waits for work. Each queue's acknowledgements, heartbeats and
+// claims go their own way, so that a queue whose store is away or hangs
+// leaves the others running; such a queue stops claiming while its
+// acknowledgements do not get through.
 type Worker struct {
 	queues []served
 	h      Handler
@@ -186,10 +197,13 @@ type lane struct {
 
 // newLane returns the lane of sq for one Run.
 func (w *Worker) newLane(sq served) *lane {
-	l := &lane{served: sq, maxUnacked: int64(2 * w.o.Concurrency), settled: make(chan struct{}, 1)}
+	// As many as a lane had before it stopped claiming for its acks: its
+	// handlers, a full channel of outcomes and a batch on its way.
+	most := 2*w.o.Concurrency + w.o.AckBatch
+	l := &lane{served: sq, maxUnacked: int64(most), settled: make(chan struct{}, 1)}
 	// Room for every unacked job: the claimer checks maxUnacked before
 	// each claim of up to ClaimBatch jobs.
-	l.outcomes = make(chan outcome, 2*w.o.Concurrency+w.o.ClaimBatch)
+	l.outcomes = make(chan outcome, most+w.o.ClaimBatch)
 	l.health.log = w.log
 	if len(w.queues) > 1 {
 		l.health.log = w.log.With("queue", sq.q.name)
@@ -499,15 +513,16 @@ func (w *Worker) claimLoop(ctx context.Context, i int, l *lane, sched *scheduler
 	retry := backoffTimer{}
 	for {
 		if l.unacked.Load() >= l.maxUnacked {
-			// The queue's acks are not getting through: it takes no more
-			// work until they do, and leaves its turn to the others.
-			sched.idle(i)
-			select {
-			case <-l.settled:
-				continue
-			case <-ctx.Done():
-				return nil
+			// The queue's acks are behind, or not getting through: it
+			// takes no more work until they catch up.
+			sched.pause(i)
+			for l.unacked.Load() >= l.maxUnacked && ctx.Err() == nil {
+				select {
+				case <-l.settled:
+				case <-ctx.Done():
+				}
 			}
+			sched.resume(i)
 		}
 		n, busy, ok := sched.acquire(ctx, i)
 		if !ok {
