@@ -27,9 +27,10 @@ import (
 //
 // ctx is cancelled when the job's lease is lost (the job was reclaimed, so
 // any outcome would be refused) and when a shutdown's grace period runs out.
-// A handler should return soon after. It ends too at the job's Timeout
-// (and its kind's, under a Mux): an attempt that then fails, fails with an
-// error that wraps context.DeadlineExceeded. A handler that returns Snooze
+// A handler should return soon after. It ends too at the job's Timeout,
+// counted from the start of the attempt (and at its kind's, under a Mux):
+// an attempt that then fails, fails with an error that wraps
+// context.DeadlineExceeded. A handler that returns Snooze
 // puts its job back for later without using up an attempt.
 type Handler func(ctx context.Context, job *Job) (result any, err error)
 
@@ -608,23 +609,39 @@ func (w *Worker) call(ctx context.Context, j *Job) (result any, err error) {
 		}
 	}()
 	if j.Timeout > 0 {
-		return timed(ctx, j.Timeout, j, w.h)
+		at := time.Now().Add(j.Timeout)
+		return timed(context.WithValue(ctx, jobDeadlineKey{}, at), at, j.Timeout, j, w.h)
 	}
 	return w.h(ctx, j)
 }
 
-// timed runs h with a context that ends d from now. When that ends the
-// attempt and h fails, the error says so and wraps
-// context.DeadlineExceeded; the end of ctx itself (a lost lease, a
-// shutdown, a shorter timeout outside) is not this timeout's doing.
-func timed(ctx context.Context, d time.Duration, j *Job, h Handler) (any, error) {
-	tctx, cancel := context.WithTimeout(ctx, d)
+// jobDeadlineKey keys, in an attempt's context, the instant its job's
+// Timeout ends it, so that a Mux's route can apply that deadline next to
+// the kind's handler.
+type jobDeadlineKey struct{}
+
+// timed runs h with a context that ends at deadline, d after its timeout
+// started. When a timeout (this one, or one applied further in or out)
+// ended the attempt and h fails, the error says so, once, and wraps
+// context.DeadlineExceeded; the end of ctx for any other reason (a lost
+// lease, a shutdown) is no timeout.
+func timed(ctx context.Context, deadline time.Time, d time.Duration, j *Job, h Handler) (any, error) {
+	tctx, cancel := context.WithDeadlineCause(ctx, deadline, &timeoutCause{d: d})
 	defer cancel()
 	result, err := h(tctx, j)
-	if err != nil && ctx.Err() == nil && errors.Is(tctx.Err(), context.DeadlineExceeded) {
-		err = &timeoutError{d: d, err: err}
+	var cause *timeoutCause
+	if err != nil && errors.As(context.Cause(tctx), &cause) && !errors.As(err, new(*timeoutError)) {
+		err = &timeoutError{d: cause.d, err: err}
 	}
 	return result, err
+}
+
+// timeoutCause is the cause of an attempt's context that a timeout of d
+// ended.
+type timeoutCause struct{ d time.Duration }
+
+func (c *timeoutCause) Error() string {
+	return fmt.Sprintf("jobqueue: attempt timed out after %v", c.d)
 }
 
 // timeoutError is an attempt that its timeout ended.
