@@ -83,7 +83,7 @@ type WorkerOptions struct {
 	StrictPriority bool
 	// Logger receives the worker's logs (default: none). One line is
 	// logged when the backend becomes unavailable (ErrUnavailable) and one
-	// when it is back; one line at ERROR for each kind of permanent error
+	// when it is back, for each queue of a Worker of several; one line at ERROR for each kind of permanent error
 	// (any other error of a backend call); and, as Run starts, a warning
 	// for each setting of the store that puts jobs at risk
 	// (backend.ConfigChecker: on Redis, a maxmemory-policy other than
