@@ -68,9 +68,12 @@ type kindConfig struct {
 }
 
 // WithTimeout bounds each attempt of the jobs of one kind: the handler's
-// context ends d after the attempt starts (or at the job's own Timeout, if
+// context ends d after the handler starts (or at the job's own Timeout, if
 // that is sooner), and an attempt that then fails fails with an error that
-// wraps context.DeadlineExceeded, and is retried as usual.
+// wraps context.DeadlineExceeded, and is retried as usual. Both timeouts
+// are applied next to the handler, inside all middleware, so middleware
+// sees the error of either the same way; the job's Timeout still counts
+// from the start of the attempt, middleware included.
 func WithTimeout(d time.Duration) KindOption {
 	if d <= 0 {
 		panic(fmt.Sprintf("jobqueue: WithTimeout(%v): the timeout must be positive", d))
@@ -103,11 +106,7 @@ func (m *Mux) Handle(kind string, h Handler, opts ...KindOption) {
 			o(&c)
 		}
 	}
-	if c.timeout > 0 {
-		d, next := c.timeout, h
-		h = func(ctx context.Context, j *Job) (any, error) { return timed(ctx, d, j, next) }
-	}
-	r := &route{inner: wrap(h, c.mw)}
+	r := &route{inner: wrap(bounded(h, c.timeout), c.mw)}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, dup := m.routes[kind]; dup {
@@ -166,6 +165,33 @@ func (m *Mux) ServeJob(ctx context.Context, job *Job) (any, error) {
 	}
 	m.mu.RUnlock()
 	return h(ctx, job)
+}
+
+// bounded applies an attempt's timeouts to h: its kind's, d from now
+// (none when d is 0), and its job's own, which ends at the deadline the
+// Worker put in ctx (or Timeout from now, outside a Worker), whichever is
+// sooner.
+func bounded(h Handler, d time.Duration) Handler {
+	return func(ctx context.Context, job *Job) (any, error) {
+		var deadline time.Time
+		if d > 0 {
+			deadline = time.Now().Add(d)
+		}
+		limit := d
+		if job.Timeout > 0 {
+			at, ok := ctx.Value(jobDeadlineKey{}).(time.Time)
+			if !ok {
+				at = time.Now().Add(job.Timeout)
+			}
+			if limit == 0 || at.Before(deadline) {
+				deadline, limit = at, job.Timeout
+			}
+		}
+		if limit == 0 {
+			return h(ctx, job)
+		}
+		return timed(ctx, deadline, limit, job, h)
+	}
 }
 
 // unknownKind is the handler of the kinds a Mux does not know.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"sync"
+	"time"
 )
 
 // scheduler shares a Worker's free handler slots among the claimers of its
@@ -32,26 +33,44 @@ import (
 // queue's idle time does not bank claims to spend later. Under strict
 // priority, a busy queue is given slots only while no busy queue has a
 // higher weight (or the same weight and an earlier place).
+//
+// A busy queue that goes first holds the others back even while its claim
+// is in flight, since it will want the next free slots as soon as the
+// claim returns; that is what keeps the shares. A claim that stays in
+// flight longer than stall (a partition, a failover, a read timeout
+// repeated) stops holding them back, so a store that hangs on one queue
+// leaves the free slots to the others; when such a claim returns, its
+// queue's pass moves up to the lowest of the busy queues, as for a queue
+// that turns busy.
 type scheduler struct {
 	mu      sync.Mutex
 	free    int
 	batch   int
 	strict  bool
+	stall   time.Duration
 	qs      []schedQueue
 	waiters int
 	changed chan struct{} // closed and replaced when state changes and someone waits
 }
 
+// claimStall is how long a queue's claim may be in flight before it stops
+// holding back the queues after it: far longer than a claim that does not
+// wait takes on a healthy store, and short enough that a hung one costs
+// the others little.
+const claimStall = 250 * time.Millisecond
+
 type schedQueue struct {
 	weight float64
 	pass   float64
 	busy   bool
-	// claiming is set from a grant to the end of the claim it is for.
+	// claiming is set from a grant to the end of the claim it is for,
+	// which started at since.
 	claiming bool
+	since    time.Time
 }
 
 func newScheduler(slots, batch int, strict bool, weights []int) *scheduler {
-	s := &scheduler{free: slots, batch: batch, strict: strict, changed: make(chan struct{})}
+	s := &scheduler{free: slots, batch: batch, strict: strict, stall: claimStall, changed: make(chan struct{})}
 	for _, w := range weights {
 		// Every queue starts busy, so that backlogs found at start are
 		// shared by weight, or drained by priority, from the first claim.
@@ -65,7 +84,8 @@ func newScheduler(slots, batch int, strict bool, weights []int) *scheduler {
 func (s *scheduler) acquire(ctx context.Context, i int) (n int, busy, ok bool) {
 	s.mu.Lock()
 	for {
-		if n := s.grant(i); n > 0 {
+		n, recheck := s.grant(i)
+		if n > 0 {
 			busy := s.qs[i].busy
 			s.mu.Unlock()
 			return n, busy, true
@@ -73,35 +93,51 @@ func (s *scheduler) acquire(ctx context.Context, i int) (n int, busy, ok bool) {
 		ch := s.changed
 		s.waiters++
 		s.mu.Unlock()
+		// A claim that holds this queue back may stall, which no state
+		// change announces: look again when it would.
+		var t *time.Timer
+		var stalled <-chan time.Time
+		if recheck > 0 {
+			t = time.NewTimer(recheck)
+			stalled = t.C
+		}
 		select {
 		case <-ctx.Done():
-			s.mu.Lock()
-			s.waiters--
-			s.mu.Unlock()
-			return 0, false, false
 		case <-ch:
+		case <-stalled:
+		}
+		if t != nil {
+			t.Stop()
 		}
 		s.mu.Lock()
 		s.waiters--
+		if ctx.Err() != nil {
+			s.mu.Unlock()
+			return 0, false, false
+		}
 	}
 }
 
-// grant takes the slots queue i may claim now, if any. s.mu is held.
-func (s *scheduler) grant(i int) int {
+// grant takes the slots queue i may claim now, if any. When none, and
+// another queue's claim holds i back, recheck is when that claim may count
+// as stalled. s.mu is held.
+func (s *scheduler) grant(i int) (n int, recheck time.Duration) {
 	q := &s.qs[i]
 	if !q.busy {
 		if s.free == 0 {
-			return 0
+			return 0, 0
 		}
-		n := 1
+		n = 1
 		if len(s.qs) == 1 {
 			n = min(s.free, s.batch)
 		}
 		s.free -= n
-		q.claiming = true
-		return n
+		s.start(q)
+		return n, 0
 	}
 	avail, busyWeight := s.free, q.weight
+	var now time.Time
+	held := false
 	for j := range s.qs {
 		if j == i {
 			continue
@@ -110,17 +146,35 @@ func (s *scheduler) grant(i int) int {
 		if !o.busy && !o.claiming {
 			avail-- // the slot an idle queue waits with
 		}
-		if o.busy {
-			if s.before(j, i) {
-				return 0
+		if !o.busy {
+			continue
+		}
+		busyWeight += o.weight
+		if !s.before(j, i) {
+			continue
+		}
+		if !o.claiming {
+			// Its claim is about to start, and may stall: look again
+			// by then at the latest.
+			return 0, s.stall
+		}
+		if now.IsZero() {
+			now = time.Now()
+		}
+		if left := s.stall - now.Sub(o.since); left > 0 {
+			held = true
+			if recheck == 0 || left < recheck {
+				recheck = left
 			}
-			busyWeight += o.weight
 		}
 	}
-	if avail <= 0 {
-		return 0
+	if held {
+		return 0, recheck
 	}
-	n := min(avail, s.batch)
+	if avail <= 0 {
+		return 0, 0
+	}
+	n = min(avail, s.batch)
 	if !s.strict {
 		// At most the queue's share of the free slots, so that one queue
 		// cannot take them all (at start, when every pass is zero) and
@@ -129,8 +183,16 @@ func (s *scheduler) grant(i int) int {
 	}
 	s.free -= n
 	q.pass += float64(n) / q.weight
+	s.start(q)
+	return n, 0
+}
+
+// start marks q's claim in flight. s.mu is held.
+func (s *scheduler) start(q *schedQueue) {
 	q.claiming = true
-	return n
+	if len(s.qs) > 1 {
+		q.since = time.Now()
+	}
 }
 
 // before reports whether busy queue j goes before busy queue i.
@@ -158,7 +220,9 @@ func (s *scheduler) claimed(i, n, got int, busy, failed bool) {
 	switch {
 	case failed, got < n:
 		q.busy = false
-	case !q.busy:
+	case !q.busy || len(s.qs) > 1 && time.Since(q.since) >= s.stall:
+		// A queue that turns busy, or whose stalled claim let the others
+		// go ahead, does not bank the claims it missed meanwhile.
 		q.busy = true
 		q.pass = max(q.pass, s.lowestBusyPass(i))
 	}
@@ -175,6 +239,29 @@ func (s *scheduler) lowestBusyPass(i int) float64 {
 		}
 	}
 	return low
+}
+
+// pause marks queue i as waiting, between its claims, for something
+// other than slots (its earlier jobs' acknowledgements): like a claim in
+// flight, it holds back the queues after it for stall at most.
+func (s *scheduler) pause(i int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.qs[i].claiming = true
+	s.qs[i].since = time.Now()
+}
+
+// resume ends queue i's pause. A pause long enough to let the others go
+// ahead banks no claims, as in claimed.
+func (s *scheduler) resume(i int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := &s.qs[i]
+	q.claiming = false
+	if q.busy && time.Since(q.since) >= s.stall {
+		q.pass = max(q.pass, s.lowestBusyPass(i))
+	}
+	s.notify()
 }
 
 // release frees the slot of a job whose handler is done.

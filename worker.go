@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"reflect"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -26,9 +27,10 @@ import (
 //
 // ctx is cancelled when the job's lease is lost (the job was reclaimed, so
 // any outcome would be refused) and when a shutdown's grace period runs out.
-// A handler should return soon after. It ends too at the job's Timeout
-// (and its kind's, under a Mux): an attempt that then fails, fails with an
-// error that wraps context.DeadlineExceeded. A handler that returns Snooze
+// A handler should return soon after. It ends too at the job's Timeout,
+// counted from the start of the attempt (and at its kind's, under a Mux):
+// an attempt that then fails, fails with an error that wraps
+// context.DeadlineExceeded. A handler that returns Snooze
 // puts its job back for later without using up an attempt.
 type Handler func(ctx context.Context, job *Job) (result any, err error)
 
@@ -70,10 +72,18 @@ type WorkerOptions struct {
 	// order given): a queue is claimed from only while every queue above
 	// it is out of claimable jobs. Without it, the weights are shares of
 	// the claims.
+	//
+	// A queue whose claim call has been in flight for more than a quarter
+	// of a second (its store partitioned, failing over, timing out) holds
+	// back no queue below it until that claim returns, so that one hung
+	// store does not stop the whole Worker; its claim keeps the handler
+	// slots it was given, so a ClaimBatch below Concurrency leaves slots
+	// to the others meanwhile. Weighted sharing treats such a claim the
+	// same way.
 	StrictPriority bool
 	// Logger receives the worker's logs (default: none). One line is
 	// logged when the backend becomes unavailable (ErrUnavailable) and one
-	// when it is back; one line at ERROR for each kind of permanent error
+	// when it is back, for each queue of a Worker of several; one line at ERROR for each kind of permanent error
 	// (any other error of a backend call); and, as Run starts, a warning
 	// for each setting of the store that puts jobs at risk
 	// (backend.ConfigChecker: on Redis, a maxmemory-policy other than
@@ -130,18 +140,19 @@ type WorkerStats struct {
 // jobs claimed for every one of a queue of weight 1), or, with
 // StrictPriority, the heaviest queue is drained first; a queue with no
 // work leaves its share to the others, and holds a single handler slot
-// while it waits for work.
+// while it waits for work. Each queue's acknowledgements, heartbeats and
+// claims go their own way, so that a queue whose store is away or hangs
+// leaves the others running; such a queue stops claiming while its
+// acknowledgements do not get through.
 type Worker struct {
 	queues []served
 	h      Handler
 	o      WorkerOptions
 	log    *slog.Logger
 
-	running sync.Map // *flight by *Job; read by the heartbeat
-	stats   struct {
+	stats struct {
 		running, claimed, completed, retried, snoozed, dead, panics, lost, released, reclaimed, errors, dropped atomic.Int64
 	}
-	health  health
 	errs    errorLog
 	started atomic.Bool
 
@@ -164,7 +175,60 @@ type flight struct {
 	released atomic.Bool
 }
 
-// outcome is one finished handler's result, on its way to the acker.
+// lane is one served queue's way through a running Worker: its jobs in
+// flight, its outcomes on their way to its own acker, and its own health.
+// Each queue's acks, heartbeats, releases and claims go through its lane
+// alone, so that a queue whose store is away (one Cluster master down)
+// holds back no other queue.
+type lane struct {
+	served
+	running  sync.Map // *flight by *Job; read by the heartbeat
+	outcomes chan outcome
+	health   health
+	// unacked counts the lane's jobs from their claim until their outcome
+	// is settled or dropped. The claimer stops claiming at maxUnacked, so
+	// that a queue whose acks do not get through stops taking work rather
+	// than filling outcomes: a handler's send to it never blocks, and
+	// never holds a slot another queue could use.
+	unacked    atomic.Int64
+	maxUnacked int64
+	// settled is signalled when unacked falls.
+	settled chan struct{}
+}
+
+// newLane returns the lane of sq for one Run.
+func (w *Worker) newLane(sq served) *lane {
+	// As many as a lane had before it stopped claiming for its acks: its
+	// handlers, a full channel of outcomes and a batch on its way.
+	most := 2*w.o.Concurrency + w.o.AckBatch
+	l := &lane{served: sq, maxUnacked: int64(most), settled: make(chan struct{}, 1)}
+	// Room for every unacked job: the claimer checks maxUnacked before
+	// each claim of up to ClaimBatch jobs.
+	l.outcomes = make(chan outcome, most+w.o.ClaimBatch)
+	l.health.log = w.log
+	if len(w.queues) > 1 {
+		l.health.log = w.log.With("queue", sq.q.name)
+	}
+	return l
+}
+
+// forget ends n of the lane's jobs' time in the Worker.
+func (l *lane) forget(n int) {
+	l.unacked.Add(-int64(n))
+	select {
+	case l.settled <- struct{}{}:
+	default:
+	}
+}
+
+// claim is one claimed job on its way to a handler, with its lane.
+type claim struct {
+	job  *Job
+	lane *lane
+}
+
+// outcome is one finished handler's result, on its way to its lane's
+// acker.
 type outcome struct {
 	job    *Job
 	result []byte
@@ -230,7 +294,7 @@ func NewWorker(h Handler, o WorkerOptions, queues ...ServedQueue) (*Worker, erro
 			return nil, fmt.Errorf("%w: queue %s has weight %d, want at least 1", ErrInvalidArgument, sq.q.name, sq.weight)
 		}
 		for _, other := range queues[:i] {
-			if other.q == sq.q || other.q.b == sq.q.b && other.q.name == sq.q.name {
+			if other.q == sq.q || other.q.name == sq.q.name && sameBackend(other.q.b, sq.q.b) {
 				return nil, fmt.Errorf("%w: queue %s is served twice", ErrInvalidArgument, sq.q.name)
 			}
 		}
@@ -283,9 +347,16 @@ func NewWorker(h Handler, o WorkerOptions, queues ...ServedQueue) (*Worker, erro
 		}
 		w.queues = append(w.queues, served{q: sq.q, weight: sq.weight, reclaim: reclaim})
 	}
-	w.health.log = log
 	w.errs.log = log
 	return w, nil
+}
+
+// sameBackend reports whether a and b are one backend. Two backends whose
+// values cannot be compared (a struct holding a map, say) count as
+// different: comparing them with == would panic.
+func sameBackend(a, b backend.Backend) bool {
+	return reflect.TypeOf(a) == reflect.TypeOf(b) &&
+		reflect.ValueOf(a).Comparable() && reflect.ValueOf(b).Comparable() && a == b
 }
 
 // errRunTwice reports a second Run of one Worker.
@@ -338,21 +409,26 @@ func (w *Worker) Run(ctx context.Context) error {
 	handlerCtx, cancelHandlers := context.WithCancel(life)
 	defer cancelHandlers()
 
-	outcomes := make(chan outcome, w.o.Concurrency)
-	stopAcker := make(chan struct{})
-	var loops sync.WaitGroup
-	ackerDone := make(chan struct{})
-	go func() { defer close(ackerDone); w.ackLoop(life, outcomes, stopAcker) }()
-	loops.Add(1)
-	go func() { defer loops.Done(); w.heartbeatLoop(life) }()
-	for _, sq := range w.queues {
+	// Each queue has its own acker, heartbeat and reclaimer.
+	lanes := make([]*lane, len(w.queues))
+	stopAckers := make(chan struct{})
+	var loops, ackers sync.WaitGroup
+	for i, sq := range w.queues {
+		l := w.newLane(sq)
+		lanes[i] = l
+		ackers.Add(1)
+		go func() { defer ackers.Done(); w.ackLoop(life, l, stopAckers) }()
+		loops.Add(1)
+		go func() { defer loops.Done(); w.heartbeatLoop(life, l) }()
 		if sq.reclaim > 0 {
 			loops.Add(1)
-			go func() { defer loops.Done(); w.reclaimLoop(ctx, sq) }()
+			go func() { defer loops.Done(); w.reclaimLoop(ctx, l) }()
 		}
 		loops.Add(1)
 		go func() { defer loops.Done(); w.checkConfig(ctx, sq.q) }()
 	}
+	ackersDone := make(chan struct{})
+	go func() { ackers.Wait(); close(ackersDone) }()
 
 	// Long-lived handler goroutines, one per unit of concurrency: a
 	// goroutine per job would pay for its start and stack growth every time.
@@ -361,14 +437,14 @@ func (w *Worker) Run(ctx context.Context) error {
 		weights[i] = sq.weight
 	}
 	sched := newScheduler(w.o.Concurrency, w.o.ClaimBatch, w.o.StrictPriority, weights)
-	claimed := make(chan *Job, w.o.Concurrency)
+	claimed := make(chan claim, w.o.Concurrency)
 	var handlers sync.WaitGroup
 	for range w.o.Concurrency {
 		handlers.Add(1)
 		go func() {
 			defer handlers.Done()
-			for j := range claimed {
-				w.run(handlerCtx, life, j, outcomes)
+			for c := range claimed {
+				w.run(handlerCtx, life, c.job, c.lane)
 				sched.release()
 			}
 		}()
@@ -379,11 +455,11 @@ func (w *Worker) Run(ctx context.Context) error {
 		stopOnce sync.Once
 		stopped  error
 	)
-	for i := range w.queues {
+	for i, l := range lanes {
 		claimers.Add(1)
 		go func() {
 			defer claimers.Done()
-			if err := w.claimLoop(ctx, i, sched, claimed); err != nil {
+			if err := w.claimLoop(ctx, i, l, sched, claimed); err != nil {
 				stopOnce.Do(func() { stopped = err; stop() })
 			}
 		}()
@@ -401,7 +477,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	select {
 	case <-done:
 	case <-grace.C:
-		w.releaseRunning(life)
+		w.releaseRunning(life, lanes)
 		cancelHandlers()
 	}
 	// Cancelled handlers get a bounded time to return, and queued outcomes
@@ -415,16 +491,16 @@ func (w *Worker) Run(ctx context.Context) error {
 	case <-bound.C:
 		w.log.Error("jobqueue: handlers still running after their context was cancelled; abandoning them", "handlers", w.stats.running.Load())
 	}
-	close(stopAcker)
+	close(stopAckers)
 	flush := time.NewTimer(w.flushTimeout)
 	defer flush.Stop()
 	select {
-	case <-ackerDone:
+	case <-ackersDone:
 	case <-flush.C:
 		w.log.Error("jobqueue: backend unreachable at shutdown; unacknowledged jobs return after their lease")
 	}
 	endLife()
-	<-ackerDone
+	<-ackersDone
 	loops.Wait()
 	return stopped
 }
@@ -433,10 +509,22 @@ func (w *Worker) Run(ctx context.Context) error {
 // free slots, until ctx ends or a claim fails permanently (whose error it
 // returns), and hands them to the handlers; a slot is freed when a handler
 // is done.
-func (w *Worker) claimLoop(ctx context.Context, i int, sched *scheduler, claimed chan<- *Job) error {
-	q := w.queues[i].q
+func (w *Worker) claimLoop(ctx context.Context, i int, l *lane, sched *scheduler, claimed chan<- claim) error {
+	q := l.q
 	retry := backoffTimer{}
 	for {
+		if l.unacked.Load() >= l.maxUnacked {
+			// The queue's acks are behind, or not getting through: it
+			// takes no more work until they catch up.
+			sched.pause(i)
+			for l.unacked.Load() >= l.maxUnacked && ctx.Err() == nil {
+				select {
+				case <-l.settled:
+				case <-ctx.Done():
+				}
+			}
+			sched.resume(i)
+		}
 		n, busy, ok := sched.acquire(ctx, i)
 		if !ok {
 			return nil
@@ -458,28 +546,29 @@ func (w *Worker) claimLoop(ctx context.Context, i int, sched *scheduler, claimed
 				w.log.Error("jobqueue: claims refused for good; the worker stops", "queue", q.name, "err", err)
 				return err
 			}
-			w.health.failed("claim", err)
+			l.health.failed("claim", err)
 			if !retry.wait(ctx) {
 				return nil
 			}
 			continue
 		}
-		w.health.ok()
+		l.health.ok()
 		retry.reset()
 		w.stats.claimed.Add(int64(len(jobs)))
+		l.unacked.Add(int64(len(jobs)))
 		for _, j := range jobs {
-			claimed <- j // never blocks: each job holds a slot
+			claimed <- claim{job: j, lane: l} // never blocks: each job holds a slot
 		}
 	}
 }
 
-// run runs one job's handler and hands its outcome to the acker, unless the
-// worker's life ends first.
-func (w *Worker) run(ctx, life context.Context, j *Job, outcomes chan<- outcome) {
+// run runs one job's handler and hands its outcome to its lane's acker,
+// unless the worker's life ends first.
+func (w *Worker) run(ctx, life context.Context, j *Job, l *lane) {
 	jctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	f := &flight{job: j, cancel: cancel}
-	w.running.Store(j, f)
+	l.running.Store(j, f)
 	w.stats.running.Add(1)
 	defer w.stats.running.Add(-1)
 
@@ -488,7 +577,8 @@ func (w *Worker) run(ctx, life context.Context, j *Job, outcomes chan<- outcome)
 	if context.Cause(jctx) == errLeaseLost || ctx.Err() != nil {
 		// The claim is gone (reclaimed, or released at shutdown): the
 		// token check would refuse any outcome.
-		w.running.Delete(j)
+		l.running.Delete(j)
+		l.forget(1)
 		return
 	}
 	o := outcome{job: j, err: err}
@@ -501,9 +591,10 @@ func (w *Worker) run(ctx, life context.Context, j *Job, outcomes chan<- outcome)
 		}
 	}
 	select {
-	case outcomes <- o:
+	case l.outcomes <- o: // never blocks while the lane has room; see lane
 	case <-life.Done():
-		w.running.Delete(j)
+		l.running.Delete(j)
+		l.forget(1)
 	}
 }
 
@@ -518,23 +609,39 @@ func (w *Worker) call(ctx context.Context, j *Job) (result any, err error) {
 		}
 	}()
 	if j.Timeout > 0 {
-		return timed(ctx, j.Timeout, j, w.h)
+		at := time.Now().Add(j.Timeout)
+		return timed(context.WithValue(ctx, jobDeadlineKey{}, at), at, j.Timeout, j, w.h)
 	}
 	return w.h(ctx, j)
 }
 
-// timed runs h with a context that ends d from now. When that ends the
-// attempt and h fails, the error says so and wraps
-// context.DeadlineExceeded; the end of ctx itself (a lost lease, a
-// shutdown, a shorter timeout outside) is not this timeout's doing.
-func timed(ctx context.Context, d time.Duration, j *Job, h Handler) (any, error) {
-	tctx, cancel := context.WithTimeout(ctx, d)
+// jobDeadlineKey keys, in an attempt's context, the instant its job's
+// Timeout ends it, so that a Mux's route can apply that deadline next to
+// the kind's handler.
+type jobDeadlineKey struct{}
+
+// timed runs h with a context that ends at deadline, d after its timeout
+// started. When a timeout (this one, or one applied further in or out)
+// ended the attempt and h fails, the error says so, once, and wraps
+// context.DeadlineExceeded; the end of ctx for any other reason (a lost
+// lease, a shutdown) is no timeout.
+func timed(ctx context.Context, deadline time.Time, d time.Duration, j *Job, h Handler) (any, error) {
+	tctx, cancel := context.WithDeadlineCause(ctx, deadline, &timeoutCause{d: d})
 	defer cancel()
 	result, err := h(tctx, j)
-	if err != nil && ctx.Err() == nil && errors.Is(tctx.Err(), context.DeadlineExceeded) {
-		err = &timeoutError{d: d, err: err}
+	var cause *timeoutCause
+	if err != nil && errors.As(context.Cause(tctx), &cause) && !errors.As(err, new(*timeoutError)) {
+		err = &timeoutError{d: cause.d, err: err}
 	}
 	return result, err
+}
+
+// timeoutCause is the cause of an attempt's context that a timeout of d
+// ended.
+type timeoutCause struct{ d time.Duration }
+
+func (c *timeoutCause) Error() string {
+	return fmt.Sprintf("jobqueue: attempt timed out after %v", c.d)
 }
 
 // timeoutError is an attempt that its timeout ended.
@@ -553,24 +660,24 @@ func (e *timeoutError) Unwrap() []error { return []error{context.DeadlineExceede
 // batch of large results cannot make a call too big to ever get through.
 const maxAckBytes = 4 << 20
 
-// ackLoop sends outcomes to the backend, batching those that queue up,
-// until stop is closed; then it sends what is queued and returns.
-func (w *Worker) ackLoop(ctx context.Context, outcomes <-chan outcome, stop <-chan struct{}) {
+// ackLoop sends a lane's outcomes to the backend, batching those that
+// queue up, until stop is closed; then it sends what is queued and returns.
+func (w *Worker) ackLoop(ctx context.Context, l *lane, stop <-chan struct{}) {
 	for {
 		var o outcome
 		select {
-		case o = <-outcomes:
+		case o = <-l.outcomes:
 		case <-stop:
 			for {
 				select {
-				case o := <-outcomes:
-					w.ack(ctx, w.batch(o, outcomes))
+				case o := <-l.outcomes:
+					w.ack(ctx, l, w.batch(o, l.outcomes))
 				default:
 					return
 				}
 			}
 		}
-		w.ack(ctx, w.batch(o, outcomes))
+		w.ack(ctx, l, w.batch(o, l.outcomes))
 	}
 }
 
@@ -591,57 +698,50 @@ func (w *Worker) batch(o outcome, outcomes <-chan outcome) []outcome {
 	return batch
 }
 
-// ack records one batch of outcomes: per queue, completions in one call
-// and failures in another. A call that fails as a whole is retried until it
+// ack records one batch of a lane's outcomes: completions in one call and
+// failures in another. A call that fails as a whole is retried until it
 // gets through, which is safe because acknowledgements are idempotent.
-func (w *Worker) ack(ctx context.Context, batch []outcome) {
-	for len(batch) > 0 {
-		q := batch[0].job.q
-		var done []backend.Completion
-		var doneJobs, failedJobs []*Job
-		var failed []backend.Failure
-		rest := batch[:0]
-		for _, o := range batch {
+func (w *Worker) ack(ctx context.Context, l *lane, batch []outcome) {
+	q := l.q
+	var done []backend.Completion
+	var doneJobs, failedJobs []*Job
+	var failed []backend.Failure
+	for _, o := range batch {
+		if o.err == nil {
+			done = append(done, backend.Completion{Ack: o.job.ack(), Result: o.result, Error: o.note})
+			doneJobs = append(doneJobs, o.job)
+		} else {
+			failed = append(failed, q.failure(o.job.ack(), o.job.Attempts, o.job.MaxAttempts, o.err))
+			failedJobs = append(failedJobs, o.job)
+		}
+	}
+	if len(done) > 0 {
+		errs := w.untilAccepted(ctx, l, "complete", func() ([]error, error) {
+			return q.complete(ctx, done)
+		})
+		w.settle(l, doneJobs, errs, func(int) { w.stats.completed.Add(1) })
+	}
+	if len(failed) > 0 {
+		errs := w.untilAccepted(ctx, l, "fail", func() ([]error, error) {
+			return q.fail(ctx, failed)
+		})
+		w.settle(l, failedJobs, errs, func(i int) {
 			switch {
-			case o.job.q != q:
-				rest = append(rest, o)
-			case o.err == nil:
-				done = append(done, backend.Completion{Ack: o.job.ack(), Result: o.result, Error: o.note})
-				doneJobs = append(doneJobs, o.job)
+			case failed[i].Dead:
+				w.stats.dead.Add(1)
+			case failed[i].Snooze:
+				w.stats.snoozed.Add(1)
 			default:
-				failed = append(failed, q.failure(o.job.ack(), o.job.Attempts, o.job.MaxAttempts, o.err))
-				failedJobs = append(failedJobs, o.job)
+				w.stats.retried.Add(1)
 			}
-		}
-		batch = rest
-		if len(done) > 0 {
-			errs := w.untilAccepted(ctx, "complete", func() ([]error, error) {
-				return q.complete(ctx, done)
-			})
-			w.settle(doneJobs, errs, func(int) { w.stats.completed.Add(1) })
-		}
-		if len(failed) > 0 {
-			errs := w.untilAccepted(ctx, "fail", func() ([]error, error) {
-				return q.fail(ctx, failed)
-			})
-			w.settle(failedJobs, errs, func(i int) {
-				switch {
-				case failed[i].Dead:
-					w.stats.dead.Add(1)
-				case failed[i].Snooze:
-					w.stats.snoozed.Add(1)
-				default:
-					w.stats.retried.Add(1)
-				}
-			})
-		}
+		})
 	}
 }
 
 // settle forgets acknowledged jobs and counts each item's result.
-func (w *Worker) settle(jobs []*Job, errs []error, accepted func(i int)) {
+func (w *Worker) settle(l *lane, jobs []*Job, errs []error, accepted func(i int)) {
 	for i, j := range jobs {
-		w.running.Delete(j)
+		l.running.Delete(j)
 		switch {
 		case errs == nil:
 			// The worker is shutting down and the backend never answered.
@@ -654,17 +754,18 @@ func (w *Worker) settle(jobs []*Job, errs []error, accepted func(i int)) {
 			w.permanent("outcome", errs[i])
 		}
 	}
+	l.forget(len(jobs))
 }
 
 // untilAccepted repeats call while it fails as a whole with ErrUnavailable,
 // until ctx ends. Any other error is permanent: it is logged and counted,
 // and the call given up on; the jobs return through the reclaimer.
-func (w *Worker) untilAccepted(ctx context.Context, what string, call func() ([]error, error)) []error {
+func (w *Worker) untilAccepted(ctx context.Context, l *lane, what string, call func() ([]error, error)) []error {
 	retry := backoffTimer{}
 	for {
 		errs, err := call()
 		if err == nil {
-			w.health.ok()
+			l.health.ok()
 			return errs
 		}
 		if ctx.Err() != nil {
@@ -675,31 +776,30 @@ func (w *Worker) untilAccepted(ctx context.Context, what string, call func() ([]
 			w.permanent(what, err)
 			return nil
 		}
-		w.health.failed(what, err)
+		l.health.failed(what, err)
 		if !retry.wait(ctx) {
 			return nil
 		}
 	}
 }
 
-// heartbeatLoop renews the leases of every running job, in one call per
-// queue and interval, and cancels the handlers whose lease was lost.
-func (w *Worker) heartbeatLoop(ctx context.Context) {
+// heartbeatLoop renews the leases of a lane's running jobs, in one call
+// per interval, and cancels the handlers whose lease was lost. Each lane
+// has its own, so a queue whose renewals hang costs no other queue a
+// lease.
+func (w *Worker) heartbeatLoop(ctx context.Context, l *lane) {
 	every(ctx, w.o.HeartbeatInterval, func() {
-		byQueue := map[*Queue][]*flight{}
-		w.running.Range(func(_, v any) bool {
-			f := v.(*flight)
-			byQueue[f.job.q] = append(byQueue[f.job.q], f)
+		var flights []*flight
+		l.running.Range(func(_, v any) bool {
+			flights = append(flights, v.(*flight))
 			return true
 		})
-		for q, flights := range byQueue {
-			w.heartbeat(ctx, q, flights)
-		}
+		w.heartbeat(ctx, l, flights)
 	})
 }
 
-// heartbeat renews the leases of one queue's running jobs.
-func (w *Worker) heartbeat(ctx context.Context, q *Queue, flights []*flight) {
+// heartbeat renews the leases of one lane's running jobs.
+func (w *Worker) heartbeat(ctx context.Context, l *lane, flights []*flight) {
 	for len(flights) > 0 {
 		chunk := flights[:min(len(flights), 1000)]
 		flights = flights[len(chunk):]
@@ -707,15 +807,15 @@ func (w *Worker) heartbeat(ctx context.Context, q *Queue, flights []*flight) {
 		for i, f := range chunk {
 			acks[i] = f.job.ack()
 		}
-		errs, err := q.extend(ctx, acks)
+		errs, err := l.q.extend(ctx, acks)
 		if err != nil {
-			w.backendFailed(ctx, "heartbeat", err)
+			w.backendFailed(ctx, l, "heartbeat", err)
 			return
 		}
-		w.health.ok()
+		l.health.ok()
 		for i, e := range errs {
 			if e != nil && (errors.Is(e, ErrLostClaim) || errors.Is(e, ErrNotFound)) {
-				if _, still := w.running.Load(chunk[i].job); still && !chunk[i].returned.Load() && !chunk[i].released.Load() {
+				if _, still := l.running.Load(chunk[i].job); still && !chunk[i].returned.Load() && !chunk[i].released.Load() {
 					w.stats.lost.Add(1)
 					w.log.Warn("jobqueue: lease lost, cancelling handler", "job", chunk[i].job.ID)
 					chunk[i].cancel(errLeaseLost)
@@ -739,28 +839,29 @@ func every(ctx context.Context, interval time.Duration, f func()) {
 	}
 }
 
-// reclaimLoop returns a queue's expired leases to pending every
+// reclaimLoop returns a lane's expired leases to pending every
 // ReclaimInterval.
-func (w *Worker) reclaimLoop(ctx context.Context, sq served) {
-	every(ctx, sq.reclaim, func() {
-		r, err := sq.q.Reclaim(ctx)
+func (w *Worker) reclaimLoop(ctx context.Context, l *lane) {
+	every(ctx, l.reclaim, func() {
+		r, err := l.q.Reclaim(ctx)
 		w.stats.reclaimed.Add(int64(r.Len()))
 		if r.Len() > 0 {
-			w.log.Info("jobqueue: reclaimed expired leases", "queue", sq.q.name, "requeued", len(r.Requeued), "dead", len(r.Dead))
+			w.log.Info("jobqueue: reclaimed expired leases", "queue", l.q.name, "requeued", len(r.Requeued), "dead", len(r.Dead))
 		}
 		if err != nil {
-			w.backendFailed(ctx, "reclaim", err)
+			w.backendFailed(ctx, l, "reclaim", err)
 		}
 	})
 }
 
 // backendFailed notes a failed call of a loop that calls again at its next
-// tick anyway: an outage for the health log, any other error as permanent.
-func (w *Worker) backendFailed(ctx context.Context, op string, err error) {
+// tick anyway: an outage for the lane's health log, any other error as
+// permanent.
+func (w *Worker) backendFailed(ctx context.Context, l *lane, op string, err error) {
 	switch {
 	case ctx.Err() != nil:
 	case errors.Is(err, ErrUnavailable):
-		w.health.failed(op, err)
+		l.health.failed(op, err)
 	default:
 		w.permanent(op, err)
 	}
@@ -848,35 +949,44 @@ func (w *Worker) checkConfig(ctx context.Context, q *Queue) {
 }
 
 // releaseRunning hands every job whose handler is still running back to
-// pending, at the end of a shutdown's grace period. Jobs whose handler has
-// returned keep their claim: their outcome is on its way.
-func (w *Worker) releaseRunning(ctx context.Context) {
-	byQueue := map[*Queue][]backend.Ack{}
-	w.running.Range(func(_, v any) bool {
+// pending, at the end of a shutdown's grace period, each lane at once so
+// that a queue whose store is away costs the others no time. Jobs whose
+// handler has returned keep their claim: their outcome is on its way.
+func (w *Worker) releaseRunning(ctx context.Context, lanes []*lane) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, l := range lanes {
+		wg.Add(1)
+		go func() { defer wg.Done(); w.release(ctx, l) }()
+	}
+	wg.Wait()
+}
+
+// release hands one lane's running jobs back to pending.
+func (w *Worker) release(ctx context.Context, l *lane) {
+	var acks []backend.Ack
+	l.running.Range(func(_, v any) bool {
 		if f := v.(*flight); !f.returned.Load() {
 			f.released.Store(true)
-			byQueue[f.job.q] = append(byQueue[f.job.q], f.job.ack())
+			acks = append(acks, f.job.ack())
 		}
 		return true
 	})
-	if len(byQueue) == 0 {
+	if len(acks) == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	for q, acks := range byQueue {
-		errs, err := q.release(ctx, acks)
-		if err != nil {
-			w.log.Error("jobqueue: could not release running jobs at shutdown; they return after their lease", "queue", q.name, "jobs", len(acks), "err", err)
-			continue
-		}
-		for _, e := range errs {
-			if e == nil {
-				w.stats.released.Add(1)
-			}
-		}
-		w.log.Info("jobqueue: released running jobs at shutdown", "queue", q.name, "jobs", len(acks))
+	errs, err := l.q.release(ctx, acks)
+	if err != nil {
+		w.log.Error("jobqueue: could not release running jobs at shutdown; they return after their lease", "queue", l.q.name, "jobs", len(acks), "err", err)
+		return
 	}
+	for _, e := range errs {
+		if e == nil {
+			w.stats.released.Add(1)
+		}
+	}
+	w.log.Info("jobqueue: released running jobs at shutdown", "queue", l.q.name, "jobs", len(acks))
 }
 
 // health logs one line when the backend starts failing and one when it

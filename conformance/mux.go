@@ -184,16 +184,19 @@ func testMuxMiddlewareOrder(t *testing.T, f *fixture) {
 }
 
 // testMuxTimeout times out the first attempt of two jobs, one by its
-// kind's timeout and one by its own: each attempt fails with
-// context.DeadlineExceeded as cause, and each job is retried and completes.
+// kind's timeout and one by its own. The handler gives up with an error of
+// its own, not ctx.Err(): the Mux's middleware must still see each
+// attempt fail with context.DeadlineExceeded as cause, as the store does,
+// and each job is retried and completes.
 func testMuxTimeout(t *testing.T, f *fixture) {
 	q := workerQueue(f, fastRetries...)
 	ctx := context.Background()
 	var runs runCounter
+	errGaveUp := errors.New("gave up waiting")
 	slowOnce := func(ctx context.Context, job *jobqueue.Job) error {
 		if runs.add(job.ID) == 1 {
 			<-ctx.Done()
-			return ctx.Err()
+			return errGaveUp
 		}
 		return nil
 	}
@@ -221,7 +224,8 @@ func testMuxTimeout(t *testing.T, f *fixture) {
 	}
 	require.Len(t, errs(), 2)
 	for _, err := range errs() {
-		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.ErrorIs(t, err, context.DeadlineExceeded, "the middleware saw %v", err)
+		assert.ErrorIs(t, err, errGaveUp, "the handler's own error is kept")
 	}
 }
 
