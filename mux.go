@@ -12,8 +12,9 @@ import (
 )
 
 // Middleware wraps a Handler: logging, metrics, tracing and the like run
-// around every job the Handler it returns is given. It is called once,
-// when the chain is built, not once per job.
+// around every job the Handler it returns is given. It is called when a
+// Mux builds its chains (at each Handle and Use, once per kind), never
+// once per job.
 type Middleware func(Handler) Handler
 
 // ErrUnknownKind is the cause of an attempt that a Mux has no handler
