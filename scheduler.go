@@ -19,15 +19,16 @@ import (
 // queue never sits on slots another queue's backlog could use, and it turns
 // busy as soon as a claim brings a job. The busy queues leave a slot free
 // for each idle queue, so that an idle queue can always wait, and a job
-// that arrives on it starts without waiting for another queue's handlers. A Worker of one queue has no one to
-// share with: its idle claim holds every free slot, as a single-queue
-// Worker always did, and its busy claims wait too.
+// that arrives on it starts without waiting for another queue's handlers.
+// A Worker of one queue has no one to share with: its idle claim holds
+// every free slot, as a single-queue Worker always did, and its busy
+// claims wait too.
 //
 // Weights are shares of the jobs claimed, by stride scheduling: each queue
 // has a pass, which grows by 1/weight for every job it claims, and a busy
-// queue is given slots only while no other busy queue has a lower pass, and
-// at most its weight's share of the free slots at a time. Over
-// any stretch of time in which two queues are both busy, their claims
+// queue is given slots only while no other busy queue has a lower pass,
+// and at most its weight's share of the free slots at a time. Over any
+// stretch of time in which two queues are both busy, their claims
 // differ from the ratio of their weights by at most one batch. A queue that
 // turns busy starts at the lowest pass of the busy queues, so that a
 // queue's idle time does not bank claims to spend later. Under strict
