@@ -1,10 +1,11 @@
 // Package jobqueue is a reliable background-job queue with pluggable storage.
 //
 // Producers enqueue a JSON payload and return at once. Workers claim jobs,
-// route them by kind to their handlers and complete or fail them. Every claim carries a random token and
-// every later state change checks it, so a worker that lost its claim (its
-// lease expired and the job was reclaimed) can never complete, fail or extend
-// the job again. Delivery is at least once.
+// route them by kind to their handlers and complete or fail them. Every
+// claim carries a random token and every later state change checks it, so
+// a worker that lost its claim (its lease expired and the job was
+// reclaimed) can never complete, fail or extend the job again. Delivery is
+// at least once.
 //
 // # Getting started
 //
