@@ -275,38 +275,23 @@ func (b idRewriter) Delete(ctx context.Context, p backend.DeleteParams) error {
 // aliasedPayload breaks "The payloads are copied: the caller may reuse their memory once Enqueue returns."
 type aliasedPayload struct {
 	*memory.Backend
-	mu       sync.Mutex
-	payloads map[jobKey][]byte // the caller's own slices
+	payloads shown[[]byte] // the caller's own slices
 }
 
 func (b *aliasedPayload) Enqueue(ctx context.Context, p backend.EnqueueParams) error {
 	err := b.Backend.Enqueue(ctx, p)
 	if err == nil {
-		b.mu.Lock()
-		if b.payloads == nil {
-			b.payloads = map[jobKey][]byte{}
-		}
 		for _, j := range p.Jobs {
-			b.payloads[jobKey{p.Queue, j.ID}] = j.Payload
+			b.payloads.set(jobKey{p.Queue, j.ID}, j.Payload)
 		}
-		b.mu.Unlock()
 	}
 	return err
-}
-
-func (b *aliasedPayload) payload(queue, id string, stored []byte) []byte {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if p, ok := b.payloads[jobKey{queue, id}]; ok {
-		return p
-	}
-	return stored
 }
 
 func (b *aliasedPayload) Claim(ctx context.Context, p backend.ClaimParams) ([]backend.ClaimedJob, error) {
 	got, err := b.Backend.Claim(ctx, p)
 	for i := range got {
-		got[i].Payload = b.payload(p.Queue, got[i].ID, got[i].Payload)
+		got[i].Payload = b.payloads.of(jobKey{p.Queue, got[i].ID}, got[i].Payload)
 	}
 	return got, err
 }
@@ -314,7 +299,7 @@ func (b *aliasedPayload) Claim(ctx context.Context, p backend.ClaimParams) ([]ba
 func (b *aliasedPayload) Get(ctx context.Context, queue, id string) (backend.JobInfo, error) {
 	info, err := b.Backend.Get(ctx, queue, id)
 	if err == nil {
-		info.Payload = b.payload(queue, id, info.Payload)
+		info.Payload = b.payloads.of(jobKey{queue, id}, info.Payload)
 	}
 	return info, err
 }

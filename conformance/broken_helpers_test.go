@@ -167,6 +167,32 @@ func offer(ch chan backend.Event, ev backend.Event) {
 	}
 }
 
+// shown maps jobs to a value a decorator shows in place of the one the
+// store keeps.
+type shown[T any] struct {
+	mu sync.Mutex
+	m  map[jobKey]T
+}
+
+func (s *shown[T]) set(k jobKey, v T) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[jobKey]T{}
+	}
+	s.m[k] = v
+}
+
+// of returns the value to show for k; stored is the one kept.
+func (s *shown[T]) of(k jobKey, stored T) T {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v, ok := s.m[k]; ok {
+		return v
+	}
+	return stored
+}
+
 // attemptsShown is a memory backend that reports each job's attempts with
 // an offset added, in Claim and Get; a decorator that embeds it sets the
 // offsets to make a state change look as if it kept attempts it gives back.

@@ -38,51 +38,25 @@ func jobFieldsBroken() []brokenBackend {
 	}
 }
 
-// levelMap remembers the level a decorator shows for each job, when it is
-// not the one the job is stored at.
-type levelMap struct {
-	mu    sync.Mutex
-	shown map[jobKey]int
-}
-
-func (m *levelMap) set(k jobKey, level int) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.shown == nil {
-		m.shown = map[jobKey]int{}
-	}
-	m.shown[k] = level
-}
-
-// show returns the level to show for k, stored is the one kept.
-func (m *levelMap) show(k jobKey, stored int) int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if l, ok := m.shown[k]; ok {
-		return l
-	}
-	return stored
-}
-
 // levelsShown is a memory backend that shows each job's level from its
-// levelMap, in Claim and Get; a decorator that embeds it stores jobs at
+// levels, where set, in Claim and Get; a decorator that embeds it stores jobs at
 // another level than the one they show.
 type levelsShown struct {
 	*memory.Backend
-	levels levelMap
+	levels shown[int]
 }
 
 func (b *levelsShown) Claim(ctx context.Context, p backend.ClaimParams) ([]backend.ClaimedJob, error) {
 	got, err := b.Backend.Claim(ctx, p)
 	for i := range got {
-		got[i].Priority = b.levels.show(jobKey{p.Queue, got[i].ID}, got[i].Priority)
+		got[i].Priority = b.levels.of(jobKey{p.Queue, got[i].ID}, got[i].Priority)
 	}
 	return got, err
 }
 
 func (b *levelsShown) Get(ctx context.Context, queue, id string) (backend.JobInfo, error) {
 	info, err := b.Backend.Get(ctx, queue, id)
-	info.Priority = b.levels.show(jobKey{queue, id}, info.Priority)
+	info.Priority = b.levels.of(jobKey{queue, id}, info.Priority)
 	return info, err
 }
 
@@ -205,38 +179,25 @@ func (b *snoozeKeepsAttempt) Fail(ctx context.Context, p backend.FailParams) ([]
 // aliasedHeaders breaks "They are copied and returned unchanged on claim" (Headers): claims and Get return the caller's own map.
 type aliasedHeaders struct {
 	*memory.Backend
-	mu      sync.Mutex
-	headers map[jobKey]map[string]string
+	headers shown[map[string]string]
 }
 
 func (b *aliasedHeaders) Enqueue(ctx context.Context, p backend.EnqueueParams) error {
 	err := b.Backend.Enqueue(ctx, p)
 	if err == nil {
-		b.mu.Lock()
-		if b.headers == nil {
-			b.headers = map[jobKey]map[string]string{}
-		}
 		for _, j := range p.Jobs {
-			b.headers[jobKey{p.Queue, j.ID}] = j.Headers
+			if len(j.Headers) > 0 {
+				b.headers.set(jobKey{p.Queue, j.ID}, j.Headers)
+			}
 		}
-		b.mu.Unlock()
 	}
 	return err
-}
-
-func (b *aliasedHeaders) of(queue, id string, stored map[string]string) map[string]string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if h, ok := b.headers[jobKey{queue, id}]; ok && len(h) > 0 {
-		return h
-	}
-	return stored
 }
 
 func (b *aliasedHeaders) Claim(ctx context.Context, p backend.ClaimParams) ([]backend.ClaimedJob, error) {
 	got, err := b.Backend.Claim(ctx, p)
 	for i := range got {
-		got[i].Headers = b.of(p.Queue, got[i].ID, got[i].Headers)
+		got[i].Headers = b.headers.of(jobKey{p.Queue, got[i].ID}, got[i].Headers)
 	}
 	return got, err
 }
@@ -244,7 +205,7 @@ func (b *aliasedHeaders) Claim(ctx context.Context, p backend.ClaimParams) ([]ba
 func (b *aliasedHeaders) Get(ctx context.Context, queue, id string) (backend.JobInfo, error) {
 	info, err := b.Backend.Get(ctx, queue, id)
 	if err == nil {
-		info.Headers = b.of(queue, id, info.Headers)
+		info.Headers = b.headers.of(jobKey{queue, id}, info.Headers)
 	}
 	return info, err
 }
