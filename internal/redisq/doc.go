@@ -8,14 +8,18 @@
 // All keys of a queue carry the queue name as a Redis Cluster hash tag, so
 // every script touches a single slot. For the queue "jobs":
 //
-//	queue:{jobs}:pending      list    ids ready to run; RPUSH to enqueue, LPOP to claim (FIFO), LPUSH to release
+//	queue:{jobs}:pending      list    ids ready to run at priority level 0; RPUSH to enqueue, LMPOP to
+//	                                  claim (FIFO), LPUSH to release
+//	queue:{jobs}:pending:<l>  list    the same for priority levels 1 to 3; a claim's one LMPOP over
+//	                                  all four takes from the highest level that has jobs
 //	queue:{jobs}:processing   zset    claimed ids, score = lease deadline (ms, Redis TIME)
 //	queue:{jobs}:scheduled    zset    delayed and backing-off ids, score = run-at (ms)
 //	queue:{jobs}:completed    list    completed ids, most recent first, trimmed to the retention max
 //	queue:{jobs}:dead         list    dead-lettered ids, most recent first, trimmed to the retention max
 //	queue:{jobs}:job:<id>     hash    id, payload, status, attempts, max_attempts, enqueued_at_ms,
 //	                                  run_at_ms, claimed_at_ms, lease_until_ms, claim_token, acked,
-//	                                  finished_at_ms, result, last_error
+//	                                  finished_at_ms, result, last_error; kind, headers (JSON),
+//	                                  priority, timeout_ms, expires_at_ms only when the job has them
 //	                                  (an empty claim_token or acked means unset)
 //	queue:{jobs}:req:<id>     string  the request record of a call that changed something, by its
 //	                                  request id: what a repeat of the call returns; expires after
@@ -23,7 +27,7 @@
 //	queue:{jobs}:stats        hash    enqueued_total, claimed_total, completed_total, retried_total,
 //	                                  dead_total, reclaimed_total; completed_ttl_floor and
 //	                                  dead_ttl_floor (the shortest TTL a history entry was given)
-//	queue:{jobs}:marker       list    at most one element; armed by an enqueue that finds pending empty
+//	queue:{jobs}:marker       list    at most one element; armed by an enqueue that finds a level empty
 //	                                  or adds delayed jobs, and by a claim that leaves jobs pending
 //	queue:{jobs}:events       pubsub  "kind id1 id2 ...", one message per kind per call
 //
