@@ -122,3 +122,81 @@ func TestWorkerWarnsAboutSettings(t *testing.T) {
 		}
 	})
 }
+
+// TestWorkerLogsWarningsToDefault checks that a Worker given no Logger
+// hands its WARN records, with their attributes, to slog.Default() (the
+// one set when it logs, not when the Worker was made) and drops its INFO
+// and DEBUG records; and that slog.DiscardHandler silences it.
+func TestWorkerLogsWarningsToDefault(t *testing.T) {
+	prev := slog.Default()
+	t.Cleanup(func() { slog.SetDefault(prev) })
+	run := func(logger *slog.Logger) {
+		b := checkedBackend{Backend: memory.New(), warnings: []string{"jobqueue: evicting store"}}
+		q, err := New(b, "defaultlog")
+		require.NoError(t, err)
+		w, err := q.NewWorker(func(context.Context, *Job) (any, error) { return nil, nil },
+			WorkerOptions{Concurrency: 1, ClaimWait: 20 * time.Millisecond, Logger: logger})
+		require.NoError(t, err)
+		var log logLines
+		slog.SetDefault(log.logger()) // after NewWorker: looked up when logging
+		defer slog.SetDefault(prev)
+		ctx, cancel := context.WithCancel(context.Background())
+		ran := make(chan error, 1)
+		go func() { ran <- w.Run(ctx) }()
+		if logger == nil {
+			require.Eventually(t, func() bool { return log.count("evicting store") == 1 }, 5*time.Second, 5*time.Millisecond)
+		} else {
+			// The check runs as Run starts; a job done after it shows
+			// that Run got that far.
+			_, err := q.Enqueue(context.Background(), 1)
+			require.NoError(t, err)
+			require.Eventually(t, func() bool { return w.Stats().Completed == 1 }, 5*time.Second, 5*time.Millisecond)
+		}
+		cancel()
+		require.NoError(t, <-ran) // every log line of the Run is written by now
+		log.mu.Lock()
+		defer log.mu.Unlock()
+		if logger == nil {
+			require.Len(t, log.lines, 1, "only the WARN, not the DEBUG that follows it: %q", log.lines)
+			assert.Contains(t, log.lines[0], "level=WARN")
+			assert.Contains(t, log.lines[0], "queue=defaultlog", "the Worker's attributes come along")
+		} else {
+			assert.Empty(t, log.lines, "slog.DiscardHandler silences the Worker, and nothing goes to the default")
+		}
+	}
+	t.Run("default", func(t *testing.T) { run(nil) })
+	t.Run("discard", func(t *testing.T) { run(slog.New(slog.DiscardHandler)) })
+}
+
+// TestReclaimWarnsAboutPoisonJobs checks that a reclaim that dead-letters
+// jobs whose last attempt's lease ran out logs a WARN naming them, while a
+// reclaim that only requeues stays at INFO.
+func TestReclaimWarnsAboutPoisonJobs(t *testing.T) {
+	q, err := New(memory.New(), "poison", WithLease(20*time.Millisecond))
+	require.NoError(t, err)
+	ctx := context.Background()
+	poison, err := q.Enqueue(ctx, 1, MaxAttempts(1))
+	require.NoError(t, err)
+	_, err = q.Enqueue(ctx, 2, MaxAttempts(3))
+	require.NoError(t, err)
+	// Claimed here and never finished, as by a worker that died.
+	jobs, err := q.Claim(ctx, 2, 0)
+	require.NoError(t, err)
+	require.Len(t, jobs, 2)
+	var log logLines
+	w, err := q.NewWorker(func(context.Context, *Job) (any, error) { return nil, nil },
+		WorkerOptions{Concurrency: 1, ClaimWait: 20 * time.Millisecond, HeartbeatInterval: 5 * time.Millisecond,
+			ReclaimInterval: 10 * time.Millisecond, Logger: log.logger()})
+	require.NoError(t, err)
+	runCtx, cancel := context.WithCancel(ctx)
+	ran := make(chan error, 1)
+	go func() { ran <- w.Run(runCtx) }()
+	require.Eventually(t, func() bool {
+		info, err := q.Get(ctx, poison)
+		return err == nil && info.State == StateDead && w.Stats().Completed == 1
+	}, 5*time.Second, 5*time.Millisecond)
+	cancel()
+	require.NoError(t, <-ran)
+	assert.Equal(t, 1, log.count("level=WARN", "dead-lettered", "dead=1", poison), "the poison job is named at WARN: %q", log.lines)
+	assert.Zero(t, log.count("level=INFO", "dead-lettered"))
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"reflect"
@@ -81,13 +80,19 @@ type WorkerOptions struct {
 	// to the others meanwhile. Weighted sharing treats such a claim the
 	// same way.
 	StrictPriority bool
-	// Logger receives the worker's logs (default: none). One line is
-	// logged when the backend becomes unavailable (ErrUnavailable) and one
-	// when it is back, for each queue of a Worker of several; one line at ERROR for each kind of permanent error
-	// (any other error of a backend call); and, as Run starts, a warning
-	// for each setting of the store that puts jobs at risk
-	// (backend.ConfigChecker: on Redis, a maxmemory-policy other than
-	// noeviction).
+	// Logger receives the worker's logs. One line at WARN is logged when
+	// the backend becomes unavailable (ErrUnavailable) and one when it is
+	// back, for each queue of a Worker of several; one line at ERROR for
+	// each kind of permanent error (any other error of a backend call); a
+	// WARN when a reclaim dead-letters poison jobs (their lease ran out on
+	// their last attempt); and, as Run starts, a WARN for each setting of
+	// the store that puts jobs at risk (backend.ConfigChecker: on Redis, a
+	// maxmemory-policy other than noeviction).
+	//
+	// When Logger is nil, the records at WARN and above go to
+	// slog.Default(), read at each record, so a default logger set after
+	// the Worker was made is used; the INFO and DEBUG records are dropped.
+	// To silence the Worker, pass slog.New(slog.DiscardHandler).
 	Logger *slog.Logger
 }
 
@@ -332,7 +337,7 @@ func NewWorker(h Handler, o WorkerOptions, queues ...ServedQueue) (*Worker, erro
 	}
 	log := o.Logger
 	if log == nil {
-		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		log = slog.New(defaultWarnings{})
 	}
 	if len(queues) == 1 {
 		log = log.With("queue", names[0])
@@ -845,8 +850,11 @@ func (w *Worker) reclaimLoop(ctx context.Context, l *lane) {
 	every(ctx, l.reclaim, func() {
 		r, err := l.q.Reclaim(ctx)
 		w.stats.reclaimed.Add(int64(r.Len()))
-		if r.Len() > 0 {
-			w.log.Info("jobqueue: reclaimed expired leases", "queue", l.q.name, "requeued", len(r.Requeued), "dead", len(r.Dead))
+		switch {
+		case len(r.Dead) > 0:
+			w.log.Warn("jobqueue: reclaimed expired leases; jobs whose last attempt's lease ran out were dead-lettered", "queue", l.q.name, "requeued", len(r.Requeued), "dead", len(r.Dead), "ids", r.Dead[:min(len(r.Dead), 10)])
+		case len(r.Requeued) > 0:
+			w.log.Info("jobqueue: reclaimed expired leases", "queue", l.q.name, "requeued", len(r.Requeued))
 		}
 		if err != nil {
 			w.backendFailed(ctx, l, "reclaim", err)
@@ -998,6 +1006,7 @@ type health struct {
 	isDown    atomic.Bool // mirrors down, so ok() costs one load when healthy
 	mu        sync.Mutex
 	down      bool
+	since     time.Time // when the outage began
 	recovered time.Time
 }
 
@@ -1010,6 +1019,7 @@ func (h *health) failed(what string, err error) {
 		return
 	}
 	h.down = true
+	h.since = time.Now()
 	h.isDown.Store(true)
 	h.log.Warn("jobqueue: backend unavailable, retrying with backoff", "op", what, "err", err)
 }
@@ -1024,7 +1034,9 @@ func (h *health) ok() {
 		h.down = false
 		h.isDown.Store(false)
 		h.recovered = time.Now()
-		h.log.Info("jobqueue: backend available again")
+		// WARN, like the outage's start, so that a log kept at WARN shows
+		// both ends of it.
+		h.log.Warn("jobqueue: backend available again", "after", h.recovered.Sub(h.since).Round(time.Millisecond))
 	}
 }
 

@@ -217,7 +217,7 @@ func TestUnavailableAckIsRepeated(t *testing.T) {
 	assert.Equal(t, StateCompleted, info.State)
 	assert.Zero(t, w.Stats().Errors)
 	assert.Equal(t, 1, log.count("backend unavailable"), "one line per outage")
-	assert.Equal(t, 1, log.count("available again"))
+	assert.Equal(t, 1, log.count("level=WARN", "available again", "after="), "the end of the outage at WARN, like its start, with its length")
 }
 
 // failingClaims refuses every claim with err.
