@@ -513,6 +513,16 @@ type Stats struct {
 	DeadTotal int64
 	// ReclaimedTotal counts expired leases reclaimed (requeued or dead).
 	ReclaimedTotal int64
+
+	// Latency is the queue latency: how long the longest-waiting
+	// claimable job has been waiting, on the backend's clock, counted
+	// from when it last became claimable (its enqueue, the run time of a
+	// delayed job or a retry, a reclaim, a RetryDead; a released job keeps
+	// the time it had). Zero when nothing is claimable. It is read from
+	// the head of each priority level and the earliest due scheduled job,
+	// so it costs the same at any depth: within a level, jobs wait in the
+	// order they became claimable.
+	Latency time.Duration
 }
 
 // Event is a state-change notification. It carries ids, never payloads. A

@@ -66,6 +66,8 @@ func brokenBackends() []brokenBackend {
 		{"purge-event-lists-ids", "Events/Kind/purged", func() backend.Backend { return &listedPurge{Backend: mem()} }},
 		{"extend-from-deadline", "Extend/KeepsLease, Queue/ExtendAndRelease", func() backend.Backend { return deadlineExtend{mem()} }},
 		{"extend-repeat-no-renewal", "LostReplies/Repeat/Extend", func() backend.Backend { return &onceExtend{Backend: mem()} }},
+		// Issue 16.
+		{"latency-from-enqueue", "Latency/RetryCountsAfresh, Latency/ReclaimCountsAfresh, Latency/RetryDeadCountsAfresh", func() backend.Backend { return enqueueLatency{mem()} }},
 	}, jobFieldsBroken()...)
 }
 
@@ -164,6 +166,28 @@ func (b *earlyReclaim) Reclaim(ctx context.Context, p backend.ReclaimParams) (ba
 		}
 	}
 	return res, nil
+}
+
+// enqueueLatency breaks "Latency ... counted from when it last became
+// claimable": it counts the wait of the next job to claim from its
+// enqueue.
+type enqueueLatency struct{ *memory.Backend }
+
+func (b enqueueLatency) Stats(ctx context.Context, queue string) (backend.Stats, error) {
+	st, err := b.Backend.Stats(ctx, queue)
+	if err != nil || st.Pending == 0 {
+		return st, err
+	}
+	next, err := b.List(ctx, backend.ListParams{Queue: queue, State: backend.StatePending, Limit: 1})
+	if err != nil || len(next) == 0 {
+		return st, err
+	}
+	info, err := b.Get(ctx, queue, next[0])
+	if err != nil {
+		return st, err
+	}
+	st.Latency = time.Since(info.EnqueuedAt)
+	return st, nil
 }
 
 // expiredNotProcessing breaks "Processing counts the claimed jobs, those whose lease has run out but that no Reclaim has taken back yet included."

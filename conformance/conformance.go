@@ -136,6 +136,7 @@ func groups() []group {
 		{"Priorities", priorityTests()},
 		{"Expiry", expiryTests()},
 		{"Snooze", snoozeTests()},
+		{"Latency", latencyTests()},
 		{"Retention", retentionTests()},
 		{"Isolation", isolationTests()},
 		{"Validation", validationTests()},

@@ -83,8 +83,12 @@ type job struct {
 	expiresAt  time.Time
 	claimedAt  time.Time
 	finishedAt time.Time
-	result     []byte
-	lastError  string
+	// readyAt is when the job last became claimable, while pending: its
+	// enqueue, its run time, its retry or reclaim. A released job keeps
+	// the one it had, as it keeps its place.
+	readyAt   time.Time
+	result    []byte
+	lastError string
 
 	token   string
 	outcome outcome
@@ -220,7 +224,7 @@ func (q *queue) lock() time.Time {
 	promoted := false
 	for j := q.scheduled.peek(); j != nil && !j.due.After(now); j = q.scheduled.peek() {
 		heap.Pop(&q.scheduled)
-		q.toPending(j, false)
+		q.toPending(j, false, now)
 		promoted = true
 	}
 	if promoted {
@@ -276,9 +280,17 @@ func (q *queue) drop(j *job) {
 
 // The to* methods put a detached job in its new state.
 
-// toPending puts j at the tail of its priority level, or at the head of
-// it when front is set.
-func (q *queue) toPending(j *job, front bool) {
+// toPending puts j at the tail of its priority level, claimable since now
+// (a due scheduled job: since its run time), or back at the head of it
+// when front is set.
+func (q *queue) toPending(j *job, front bool, now time.Time) {
+	switch {
+	case front:
+	case j.state == backend.StateScheduled:
+		j.readyAt = j.due
+	default:
+		j.readyAt = now
+	}
 	j.state = backend.StatePending
 	j.due = time.Time{}
 	level := &q.pending[j.priority]
@@ -434,7 +446,7 @@ func (b *Backend) Enqueue(ctx context.Context, p backend.EnqueueParams) error {
 		if nj.Delay > 0 {
 			q.toScheduled(j, now.Add(nj.Delay))
 		} else {
-			q.toPending(j, false)
+			q.toPending(j, false, now)
 		}
 		ev.add(j.id)
 	}
@@ -719,7 +731,7 @@ func (b *Backend) Fail(ctx context.Context, p backend.FailParams) ([]error, erro
 		if it.Delay > 0 {
 			q.toScheduled(j, now.Add(it.Delay))
 		} else {
-			q.toPending(j, false)
+			q.toPending(j, false, now)
 		}
 		requeued = true
 		if it.Snooze {
@@ -794,7 +806,7 @@ func (b *Backend) Release(ctx context.Context, p backend.ReleaseParams) ([]error
 	}
 	ev := q.collect()
 	for i := len(released) - 1; i >= 0; i-- {
-		q.toPending(released[i], true)
+		q.toPending(released[i], true, time.Time{})
 	}
 	for _, j := range released {
 		ev.add(j.id)
@@ -839,7 +851,7 @@ func (b *Backend) Reclaim(ctx context.Context, p backend.ReclaimParams) (backend
 			res.Dead = append(res.Dead, j.id)
 			continue
 		}
-		q.toPending(j, false)
+		q.toPending(j, false, now)
 		res.Requeued = append(res.Requeued, j.id)
 	}
 	if res.Len() == 0 {
@@ -963,7 +975,7 @@ func (b *Backend) Stats(ctx context.Context, queue string) (backend.Stats, error
 	if q == nil {
 		return backend.Stats{}, nil
 	}
-	q.lock()
+	now := q.lock()
 	defer q.mu.Unlock()
 	s := q.counters
 	s.Pending = int64(q.pendingLen())
@@ -971,6 +983,18 @@ func (b *Backend) Stats(ctx context.Context, queue string) (backend.Stats, error
 	s.Processing = int64(q.processing.Len())
 	s.Completed = int64(q.completed.Len())
 	s.Dead = int64(q.dead.Len())
+	// The heads of the levels are their longest-waiting jobs.
+	var oldest time.Time
+	for i := range q.pending {
+		if e := q.pending[i].Front(); e != nil {
+			if at := e.Value.(*job).readyAt; oldest.IsZero() || at.Before(oldest) {
+				oldest = at
+			}
+		}
+	}
+	if !oldest.IsZero() {
+		s.Latency = max(now.Sub(oldest), 0)
+	}
 	return s, nil
 }
 
@@ -1026,7 +1050,7 @@ func (b *Backend) RetryDead(ctx context.Context, p backend.RetryDeadParams) erro
 	// again.
 	j.token = ""
 	j.outcome = outcomeNone
-	q.toPending(j, false)
+	q.toPending(j, false, now)
 	q.remember(now, &request{id: p.RequestID})
 	q.notify()
 	q.emit(backend.EventRetried, []string{p.ID})

@@ -87,6 +87,7 @@ func runStats(ctx context.Context, e *cmdEnv, args []string) int {
 	}{{"pending", st.Pending}, {"scheduled", st.Scheduled}, {"processing", st.Processing}, {"completed", st.Completed}, {"dead", st.Dead}} {
 		fmt.Fprintf(tw, "%s\t%d\n", r.name, r.n)
 	}
+	fmt.Fprintf(tw, "\nqueue latency\t%v\n", st.Latency.Round(time.Millisecond))
 	fmt.Fprintf(tw, "\nCOUNTER\tTOTAL\n")
 	for _, r := range []struct {
 		name string
@@ -115,6 +116,9 @@ type queueStats struct {
 	RetriedTotal    int64  `json:"retried_total"`
 	DeadTotal       int64  `json:"failed_total"`
 	ReclaimedTotal  int64  `json:"reclaimed_total"`
+	// QueueLatencyMS is how long the longest-waiting claimable job has
+	// waited, in milliseconds (Stats.Latency).
+	QueueLatencyMS int64 `json:"queue_latency_ms"`
 }
 
 // newQueueStats returns st, the stats of the queue named queue, as a
@@ -133,6 +137,7 @@ func newQueueStats(queue string, st jobqueue.Stats) queueStats {
 		RetriedTotal:    st.RetriedTotal,
 		DeadTotal:       st.DeadTotal,
 		ReclaimedTotal:  st.ReclaimedTotal,
+		QueueLatencyMS:  st.Latency.Milliseconds(),
 	}
 }
 

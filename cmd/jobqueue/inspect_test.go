@@ -110,7 +110,7 @@ func TestCLIEnqueueListShow(t *testing.T) {
 	c.ok("", "enqueue", "-delay", "1h", "-max-attempts", "5", "-id", "later", `"x"`)
 
 	out = c.ok("", "stats")
-	for _, want := range []string{"queue  cli", "pending     4", "scheduled   1", "enqueued   5"} {
+	for _, want := range []string{"queue  cli", "pending     4", "scheduled   1", "queue latency  ", "enqueued   5"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("stats table lacks %q:\n%s", want, out)
 		}

@@ -436,7 +436,7 @@ func decodeJob(v any, id string) (backend.JobInfo, error) {
 func decodeStats(v any) (backend.Stats, error) {
 	var s backend.Stats
 	a, err := asArray(v, "stats")
-	if err != nil || len(a) != 6 {
+	if err != nil || len(a) != 7 {
 		return s, errShape("stats", v)
 	}
 	depths := []*int64{&s.Pending, &s.Scheduled, &s.Processing, &s.Completed, &s.Dead}
@@ -445,6 +445,11 @@ func decodeStats(v any) (backend.Stats, error) {
 			return s, err
 		}
 	}
+	latency, err := asInt(a[6], "stats")
+	if err != nil {
+		return s, err
+	}
+	s.Latency = time.Duration(latency) * time.Millisecond
 	h, err := asHash(a[5], "stats")
 	if err != nil {
 		return s, err

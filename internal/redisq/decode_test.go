@@ -130,11 +130,12 @@ func TestDecodeJob(t *testing.T) {
 
 func TestDecodeStats(t *testing.T) {
 	s, err := decodeStats([]any{int64(1), int64(2), int64(3), int64(4), int64(5),
-		[]any{"enqueued_total", "10", "reclaimed_total", "7"}})
+		[]any{"enqueued_total", "10", "reclaimed_total", "7"}, int64(1500)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := backend.Stats{Pending: 1, Scheduled: 2, Processing: 3, Completed: 4, Dead: 5, EnqueuedTotal: 10, ReclaimedTotal: 7}
+	want := backend.Stats{Pending: 1, Scheduled: 2, Processing: 3, Completed: 4, Dead: 5, EnqueuedTotal: 10, ReclaimedTotal: 7,
+		Latency: 1500 * time.Millisecond}
 	if s != want {
 		t.Errorf("decodeStats = %+v", s)
 	}

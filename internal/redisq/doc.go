@@ -19,7 +19,9 @@
 //	queue:{jobs}:job:<id>     hash    id, payload, status, attempts, max_attempts, enqueued_at_ms,
 //	                                  run_at_ms, claimed_at_ms, lease_until_ms, claim_token, acked,
 //	                                  finished_at_ms, result, last_error; kind, headers (JSON),
-//	                                  priority, timeout_ms, expires_at_ms only when the job has them
+//	                                  priority, timeout_ms, expires_at_ms only when the job has them;
+//	                                  ready_at_ms once a retry, snooze, reclaim or RetryDead has put
+//	                                  it back to pending with no run time (see stats.lua)
 //	                                  (an empty claim_token or acked means unset)
 //	queue:{jobs}:req:<id>     string  the request record of a call that changed something, by its
 //	                                  request id: what a repeat of the call returns; expires after

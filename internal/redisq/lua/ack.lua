@@ -83,7 +83,7 @@ for i = 0, n - 1 do
           rescheduled[#rescheduled + 1] = run_at
           rescheduled[#rescheduled + 1] = id
         else
-          redis.call('HSET', k, 'status', 'pending', unpack(set))
+          redis.call('HSET', k, 'status', 'pending', 'ready_at_ms', now_s, unpack(set))
           add_at(repending, level_of(f[5]), id)
         end
       end

@@ -30,6 +30,7 @@ end
 local max, dmax, dttl = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local now = now_ms()
 local expired = redis.call('ZRANGEBYSCORE', K_PROCESSING, '-inf', now, 'LIMIT', 0, max)
+local now_s = fmt(now)
 local requeued, dead, reasons = {}, {}, {}
 local by_level = {}
 call_chunked('ZREM', K_PROCESSING, expired)
@@ -46,7 +47,7 @@ for _, id in ipairs(expired) do
       -- The stored strings: a Lua number would print a large count as 1e+15.
       reasons[#dead] = 'jobqueue: lease expired on attempt ' .. (f[2] or '0') .. ' of ' .. (f[3] or '0')
     else
-      redis.call('HSET', k, 'status', 'pending', 'claim_token', '', 'acked', '')
+      redis.call('HSET', k, 'status', 'pending', 'ready_at_ms', now_s, 'claim_token', '', 'acked', '')
       requeued[#requeued + 1] = id
       add_at(by_level, level_of(f[4]), id)
     end

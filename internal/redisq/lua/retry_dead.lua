@@ -22,7 +22,7 @@ end
 -- O(dead history), which is capped; this is an operator's action.
 redis.call('LREM', K_DEAD, 0, id)
 redis.call('PERSIST', k)
-redis.call('HSET', k, 'status', 'pending', 'attempts', 0)
+redis.call('HSET', k, 'status', 'pending', 'attempts', 0, 'ready_at_ms', fmt(now_ms()))
 redis.call('HDEL', k, 'claim_token', 'acked', 'finished_at_ms', 'expires_at_ms')
 redis.call('RPUSH', K_LEVEL[level_of(f[2])], id)
 arm_marker()

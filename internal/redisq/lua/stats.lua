@@ -1,16 +1,41 @@
--- stats.lua reads a queue's depths and counters, changing nothing (a
--- read-only script).
+-- stats.lua reads a queue's depths, counters and latency, changing
+-- nothing (a read-only script).
 -- KEYS: the queue keys of lib.lua.
 -- ARGV[1], ARGV[2]: job key prefix, events channel (lib.lua).
--- Returns: {pending, scheduled, processing, completed, dead, counters}
--- where counters is the stats hash as a flat array field, value...
--- Pending counts every priority level, and the scheduled jobs whose run
--- time has come; processing
--- counts every claimed job, expired leases not yet reclaimed included.
-local due = redis.call('ZCOUNT', K_SCHEDULED, '-inf', fmt(now_ms()))
+-- Returns: {pending, scheduled, processing, completed, dead, counters,
+-- latency_ms} where counters is the stats hash as a flat array field,
+-- value... Pending counts every priority level, and the scheduled jobs
+-- whose run time has come; processing counts every claimed job, expired
+-- leases not yet reclaimed included.
+--
+-- latency_ms is how long the longest-waiting claimable job has waited
+-- (backend.Stats.Latency): a job became claimable at the latest of its
+-- enqueued_at_ms, run_at_ms (a delayed job or retry, due) and ready_at_ms
+-- (written by the moves to the tail of pending that have no run time: a
+-- retry or snooze without delay, a reclaim, a RetryDead), since each move
+-- writes a time later than the ones before it. A release keeps the time
+-- its job had. Each level waits in that order, so its head has waited
+-- longest, and so has the earliest due scheduled job among the due ones:
+-- a few commands per level, whatever the depth.
+local now = now_ms()
+local due = redis.call('ZCOUNT', K_SCHEDULED, '-inf', fmt(now))
 local pending = due
+local oldest = now
 for l = 0, MAX_LEVEL do
-  pending = pending + redis.call('LLEN', K_LEVEL[l])
+  local n = redis.call('LLEN', K_LEVEL[l])
+  pending = pending + n
+  if n > 0 then
+    local f = redis.call('HMGET', job_key(redis.call('LINDEX', K_LEVEL[l], 0)),
+      'enqueued_at_ms', 'run_at_ms', 'ready_at_ms')
+    local at = math.max(tonumber(f[1]) or 0, tonumber(f[2]) or 0, tonumber(f[3]) or 0)
+    if at > 0 then
+      oldest = math.min(oldest, at)
+    end
+  end
+end
+if due > 0 then
+  local first = redis.call('ZRANGE', K_SCHEDULED, 0, 0, 'WITHSCORES')
+  oldest = math.min(oldest, tonumber(first[2]))
 end
 return {
   pending,
@@ -19,4 +44,5 @@ return {
   live_len(K_COMPLETED, 'completed'),
   live_len(K_DEAD, 'dead'),
   redis.call('HGETALL', K_STATS),
+  now - oldest,
 }
