@@ -134,15 +134,11 @@ func TestWorkerLogsWarningsToDefault(t *testing.T) {
 		b := checkedBackend{Backend: memory.New(), warnings: []string{"jobqueue: evicting store"}}
 		q, err := New(b, "defaultlog")
 		require.NoError(t, err)
-		w, err := q.NewWorker(func(context.Context, *Job) (any, error) { return nil, nil },
-			WorkerOptions{Concurrency: 1, ClaimWait: 20 * time.Millisecond, Logger: logger})
-		require.NoError(t, err)
 		var log logLines
-		slog.SetDefault(log.logger()) // after NewWorker: looked up when logging
+		w, stop := startInternalWorker(t, q, func(context.Context, *Job) (any, error) { return nil, nil },
+			WorkerOptions{Concurrency: 1, ClaimWait: 20 * time.Millisecond, Logger: logger},
+			func(*Worker) { slog.SetDefault(log.logger()) }) // after NewWorker: looked up when logging
 		defer slog.SetDefault(prev)
-		ctx, cancel := context.WithCancel(context.Background())
-		ran := make(chan error, 1)
-		go func() { ran <- w.Run(ctx) }()
 		if logger == nil {
 			require.Eventually(t, func() bool { return log.count("evicting store") == 1 }, 5*time.Second, 5*time.Millisecond)
 		} else {
@@ -152,8 +148,7 @@ func TestWorkerLogsWarningsToDefault(t *testing.T) {
 			require.NoError(t, err)
 			require.Eventually(t, func() bool { return w.Stats().Completed == 1 }, 5*time.Second, 5*time.Millisecond)
 		}
-		cancel()
-		require.NoError(t, <-ran) // every log line of the Run is written by now
+		stop() // every log line of the Run is written by now
 		log.mu.Lock()
 		defer log.mu.Unlock()
 		if logger == nil {
@@ -184,19 +179,14 @@ func TestReclaimWarnsAboutPoisonJobs(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, jobs, 2)
 	var log logLines
-	w, err := q.NewWorker(func(context.Context, *Job) (any, error) { return nil, nil },
+	w, stop := startInternalWorker(t, q, func(context.Context, *Job) (any, error) { return nil, nil },
 		WorkerOptions{Concurrency: 1, ClaimWait: 20 * time.Millisecond, HeartbeatInterval: 5 * time.Millisecond,
 			ReclaimInterval: 10 * time.Millisecond, Logger: log.logger()})
-	require.NoError(t, err)
-	runCtx, cancel := context.WithCancel(ctx)
-	ran := make(chan error, 1)
-	go func() { ran <- w.Run(runCtx) }()
 	require.Eventually(t, func() bool {
 		info, err := q.Get(ctx, poison)
 		return err == nil && info.State == StateDead && w.Stats().Completed == 1
 	}, 5*time.Second, 5*time.Millisecond)
-	cancel()
-	require.NoError(t, <-ran)
+	stop()
 	assert.Equal(t, 1, log.count("level=WARN", "dead-lettered", "dead=1", poison), "the poison job is named at WARN: %q", log.lines)
 	assert.Zero(t, log.count("level=INFO", "dead-lettered"))
 }
