@@ -138,7 +138,6 @@ func TestWorkerLogsWarningsToDefault(t *testing.T) {
 		w, stop := startInternalWorker(t, q, func(context.Context, *Job) (any, error) { return nil, nil },
 			WorkerOptions{Concurrency: 1, ClaimWait: 20 * time.Millisecond, Logger: logger},
 			func(*Worker) { slog.SetDefault(log.logger()) }) // after NewWorker: looked up when logging
-		defer slog.SetDefault(prev)
 		if logger == nil {
 			require.Eventually(t, func() bool { return log.count("evicting store") == 1 }, 5*time.Second, 5*time.Millisecond)
 		} else {

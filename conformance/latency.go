@@ -97,9 +97,8 @@ func testLatencyDelayed(t *testing.T, f *fixture) {
 	due.from, due.to = due.from.Add(delay), due.to.Add(delay)
 	time.Sleep(delay + wait)
 	f.requireLatency(due, "a delayed job, due")
-	// A claim of another queue's job changes nothing here; a claim of
-	// this queue moves due jobs to pending and takes the oldest, so a
-	// second job of a higher level takes the claim.
+	// A claim moves due jobs to pending; a job of a higher level takes
+	// it, so the delayed job stays, now pending.
 	f.enqueue1(atLevel(backend.MaxPriority))
 	f.claimN(1, longLease)
 	f.requireLatency(due, "a delayed job, due, after a claim")
