@@ -523,6 +523,11 @@ type Stats struct {
 	// so it costs the same at any depth: within a level, jobs wait in the
 	// order they became claimable.
 	Latency time.Duration
+
+	// Workers counts the processes working the queue: those whose last
+	// beat (WorkerTracker) has not run out. Zero on a backend that does
+	// not implement WorkerTracker.
+	Workers int64
 }
 
 // Event is a state-change notification. It carries ids, never payloads. A
