@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -94,6 +95,10 @@ type WorkerOptions struct {
 	// the Worker was made is used; the INFO and DEBUG records are dropped.
 	// To silence the Worker, pass slog.New(slog.DiscardHandler).
 	Logger *slog.Logger
+	// Observers are told of every attempt's start, lease renewals and
+	// outcome (see Observer), in the order given: metrics and tracing
+	// plug in here.
+	Observers []Observer
 }
 
 // NoReclaim is the ReclaimInterval of a Worker that reclaims nothing
@@ -154,6 +159,7 @@ type Worker struct {
 	h      Handler
 	o      WorkerOptions
 	log    *slog.Logger
+	obs    observers
 
 	stats struct {
 		running, claimed, completed, retried, snoozed, dead, panics, lost, released, reclaimed, errors, dropped atomic.Int64
@@ -176,8 +182,43 @@ type flight struct {
 	// only means the outcome got there first.
 	returned atomic.Bool
 	// released is set when shutdown hands the job back: a renewal refused
-	// after that is the release, not a lost lease.
-	released atomic.Bool
+	// after that is the release, not a lost lease. handedBack is set once
+	// the backend accepted the release.
+	released, handedBack atomic.Bool
+
+	// The attempt as the Worker's Observers see it (only when it has
+	// some): octx is the context the observers returned, took how long
+	// the handler ran. mu orders the events and ended makes AttemptEnded
+	// the last of them.
+	octx  context.Context
+	took  time.Duration
+	mu    sync.Mutex
+	ended bool
+}
+
+// observe tells the Worker's observers of a step of f's attempt, unless
+// the attempt has ended. A Worker with no observers does nothing.
+func (w *Worker) observe(f *flight, e AttemptEvent) {
+	if w.obs == nil || f == nil {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ended {
+		return
+	}
+	if e.Kind == AttemptEnded {
+		f.ended = true
+		if e.Outcome != OutcomeReleased {
+			e.Duration = f.took
+		}
+	}
+	w.obs.event(f.octx, f.job, e)
+}
+
+// end tells the observers the outcome of f's attempt.
+func (w *Worker) end(f *flight, outcome Outcome, err error) {
+	w.observe(f, AttemptEvent{Kind: AttemptEnded, Outcome: outcome, Err: err})
 }
 
 // lane is one served queue's way through a running Worker: its jobs in
@@ -344,7 +385,15 @@ func NewWorker(h Handler, o WorkerOptions, queues ...ServedQueue) (*Worker, erro
 	} else {
 		log = log.With("queues", names)
 	}
+	for _, ob := range o.Observers {
+		if ob == nil {
+			return nil, fmt.Errorf("%w: nil Observer", ErrInvalidArgument)
+		}
+	}
 	w := &Worker{h: h, o: o, log: log, flushTimeout: defaultFlushTimeout}
+	if len(o.Observers) > 0 {
+		w.obs = observers(slices.Clone(o.Observers))
+	}
 	for _, sq := range queues {
 		reclaim := o.ReclaimInterval
 		if reclaim == 0 {
@@ -573,17 +622,32 @@ func (w *Worker) run(ctx, life context.Context, j *Job, l *lane) {
 	jctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	f := &flight{job: j, cancel: cancel}
+	hctx := jctx
+	if w.obs != nil {
+		hctx = w.obs.started(jctx, j)
+		f.octx = hctx
+	}
 	l.running.Store(j, f)
 	w.stats.running.Add(1)
 	defer w.stats.running.Add(-1)
 
-	result, err := w.call(jctx, j)
+	start := time.Now()
+	result, err := w.call(hctx, j)
+	f.took = time.Since(start)
 	f.returned.Store(true)
 	if context.Cause(jctx) == errLeaseLost || ctx.Err() != nil {
 		// The claim is gone (reclaimed, or released at shutdown): the
 		// token check would refuse any outcome.
 		l.running.Delete(j)
 		l.forget(1)
+		switch {
+		case context.Cause(jctx) == errLeaseLost:
+			w.end(f, OutcomeLost, errLeaseLost)
+		case f.handedBack.Load():
+			w.end(f, OutcomeReleased, nil)
+		default:
+			w.end(f, OutcomeAbandoned, errShutdownDropped)
+		}
 		return
 	}
 	o := outcome{job: j, err: err}
@@ -600,8 +664,13 @@ func (w *Worker) run(ctx, life context.Context, j *Job, l *lane) {
 	case <-life.Done():
 		l.running.Delete(j)
 		l.forget(1)
+		w.end(f, OutcomeAbandoned, errShutdownDropped)
 	}
 }
+
+// errShutdownDropped is why a Worker's shutdown dropped an attempt's
+// outcome: the attempt's job returns through the reclaimer.
+var errShutdownDropped = errors.New("jobqueue: the worker shut down before the outcome was recorded")
 
 // call runs the handler, within the job's timeout, turning a panic into an
 // error.
@@ -711,6 +780,7 @@ func (w *Worker) ack(ctx context.Context, l *lane, batch []outcome) {
 	var done []backend.Completion
 	var doneJobs, failedJobs []*Job
 	var failed []backend.Failure
+	var causes []error
 	for _, o := range batch {
 		if o.err == nil {
 			done = append(done, backend.Completion{Ack: o.job.ack(), Result: o.result, Error: o.note})
@@ -718,72 +788,97 @@ func (w *Worker) ack(ctx context.Context, l *lane, batch []outcome) {
 		} else {
 			failed = append(failed, q.failure(o.job.ack(), o.job.Attempts, o.job.MaxAttempts, o.err))
 			failedJobs = append(failedJobs, o.job)
+			causes = append(causes, o.err)
 		}
 	}
 	if len(done) > 0 {
-		errs := w.untilAccepted(ctx, l, "complete", func() ([]error, error) {
+		errs, err := w.untilAccepted(ctx, l, "complete", func() ([]error, error) {
 			return q.complete(ctx, done)
 		})
-		w.settle(l, doneJobs, errs, func(int) { w.stats.completed.Add(1) })
+		w.settle(l, doneJobs, errs, err, func(int) AttemptEvent {
+			w.stats.completed.Add(1)
+			return AttemptEvent{Outcome: OutcomeCompleted}
+		})
 	}
 	if len(failed) > 0 {
-		errs := w.untilAccepted(ctx, l, "fail", func() ([]error, error) {
+		errs, err := w.untilAccepted(ctx, l, "fail", func() ([]error, error) {
 			return q.fail(ctx, failed)
 		})
-		w.settle(l, failedJobs, errs, func(i int) {
+		w.settle(l, failedJobs, errs, err, func(i int) AttemptEvent {
+			e := AttemptEvent{Err: causes[i], Delay: failed[i].Delay}
 			switch {
 			case failed[i].Dead:
 				w.stats.dead.Add(1)
+				e.Outcome = OutcomeDead
 			case failed[i].Snooze:
 				w.stats.snoozed.Add(1)
+				e.Outcome = OutcomeSnoozed
 			default:
 				w.stats.retried.Add(1)
+				e.Outcome = OutcomeRetried
 			}
+			return e
 		})
 	}
 }
 
-// settle forgets acknowledged jobs and counts each item's result.
-func (w *Worker) settle(l *lane, jobs []*Job, errs []error, accepted func(i int)) {
+// settle forgets acknowledged jobs, counts each item's result, and tells
+// the observers each attempt's outcome. errs are the call's per-item
+// results, nil when the call as a whole failed with err.
+func (w *Worker) settle(l *lane, jobs []*Job, errs []error, err error, accepted func(i int) AttemptEvent) {
 	for i, j := range jobs {
-		l.running.Delete(j)
+		v, _ := l.running.LoadAndDelete(j)
+		f, _ := v.(*flight)
+		var e AttemptEvent
 		switch {
 		case errs == nil:
-			// The worker is shutting down and the backend never answered.
+			// The worker is shutting down and the backend never answered,
+			// or the call was refused for good.
+			e = AttemptEvent{Outcome: OutcomeAbandoned, Err: err}
 		case errs[i] == nil:
-			accepted(i)
+			e = accepted(i)
 		case errors.Is(errs[i], ErrLostClaim), errors.Is(errs[i], ErrNotFound):
 			w.stats.lost.Add(1)
 			w.log.Warn("jobqueue: outcome refused", "job", j.ID, "err", errs[i])
+			e = AttemptEvent{Outcome: OutcomeLost, Err: errs[i]}
+			if f != nil && f.handedBack.Load() {
+				// Refused because the shutdown handed the job back.
+				e = AttemptEvent{Outcome: OutcomeReleased}
+			}
 		default:
 			w.permanent("outcome", errs[i])
+			e = AttemptEvent{Outcome: OutcomeAbandoned, Err: errs[i]}
 		}
+		e.Kind = AttemptEnded
+		w.observe(f, e)
 	}
 	l.forget(len(jobs))
 }
 
 // untilAccepted repeats call while it fails as a whole with ErrUnavailable,
 // until ctx ends. Any other error is permanent: it is logged and counted,
-// and the call given up on; the jobs return through the reclaimer.
-func (w *Worker) untilAccepted(ctx context.Context, l *lane, what string, call func() ([]error, error)) []error {
+// and the call given up on; the jobs return through the reclaimer. When
+// the call was given up on, the per-item results are nil and the error
+// says why.
+func (w *Worker) untilAccepted(ctx context.Context, l *lane, what string, call func() ([]error, error)) ([]error, error) {
 	retry := backoffTimer{}
 	for {
 		errs, err := call()
 		if err == nil {
 			l.health.ok()
-			return errs
+			return errs, nil
 		}
 		if ctx.Err() != nil {
 			// Shutting down: the call was cut short, not refused.
-			return nil
+			return nil, fmt.Errorf("%w: %w", errShutdownDropped, err)
 		}
 		if !errors.Is(err, ErrUnavailable) {
 			w.permanent(what, err)
-			return nil
+			return nil, err
 		}
 		l.health.failed(what, err)
 		if !retry.wait(ctx) {
-			return nil
+			return nil, fmt.Errorf("%w: %w", errShutdownDropped, err)
 		}
 	}
 }
@@ -812,6 +907,7 @@ func (w *Worker) heartbeat(ctx context.Context, l *lane, flights []*flight) {
 		for i, f := range chunk {
 			acks[i] = f.job.ack()
 		}
+		until := time.Now().Add(l.q.cfg.lease)
 		errs, err := l.q.extend(ctx, acks)
 		if err != nil {
 			w.backendFailed(ctx, l, "heartbeat", err)
@@ -819,11 +915,16 @@ func (w *Worker) heartbeat(ctx context.Context, l *lane, flights []*flight) {
 		}
 		l.health.ok()
 		for i, e := range errs {
-			if e != nil && (errors.Is(e, ErrLostClaim) || errors.Is(e, ErrNotFound)) {
-				if _, still := l.running.Load(chunk[i].job); still && !chunk[i].returned.Load() && !chunk[i].released.Load() {
+			f := chunk[i]
+			switch {
+			case e == nil:
+				w.observe(f, AttemptEvent{Kind: AttemptLeaseRenewed, LeaseUntil: until})
+			case errors.Is(e, ErrLostClaim) || errors.Is(e, ErrNotFound):
+				if _, still := l.running.Load(f.job); still && !f.returned.Load() && !f.released.Load() {
 					w.stats.lost.Add(1)
-					w.log.Warn("jobqueue: lease lost, cancelling handler", "job", chunk[i].job.ID)
-					chunk[i].cancel(errLeaseLost)
+					w.log.Warn("jobqueue: lease lost, cancelling handler", "job", f.job.ID)
+					w.observe(f, AttemptEvent{Kind: AttemptLeaseLost, Err: e})
+					f.cancel(errLeaseLost)
 				}
 			}
 		}
@@ -974,10 +1075,12 @@ func (w *Worker) releaseRunning(ctx context.Context, lanes []*lane) {
 // release hands one lane's running jobs back to pending.
 func (w *Worker) release(ctx context.Context, l *lane) {
 	var acks []backend.Ack
+	var flights []*flight
 	l.running.Range(func(_, v any) bool {
 		if f := v.(*flight); !f.returned.Load() {
 			f.released.Store(true)
 			acks = append(acks, f.job.ack())
+			flights = append(flights, f)
 		}
 		return true
 	})
@@ -989,9 +1092,10 @@ func (w *Worker) release(ctx context.Context, l *lane) {
 		w.log.Error("jobqueue: could not release running jobs at shutdown; they return after their lease", "queue", l.q.name, "jobs", len(acks), "err", err)
 		return
 	}
-	for _, e := range errs {
+	for i, e := range errs {
 		if e == nil {
 			w.stats.released.Add(1)
+			flights[i].handedBack.Store(true)
 		}
 	}
 	w.log.Info("jobqueue: released running jobs at shutdown", "queue", l.q.name, "jobs", len(acks))

@@ -302,6 +302,7 @@ func TestWorkerOptionsRefused(t *testing.T) {
 		"negative grace":                  {ShutdownGrace: -time.Second},
 		"negative ack batch":              {AckBatch: -1},
 		"negative reclaim, not NoReclaim": {ReclaimInterval: -time.Second},
+		"nil observer":                    {Observers: []Observer{nil}},
 	} {
 		_, err := q.NewWorker(h, o)
 		assert.ErrorIs(t, err, ErrInvalidArgument, name)

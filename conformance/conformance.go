@@ -145,6 +145,7 @@ func groups() []group {
 		{"LostReplies", lostReplyTests()},
 		{"Queue", queueTests()},
 		{"Worker", workerTests()},
+		{"Observer", observerTests()},
 		{"Mux", muxTests()},
 		{"MultiQueue", multiQueueTests()},
 	}
