@@ -123,4 +123,3 @@ func (qm *queueMetrics) observe(ctx context.Context, o metric.Observer, q *jobqu
 	o.ObserveInt64(qm.dead, s.DeadTotal, at)
 	o.ObserveInt64(qm.reclaimed, s.ReclaimedTotal, at)
 }
-
