@@ -38,7 +38,7 @@ func TestBatchInjectsEveryJob(t *testing.T) {
 	assert.Equal(t, int64(3), attr(s, semconv.MessagingBatchMessageCountKey).AsInt64())
 	assert.Equal(t, ids, attr(s, jqotel.IDsKey).AsStringSlice())
 	assert.Equal(t, "email", attr(s, jqotel.KindKey).AsString())
-	assert.Equal(t, attribute.INVALID, attr(s, semconv.MessagingMessageIDKey).Type(), "a batch has no single message id")
+	assert.Equal(t, attribute.EMPTY, attr(s, semconv.MessagingMessageIDKey).Type(), "a batch has no single message id")
 	for _, id := range ids {
 		info, err := q.Get(context.Background(), id)
 		require.NoError(t, err)
