@@ -40,7 +40,8 @@
 // the delay), snoozed, dead_lettered, released, outcome_refused (the lease
 // had been lost, so the outcome was not recorded) or outcome_abandoned. A
 // retried, dead, lost or abandoned attempt ends with status Error and its
-// error recorded; a completed one with status Ok.
+// error recorded; the others leave the status Unset, as the OpenTelemetry
+// spec asks of instrumentation libraries.
 //
 // # Metrics
 //

@@ -156,7 +156,8 @@ func (o *observer) ended(ctx context.Context, a *attempt, e jobqueue.AttemptEven
 	failed := false
 	switch e.Outcome {
 	case jobqueue.OutcomeCompleted:
-		s.SetStatus(codes.Ok, "")
+		// Status left Unset: the OpenTelemetry spec reserves Ok for an
+		// application's own decision, not an instrumentation library's.
 	case jobqueue.OutcomeRetried:
 		s.AddEvent("retry_scheduled", trace.WithAttributes(DelayKey.Int64(e.Delay.Milliseconds())))
 		failed = true
