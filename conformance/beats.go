@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/jobqueue-go/jobqueue"
 	"github.com/jobqueue-go/jobqueue/backend"
 )
 
@@ -26,6 +27,7 @@ func beatTests() []testCase {
 		{name: "PurgeForgets", run: testBeatPurge},
 		{name: "Invalid", run: testBeatInvalid},
 		{name: "ContextAlreadyEnded", run: testBeatEndedContext},
+		{name: "RunningWorkersCounted", run: testBeatWorkers},
 	}
 }
 
@@ -181,4 +183,25 @@ func testBeatEndedContext(t *testing.T, f *fixture) {
 		require.ErrorIs(t, tr.Beat(ctx, backend.BeatParams{Queue: f.q, ID: "p1", TTL: 0}), context.Canceled, "a process leaving")
 	})
 	require.Equal(t, int64(1), f.workers())
+}
+
+// testBeatWorkers runs jobqueue.Workers on the queue: each counts while it
+// runs, as one process, and no longer once its Run has returned. The lease
+// of a minute makes their beats outlast the test: a Worker that stops
+// counting did so by its last beat.
+func testBeatWorkers(t *testing.T, f *fixture) {
+	f.tracker()
+	q := f.queue(jobqueue.WithLease(longLease))
+	idle := func(context.Context, *jobqueue.Job) (any, error) { return nil, nil }
+	_, stop1 := startWorker(t, q, idle, jobqueue.WorkerOptions{Concurrency: 3})
+	f.requireWorkersSoon(1, "one Worker running")
+	_, stop2 := startWorker(t, q, idle, jobqueue.WorkerOptions{})
+	f.requireWorkersSoon(2, "two Workers running")
+	st, err := q.Stats(f.ctx)
+	require.NoError(t, err)
+	require.Equal(t, int64(2), st.Workers, "jobqueue.Stats")
+	stop1()
+	f.requireWorkersSoon(1, "after one Worker's Run returned")
+	stop2()
+	f.requireWorkersSoon(0, "after both Workers' Run returned")
 }
