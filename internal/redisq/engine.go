@@ -385,7 +385,7 @@ func (e *Engine) Purge(ctx context.Context, p backend.PurgeParams) error {
 
 // Beat implements backend.WorkerTracker, with one call of beat.lua. It
 // sends no request id: a repeat after a lost reply beats again, which is
-// what the caller meant anyway.
+// harmless (backend's "Lost replies and repeated calls").
 func (e *Engine) Beat(ctx context.Context, p backend.BeatParams) error {
 	if err := p.Validate(); err != nil {
 		return err
