@@ -452,6 +452,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	if !w.started.CompareAndSwap(false, true) {
 		return errRunTwice
 	}
+	// The Worker counts among its queues' processes until Run returns.
+	stopPresence := w.startPresence(ctx)
+	defer stopPresence()
 	// The claim and reclaim loops end with ctx, or when claims are refused
 	// for good.
 	ctx, stop := context.WithCancel(ctx)

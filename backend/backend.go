@@ -46,6 +46,9 @@
 //     claimed again reports ErrLostClaim, and one after its record is gone
 //     (a retention that keeps nothing, Delete, Purge) reports ErrNotFound,
 //     although the first run took effect.
+//   - WorkerTracker.Beat takes no id: a repeat beats again, which only
+//     sets the process's expiry once more, from the time of the repeat
+//     (and removes it again, for a TTL of zero).
 //   - Reads (Get, List, Stats) change nothing, so their repeats are free.
 //     They never write to the store either, so an implementation may serve
 //     them from a read-only replica.

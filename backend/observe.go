@@ -16,7 +16,8 @@ type WorkerTracker interface {
 	// zero removes the process at once (a Worker that stops). Beats are
 	// cheap and bounded: a queue's record of processes holds only those
 	// that beat within their TTL, plus those whose TTL ran out since the
-	// last beat of any process, which the next beat drops.
+	// last beat of any process, which the next beat drops. A repeated
+	// beat simply beats again (see "Lost replies and repeated calls").
 	Beat(ctx context.Context, p BeatParams) error
 }
 

@@ -68,6 +68,9 @@ func brokenBackends() []brokenBackend {
 		{"extend-repeat-no-renewal", "LostReplies/Repeat/Extend", func() backend.Backend { return &onceExtend{Backend: mem()} }},
 		// Issue 16.
 		{"latency-from-enqueue", "Latency/RetryCountsAfresh, Latency/ReclaimCountsAfresh, Latency/RetryDeadCountsAfresh", func() backend.Backend { return enqueueLatency{mem()} }},
+		// Worker beats.
+		{"beat-zero-ttl-ignored", "Workers/ZeroTTLRemoves", func() backend.Backend { return zeroBeatIgnored{mem()} }},
+		{"beat-never-runs-out", "Workers/RunsOut, Workers/RenewalLasts", func() backend.Backend { return endlessBeat{mem()} }},
 	}, jobFieldsBroken()...)
 }
 
@@ -936,4 +939,24 @@ func (b *onceExtend) Extend(ctx context.Context, p backend.ExtendParams) ([]erro
 		errs[i] = inner[k]
 	}
 	return errs, nil
+}
+
+// zeroBeatIgnored breaks "A TTL of zero removes the process at once" (WorkerTracker.Beat): a stopping process stays counted until its last beat runs out.
+type zeroBeatIgnored struct{ *memory.Backend }
+
+func (b zeroBeatIgnored) Beat(ctx context.Context, p backend.BeatParams) error {
+	if p.Validate() == nil && ctx.Err() == nil && p.TTL == 0 {
+		return nil
+	}
+	return b.Backend.Beat(ctx, p)
+}
+
+// endlessBeat breaks "Workers counts the processes ... whose last beat has not run out": every beat lasts MaxBeatTTL, whatever its TTL.
+type endlessBeat struct{ *memory.Backend }
+
+func (b endlessBeat) Beat(ctx context.Context, p backend.BeatParams) error {
+	if p.Validate() == nil && p.TTL > 0 {
+		p.TTL = backend.MaxBeatTTL
+	}
+	return b.Backend.Beat(ctx, p)
 }

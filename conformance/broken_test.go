@@ -55,6 +55,9 @@ var mustCatch = []string{
 	"headers-aliased",
 	// Issue 16.
 	"latency-from-enqueue",
+	// Worker beats.
+	"beat-zero-ttl-ignored",
+	"beat-never-runs-out",
 }
 
 // TestBrokenChild runs the suite on the broken backend brokenEnv names;

@@ -82,6 +82,13 @@ const (
 	// that time the wake-up skip, and the rest still require the job to
 	// arrive before the wait ends.
 	PromptWakeup Capability = "prompt-wakeup"
+
+	// Workers is backend.WorkerTracker: Beat, and Stats.Workers counting
+	// the processes that beat. Unlike Events, a backend that does not
+	// implement the interface must declare it missing, or the group
+	// fails: a wrapper that embeds backend.Backend hides the method, and
+	// would otherwise pass unnoticed.
+	Workers Capability = "workers"
 )
 
 // testCase is one named test of the suite. Serial tests measure latency,
@@ -137,6 +144,7 @@ func groups() []group {
 		{"Expiry", expiryTests()},
 		{"Snooze", snoozeTests()},
 		{"Latency", latencyTests()},
+		{"Workers", beatTests()},
 		{"Retention", retentionTests()},
 		{"Isolation", isolationTests()},
 		{"Validation", validationTests()},

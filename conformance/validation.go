@@ -57,6 +57,11 @@ func queueMethods(f *fixture) []queueMethod {
 		}},
 		{"Delete", func(f *fixture, q string) error { return f.b.Delete(f.ctx, backend.DeleteParams{Queue: q, ID: "x"}) }},
 	}
+	if tr, ok := f.b.(backend.WorkerTracker); ok {
+		ms = append(ms, queueMethod{"Beat", func(f *fixture, q string) error {
+			return tr.Beat(f.ctx, backend.BeatParams{Queue: q, ID: "x", TTL: longLease})
+		}})
+	}
 	if sub, ok := f.b.(backend.Subscriber); ok {
 		ms = append(ms, queueMethod{"Subscribe", func(f *fixture, q string) error {
 			_, err := sub.Subscribe(f.ctx, q)

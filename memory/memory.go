@@ -37,9 +37,10 @@ import (
 const eventBuffer = 256
 
 var (
-	_ backend.Backend    = (*Backend)(nil)
-	_ backend.Subscriber = (*Backend)(nil)
-	_ backend.Local      = (*Backend)(nil)
+	_ backend.Backend       = (*Backend)(nil)
+	_ backend.Subscriber    = (*Backend)(nil)
+	_ backend.Local         = (*Backend)(nil)
+	_ backend.WorkerTracker = (*Backend)(nil)
 )
 
 // Backend is an in-memory backend.Backend. The zero value is not usable;
@@ -127,6 +128,9 @@ type queue struct {
 
 	counters backend.Stats // only the *Total fields are used
 
+	// workers holds the expiry of each process's last beat (Beat).
+	workers map[string]time.Time
+
 	// requests remembers the calls that changed something, by request id,
 	// for backend.RequestWindow; reqOrder holds them oldest first, so they
 	// expire from its front.
@@ -179,6 +183,7 @@ func (q *queue) remember(now time.Time, r *request) {
 // do on Redis.
 func (q *queue) reset() {
 	q.jobs = make(map[string]*job)
+	q.workers = nil
 	for i := range q.pending {
 		q.pending[i].Init()
 	}
@@ -995,6 +1000,11 @@ func (b *Backend) Stats(ctx context.Context, queue string) (backend.Stats, error
 	if !oldest.IsZero() {
 		s.Latency = max(now.Sub(oldest), 0)
 	}
+	for _, until := range q.workers {
+		if until.After(now) {
+			s.Workers++
+		}
+	}
 	return s, nil
 }
 
@@ -1073,6 +1083,34 @@ func (b *Backend) Delete(ctx context.Context, p backend.DeleteParams) error {
 	q.drop(j)
 	q.remember(now, &request{id: p.RequestID})
 	q.emit(backend.EventDeleted, []string{p.ID})
+	return nil
+}
+
+// Beat implements backend.WorkerTracker. Each beat drops the processes
+// whose beats ran out, so the map holds only live ones and those that ran
+// out since.
+func (b *Backend) Beat(ctx context.Context, p backend.BeatParams) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	q := b.queue(p.Queue, p.TTL > 0)
+	if q == nil {
+		return nil
+	}
+	now := q.lock()
+	defer q.mu.Unlock()
+	maps.DeleteFunc(q.workers, func(_ string, until time.Time) bool { return !until.After(now) })
+	if p.TTL == 0 {
+		delete(q.workers, p.ID)
+		return nil
+	}
+	if q.workers == nil {
+		q.workers = make(map[string]time.Time)
+	}
+	q.workers[p.ID] = now.Add(p.TTL)
 	return nil
 }
 

@@ -53,7 +53,7 @@ var aclScriptCommands = []string{
 	"get", "set", "del", "exists", "pexpire", "persist",
 	"hget", "hmget", "hgetall", "hset", "hdel", "hincrby",
 	"llen", "lindex", "lrange", "lpush", "rpush", "lmpop", "rpop", "lrem", "ltrim",
-	"zadd", "zrem", "zcard", "zcount", "zrange", "zrangebyscore", "zremrangebyrank",
+	"zadd", "zrem", "zcard", "zcount", "zrange", "zrangebyscore", "zremrangebyrank", "zremrangebyscore",
 }
 
 // queueACL returns the ACL SETUSER command that makes user a user of one

@@ -83,6 +83,7 @@ var (
 	_ backend.Backend       = (*Backend)(nil)
 	_ backend.Subscriber    = (*Backend)(nil)
 	_ backend.ConfigChecker = (*Backend)(nil)
+	_ backend.WorkerTracker = (*Backend)(nil)
 )
 
 // New returns a Backend that uses client. The caller keeps ownership of
@@ -165,6 +166,12 @@ func (b *Backend) RetryDead(ctx context.Context, p backend.RetryDeadParams) erro
 // Delete removes one job; see backend.Backend.Delete.
 func (b *Backend) Delete(ctx context.Context, p backend.DeleteParams) error {
 	return b.e.Delete(ctx, p)
+}
+
+// Beat records that a process works a queue, in the queue's workers zset;
+// see backend.WorkerTracker.
+func (b *Backend) Beat(ctx context.Context, p backend.BeatParams) error {
+	return b.e.Beat(ctx, p)
 }
 
 // Subscribe delivers the queue's events; see backend.Subscriber. It shares

@@ -88,6 +88,7 @@ func runStats(ctx context.Context, e *cmdEnv, args []string) int {
 		fmt.Fprintf(tw, "%s\t%d\n", r.name, r.n)
 	}
 	fmt.Fprintf(tw, "\nqueue latency\t%v\n", st.Latency.Round(time.Millisecond))
+	fmt.Fprintf(tw, "workers\t%d\n", st.Workers)
 	fmt.Fprintf(tw, "\nCOUNTER\tTOTAL\n")
 	for _, r := range []struct {
 		name string
@@ -119,6 +120,9 @@ type queueStats struct {
 	// QueueLatencyMS is how long the longest-waiting claimable job has
 	// waited, in milliseconds (Stats.Latency).
 	QueueLatencyMS int64 `json:"queue_latency_ms"`
+	// Workers counts the Worker processes working the queue
+	// (Stats.Workers).
+	Workers int64 `json:"workers"`
 }
 
 // newQueueStats returns st, the stats of the queue named queue, as a
@@ -138,6 +142,7 @@ func newQueueStats(queue string, st jobqueue.Stats) queueStats {
 		DeadTotal:       st.DeadTotal,
 		ReclaimedTotal:  st.ReclaimedTotal,
 		QueueLatencyMS:  st.Latency.Milliseconds(),
+		Workers:         st.Workers,
 	}
 }
 

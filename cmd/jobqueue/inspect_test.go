@@ -5,12 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jobqueue-go/jobqueue"
+	"github.com/jobqueue-go/jobqueue/backend"
 	"github.com/jobqueue-go/jobqueue/memory"
 )
 
@@ -287,5 +289,26 @@ func TestServeOnMemoryWhenRedisIsAbsent(t *testing.T) {
 		if !strings.Contains(log, want) {
 			t.Errorf("serve's log lacks %q:\n%s", want, log)
 		}
+	}
+}
+
+func TestCLIStatsWorkers(t *testing.T) {
+	b := memory.New()
+	q, err := jobqueue.New(b, "cli")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"host-a:1:x", "host-b:2:y"} {
+		if err := b.Beat(context.Background(), backend.BeatParams{Queue: "cli", ID: id, TTL: time.Minute}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := &cli{t: t, q: q}
+	if out := c.ok("", "stats"); !regexp.MustCompile(`(?m)^workers +2$`).MatchString(out) {
+		t.Errorf("stats table lacks the workers line:\n%s", out)
+	}
+	var st queueStats
+	if err := json.Unmarshal([]byte(c.ok("", "stats", "--json")), &st); err != nil || st.Workers != 2 {
+		t.Errorf("stats --json: %+v %v", st, err)
 	}
 }

@@ -436,7 +436,7 @@ func decodeJob(v any, id string) (backend.JobInfo, error) {
 func decodeStats(v any) (backend.Stats, error) {
 	var s backend.Stats
 	a, err := asArray(v, "stats")
-	if err != nil || len(a) != 7 {
+	if err != nil || len(a) != 8 {
 		return s, errShape("stats", v)
 	}
 	depths := []*int64{&s.Pending, &s.Scheduled, &s.Processing, &s.Completed, &s.Dead}
@@ -450,6 +450,9 @@ func decodeStats(v any) (backend.Stats, error) {
 		return s, err
 	}
 	s.Latency = time.Duration(latency) * time.Millisecond
+	if s.Workers, err = asInt(a[7], "stats"); err != nil {
+		return s, err
+	}
 	h, err := asHash(a[5], "stats")
 	if err != nil {
 		return s, err

@@ -479,6 +479,7 @@ func FuzzDecodeReply(f *testing.F) {
 		[]any{int64(1000), int64(2000), int64(0), []any{}},
 		[]any{"id", "a", "status", "pending", "payload", "p", "attempts", "0", "max_attempts", "3", "enqueued_at_ms", "1"},
 		[]any{int64(1), int64(2), int64(3), int64(4), int64(5), []any{"enqueued_total", "10", "failed_total", "x"}},
+		[]any{int64(1), int64(2), int64(3), int64(4), int64(5), []any{"enqueued_total", "10"}, int64(1500), int64(2)},
 		[]any{[]any{"a", "b"}, []any{"c"}},
 		[]any{"OK", "NOTFOUND", "LOSTCLAIM", "WHAT"},
 		[]any{nil, []any{nil}},
@@ -510,7 +511,12 @@ func FuzzDecodeReply(f *testing.F) {
 		} else if err == nil || errors.Is(err, backend.ErrCorruptJob) {
 			t.Fatalf("decodeJob(%#v) = %v: a reply that is no hash is a shape error", v, err)
 		}
-		_, _ = decodeStats(v)
+		if s, err := decodeStats(v); err == nil {
+			a := v.([]any)
+			if len(a) != 8 || s.Pending != a[0] || s.Workers != a[7] || s.Latency != time.Duration(a[6].(int64))*time.Millisecond {
+				t.Fatalf("decodeStats(%#v) = %+v", v, s)
+			}
+		}
 		if r, err := decodeReclaim(v); err == nil && (r.Requeued == nil || r.Dead == nil) {
 			t.Fatalf("decodeReclaim(%#v) = %+v with nil lists", v, r)
 		}

@@ -22,8 +22,8 @@ func TestKeysFor(t *testing.T) {
 	if got := k.scriptKeys("r1"); !reflect.DeepEqual(got, append(want, "queue:{jobs}:req:r1")) {
 		t.Errorf("scriptKeys with a request id = %v", got)
 	}
-	if k.Job("a1") != "queue:{jobs}:job:a1" || k.Events != "queue:{jobs}:events" {
-		t.Errorf("Job/Events = %q, %q", k.Job("a1"), k.Events)
+	if k.Job("a1") != "queue:{jobs}:job:a1" || k.Events != "queue:{jobs}:events" || k.Workers != "queue:{jobs}:workers" {
+		t.Errorf("Job/Events/Workers = %q, %q, %q", k.Job("a1"), k.Events, k.Workers)
 	}
 }
 
@@ -129,15 +129,23 @@ func TestDecodeJob(t *testing.T) {
 }
 
 func TestDecodeStats(t *testing.T) {
-	s, err := decodeStats([]any{int64(1), int64(2), int64(3), int64(4), int64(5),
-		[]any{"enqueued_total", "10", "reclaimed_total", "7"}, int64(1500)})
+	reply := []any{int64(1), int64(2), int64(3), int64(4), int64(5),
+		[]any{"enqueued_total", "10", "reclaimed_total", "7"}, int64(1500), int64(2)}
+	s, err := decodeStats(reply)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := backend.Stats{Pending: 1, Scheduled: 2, Processing: 3, Completed: 4, Dead: 5, EnqueuedTotal: 10, ReclaimedTotal: 7,
-		Latency: 1500 * time.Millisecond}
+		Latency: 1500 * time.Millisecond, Workers: 2}
 	if s != want {
 		t.Errorf("decodeStats = %+v", s)
+	}
+	// A reply one element short is a shape error, not zero workers.
+	if _, err := decodeStats(reply[:7]); err == nil {
+		t.Error("decodeStats of a reply without the workers count succeeded")
+	}
+	if _, err := decodeStats(append(reply[:7:7], "two")); err == nil {
+		t.Error("decodeStats of a workers count that is no integer succeeded")
 	}
 }
 

@@ -49,8 +49,9 @@ type Engine struct {
 }
 
 var (
-	_ backend.Backend    = (*Engine)(nil)
-	_ backend.Subscriber = (*Engine)(nil)
+	_ backend.Backend       = (*Engine)(nil)
+	_ backend.Subscriber    = (*Engine)(nil)
+	_ backend.WorkerTracker = (*Engine)(nil)
 )
 
 // NewEngine returns an Engine that talks to Redis through conn.
@@ -380,6 +381,18 @@ func (e *Engine) Purge(ctx context.Context, p backend.PurgeParams) error {
 			return err
 		}
 	}
+}
+
+// Beat implements backend.WorkerTracker, with one call of beat.lua. It
+// sends no request id: a repeat after a lost reply beats again, which is
+// harmless (backend's "Lost replies and repeated calls").
+func (e *Engine) Beat(ctx context.Context, p backend.BeatParams) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	k := KeysFor(p.Queue)
+	_, err := e.call(ctx, scriptBeat, k, "", append(k.scriptArgs(2), p.ID, ms(p.TTL)))
+	return err
 }
 
 // RetryDead implements backend.Backend.

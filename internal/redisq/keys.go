@@ -22,6 +22,10 @@ type Keys struct {
 	Dead       string
 	Stats      string
 	Marker     string
+	// Workers is the zset of the processes that work the queue (see
+	// beat.lua). It is not among the KEYS of a script: lib.lua's
+	// workers_key derives it from JobPrefix, as it derives job keys.
+	Workers string
 	// Events is the PUBLISH channel of the queue.
 	Events string
 	// JobPrefix followed by a job id is the key of the job's hash.
@@ -43,6 +47,7 @@ func KeysFor(queue string) Keys {
 		Dead:          p + "dead",
 		Stats:         p + "stats",
 		Marker:        p + "marker",
+		Workers:       p + "workers",
 		Events:        p + "events",
 		JobPrefix:     p + "job:",
 		RequestPrefix: p + "req:",

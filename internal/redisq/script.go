@@ -65,13 +65,14 @@ func (l *Library) Function(script string) *Function {
 // command inside them, so a read can never write by mistake.
 //
 // Every other script declares allow-oom: claims, acknowledgements,
-// heartbeats, reclaims and deletions must go on while memory is
-// full, or a full Redis would stop the very workers that drain it, refuse
+// heartbeats, reclaims, deletions and worker beats must go on while memory
+// is full, or a full Redis would stop the very workers that drain it, refuse
 // the heartbeats of running jobs (whose leases would then expire and run
 // them twice) and hide the queue from its inspection. What they add is
 // small and bounded by the jobs they move: a request record per call that
 // has a request id, a history entry per finished job, whose record
-// expires with its retention.
+// expires with its retention; and a beat adds one entry per process that
+// works the queue.
 //
 // Declared flags make the rule the same for every script, whatever the
 // order of its writes. (An EVAL script without a flags line would run in
@@ -99,6 +100,7 @@ var scripts = []struct{ name, flags string }{
 	{"delete", allowOOM},
 	{"purge", allowOOM},
 	{"poke", allowOOM},
+	{"beat", allowOOM},
 }
 
 // libraryPrefix starts the name of every version of the library.
@@ -168,6 +170,7 @@ var (
 	scriptDelete    = library.Function("delete")
 	scriptPurge     = library.Function("purge")
 	scriptPoke      = library.Function("poke")
+	scriptBeat      = library.Function("beat")
 )
 
 // FunctionLibrary returns the library, for tests and for loading it ahead

@@ -21,6 +21,10 @@
 --   ARGV[2] events channel, "queue:{q}:events"
 -- Script-specific arguments start at ARGV[3].
 --
+-- Like job hashes, queue:{q}:workers (zset, process id -> expiry in ms,
+-- see beat.lua) is not in KEYS: workers_key derives it from ARGV[1], so it
+-- shares the hash tag and the Cluster slot of the queue's other keys.
+--
 -- REQUEST_WINDOW_MS, how long a request record lasts at least, and
 -- MAX_LEVEL, the highest priority level, are defined on the lines before
 -- this file (script.go), from backend.RequestWindow and
@@ -77,6 +81,12 @@ end
 
 local function job_key(id)
   return JOB_PREFIX .. id
+end
+
+-- workers_key is queue:{q}:workers: JOB_PREFIX, queue:{q}:job:, less its
+-- last four characters, 'job:'.
+local function workers_key()
+  return string.sub(JOB_PREFIX, 1, -5) .. 'workers'
 end
 
 -- earlier_run returns what the first run of this very call recorded (see

@@ -40,7 +40,7 @@ for _, zset in ipairs({K_SCHEDULED, K_PROCESSING}) do
     return 1
   end
 end
-redis.call('DEL', K_STATS, K_MARKER)
+redis.call('DEL', K_STATS, K_MARKER, workers_key())
 remember('1')
 redis.call('PUBLISH', CHANNEL, 'purged')
 return 0

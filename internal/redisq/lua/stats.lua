@@ -3,8 +3,8 @@
 -- KEYS: the queue keys of lib.lua.
 -- ARGV[1], ARGV[2]: job key prefix, events channel (lib.lua).
 -- Returns: {pending, scheduled, processing, completed, dead, counters,
--- latency_ms} where counters is the stats hash as a flat array field,
--- value... Pending counts every priority level, and the scheduled jobs
+-- latency_ms, workers} where counters is the stats hash as a flat array
+-- field, value... Pending counts every priority level, and the scheduled jobs
 -- whose run time has come; processing counts every claimed job, expired
 -- leases not yet reclaimed included.
 --
@@ -17,6 +17,9 @@
 -- its job had. Each level waits in that order, so its head has waited
 -- longest, and so has the earliest due scheduled job among the due ones:
 -- a few commands per level, whatever the depth.
+--
+-- workers counts the processes whose beat has not run out (beat.lua): the
+-- zset may still hold expired ones, which the next beat drops.
 local now = now_ms()
 local due = redis.call('ZCOUNT', K_SCHEDULED, '-inf', fmt(now))
 local pending = due
@@ -45,4 +48,5 @@ return {
   live_len(K_DEAD, 'dead'),
   redis.call('HGETALL', K_STATS),
   now - oldest,
+  redis.call('ZCOUNT', workers_key(), '(' .. fmt(now), '+inf'),
 }

@@ -15,7 +15,7 @@ import (
 
 // CommandCounts measures how many Redis commands one enqueue, one claim and
 // one complete of a single job cost in the steady state (and claims on a
-// queue that uses priority levels), from INFO
+// queue that uses priority levels, a worker's beat and the reads), from INFO
 // commandstats deltas on a server of its own that nothing else uses, and
 // logs them.
 func CommandCounts(t *testing.T, open Open) map[string]map[string]int64 {
@@ -110,6 +110,13 @@ func CommandCounts(t *testing.T, open Open) map[string]map[string]int64 {
 				return err
 			})
 		}
+		tracker, ok := b.(backend.WorkerTracker)
+		if !ok {
+			t.Fatalf("%T does not implement backend.WorkerTracker", b)
+		}
+		measure("beat", func() error {
+			return tracker.Beat(ctx, backend.BeatParams{Queue: q, ID: "process-" + id, TTL: time.Minute})
+		})
 		measure("stats", func() error { _, err := b.Stats(ctx, q); return err })
 		measure("get", func() error { _, err := b.Get(ctx, q, id); return err })
 		measure("list", func() error {
@@ -149,9 +156,17 @@ func CommandCounts(t *testing.T, open Open) map[string]map[string]int64 {
 	if n := commands(out["claim-levels-3-and-0"]) - 1; n > claimCommands+3 {
 		t.Errorf("a claim of two jobs of two levels ran %d commands besides FCALL, more than %d: %v", n, claimCommands+3, out["claim-levels-3-and-0"])
 	}
+	// A beat: TIME, ZADD, and the ZREMRANGEBYSCORE that drops the
+	// processes whose beats ran out.
+	if n := commands(out["beat"]) - 1; n > beatCommands {
+		t.Errorf("a beat ran %d commands besides FCALL, more than %d: %v", n, beatCommands, out["beat"])
+	}
 	_ = b.Purge(ctx, backend.PurgeParams{Queue: q})
 	return out
 }
+
+// beatCommands is what a beat costs besides its FCALL.
+const beatCommands = 3
 
 // claimCommands is what a claim of one job costs besides its FCALL.
 const claimCommands = 12
@@ -170,5 +185,5 @@ func commands(d map[string]int64) int64 {
 var writeCommands = map[string]bool{
 	"set": true, "del": true, "hset": true, "hdel": true, "hincrby": true, "lpush": true, "rpush": true,
 	"lpop": true, "rpop": true, "lrem": true, "ltrim": true, "zadd": true, "zrem": true,
-	"zremrangebyrank": true, "pexpire": true, "persist": true, "publish": true, "lmpop": true,
+	"zremrangebyrank": true, "zremrangebyscore": true, "pexpire": true, "persist": true, "publish": true, "lmpop": true,
 }

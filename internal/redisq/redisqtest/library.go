@@ -157,6 +157,9 @@ func everyCall(t *testing.T, b backend.Backend, queue string, before func(), rep
 			return err
 		}},
 		{"Stats", func() error { _, err := b.Stats(ctx, queue); return err }},
+		{"Beat", func() error {
+			return b.(backend.WorkerTracker).Beat(ctx, backend.BeatParams{Queue: queue, ID: run + "process", TTL: time.Minute})
+		}},
 		{"RetryDead", func() error {
 			return b.RetryDead(ctx, backend.RetryDeadParams{Queue: queue, ID: "b", RequestID: run + "retry"})
 		}},

@@ -20,8 +20,8 @@ import (
 // ReadsOnReplica puts a queue's jobs in every state through a backend on
 // a master, waits until its replica has them, and reads them back through
 // a backend whose client knows only the replica: Get, List of every state
-// and Stats must answer what they answer on the master. Enqueue and
-// Complete there must fail with backend.ErrUnavailable (READONLY) and
+// and Stats must answer what they answer on the master. Enqueue, Complete
+// and Beat there must fail with backend.ErrUnavailable (READONLY) and
 // change nothing.
 func ReadsOnReplica(t *testing.T, open Open) {
 	ctx := context.Background()
@@ -59,6 +59,7 @@ func ReadsOnReplica(t *testing.T, open Open) {
 		Items: []backend.Failure{{Ack: backend.Ack{ID: claimed[1].ID, Token: claimed[1].Token}, Error: "boom", Dead: true}}})
 	require.NoError(t, err)
 	require.NoError(t, errs[0])
+	require.NoError(t, onMaster.(backend.WorkerTracker).Beat(ctx, backend.BeatParams{Queue: queue, ID: "process", TTL: time.Hour}))
 	replica.WaitReplicated(t)
 
 	wantStats, err := onMaster.Stats(ctx, queue)
@@ -71,6 +72,7 @@ func ReadsOnReplica(t *testing.T, open Open) {
 	wantStats.Latency, stats.Latency = 0, 0
 	assert.Equal(t, wantStats, stats, "Stats on the replica")
 	assert.Equal(t, int64(2), stats.Pending, "pending jobs seen on the replica")
+	assert.Equal(t, int64(1), stats.Workers, "worker processes seen on the replica")
 
 	for _, state := range backend.States {
 		p := backend.ListParams{Queue: queue, State: state, Limit: 100}
@@ -102,6 +104,9 @@ func ReadsOnReplica(t *testing.T, open Open) {
 			_, err := onReplica.Complete(ctx, backend.CompleteParams{Queue: queue, Retention: keep,
 				Items: []backend.Completion{{Ack: backend.Ack{ID: claimed[2].ID, Token: claimed[2].Token}}}})
 			return err
+		},
+		"Beat": func() error {
+			return onReplica.(backend.WorkerTracker).Beat(ctx, backend.BeatParams{Queue: queue, ID: "on-replica", TTL: time.Hour})
 		},
 	}
 	for name, write := range writes {

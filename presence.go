@@ -1,0 +1,131 @@
+package jobqueue
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jobqueue-go/jobqueue/backend"
+)
+
+// A running Worker beats each queue it serves whose backend implements
+// backend.WorkerTracker, so that the queue's Stats.Workers counts it: at
+// the start of Run, then every beat interval, and, as Run returns, once
+// more with a TTL of zero, which takes it off the count at once. A Worker
+// that dies without that last beat stops being counted when its TTL runs
+// out.
+
+const (
+	// beatsPerTTL is how many beat intervals a beat lasts: a beat or two
+	// may be late or lost without the Worker dropping out of the count.
+	beatsPerTTL = 3
+	// minBeatTTL bounds the TTL, and so the interval, from below: a
+	// Worker with a very short heartbeat interval need not beat more
+	// than a few times a second to stay counted.
+	minBeatTTL = time.Second
+	// lastBeatTimeout bounds the beat that takes a stopping Worker off
+	// the count; a backend that does not answer by then lets the TTL run
+	// out instead.
+	lastBeatTimeout = 2 * time.Second
+)
+
+// beatTiming returns how often a Worker whose heartbeat interval is
+// heartbeat beats, and the TTL of each beat: the heartbeat interval,
+// within the bounds that keep the TTL between minBeatTTL and
+// backend.MaxBeatTTL.
+func beatTiming(heartbeat time.Duration) (every, ttl time.Duration) {
+	every = min(max(heartbeat, minBeatTTL/beatsPerTTL), backend.MaxBeatTTL/beatsPerTTL)
+	return every, min(max(beatsPerTTL*every, minBeatTTL), backend.MaxBeatTTL)
+}
+
+// beatTarget is one served queue that a Worker beats.
+type beatTarget struct {
+	q   *Queue
+	t   backend.WorkerTracker
+	log *slog.Logger
+}
+
+// startPresence starts the Worker's beats and returns the function that
+// stops them and sends the last beat. The beats run on until then,
+// whatever happens to ctx, whose values they keep. It starts nothing when
+// no served queue's backend tracks workers.
+func (w *Worker) startPresence(ctx context.Context) (stop func()) {
+	var targets []beatTarget
+	for _, sq := range w.queues {
+		if t, ok := sq.q.b.(backend.WorkerTracker); ok {
+			log := w.log
+			if len(w.queues) > 1 {
+				log = log.With("queue", sq.q.name)
+			}
+			targets = append(targets, beatTarget{q: sq.q, t: t, log: log})
+		}
+	}
+	if len(targets) == 0 {
+		return func() {}
+	}
+	id := processID()
+	interval, ttl := beatTiming(w.o.HeartbeatInterval)
+	beatCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		beatAll(beatCtx, targets, id, ttl)
+		every(beatCtx, interval, func() { beatAll(beatCtx, targets, id, ttl) })
+	}()
+	return func() {
+		cancel()
+		<-done
+		last, cancel := context.WithTimeout(context.WithoutCancel(ctx), lastBeatTimeout)
+		defer cancel()
+		beatAll(last, targets, id, 0)
+	}
+}
+
+// beatAll beats every target once, each call bounded by ttl (a beat that
+// arrives later would be out of date), or by lastBeatTimeout for the last
+// beat. A failed beat is logged at debug level only: the next one may
+// succeed, and a backend that is away is reported by the Worker's claims
+// and acknowledgements. Beats cut short by stop are not logged.
+func beatAll(ctx context.Context, targets []beatTarget, id string, ttl time.Duration) {
+	bound := ttl
+	if bound == 0 {
+		bound = lastBeatTimeout
+	}
+	for _, b := range targets {
+		callCtx, cancel := context.WithTimeout(ctx, bound)
+		err := b.t.Beat(callCtx, backend.BeatParams{Queue: b.q.name, ID: id, TTL: ttl})
+		cancel()
+		if err != nil && !errors.Is(err, context.Canceled) {
+			b.log.Debug("jobqueue: worker beat failed", "ttl", ttl, "error", err)
+		}
+	}
+}
+
+// processID names a Worker among the processes of its queues:
+// host:pid:random, the random part telling apart the Workers of one
+// process. The host name is cut to the characters a backend.BeatParams.ID
+// allows, without colons, and to 64 bytes.
+func processID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "unknown"
+	}
+	host = strings.Map(func(r rune) rune {
+		if r <= ' ' || r > '~' || r == ':' {
+			return '_'
+		}
+		return r
+	}, host)
+	if len(host) > 64 {
+		host = host[:64]
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms.
+	return host + ":" + strconv.Itoa(os.Getpid()) + ":" + hex.EncodeToString(b[:])
+}
