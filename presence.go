@@ -25,23 +25,23 @@ const (
 	// beatsPerTTL is how many beat intervals a beat lasts: a beat or two
 	// may be late or lost without the Worker dropping out of the count.
 	beatsPerTTL = 3
-	// minBeatTTL bounds the TTL, and so the interval, from below: a
-	// Worker with a very short heartbeat interval need not beat more
-	// than a few times a second to stay counted.
-	minBeatTTL = time.Second
+	// minBeatInterval bounds the interval from below: the count is for
+	// people and dashboards, and an idle Worker should cost its store
+	// little, so a Worker beats at most every 10 s, whatever its
+	// heartbeat interval (one that dies stops counting within 30 s).
+	minBeatInterval = 10 * time.Second
 	// lastBeatTimeout bounds the beat that takes a stopping Worker off
 	// the count; a backend that does not answer by then lets the TTL run
 	// out instead.
 	lastBeatTimeout = 2 * time.Second
 )
 
-// beatTiming returns how often a Worker whose heartbeat interval is
-// heartbeat beats, and the TTL of each beat: the heartbeat interval,
-// within the bounds that keep the TTL between minBeatTTL and
-// backend.MaxBeatTTL.
-func beatTiming(heartbeat time.Duration) (every, ttl time.Duration) {
-	every = min(max(heartbeat, minBeatTTL/beatsPerTTL), backend.MaxBeatTTL/beatsPerTTL)
-	return every, min(max(beatsPerTTL*every, minBeatTTL), backend.MaxBeatTTL)
+// beatInterval returns how often a Worker whose heartbeat interval is
+// heartbeat beats: the heartbeat interval, but at least minBeatInterval
+// and short enough that beatsPerTTL intervals fit in backend.MaxBeatTTL.
+// Each beat lasts beatsPerTTL intervals.
+func beatInterval(heartbeat time.Duration) time.Duration {
+	return min(max(heartbeat, minBeatInterval), backend.MaxBeatTTL/beatsPerTTL)
 }
 
 // beatTarget is one served queue that a Worker beats.
@@ -70,7 +70,8 @@ func (w *Worker) startPresence(ctx context.Context) (stop func()) {
 		return func() {}
 	}
 	id := processID()
-	interval, ttl := beatTiming(w.o.HeartbeatInterval)
+	interval := w.beatEvery
+	ttl := beatsPerTTL * interval
 	beatCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	go func() {

@@ -89,7 +89,7 @@ func TestFailedBeatIsNotFatal(t *testing.T) {
 	_, stop := startInternalWorker(t, q, func(context.Context, *Job) (any, error) {
 		ran <- struct{}{}
 		return nil, nil
-	}, WorkerOptions{HeartbeatInterval: time.Millisecond, Logger: logs.logger()})
+	}, WorkerOptions{Logger: logs.logger()}, func(w *Worker) { w.beatEvery = time.Millisecond })
 	_, err = q.Enqueue(context.Background(), "x")
 	require.NoError(t, err)
 	<-ran
@@ -100,17 +100,16 @@ func TestFailedBeatIsNotFatal(t *testing.T) {
 	assert.Zero(t, logs.count("level=ERROR", "beat"))
 }
 
-func TestBeatTiming(t *testing.T) {
-	for _, c := range []struct{ heartbeat, every, ttl time.Duration }{
-		{time.Millisecond, minBeatTTL / beatsPerTTL, minBeatTTL},
-		{DefaultLease / 3, DefaultLease / 3, beatsPerTTL * (DefaultLease / 3)},
-		{10 * time.Second, 10 * time.Second, 30 * time.Second},
-		{2 * time.Hour, backend.MaxBeatTTL / beatsPerTTL, backend.MaxBeatTTL},
+func TestBeatInterval(t *testing.T) {
+	for _, c := range []struct{ heartbeat, every time.Duration }{
+		{time.Millisecond, 10 * time.Second},
+		{DefaultLease / 3, 10 * time.Second},
+		{15 * time.Second, 15 * time.Second},
+		{2 * time.Hour, backend.MaxBeatTTL / beatsPerTTL},
 	} {
-		every, ttl := beatTiming(c.heartbeat)
+		every := beatInterval(c.heartbeat)
 		assert.Equal(t, c.every, every, "interval for a heartbeat of %v", c.heartbeat)
-		assert.Equal(t, c.ttl, ttl, "TTL for a heartbeat of %v", c.heartbeat)
-		assert.NoError(t, backend.BeatParams{Queue: "q", ID: "p", TTL: ttl}.Validate())
+		assert.NoError(t, backend.BeatParams{Queue: "q", ID: "p", TTL: beatsPerTTL * every}.Validate())
 	}
 }
 

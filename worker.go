@@ -171,6 +171,9 @@ type Worker struct {
 	// to return, and then for their outcomes to be recorded; tests shorten
 	// it.
 	flushTimeout time.Duration
+	// beatEvery is how often the Worker beats (see presence.go); tests
+	// shorten it.
+	beatEvery time.Duration
 }
 
 // flight is one claimed job, from its claim until its outcome is recorded.
@@ -390,7 +393,7 @@ func NewWorker(h Handler, o WorkerOptions, queues ...ServedQueue) (*Worker, erro
 			return nil, fmt.Errorf("%w: nil Observer", ErrInvalidArgument)
 		}
 	}
-	w := &Worker{h: h, o: o, log: log, flushTimeout: defaultFlushTimeout}
+	w := &Worker{h: h, o: o, log: log, flushTimeout: defaultFlushTimeout, beatEvery: beatInterval(o.HeartbeatInterval)}
 	if len(o.Observers) > 0 {
 		w.obs = observers(slices.Clone(o.Observers))
 	}
