@@ -76,28 +76,38 @@ func TestCollectorSequence(t *testing.T) {
 			ctx := context.Background()
 			b := bc.open(t)
 			name := redisqtest.QueueName(t)
-			// A retried job waits an hour, in scheduled.
-			q := newQueue(t, b, name, jobqueue.WithBackoff(jobqueue.ConstantBackoff(time.Hour)))
+			// A retried job waits an hour, in scheduled; a claim lasts an
+			// hour, in processing.
+			q := newQueue(t, b, name, jobqueue.WithLease(time.Hour), jobqueue.WithBackoff(jobqueue.ConstantBackoff(time.Hour)))
 			// A handle whose claims expire at once, for a reclaim.
 			short := newQueue(t, b, name, jobqueue.WithLease(time.Millisecond))
 
+			// Each count differs from the others, so that no two series
+			// can be swapped unseen.
 			before := time.Now()
-			vs := []any{1, 2, 3, 4, 5}
+			vs := make([]any, 15)
+			for i := range vs {
+				vs[i] = i
+			}
 			if _, err := q.EnqueueBatch(ctx, vs); err != nil {
 				t.Fatal(err)
 			}
-			jobs, err := q.Claim(ctx, 3, 0)
-			if err != nil || len(jobs) != 3 {
+			jobs, err := q.Claim(ctx, 10, 0)
+			if err != nil || len(jobs) != 10 {
 				t.Fatalf("claimed %d jobs, %v", len(jobs), err)
 			}
-			if err := jobs[0].Complete(ctx, nil); err != nil {
-				t.Fatal(err)
-			}
-			if err := jobs[1].Fail(ctx, errors.New("try again")); err != nil {
-				t.Fatal(err)
-			}
-			if err := jobs[2].Fail(ctx, jobqueue.Permanent(errors.New("give up"))); err != nil {
-				t.Fatal(err)
+			for i, j := range jobs[:9] {
+				switch {
+				case i < 4:
+					err = j.Complete(ctx, nil)
+				case i < 6:
+					err = j.Fail(ctx, errors.New("try again"))
+				default:
+					err = j.Fail(ctx, jobqueue.Permanent(errors.New("give up")))
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
 			}
 			if jobs, err := short.Claim(ctx, 1, 0); err != nil || len(jobs) != 1 {
 				t.Fatalf("claimed %d jobs, %v", len(jobs), err)
@@ -111,34 +121,34 @@ func TestCollectorSequence(t *testing.T) {
 			})
 
 			c := jqprom.NewCollector([]*jobqueue.Queue{q})
-			// Pending: the reclaimed job and the fifth; scheduled: the
-			// retried one.
+			// Pending: the reclaimed job and the four never claimed;
+			// scheduled: the retried ones; processing: the tenth.
 			want := strings.ReplaceAll(`
 # HELP jobqueue_claimed_total Claims of jobs, repeated claims of one job included, by every process.
 # TYPE jobqueue_claimed_total counter
-jobqueue_claimed_total{queue="Q"} 4
+jobqueue_claimed_total{queue="Q"} 11
 # HELP jobqueue_completed_total Jobs completed, by every process.
 # TYPE jobqueue_completed_total counter
-jobqueue_completed_total{queue="Q"} 1
+jobqueue_completed_total{queue="Q"} 4
 # HELP jobqueue_dead_total Jobs dead-lettered (by a failure, a reclaim, an expiry or a corrupt record), by every process.
 # TYPE jobqueue_dead_total counter
-jobqueue_dead_total{queue="Q"} 1
+jobqueue_dead_total{queue="Q"} 3
 # HELP jobqueue_enqueued_total Jobs enqueued, by every process.
 # TYPE jobqueue_enqueued_total counter
-jobqueue_enqueued_total{queue="Q"} 5
+jobqueue_enqueued_total{queue="Q"} 15
 # HELP jobqueue_jobs Jobs of the queue in each state. pending, scheduled and processing are exact; completed and dead count what the queue's histories keep, which are capped by their retention (WithCompletedRetention, WithDeadRetention), so use the _total counters for rates.
 # TYPE jobqueue_jobs gauge
-jobqueue_jobs{queue="Q",state="completed"} 1
-jobqueue_jobs{queue="Q",state="dead"} 1
-jobqueue_jobs{queue="Q",state="pending"} 2
-jobqueue_jobs{queue="Q",state="processing"} 0
-jobqueue_jobs{queue="Q",state="scheduled"} 1
+jobqueue_jobs{queue="Q",state="completed"} 4
+jobqueue_jobs{queue="Q",state="dead"} 3
+jobqueue_jobs{queue="Q",state="pending"} 5
+jobqueue_jobs{queue="Q",state="processing"} 1
+jobqueue_jobs{queue="Q",state="scheduled"} 2
 # HELP jobqueue_reclaimed_total Expired leases taken back by a reclaim (requeued or dead-lettered), by every process.
 # TYPE jobqueue_reclaimed_total counter
 jobqueue_reclaimed_total{queue="Q"} 1
 # HELP jobqueue_retried_total Failed attempts sent back for another try (reclaims not included), by every process.
 # TYPE jobqueue_retried_total counter
-jobqueue_retried_total{queue="Q"} 1
+jobqueue_retried_total{queue="Q"} 2
 # HELP jobqueue_up 1 when the queue's stats were read in this scrape, 0 when the backend failed or ran out of time.
 # TYPE jobqueue_up gauge
 jobqueue_up{queue="Q"} 1
@@ -154,8 +164,9 @@ jobqueue_workers{queue="Q"} 0
 				t.Error(err)
 			}
 
-			// The latency grows: the fifth job has waited since its
-			// enqueue, at least the millisecond the reclaimed lease took.
+			// The latency grows: the jobs never claimed have waited since
+			// their enqueue, at least the millisecond the reclaimed lease
+			// took.
 			fams := gather(t, c)
 			latency := value(t, fams, "jobqueue_queue_latency_seconds", "queue", name)
 			elapsed := time.Since(before) + time.Millisecond // the backends count whole milliseconds
