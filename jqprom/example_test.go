@@ -27,9 +27,9 @@ func Example() {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 
-	w, err := jobqueue.NewWorker(func(ctx context.Context, j *jobqueue.Job) (any, error) {
+	w, err := q.NewWorker(func(ctx context.Context, j *jobqueue.Job) (any, error) {
 		return nil, nil // send the email
-	}, jobqueue.WorkerOptions{Observers: []jobqueue.Observer{obs}}, jobqueue.Serve(q, 1))
+	}, jobqueue.WorkerOptions{Observers: []jobqueue.Observer{obs}})
 	if err != nil {
 		panic(err)
 	}
