@@ -73,7 +73,8 @@ func WithLogger(l *slog.Logger) CollectorOption {
 // NewCollector returns a Collector of queues. Their names must differ,
 // since the name is the queue label; NewCollector panics on a nil queue or
 // a name given twice, as prometheus.MustRegister does on a mistake of the
-// same sort.
+// same sort. A registry takes one Collector, since all describe the same
+// metrics: give it every queue to export, whatever their backends.
 func NewCollector(queues []*jobqueue.Queue, opts ...CollectorOption) *Collector {
 	seen := make(map[string]bool, len(queues))
 	for _, q := range queues {

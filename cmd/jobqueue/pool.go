@@ -335,7 +335,7 @@ func (p *pool) finish(ctx context.Context, a attempt, fail bool, started time.Ti
 		if j.Attempts >= j.MaxAttempts {
 			o = jobqueue.OutcomeDead
 		}
-		o = refused(o, err)
+		o = recorded(o, err)
 		if err == nil {
 			err = cause // an accepted failure's event carries its cause
 		}
@@ -348,13 +348,13 @@ func (p *pool) finish(ctx context.Context, a attempt, fail bool, started time.Ti
 	} else if !errors.Is(err, jobqueue.ErrNotFound) {
 		p.log.Info("complete refused", "job", j.ID, "err", err)
 	}
-	a.end(refused(jobqueue.OutcomeCompleted, err), took, err)
+	a.end(recorded(jobqueue.OutcomeCompleted, err), took, err)
 }
 
-// refused is the outcome of an attempt whose acknowledgement returned err:
+// recorded is the outcome of an attempt whose acknowledgement returned err:
 // o when it was accepted, lost when the claim was gone, abandoned when the
 // backend did not take it (the job comes back through a reclaim).
-func refused(o jobqueue.Outcome, err error) jobqueue.Outcome {
+func recorded(o jobqueue.Outcome, err error) jobqueue.Outcome {
 	switch {
 	case err == nil:
 		return o
@@ -373,7 +373,7 @@ func (p *pool) release(j *jobqueue.Job) jobqueue.Outcome {
 	if err != nil && !errors.Is(err, jobqueue.ErrNotFound) {
 		p.log.Warn("release failed; the job will be reclaimed when its lease runs out", "job", j.ID, "err", err)
 	}
-	return refused(jobqueue.OutcomeReleased, err)
+	return recorded(jobqueue.OutcomeReleased, err)
 }
 
 // sleep waits d or until ctx is done.
