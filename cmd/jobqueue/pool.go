@@ -45,6 +45,9 @@ var defaultPoolConfig = poolConfig{Latency: 400 * time.Millisecond}
 type pool struct {
 	q   *jobqueue.Queue
 	log *slog.Logger
+	// obs, when set, is told of each attempt as a Worker tells its
+	// Observers: its start, lease renewals and loss, and its outcome.
+	obs jobqueue.Observer
 	// claimWait is how long one claim call waits on an empty queue.
 	claimWait time.Duration
 
@@ -223,9 +226,41 @@ func (p *pool) work(ctx context.Context, w *mockWorker) {
 	}
 }
 
+// attempt is one job's attempt as the pool's observer sees it.
+type attempt struct {
+	obs jobqueue.Observer
+	ctx context.Context
+	job *jobqueue.Job
+}
+
+// start tells the pool's observer, if any, that j's attempt starts.
+func (p *pool) start(ctx context.Context, j *jobqueue.Job) attempt {
+	a := attempt{obs: p.obs, ctx: ctx, job: j}
+	if a.obs != nil {
+		a.ctx = a.obs.AttemptStarted(ctx, j)
+	}
+	return a
+}
+
+func (a attempt) event(e jobqueue.AttemptEvent) {
+	if a.obs != nil {
+		a.obs.AttemptEvent(a.ctx, a.job, e)
+	}
+}
+
+// end tells the observer the attempt's outcome; took is how long the
+// mock handler ran, zero when it was cut off.
+func (a attempt) end(o jobqueue.Outcome, took time.Duration, err error) {
+	a.event(jobqueue.AttemptEvent{Kind: jobqueue.AttemptEnded, Outcome: o, Duration: took, Err: err})
+}
+
+// errHung is why a hung worker's attempt ended without an outcome.
+var errHung = errors.New("jobqueue: the mock worker hung; the job returns when a reclaim finds its lease run out")
+
 // process works on one job until its outcome, a hang or a stop.
 func (p *pool) process(ctx context.Context, w *mockWorker, j *jobqueue.Job) {
 	p.forget(j.ID) // claimed again, so no longer abandoned
+	a := p.start(ctx, j)
 	cfg := p.config()
 	work := cfg.Latency/2 + rand.N(cfg.Latency+1)
 	roll := rand.Float64()
@@ -239,6 +274,7 @@ func (p *pool) process(ctx context.Context, w *mockWorker, j *jobqueue.Job) {
 		// job; nothing is ever said about the job again.
 		sleep(ctx, work)
 		w.set("idle", "")
+		a.end(jobqueue.OutcomeAbandoned, 0, errHung)
 		return
 	}
 	w.set("working", j.ID)
@@ -252,27 +288,35 @@ func (p *pool) process(ctx context.Context, w *mockWorker, j *jobqueue.Job) {
 	for {
 		select {
 		case <-ctx.Done():
-			p.release(j)
+			a.end(p.release(j), 0, nil)
 			return
 		case <-heartbeat.C:
-			if err := j.Extend(ctx); err != nil && ctx.Err() == nil {
-				if errors.Is(err, jobqueue.ErrLostClaim) || errors.Is(err, jobqueue.ErrNotFound) {
-					p.log.Info("heartbeat refused; dropping job", "job", j.ID, "err", err)
-					return
-				}
+			err := j.Extend(ctx)
+			switch {
+			case err == nil:
+				a.event(jobqueue.AttemptEvent{Kind: jobqueue.AttemptLeaseRenewed, LeaseUntil: j.LeaseUntil})
+			case ctx.Err() != nil:
+			case errors.Is(err, jobqueue.ErrLostClaim) || errors.Is(err, jobqueue.ErrNotFound):
+				p.log.Info("heartbeat refused; dropping job", "job", j.ID, "err", err)
+				a.event(jobqueue.AttemptEvent{Kind: jobqueue.AttemptLeaseLost, Err: err})
+				a.end(jobqueue.OutcomeLost, 0, err)
+				return
+			default:
 				// A transient failure: the next tick tries again.
 				p.log.Warn("heartbeat failed; retrying", "job", j.ID, "err", err)
 			}
 		case <-done.C:
-			p.finish(ctx, j, roll < cfg.HangRate+cfg.FailRate*(1-cfg.HangRate), started)
+			p.finish(ctx, a, roll < cfg.HangRate+cfg.FailRate*(1-cfg.HangRate), started)
 			return
 		}
 	}
 }
 
-// finish completes or fails j. It is not cut short by a stop: the work is
-// done, so its outcome is worth recording.
-func (p *pool) finish(ctx context.Context, j *jobqueue.Job, fail bool, started time.Time) {
+// finish completes or fails a's job. It is not cut short by a stop: the
+// work is done, so its outcome is worth recording.
+func (p *pool) finish(ctx context.Context, a attempt, fail bool, started time.Time) {
+	j := a.job
+	took := time.Since(started)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	var payload demoPayload
@@ -281,10 +325,21 @@ func (p *pool) finish(ctx context.Context, j *jobqueue.Job, fail bool, started t
 	// page and for jobs enqueued before kinds.
 	payload.Kind = orDefault(j.Kind, payload.Kind)
 	if fail {
-		err := j.Fail(ctx, fmt.Errorf("simulated %s failure on attempt %d of %d", orDefault(payload.Kind, "job"), j.Attempts, j.MaxAttempts))
+		cause := fmt.Errorf("simulated %s failure on attempt %d of %d", orDefault(payload.Kind, "job"), j.Attempts, j.MaxAttempts)
+		err := j.Fail(ctx, cause)
 		if err != nil && !errors.Is(err, jobqueue.ErrNotFound) {
 			p.log.Info("fail refused", "job", j.ID, "err", err)
 		}
+		// The queue's policy: the last attempt's failure dead-letters.
+		o := jobqueue.OutcomeRetried
+		if j.Attempts >= j.MaxAttempts {
+			o = jobqueue.OutcomeDead
+		}
+		o = recorded(o, err)
+		if err == nil {
+			err = cause // an accepted failure's event carries its cause
+		}
+		a.end(o, took, err)
 		return
 	}
 	err := j.Complete(ctx, demoResult(payload, started))
@@ -293,15 +348,32 @@ func (p *pool) finish(ctx context.Context, j *jobqueue.Job, fail bool, started t
 	} else if !errors.Is(err, jobqueue.ErrNotFound) {
 		p.log.Info("complete refused", "job", j.ID, "err", err)
 	}
+	a.end(recorded(jobqueue.OutcomeCompleted, err), took, err)
 }
 
-// release hands j back to pending at once, for a worker that stops.
-func (p *pool) release(j *jobqueue.Job) {
+// recorded is the outcome of an attempt whose acknowledgement returned err:
+// o when it was accepted, lost when the claim was gone, abandoned when the
+// backend did not take it (the job comes back through a reclaim).
+func recorded(o jobqueue.Outcome, err error) jobqueue.Outcome {
+	switch {
+	case err == nil:
+		return o
+	case errors.Is(err, jobqueue.ErrLostClaim), errors.Is(err, jobqueue.ErrNotFound):
+		return jobqueue.OutcomeLost
+	}
+	return jobqueue.OutcomeAbandoned
+}
+
+// release hands j back to pending at once, for a worker that stops, and
+// returns the attempt's outcome.
+func (p *pool) release(j *jobqueue.Job) jobqueue.Outcome {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := j.Release(ctx); err != nil && !errors.Is(err, jobqueue.ErrNotFound) {
+	err := j.Release(ctx)
+	if err != nil && !errors.Is(err, jobqueue.ErrNotFound) {
 		p.log.Warn("release failed; the job will be reclaimed when its lease runs out", "job", j.ID, "err", err)
 	}
+	return recorded(jobqueue.OutcomeReleased, err)
 }
 
 // sleep waits d or until ctx is done.

@@ -60,6 +60,7 @@ func runServe(ctx context.Context, e *cmdEnv, args []string) int {
 	fmt.Fprintf(e.stderr, "jobqueue: queue %q on %s\n", q.Name(), ob.desc)
 	warnConfig(ctx, q, log)
 	fmt.Fprintf(e.stderr, "jobqueue: dashboard at %s\n", dashboardURL(tcp, ln.Addr()))
+	fmt.Fprintf(e.stderr, "jobqueue: Prometheus metrics at %smetrics\n", dashboardURL(tcp, ln.Addr()))
 	if !srv.loopbackOnly {
 		e.errorf("warning: listening on %s, beyond loopback; the dashboard has no authentication, so anyone who reaches it can change the queue", ln.Addr())
 	}

@@ -21,8 +21,13 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/jobqueue-go/jobqueue"
 	"github.com/jobqueue-go/jobqueue/backend"
+	"github.com/jobqueue-go/jobqueue/jqprom"
 )
 
 //go:embed web
@@ -55,10 +60,24 @@ type server struct {
 	// loopbackOnly refuses requests whose Host is not a loopback name, so
 	// that a DNS-rebinding page cannot reach a dashboard bound to loopback.
 	loopbackOnly bool
+	// metrics serves GET /metrics: the queue's jqprom.Collector, the
+	// pool's jqprom.Observer, and the process's Go runtime.
+	metrics http.Handler
 }
 
 func newServer(q *jobqueue.Queue, backendDesc string, log *slog.Logger) *server {
-	return &server{q: q, pool: newPool(q, log), log: log, backend: backendDesc, loopbackOnly: true}
+	s := &server{q: q, pool: newPool(q, log), log: log, backend: backendDesc, loopbackOnly: true}
+	obs := jqprom.NewObserver()
+	s.pool.obs = obs
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		jqprom.NewCollector([]*jobqueue.Queue{q}, jqprom.WithTimeout(redisTimeout), jqprom.WithLogger(log)),
+		obs,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	s.metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)})
+	return s
 }
 
 // handler returns the routes, behind the host check, the cross-origin
@@ -99,6 +118,9 @@ func (s *server) handler() http.Handler {
 	mux.HandleFunc("POST /workers/configure", s.handleClassicWorkersConfigure)
 	mux.HandleFunc("POST /reclaim", s.handleReclaim)
 	mux.HandleFunc("POST /reset", s.handleClassicReset)
+
+	// Prometheus.
+	mux.Handle("GET /metrics", s.metrics)
 
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

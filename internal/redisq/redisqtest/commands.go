@@ -11,6 +11,7 @@ import (
 
 	"github.com/jobqueue-go/jobqueue/backend"
 	"github.com/jobqueue-go/jobqueue/conformance/redistest"
+	"github.com/jobqueue-go/jobqueue/internal/load"
 )
 
 // CommandCounts measures how many Redis commands one enqueue, one claim and
@@ -23,18 +24,9 @@ func CommandCounts(t *testing.T, open Open) map[string]map[string]int64 {
 	b, info := open(t, redistest.Start(t).URL)
 	q := QueueName(t)
 	snapshot := func() map[string]int64 {
-		s, err := info(ctx, "commandstats")
+		m, err := Commandstats(ctx, info)
 		if err != nil {
 			t.Fatal(err)
-		}
-		m := map[string]int64{}
-		for _, line := range strings.Split(s, "\n") {
-			name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
-			if !ok || !strings.HasPrefix(name, "cmdstat_") {
-				continue
-			}
-			calls, _, _ := strings.Cut(strings.TrimPrefix(rest, "calls="), ",")
-			m[strings.TrimPrefix(name, "cmdstat_")], _ = strconv.ParseInt(calls, 10, 64)
 		}
 		return m
 	}
@@ -46,16 +38,7 @@ func CommandCounts(t *testing.T, open Open) map[string]map[string]int64 {
 		if err := f(); err != nil {
 			t.Fatalf("%s: %v", op, err)
 		}
-		after := snapshot()
-		d := map[string]int64{}
-		for k, v := range after {
-			if n := v - before[k]; n > 0 && k != "info" {
-				d[k] = n
-			}
-		}
-		if n := after["info"] - before["info"] - 1; n > 0 {
-			d["info"] = n
-		}
+		d := CommandsSince(before, snapshot())
 		if first == nil {
 			first = d
 		}
@@ -145,20 +128,20 @@ func CommandCounts(t *testing.T, open Open) map[string]map[string]int64 {
 	// (LMPOP, was LPOP), HMGET, HSET, ZADD, SET (request record), one look
 	// for jobs left (EXISTS of level 0, was LLEN), ZRANGE (next due),
 	// HINCRBY, PUBLISH, and the GET of the request record.
-	if n := commands(out["claim"]) - 1; n > claimCommands {
+	if n := Commands(out["claim"]) - 1; n > claimCommands {
 		t.Errorf("a claim on a one-level queue ran %d commands besides FCALL, more than %d: %v", n, claimCommands, out["claim"])
 	}
-	if n := commands(out["claim-level-3"]) - 1; n > claimCommands {
+	if n := Commands(out["claim-level-3"]) - 1; n > claimCommands {
 		t.Errorf("a claim of a job of the top level ran %d commands besides FCALL, more than %d: %v", n, claimCommands, out["claim-level-3"])
 	}
 	// A batch across two levels pops twice, and reads and leases its
 	// second job.
-	if n := commands(out["claim-levels-3-and-0"]) - 1; n > claimCommands+3 {
+	if n := Commands(out["claim-levels-3-and-0"]) - 1; n > claimCommands+3 {
 		t.Errorf("a claim of two jobs of two levels ran %d commands besides FCALL, more than %d: %v", n, claimCommands+3, out["claim-levels-3-and-0"])
 	}
 	// A beat: TIME, ZADD, and the ZREMRANGEBYSCORE that drops the
 	// processes whose beats ran out.
-	if n := commands(out["beat"]) - 1; n > beatCommands {
+	if n := Commands(out["beat"]) - 1; n > beatCommands {
 		t.Errorf("a beat ran %d commands besides FCALL, more than %d: %v", n, beatCommands, out["beat"])
 	}
 	_ = b.Purge(ctx, backend.PurgeParams{Queue: q})
@@ -168,17 +151,53 @@ func CommandCounts(t *testing.T, open Open) map[string]map[string]int64 {
 // beatCommands is what a beat costs besides its FCALL.
 const beatCommands = 3
 
-// claimCommands is what a claim of one job costs besides its FCALL.
-const claimCommands = 12
+// Commandstats returns the calls of each command the server has run, by
+// its name in INFO commandstats ("fcall_ro", "function|load"), those run
+// inside functions included.
+func Commandstats(ctx context.Context, info load.InfoFunc) (map[string]int64, error) {
+	s, err := info(ctx, "commandstats")
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]int64{}
+	for _, line := range strings.Split(s, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok || !strings.HasPrefix(name, "cmdstat_") {
+			continue
+		}
+		calls, _, _ := strings.Cut(strings.TrimPrefix(rest, "calls="), ",")
+		m[strings.TrimPrefix(name, "cmdstat_")], _ = strconv.ParseInt(calls, 10, 64)
+	}
+	return m, nil
+}
 
-// commands sums the calls of a measurement.
-func commands(d map[string]int64) int64 {
+// CommandsSince returns the commands run between two Commandstats
+// readings, less the INFO of the later reading itself: what was measured
+// when nothing else uses the server.
+func CommandsSince(before, after map[string]int64) map[string]int64 {
+	d := map[string]int64{}
+	for k, v := range after {
+		if n := v - before[k]; n > 0 && k != "info" {
+			d[k] = n
+		}
+	}
+	if n := after["info"] - before["info"] - 1; n > 0 {
+		d["info"] = n
+	}
+	return d
+}
+
+// Commands sums the calls of a CommandsSince.
+func Commands(d map[string]int64) int64 {
 	var n int64
 	for _, c := range d {
 		n += c
 	}
 	return n
 }
+
+// claimCommands is what a claim of one job costs besides its FCALL.
+const claimCommands = 12
 
 // writeCommands are the commands that change data among those the scripts
 // call.
