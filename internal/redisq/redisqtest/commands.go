@@ -13,9 +13,10 @@ import (
 	"github.com/jobqueue-go/jobqueue/conformance/redistest"
 )
 
-// CommandCounts measures how many Redis commands one enqueue, one claim and
-// one complete of a single job cost in the steady state (and claims on a
-// queue that uses priority levels), from INFO
+// CommandCounts measures how many Redis commands one enqueue, one claim,
+// one complete, one failure (retried, and dead) and one reclaim of a
+// single job cost in the steady state (and claims on a queue that uses
+// priority levels), from INFO
 // commandstats deltas on a server of its own that nothing else uses, and
 // logs them.
 func CommandCounts(t *testing.T, open Open) map[string]map[string]int64 {
@@ -110,6 +111,57 @@ func CommandCounts(t *testing.T, open Open) map[string]map[string]int64 {
 				return err
 			})
 		}
+		// A retry and a dead-letter by Fail, and a reclaim that requeues:
+		// each job ends completed, so the next round starts empty.
+		mustClaim := func(n int, lease time.Duration) []backend.ClaimedJob {
+			t.Helper()
+			got, err := b.Claim(ctx, backend.ClaimParams{Queue: q, Max: n, Lease: lease})
+			if err == nil && len(got) != n {
+				err = fmt.Errorf("claimed %d jobs of %d", len(got), n)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got
+		}
+		ackOf := func(j backend.ClaimedJob) backend.Ack { return backend.Ack{ID: j.ID, Token: j.Token} }
+		fail := func(j backend.ClaimedJob, dead bool) error {
+			errs, err := b.Fail(ctx, backend.FailParams{Queue: q, Items: []backend.Failure{{Ack: ackOf(j), Error: "boom", Dead: dead}},
+				Retention: backend.Retention{Max: 100, TTL: time.Minute}})
+			return errors.Join(err, errors.Join(errs...))
+		}
+		finish := func(j backend.ClaimedJob) {
+			t.Helper()
+			errs, err := b.Complete(ctx, backend.CompleteParams{Queue: q, Items: []backend.Completion{{Ack: ackOf(j)}},
+				Retention: backend.Retention{Max: 100, TTL: time.Minute}})
+			if err := errors.Join(err, errors.Join(errs...)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := b.Enqueue(ctx, backend.EnqueueParams{Queue: q, Jobs: []backend.NewJob{
+			{ID: id + "-retried", Payload: []byte("x"), MaxAttempts: 2}, {ID: id + "-dead", Payload: []byte("x"), MaxAttempts: 2}}}); err != nil {
+			t.Fatal(err)
+		}
+		failing := mustClaim(2, time.Minute)
+		measure("fail-retry", func() error { return fail(failing[0], false) })
+		measure("fail-dead", func() error { return fail(failing[1], true) })
+		finish(mustClaim(1, time.Minute)[0])
+		if err := b.Enqueue(ctx, backend.EnqueueParams{Queue: q, Jobs: []backend.NewJob{{ID: id + "-reclaimed", Payload: []byte("x"), MaxAttempts: 2}}}); err != nil {
+			t.Fatal(err)
+		}
+		expiring := mustClaim(1, time.Millisecond)[0]
+		// The lease runs out on Redis's clock, which is this machine's.
+		for !time.Now().After(expiring.LeaseUntil.Add(time.Millisecond)) {
+			time.Sleep(time.Until(expiring.LeaseUntil.Add(time.Millisecond)))
+		}
+		measure("reclaim", func() error {
+			r, err := b.Reclaim(ctx, backend.ReclaimParams{Queue: q, Max: 10, RequestID: "r-" + id})
+			if err == nil && len(r.Requeued) != 1 {
+				err = fmt.Errorf("reclaimed %v, want the one expired lease requeued", r)
+			}
+			return err
+		})
+		finish(mustClaim(1, time.Minute)[0])
 		measure("stats", func() error { _, err := b.Stats(ctx, q); return err })
 		measure("get", func() error { _, err := b.Get(ctx, q, id); return err })
 		measure("list", func() error {
