@@ -82,6 +82,11 @@ const (
 	// that time the wake-up skip, and the rest still require the job to
 	// arrive before the wait ends.
 	PromptWakeup Capability = "prompt-wakeup"
+
+	// History is backend.Historian: per-minute counts kept in the store.
+	// Unlike Events, a backend that does not implement the interface
+	// fails the History group unless it declares it missing.
+	History Capability = "history"
 )
 
 // testCase is one named test of the suite. Serial tests measure latency,
@@ -137,6 +142,7 @@ func groups() []group {
 		{"Expiry", expiryTests()},
 		{"Snooze", snoozeTests()},
 		{"Latency", latencyTests()},
+		{"History", historyTests()},
 		{"Retention", retentionTests()},
 		{"Isolation", isolationTests()},
 		{"Validation", validationTests()},

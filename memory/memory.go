@@ -126,6 +126,7 @@ type queue struct {
 	seq        uint64
 
 	counters backend.Stats // only the *Total fields are used
+	hist     history
 
 	// requests remembers the calls that changed something, by request id,
 	// for backend.RequestWindow; reqOrder holds them oldest first, so they
@@ -188,6 +189,7 @@ func (q *queue) reset() {
 	q.completed.Init()
 	q.dead.Init()
 	q.counters = backend.Stats{}
+	q.hist = history{}
 }
 
 // queue returns the named queue, creating it when create is set; without
@@ -451,6 +453,7 @@ func (b *Backend) Enqueue(ctx context.Context, p backend.EnqueueParams) error {
 		ev.add(j.id)
 	}
 	q.counters.EnqueuedTotal += int64(len(p.Jobs))
+	q.hist.at(now).Enqueued += int64(len(p.Jobs))
 	q.remember(now, &request{id: p.RequestID})
 	q.notify()
 	q.emit(backend.EventEnqueued, ev.ids)
@@ -573,6 +576,7 @@ func (q *queue) take(now time.Time, p backend.ClaimParams) []backend.ClaimedJob 
 			j.lastError = fmt.Sprintf("jobqueue: expired before attempt %d of %d could start", j.attempts+1, j.maxAttempts)
 			q.toHistory(j, backend.StateDead, now, p.DeadRetention)
 			q.counters.DeadTotal++
+			q.hist.at(now).Dead++
 			expired.add(j.id)
 			continue
 		}
@@ -693,6 +697,7 @@ func (b *Backend) Complete(ctx context.Context, p backend.CompleteParams) ([]err
 		}
 		q.toHistory(j, backend.StateCompleted, now, p.Retention)
 		q.counters.CompletedTotal++
+		q.hist.at(now).Completed++
 		ev.add(j.id)
 	}
 	q.emit(backend.EventCompleted, ev.ids)
@@ -725,6 +730,9 @@ func (b *Backend) Fail(ctx context.Context, p backend.FailParams) ([]error, erro
 			j.lastError = it.Error
 			q.toHistory(j, backend.StateDead, now, p.Retention)
 			q.counters.DeadTotal++
+			pt := q.hist.at(now)
+			pt.Dead++
+			pt.Failed++
 			dead.add(j.id)
 			continue
 		}
@@ -741,6 +749,9 @@ func (b *Backend) Fail(ctx context.Context, p backend.FailParams) ([]error, erro
 		}
 		j.lastError = it.Error
 		q.counters.RetriedTotal++
+		pt := q.hist.at(now)
+		pt.Retried++
+		pt.Failed++
 		retrying.add(j.id)
 	}
 	if requeued {
@@ -844,10 +855,12 @@ func (b *Backend) Reclaim(ctx context.Context, p backend.ReclaimParams) (backend
 		j.token = ""
 		j.outcome = outcomeNone
 		q.counters.ReclaimedTotal++
+		q.hist.at(now).Reclaimed++
 		if j.attempts >= j.maxAttempts {
 			j.lastError = fmt.Sprintf("jobqueue: lease expired on attempt %d of %d", j.attempts, j.maxAttempts)
 			q.toHistory(j, backend.StateDead, now, p.DeadRetention)
 			q.counters.DeadTotal++
+			q.hist.at(now).Dead++
 			res.Dead = append(res.Dead, j.id)
 			continue
 		}

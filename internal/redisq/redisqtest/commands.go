@@ -163,13 +163,21 @@ func CommandCounts(t *testing.T, open Open) map[string]map[string]int64 {
 		})
 		finish(mustClaim(1, time.Minute)[0])
 		measure("stats", func() error { _, err := b.Stats(ctx, q); return err })
+		measure("history", func() error {
+			h, ok := b.(backend.Historian)
+			if !ok {
+				return fmt.Errorf("%T is no backend.Historian", b)
+			}
+			_, err := h.History(ctx, backend.HistoryParams{Queue: q, Minutes: 60})
+			return err
+		})
 		measure("get", func() error { _, err := b.Get(ctx, q, id); return err })
 		measure("list", func() error {
 			_, err := b.List(ctx, backend.ListParams{Queue: q, State: backend.StateCompleted, Limit: 50})
 			return err
 		})
 	}
-	reads := map[string]bool{"stats": true, "get": true, "list": true}
+	reads := map[string]bool{"stats": true, "get": true, "list": true, "history": true}
 	for op, d := range out {
 		t.Logf("%s: %v", op, d)
 		call, other := "fcall", "fcall_ro"
@@ -201,11 +209,27 @@ func CommandCounts(t *testing.T, open Open) map[string]map[string]int64 {
 	if n := commands(out["claim-levels-3-and-0"]) - 1; n > claimCommands+3 {
 		t.Errorf("a claim of two jobs of two levels ran %d commands besides FCALL, more than %d: %v", n, claimCommands+3, out["claim-levels-3-and-0"])
 	}
+	// The state changes that count into the per-minute history pay one
+	// HINCRBY per counter they touch (a failure touches two: retried or
+	// dead, and failed), and the first call of a minute that creates a
+	// field one PEXPIREAT more. A claim that dead-letters nothing pays
+	// nothing.
+	for op, most := range map[string]int64{"enqueue": 8 + 2, "complete": 11 + 2, "fail-retry": 8 + 3, "fail-dead": 11 + 3, "reclaim": 11 + 2} {
+		if n := commands(out[op]) - 1; n > most {
+			t.Errorf("%s ran %d commands besides FCALL, more than %d: %v", op, n, most, out[op])
+		}
+	}
+	// A read of the last hour's history: TIME and one HGETALL per hour it
+	// touches.
+	if n := commands(out["history"]) - 1; n > 3 {
+		t.Errorf("a History of 60 minutes ran %d commands besides FCALL_RO, more than 3: %v", n, out["history"])
+	}
 	_ = b.Purge(ctx, backend.PurgeParams{Queue: q})
 	return out
 }
 
-// claimCommands is what a claim of one job costs besides its FCALL.
+// claimCommands is what a claim of one job costs besides its FCALL; it
+// counts nothing into the history.
 const claimCommands = 12
 
 // commands sums the calls of a measurement.
@@ -222,5 +246,5 @@ func commands(d map[string]int64) int64 {
 var writeCommands = map[string]bool{
 	"set": true, "del": true, "hset": true, "hdel": true, "hincrby": true, "lpush": true, "rpush": true,
 	"lpop": true, "rpop": true, "lrem": true, "ltrim": true, "zadd": true, "zrem": true,
-	"zremrangebyrank": true, "pexpire": true, "persist": true, "publish": true, "lmpop": true,
+	"zremrangebyrank": true, "pexpire": true, "pexpireat": true, "persist": true, "publish": true, "lmpop": true,
 }

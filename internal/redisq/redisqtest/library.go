@@ -157,6 +157,14 @@ func everyCall(t *testing.T, b backend.Backend, queue string, before func(), rep
 			return err
 		}},
 		{"Stats", func() error { _, err := b.Stats(ctx, queue); return err }},
+		{"History", func() error {
+			h, ok := b.(backend.Historian)
+			if !ok {
+				return errors.New("no backend.Historian")
+			}
+			_, err := h.History(ctx, backend.HistoryParams{Queue: queue, Minutes: 60})
+			return err
+		}},
 		{"RetryDead", func() error {
 			return b.RetryDead(ctx, backend.RetryDeadParams{Queue: queue, ID: "b", RequestID: run + "retry"})
 		}},
