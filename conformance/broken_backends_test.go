@@ -68,7 +68,7 @@ func brokenBackends() []brokenBackend {
 		{"extend-repeat-no-renewal", "LostReplies/Repeat/Extend", func() backend.Backend { return &onceExtend{Backend: mem()} }},
 		// Issue 16.
 		{"latency-from-enqueue", "Latency/RetryCountsAfresh, Latency/ReclaimCountsAfresh, Latency/RetryDeadCountsAfresh", func() backend.Backend { return enqueueLatency{mem()} }},
-	}, jobFieldsBroken()...)
+	}, slices.Concat(jobFieldsBroken(), historyBroken())...)
 }
 
 // endedContextClaim breaks "A method called with a context that has already ended returns its error and changes nothing."
