@@ -14,7 +14,7 @@ import (
 func historyBroken() []brokenBackend {
 	mem := memory.New
 	return []brokenBackend{
-		{"history-forgets-failed", "History/CountsWhatHappened", func() backend.Backend { return failedForgotten{mem()} }},
+		{"history-forgets-failed", "History/", func() backend.Backend { return failedForgotten{mem()} }},
 		{"history-counts-snoozes", "History/CountsWhatHappened", func() backend.Backend { return &snoozeFailed{historyShown: historyShown{Backend: mem()}} }},
 		{"history-counts-repeats", "History/RepeatsCountOnce, LostReplies/Repeat/Complete, LostReplies/LostReply/Complete, Ack/Repeat/Complete",
 			func() backend.Backend { return &repeatInHistory{historyShown: historyShown{Backend: mem()}} }},

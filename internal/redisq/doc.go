@@ -32,7 +32,8 @@
 //	queue:{jobs}:hist:<hour>  hash    the per-minute history (backend.Historian) of the hour that starts
 //	                                  at <hour> (Unix seconds): <counter>:<minute of the hour> = count,
 //	                                  for enqueued, completed, failed, retried, dead, reclaimed;
-//	                                  expires one hour after the retention of its last minute
+//	                                  expires 25 hours after its hour began, once its last minute has
+//	                                  left the retention
 //	queue:{jobs}:marker       list    at most one element; armed by an enqueue that finds a level empty
 //	                                  or adds delayed jobs, and by a claim that leaves jobs pending
 //	queue:{jobs}:events       pubsub  "kind id1 id2 ...", one message per kind per call

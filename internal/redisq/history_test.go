@@ -20,9 +20,9 @@ func histKey(queue string, hour time.Time) string {
 }
 
 // TestHistoryLayout checks the history hashes as Redis holds them: one per
-// hour, fields <counter>:<minute>, an expiry one hour past the retention
-// of the hour's last minute, read across hours, and deleted by Purge with
-// every other key of the queue.
+// hour, fields <counter>:<minute>, an expiry the retention and one hour
+// after the hour began, read across hours, and deleted by Purge with every
+// other key of the queue.
 func TestHistoryLayout(t *testing.T) {
 	srv := redistest.Shared(t)
 	ctx := context.Background()

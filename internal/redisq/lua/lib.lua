@@ -178,9 +178,9 @@ end
 
 -- The per-minute history (backend.Historian) is one hash per hour,
 -- queue:{q}:hist:<the hour's start, Unix seconds>, whose fields are
--- <counter>:<minute of the hour, 0 to 59>. Each hash expires one hour
--- after the last of its minutes has left the HISTORY_MS window, so the
--- whole window stays readable.
+-- <counter>:<minute of the hour, 0 to 59>. Each hash expires HISTORY_MS
+-- and one hour after its hour began, just after the last of its minutes
+-- has left the window, so the whole window stays readable.
 local MINUTE_MS, HOUR_MS = 60000, 3600000
 
 -- hist_key returns the key of the history hash of the hour that starts
