@@ -191,6 +191,10 @@ type ReclaimResult = backend.ReclaimResult
 // Event is a state-change notification; it carries ids, never payloads.
 type Event = backend.Event
 
+// HistoryPoint is what happened to a queue in one minute; see
+// Queue.History.
+type HistoryPoint = backend.HistoryPoint
+
 // EventKind names what happened to the jobs of an Event; see the
 // constants.
 type EventKind = backend.EventKind
@@ -964,4 +968,19 @@ func (q *Queue) Events(ctx context.Context) (<-chan Event, error) {
 		return nil, fmt.Errorf("jobqueue: %T does not publish events: %w", q.b, errors.ErrUnsupported)
 	}
 	return retry(ctx, q, func() (<-chan Event, error) { return s.Subscribe(ctx, q.name) })
+}
+
+// History returns what happened to the queue in each of its last minutes,
+// 1 to 1440 of them: one point per minute, oldest first, the last being
+// the current minute on the store's clock, still counting (see
+// backend.Historian). The store keeps a day of them. It needs a backend
+// that keeps the history (every backend shipped with this module does);
+// others return an error wrapping errors.ErrUnsupported.
+func (q *Queue) History(ctx context.Context, minutes int) ([]HistoryPoint, error) {
+	h, ok := q.b.(backend.Historian)
+	if !ok {
+		return nil, fmt.Errorf("jobqueue: %T keeps no history: %w", q.b, errors.ErrUnsupported)
+	}
+	p := backend.HistoryParams{Queue: q.name, Minutes: minutes}
+	return retry(ctx, q, func() ([]HistoryPoint, error) { return h.History(ctx, p) })
 }

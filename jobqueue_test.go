@@ -173,6 +173,10 @@ func TestErrorsDoNotStutter(t *testing.T) {
 	collect("Events unsupported", err)
 	_, err = qn.CheckConfig(ctx)
 	collect("CheckConfig unsupported", err)
+	_, err = qn.History(ctx, 60)
+	collect("History unsupported", err)
+	_, err = q.History(ctx, 0)
+	collect("History minutes", err)
 	require.NoError(t, jobs[0].Complete(ctx, nil))
 	collect("Extend after complete", jobs[0].Extend(ctx))
 	for name, err := range errs {
@@ -180,4 +184,42 @@ func TestErrorsDoNotStutter(t *testing.T) {
 		assert.True(t, strings.HasPrefix(msg, "jobqueue: "), "%s: %q does not start with the package name", name, msg)
 		assert.Equal(t, 1, strings.Count(msg, "jobqueue:"), "%s: %q names the package more than once", name, msg)
 	}
+}
+
+// TestQueueHistory reads the per-minute history through the Queue: what
+// its calls did, in the minutes they ran, and an error wrapping
+// errors.ErrUnsupported from a backend that keeps none.
+func TestQueueHistory(t *testing.T) {
+	ctx := context.Background()
+	q, err := New(memory.New(), "history", WithMaxAttempts(2), WithBackoff(nil))
+	require.NoError(t, err)
+	_, err = q.EnqueueBatch(ctx, []any{1, 2, 3})
+	require.NoError(t, err)
+	jobs, err := q.Claim(ctx, 3, 0)
+	require.NoError(t, err)
+	require.Len(t, jobs, 3)
+	require.NoError(t, jobs[0].Complete(ctx, nil))
+	require.NoError(t, jobs[1].Fail(ctx, errors.New("boom")))
+	require.NoError(t, jobs[2].Snooze(ctx, 0))
+
+	points, err := q.History(ctx, 2)
+	require.NoError(t, err)
+	require.Len(t, points, 2)
+	assert.Equal(t, time.Minute, points[1].Minute.Sub(points[0].Minute), "one minute apart, oldest first")
+	var sum HistoryPoint
+	for _, pt := range points {
+		sum.Enqueued += pt.Enqueued
+		sum.Completed += pt.Completed
+		sum.Failed += pt.Failed
+		sum.Retried += pt.Retried
+		sum.Dead += pt.Dead
+	}
+	assert.Equal(t, HistoryPoint{Enqueued: 3, Completed: 1, Failed: 1, Retried: 1}, sum, "a snooze is no failure")
+
+	_, err = q.History(ctx, 1441)
+	assert.ErrorIs(t, err, ErrInvalidArgument)
+	none, err := New(nopBackend{}, "history")
+	require.NoError(t, err)
+	_, err = none.History(ctx, 60)
+	assert.ErrorIs(t, err, errors.ErrUnsupported)
 }

@@ -58,6 +58,10 @@ var mustCatch = []string{
 	// Worker beats.
 	"beat-zero-ttl-ignored",
 	"beat-never-runs-out",
+	// The per-minute history.
+	"history-forgets-failed",
+	"history-counts-snoozes",
+	"history-counts-repeats",
 }
 
 // TestBrokenChild runs the suite on the broken backend brokenEnv names;

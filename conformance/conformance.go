@@ -89,6 +89,10 @@ const (
 	// fails: a wrapper that embeds backend.Backend hides the method, and
 	// would otherwise pass unnoticed.
 	Workers Capability = "workers"
+	// History is backend.Historian: per-minute counts kept in the store.
+	// Unlike Events, a backend that does not implement the interface
+	// fails the History group unless it declares it missing.
+	History Capability = "history"
 )
 
 // testCase is one named test of the suite. Serial tests measure latency,
@@ -151,6 +155,7 @@ func groups() []group {
 		{"Inspect", inspectTests()},
 		{"Events", eventTests()},
 		{"LostReplies", lostReplyTests()},
+		{"History", historyTests()},
 		{"Queue", queueTests()},
 		{"Worker", workerTests()},
 		{"Observer", observerTests()},

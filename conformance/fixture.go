@@ -351,6 +351,9 @@ type snapshot struct {
 	Lists map[backend.State][]string
 	Jobs  map[string]backend.JobInfo
 	Gone  []string
+	// History sums the counts of the last hour, when the backend keeps
+	// them: a minute's end between two snapshots does not change it.
+	History backend.HistoryPoint
 }
 
 func (f *fixture) snapshot(jobIDs ...string) snapshot {
@@ -367,6 +370,13 @@ func (f *fixture) snapshot(jobIDs ...string) snapshot {
 			continue
 		}
 		s.Jobs[id] = info
+	}
+	if h, ok := f.b.(backend.Historian); ok {
+		if _, lacked := f.s.h.Lacks[History]; !lacked {
+			points, err := h.History(f.ctx, backend.HistoryParams{Queue: f.q, Minutes: 60})
+			require.NoError(f.t, err, "history")
+			s.History = historySum(points)
+		}
 	}
 	return s
 }

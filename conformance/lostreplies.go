@@ -440,7 +440,7 @@ func normalResult(v any) any {
 // normal is the snapshot without what differs between two runs of one
 // scenario on two queues: instants, which only keep whether they are set.
 func (s snapshot) normal() snapshot {
-	out := snapshot{Stats: s.Stats, Lists: s.Lists, Gone: s.Gone, Jobs: map[string]backend.JobInfo{}}
+	out := snapshot{Stats: s.Stats, Lists: s.Lists, Gone: s.Gone, History: s.History, Jobs: map[string]backend.JobInfo{}}
 	set := func(t time.Time) time.Time {
 		if t.IsZero() {
 			return t

@@ -3,9 +3,9 @@
 // single node, a Sentinel failover client or a Cluster client (every
 // script of a queue touches one hash slot).
 //
-// Backend implements backend.Backend, backend.Subscriber and
+// Backend implements backend.Backend, backend.Subscriber,
 // backend.ConfigChecker (a warning for a maxmemory-policy that may evict
-// queue keys). The key layout and the scripts are shared with the rueidis
+// queue keys) and backend.Historian. The key layout and the scripts are shared with the rueidis
 // adapter and described in the internal redisq package; this package only
 // talks to the client. It needs Redis 7.0 or later, where the scripts run as
 // Redis Functions that declare flags: see "Scripts" and "Memory" in the
@@ -40,8 +40,8 @@
 // claims of this process waiting on that queue then wake with the next
 // wake-up, or at the end of their wait.
 //
-// Get, List and Stats run read-only functions (FCALL_RO), which a client
-// set up to read from replicas sends to a replica: a ClusterClient with
+// Get, List, Stats and History run read-only functions (FCALL_RO), which
+// a client set up to read from replicas sends to a replica: a ClusterClient with
 // ReadOnly, or a failover client with ReplicaOnly, which sends writes
 // there too, so a Backend on it serves only reads (its writes fail with
 // ErrUnavailable, READONLY). A replica cannot load the function library,
@@ -68,7 +68,8 @@ import (
 )
 
 // Backend is a jobqueue backend on a go-redis client. It implements
-// backend.Backend, backend.Subscriber and backend.ConfigChecker, and Close
+// backend.Backend, backend.Subscriber, backend.ConfigChecker and
+// backend.Historian, and Close
 // stops the goroutines that wait on Redis for claims.
 type Backend struct {
 	e *redisq.Engine
@@ -146,6 +147,14 @@ func (b *Backend) List(ctx context.Context, p backend.ListParams) ([]string, err
 func (b *Backend) Stats(ctx context.Context, queue string) (backend.Stats, error) {
 	return b.e.Stats(ctx, queue)
 }
+
+// History reads a queue's per-minute counts with a read-only function;
+// see backend.Historian.
+func (b *Backend) History(ctx context.Context, p backend.HistoryParams) ([]backend.HistoryPoint, error) {
+	return b.e.History(ctx, p)
+}
+
+var _ backend.Historian = (*Backend)(nil)
 
 // Purge deletes one queue, in batches; see backend.Backend.Purge.
 func (b *Backend) Purge(ctx context.Context, p backend.PurgeParams) error {

@@ -127,6 +127,7 @@ type queue struct {
 	seq        uint64
 
 	counters backend.Stats // only the *Total fields are used
+	hist     history
 
 	// workers holds the expiry of each process's last beat (Beat).
 	workers map[string]time.Time
@@ -193,6 +194,7 @@ func (q *queue) reset() {
 	q.completed.Init()
 	q.dead.Init()
 	q.counters = backend.Stats{}
+	q.hist = history{}
 }
 
 // queue returns the named queue, creating it when create is set; without
@@ -456,6 +458,7 @@ func (b *Backend) Enqueue(ctx context.Context, p backend.EnqueueParams) error {
 		ev.add(j.id)
 	}
 	q.counters.EnqueuedTotal += int64(len(p.Jobs))
+	q.hist.at(now).Enqueued += int64(len(p.Jobs))
 	q.remember(now, &request{id: p.RequestID})
 	q.notify()
 	q.emit(backend.EventEnqueued, ev.ids)
@@ -578,6 +581,7 @@ func (q *queue) take(now time.Time, p backend.ClaimParams) []backend.ClaimedJob 
 			j.lastError = fmt.Sprintf("jobqueue: expired before attempt %d of %d could start", j.attempts+1, j.maxAttempts)
 			q.toHistory(j, backend.StateDead, now, p.DeadRetention)
 			q.counters.DeadTotal++
+			q.hist.at(now).Dead++
 			expired.add(j.id)
 			continue
 		}
@@ -698,6 +702,7 @@ func (b *Backend) Complete(ctx context.Context, p backend.CompleteParams) ([]err
 		}
 		q.toHistory(j, backend.StateCompleted, now, p.Retention)
 		q.counters.CompletedTotal++
+		q.hist.at(now).Completed++
 		ev.add(j.id)
 	}
 	q.emit(backend.EventCompleted, ev.ids)
@@ -730,6 +735,9 @@ func (b *Backend) Fail(ctx context.Context, p backend.FailParams) ([]error, erro
 			j.lastError = it.Error
 			q.toHistory(j, backend.StateDead, now, p.Retention)
 			q.counters.DeadTotal++
+			pt := q.hist.at(now)
+			pt.Dead++
+			pt.Failed++
 			dead.add(j.id)
 			continue
 		}
@@ -746,6 +754,9 @@ func (b *Backend) Fail(ctx context.Context, p backend.FailParams) ([]error, erro
 		}
 		j.lastError = it.Error
 		q.counters.RetriedTotal++
+		pt := q.hist.at(now)
+		pt.Retried++
+		pt.Failed++
 		retrying.add(j.id)
 	}
 	if requeued {
@@ -849,10 +860,12 @@ func (b *Backend) Reclaim(ctx context.Context, p backend.ReclaimParams) (backend
 		j.token = ""
 		j.outcome = outcomeNone
 		q.counters.ReclaimedTotal++
+		q.hist.at(now).Reclaimed++
 		if j.attempts >= j.maxAttempts {
 			j.lastError = fmt.Sprintf("jobqueue: lease expired on attempt %d of %d", j.attempts, j.maxAttempts)
 			q.toHistory(j, backend.StateDead, now, p.DeadRetention)
 			q.counters.DeadTotal++
+			q.hist.at(now).Dead++
 			res.Dead = append(res.Dead, j.id)
 			continue
 		}

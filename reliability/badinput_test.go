@@ -152,6 +152,14 @@ func badQueueNames(t *testing.T, b backend.Backend, raw *redis.Client) nameResul
 			return err
 		}},
 		{"Stats", func(q string) error { _, err := b.Stats(ctx, q); return err }},
+		{"History", func(q string) error {
+			h, ok := b.(backend.Historian)
+			if !ok {
+				return errors.New("the backend keeps no history")
+			}
+			_, err := h.History(ctx, backend.HistoryParams{Queue: q, Minutes: 60})
+			return err
+		}},
 		{"Purge", func(q string) error { return b.Purge(ctx, backend.PurgeParams{Queue: q}) }},
 		{"RetryDead", func(q string) error { return b.RetryDead(ctx, backend.RetryDeadParams{Queue: q, ID: "j1"}) }},
 		{"Delete", func(q string) error { return b.Delete(ctx, backend.DeleteParams{Queue: q, ID: "j1"}) }},

@@ -27,7 +27,7 @@ import (
 )
 
 // aclClientCommands are the commands the adapters send themselves: the
-// functions with FCALL, the reads (Get, List, Stats) with FCALL_RO, which
+// functions with FCALL, the reads (Get, List, Stats, History) with FCALL_RO, which
 // a replica may serve; FUNCTION LOAD of the library where Redis lacks it
 // (never with REPLACE, and without REPLACE it cannot overwrite another
 // library, so no other FUNCTION subcommand is needed); BLPOP on the queue's
@@ -50,7 +50,7 @@ var aclExpectedRefusals = []string{"config|get", "client|setinfo"}
 // checks against the ACL of the user calling the function, keys included.
 var aclScriptCommands = []string{
 	"time", "publish",
-	"get", "set", "del", "exists", "pexpire", "persist",
+	"get", "set", "del", "exists", "pexpire", "pexpireat", "persist",
 	"hget", "hmget", "hgetall", "hset", "hdel", "hincrby",
 	"llen", "lindex", "lrange", "lpush", "rpush", "lmpop", "rpop", "lrem", "ltrim",
 	"zadd", "zrem", "zcard", "zcount", "zrange", "zrangebyscore", "zremrangebyrank", "zremrangebyscore",
@@ -353,6 +353,11 @@ func aclLifeCycle(t *testing.T, admin *redis.Client, b backend.Backend, user, qu
 	if err != nil || info.State != jobqueue.StateDead || !strings.Contains(info.LastError, "550") {
 		t.Fatalf("Get: %+v %v", info, err)
 	}
+	hist, err := q.History(ctx, 60)
+	must("History", err)
+	if len(hist) != 60 || hist[59].Completed+hist[58].Completed != 1 {
+		t.Fatalf("History: the last minutes %+v, want one completion", hist[58:])
+	}
 	must("RetryDead", q.RetryDead(ctx, ids[1]))
 	must("Delete", q.Delete(ctx, delayed))
 
@@ -476,6 +481,7 @@ func aclRefusesOtherQueue(t *testing.T, b backend.Backend) {
 	refused("Claim", func(ctx context.Context) error { _, err := q.Claim(ctx, 1, 0); return err })
 	refused("waiting Claim", func(ctx context.Context) error { _, err := q.Claim(ctx, 1, 2*time.Second); return err })
 	refused("Stats", func(ctx context.Context) error { _, err := q.Stats(ctx); return err })
+	refused("History", func(ctx context.Context) error { _, err := q.History(ctx, 60); return err })
 	refused("List", func(ctx context.Context) error { _, err := q.List(ctx, jobqueue.StatePending, 0, 10); return err })
 	refused("Get", func(ctx context.Context) error { _, err := q.Get(ctx, "x"); return err })
 	refused("Reclaim", func(ctx context.Context) error { _, err := q.Reclaim(ctx); return err })

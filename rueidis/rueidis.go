@@ -3,9 +3,9 @@
 // Sentinel (ClientOption.Sentinel, with the Sentinels as InitAddress) or a
 // Cluster (every script of a queue touches one hash slot).
 //
-// Backend implements backend.Backend, backend.Subscriber and
+// Backend implements backend.Backend, backend.Subscriber,
 // backend.ConfigChecker (a warning for a maxmemory-policy that may evict
-// queue keys). The key layout and the scripts are shared with the goredis
+// queue keys) and backend.Historian. The key layout and the scripts are shared with the goredis
 // adapter and described in the internal redisq package; this package only
 // talks to the client. It needs Redis 7.0 or later, where the scripts run as
 // Redis Functions that declare flags: see "Scripts" and "Memory" in the
@@ -34,8 +34,8 @@
 // backend error it stands for; anything else is permanent. The Backend
 // never repeats a call itself, and rueidis does not repeat a function
 // call that writes: the call reports ErrUnavailable, and backend's "Lost
-// replies and repeated calls" says how its repeat is answered. Get, List
-// and Stats run read-only functions (FCALL_RO), which a client set up to
+// replies and repeated calls" says how its repeat is answered. Get, List,
+// Stats and History run read-only functions (FCALL_RO), which a client set up to
 // read from replicas (ClientOption.SendToReplicas) sends to a replica; a
 // replica gets the function library from its master, so such a read may
 // fail with ErrUnavailable until the library has reached the replica.
@@ -73,7 +73,8 @@ import (
 )
 
 // Backend is a jobqueue backend on a rueidis client. It implements
-// backend.Backend, backend.Subscriber and backend.ConfigChecker, and Close
+// backend.Backend, backend.Subscriber, backend.ConfigChecker and
+// backend.Historian, and Close
 // stops the goroutines that wait on Redis for claims.
 type Backend struct {
 	e *redisq.Engine
@@ -151,6 +152,14 @@ func (b *Backend) List(ctx context.Context, p backend.ListParams) ([]string, err
 func (b *Backend) Stats(ctx context.Context, queue string) (backend.Stats, error) {
 	return b.e.Stats(ctx, queue)
 }
+
+// History reads a queue's per-minute counts with a read-only function;
+// see backend.Historian.
+func (b *Backend) History(ctx context.Context, p backend.HistoryParams) ([]backend.HistoryPoint, error) {
+	return b.e.History(ctx, p)
+}
+
+var _ backend.Historian = (*Backend)(nil)
 
 // Purge deletes one queue, in batches; see backend.Backend.Purge.
 func (b *Backend) Purge(ctx context.Context, p backend.PurgeParams) error {

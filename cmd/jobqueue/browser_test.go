@@ -180,6 +180,24 @@ func TestBrowserDashboard(t *testing.T) {
 		t.Fatalf("after the dead letter: stats %v", st)
 	}
 
+	// The webhook failed 3 times: 2 retries, then dead. The chart reads
+	// the store's per-minute history, so a reload shows it again.
+	chart := `(() => { const c = document.querySelector("#history-chart"); return c.dataset.completed === "12" && c.dataset.failed === "3" && c.dataset.minutes === "60"; })()`
+	bars := func(cls string) string {
+		return fmt.Sprintf(`[...document.querySelectorAll("#history-chart rect.%s")].reduce((n, r) => n + Number(r.dataset.n), 0)`, cls)
+	}
+	step(t, ctx, "see the last hour's chart count the completions and failures",
+		until(chart),
+		until(bars("bar-completed")+` === 12 && `+bars("bar-failed")+` === 3`),
+		until(count("#history-chart rect.bar-completed")+` >= 1 && `+count(`#history-chart rect[data-n="0"]`)+` === 0`),
+	)
+	step(t, ctx, "reload the page and see the same chart",
+		chromedp.Navigate(ts.URL+"/"),
+		chromedp.WaitVisible(chromedp.CSS("#enqueue-btn")),
+		until(chart),
+		until(bars("bar-completed")+` === 12 && `+bars("bar-failed")+` === 3`),
+	)
+
 	saveScreenshot(t, ctx, "dashboard.png", chromedp.FullScreenshot(100))
 
 	step(t, ctx, "heal the workers", setKnob("#fail-rate", "0"))

@@ -95,6 +95,7 @@ func (s *server) handler() http.Handler {
 	// The dashboard's own API.
 	mux.HandleFunc("GET /api/jobs", s.handleJobs)
 	mux.HandleFunc("GET /api/stats", s.handleStats)
+	mux.HandleFunc("GET /api/history", s.handleHistory)
 	mux.HandleFunc("POST /api/enqueue", s.handleEnqueue)
 	mux.HandleFunc("POST /api/workers/start", s.handleWorkersStart)
 	mux.HandleFunc("POST /api/workers/stop", s.handleWorkersStop)
@@ -248,6 +249,39 @@ func (s *server) replyWithStats(w http.ResponseWriter, r *http.Request, fields m
 	}
 	fields["stats"] = st
 	writeJSON(w, http.StatusOK, fields)
+}
+
+// ---- history ----
+
+// defaultHistoryMinutes is what GET /api/history reports without a
+// minutes parameter: the hour the page charts.
+const defaultHistoryMinutes = 60
+
+// handleHistory answers GET /api/history?minutes=N (1 to 1440, default
+// 60): the queue's counts of each minute, oldest first, the last one the
+// current minute on the store's clock, as "jobqueue history --json"
+// prints them.
+func (s *server) handleHistory(w http.ResponseWriter, r *http.Request) {
+	minutes := defaultHistoryMinutes
+	if v := r.URL.Query().Get("minutes"); v != "" {
+		most := int(backend.HistoryRetention / time.Minute)
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > most {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("minutes must be a whole number from 1 to %d, got %q", most, v))
+			return
+		}
+		minutes = n
+	}
+	points, err := s.q.History(r.Context(), minutes)
+	if errors.Is(err, errors.ErrUnsupported) {
+		writeError(w, http.StatusNotImplemented, err.Error())
+		return
+	}
+	if err != nil {
+		s.writeQueueError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"queue": s.q.Name(), "minutes": minutes, "points": newHistoryPoints(points)})
 }
 
 // ---- jobs ----

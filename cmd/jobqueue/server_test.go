@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/jobqueue-go/jobqueue"
+	"github.com/jobqueue-go/jobqueue/backend"
+	"github.com/jobqueue-go/jobqueue/memory"
 )
 
 // queueStatsKeys are the names of a queue's stats in "jobqueue stats
@@ -495,5 +497,68 @@ func TestQueueErrorsMapToStatus(t *testing.T) {
 		if rec.Code != c.code {
 			t.Errorf("%v: %d, want %d", c.err, rec.Code, c.code)
 		}
+	}
+}
+
+// TestHistoryEndpoint reads GET /api/history after the workers completed
+// and dead-lettered jobs: one point per minute, oldest first, under the
+// names "jobqueue history --json" prints.
+func TestHistoryEndpoint(t *testing.T) {
+	ts := newTestServer(t, time.Second)
+	ts.post("/api/workers/start", url.Values{"size": {"2"}, "work_latency_ms": {"0"}})
+	ts.post("/api/enqueue", url.Values{"count": {"4"}})
+	waitFor(t, "4 completions", 10*time.Second, func() bool { return num(ts.stats()["completed_total"]) == 4 })
+	ts.post("/api/workers/configure", url.Values{"fail_rate": {"1"}})
+	ts.post("/api/enqueue", url.Values{"count": {"1"}})
+	waitFor(t, "the failing job to be dead-lettered", 10*time.Second, func() bool { return num(ts.stats()["failed_total"]) == 1 })
+
+	code, body := ts.get("/api/history")
+	points, _ := body["points"].([]any)
+	if code != http.StatusOK || body["queue"] != "demo" || num(body["minutes"]) != 60 || len(points) != 60 {
+		t.Fatalf("GET /api/history: %d, %d points, %v", code, len(points), body["minutes"])
+	}
+	sum := map[string]int{}
+	var prev time.Time
+	for i, p := range points {
+		pt := p.(map[string]any)
+		if got := slices.Sorted(maps.Keys(pt)); !slices.Equal(got, []string{"completed", "dead", "enqueued", "failed", "minute", "reclaimed", "retried"}) {
+			t.Fatalf("point %d names %v", i, got)
+		}
+		at, err := time.Parse(time.RFC3339, pt["minute"].(string))
+		if err != nil || (i > 0 && at.Sub(prev) != time.Minute) {
+			t.Errorf("point %d: minute %v (%v) after %v; want one minute apart, oldest first", i, pt["minute"], err, prev)
+		}
+		prev = at
+		for k, v := range pt {
+			if k != "minute" {
+				sum[k] += num(v)
+			}
+		}
+	}
+	if since := time.Since(prev); since < 0 || since > time.Minute+time.Second {
+		t.Errorf("the last point is the minute of %v, %v ago; want the current minute", prev, since)
+	}
+	// The failing job is tried 3 times: 2 retries, then dead.
+	want := map[string]int{"enqueued": 5, "completed": 4, "failed": 3, "retried": 2, "dead": 1, "reclaimed": 0}
+	if !maps.Equal(sum, want) {
+		t.Errorf("the hour adds up to %v, want %v", sum, want)
+	}
+
+	if code, body := ts.get("/api/history?minutes=2"); code != http.StatusOK || len(body["points"].([]any)) != 2 {
+		t.Errorf("GET /api/history?minutes=2: %d %v", code, body)
+	}
+	for _, bad := range []string{"0", "1441", "-1", "x", "1.5"} {
+		if code, body := ts.get("/api/history?minutes=" + bad); code != http.StatusBadRequest || body["error"] == nil {
+			t.Errorf("GET /api/history?minutes=%s: %d %v, want 400", bad, code, body)
+		}
+	}
+
+	// A backend that keeps no history.
+	q, err := jobqueue.New(struct{ backend.Backend }{memory.New()}, "plain")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, body := serveQueue(t, q, "memory").get("/api/history"); code != http.StatusNotImplemented || body["error"] == nil {
+		t.Errorf("GET /api/history on a backend without history: %d %v, want 501", code, body)
 	}
 }

@@ -29,6 +29,11 @@
 //	queue:{jobs}:stats        hash    enqueued_total, claimed_total, completed_total, retried_total,
 //	                                  dead_total, reclaimed_total; completed_ttl_floor and
 //	                                  dead_ttl_floor (the shortest TTL a history entry was given)
+//	queue:{jobs}:hist:<hour>  hash    the per-minute history (backend.Historian) of the hour that starts
+//	                                  at <hour> (Unix seconds): <counter>:<minute of the hour> = count,
+//	                                  for enqueued, completed, failed, retried, dead, reclaimed;
+//	                                  expires 25 hours after its hour began, once its last minute has
+//	                                  left the retention
 //	queue:{jobs}:marker       list    at most one element; armed by an enqueue that finds a level empty
 //	                                  or adds delayed jobs, and by a claim that leaves jobs pending
 //	queue:{jobs}:events       pubsub  "kind id1 id2 ...", one message per kind per call
@@ -58,7 +63,7 @@
 // "Function not found" did not run, so the Engine runs FUNCTION LOAD on
 // every master and sends the call once more (Engine.call).
 //
-// The reads (get, list, stats) are read-only functions: they declare the
+// The reads (get, list, stats, history) are read-only functions: they declare the
 // no-writes flag and go out as FCALL_RO, so Redis refuses any write
 // inside them and a client may send them to a replica. They compute what
 // they report without writing: a due scheduled job reads as pending, a

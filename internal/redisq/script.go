@@ -96,6 +96,7 @@ var scripts = []struct{ name, flags string }{
 	{"get", noWrites},
 	{"list", noWrites},
 	{"stats", noWrites},
+	{"history", noWrites},
 	{"retry_dead", denyOOM},
 	{"delete", allowOOM},
 	{"purge", allowOOM},
@@ -126,7 +127,8 @@ func libraryName(bare string) string {
 }
 
 // librarySource is the library's source under the name name: a "#!lua"
-// line, the request window, the highest priority level, lib.lua, and one redis.register_function per
+// line, the request window, the highest priority level, the history's
+// retention, lib.lua, and one redis.register_function per
 // script whose callback binds the call's KEYS and ARGV (lib.lua's bind)
 // and runs the script's file as it is.
 func librarySource(name string) string {
@@ -134,6 +136,7 @@ func librarySource(name string) string {
 	fmt.Fprintf(&b, "#!lua name=%s\n", name)
 	fmt.Fprintf(&b, "local REQUEST_WINDOW_MS = %d\n", backend.RequestWindow.Milliseconds())
 	fmt.Fprintf(&b, "local MAX_LEVEL = %d\n", backend.MaxPriority)
+	fmt.Fprintf(&b, "local HISTORY_MS = %d\n", backend.HistoryRetention.Milliseconds())
 	b.WriteString(readLua("lib"))
 	for _, s := range scripts {
 		fmt.Fprintf(&b, "\nredis.register_function{function_name = '%s_%s', flags = %s, callback = function(KEYS, ARGV)\n",
@@ -166,6 +169,7 @@ var (
 	scriptGet       = library.Function("get")
 	scriptList      = library.Function("list")
 	scriptStats     = library.Function("stats")
+	scriptHistory   = library.Function("history")
 	scriptRetryDead = library.Function("retry_dead")
 	scriptDelete    = library.Function("delete")
 	scriptPurge     = library.Function("purge")

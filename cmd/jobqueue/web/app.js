@@ -11,6 +11,11 @@ const STATES = ["pending", "scheduled", "processing", "completed", "dead"];
 const apiWord = (w) => w.replace(/^dead(?=_|$)/, "failed");
 const pageWord = (w) => w.replace(/^failed(?=_|$)/, "dead");
 const REFRESH_MS = 800;
+// The per-minute chart is read from the store (GET /api/history), so it
+// survives a reload; it changes once a minute at most, so it is read every
+// HISTORY_EVERY-th poll.
+const HISTORY_MINUTES = 60;
+const HISTORY_EVERY = 6;
 const ICONS = {
   email: '<svg viewBox="0 0 24 24"><rect x="3" y="5" width="18" height="14" rx="2"/><path d="m3 7 9 6 9-6"/></svg>',
   webhook: '<svg viewBox="0 0 24 24"><path d="M10 14a4 4 0 0 0 5.7 0l3-3a4 4 0 0 0-5.7-5.7l-1 1"/><path d="M14 10a4 4 0 0 0-5.7 0l-3 3a4 4 0 0 0 5.7 5.7l1-1"/></svg>',
@@ -28,6 +33,7 @@ const state = {
   poolRunning: false,
   knobTimer: null,
   knobEdited: 0,      // when the user last moved a knob
+  polls: 0,           // polls since the chart was last read
 };
 
 // ---------- helpers ----------
@@ -243,6 +249,46 @@ function render(data) {
   for (const st of STATES) renderColumn(st, data[apiWord(st)] || [], data.stats[apiWord(st) + "_depth"]);
 }
 
+// renderHistory draws completed and failed jobs per minute as bars, two
+// per minute, scaled to the busiest minute. Minutes with nothing draw no
+// bar; the chart's data attributes say what it shows.
+function renderHistory(points) {
+  const svg = $("#history-chart");
+  const W = 600, H = 80, n = Math.max(1, points.length), slot = W / n;
+  const peak = Math.max(1, ...points.map((p) => Math.max(p.completed, p.failed)));
+  let html = `<line class="base" x1="0" y1="${H - 0.5}" x2="${W}" y2="${H - 0.5}"/>`;
+  let completed = 0, failed = 0, active = 0;
+  points.forEach((p, i) => {
+    completed += p.completed;
+    failed += p.failed;
+    if (p.completed + p.failed > 0) active++;
+    const at = new Date(Date.parse(p.minute)).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hour12: false });
+    const tip = `${at}: ${p.completed} completed, ${p.failed} failed, ${p.enqueued} enqueued, ${p.retried} retried, ${p.dead} dead, ${p.reclaimed} reclaimed`;
+    const bar = (cls, v, x) => {
+      if (v <= 0) return "";
+      const h = Math.max(2, (v / peak) * (H - 4));
+      return `<rect class="${cls}" data-minute="${esc(p.minute)}" data-n="${v}" x="${x.toFixed(2)}" y="${(H - h).toFixed(2)}" width="${(slot * 0.4).toFixed(2)}" height="${h.toFixed(2)}"><title>${esc(tip)}</title></rect>`;
+    };
+    html += bar("bar-completed", p.completed, i * slot + slot * 0.08) + bar("bar-failed", p.failed, i * slot + slot * 0.52);
+  });
+  if (svg.dataset.html !== html) { svg.innerHTML = html; svg.dataset.html = html; }
+  svg.dataset.minutes = String(points.length);
+  svg.dataset.completed = String(completed);
+  svg.dataset.failed = String(failed);
+  svg.dataset.active = String(active);
+  $("#history-from").textContent = `${points.length} min ago`;
+}
+
+async function pollHistory() {
+  state.polls = 0;
+  try {
+    const r = await api("GET", `/api/history?minutes=${HISTORY_MINUTES}`);
+    renderHistory(r.points);
+  } catch (e) {
+    $("#history-note").textContent = e.message;
+  }
+}
+
 // ---------- polling ----------
 
 async function poll() {
@@ -252,6 +298,7 @@ async function poll() {
     $("#live").classList.remove("down");
     $("#live-text").textContent = "live";
     if (state.openId) await refreshDrawer();
+    if (++state.polls >= HISTORY_EVERY) await pollHistory();
   } catch (e) {
     $("#live").classList.add("down");
     $("#live-text").textContent = "server unreachable";
@@ -416,6 +463,7 @@ function setup() {
       await api("POST", "/api/reset");
       state.samples = [];
       $("#last-sweep").textContent = "No sweep yet.";
+      pollHistory();
       toast("Queue reset");
       poll.now();
     });
@@ -449,5 +497,6 @@ poll.now = async () => {
 
 document.addEventListener("DOMContentLoaded", () => {
   setup();
+  pollHistory();
   poll();
 });

@@ -103,9 +103,11 @@ push_levels(releasing, true)
 if #released > 0 or #retrying > 0 or #snoozed > 0 then
   arm_marker()
 end
-bump('completed_total', #completed)
-bump('retried_total', #retrying)
-bump('dead_total', #dead)
+bump('completed_total', #completed, now)
+bump('retried_total', #retrying, now)
+bump('dead_total', #dead, now)
+-- Failed has no stats total: the attempts this call ended with an error.
+record('failed', #retrying + #dead, now)
 publish('completed', completed)
 publish('retrying', retrying)
 publish('snoozed', snoozed)

@@ -107,6 +107,6 @@ call_chunked('ZADD', K_SCHEDULED, delayed)
 if push_levels(ready) or #delayed > 0 then
   arm_marker()
 end
-bump('enqueued_total', #ids)
+bump('enqueued_total', #ids, now)
 publish('enqueued', ids)
 return replies

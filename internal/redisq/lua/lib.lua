@@ -21,14 +21,17 @@
 --   ARGV[2] events channel, "queue:{q}:events"
 -- Script-specific arguments start at ARGV[3].
 --
--- Like job hashes, queue:{q}:workers (zset, process id -> expiry in ms,
--- see beat.lua) is not in KEYS: workers_key derives it from ARGV[1], so it
--- shares the hash tag and the Cluster slot of the queue's other keys.
+-- Besides KEYS, the scripts touch keys they derive, which share the
+-- queue's hash tag and so its Cluster slot: the job hashes (ARGV[1] and
+-- the id), the history hashes, queue:{q}:hist:<hour> (see record), and
+-- queue:{q}:workers (zset, process id -> expiry in ms, see beat.lua,
+-- workers_key).
 --
--- REQUEST_WINDOW_MS, how long a request record lasts at least, and
--- MAX_LEVEL, the highest priority level, are defined on the lines before
--- this file (script.go), from backend.RequestWindow and
--- backend.MaxPriority.
+-- REQUEST_WINDOW_MS, how long a request record lasts at least,
+-- MAX_LEVEL, the highest priority level, and HISTORY_MS, how long the
+-- per-minute history is kept, are defined on the lines before this file
+-- (script.go), from backend.RequestWindow, backend.MaxPriority and
+-- backend.HistoryRetention.
 --
 -- A job's priority level (its 'priority' field, absent for 0) says which
 -- pending list holds it: level 0 keeps the pending key of the time before
@@ -55,6 +58,9 @@ local K_PROCESSING, K_SCHEDULED
 local K_COMPLETED, K_DEAD, K_STATS, K_MARKER
 local K_REQUEST
 local JOB_PREFIX, CHANNEL
+-- HIST_DATED is set once a call has given this hour's history hash its
+-- expiry (see record); bind clears it.
+local HIST_DATED
 -- K_LEVEL[l] is the pending list of level l, 0 to MAX_LEVEL (KEYS[1] for
 -- level 0). The table is kept across calls and refilled by bind.
 local K_LEVEL = {}
@@ -68,6 +74,7 @@ local function bind(keys, args)
   end
   K_REQUEST = keys[8 + MAX_LEVEL]
   JOB_PREFIX, CHANNEL = args[1], args[2]
+  HIST_DATED = false
 end
 
 -- Bounds keep every call's cost proportional to its own batch.
@@ -147,12 +154,6 @@ local function publish(kind, ids)
   end
 end
 
-local function bump(field, n)
-  if n > 0 then
-    redis.call('HINCRBY', K_STATS, field, n)
-  end
-end
-
 -- CHUNK bounds the arguments of one multi-value command built with
 -- unpack, which Lua's C stack limits to a few thousand values.
 local CHUNK = 1000
@@ -181,6 +182,59 @@ end
 -- it many times; '%d' never writes an exponent.
 local function fmt(n)
   return string.format('%d', n)
+end
+
+-- The per-minute history (backend.Historian) is one hash per hour,
+-- queue:{q}:hist:<the hour's start, Unix seconds>, whose fields are
+-- <counter>:<minute of the hour, 0 to 59>. Each hash expires HISTORY_MS
+-- and one hour after its hour began, just after the last of its minutes
+-- has left the window, so the whole window stays readable.
+local MINUTE_MS, HOUR_MS = 60000, 3600000
+
+-- hist_key returns the key of the history hash of the hour that starts
+-- at hour (ms). The queue's prefix is the job key prefix less 'job:'.
+local function hist_key(hour)
+  return string.sub(JOB_PREFIX, 1, -5) .. 'hist:' .. fmt(hour / 1000)
+end
+
+-- record adds n to the counter name of the minute of now in the history.
+-- HINCRBY answers n when the field is new, and only then can the hash be
+-- new: its expiry (absolute, so setting it again changes nothing) is set
+-- then, at most once per call. So a counter costs one command, and one
+-- more in its first call of a minute.
+local function record(name, n, now)
+  if n <= 0 then
+    return
+  end
+  local hour = now - now % HOUR_MS
+  local key = hist_key(hour)
+  local v = redis.call('HINCRBY', key, name .. ':' .. fmt((now - hour - now % MINUTE_MS) / MINUTE_MS), n)
+  if v == n and not HIST_DATED then
+    redis.call('PEXPIREAT', key, hour + HISTORY_MS + HOUR_MS)
+    HIST_DATED = true
+  end
+end
+
+-- hist_keys returns the keys of every history hash of the queue that may
+-- exist at now: the 25 hours that the window touches (an older one has
+-- expired), and the next, in case TIME stepped back since it was written.
+local function hist_keys(now)
+  local keys, hour = {}, now - now % HOUR_MS
+  for h = hour - HISTORY_MS, hour + HOUR_MS, HOUR_MS do
+    keys[#keys + 1] = hist_key(h)
+  end
+  return keys
+end
+
+-- bump adds n to the stats counter field (<name>_total); with now, it
+-- also records n under <name> in the history of the minute of now.
+local function bump(field, n, now)
+  if n > 0 then
+    redis.call('HINCRBY', K_STATS, field, n)
+    if now then
+      record(string.sub(field, 1, -7), n, now)
+    end
+  end
 end
 
 -- is_level reports whether a priority field holds a level as the scripts

@@ -6,7 +6,9 @@
 --   the call has a request id.
 -- ARGV[1], ARGV[2]: job key prefix, events channel (lib.lua).
 -- ARGV[3]: batch size.
--- Returns: 1 when more remains, 0 when the queue's keys are all gone.
+-- Returns: 1 when more remains, 0 when the queue's keys are all gone. The
+-- history hashes go with the last batch, the hours they may cover found
+-- from TIME (lib.lua's hist_keys).
 -- The batch that finishes a purge records it: a repeat of the whole purge
 -- then returns 0 at once and deletes nothing enqueued since. A batch
 -- repeated before that simply goes on with the purge. Request records
@@ -40,6 +42,7 @@ for _, zset in ipairs({K_SCHEDULED, K_PROCESSING}) do
     return 1
   end
 end
+del_all(hist_keys(now_ms()))
 redis.call('DEL', K_STATS, K_MARKER, workers_key())
 remember('1')
 redis.call('PUBLISH', CHANNEL, 'purged')

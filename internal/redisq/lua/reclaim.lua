@@ -63,8 +63,8 @@ end
 if #requeued + #dead > 0 then
   remember(table.concat(requeued, ' ') .. '\n' .. table.concat(dead, ' '))
 end
-bump('reclaimed_total', #requeued + #dead)
-bump('dead_total', #dead)
+bump('reclaimed_total', #requeued + #dead, now)
+bump('dead_total', #dead, now)
 publish('reclaimed', requeued)
 publish('dead', dead)
 return {requeued, dead}

@@ -14,9 +14,10 @@ import (
 	"github.com/jobqueue-go/jobqueue/internal/load"
 )
 
-// CommandCounts measures how many Redis commands one enqueue, one claim and
-// one complete of a single job cost in the steady state (and claims on a
-// queue that uses priority levels, a worker's beat and the reads), from INFO
+// CommandCounts measures how many Redis commands one enqueue, one claim,
+// one complete, one failure (retried, and dead) and one reclaim of a
+// single job cost in the steady state (and claims on a queue that uses
+// priority levels, a worker's beat and the reads), from INFO
 // commandstats deltas on a server of its own that nothing else uses, and
 // logs them.
 func CommandCounts(t *testing.T, open Open) map[string]map[string]int64 {
@@ -100,14 +101,73 @@ func CommandCounts(t *testing.T, open Open) map[string]map[string]int64 {
 		measure("beat", func() error {
 			return tracker.Beat(ctx, backend.BeatParams{Queue: q, ID: "process-" + id, TTL: time.Minute})
 		})
+		// A retry and a dead-letter by Fail, and a reclaim that requeues:
+		// each job ends completed, so the next round starts empty.
+		mustClaim := func(n int, lease time.Duration) []backend.ClaimedJob {
+			t.Helper()
+			got, err := b.Claim(ctx, backend.ClaimParams{Queue: q, Max: n, Lease: lease})
+			if err == nil && len(got) != n {
+				err = fmt.Errorf("claimed %d jobs of %d", len(got), n)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got
+		}
+		ackOf := func(j backend.ClaimedJob) backend.Ack { return backend.Ack{ID: j.ID, Token: j.Token} }
+		fail := func(j backend.ClaimedJob, dead bool) error {
+			errs, err := b.Fail(ctx, backend.FailParams{Queue: q, Items: []backend.Failure{{Ack: ackOf(j), Error: "boom", Dead: dead}},
+				Retention: backend.Retention{Max: 100, TTL: time.Minute}})
+			return errors.Join(err, errors.Join(errs...))
+		}
+		finish := func(j backend.ClaimedJob) {
+			t.Helper()
+			errs, err := b.Complete(ctx, backend.CompleteParams{Queue: q, Items: []backend.Completion{{Ack: ackOf(j)}},
+				Retention: backend.Retention{Max: 100, TTL: time.Minute}})
+			if err := errors.Join(err, errors.Join(errs...)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := b.Enqueue(ctx, backend.EnqueueParams{Queue: q, Jobs: []backend.NewJob{
+			{ID: id + "-retried", Payload: []byte("x"), MaxAttempts: 2}, {ID: id + "-dead", Payload: []byte("x"), MaxAttempts: 2}}}); err != nil {
+			t.Fatal(err)
+		}
+		failing := mustClaim(2, time.Minute)
+		measure("fail-retry", func() error { return fail(failing[0], false) })
+		measure("fail-dead", func() error { return fail(failing[1], true) })
+		finish(mustClaim(1, time.Minute)[0])
+		if err := b.Enqueue(ctx, backend.EnqueueParams{Queue: q, Jobs: []backend.NewJob{{ID: id + "-reclaimed", Payload: []byte("x"), MaxAttempts: 2}}}); err != nil {
+			t.Fatal(err)
+		}
+		expiring := mustClaim(1, time.Millisecond)[0]
+		// The lease runs out on Redis's clock, which is this machine's.
+		for !time.Now().After(expiring.LeaseUntil.Add(time.Millisecond)) {
+			time.Sleep(time.Until(expiring.LeaseUntil.Add(time.Millisecond)))
+		}
+		measure("reclaim", func() error {
+			r, err := b.Reclaim(ctx, backend.ReclaimParams{Queue: q, Max: 10, RequestID: "r-" + id})
+			if err == nil && len(r.Requeued) != 1 {
+				err = fmt.Errorf("reclaimed %v, want the one expired lease requeued", r)
+			}
+			return err
+		})
+		finish(mustClaim(1, time.Minute)[0])
 		measure("stats", func() error { _, err := b.Stats(ctx, q); return err })
+		measure("history", func() error {
+			h, ok := b.(backend.Historian)
+			if !ok {
+				return fmt.Errorf("%T is no backend.Historian", b)
+			}
+			_, err := h.History(ctx, backend.HistoryParams{Queue: q, Minutes: 60})
+			return err
+		})
 		measure("get", func() error { _, err := b.Get(ctx, q, id); return err })
 		measure("list", func() error {
 			_, err := b.List(ctx, backend.ListParams{Queue: q, State: backend.StateCompleted, Limit: 50})
 			return err
 		})
 	}
-	reads := map[string]bool{"stats": true, "get": true, "list": true}
+	reads := map[string]bool{"stats": true, "get": true, "list": true, "history": true}
 	for op, d := range out {
 		t.Logf("%s: %v", op, d)
 		call, other := "fcall", "fcall_ro"
@@ -144,12 +204,31 @@ func CommandCounts(t *testing.T, open Open) map[string]map[string]int64 {
 	if n := Commands(out["beat"]) - 1; n > beatCommands {
 		t.Errorf("a beat ran %d commands besides FCALL, more than %d: %v", n, beatCommands, out["beat"])
 	}
+	// The state changes that count into the per-minute history pay one
+	// HINCRBY per counter they touch (a failure touches two: retried or
+	// dead, and failed), and the first call of a minute that creates a
+	// field one PEXPIREAT more. A claim that dead-letters nothing pays
+	// nothing.
+	for op, most := range map[string]int64{"enqueue": 8 + 2, "complete": 11 + 2, "fail-retry": 8 + 3, "fail-dead": 11 + 3, "reclaim": 11 + 2} {
+		if n := Commands(out[op]) - 1; n > most {
+			t.Errorf("%s ran %d commands besides FCALL, more than %d: %v", op, n, most, out[op])
+		}
+	}
+	// A read of the last hour's history: TIME and one HGETALL per hour it
+	// touches.
+	if n := Commands(out["history"]) - 1; n > 3 {
+		t.Errorf("a History of 60 minutes ran %d commands besides FCALL_RO, more than 3: %v", n, out["history"])
+	}
 	_ = b.Purge(ctx, backend.PurgeParams{Queue: q})
 	return out
 }
 
 // beatCommands is what a beat costs besides its FCALL.
 const beatCommands = 3
+
+// claimCommands is what a claim of one job costs besides its FCALL; it
+// counts nothing into the history.
+const claimCommands = 12
 
 // Commandstats returns the calls of each command the server has run, by
 // its name in INFO commandstats ("fcall_ro", "function|load"), those run
@@ -196,13 +275,10 @@ func Commands(d map[string]int64) int64 {
 	return n
 }
 
-// claimCommands is what a claim of one job costs besides its FCALL.
-const claimCommands = 12
-
 // writeCommands are the commands that change data among those the scripts
 // call.
 var writeCommands = map[string]bool{
 	"set": true, "del": true, "hset": true, "hdel": true, "hincrby": true, "lpush": true, "rpush": true,
 	"lpop": true, "rpop": true, "lrem": true, "ltrim": true, "zadd": true, "zrem": true,
-	"zremrangebyrank": true, "zremrangebyscore": true, "pexpire": true, "persist": true, "publish": true, "lmpop": true,
+	"zremrangebyrank": true, "zremrangebyscore": true, "pexpire": true, "pexpireat": true, "persist": true, "publish": true, "lmpop": true,
 }

@@ -160,6 +160,14 @@ func everyCall(t *testing.T, b backend.Backend, queue string, before func(), rep
 		{"Beat", func() error {
 			return b.(backend.WorkerTracker).Beat(ctx, backend.BeatParams{Queue: queue, ID: run + "process", TTL: time.Minute})
 		}},
+		{"History", func() error {
+			h, ok := b.(backend.Historian)
+			if !ok {
+				return errors.New("no backend.Historian")
+			}
+			_, err := h.History(ctx, backend.HistoryParams{Queue: queue, Minutes: 60})
+			return err
+		}},
 		{"RetryDead", func() error {
 			return b.RetryDead(ctx, backend.RetryDeadParams{Queue: queue, ID: "b", RequestID: run + "retry"})
 		}},

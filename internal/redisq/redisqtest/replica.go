@@ -19,9 +19,9 @@ import (
 
 // ReadsOnReplica puts a queue's jobs in every state through a backend on
 // a master, waits until its replica has them, and reads them back through
-// a backend whose client knows only the replica: Get, List of every state
-// and Stats must answer what they answer on the master. Enqueue, Complete
-// and Beat there must fail with backend.ErrUnavailable (READONLY) and
+// a backend whose client knows only the replica: Get, List of every state,
+// Stats and History must answer what they answer on the master. Enqueue,
+// Complete and Beat there must fail with backend.ErrUnavailable (READONLY) and
 // change nothing.
 func ReadsOnReplica(t *testing.T, open Open) {
 	ctx := context.Background()
@@ -73,6 +73,19 @@ func ReadsOnReplica(t *testing.T, open Open) {
 	assert.Equal(t, wantStats, stats, "Stats on the replica")
 	assert.Equal(t, int64(2), stats.Pending, "pending jobs seen on the replica")
 	assert.Equal(t, int64(1), stats.Workers, "worker processes seen on the replica")
+
+	// Both read the last two minutes: the master's read first, so the
+	// minute can only have ended before the replica's.
+	hp := backend.HistoryParams{Queue: queue, Minutes: 2}
+	wantHist, err := onMaster.(backend.Historian).History(ctx, hp)
+	require.NoError(t, err)
+	hist, err := onReplica.(backend.Historian).History(ctx, hp)
+	require.NoError(t, err, "History on the replica")
+	if hist[1].Minute.Equal(wantHist[1].Minute) {
+		assert.Equal(t, wantHist, hist, "History on the replica")
+	}
+	assert.Equal(t, backend.HistoryPoint{Minute: hist[1].Minute, Enqueued: 6, Completed: 1, Failed: 1, Dead: 1},
+		addPoints(hist[0], hist[1]), "History on the replica")
 
 	for _, state := range backend.States {
 		p := backend.ListParams{Queue: queue, State: state, Limit: 100}
@@ -127,4 +140,10 @@ func assertRole(t *testing.T, info load.InfoFunc, role string) {
 	repl, err := info(context.Background(), "replication")
 	require.NoError(t, err)
 	assert.Contains(t, repl, "role:"+role, "the client should talk to a %s", role)
+}
+
+// addPoints returns a and b added up, at b's minute.
+func addPoints(a, b backend.HistoryPoint) backend.HistoryPoint {
+	return backend.HistoryPoint{Minute: b.Minute, Enqueued: a.Enqueued + b.Enqueued, Completed: a.Completed + b.Completed,
+		Failed: a.Failed + b.Failed, Retried: a.Retried + b.Retried, Dead: a.Dead + b.Dead, Reclaimed: a.Reclaimed + b.Reclaimed}
 }
