@@ -50,7 +50,7 @@
 // queue, kind and, once ended, outcome; and jobqueue.lease.renewals and
 // jobqueue.lease.lost (counters) by queue. The kind attribute takes at
 // most WithMaxKinds distinct values per Observer; the kinds seen after
-// that are reported as "other", so that a producer that makes up kinds
+// that are reported as "(other)", so that a producer that makes up kinds
 // cannot grow the metrics without bound.
 //
 // RegisterQueueMetrics adds jobqueue.queue.jobs (by state),
@@ -69,6 +69,8 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/jobqueue-go/jobqueue/internal/kindcap"
 )
 
 // ScopeName is the instrumentation scope of the tracer and meter.
@@ -79,8 +81,9 @@ const ScopeName = "github.com/jobqueue-go/jobqueue/jqotel"
 const DefaultMaxKinds = 100
 
 // OtherKind is the kind attribute of the jobs whose kind came after the
-// first WithMaxKinds.
-const OtherKind = "other"
+// first WithMaxKinds. No job kind can take this value (kinds are made of
+// [A-Za-z0-9_.-]), so it never merges with a real kind.
+const OtherKind = kindcap.Other
 
 // maxListed bounds what one span lists per job: the ids of a batch, the
 // jobs whose headers had no room for the trace context.

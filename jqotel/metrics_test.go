@@ -69,7 +69,7 @@ func TestAttemptMetrics(t *testing.T) {
 	assert.Equal(t, uint64(4), count)
 }
 
-// TestKindsCapped: kinds past WithMaxKinds are "other" in the metrics,
+// TestKindsCapped: kinds past WithMaxKinds are "(other)" in the metrics,
 // and themselves in the spans. An untraced job's attempt is a trace root
 // even when the Worker's context holds a span.
 func TestKindsCapped(t *testing.T) {

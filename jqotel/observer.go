@@ -2,7 +2,6 @@ package jqotel
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -14,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/jobqueue-go/jobqueue"
+	"github.com/jobqueue-go/jobqueue/internal/kindcap"
 )
 
 // NewObserver returns a Worker Observer (WorkerOptions.Observers) that
@@ -26,7 +26,7 @@ func NewObserver(opts ...Option) jobqueue.Observer {
 	o := &observer{
 		tracer: c.tracer(),
 		prop:   c.prop,
-		kinds:  kindLabels{max: c.maxKinds},
+		kinds:  kindcap.New(c.maxKinds),
 	}
 	o.key = attemptKey{o}
 	o.duration = instrument(m.Float64Histogram("jobqueue.handler.duration",
@@ -60,7 +60,7 @@ func instrument[I any](i I, err error) I {
 type observer struct {
 	tracer   trace.Tracer
 	prop     propagation.TextMapPropagator
-	kinds    kindLabels
+	kinds    *kindcap.Cap
 	key      attemptKey
 	duration metric.Float64Histogram
 	attempts metric.Int64Counter
@@ -117,7 +117,7 @@ func (o *observer) AttemptStarted(ctx context.Context, j *jobqueue.Job) context.
 	a := &attempt{
 		span:  span,
 		queue: semconv.MessagingDestinationName(queue),
-		kind:  KindKey.String(o.kinds.label(j.Kind)),
+		kind:  KindKey.String(o.kinds.Label(j.Kind)),
 	}
 	o.inFlight.Add(ctx, 1, metric.WithAttributes(a.queue, a.kind))
 	return context.WithValue(ctx, o.key, a)
@@ -206,34 +206,4 @@ func queueName(j *jobqueue.Job) string {
 		return q.Name()
 	}
 	return ""
-}
-
-// kindLabels caps the distinct kinds the metrics carry: the first max
-// kinds seen are themselves, every later one is OtherKind.
-type kindLabels struct {
-	max  int
-	mu   sync.RWMutex
-	seen map[string]struct{}
-}
-
-func (k *kindLabels) label(kind string) string {
-	k.mu.RLock()
-	_, ok := k.seen[kind]
-	k.mu.RUnlock()
-	if ok {
-		return kind
-	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if _, ok := k.seen[kind]; ok {
-		return kind
-	}
-	if len(k.seen) >= k.max {
-		return OtherKind
-	}
-	if k.seen == nil {
-		k.seen = make(map[string]struct{})
-	}
-	k.seen[kind] = struct{}{}
-	return kind
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/jobqueue-go/jobqueue"
+	"github.com/jobqueue-go/jobqueue/internal/kindcap"
 )
 
 // DefaultBuckets are the bounds, in seconds, of the handler duration
@@ -23,7 +24,7 @@ const DefaultMaxKinds = 100
 // value (kinds are made of [A-Za-z0-9_.-]), so it never merges with a real
 // kind. A job without a kind has the kind label "", which the limit does
 // not count.
-const OtherKind = "(other)"
+const OtherKind = kindcap.Other
 
 // Observer is a jobqueue.Observer that counts and times the attempts of the
 // Workers it is given to, and a prometheus.Collector of those metrics.
@@ -48,10 +49,9 @@ type Observer struct {
 	renewals   *prometheus.CounterVec
 	leasesLost *prometheus.CounterVec
 
-	maxKinds int
-	mu       sync.RWMutex
-	kinds    map[string]bool        // kinds given their own label, "" excluded
-	started  map[seriesKey]struct{} // queue and kind label pairs whose series exist
+	kinds   *kindcap.Cap
+	mu      sync.RWMutex
+	started map[seriesKey]struct{} // queue and kind label pairs whose series exist
 }
 
 // seriesKey is a queue and a kind label.
@@ -125,9 +125,8 @@ func NewObserver(opts ...ObserverOption) *Observer {
 			Name: "jobqueue_leases_lost_total",
 			Help: "Attempts whose heartbeat found the lease lost (the job was reclaimed or deleted while its handler ran).",
 		}, []string{"queue"}),
-		maxKinds: cfg.maxKinds,
-		kinds:    map[string]bool{},
-		started:  map[seriesKey]struct{}{},
+		kinds:   kindcap.New(cfg.maxKinds),
+		started: map[seriesKey]struct{}{},
 	}
 }
 
@@ -190,10 +189,8 @@ func (o *Observer) labels(job *jobqueue.Job) seriesKey {
 	if q := job.Queue(); q != nil {
 		k.queue = q.Name()
 	}
+	k.kind = o.kinds.Label(k.kind)
 	o.mu.RLock()
-	if k.kind != "" && !o.kinds[k.kind] && len(o.kinds) >= o.maxKinds {
-		k.kind = OtherKind
-	}
 	_, known := o.started[k]
 	o.mu.RUnlock()
 	if known {
@@ -202,13 +199,6 @@ func (o *Observer) labels(job *jobqueue.Job) seriesKey {
 
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if k.kind != "" && k.kind != OtherKind && !o.kinds[k.kind] {
-		if len(o.kinds) >= o.maxKinds {
-			k.kind = OtherKind // the limit was reached meanwhile
-		} else {
-			o.kinds[k.kind] = true
-		}
-	}
 	if _, ok := o.started[k]; !ok {
 		o.started[k] = struct{}{}
 		for _, out := range outcomes {
