@@ -101,3 +101,24 @@ type HistoryPoint struct {
 	Dead      int64
 	Reclaimed int64
 }
+
+// Add returns p with q's counts added, at p's Minute.
+func (p HistoryPoint) Add(q HistoryPoint) HistoryPoint {
+	p.Enqueued += q.Enqueued
+	p.Completed += q.Completed
+	p.Failed += q.Failed
+	p.Retried += q.Retried
+	p.Dead += q.Dead
+	p.Reclaimed += q.Reclaimed
+	return p
+}
+
+// SumHistory adds up points (the counts of an hour, say), with a zero
+// Minute.
+func SumHistory(points []HistoryPoint) HistoryPoint {
+	var sum HistoryPoint
+	for _, pt := range points {
+		sum = sum.Add(pt)
+	}
+	return sum
+}

@@ -49,13 +49,8 @@ func (b *historyShown) History(ctx context.Context, p backend.HistoryParams) ([]
 	defer b.mu.Unlock()
 	for _, x := range b.extra[p.Queue] {
 		for i := range got {
-			if pt := &got[i]; pt.Minute.Equal(x.Minute) {
-				pt.Enqueued += x.Enqueued
-				pt.Completed += x.Completed
-				pt.Failed += x.Failed
-				pt.Retried += x.Retried
-				pt.Dead += x.Dead
-				pt.Reclaimed += x.Reclaimed
+			if got[i].Minute.Equal(x.Minute) {
+				got[i] = got[i].Add(x)
 			}
 		}
 	}

@@ -375,7 +375,7 @@ func (f *fixture) snapshot(jobIDs ...string) snapshot {
 		if _, lacked := f.s.h.Lacks[History]; !lacked {
 			points, err := h.History(f.ctx, backend.HistoryParams{Queue: f.q, Minutes: 60})
 			require.NoError(f.t, err, "history")
-			s.History = historySum(points)
+			s.History = backend.SumHistory(points)
 		}
 	}
 	return s

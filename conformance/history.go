@@ -65,20 +65,6 @@ func (f *fixture) history(minutes int) []backend.HistoryPoint {
 	return got
 }
 
-// historySum adds up points, with a zero Minute.
-func historySum(points []backend.HistoryPoint) backend.HistoryPoint {
-	var s backend.HistoryPoint
-	for _, pt := range points {
-		s.Enqueued += pt.Enqueued
-		s.Completed += pt.Completed
-		s.Failed += pt.Failed
-		s.Retried += pt.Retried
-		s.Dead += pt.Dead
-		s.Reclaimed += pt.Reclaimed
-	}
-	return s
-}
-
 // historySince reads the counts of everything that happened in the test's
 // queue since start, a time read before its first step: their sum over
 // the minutes from start's to now's, with every older minute zero.
@@ -95,8 +81,8 @@ func (f *fixture) historySince(start time.Time) backend.HistoryPoint {
 			break
 		}
 	}
-	require.Equal(f.t, backend.HistoryPoint{}, historySum(older), "minutes before the test began have counts")
-	return historySum(since)
+	require.Equal(f.t, backend.HistoryPoint{}, backend.SumHistory(older), "minutes before the test began have counts")
+	return backend.SumHistory(since)
 }
 
 // historyOfStats is the history that the Stats totals of a queue that
@@ -165,7 +151,7 @@ func testHistoryWindow(t *testing.T, f *fixture) {
 	if last.Minute.Equal(short[0].Minute) { // the minute did not end in between
 		require.Equal(t, last, short[0], "the current minute, read twice")
 	}
-	require.Equal(t, backend.HistoryPoint{Enqueued: 6, Completed: 1, Failed: 1, Dead: 1}, historySum(long), "the day's counts")
+	require.Equal(t, backend.HistoryPoint{Enqueued: 6, Completed: 1, Failed: 1, Dead: 1}, backend.SumHistory(long), "the day's counts")
 }
 
 func testHistoryUnused(t *testing.T, f *fixture) {
@@ -302,7 +288,7 @@ func testHistoryQueue(t *testing.T, f *fixture) {
 	got, err := q.History(f.ctx, 5)
 	require.NoError(t, err)
 	require.Len(t, got, 5)
-	require.Equal(t, backend.HistoryPoint{Enqueued: 1, Completed: 1}, historySum(got))
+	require.Equal(t, backend.HistoryPoint{Enqueued: 1, Completed: 1}, backend.SumHistory(got))
 	_, err = q.History(f.ctx, 0)
 	require.ErrorIs(t, err, backend.ErrInvalidArgument)
 }

@@ -85,7 +85,7 @@ func ReadsOnReplica(t *testing.T, open Open) {
 		assert.Equal(t, wantHist, hist, "History on the replica")
 	}
 	assert.Equal(t, backend.HistoryPoint{Minute: hist[1].Minute, Enqueued: 6, Completed: 1, Failed: 1, Dead: 1},
-		addPoints(hist[0], hist[1]), "History on the replica")
+		hist[1].Add(hist[0]), "History on the replica")
 
 	for _, state := range backend.States {
 		p := backend.ListParams{Queue: queue, State: state, Limit: 100}
@@ -140,10 +140,4 @@ func assertRole(t *testing.T, info load.InfoFunc, role string) {
 	repl, err := info(context.Background(), "replication")
 	require.NoError(t, err)
 	assert.Contains(t, repl, "role:"+role, "the client should talk to a %s", role)
-}
-
-// addPoints returns a and b added up, at b's minute.
-func addPoints(a, b backend.HistoryPoint) backend.HistoryPoint {
-	return backend.HistoryPoint{Minute: b.Minute, Enqueued: a.Enqueued + b.Enqueued, Completed: a.Completed + b.Completed,
-		Failed: a.Failed + b.Failed, Retried: a.Retried + b.Retried, Dead: a.Dead + b.Dead, Reclaimed: a.Reclaimed + b.Reclaimed}
 }
