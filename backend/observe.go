@@ -100,4 +100,6 @@ type HistoryPoint struct {
 	Retried   int64
 	Dead      int64
 	Reclaimed int64
+	// Cancelled counts the jobs that became cancelled (Canceller).
+	Cancelled int64
 }
