@@ -53,6 +53,7 @@ func TestLibraryLoads(t *testing.T) {
 		"get": "no-writes", "list": "no-writes", "stats": "no-writes", "history": "no-writes",
 		"claim": "allow-oom", "ack": "allow-oom", "extend": "allow-oom", "reclaim": "allow-oom",
 		"delete": "allow-oom", "purge": "allow-oom", "poke": "allow-oom", "beat": "allow-oom",
+		"cancel": "allow-oom",
 	}
 	for _, f := range library.Functions {
 		flags, ok := registered[f.Name]
