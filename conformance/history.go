@@ -75,6 +75,7 @@ func historySum(points []backend.HistoryPoint) backend.HistoryPoint {
 		s.Retried += pt.Retried
 		s.Dead += pt.Dead
 		s.Reclaimed += pt.Reclaimed
+		s.Cancelled += pt.Cancelled
 	}
 	return s
 }
