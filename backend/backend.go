@@ -22,8 +22,8 @@
 // repeat returns what the first run returned and changes nothing more — no
 // second job, history entry, event or counter increment.
 //
-//   - Enqueue, Claim, Reclaim, RetryDead, Delete and Purge are recognised by
-//     their RequestID, a caller-made id (RequestID, ValidateRequestID). A
+//   - Enqueue, Claim, Reclaim, RetryDead, Delete, Purge and
+//     Canceller.Cancel are recognised by their RequestID, a caller-made id (RequestID, ValidateRequestID). A
 //     backend remembers the request id of every such call that changed
 //     something, with what the call returned, for at least RequestWindow.
 //     A repeat within the window returns that result (a Claim: the jobs
