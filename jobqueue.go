@@ -250,6 +250,7 @@ type config struct {
 	backoff      Backoff
 	completed    backend.Retention
 	dead         backend.Retention
+	cancelled    *backend.Retention // nil: the defaults (see cancel.go)
 	payloadLimit int
 	reclaimBatch int
 	retries      int

@@ -50,7 +50,8 @@ type AttemptEvent struct {
 	Duration time.Duration
 	// Err is the handler's error for a failed attempt (OutcomeRetried,
 	// OutcomeDead, OutcomeSnoozed), the reason the outcome was not
-	// recorded (OutcomeLost, OutcomeAbandoned), and nil otherwise.
+	// recorded (OutcomeLost, OutcomeAbandoned, OutcomeCancelled), and nil
+	// otherwise.
 	Err error
 	// Delay is how long the job waits before its next attempt
 	// (OutcomeRetried and OutcomeSnoozed; zero for at once).
@@ -110,6 +111,10 @@ const (
 	// stayed away through a shutdown, or refused the call for good); the
 	// job returns through the reclaimer once its lease runs out.
 	OutcomeAbandoned Outcome = "abandoned"
+	// OutcomeCancelled: the job was cancelled (Queue.Cancel) while the
+	// attempt ran, so its outcome was refused; the job is cancelled, never
+	// retried.
+	OutcomeCancelled Outcome = "cancelled"
 )
 
 // observers is a Worker's Observers as one; nil when there are none, so

@@ -26,7 +26,10 @@ import (
 // the store.
 //
 // ctx is cancelled when the job's lease is lost (the job was reclaimed, so
-// any outcome would be refused) and when a shutdown's grace period runs out.
+// any outcome would be refused), when the job is cancelled (Queue.Cancel;
+// context.Cause(ctx) is then ErrCancelled, within one HeartbeatInterval
+// of the cancel, and the outcome is refused) and when a shutdown's grace
+// period runs out.
 // A handler should return soon after. It ends too at the job's Timeout,
 // counted from the start of the attempt (and at its kind's, under a Mux):
 // an attempt that then fails, fails with an error that wraps
@@ -134,6 +137,9 @@ type WorkerStats struct {
 	Errors int64
 	// DroppedResults counts completions whose result could not be stored.
 	DroppedResults int64
+	// Cancelled counts attempts that ended because their job was
+	// cancelled (Queue.Cancel): their outcome was refused.
+	Cancelled int64
 }
 
 // Worker runs a handler over the jobs of one or more queues at a set
@@ -162,7 +168,7 @@ type Worker struct {
 	obs    observers
 
 	stats struct {
-		running, claimed, completed, retried, snoozed, dead, panics, lost, released, reclaimed, errors, dropped atomic.Int64
+		running, claimed, completed, retried, snoozed, dead, panics, lost, released, reclaimed, errors, dropped, cancelled atomic.Int64
 	}
 	errs    errorLog
 	started atomic.Bool
@@ -188,6 +194,9 @@ type flight struct {
 	// after that is the release, not a lost lease. handedBack is set once
 	// the backend accepted the release.
 	released, handedBack atomic.Bool
+	// cancelSeen is set when a heartbeat first finds the job cancelled;
+	// cancelEnded when a release at shutdown made it cancelled instead.
+	cancelSeen, cancelEnded atomic.Bool
 
 	// The attempt as the Worker's Observers see it (only when it has
 	// some): octx is the context the observers returned, took how long
@@ -436,7 +445,7 @@ func (w *Worker) Stats() WorkerStats {
 		Running: s.running.Load(), Claimed: s.claimed.Load(), Completed: s.completed.Load(),
 		Retried: s.retried.Load(), Snoozed: s.snoozed.Load(), Dead: s.dead.Load(), Panics: s.panics.Load(),
 		LostClaims: s.lost.Load(), Released: s.released.Load(), Reclaimed: s.reclaimed.Load(),
-		Errors: s.errors.Load(), DroppedResults: s.dropped.Load(),
+		Errors: s.errors.Load(), DroppedResults: s.dropped.Load(), Cancelled: s.cancelled.Load(),
 	}
 }
 
@@ -651,6 +660,9 @@ func (w *Worker) run(ctx, life context.Context, j *Job, l *lane) {
 			w.end(f, OutcomeLost, errLeaseLost)
 		case f.handedBack.Load():
 			w.end(f, OutcomeReleased, nil)
+		case f.cancelEnded.Load():
+			w.stats.cancelled.Add(1)
+			w.end(f, OutcomeCancelled, ErrCancelled)
 		default:
 			w.end(f, OutcomeAbandoned, errShutdownDropped)
 		}
@@ -843,6 +855,10 @@ func (w *Worker) settle(l *lane, jobs []*Job, errs []error, err error, accepted 
 			e = AttemptEvent{Outcome: OutcomeAbandoned, Err: err}
 		case errs[i] == nil:
 			e = accepted(i)
+		case errors.Is(errs[i], ErrCancelled):
+			// Refused: the job was cancelled while it ran, and is now.
+			w.stats.cancelled.Add(1)
+			e = AttemptEvent{Outcome: OutcomeCancelled, Err: errs[i]}
 		case errors.Is(errs[i], ErrLostClaim), errors.Is(errs[i], ErrNotFound):
 			w.stats.lost.Add(1)
 			w.log.Warn("jobqueue: outcome refused", "job", j.ID, "err", errs[i])
@@ -932,6 +948,13 @@ func (w *Worker) heartbeat(ctx context.Context, l *lane, flights []*flight) {
 					w.observe(f, AttemptEvent{Kind: AttemptLeaseLost, Err: e})
 					f.cancel(errLeaseLost)
 				}
+			case errors.Is(e, ErrCancelled):
+				// The cancel lives in the job's record, so every heartbeat
+				// until the outcome sees it; the handler is told once.
+				if _, still := l.running.Load(f.job); still && !f.returned.Load() && !f.released.Load() && f.cancelSeen.CompareAndSwap(false, true) {
+					w.log.Info("jobqueue: job cancelled, cancelling its handler", "job", f.job.ID)
+					f.cancel(ErrCancelled)
+				}
 			}
 		}
 	}
@@ -1003,7 +1026,7 @@ const maxErrorKinds = 100
 // so that errors that differ only in the job they name are one kind.
 var errorClasses = []error{
 	ErrNotFound, ErrLostClaim, ErrJobExists, ErrWrongState, ErrInvalidQueueName, ErrInvalidState,
-	ErrInvalidArgument, ErrPayloadTooLarge, ErrCorruptJob, ErrFull, context.Canceled, context.DeadlineExceeded,
+	ErrInvalidArgument, ErrPayloadTooLarge, ErrCorruptJob, ErrFull, ErrCancelled, context.Canceled, context.DeadlineExceeded,
 }
 
 // errorClass is the text of the first of errorClasses that err wraps, or
@@ -1099,9 +1122,15 @@ func (w *Worker) release(ctx context.Context, l *lane) {
 		return
 	}
 	for i, e := range errs {
-		if e == nil {
+		switch {
+		case e == nil:
 			w.stats.released.Add(1)
 			flights[i].handedBack.Store(true)
+		case errors.Is(e, ErrCancelled):
+			// The job was cancelled while it ran: the release made it
+			// cancelled, and its handler's context says why.
+			flights[i].cancelEnded.Store(true)
+			flights[i].cancel(ErrCancelled)
 		}
 	}
 	w.log.Info("jobqueue: released running jobs at shutdown", "queue", l.q.name, "jobs", len(acks))

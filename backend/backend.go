@@ -22,8 +22,8 @@
 // repeat returns what the first run returned and changes nothing more — no
 // second job, history entry, event or counter increment.
 //
-//   - Enqueue, Claim, Reclaim, RetryDead, Delete and Purge are recognised by
-//     their RequestID, a caller-made id (RequestID, ValidateRequestID). A
+//   - Enqueue, Claim, Reclaim, RetryDead, Delete, Purge and
+//     Canceller.Cancel are recognised by their RequestID, a caller-made id (RequestID, ValidateRequestID). A
 //     backend remembers the request id of every such call that changed
 //     something, with what the call returned, for at least RequestWindow.
 //     A repeat within the window returns that result (a Claim: the jobs
@@ -192,8 +192,8 @@ type Backend interface {
 	// scheduled jobs that are due but not yet moved to pending, which a
 	// claim moves to the tail of their level, so a backend may list them
 	// there instead; processing: earliest lease deadline first;
-	// scheduled: earliest run time first; completed and dead: most recent
-	// first), skipping p.Offset and returning at most p.Limit. It changes
+	// scheduled: earliest run time first; completed, dead and cancelled:
+	// most recent first), skipping p.Offset and returning at most p.Limit. It changes
 	// nothing.
 	List(ctx context.Context, p ListParams) ([]string, error)
 
@@ -482,7 +482,8 @@ type JobInfo struct {
 	ClaimedAt time.Time
 	// LeaseUntil is the lease deadline while processing; zero otherwise.
 	LeaseUntil time.Time
-	// FinishedAt is when the job completed or was dead-lettered.
+	// FinishedAt is when the job completed, was dead-lettered or became
+	// cancelled.
 	FinishedAt time.Time
 	Result     []byte
 	LastError  string
@@ -531,6 +532,11 @@ type Stats struct {
 	// beat (WorkerTracker) has not run out. Zero on a backend that does
 	// not implement WorkerTracker.
 	Workers int64
+
+	// Cancelled counts the jobs the cancelled history keeps (Canceller).
+	Cancelled int64
+	// CancelledTotal counts jobs that became cancelled.
+	CancelledTotal int64
 }
 
 // Event is a state-change notification. It carries ids, never payloads. A
@@ -563,4 +569,7 @@ const (
 	EventRetried   EventKind = "retried" // a dead job sent back by RetryDead
 	EventDeleted   EventKind = "deleted"
 	EventPurged    EventKind = "purged"
+	// EventCancelled: jobs became cancelled (Canceller), at the cancel or
+	// when their claim ended.
+	EventCancelled EventKind = "cancelled"
 )

@@ -100,6 +100,8 @@ type HistoryPoint struct {
 	Retried   int64
 	Dead      int64
 	Reclaimed int64
+	// Cancelled counts the jobs that became cancelled (Canceller).
+	Cancelled int64
 }
 
 // Add returns p with q's counts added, at p's Minute.
@@ -110,6 +112,7 @@ func (p HistoryPoint) Add(q HistoryPoint) HistoryPoint {
 	p.Retried += q.Retried
 	p.Dead += q.Dead
 	p.Reclaimed += q.Reclaimed
+	p.Cancelled += q.Cancelled
 	return p
 }
 

@@ -62,6 +62,11 @@ var mustCatch = []string{
 	"history-forgets-failed",
 	"history-counts-snoozes",
 	"history-counts-repeats",
+	// Cancel.
+	"cancel-ignores-running",
+	"extend-hides-cancel",
+	"cancel-request-id-ignored",
+	"cancel-finished-succeeds",
 }
 
 // TestBrokenChild runs the suite on the broken backend brokenEnv names;

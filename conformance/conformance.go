@@ -93,6 +93,10 @@ const (
 	// Unlike Events, a backend that does not implement the interface
 	// fails the History group unless it declares it missing.
 	History Capability = "history"
+	// Cancel is backend.Canceller: cancelling jobs, and the cancelled
+	// state. Unlike Events, a backend that does not implement the
+	// interface fails the Cancel group unless it declares it missing.
+	Cancel Capability = "cancel"
 )
 
 // testCase is one named test of the suite. Serial tests measure latency,
@@ -156,6 +160,7 @@ func groups() []group {
 		{"Events", eventTests()},
 		{"LostReplies", lostReplyTests()},
 		{"History", historyTests()},
+		{"Cancel", cancelTests()},
 		{"Queue", queueTests()},
 		{"Worker", workerTests()},
 		{"Observer", observerTests()},

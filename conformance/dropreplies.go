@@ -110,3 +110,13 @@ func (d *dropper) RetryDead(ctx context.Context, p backend.RetryDeadParams) erro
 func (d *dropper) Delete(ctx context.Context, p backend.DeleteParams) error {
 	return runErr(d, "Delete", func() error { return d.Backend.Delete(ctx, p) })
 }
+
+// Cancel loses replies as the other methods do; it reports the inner
+// backend's want of a Canceller as the call's error.
+func (d *dropper) Cancel(ctx context.Context, p backend.CancelParams) ([]error, error) {
+	c, ok := d.Backend.(backend.Canceller)
+	if !ok {
+		return nil, fmt.Errorf("conformance: %T does not implement backend.Canceller", d.Backend)
+	}
+	return run(d, "Cancel", func() ([]error, error) { return c.Cancel(ctx, p) })
+}

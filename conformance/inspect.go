@@ -69,6 +69,13 @@ func (f *fixture) jobsIn(state backend.State, n int) ([]string, []backend.Claime
 			claimed = append(claimed, f.claimID(id, time.Duration(n-i)*time.Minute))
 		}
 		return reversed(all), claimed
+	case backend.StateCancelled:
+		// Cancelled one by one: the most recent comes first.
+		all := f.enqueueN(n)
+		for _, id := range all {
+			f.cancel(id)
+		}
+		return reversed(all), nil
 	case backend.StateCompleted, backend.StateDead:
 		// Finished one by one: the most recent comes first.
 		h := histories[0]
@@ -133,6 +140,7 @@ func stateDepth(st backend.Stats, state backend.State) int64 {
 		backend.StateProcessing: st.Processing,
 		backend.StateCompleted:  st.Completed,
 		backend.StateDead:       st.Dead,
+		backend.StateCancelled:  st.Cancelled,
 	}[state]
 }
 

@@ -414,6 +414,10 @@ func errorClasses(errs []error) []string {
 			out[i] = "lost claim"
 		case errors.Is(e, backend.ErrNotFound):
 			out[i] = "not found"
+		case errors.Is(e, backend.ErrWrongState):
+			out[i] = "wrong state"
+		case errors.Is(e, backend.ErrCancelled):
+			out[i] = "cancelled"
 		default:
 			out[i] = e.Error()
 		}

@@ -174,6 +174,9 @@ func (o *observer) ended(ctx context.Context, a *attempt, e jobqueue.AttemptEven
 	case jobqueue.OutcomeAbandoned:
 		s.AddEvent("outcome_abandoned", trace.WithAttributes(reason(e.Err)...))
 		failed = true
+	case jobqueue.OutcomeCancelled:
+		// Someone's decision, not a failure of the attempt.
+		s.AddEvent("cancelled")
 	}
 	if failed {
 		msg := "attempt " + string(e.Outcome)

@@ -37,7 +37,7 @@ const OtherKind = kindcap.Other
 //
 // Its series are labelled by queue and, for attempts, by job kind and
 // outcome (the jobqueue.Outcome values: completed, retried, snoozed, dead,
-// lost, released, abandoned). Kinds come from the jobs, so their number is
+// lost, released, abandoned, cancelled). Kinds come from the jobs, so their number is
 // bounded (WithMaxKinds): the kinds seen after the limit was reached are
 // labelled OtherKind. The counters of a queue and kind start at zero for
 // every outcome on the first attempt seen, so that rate and increase see
@@ -134,7 +134,7 @@ func NewObserver(opts ...ObserverOption) *Observer {
 // zero together.
 var outcomes = []jobqueue.Outcome{
 	jobqueue.OutcomeCompleted, jobqueue.OutcomeRetried, jobqueue.OutcomeSnoozed, jobqueue.OutcomeDead,
-	jobqueue.OutcomeLost, jobqueue.OutcomeReleased, jobqueue.OutcomeAbandoned,
+	jobqueue.OutcomeLost, jobqueue.OutcomeReleased, jobqueue.OutcomeAbandoned, jobqueue.OutcomeCancelled,
 }
 
 // Describe sends the descriptions of the Observer's metrics.

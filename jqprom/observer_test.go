@@ -26,7 +26,7 @@ func attemptsText(queue string, n map[string]map[jobqueue.Outcome]int) string {
 	sb.WriteString("# HELP jobqueue_attempts_total Attempts this process ended, by outcome: completed, retried, snoozed, dead, lost, released, abandoned.\n")
 	sb.WriteString("# TYPE jobqueue_attempts_total counter\n")
 	for kind, byOutcome := range n {
-		for _, o := range []jobqueue.Outcome{"completed", "retried", "snoozed", "dead", "lost", "released", "abandoned"} {
+		for _, o := range []jobqueue.Outcome{"completed", "retried", "snoozed", "dead", "lost", "released", "abandoned", "cancelled"} {
 			fmt.Fprintf(&sb, "jobqueue_attempts_total{kind=%q,outcome=%q,queue=%q} %d\n", kind, o, queue, byOutcome[o])
 		}
 	}

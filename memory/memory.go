@@ -66,6 +66,9 @@ const (
 	outcomeComplete
 	outcomeFail
 	outcomeRelease
+	// outcomeCancelled: the claim ended because the job was cancelled;
+	// its acknowledgements report backend.ErrCancelled.
+	outcomeCancelled
 )
 
 type job struct {
@@ -93,6 +96,9 @@ type job struct {
 
 	token   string
 	outcome outcome
+	// cancel is the retention of a cancel requested while the job was
+	// processing (see cancel.go); nil when none was.
+	cancel *backend.Retention
 
 	// due is the run time while scheduled, the lease deadline while
 	// processing, and the expiry time while completed or dead: the one
@@ -124,6 +130,7 @@ type queue struct {
 	expiring   timeHeap  // completed and dead jobs, by expiry time
 	completed  list.List // front is most recent
 	dead       list.List // front is most recent
+	cancelled  list.List // front is most recent
 	seq        uint64
 
 	counters backend.Stats // only the *Total fields are used
@@ -158,6 +165,7 @@ type request struct {
 	expires time.Time
 	claimed []backend.Ack         // Claim: the jobs it took, with their tokens
 	reclaim backend.ReclaimResult // Reclaim
+	errs    []error               // Cancel: its per-item results
 }
 
 // repeat returns the record of request id, if the call ran before. An empty
@@ -193,6 +201,7 @@ func (q *queue) reset() {
 	q.expiring = nil
 	q.completed.Init()
 	q.dead.Init()
+	q.cancelled.Init()
 	q.counters = backend.Stats{}
 	q.hist = history{}
 }
@@ -274,6 +283,9 @@ func (q *queue) detach(j *job) {
 	case backend.StateDead:
 		q.dead.Remove(j.elem)
 		heap.Remove(&q.expiring, j.hidx)
+	case backend.StateCancelled:
+		q.cancelled.Remove(j.elem)
+		heap.Remove(&q.expiring, j.hidx)
 	}
 	j.elem = nil
 	j.hidx = -1
@@ -342,13 +354,17 @@ func (q *queue) toProcessing(j *job, deadline time.Time) {
 	heap.Push(&q.processing, j)
 }
 
-// toHistory records j as finished in state (completed or dead) under r:
+// toHistory records j as finished in state (completed, dead or cancelled)
+// under r:
 // it joins the front of that history, which is then trimmed to r.Max, and
 // expires after r.TTL. With Max or TTL zero the record is deleted at once.
 func (q *queue) toHistory(j *job, state backend.State, now time.Time, r backend.Retention) {
 	hist := &q.completed
-	if state == backend.StateDead {
+	switch state {
+	case backend.StateDead:
 		hist = &q.dead
+	case backend.StateCancelled:
+		hist = &q.cancelled
 	}
 	j.state = state
 	j.finishedAt = now
@@ -383,11 +399,14 @@ func (q *queue) emit(kind backend.EventKind, ids []string) {
 type eventIDs struct {
 	on  bool
 	ids []string
+	// n counts the ids added, listened to or not.
+	n int
 }
 
 func (q *queue) collect() eventIDs { return eventIDs{on: len(q.subs) > 0} }
 
 func (e *eventIDs) add(id string) {
+	e.n++
 	if e.on {
 		e.ids = append(e.ids, id)
 	}
@@ -616,7 +635,9 @@ func (q *queue) take(now time.Time, p backend.ClaimParams) []backend.ClaimedJob 
 
 // check applies the token rules to one acknowledgement of kind o. It
 // returns the job when the acknowledgement takes effect, nil and nil when it
-// repeats an outcome already recorded with this token, or the error.
+// repeats an outcome already recorded with this token, or the error; the
+// job and an error wrapping backend.ErrCancelled when the job's cancel was
+// requested while it was claimed.
 func (q *queue) check(a backend.Ack, o outcome) (*job, error) {
 	j := q.jobs[a.ID]
 	if j == nil {
@@ -626,6 +647,12 @@ func (q *queue) check(a backend.Ack, o outcome) (*job, error) {
 		return nil, fmt.Errorf("%w: job %q in queue %q", backend.ErrLostClaim, a.ID, q.name)
 	}
 	switch {
+	case j.outcome == outcomeCancelled:
+		return nil, errCancelled(q.name, a.ID)
+	case j.outcome == outcomeNone && j.state == backend.StateProcessing && j.cancel != nil:
+		// The caller refuses the call; an outcome also ends the job
+		// cancelled (see refused).
+		return j, errCancelled(q.name, a.ID)
 	case j.outcome == outcomeNone && j.state == backend.StateProcessing:
 		return j, nil
 	case j.outcome == o && o != outcomeNone:
@@ -687,11 +714,11 @@ func (b *Backend) Complete(ctx context.Context, p backend.CompleteParams) ([]err
 		return errs, err
 	}
 	defer q.mu.Unlock()
-	ev := q.collect()
+	ev, cancelled := q.collect(), q.collect()
 	for i, it := range p.Items {
 		j, err := q.check(it.Ack, outcomeComplete)
-		if j == nil {
-			errs[i] = err
+		if j == nil || err != nil {
+			errs[i] = q.refused(j, err, now, &cancelled)
 			continue
 		}
 		q.detach(j)
@@ -706,6 +733,7 @@ func (b *Backend) Complete(ctx context.Context, p backend.CompleteParams) ([]err
 		ev.add(j.id)
 	}
 	q.emit(backend.EventCompleted, ev.ids)
+	q.emit(backend.EventCancelled, cancelled.ids)
 	return errs, nil
 }
 
@@ -721,12 +749,12 @@ func (b *Backend) Fail(ctx context.Context, p backend.FailParams) ([]error, erro
 		return errs, err
 	}
 	defer q.mu.Unlock()
-	retrying, snoozed, dead := q.collect(), q.collect(), q.collect()
+	retrying, snoozed, dead, cancelled := q.collect(), q.collect(), q.collect(), q.collect()
 	requeued := false
 	for i, it := range p.Items {
 		j, err := q.check(it.Ack, outcomeFail)
-		if j == nil {
-			errs[i] = err
+		if j == nil || err != nil {
+			errs[i] = q.refused(j, err, now, &cancelled)
 			continue
 		}
 		q.detach(j)
@@ -765,6 +793,7 @@ func (b *Backend) Fail(ctx context.Context, p backend.FailParams) ([]error, erro
 	q.emit(backend.EventRetrying, retrying.ids)
 	q.emit(backend.EventSnoozed, snoozed.ids)
 	q.emit(backend.EventDead, dead.ids)
+	q.emit(backend.EventCancelled, cancelled.ids)
 	return errs, nil
 }
 
@@ -783,7 +812,8 @@ func (b *Backend) Extend(ctx context.Context, p backend.ExtendParams) ([]error, 
 		// outcomeNone never matches a recorded outcome, so an extend after
 		// an acknowledgement is a lost claim, not a repeat.
 		j, err := q.check(it, outcomeNone)
-		if j == nil {
+		if j == nil || err != nil {
+			// A cancelled job's lease is not renewed.
 			errs[i] = err
 			continue
 		}
@@ -800,16 +830,18 @@ func (b *Backend) Release(ctx context.Context, p backend.ReleaseParams) ([]error
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	q, _, errs, err := b.lockForAcks(ctx, p.Queue, len(p.Items), func(i int) string { return p.Items[i].ID })
+	q, now, errs, err := b.lockForAcks(ctx, p.Queue, len(p.Items), func(i int) string { return p.Items[i].ID })
 	if q == nil {
 		return errs, err
 	}
 	defer q.mu.Unlock()
 	var released []*job
+	cancelled := q.collect()
+	defer func() { q.emit(backend.EventCancelled, cancelled.ids) }()
 	for i, it := range p.Items {
 		j, err := q.check(it, outcomeRelease)
-		if j == nil {
-			errs[i] = err
+		if j == nil || err != nil {
+			errs[i] = q.refused(j, err, now, &cancelled)
 			continue
 		}
 		q.detach(j)
@@ -850,10 +882,19 @@ func (b *Backend) Reclaim(ctx context.Context, p backend.ReclaimParams) (backend
 	if r := q.repeat(p.RequestID); r != nil {
 		return backend.ReclaimResult{Requeued: slices.Clone(r.reclaim.Requeued), Dead: slices.Clone(r.reclaim.Dead)}, nil
 	}
-	for res.Len() < p.Max {
+	cancelled := q.collect()
+	// n counts the expired leases taken, the cancelled jobs' included.
+	for n := 0; n < p.Max; n++ {
 		j := q.processing.peek()
 		if j == nil || !j.due.Before(now) {
 			break
+		}
+		if j.cancel != nil {
+			// Its cancel was requested while it ran: it ends cancelled,
+			// and its claim's late acknowledgements say so.
+			j.outcome = outcomeCancelled
+			q.toCancelled(j, now, &cancelled)
+			continue
 		}
 		q.detach(j)
 		// No token matches an empty one, so the old claim is stale.
@@ -872,7 +913,8 @@ func (b *Backend) Reclaim(ctx context.Context, p backend.ReclaimParams) (backend
 		q.toPending(j, false, now)
 		res.Requeued = append(res.Requeued, j.id)
 	}
-	if res.Len() == 0 {
+	q.emit(backend.EventCancelled, cancelled.ids)
+	if res.Len() == 0 && cancelled.n == 0 {
 		return res, nil
 	}
 	q.remember(now, &request{id: p.RequestID, reclaim: backend.ReclaimResult{Requeued: slices.Clone(res.Requeued), Dead: slices.Clone(res.Dead)}})
@@ -947,6 +989,8 @@ func (b *Backend) List(ctx context.Context, p backend.ListParams) ([]string, err
 		return q.processing.window(p.Offset, p.Limit), nil
 	case backend.StateCompleted:
 		return listWindow(p.Offset, p.Limit, &q.completed), nil
+	case backend.StateCancelled:
+		return listWindow(p.Offset, p.Limit, &q.cancelled), nil
 	default: // backend.StateDead; Validate rejected unknown states
 		return listWindow(p.Offset, p.Limit, &q.dead), nil
 	}
@@ -1001,6 +1045,7 @@ func (b *Backend) Stats(ctx context.Context, queue string) (backend.Stats, error
 	s.Processing = int64(q.processing.Len())
 	s.Completed = int64(q.completed.Len())
 	s.Dead = int64(q.dead.Len())
+	s.Cancelled = int64(q.cancelled.Len())
 	// The heads of the levels are their longest-waiting jobs.
 	var oldest time.Time
 	for i := range q.pending {

@@ -84,7 +84,7 @@ func runStats(ctx context.Context, e *cmdEnv, args []string) int {
 	for _, r := range []struct {
 		name string
 		n    int64
-	}{{"pending", st.Pending}, {"scheduled", st.Scheduled}, {"processing", st.Processing}, {"completed", st.Completed}, {"dead", st.Dead}} {
+	}{{"pending", st.Pending}, {"scheduled", st.Scheduled}, {"processing", st.Processing}, {"completed", st.Completed}, {"dead", st.Dead}, {"cancelled", st.Cancelled}} {
 		fmt.Fprintf(tw, "%s\t%d\n", r.name, r.n)
 	}
 	fmt.Fprintf(tw, "\nqueue latency\t%v\n", st.Latency.Round(time.Millisecond))
@@ -93,7 +93,7 @@ func runStats(ctx context.Context, e *cmdEnv, args []string) int {
 	for _, r := range []struct {
 		name string
 		n    int64
-	}{{"enqueued", st.EnqueuedTotal}, {"claimed", st.ClaimedTotal}, {"completed", st.CompletedTotal}, {"retried", st.RetriedTotal}, {"dead", st.DeadTotal}, {"reclaimed", st.ReclaimedTotal}} {
+	}{{"enqueued", st.EnqueuedTotal}, {"claimed", st.ClaimedTotal}, {"completed", st.CompletedTotal}, {"retried", st.RetriedTotal}, {"dead", st.DeadTotal}, {"reclaimed", st.ReclaimedTotal}, {"cancelled", st.CancelledTotal}} {
 		fmt.Fprintf(tw, "%s\t%d\n", r.name, r.n)
 	}
 	tw.Flush()
@@ -123,6 +123,10 @@ type queueStats struct {
 	// Workers counts the Worker processes working the queue
 	// (Stats.Workers).
 	Workers int64 `json:"workers"`
+	// CancelledDepth and CancelledTotal count cancelled jobs
+	// (Stats.Cancelled, Stats.CancelledTotal).
+	CancelledDepth int64 `json:"cancelled_depth"`
+	CancelledTotal int64 `json:"cancelled_total"`
 }
 
 // newQueueStats returns st, the stats of the queue named queue, as a
@@ -143,6 +147,8 @@ func newQueueStats(queue string, st jobqueue.Stats) queueStats {
 		ReclaimedTotal:  st.ReclaimedTotal,
 		QueueLatencyMS:  st.Latency.Milliseconds(),
 		Workers:         st.Workers,
+		CancelledDepth:  st.Cancelled,
+		CancelledTotal:  st.CancelledTotal,
 	}
 }
 
@@ -215,7 +221,7 @@ func timeColumn(s jobqueue.State) string {
 		return "runs"
 	case jobqueue.StateProcessing:
 		return "lease ends"
-	case jobqueue.StateCompleted, jobqueue.StateDead:
+	case jobqueue.StateCompleted, jobqueue.StateDead, jobqueue.StateCancelled:
 		return "finished"
 	}
 	return "enqueued"
@@ -227,7 +233,7 @@ func stateTime(j jobDetail, s jobqueue.State) *time.Time {
 		return j.RunAt
 	case jobqueue.StateProcessing:
 		return j.LeaseUntil
-	case jobqueue.StateCompleted, jobqueue.StateDead:
+	case jobqueue.StateCompleted, jobqueue.StateDead, jobqueue.StateCancelled:
 		return j.FinishedAt
 	}
 	return j.EnqueuedAt
@@ -511,6 +517,33 @@ func runDelete(ctx context.Context, e *cmdEnv, args []string) int {
 	return exitOK
 }
 
+func runCancel(ctx context.Context, e *cmdEnv, args []string) int {
+	in := e.inspection("cancel", "ID... [flags]", "Cancel jobs: a pending or scheduled job never runs; a running one is told at its worker's next heartbeat, and ends cancelled.")
+	q, closeQ, ids, code := in.open(ctx, e, args, 1, -1)
+	if q == nil {
+		return code
+	}
+	defer closeQ()
+	var cancelled, failed []string
+	for _, id := range ids {
+		if err := q.Cancel(ctx, id); err != nil {
+			e.errorf("cancel %s: %v", id, err)
+			failed = append(failed, id)
+			continue
+		}
+		cancelled = append(cancelled, id)
+	}
+	if in.json {
+		e.printJSON(map[string]any{"cancelled": nonNil(cancelled), "failed": nonNil(failed)})
+	} else {
+		fmt.Fprintf(e.stdout, "cancelled %d %s\n", len(cancelled), plural(len(cancelled), "job", "jobs"))
+	}
+	if len(failed) > 0 {
+		return exitError
+	}
+	return exitOK
+}
+
 func runPurge(ctx context.Context, e *cmdEnv, args []string) int {
 	in := e.inspection("purge", "[--yes] [flags]", "Delete every job and counter of a queue, and nothing of any other queue.")
 	yes := in.fs.Bool("yes", false, "do not ask for confirmation")
@@ -525,7 +558,7 @@ func runPurge(ctx context.Context, e *cmdEnv, args []string) int {
 			e.errorf("%v", err)
 			return exitError
 		}
-		n := st.Pending + st.Scheduled + st.Processing + st.Completed + st.Dead
+		n := st.Pending + st.Scheduled + st.Processing + st.Completed + st.Dead + st.Cancelled
 		fmt.Fprintf(e.stderr, "Purge queue %q: delete its %d %s and every counter? Type yes to confirm: ", q.Name(), n, plural(int(n), "job", "jobs"))
 		line, _ := bufio.NewReader(e.stdin).ReadString('\n')
 		if a := strings.ToLower(strings.TrimSpace(line)); a != "yes" && a != "y" {

@@ -86,6 +86,7 @@ func commands() []command {
 		{"enqueue", "[JSON] [flags]", "enqueue a JSON payload given as the argument, or JSON values read from stdin", runEnqueue},
 		{"retry", "ID... | --all-dead [flags]", "send dead jobs back to pending", runRetry},
 		{"delete", "ID... [flags]", "delete jobs in any state", runDelete},
+		{"cancel", "ID... [flags]", "cancel jobs; running ones at their next heartbeat", runCancel},
 		{"purge", "[--yes] [flags]", "delete every job and counter of a queue (asks first)", runPurge},
 	}
 }

@@ -153,6 +153,10 @@ func itemError(code, id string) error {
 		return fmt.Errorf("%w: %s", backend.ErrNotFound, id)
 	case "LOSTCLAIM":
 		return fmt.Errorf("%w: %s", backend.ErrLostClaim, id)
+	case "CANCELLED":
+		return fmt.Errorf("%w: %s", backend.ErrCancelled, id)
+	case "WRONGSTATE":
+		return fmt.Errorf("%w: %s cannot be cancelled", backend.ErrWrongState, id)
 	}
 	return fmt.Errorf("jobqueue: redis: unexpected item code %q for job %s", code, id)
 }

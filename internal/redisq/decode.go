@@ -420,7 +420,7 @@ func decodeJob(v any, id string) (backend.JobInfo, error) {
 		j.RunAt, err = stamp("run_at_ms")
 	case backend.StateProcessing:
 		j.LeaseUntil, err = stamp("lease_until_ms")
-	case backend.StateCompleted, backend.StateDead:
+	case backend.StateCompleted, backend.StateDead, backend.StateCancelled:
 		j.FinishedAt, err = stamp("finished_at_ms")
 	}
 	if err != nil {
@@ -436,7 +436,7 @@ func decodeJob(v any, id string) (backend.JobInfo, error) {
 func decodeStats(v any) (backend.Stats, error) {
 	var s backend.Stats
 	a, err := asArray(v, "stats")
-	if err != nil || len(a) != 8 {
+	if err != nil || len(a) != 9 {
 		return s, errShape("stats", v)
 	}
 	depths := []*int64{&s.Pending, &s.Scheduled, &s.Processing, &s.Completed, &s.Dead}
@@ -453,6 +453,9 @@ func decodeStats(v any) (backend.Stats, error) {
 	if s.Workers, err = asInt(a[7], "stats"); err != nil {
 		return s, err
 	}
+	if s.Cancelled, err = asInt(a[8], "stats"); err != nil {
+		return s, err
+	}
 	h, err := asHash(a[5], "stats")
 	if err != nil {
 		return s, err
@@ -464,6 +467,7 @@ func decodeStats(v any) (backend.Stats, error) {
 		"retried_total":   &s.RetriedTotal,
 		"dead_total":      &s.DeadTotal,
 		"reclaimed_total": &s.ReclaimedTotal,
+		"cancelled_total": &s.CancelledTotal,
 	}
 	for name, p := range counters {
 		if v, ok := h[name]; ok {

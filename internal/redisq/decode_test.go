@@ -130,13 +130,13 @@ func TestDecodeJob(t *testing.T) {
 
 func TestDecodeStats(t *testing.T) {
 	reply := []any{int64(1), int64(2), int64(3), int64(4), int64(5),
-		[]any{"enqueued_total", "10", "reclaimed_total", "7"}, int64(1500), int64(2)}
+		[]any{"enqueued_total", "10", "reclaimed_total", "7", "cancelled_total", "3"}, int64(1500), int64(2), int64(6)}
 	s, err := decodeStats(reply)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := backend.Stats{Pending: 1, Scheduled: 2, Processing: 3, Completed: 4, Dead: 5, EnqueuedTotal: 10, ReclaimedTotal: 7,
-		Latency: 1500 * time.Millisecond, Workers: 2}
+		Latency: 1500 * time.Millisecond, Workers: 2, Cancelled: 6, CancelledTotal: 3}
 	if s != want {
 		t.Errorf("decodeStats = %+v", s)
 	}
@@ -144,8 +144,11 @@ func TestDecodeStats(t *testing.T) {
 	if _, err := decodeStats(reply[:7]); err == nil {
 		t.Error("decodeStats of a reply without the workers count succeeded")
 	}
-	if _, err := decodeStats(append(reply[:7:7], "two")); err == nil {
+	if _, err := decodeStats(append(reply[:7:7], "two", int64(6))); err == nil {
 		t.Error("decodeStats of a workers count that is no integer succeeded")
+	}
+	if _, err := decodeStats(reply[:8]); err == nil {
+		t.Error("decodeStats of a reply without the cancelled depth succeeded")
 	}
 }
 

@@ -92,6 +92,8 @@ func historyCounter(pt *backend.HistoryPoint, name string) *int64 {
 		return &pt.Dead
 	case "reclaimed":
 		return &pt.Reclaimed
+	case "cancelled":
+		return &pt.Cancelled
 	}
 	return nil
 }

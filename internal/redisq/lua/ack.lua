@@ -8,7 +8,8 @@
 --   id, token, text (the result or the error), note (complete: kept as
 --   last_error when not empty), outcome (fail: 'retry', 'dead' or
 --   'snooze'), delay_ms (fail: of the retry or the snooze).
--- Returns: an array of n codes, 'OK', 'NOTFOUND' or 'LOSTCLAIM'.
+-- Returns: an array of n codes, 'OK', 'NOTFOUND', 'LOSTCLAIM' or
+--   'CANCELLED'.
 -- A job retried, snoozed or released stays on its priority level: retried
 -- and snoozed jobs join the tail of its pending list, released ones its
 -- head.
@@ -16,6 +17,10 @@
 -- repeating the same outcome with the same token is an 'OK' that changes
 -- nothing, and any other outcome with it is 'LOSTCLAIM'. An empty 'acked'
 -- is unset: claim.lua overwrites it rather than spend an HDEL.
+-- A job whose cancel was requested while it was claimed (its
+-- cancel_requested field, lib.lua) takes no outcome: it ends cancelled
+-- (end_cancelled), with 'acked' 'cancelled', which any acknowledgement
+-- with its token then reports as 'CANCELLED'.
 -- The lists and zsets are written once per call, not once per job.
 local mode = ARGV[3]
 local hmax, httl = tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -28,16 +33,20 @@ local done, completed, retrying, snoozed, dead, released = {}, {}, {}, {}, {}, {
 -- By level (see add_at): the jobs back to pending's tail, and released.
 local repending, releasing = {}, {}
 local rescheduled = {}
+-- By cancel_requested (see end_cancelled): the jobs whose cancel ends them.
+local cancelling = {}
 for i = 0, n - 1 do
   local b = 7 + i * 6
   local id, token, text = ARGV[b], ARGV[b + 1], ARGV[b + 2]
   local k = job_key(id)
-  local f = redis.call('HMGET', k, 'status', 'claim_token', 'acked', 'attempts', 'priority')
+  local f = redis.call('HMGET', k, 'status', 'claim_token', 'acked', 'attempts', 'priority', 'cancel_requested')
   local status, current, acked = f[1], f[2], f[3]
   if not status then
     codes[#codes + 1] = 'NOTFOUND'
   elseif current ~= token then
     codes[#codes + 1] = 'LOSTCLAIM'
+  elseif acked == 'cancelled' then
+    codes[#codes + 1] = 'CANCELLED'
   elseif acked and acked ~= '' then
     if acked == mode then
       codes[#codes + 1] = 'OK'
@@ -46,6 +55,11 @@ for i = 0, n - 1 do
     end
   elseif status ~= 'processing' then
     codes[#codes + 1] = 'LOSTCLAIM'
+  elseif f[6] then
+    done[#done + 1] = id
+    redis.call('HSET', k, 'acked', 'cancelled')
+    add_at(cancelling, f[6], id)
+    codes[#codes + 1] = 'CANCELLED'
   else
     done[#done + 1] = id
     if mode == 'complete' then
@@ -100,6 +114,7 @@ add_history(K_DEAD, 'dead', dead, hmax, httl, now)
 -- Released jobs go ahead of every pending job of their level, in the
 -- order given.
 push_levels(releasing, true)
+end_cancelled(cancelling, now)
 if #released > 0 or #retrying > 0 or #snoozed > 0 then
   arm_marker()
 end

@@ -23,6 +23,8 @@ elseif status == 'completed' then
   redis.call('LREM', K_COMPLETED, 0, id)
 elseif status == 'dead' then
   redis.call('LREM', K_DEAD, 0, id)
+elseif status == 'cancelled' then
+  redis.call('LREM', cancelled_key(), 0, id)
 end
 redis.call('ZREM', K_SCHEDULED, id)
 redis.call('ZREM', K_PROCESSING, id)

@@ -25,7 +25,7 @@
 -- queue's hash tag and so its Cluster slot: the job hashes (ARGV[1] and
 -- the id), the history hashes, queue:{q}:hist:<hour> (see record), and
 -- queue:{q}:workers (zset, process id -> expiry in ms, see beat.lua,
--- workers_key).
+-- workers_key), and queue:{q}:cancelled (list, see cancelled_key).
 --
 -- REQUEST_WINDOW_MS, how long a request record lasts at least,
 -- MAX_LEVEL, the highest priority level, and HISTORY_MS, how long the
@@ -433,6 +433,40 @@ local function dead_letter(ids, reasons, now, max, ttl)
       'claim_token', '', 'acked', '')
   end
   add_history(K_DEAD, 'dead', ids, max, ttl, now)
+end
+
+-- cancelled_key is queue:{q}:cancelled, the cancelled history (list,
+-- most recent first; backend.Canceller), derived as workers_key is.
+local function cancelled_key()
+  return string.sub(JOB_PREFIX, 1, -5) .. 'cancelled'
+end
+
+-- A cancel requested while a job is processing is its cancel_requested
+-- field, '<max> <ttl ms>': the retention of the cancelled history it
+-- joins when its claim ends (ack.lua, reclaim.lua; cancel.lua).
+--
+-- end_cancelled ends jobs cancelled: by_ret holds their ids (already out
+-- of pending, scheduled and processing) by their cancel_requested value
+-- (see add_at), each group joins the cancelled history under its own
+-- retention. They count in cancelled_total and the history's cancelled,
+-- and are published in one cancelled event.
+local function end_cancelled(by_ret, now)
+  local all, now_s = {}, fmt(now)
+  for ret, ids in pairs(by_ret) do
+    for _, id in ipairs(ids) do
+      redis.call('HSET', job_key(id), 'status', 'cancelled', 'finished_at_ms', now_s)
+      all[#all + 1] = id
+    end
+    local max, ttl = string.match(ret, '^(%d+) (%d+)$')
+    if max then
+      add_history(cancelled_key(), 'cancelled', ids, tonumber(max), tonumber(ttl), now)
+    else
+      -- A corrupt field: kept a day, untrimmed, as dead_letter's nil max.
+      add_history(cancelled_key(), 'cancelled', ids, nil, HISTORY_MS, now)
+    end
+  end
+  bump('cancelled_total', #all, now)
+  publish('cancelled', all)
 end
 
 -- The helpers below only read: the read-only scripts (get, list, stats)

@@ -2,7 +2,8 @@
 -- changing nothing (a read-only script).
 -- KEYS: the queue keys of lib.lua.
 -- ARGV[1], ARGV[2]: job key prefix, events channel (lib.lua).
--- ARGV[3]: state (pending, scheduled, processing, completed, dead);
+-- ARGV[3]: state (pending, scheduled, processing, completed, dead,
+--   cancelled);
 -- ARGV[4]: offset; ARGV[5]: limit.
 -- Returns: an array of ids. Error reply "INVALIDSTATE <state>" for an
 -- unknown state.
@@ -53,5 +54,7 @@ elseif state == 'completed' then
   return history(K_COMPLETED)
 elseif state == 'dead' then
   return history(K_DEAD)
+elseif state == 'cancelled' then
+  return history(cancelled_key())
 end
 return redis.error_reply('INVALIDSTATE ' .. state)

@@ -22,7 +22,7 @@ local function drop(ids)
     redis.call('DEL', job_key(id))
   end
 end
-local lists = {K_COMPLETED, K_DEAD}
+local lists = {K_COMPLETED, K_DEAD, cancelled_key()}
 for l = 0, MAX_LEVEL do
   lists[#lists + 1] = K_LEVEL[l]
 end

@@ -6,6 +6,10 @@
 -- ARGV[1], ARGV[2]: job key prefix, events channel (lib.lua).
 -- ARGV[3]: max jobs; ARGV[4]: dead history max; ARGV[5]: dead history TTL ms.
 -- Returns: {requeued_ids, dead_ids}.
+-- A job whose cancel was requested while it was claimed (lib.lua) ends
+-- cancelled instead, in neither list, keeping its token with 'acked'
+-- 'cancelled', so that its claim's late acknowledgements report
+-- CANCELLED (ack.lua).
 -- The claim token is cleared (an empty one is unset), so the old claim's
 -- acknowledgements report LOSTCLAIM from now on. A call that reclaimed
 -- jobs records their ids, "requeued ids\ndead ids", and its repeat returns
@@ -33,14 +37,18 @@ local expired = redis.call('ZRANGEBYSCORE', K_PROCESSING, '-inf', now, 'LIMIT', 
 local now_s = fmt(now)
 local requeued, dead, reasons = {}, {}, {}
 local by_level = {}
+local cancelling = {}
 call_chunked('ZREM', K_PROCESSING, expired)
 for _, id in ipairs(expired) do
   local k = job_key(id)
-  local f = redis.call('HMGET', k, 'status', 'attempts', 'max_attempts', 'priority')
+  local f = redis.call('HMGET', k, 'status', 'attempts', 'max_attempts', 'priority', 'cancel_requested')
   -- Only a processing record is this entry's: any other status means the
   -- entry is stale (left behind by a state change that missed it), and
   -- re-pending it would run a job that is pending, done or dead again.
-  if f[1] == 'processing' then
+  if f[1] == 'processing' and f[5] then
+    redis.call('HSET', k, 'acked', 'cancelled')
+    add_at(cancelling, f[5], id)
+  elseif f[1] == 'processing' then
     local attempts, max_attempts = tonumber(f[2]) or 0, tonumber(f[3]) or 0
     if attempts >= max_attempts then
       dead[#dead + 1] = id
@@ -60,7 +68,12 @@ end
 if #requeued > 0 then
   arm_marker()
 end
-if #requeued + #dead > 0 then
+local cancelled = 0
+for _, ids in pairs(cancelling) do
+  cancelled = cancelled + #ids
+end
+end_cancelled(cancelling, now)
+if #requeued + #dead + cancelled > 0 then
   remember(table.concat(requeued, ' ') .. '\n' .. table.concat(dead, ' '))
 end
 bump('reclaimed_total', #requeued + #dead, now)

@@ -27,6 +27,7 @@ var methodScripts = map[string]string{
 	"RetryDead": "retry_dead",
 	"Delete":    "delete",
 	"Purge":     "purge",
+	"Cancel":    "cancel",
 }
 
 // LoseReplies returns a conformance.Harness.LoseReplies for the adapter
