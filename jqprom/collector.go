@@ -97,8 +97,8 @@ func NewCollector(queues []*jobqueue.Queue, opts ...CollectorOption) *Collector 
 var (
 	jobsDesc = prometheus.NewDesc("jobqueue_jobs",
 		"Jobs of the queue in each state. pending, scheduled and processing are exact; "+
-			"completed and dead count what the queue's histories keep, which are capped by "+
-			"their retention (WithCompletedRetention, WithDeadRetention), so use the _total counters for rates.",
+			"completed, dead and cancelled count what the queue's histories keep, which are capped by "+
+			"their retention (WithCompletedRetention, WithDeadRetention, WithCancelledRetention), so use the _total counters for rates.",
 		[]string{"queue", "state"}, nil)
 	enqueuedDesc = prometheus.NewDesc("jobqueue_enqueued_total",
 		"Jobs enqueued, by every process.", []string{"queue"}, nil)
@@ -110,6 +110,8 @@ var (
 		"Failed attempts sent back for another try (reclaims not included), by every process.", []string{"queue"}, nil)
 	deadDesc = prometheus.NewDesc("jobqueue_dead_total",
 		"Jobs dead-lettered (by a failure, a reclaim, an expiry or a corrupt record), by every process.", []string{"queue"}, nil)
+	cancelledDesc = prometheus.NewDesc("jobqueue_cancelled_total",
+		"Jobs that became cancelled (Queue.Cancel), by every process.", []string{"queue"}, nil)
 	reclaimedDesc = prometheus.NewDesc("jobqueue_reclaimed_total",
 		"Expired leases taken back by a reclaim (requeued or dead-lettered), by every process.", []string{"queue"}, nil)
 	latencyDesc = prometheus.NewDesc("jobqueue_queue_latency_seconds",
@@ -126,12 +128,13 @@ var (
 // of a Stats' depths.
 var stateValues = []jobqueue.State{
 	jobqueue.StatePending, jobqueue.StateScheduled, jobqueue.StateProcessing, jobqueue.StateCompleted, jobqueue.StateDead,
+	jobqueue.StateCancelled,
 }
 
 // Describe sends the descriptions of every metric the Collector makes.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
-		jobsDesc, enqueuedDesc, claimedDesc, completedDesc, retriedDesc, deadDesc, reclaimedDesc,
+		jobsDesc, enqueuedDesc, claimedDesc, completedDesc, retriedDesc, deadDesc, cancelledDesc, reclaimedDesc,
 		latencyDesc, workersDesc, upDesc, scrapeDurationDesc,
 	} {
 		ch <- d
@@ -169,7 +172,7 @@ func (c *Collector) collectQueue(ctx context.Context, q *jobqueue.Queue, ch chan
 		return
 	}
 	gauge(upDesc, 1)
-	depths := []int64{s.Pending, s.Scheduled, s.Processing, s.Completed, s.Dead}
+	depths := []int64{s.Pending, s.Scheduled, s.Processing, s.Completed, s.Dead, s.Cancelled}
 	for i, st := range stateValues {
 		gauge(jobsDesc, float64(depths[i]), string(st))
 	}
@@ -178,6 +181,7 @@ func (c *Collector) collectQueue(ctx context.Context, q *jobqueue.Queue, ch chan
 	counter(completedDesc, s.CompletedTotal)
 	counter(retriedDesc, s.RetriedTotal)
 	counter(deadDesc, s.DeadTotal)
+	counter(cancelledDesc, s.CancelledTotal)
 	counter(reclaimedDesc, s.ReclaimedTotal)
 	gauge(latencyDesc, s.Latency.Seconds())
 	gauge(workersDesc, float64(s.Workers))

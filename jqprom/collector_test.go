@@ -85,11 +85,15 @@ func TestCollectorSequence(t *testing.T) {
 			// Each count differs from the others, so that no two series
 			// can be swapped unseen.
 			before := time.Now()
-			vs := make([]any, 15)
+			vs := make([]any, 16)
 			for i := range vs {
 				vs[i] = i
 			}
-			if _, err := q.EnqueueBatch(ctx, vs); err != nil {
+			ids, err := q.EnqueueBatch(ctx, vs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := q.Cancel(ctx, ids[15]); err != nil {
 				t.Fatal(err)
 			}
 			jobs, err := q.Claim(ctx, 10, 0)
@@ -124,6 +128,9 @@ func TestCollectorSequence(t *testing.T) {
 			// Pending: the reclaimed job and the four never claimed;
 			// scheduled: the retried ones; processing: the tenth.
 			want := strings.ReplaceAll(`
+# HELP jobqueue_cancelled_total Jobs that became cancelled (Queue.Cancel), by every process.
+# TYPE jobqueue_cancelled_total counter
+jobqueue_cancelled_total{queue="Q"} 1
 # HELP jobqueue_claimed_total Claims of jobs, repeated claims of one job included, by every process.
 # TYPE jobqueue_claimed_total counter
 jobqueue_claimed_total{queue="Q"} 11
@@ -135,9 +142,10 @@ jobqueue_completed_total{queue="Q"} 4
 jobqueue_dead_total{queue="Q"} 3
 # HELP jobqueue_enqueued_total Jobs enqueued, by every process.
 # TYPE jobqueue_enqueued_total counter
-jobqueue_enqueued_total{queue="Q"} 15
-# HELP jobqueue_jobs Jobs of the queue in each state. pending, scheduled and processing are exact; completed and dead count what the queue's histories keep, which are capped by their retention (WithCompletedRetention, WithDeadRetention), so use the _total counters for rates.
+jobqueue_enqueued_total{queue="Q"} 16
+# HELP jobqueue_jobs Jobs of the queue in each state. pending, scheduled and processing are exact; completed, dead and cancelled count what the queue's histories keep, which are capped by their retention (WithCompletedRetention, WithDeadRetention, WithCancelledRetention), so use the _total counters for rates.
 # TYPE jobqueue_jobs gauge
+jobqueue_jobs{queue="Q",state="cancelled"} 1
 jobqueue_jobs{queue="Q",state="completed"} 4
 jobqueue_jobs{queue="Q",state="dead"} 3
 jobqueue_jobs{queue="Q",state="pending"} 5
@@ -158,7 +166,7 @@ jobqueue_workers{queue="Q"} 0
 `, `"Q"`, fmt.Sprintf("%q", name))
 			exact := []string{
 				"jobqueue_jobs", "jobqueue_enqueued_total", "jobqueue_claimed_total", "jobqueue_completed_total",
-				"jobqueue_retried_total", "jobqueue_dead_total", "jobqueue_reclaimed_total", "jobqueue_workers", "jobqueue_up",
+				"jobqueue_retried_total", "jobqueue_dead_total", "jobqueue_cancelled_total", "jobqueue_reclaimed_total", "jobqueue_workers", "jobqueue_up",
 			}
 			if err := testutil.CollectAndCompare(c, strings.NewReader(want), exact...); err != nil {
 				t.Error(err)
@@ -176,8 +184,8 @@ jobqueue_workers{queue="Q"} 0
 			if d := value(t, fams, "jobqueue_scrape_duration_seconds", "queue", name); d < 0 {
 				t.Errorf("jobqueue_scrape_duration_seconds %v", d)
 			}
-			if n := testutil.CollectAndCount(c); n != 15 {
-				t.Errorf("a scrape of one queue has %d series, want 15", n)
+			if n := testutil.CollectAndCount(c); n != 17 {
+				t.Errorf("a scrape of one queue has %d series, want 17", n)
 			}
 		})
 	}
@@ -280,8 +288,8 @@ func TestCollectorRegisters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(fams) != 11 {
-		t.Errorf("%d metric families, want 11", len(fams))
+	if len(fams) != 12 {
+		t.Errorf("%d metric families, want 12", len(fams))
 	}
 	if problems, err := testutil.GatherAndLint(reg); err != nil || len(problems) > 0 {
 		t.Errorf("lint: %v %v", problems, err)
