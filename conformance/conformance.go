@@ -93,6 +93,10 @@ const (
 	// Unlike Events, a backend that does not implement the interface
 	// fails the History group unless it declares it missing.
 	History Capability = "history"
+	// Control is backend.Controller: pause, resume and limits, shown in
+	// Stats. Unlike Events, a backend that does not implement the
+	// interface fails the Control group unless it declares it missing.
+	Control Capability = "control"
 )
 
 // testCase is one named test of the suite. Serial tests measure latency,
@@ -156,6 +160,7 @@ func groups() []group {
 		{"Events", eventTests()},
 		{"LostReplies", lostReplyTests()},
 		{"History", historyTests()},
+		{"Control", controlTests()},
 		{"Queue", queueTests()},
 		{"Worker", workerTests()},
 		{"Observer", observerTests()},

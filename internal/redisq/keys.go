@@ -26,6 +26,11 @@ type Keys struct {
 	// beat.lua). It is not among the KEYS of a script: lib.lua's
 	// workers_key derives it from JobPrefix, as it derives job keys.
 	Workers string
+	// Control is the hash of the queue's settings, and Starts the zset of
+	// the starts within its rate limit's window (see control.lua); lib.lua
+	// derives them as it derives Workers.
+	Control string
+	Starts  string
 	// Events is the PUBLISH channel of the queue.
 	Events string
 	// JobPrefix followed by a job id is the key of the job's hash.
@@ -48,6 +53,8 @@ func KeysFor(queue string) Keys {
 		Stats:         p + "stats",
 		Marker:        p + "marker",
 		Workers:       p + "workers",
+		Control:       p + "control",
+		Starts:        p + "starts",
 		Events:        p + "events",
 		JobPrefix:     p + "job:",
 		RequestPrefix: p + "req:",

@@ -102,6 +102,7 @@ var scripts = []struct{ name, flags string }{
 	{"purge", allowOOM},
 	{"poke", allowOOM},
 	{"beat", allowOOM},
+	{"control", allowOOM},
 }
 
 // libraryPrefix starts the name of every version of the library.
@@ -175,6 +176,7 @@ var (
 	scriptPurge     = library.Function("purge")
 	scriptPoke      = library.Function("poke")
 	scriptBeat      = library.Function("beat")
+	scriptControl   = library.Function("control")
 )
 
 // FunctionLibrary returns the library, for tests and for loading it ahead

@@ -3,8 +3,9 @@
 -- KEYS: the queue keys of lib.lua.
 -- ARGV[1], ARGV[2]: job key prefix, events channel (lib.lua).
 -- Returns: {pending, scheduled, processing, completed, dead, counters,
--- latency_ms, workers} where counters is the stats hash as a flat array
--- field, value... Pending counts every priority level, and the scheduled jobs
+-- latency_ms, workers, control} where counters is the stats hash as a
+-- flat array field, value..., and control the settings hash (control.lua)
+-- as one. Pending counts every priority level, and the scheduled jobs
 -- whose run time has come; processing counts every claimed job, expired
 -- leases not yet reclaimed included.
 --
@@ -49,4 +50,5 @@ return {
   redis.call('HGETALL', K_STATS),
   now - oldest,
   redis.call('ZCOUNT', workers_key(), '(' .. fmt(now), '+inf'),
+  redis.call('HGETALL', control_key()),
 }

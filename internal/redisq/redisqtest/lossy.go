@@ -27,6 +27,9 @@ var methodScripts = map[string]string{
 	"RetryDead": "retry_dead",
 	"Delete":    "delete",
 	"Purge":     "purge",
+	"Pause":     "control",
+	"Resume":    "control",
+	"SetLimits": "control",
 }
 
 // LoseReplies returns a conformance.Harness.LoseReplies for the adapter
