@@ -62,6 +62,10 @@ var mustCatch = []string{
 	"history-forgets-failed",
 	"history-counts-snoozes",
 	"history-counts-repeats",
+	// Pause and limits.
+	"pause-ignored",
+	"concurrency-off-by-one",
+	"rate-per-claim",
 }
 
 // TestBrokenChild runs the suite on the broken backend brokenEnv names;

@@ -274,10 +274,17 @@ func testRateWindow(t *testing.T, f *fixture) {
 	const rate, per, n = 4, 300 * time.Millisecond, 13
 	f.setLimits(backend.Limits{Rate: rate, Per: per})
 	f.enqueueN(n)
+	_, polls := f.s.h.Lacks[PromptWakeup]
 	var got []string
 	for len(got) < n {
+		start := time.Now()
 		c := f.claimWait(3, longLease, time.Minute)
 		require.NotEmpty(t, c, "a claim waiting for the rate's window returned empty after a minute")
+		// The window lets the next job start within per; a claim that
+		// sleeps until then wakes by itself, long before its wait ends.
+		if took := time.Since(start); !polls && took > eventually {
+			t.Fatalf("a claim waiting for a rate of %d per %v took %v to be let through", rate, per, took)
+		}
 		got = append(got, ids(c)...)
 	}
 	require.Equal(t, f.allIDs(), got, "every job, in order")
