@@ -89,6 +89,8 @@ func runStats(ctx context.Context, e *cmdEnv, args []string) int {
 	}
 	fmt.Fprintf(tw, "\nqueue latency\t%v\n", st.Latency.Round(time.Millisecond))
 	fmt.Fprintf(tw, "workers\t%d\n", st.Workers)
+	fmt.Fprintf(tw, "state\t%s\n", stateWord(st.Paused))
+	fmt.Fprintf(tw, "limits\t%s\n", st.Limits)
 	fmt.Fprintf(tw, "\nCOUNTER\tTOTAL\n")
 	for _, r := range []struct {
 		name string
@@ -123,6 +125,10 @@ type queueStats struct {
 	// Workers counts the Worker processes working the queue
 	// (Stats.Workers).
 	Workers int64 `json:"workers"`
+	// Paused and Limits are the queue's settings (Stats.Paused,
+	// Stats.Limits).
+	Paused bool       `json:"paused"`
+	Limits limitsJSON `json:"limits"`
 }
 
 // newQueueStats returns st, the stats of the queue named queue, as a
@@ -143,6 +149,8 @@ func newQueueStats(queue string, st jobqueue.Stats) queueStats {
 		ReclaimedTotal:  st.ReclaimedTotal,
 		QueueLatencyMS:  st.Latency.Milliseconds(),
 		Workers:         st.Workers,
+		Paused:          st.Paused,
+		Limits:          newLimitsJSON(st.Limits),
 	}
 }
 
