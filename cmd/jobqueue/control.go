@@ -9,15 +9,15 @@ import (
 )
 
 // limitsJSON is a queue's limits as the command and the HTTP API print
-// them; zero means none.
+// them, flat among the stats; zero means none.
 type limitsJSON struct {
-	Concurrency int   `json:"concurrency"`
-	Rate        int   `json:"rate"`
-	PerMS       int64 `json:"per_ms"`
+	ConcurrencyLimit int   `json:"concurrency_limit"`
+	RateLimit        int   `json:"rate_limit"`
+	RatePerMS        int64 `json:"rate_per_ms"`
 }
 
 func newLimitsJSON(l jobqueue.Limits) limitsJSON {
-	return limitsJSON{Concurrency: l.Concurrency, Rate: l.Rate, PerMS: l.Per.Milliseconds()}
+	return limitsJSON{ConcurrencyLimit: l.Concurrency, RateLimit: l.Rate, RatePerMS: l.Per.Milliseconds()}
 }
 
 func runPause(ctx context.Context, e *cmdEnv, args []string) int {
@@ -94,7 +94,10 @@ func runLimits(ctx context.Context, e *cmdEnv, args []string) int {
 		}
 	}
 	if in.json {
-		e.printJSON(map[string]any{"queue": q.Name(), "limits": newLimitsJSON(l)})
+		e.printJSON(struct {
+			Queue string `json:"queue"`
+			limitsJSON
+		}{q.Name(), newLimitsJSON(l)})
 		return exitOK
 	}
 	fmt.Fprintf(e.stdout, "queue %s limits: %s\n", q.Name(), l)

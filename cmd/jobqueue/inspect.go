@@ -125,10 +125,10 @@ type queueStats struct {
 	// Workers counts the Worker processes working the queue
 	// (Stats.Workers).
 	Workers int64 `json:"workers"`
-	// Paused and Limits are the queue's settings (Stats.Paused,
+	// Paused and the limits are the queue's settings (Stats.Paused,
 	// Stats.Limits).
-	Paused bool       `json:"paused"`
-	Limits limitsJSON `json:"limits"`
+	Paused bool `json:"paused"`
+	limitsJSON
 }
 
 // newQueueStats returns st, the stats of the queue named queue, as a
@@ -150,7 +150,7 @@ func newQueueStats(queue string, st jobqueue.Stats) queueStats {
 		QueueLatencyMS:  st.Latency.Milliseconds(),
 		Workers:         st.Workers,
 		Paused:          st.Paused,
-		Limits:          newLimitsJSON(st.Limits),
+		limitsJSON:      newLimitsJSON(st.Limits),
 	}
 }
 

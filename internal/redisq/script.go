@@ -65,7 +65,8 @@ func (l *Library) Function(script string) *Function {
 // command inside them, so a read can never write by mistake.
 //
 // Every other script declares allow-oom: claims, acknowledgements,
-// heartbeats, reclaims, deletions and worker beats must go on while memory
+// heartbeats, reclaims, deletions, worker beats and pausing or limiting a
+// queue (a few fields of one hash) must go on while memory
 // is full, or a full Redis would stop the very workers that drain it, refuse
 // the heartbeats of running jobs (whose leases would then expire and run
 // them twice) and hide the queue from its inspection. What they add is
