@@ -132,7 +132,8 @@ type Backend interface {
 	// promptly. When the wait runs out, Claim returns an empty slice and a
 	// nil error. When ctx is cancelled, Claim returns ctx.Err() promptly,
 	// and no job is lost: a job is either returned or still claimable. A
-	// repeat is recognised by p.RequestID.
+	// paused queue, or one at a limit, has no claimable job (see
+	// Controller). A repeat is recognised by p.RequestID.
 	Claim(ctx context.Context, p ClaimParams) ([]ClaimedJob, error)
 
 	// Complete finishes claimed jobs with a result. Each item is checked
@@ -537,6 +538,10 @@ type Stats struct {
 	Cancelled int64
 	// CancelledTotal counts jobs that became cancelled.
 	CancelledTotal int64
+	// Paused and Limits are the queue's settings (see Controller); false
+	// and none on a backend that does not implement Controller.
+	Paused bool
+	Limits Limits
 }
 
 // Event is a state-change notification. It carries ids, never payloads. A

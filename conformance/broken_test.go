@@ -67,6 +67,10 @@ var mustCatch = []string{
 	"extend-hides-cancel",
 	"cancel-request-id-ignored",
 	"cancel-finished-succeeds",
+	// Pause and limits.
+	"pause-ignored",
+	"concurrency-off-by-one",
+	"rate-per-claim",
 }
 
 // TestBrokenChild runs the suite on the broken backend brokenEnv names;

@@ -97,6 +97,10 @@ const (
 	// state. Unlike Events, a backend that does not implement the
 	// interface fails the Cancel group unless it declares it missing.
 	Cancel Capability = "cancel"
+	// Control is backend.Controller: pause, resume and limits, shown in
+	// Stats. Unlike Events, a backend that does not implement the
+	// interface fails the Control group unless it declares it missing.
+	Control Capability = "control"
 )
 
 // testCase is one named test of the suite. Serial tests measure latency,
@@ -161,6 +165,7 @@ func groups() []group {
 		{"LostReplies", lostReplyTests()},
 		{"History", historyTests()},
 		{"Cancel", cancelTests()},
+		{"Control", controlTests()},
 		{"Queue", queueTests()},
 		{"Worker", workerTests()},
 		{"Observer", observerTests()},

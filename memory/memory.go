@@ -139,6 +139,8 @@ type queue struct {
 	// workers holds the expiry of each process's last beat (Beat).
 	workers map[string]time.Time
 
+	ctl control // see control.go
+
 	// requests remembers the calls that changed something, by request id,
 	// for backend.RequestWindow; reqOrder holds them oldest first, so they
 	// expire from its front.
@@ -277,6 +279,7 @@ func (q *queue) detach(j *job) {
 		heap.Remove(&q.scheduled, j.hidx)
 	case backend.StateProcessing:
 		heap.Remove(&q.processing, j.hidx)
+		q.slotFreed()
 	case backend.StateCompleted:
 		q.completed.Remove(j.elem)
 		heap.Remove(&q.expiring, j.hidx)
@@ -526,6 +529,9 @@ func (b *Backend) Claim(ctx context.Context, p backend.ClaimParams) ([]backend.C
 		if next := q.scheduled.peek(); next != nil {
 			wait = min(wait, max(next.due.Sub(now), 0))
 		}
+		if d, ok := q.rateWait(now); ok {
+			wait = min(wait, d)
+		}
 		wake := q.waitChan()
 		q.mu.Unlock()
 
@@ -590,7 +596,8 @@ func (q *queue) take(now time.Time, p backend.ClaimParams) []backend.ClaimedJob 
 	ev, expired := q.collect(), q.collect()
 	until := now.Add(p.Lease)
 	base := p.RequestID
-	for len(out) < p.Max {
+	limit := q.allowed(now, p.Max)
+	for len(out) < limit {
 		j := q.nextPending()
 		if j == nil {
 			break
@@ -628,6 +635,7 @@ func (q *queue) take(now time.Time, p backend.ClaimParams) []backend.ClaimedJob 
 		return nil
 	}
 	q.counters.ClaimedTotal += int64(len(out))
+	q.started(now, len(out))
 	q.remember(now, rec)
 	q.emit(backend.EventClaimed, ev.ids)
 	return out
@@ -1063,6 +1071,7 @@ func (b *Backend) Stats(ctx context.Context, queue string) (backend.Stats, error
 			s.Workers++
 		}
 	}
+	s.Paused, s.Limits = q.ctl.paused, q.ctl.limits
 	return s, nil
 }
 

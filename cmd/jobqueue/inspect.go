@@ -89,6 +89,8 @@ func runStats(ctx context.Context, e *cmdEnv, args []string) int {
 	}
 	fmt.Fprintf(tw, "\nqueue latency\t%v\n", st.Latency.Round(time.Millisecond))
 	fmt.Fprintf(tw, "workers\t%d\n", st.Workers)
+	fmt.Fprintf(tw, "state\t%s\n", stateWord(st.Paused))
+	fmt.Fprintf(tw, "limits\t%s\n", st.Limits)
 	fmt.Fprintf(tw, "\nCOUNTER\tTOTAL\n")
 	for _, r := range []struct {
 		name string
@@ -127,6 +129,10 @@ type queueStats struct {
 	// (Stats.Cancelled, Stats.CancelledTotal).
 	CancelledDepth int64 `json:"cancelled_depth"`
 	CancelledTotal int64 `json:"cancelled_total"`
+	// Paused and the limits are the queue's settings (Stats.Paused,
+	// Stats.Limits).
+	Paused bool `json:"paused"`
+	limitsJSON
 }
 
 // newQueueStats returns st, the stats of the queue named queue, as a
@@ -149,6 +155,8 @@ func newQueueStats(queue string, st jobqueue.Stats) queueStats {
 		Workers:         st.Workers,
 		CancelledDepth:  st.Cancelled,
 		CancelledTotal:  st.CancelledTotal,
+		Paused:          st.Paused,
+		limitsJSON:      newLimitsJSON(st.Limits),
 	}
 }
 

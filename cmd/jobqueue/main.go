@@ -88,6 +88,9 @@ func commands() []command {
 		{"delete", "ID... [flags]", "delete jobs in any state", runDelete},
 		{"cancel", "ID... [flags]", "cancel jobs; running ones at their next heartbeat", runCancel},
 		{"purge", "[--yes] [flags]", "delete every job and counter of a queue (asks first)", runPurge},
+		{"pause", "[flags]", "pause a queue: no process hands out its jobs until resume", runPause},
+		{"resume", "[flags]", "resume a paused queue", runResume},
+		{"limits", "[-concurrency N] [-rate N -per DURATION] [flags]", "show or change a queue's concurrency and rate limits, which hold for every process", runLimits},
 	}
 }
 

@@ -25,7 +25,7 @@ import (
 var queueStatsKeys = []string{
 	"queue", "pending_depth", "scheduled_depth", "processing_depth", "completed_depth", "failed_depth",
 	"enqueued_total", "claimed_total", "completed_total", "retried_total", "failed_total", "reclaimed_total",
-	"queue_latency_ms", "workers", "cancelled_depth", "cancelled_total",
+	"queue_latency_ms", "workers", "cancelled_depth", "cancelled_total", "paused", "concurrency_limit", "rate_limit", "rate_per_ms",
 }
 
 // demoStatsKeys are the names the HTTP API adds for the demo.

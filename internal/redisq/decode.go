@@ -436,7 +436,7 @@ func decodeJob(v any, id string) (backend.JobInfo, error) {
 func decodeStats(v any) (backend.Stats, error) {
 	var s backend.Stats
 	a, err := asArray(v, "stats")
-	if err != nil || len(a) != 9 {
+	if err != nil || len(a) != 10 {
 		return s, errShape("stats", v)
 	}
 	depths := []*int64{&s.Pending, &s.Scheduled, &s.Processing, &s.Completed, &s.Dead}
@@ -476,7 +476,8 @@ func decodeStats(v any) (backend.Stats, error) {
 			}
 		}
 	}
-	return s, nil
+	s.Paused, s.Limits, err = decodeControl(a[9])
+	return s, err
 }
 
 // ParseEvent reads one message of the events channel, written by the

@@ -130,25 +130,39 @@ func TestDecodeJob(t *testing.T) {
 
 func TestDecodeStats(t *testing.T) {
 	reply := []any{int64(1), int64(2), int64(3), int64(4), int64(5),
-		[]any{"enqueued_total", "10", "reclaimed_total", "7", "cancelled_total", "3"}, int64(1500), int64(2), int64(6)}
+		[]any{"enqueued_total", "10", "reclaimed_total", "7", "cancelled_total", "3"}, int64(1500), int64(2), int64(6),
+		[]any{"paused", "1", "conc", "5", "rate", "200", "per_ms", "1000", "slot_wanted", "1"}}
 	s, err := decodeStats(reply)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := backend.Stats{Pending: 1, Scheduled: 2, Processing: 3, Completed: 4, Dead: 5, EnqueuedTotal: 10, ReclaimedTotal: 7,
-		Latency: 1500 * time.Millisecond, Workers: 2, Cancelled: 6, CancelledTotal: 3}
+		Latency: 1500 * time.Millisecond, Workers: 2, Cancelled: 6, CancelledTotal: 3,
+		Paused: true, Limits: backend.Limits{Concurrency: 5, Rate: 200, Per: time.Second}}
 	if s != want {
 		t.Errorf("decodeStats = %+v", s)
 	}
-	// A reply one element short is a shape error, not zero workers.
+	// A reply one element short is a shape error, not zero workers or
+	// no settings.
 	if _, err := decodeStats(reply[:7]); err == nil {
 		t.Error("decodeStats of a reply without the workers count succeeded")
 	}
-	if _, err := decodeStats(append(reply[:7:7], "two", int64(6))); err == nil {
+	if _, err := decodeStats(append(reply[:7:7], "two", int64(6), []any{})); err == nil {
 		t.Error("decodeStats of a workers count that is no integer succeeded")
 	}
 	if _, err := decodeStats(reply[:8]); err == nil {
 		t.Error("decodeStats of a reply without the cancelled depth succeeded")
+	}
+	if _, err := decodeStats(reply[:9]); err == nil {
+		t.Error("decodeStats of a reply without the settings succeeded")
+	}
+	if _, err := decodeStats(append(reply[:9:9], []any{"conc", "-1"})); err == nil {
+		t.Error("decodeStats of a negative concurrency limit succeeded")
+	}
+	// No settings: none.
+	s, err = decodeStats(append(reply[:9:9], []any{}))
+	if err != nil || s.Paused || !s.Limits.IsZero() {
+		t.Errorf("decodeStats without settings = %+v, %v", s, err)
 	}
 }
 

@@ -29,6 +29,11 @@ type Keys struct {
 	// Cancelled is the cancelled history (list, most recent first); like
 	// Workers, lib.lua derives it (cancelled_key).
 	Cancelled string
+	// Control is the hash of the queue's settings, and Starts the zset of
+	// the starts within its rate limit's window (see control.lua); lib.lua
+	// derives them as it derives Workers.
+	Control string
+	Starts  string
 	// Events is the PUBLISH channel of the queue.
 	Events string
 	// JobPrefix followed by a job id is the key of the job's hash.
@@ -52,6 +57,8 @@ func KeysFor(queue string) Keys {
 		Marker:        p + "marker",
 		Workers:       p + "workers",
 		Cancelled:     p + "cancelled",
+		Control:       p + "control",
+		Starts:        p + "starts",
 		Events:        p + "events",
 		JobPrefix:     p + "job:",
 		RequestPrefix: p + "req:",

@@ -65,7 +65,8 @@ func (l *Library) Function(script string) *Function {
 // command inside them, so a read can never write by mistake.
 //
 // Every other script declares allow-oom: claims, acknowledgements,
-// heartbeats, reclaims, deletions and worker beats must go on while memory
+// heartbeats, reclaims, deletions, worker beats and pausing or limiting a
+// queue (a few fields of one hash) must go on while memory
 // is full, or a full Redis would stop the very workers that drain it, refuse
 // the heartbeats of running jobs (whose leases would then expire and run
 // them twice) and hide the queue from its inspection. What they add is
@@ -103,6 +104,7 @@ var scripts = []struct{ name, flags string }{
 	{"poke", allowOOM},
 	{"beat", allowOOM},
 	{"cancel", allowOOM},
+	{"control", allowOOM},
 }
 
 // libraryPrefix starts the name of every version of the library.
@@ -177,6 +179,7 @@ var (
 	scriptPoke      = library.Function("poke")
 	scriptBeat      = library.Function("beat")
 	scriptCancel    = library.Function("cancel")
+	scriptControl   = library.Function("control")
 )
 
 // FunctionLibrary returns the library, for tests and for loading it ahead

@@ -30,8 +30,8 @@ func TestLibraryLoads(t *testing.T) {
 	if !regexp.MustCompile(`^jobqueue_[0-9a-f]{12}$`).MatchString(library.Name) {
 		t.Errorf("library name %q, want jobqueue_ and 12 hex digits", library.Name)
 	}
-	if len(library.Functions) != 15 {
-		t.Fatalf("the library has %d functions, want 15", len(library.Functions))
+	if len(library.Functions) != 16 {
+		t.Fatalf("the library has %d functions, want 16", len(library.Functions))
 	}
 	name, err := c.FunctionLoad(ctx, library.Src).Result()
 	if err != nil {
@@ -53,7 +53,8 @@ func TestLibraryLoads(t *testing.T) {
 		"get": "no-writes", "list": "no-writes", "stats": "no-writes", "history": "no-writes",
 		"claim": "allow-oom", "ack": "allow-oom", "extend": "allow-oom", "reclaim": "allow-oom",
 		"delete": "allow-oom", "purge": "allow-oom", "poke": "allow-oom", "beat": "allow-oom",
-		"cancel": "allow-oom",
+		"cancel":  "allow-oom",
+		"control": "allow-oom",
 	}
 	for _, f := range library.Functions {
 		flags, ok := registered[f.Name]

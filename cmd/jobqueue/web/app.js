@@ -113,6 +113,7 @@ function renderStats(s) {
     setStat(k, s[apiWord(k)]);
   }
   $("#queue-name").textContent = s.queue;
+  $("#paused-badge").hidden = !s.paused;
   document.title = `${s.queue} · jobqueue`;
   const chip = $("#backend-chip");
   const isMemory = /memory/.test(s.backend);

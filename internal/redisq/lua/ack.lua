@@ -115,7 +115,7 @@ add_history(K_DEAD, 'dead', dead, hmax, httl, now)
 -- order given.
 push_levels(releasing, true)
 end_cancelled(cancelling, now)
-if #released > 0 or #retrying > 0 or #snoozed > 0 then
+if #released > 0 or #retrying > 0 or #snoozed > 0 or (#done > 0 and slot_wanted()) then
   arm_marker()
 end
 bump('completed_total', #completed, now)

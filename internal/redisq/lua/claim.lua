@@ -9,9 +9,12 @@
 --   expired jobs the claim dead-letters.
 -- Returns: {now_ms, next_due_ms, more_pending, jobs} where next_due_ms is
 -- the earliest run-at in scheduled (-1: none, or not looked up because
--- more_pending is not 0), more_pending
--- is 1 when jobs are left in pending (-1: this call is a repeat, which
--- returns at once and never waits or claims again), and jobs is an array of
+-- more_pending is not 0), or, for a claim that the rate limit stopped,
+-- when the limit lets the next job start; more_pending
+-- is 1 when jobs are left in pending that the queue's settings let the
+-- next claim take (0 when paused or stopped by a limit, see below; -1:
+-- this call is a repeat, which returns at once and never waits or claims
+-- again), and jobs is an array of
 --   {id, token, payload, attempts, max_attempts, enqueued_at_ms, lease_until_ms,
 --    kind, headers, priority, timeout_ms}
 -- (kind and headers '' for none, priority and timeout_ms '0').
@@ -154,6 +157,30 @@ if taken then
   return {now, -1, -1, jobs}
 end
 
+-- The queue's settings (control.lua), read once per call: one HMGET, which
+-- finds nothing on a queue that has none. A paused queue hands out
+-- nothing; its resume arms the marker.
+local ctl = redis.call('HMGET', control_key(), 'paused', 'conc', 'rate', 'per_ms', 'slot_wanted')
+if ctl[1] then
+  return {now, -1, 0, {}}
+end
+-- allowed is what the limits let this call start: the free slots of the
+-- concurrency limit (processing counts an expired lease until a reclaim
+-- takes it back), and what is left of the rate limit's window,
+-- (now - per_ms, now], which holds one entry per start.
+local allowed = max
+local conc, rate, per = tonumber(ctl[2]), tonumber(ctl[3]), tonumber(ctl[4])
+local free, in_window
+if conc then
+  free = conc - redis.call('ZCARD', K_PROCESSING)
+  allowed = math.min(allowed, math.max(free, 0))
+end
+if rate then
+  redis.call('ZREMRANGEBYSCORE', starts_key(), '-inf', now - per)
+  in_window = redis.call('ZCARD', starts_key())
+  allowed = math.min(allowed, math.max(rate - in_window, 0))
+end
+
 promote(now)
 
 local jobs, ids, dead, reasons = {}, {}, {}, {}
@@ -169,10 +196,10 @@ local budget = max + 1000
 local top = MAX_LEVEL
 -- Set once the levels are all empty: the EXISTS below is then not needed.
 local drained = false
-while #jobs < max and budget > 0 do
+while #jobs < allowed and budget > 0 do
   -- Never more than the jobs still wanted: a popped id cannot be put back
   -- in its place.
-  local want = math.min(max - #jobs, budget)
+  local want = math.min(allowed - #jobs, budget)
   local args = {top + 1}
   for l = top, 0, -1 do
     args[#args + 1] = K_LEVEL[l]
@@ -259,6 +286,14 @@ if #ids > 0 then
   end
   call_chunked('ZADD', K_PROCESSING, scored)
   remember(table.concat(ids, ' '), lease)
+  if rate then
+    local started = {}
+    for _, job in ipairs(jobs) do
+      started[#started + 1] = now_s
+      started[#started + 1] = job[2]
+    end
+    call_chunked('ZADD', starts_key(), started)
+  end
 end
 if #dead > 0 then
   dead_letter(dead, reasons, now, nil, 7 * 24 * 3600 * 1000)
@@ -283,7 +318,22 @@ if not drained then
     more = 1
   end
 end
-if more > 0 then
+-- A claim that a limit stopped while jobs are left is throttled: it chains
+-- no wake-up, since the claimers it would wake could take nothing, and
+-- reports no jobs left, so that its caller waits: for a freed slot, which
+-- an acknowledgement or a reclaim announces while slot_wanted is set
+-- (ack.lua, reclaim.lua), and for next_due, when the rate's window lets
+-- the next job start (the start that must leave it first, plus per_ms).
+local conc_full = conc and free - #jobs <= 0
+local rate_full = rate and in_window + #jobs >= rate
+local throttled = more > 0 and (conc_full or rate_full)
+local want_slot = throttled and conc_full
+if want_slot and ctl[5] ~= '1' then
+  redis.call('HSET', control_key(), 'slot_wanted', '1')
+elseif ctl[5] and not want_slot then
+  redis.call('HDEL', control_key(), 'slot_wanted')
+end
+if more > 0 and not throttled then
   -- Chain the wake-up: another waiting process takes what is left. Also
   -- when this call took nothing (its skip budget ran out): enqueue.lua
   -- arms the marker only on a pending level it finds empty, so while any
@@ -297,7 +347,13 @@ end
 -- a call that took jobs: the caller then knows the queue's next work without
 -- running this script again (see waitQueue.trustedEmpty).
 local next_due = -1
-if more == 0 then
+if throttled then
+  more = 0
+  if rate_full then
+    local i = in_window + #jobs - rate
+    next_due = tonumber(redis.call('ZRANGE', starts_key(), i, i, 'WITHSCORES')[2]) + per
+  end
+elseif more == 0 then
   local first = redis.call('ZRANGE', K_SCHEDULED, 0, 0, 'WITHSCORES')
   if #first == 2 then
     next_due = tonumber(first[2])

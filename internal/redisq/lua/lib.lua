@@ -25,7 +25,8 @@
 -- queue's hash tag and so its Cluster slot: the job hashes (ARGV[1] and
 -- the id), the history hashes, queue:{q}:hist:<hour> (see record), and
 -- queue:{q}:workers (zset, process id -> expiry in ms, see beat.lua,
--- workers_key), and queue:{q}:cancelled (list, see cancelled_key).
+-- workers_key), queue:{q}:cancelled (list, see cancelled_key), and the
+-- settings of control.lua (control_key, starts_key).
 --
 -- REQUEST_WINDOW_MS, how long a request record lasts at least,
 -- MAX_LEVEL, the highest priority level, and HISTORY_MS, how long the
@@ -94,6 +95,26 @@ end
 -- last four characters, 'job:'.
 local function workers_key()
   return string.sub(JOB_PREFIX, 1, -5) .. 'workers'
+end
+
+-- control_key is queue:{q}:control, the queue's settings (control.lua):
+-- paused, conc, rate and per_ms, and slot_wanted (see claim.lua); and
+-- starts_key is queue:{q}:starts, the zset of the starts (claim token ->
+-- claim time in ms) within the rate limit's window. Both are derived as
+-- workers_key is.
+local function control_key()
+  return string.sub(JOB_PREFIX, 1, -5) .. 'control'
+end
+
+local function starts_key()
+  return string.sub(JOB_PREFIX, 1, -5) .. 'starts'
+end
+
+-- slot_wanted reports whether a claim met the queue's concurrency limit
+-- while jobs were pending: a call that takes jobs out of processing then
+-- arms the marker, so that a waiting claimer takes the freed slot.
+local function slot_wanted()
+  return redis.call('HGET', control_key(), 'slot_wanted') == '1'
 end
 
 -- earlier_run returns what the first run of this very call recorded (see

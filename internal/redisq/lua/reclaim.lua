@@ -65,7 +65,7 @@ push_levels(by_level)
 if #dead > 0 then
   dead_letter(dead, reasons, now, dmax, dttl)
 end
-if #requeued > 0 then
+if #requeued > 0 or (#dead > 0 and slot_wanted()) then
   arm_marker()
 end
 local cancelled = 0

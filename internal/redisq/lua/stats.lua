@@ -3,8 +3,9 @@
 -- KEYS: the queue keys of lib.lua.
 -- ARGV[1], ARGV[2]: job key prefix, events channel (lib.lua).
 -- Returns: {pending, scheduled, processing, completed, dead, counters,
--- latency_ms, workers, cancelled} where counters is the stats hash as a flat array
--- field, value... Pending counts every priority level, and the scheduled jobs
+-- latency_ms, workers, cancelled, control} where counters is the stats
+-- hash as a flat array field, value..., and control the settings hash
+-- (control.lua) as one. Pending counts every priority level, and the scheduled jobs
 -- whose run time has come; processing counts every claimed job, expired
 -- leases not yet reclaimed included.
 --
@@ -50,4 +51,5 @@ return {
   now - oldest,
   redis.call('ZCOUNT', workers_key(), '(' .. fmt(now), '+inf'),
   live_len(cancelled_key(), 'cancelled'),
+  redis.call('HGETALL', control_key()),
 }

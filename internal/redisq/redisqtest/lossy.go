@@ -28,6 +28,9 @@ var methodScripts = map[string]string{
 	"Delete":    "delete",
 	"Purge":     "purge",
 	"Cancel":    "cancel",
+	"Pause":     "control",
+	"Resume":    "control",
+	"SetLimits": "control",
 }
 
 // LoseReplies returns a conformance.Harness.LoseReplies for the adapter

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+
+	"github.com/jobqueue-go/jobqueue"
+)
+
+// limitsJSON is a queue's limits as the command and the HTTP API print
+// them, flat among the stats; zero means none.
+type limitsJSON struct {
+	ConcurrencyLimit int   `json:"concurrency_limit"`
+	RateLimit        int   `json:"rate_limit"`
+	RatePerMS        int64 `json:"rate_per_ms"`
+}
+
+func newLimitsJSON(l jobqueue.Limits) limitsJSON {
+	return limitsJSON{ConcurrencyLimit: l.Concurrency, RateLimit: l.Rate, RatePerMS: l.Per.Milliseconds()}
+}
+
+func runPause(ctx context.Context, e *cmdEnv, args []string) int {
+	return e.pauseOrResume(ctx, args, "pause", "Pause a queue: no process's claim hands out its jobs until resume; enqueues land, running jobs finish.",
+		(*jobqueue.Queue).Pause)
+}
+
+func runResume(ctx context.Context, e *cmdEnv, args []string) int {
+	return e.pauseOrResume(ctx, args, "resume", "Resume a paused queue; the waiting workers of every process start at once.",
+		(*jobqueue.Queue).Resume)
+}
+
+func (e *cmdEnv) pauseOrResume(ctx context.Context, args []string, name, about string, do func(*jobqueue.Queue, context.Context) error) int {
+	in := e.inspection(name, "[flags]", about)
+	q, closeQ, _, code := in.open(ctx, e, args, 0, 0)
+	if q == nil {
+		return code
+	}
+	defer closeQ()
+	if err := do(q, ctx); err != nil {
+		e.errorf("%s %s: %v", name, q.Name(), err)
+		return exitError
+	}
+	st, err := q.Stats(ctx)
+	if err != nil {
+		e.errorf("%v", err)
+		return exitError
+	}
+	if in.json {
+		e.printJSON(map[string]any{"queue": q.Name(), "paused": st.Paused})
+		return exitOK
+	}
+	state := "running"
+	if st.Paused {
+		state = "paused"
+	}
+	fmt.Fprintf(e.stdout, "queue %s is %s\n", q.Name(), state)
+	return exitOK
+}
+
+func runLimits(ctx context.Context, e *cmdEnv, args []string) int {
+	in := e.inspection("limits", "[-concurrency N] [-rate N -per DURATION] [flags]",
+		"Show a queue's limits, or change those given (0 removes one). They hold for every process: at most\n"+
+			"-concurrency jobs in processing at once, at most -rate jobs started within any -per window.")
+	conc := in.fs.Int("concurrency", 0, "the most jobs in processing at once, `N`; 0 for no limit")
+	rate := in.fs.Int("rate", 0, "the most jobs started within any -per window, `N`; 0 for no limit")
+	per := in.fs.Duration("per", 0, "the rate limit's window, such as 1s or 1m (whole milliseconds)")
+	q, closeQ, _, code := in.open(ctx, e, args, 0, 0)
+	if q == nil {
+		return code
+	}
+	defer closeQ()
+	set := map[string]bool{}
+	in.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	st, err := q.Stats(ctx)
+	if err != nil {
+		e.errorf("%v", err)
+		return exitError
+	}
+	l := st.Limits
+	if set["concurrency"] || set["rate"] || set["per"] {
+		if set["concurrency"] {
+			l.Concurrency = *conc
+		}
+		if set["rate"] || set["per"] {
+			l.Rate, l.Per = *rate, *per
+			if *rate == 0 && !set["per"] {
+				l.Per = 0
+			}
+		}
+		if err := q.SetLimits(ctx, l); err != nil {
+			e.errorf("limits %s: %v", q.Name(), err)
+			return exitError
+		}
+	}
+	if in.json {
+		e.printJSON(struct {
+			Queue string `json:"queue"`
+			limitsJSON
+		}{q.Name(), newLimitsJSON(l)})
+		return exitOK
+	}
+	fmt.Fprintf(e.stdout, "queue %s limits: %s\n", q.Name(), l)
+	return exitOK
+}
+
+// stateWord is how stats shows whether a queue is paused.
+func stateWord(paused bool) string {
+	if paused {
+		return "paused"
+	}
+	return "running"
+}

@@ -1,0 +1,119 @@
+package conformance_test
+
+import (
+	"context"
+	"sync"
+
+	"github.com/jobqueue-go/jobqueue/backend"
+	"github.com/jobqueue-go/jobqueue/memory"
+)
+
+// controlBroken are the broken backends of pause and limits
+// (backend.Controller).
+func controlBroken() []brokenBackend {
+	mem := memory.New
+	return []brokenBackend{
+		{"pause-ignored", "Control/PauseHoldsJobs, Control/PauseKeepsAcks, Control/ResumeWakesBlockedClaims", func() backend.Backend { return &shownSettings{Backend: mem(), pause: true} }},
+		{"concurrency-off-by-one", "Control/ConcurrencyCapsClaims, Control/SlotFreedWakesClaim, Control/ConcurrencyAcrossQueues", func() backend.Backend { return &shownSettings{Backend: mem(), extraSlot: true} }},
+		{"rate-per-claim", "Control/RateCapsStarts, Control/RateWindowSlides", func() backend.Backend { return &shownSettings{Backend: mem(), ratePerClaim: true} }},
+		{"purge-forgets-settings", "Control/SettingsInStats", func() backend.Backend { return purgeForgets{mem()} }},
+	}
+}
+
+// shownSettings is a memory backend whose Stats show the settings it was
+// given, while it enforces them wrongly: a pause that pauses nothing, a
+// concurrency limit one slot too wide, or a rate applied to each claim
+// call on its own (as a limit kept by each worker would be).
+type shownSettings struct {
+	*memory.Backend
+	pause, extraSlot, ratePerClaim bool
+
+	mu     sync.Mutex
+	paused map[string]bool
+	limits map[string]backend.Limits
+}
+
+func (b *shownSettings) Pause(ctx context.Context, queue string) error {
+	if !b.pause {
+		return b.Backend.Pause(ctx, queue)
+	}
+	if err := b.Backend.Resume(ctx, queue); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.paused == nil {
+		b.paused = map[string]bool{}
+	}
+	b.paused[queue] = true
+	return nil
+}
+
+func (b *shownSettings) Resume(ctx context.Context, queue string) error {
+	if err := b.Backend.Resume(ctx, queue); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.paused, queue)
+	return nil
+}
+
+func (b *shownSettings) SetLimits(ctx context.Context, p backend.LimitParams) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	enforced := p
+	if b.extraSlot && p.Concurrency > 0 {
+		enforced.Concurrency++
+	}
+	if b.ratePerClaim {
+		enforced.Rate, enforced.Per = 0, 0
+	}
+	if err := b.Backend.SetLimits(ctx, enforced); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.limits == nil {
+		b.limits = map[string]backend.Limits{}
+	}
+	b.limits[p.Queue] = p.Limits
+	return nil
+}
+
+func (b *shownSettings) Claim(ctx context.Context, p backend.ClaimParams) ([]backend.ClaimedJob, error) {
+	b.mu.Lock()
+	l := b.limits[p.Queue]
+	b.mu.Unlock()
+	if b.ratePerClaim && l.Rate > 0 {
+		p.Max = min(p.Max, l.Rate)
+	}
+	return b.Backend.Claim(ctx, p)
+}
+
+func (b *shownSettings) Stats(ctx context.Context, queue string) (backend.Stats, error) {
+	st, err := b.Backend.Stats(ctx, queue)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.paused[queue] {
+		st.Paused = true
+	}
+	if l, ok := b.limits[queue]; ok {
+		st.Limits = l
+	}
+	return st, err
+}
+
+// purgeForgets breaks "the settings outlive Purge".
+type purgeForgets struct{ *memory.Backend }
+
+func (b purgeForgets) Purge(ctx context.Context, p backend.PurgeParams) error {
+	if err := b.Backend.Purge(ctx, p); err != nil {
+		return err
+	}
+	if err := b.Backend.SetLimits(ctx, backend.LimitParams{Queue: p.Queue}); err != nil {
+		return err
+	}
+	return b.Backend.Resume(ctx, p.Queue)
+}
