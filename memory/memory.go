@@ -135,7 +135,7 @@ type queue struct {
 	// holds are the unique keys held; a purge ends only those that end
 	// with their jobs.
 	holds holds
-	hist     history
+	hist  history
 
 	// workers holds the expiry of each process's last beat (Beat).
 	workers map[string]time.Time
