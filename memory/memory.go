@@ -132,10 +132,11 @@ type queue struct {
 	seq        uint64
 
 	counters backend.Stats // only the *Total fields are used
+	hist     history
+
 	// holds are the unique keys held; a purge ends only those that end
 	// with their jobs.
 	holds holds
-	hist  history
 
 	// workers holds the expiry of each process's last beat (Beat).
 	workers map[string]time.Time
