@@ -14,7 +14,9 @@ import (
 func uniqueBroken() []brokenBackend {
 	mem := memory.New
 	return []brokenBackend{
-		{"unique-ignored", "Unique/", func() backend.Backend { return uniqueRewriter{mem(), func(backend.Unique) backend.Unique { return backend.Unique{} }} }},
+		{"unique-ignored", "Unique/", func() backend.Backend {
+			return uniqueRewriter{mem(), func(backend.Unique) backend.Unique { return backend.Unique{} }}
+		}},
 		{"unique-never-released", "Unique/",
 			func() backend.Backend {
 				return uniqueRewriter{mem(), func(u backend.Unique) backend.Unique { u.ReleaseOn = nil; return u }}
