@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -37,6 +38,8 @@ func uniqueTests() []testCase {
 		{name: "Queue/Enqueue", run: testUniqueQueueEnqueue},
 		{name: "Queue/UntilFinished", run: testUniqueQueueUntilFinished},
 		{name: "Queue/WithIDAfterEviction", run: testUniqueWithIDAfterEviction},
+		{name: "Queue/Batch", run: testUniqueQueueBatch},
+		{name: "Queue/ByKind", run: testUniqueQueueByKind},
 	}
 }
 
@@ -442,4 +445,73 @@ func testUniqueWithIDAfterEviction(t *testing.T, f *fixture) {
 	require.Equal(t, id, again)
 	_, err = q.Enqueue(f.ctx, email{To: "a"}, jobqueue.WithID("order-1"))
 	require.NoError(t, err, "WithID alone: the id is free once its record is gone")
+}
+
+// testUniqueQueueBatch: the jobs of an EnqueueBatch carry ids and keys of
+// their own (Item); one held key stores none of them, and the error names
+// it by its index in the batch.
+func testUniqueQueueBatch(t *testing.T, f *fixture) {
+	q := f.queue()
+	held, err := q.Enqueue(f.ctx, email{To: "held"}, jobqueue.Unique("held", longLease))
+	require.NoError(t, err)
+	batch := []any{
+		jobqueue.Item(email{To: "a"}, jobqueue.WithID("a"), jobqueue.Unique("a", longLease)),
+		email{To: "plain"},
+		jobqueue.Item(email{To: "held"}, jobqueue.Unique("held", longLease)),
+	}
+	ids, err := q.EnqueueBatch(f.ctx, batch)
+	require.Nil(t, ids)
+	var de *jobqueue.DuplicateError
+	require.ErrorAs(t, err, &de)
+	require.Equal(t, []jobqueue.Duplicate{{Index: 2, Key: "held", ExistingID: held}}, de.Duplicates)
+	require.Equal(t, int64(1), f.stats().EnqueuedTotal, "a batch with a held key stores nothing")
+
+	ids, err = q.EnqueueBatch(f.ctx, batch[:2])
+	require.NoError(t, err)
+	require.Len(t, ids, 2)
+	require.Equal(t, "a", ids[0])
+	f.requireHeld("a", "a")
+	_, err = q.EnqueueBatch(f.ctx, []any{jobqueue.Item(1, jobqueue.WithID("x")), jobqueue.Item(2, jobqueue.WithID("x"))})
+	require.ErrorIs(t, err, jobqueue.ErrInvalidArgument, "one id twice in a batch")
+	_, err = q.EnqueueBatch(f.ctx, []any{jobqueue.Item(1, jobqueue.Unique("k", longLease)), jobqueue.Item(2, jobqueue.Unique("k", longLease))})
+	require.ErrorIs(t, err, jobqueue.ErrInvalidArgument, "one key twice in a batch")
+}
+
+// digest is a kind whose jobs are unique by their arguments, until they
+// finish.
+type digest struct{ User string }
+
+func (digest) Kind() string { return "digest" }
+
+func (digest) UniqueOpts() jobqueue.UniqueOpts {
+	return jobqueue.UniqueOpts{ByArgs: true, Window: longLease, ByState: []jobqueue.State{
+		backend.StatePending, backend.StateScheduled, backend.StateProcessing}}
+}
+
+// testUniqueQueueByKind: a UniqueArgs payload makes every enqueue of its
+// kind unique by its arguments, across Queue values, in batches too.
+func testUniqueQueueByKind(t *testing.T, f *fixture) {
+	q1, q2 := f.queue(), f.queue()
+	ada, err := q1.Enqueue(f.ctx, digest{User: "ada"})
+	require.NoError(t, err)
+	again, err := q2.Enqueue(f.ctx, json.RawMessage(`{ "User" : "ada" }`), jobqueue.Kind("digest"))
+	require.NoError(t, err, "a raw payload is no UniqueArgs: only the Unique option or the type makes a job unique")
+	f.requireState(again, backend.StatePending)
+	dup, err := q2.Enqueue(f.ctx, digest{User: "ada"})
+	require.ErrorIs(t, err, jobqueue.ErrDuplicate)
+	require.Equal(t, ada, dup)
+	ids, err := q2.EnqueueBatch(f.ctx, []any{digest{User: "bob"}, digest{User: "ada"}})
+	require.Nil(t, ids)
+	var de *jobqueue.DuplicateError
+	require.ErrorAs(t, err, &de)
+	require.Len(t, de.Duplicates, 1)
+	require.Equal(t, 1, de.Duplicates[0].Index)
+	require.Equal(t, ada, de.Duplicates[0].ExistingID)
+	// The option overrides the kind's key.
+	_, err = q2.Enqueue(f.ctx, digest{User: "ada"}, jobqueue.Unique("own", longLease))
+	require.NoError(t, err)
+	// Until it finishes: once done, the same arguments are accepted.
+	f.complete(f.claimID(ada, longLease))
+	_, err = q1.Enqueue(f.ctx, digest{User: "ada"})
+	require.NoError(t, err)
 }
