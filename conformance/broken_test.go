@@ -71,6 +71,13 @@ var mustCatch = []string{
 	"pause-ignored",
 	"concurrency-off-by-one",
 	"rate-per-claim",
+	// Unique keys.
+	"unique-ignored",
+	"unique-never-released",
+	"unique-always-released",
+	"unique-wrong-holder",
+	"unique-batch-partial",
+	"unique-before-repeat",
 }
 
 // TestBrokenChild runs the suite on the broken backend brokenEnv names;

@@ -158,6 +158,7 @@ func groups() []group {
 		{"Latency", latencyTests()},
 		{"Workers", beatTests()},
 		{"Retention", retentionTests()},
+		{"Unique", uniqueTests()},
 		{"Isolation", isolationTests()},
 		{"Validation", validationTests()},
 		{"Inspect", inspectTests()},
