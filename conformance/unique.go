@@ -197,13 +197,23 @@ var finishes = []finish{
 	{"Purge", "", enqueueOne, func(f *fixture, _ string) {
 		require.NoError(f.t, f.b.Purge(f.ctx, backend.PurgeParams{Queue: f.q}))
 	}},
+	// A cancelled job never runs: it gives up its key as a deleted one
+	// does.
+	{"CancelPending", "", enqueueOne, func(f *fixture, id string) { f.cancel(id) }},
+	{"CancelRunning", "", enqueueOne, func(f *fixture, id string) {
+		c := f.claimID(id, longLease)
+		f.cancel(id)
+		require.ErrorIs(f.t, completeOp.one(f, ack(c)), backend.ErrCancelled, "the outcome of a cancelled job")
+		f.requireState(id, backend.StateCancelled)
+	}},
 }
 
 func enqueueOne(f *fixture, mod func(*backend.NewJob)) string { return f.enqueue1(mod) }
 
 // testUniqueRelease finishes a job each way under each choice of release:
 // the key is free afterwards exactly when the job's finished state is
-// listed, or when it was deleted or purged and any state is listed.
+// listed, or when it was deleted, purged or cancelled and any state is
+// listed.
 func testUniqueRelease(t *testing.T, f *fixture) {
 	ons := [][]backend.State{nil, {backend.StateCompleted}, {backend.StateDead}, {backend.StateCompleted, backend.StateDead}}
 	for _, fin := range finishes {

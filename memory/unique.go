@@ -80,8 +80,8 @@ func (q *queue) takeUnique(j *job, u backend.Unique, now time.Time) {
 }
 
 // releaseUnique gives up j's unique key as j enters state, when its hold
-// ends there; an empty state is a delete or a purge, which ends every hold
-// that may end early. A key another job holds now is left alone; q is
+// ends there; an empty state is a delete or a purge, which, like a cancel,
+// ends every hold that may end early. A key another job holds now is left alone; q is
 // locked.
 func (q *queue) releaseUnique(j *job, state backend.State) {
 	h := j.hold
@@ -89,7 +89,7 @@ func (q *queue) releaseUnique(j *job, state backend.State) {
 		return
 	}
 	switch {
-	case state == "",
+	case state == "", state == backend.StateCancelled,
 		state == backend.StateCompleted && h.onCompleted,
 		state == backend.StateDead && h.onDead:
 	default:

@@ -506,7 +506,11 @@ local function end_cancelled(by_ret, now)
   local all, now_s = {}, fmt(now)
   for ret, ids in pairs(by_ret) do
     for _, id in ipairs(ids) do
-      redis.call('HSET', job_key(id), 'status', 'cancelled', 'finished_at_ms', now_s)
+      local k = job_key(id)
+      redis.call('HSET', k, 'status', 'cancelled', 'finished_at_ms', now_s)
+      -- A cancelled job never runs: like a deleted one, it gives up a
+      -- unique key it would give up on finishing.
+      release_unique(id, redis.call('HGET', k, 'unique'), nil)
       all[#all + 1] = id
     end
     local max, ttl = string.match(ret, '^(%d+) (%d+)$')
