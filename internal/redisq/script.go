@@ -102,6 +102,8 @@ var scripts = []struct{ name, flags string }{
 	{"purge", allowOOM},
 	{"poke", allowOOM},
 	{"beat", allowOOM},
+	{"schedule", allowOOM},
+	{"schedules", noWrites},
 }
 
 // libraryPrefix starts the name of every version of the library.
@@ -175,6 +177,8 @@ var (
 	scriptPurge     = library.Function("purge")
 	scriptPoke      = library.Function("poke")
 	scriptBeat      = library.Function("beat")
+	scriptSchedule  = library.Function("schedule")
+	scriptSchedules = library.Function("schedules")
 )
 
 // FunctionLibrary returns the library, for tests and for loading it ahead

@@ -25,7 +25,8 @@
 -- queue's hash tag and so its Cluster slot: the job hashes (ARGV[1] and
 -- the id), the history hashes, queue:{q}:hist:<hour> (see record), and
 -- queue:{q}:workers (zset, process id -> expiry in ms, see beat.lua,
--- workers_key).
+-- workers_key) and queue:{q}:schedules (hash, see schedule.lua,
+-- schedules_key).
 --
 -- REQUEST_WINDOW_MS, how long a request record lasts at least,
 -- MAX_LEVEL, the highest priority level, and HISTORY_MS, how long the
@@ -94,6 +95,12 @@ end
 -- last four characters, 'job:'.
 local function workers_key()
   return string.sub(JOB_PREFIX, 1, -5) .. 'workers'
+end
+
+-- schedules_key is queue:{q}:schedules, derived as workers_key is (see
+-- schedule.lua).
+local function schedules_key()
+  return string.sub(JOB_PREFIX, 1, -5) .. 'schedules'
 end
 
 -- earlier_run returns what the first run of this very call recorded (see
