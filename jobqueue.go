@@ -428,6 +428,7 @@ type enqueueConfig struct {
 	timeout     time.Duration
 	expiresIn   time.Duration
 	expiresAt   time.Time
+	unique      *backend.Unique
 }
 
 // Delay makes the job claimable only after d has passed.
@@ -629,7 +630,7 @@ func WithEnqueueInterceptor(ics ...EnqueueInterceptor) Option {
 func (q *Queue) Enqueue(ctx context.Context, v any, opts ...EnqueueOption) (string, error) {
 	ids, err := q.enqueue(ctx, []any{v}, opts, false)
 	if err != nil {
-		return "", err
+		return duplicateOf(err), err
 	}
 	return ids[0], nil
 }
@@ -658,6 +659,9 @@ func (q *Queue) enqueue(ctx context.Context, vs []any, opts []EnqueueOption, bat
 	}
 	if batch && ec.id != "" {
 		return nil, fmt.Errorf("%w: WithID applies to a single Enqueue, not a batch", ErrInvalidArgument)
+	}
+	if batch && ec.unique != nil {
+		return nil, fmt.Errorf("%w: Unique applies to a single Enqueue, not a batch", ErrInvalidArgument)
 	}
 	now := time.Now()
 	delay := ec.delay
@@ -695,6 +699,9 @@ func (q *Queue) enqueue(ctx context.Context, vs []any, opts []EnqueueOption, bat
 		jobs[i] = backend.NewJob{
 			ID: id, Kind: kind, Payload: payload, Headers: maps.Clone(ec.headers), Priority: ec.priority,
 			MaxAttempts: ec.maxAttempts, Delay: delay, Timeout: ec.timeout, Expiry: expiry,
+		}
+		if ec.unique != nil {
+			jobs[i].Unique = *ec.unique
 		}
 	}
 	// One request id for the call, made before the interceptors run: an

@@ -109,8 +109,9 @@ const RequestWindow = time.Minute
 // implements Subscriber.
 type Backend interface {
 	// Enqueue adds jobs to a queue, atomically: either every job is stored
-	// or, when any of them is invalid or its id already exists, none is and
-	// the error says why (ErrInvalidArgument, ErrJobExists). A job with a
+	// or, when any of them is invalid, its id already exists or its unique
+	// key is held, none is and the error says why (ErrInvalidArgument,
+	// ErrJobExists, a *DuplicateError listing every held key). A job with a
 	// positive Delay becomes claimable once the delay has passed on the
 	// backend's clock; the others are claimable at once, in the order
 	// given, after every job already pending. The payloads are copied: the
@@ -288,6 +289,9 @@ type NewJob struct {
 	// instead of returning it, with a LastError that says it expired. It
 	// must be longer than Delay. Zero means never.
 	Expiry time.Duration
+	// Unique, when its Key is set, refuses the job while another job of
+	// the queue holds the key (see Unique and ErrDuplicate).
+	Unique Unique
 }
 
 // EnqueueParams are the inputs of Backend.Enqueue.

@@ -21,6 +21,7 @@ func (p EnqueueParams) Validate() error {
 		return fmt.Errorf("%w: no jobs to enqueue", ErrInvalidArgument)
 	}
 	seen := make(map[string]struct{}, len(p.Jobs))
+	var keys map[string]int
 	for i, j := range p.Jobs {
 		if err := validateID(j.ID, "job", i); err != nil {
 			return err
@@ -49,6 +50,18 @@ func (p EnqueueParams) Validate() error {
 		}
 		if j.Expiry > 0 && j.Expiry <= j.Delay {
 			return fmt.Errorf("%w: job %q: expiry %v is not after its delay %v: it could never run", ErrInvalidArgument, j.ID, j.Expiry, j.Delay)
+		}
+		if err := j.Unique.validate(j.ID); err != nil {
+			return err
+		}
+		if j.Unique.Key != "" {
+			if keys == nil {
+				keys = make(map[string]int)
+			}
+			if k, dup := keys[j.Unique.Key]; dup {
+				return fmt.Errorf("%w: jobs %d and %d of one batch have the unique key %q", ErrInvalidArgument, k, i, printable(j.Unique.Key))
+			}
+			keys[j.Unique.Key] = i
 		}
 	}
 	return nil

@@ -94,6 +94,11 @@ type job struct {
 	token   string
 	outcome outcome
 
+	// hold is the unique key the job holds until it finishes or is
+	// deleted (backend.Unique.ReleaseOn); nil for none, or for a key held
+	// for its whole window.
+	hold *hold
+
 	// due is the run time while scheduled, the lease deadline while
 	// processing, and the expiry time while completed or dead: the one
 	// instant that orders the heap the job is in.
@@ -128,6 +133,10 @@ type queue struct {
 
 	counters backend.Stats // only the *Total fields are used
 	hist     history
+
+	// holds are the unique keys held; a purge ends only those that end
+	// with their jobs.
+	holds holds
 
 	// workers holds the expiry of each process's last beat (Beat).
 	workers map[string]time.Time
@@ -354,6 +363,7 @@ func (q *queue) toHistory(j *job, state backend.State, now time.Time, r backend.
 	if state == backend.StateDead {
 		hist = &q.dead
 	}
+	q.releaseUnique(j, state)
 	j.state = state
 	j.finishedAt = now
 	if r.TTL > 0 {
@@ -437,6 +447,9 @@ func (b *Backend) Enqueue(ctx context.Context, p backend.EnqueueParams) error {
 			return fmt.Errorf("%w: %q in queue %q", backend.ErrJobExists, nj.ID, q.name)
 		}
 	}
+	if err := q.checkUnique(now, p.Jobs); err != nil {
+		return err
+	}
 	ev := q.collect()
 	for _, nj := range p.Jobs {
 		j := &job{
@@ -454,6 +467,7 @@ func (b *Backend) Enqueue(ctx context.Context, p backend.EnqueueParams) error {
 			j.expiresAt = now.Add(nj.Expiry)
 		}
 		q.jobs[j.id] = j
+		q.takeUnique(j, nj.Unique, now)
 		if nj.Delay > 0 {
 			q.toScheduled(j, now.Add(nj.Delay))
 		} else {
@@ -1042,6 +1056,9 @@ func (b *Backend) Purge(ctx context.Context, p backend.PurgeParams) error {
 	if q.repeat(p.RequestID) != nil {
 		return nil
 	}
+	for _, j := range q.jobs {
+		q.releaseUnique(j, "")
+	}
 	q.reset()
 	q.remember(now, &request{id: p.RequestID})
 	// The event names no ids: a purge may remove millions of jobs, and
@@ -1097,6 +1114,7 @@ func (b *Backend) Delete(ctx context.Context, p backend.DeleteParams) error {
 	if rep != nil {
 		return nil
 	}
+	q.releaseUnique(j, "")
 	q.drop(j)
 	q.remember(now, &request{id: p.RequestID})
 	q.emit(backend.EventDeleted, []string{p.ID})

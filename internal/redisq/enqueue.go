@@ -3,6 +3,8 @@ package redisq
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 
@@ -78,6 +80,10 @@ func (e *Engine) Enqueue(ctx context.Context, p backend.EnqueueParams) error {
 	c := &enqueueCall{ctx: ctx, jobs: make([]string, 1, 1+jobArgs*len(p.Jobs))}
 	c.jobs[0] = strconv.Itoa(len(p.Jobs))
 	for _, j := range p.Jobs {
+		if j.Unique.Key != "" {
+			// Not yet: refused, rather than stored without its key.
+			return fmt.Errorf("jobqueue: unique keys on Redis: %w", errors.ErrUnsupported)
+		}
 		headers, err := encodeHeaders(j.Headers)
 		if err != nil {
 			return err
