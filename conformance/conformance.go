@@ -93,6 +93,10 @@ const (
 	// Unlike Events, a backend that does not implement the interface
 	// fails the History group unless it declares it missing.
 	History Capability = "history"
+	// Schedules is backend.ScheduleKeeper: a queue's schedules and their
+	// last ticks kept in the store. A backend that does not implement the
+	// interface fails the Schedules group unless it declares it missing.
+	Schedules Capability = "schedules"
 )
 
 // testCase is one named test of the suite. Serial tests measure latency,
@@ -156,6 +160,7 @@ func groups() []group {
 		{"Events", eventTests()},
 		{"LostReplies", lostReplyTests()},
 		{"History", historyTests()},
+		{"Schedules", scheduleTests()},
 		{"Queue", queueTests()},
 		{"Worker", workerTests()},
 		{"Observer", observerTests()},

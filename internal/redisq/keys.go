@@ -26,6 +26,9 @@ type Keys struct {
 	// beat.lua). It is not among the KEYS of a script: lib.lua's
 	// workers_key derives it from JobPrefix, as it derives job keys.
 	Workers string
+	// Schedules is the hash of the queue's schedules (see schedule.lua),
+	// derived in Lua as Workers is.
+	Schedules string
 	// Events is the PUBLISH channel of the queue.
 	Events string
 	// JobPrefix followed by a job id is the key of the job's hash.
@@ -48,6 +51,7 @@ func KeysFor(queue string) Keys {
 		Stats:         p + "stats",
 		Marker:        p + "marker",
 		Workers:       p + "workers",
+		Schedules:     p + "schedules",
 		Events:        p + "events",
 		JobPrefix:     p + "job:",
 		RequestPrefix: p + "req:",
