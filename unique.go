@@ -1,9 +1,14 @@
 package jobqueue
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/jobqueue-go/jobqueue/backend"
@@ -117,4 +122,96 @@ func duplicateOf(err error) string {
 		return de.Duplicates[0].ExistingID
 	}
 	return ""
+}
+
+// UniqueArgs is a payload whose jobs are unique by their kind: every
+// Enqueue of it, alone or in a batch, is made unique with a key that
+// UniqueOpts derives, as River's UniqueOpts does. A Unique option given to
+// the Enqueue overrides it.
+//
+//	type Report struct{ Account string }
+//
+//	func (Report) Kind() string { return "report" }
+//
+//	// At most one report per account and hour, until it has run.
+//	func (Report) UniqueOpts() jobqueue.UniqueOpts {
+//		return jobqueue.UniqueOpts{ByArgs: true, ByPeriod: time.Hour, ByState: []jobqueue.State{
+//			jobqueue.StatePending, jobqueue.StateScheduled, jobqueue.StateProcessing}}
+//	}
+type UniqueArgs interface {
+	JobArgs
+	UniqueOpts() UniqueOpts
+}
+
+// UniqueOpts say how the jobs of a kind (UniqueArgs) are unique. The key
+// is the job's kind, with a hash of its payload (ByArgs) and the start of
+// its period (ByPeriod); it is the queue's, so the queue always counts.
+// Window or ByPeriod must be set.
+type UniqueOpts struct {
+	// ByArgs adds the payload to the key: jobs of the kind are unique by
+	// their arguments, a SHA-256 of the encoded JSON (compacted, so that
+	// the spacing of a json.RawMessage does not count; the order of
+	// object keys does: encoding/json writes a struct's fields in their
+	// order and a map's keys sorted, so the same value gives the same
+	// key).
+	ByArgs bool
+	// ByPeriod, when positive, admits at most one job per period: the key
+	// holds the start of the period the enqueue falls in (periods are
+	// aligned to the Unix epoch, on the producer's clock), and without a
+	// Window the hold lasts until the period ends.
+	ByPeriod time.Duration
+	// Window is how long the key is held (see Unique); zero, with
+	// ByPeriod, means until the period ends.
+	Window time.Duration
+	// ByState lists the states in which a job keeps its key, as the
+	// ByState option does; empty means all of them (the window only).
+	ByState []State
+}
+
+// uniqueOf returns the unique key of a job: the Unique option's, or the one
+// its payload v derives (UniqueArgs), from its kind and encoded payload;
+// none without either.
+func (c enqueueConfig) uniqueOf(v any, kind string, payload []byte, now time.Time) (backend.Unique, error) {
+	if c.unique != nil {
+		return *c.unique, nil
+	}
+	a, ok := v.(UniqueArgs)
+	if !ok {
+		return backend.Unique{}, nil
+	}
+	o := a.UniqueOpts()
+	if o.Window < 0 || o.ByPeriod < 0 || o.Window == 0 && o.ByPeriod == 0 {
+		return backend.Unique{}, fmt.Errorf("%w: the UniqueOpts of %T: window %v, period %v; want a positive window or period", ErrInvalidArgument, v, o.Window, o.ByPeriod)
+	}
+	key := "kind:" + kind
+	if o.ByArgs {
+		var b bytes.Buffer
+		if err := json.Compact(&b, payload); err != nil {
+			return backend.Unique{}, fmt.Errorf("%w: the payload of %T: %v", ErrInvalidArgument, v, err)
+		}
+		sum := sha256.Sum256(b.Bytes())
+		key += ":args:" + hex.EncodeToString(sum[:16])
+	}
+	window := o.Window
+	if o.ByPeriod > 0 {
+		period := o.ByPeriod.Milliseconds()
+		if period < 1 {
+			return backend.Unique{}, fmt.Errorf("%w: the UniqueOpts of %T: period %v, want at least 1ms", ErrInvalidArgument, v, o.ByPeriod)
+		}
+		ms := now.UnixMilli()
+		start := ms - ms%period
+		key += ":period:" + strconv.FormatInt(start, 10)
+		if window == 0 {
+			window = max(time.Duration(start+period-ms)*time.Millisecond, time.Millisecond)
+		}
+	}
+	var opts []UniqueOption
+	if len(o.ByState) > 0 {
+		opts = append(opts, ByState(o.ByState...))
+	}
+	var u enqueueConfig
+	if err := Unique(key, window, opts...)(&u); err != nil {
+		return backend.Unique{}, fmt.Errorf("%w (the UniqueOpts of %T)", err, v)
+	}
+	return *u.unique, nil
 }

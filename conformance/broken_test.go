@@ -62,6 +62,13 @@ var mustCatch = []string{
 	"history-forgets-failed",
 	"history-counts-snoozes",
 	"history-counts-repeats",
+	// Unique keys.
+	"unique-ignored",
+	"unique-never-released",
+	"unique-always-released",
+	"unique-wrong-holder",
+	"unique-batch-partial",
+	"unique-before-repeat",
 }
 
 // TestBrokenChild runs the suite on the broken backend brokenEnv names;

@@ -154,6 +154,7 @@ func groups() []group {
 		{"Latency", latencyTests()},
 		{"Workers", beatTests()},
 		{"Retention", retentionTests()},
+		{"Unique", uniqueTests()},
 		{"Isolation", isolationTests()},
 		{"Validation", validationTests()},
 		{"Inspect", inspectTests()},

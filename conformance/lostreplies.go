@@ -74,6 +74,19 @@ func repeatCases() []repeatCase {
 				errs, err := f.b.Complete(f.ctx, backend.CompleteParams{Queue: f.q, Items: []backend.Completion{{Ack: ack(c)}}})
 				requireAllOK(f.t, 1, errs, err)
 			}},
+		{name: "EnqueueUnique", method: "Enqueue", kind: backend.EventEnqueued,
+			prepare: func(f *fixture) repeatCall {
+				p := backend.EnqueueParams{Queue: f.q, Jobs: []backend.NewJob{f.job(uniqueKey("k", longLease))}, RequestID: newRequestID()}
+				return func(b backend.Backend) (any, error) { return nil, b.Enqueue(f.ctx, p) }
+			},
+			// The job finishes under a retention that keeps nothing, its
+			// key still held: an enqueue run again would be refused as a
+			// duplicate of itself.
+			between: func(f *fixture) {
+				c := f.claimN(1, longLease)[0]
+				errs, err := f.b.Complete(f.ctx, backend.CompleteParams{Queue: f.q, Items: []backend.Completion{{Ack: ack(c)}}})
+				requireAllOK(f.t, 1, errs, err)
+			}},
 		{name: "Claim", method: "Claim", kind: backend.EventClaimed,
 			prepare: func(f *fixture) repeatCall {
 				f.enqueueN(3)

@@ -162,9 +162,10 @@ func decodeClaimedJob(j any) (backend.ClaimedJob, error) {
 	return cj, nil
 }
 
-// decodeEnqueue reads enqueue.lua's reply to calls, one error per call:
-// nil for a call whose jobs were stored (by this run or an earlier one).
-func decodeEnqueue(v any, calls []*enqueueCall) ([]error, error) {
+// decodeEnqueue reads enqueue.lua's reply to calls of queue, one error per
+// call: nil for a call whose jobs were stored (by this run or an earlier
+// one).
+func decodeEnqueue(v any, queue string, calls []*enqueueCall) ([]error, error) {
 	a, err := asArray(v, "enqueue")
 	if err != nil {
 		return nil, err
@@ -180,6 +181,14 @@ func decodeEnqueue(v any, calls []*enqueueCall) ([]error, error) {
 				return nil, errShape("enqueue", v)
 			}
 		case string:
+			if dups, ok := strings.CutPrefix(r, "DUPLICATE "); ok {
+				de, ok := decodeDuplicates(dups, queue, calls[i])
+				if !ok {
+					return nil, errShape("enqueue", v)
+				}
+				errs[i] = de
+				continue
+			}
 			if !strings.HasPrefix(r, "EXISTS ") {
 				return nil, errShape("enqueue", v)
 			}
@@ -189,6 +198,24 @@ func decodeEnqueue(v any, calls []*enqueueCall) ([]error, error) {
 		}
 	}
 	return errs, nil
+}
+
+// decodeDuplicates reads the "<i> <holder> ..." of enqueue.lua's DUPLICATE
+// reply to c, a call of queue.
+func decodeDuplicates(s, queue string, c *enqueueCall) (*backend.DuplicateError, bool) {
+	f := strings.Fields(s)
+	if len(f) == 0 || len(f)%2 != 0 {
+		return nil, false
+	}
+	de := &backend.DuplicateError{Queue: queue, Duplicates: make([]backend.Duplicate, 0, len(f)/2)}
+	for k := 0; k < len(f); k += 2 {
+		i, err := strconv.Atoi(f[k])
+		if err != nil || i < 0 || i >= c.count() {
+			return nil, false
+		}
+		de.Duplicates = append(de.Duplicates, backend.Duplicate{Index: i, Key: c.uniqueKey(i), ExistingID: f[k+1]})
+	}
+	return de, true
 }
 
 // decodeItems reads the per-item codes of ack.lua and extend.lua.

@@ -51,7 +51,9 @@
 // client's clock. Per-item outcomes come back as codes in the reply
 // array; whole-call failures as error replies whose first word is a code
 // (NOTFOUND, EXISTS, WRONGSTATE, INVALIDSTATE), which ReplyError maps to
-// the backend errors.
+// the backend errors. enqueue.lua answers each call it runs on its own: its
+// job count, "EXISTS <id>", or "DUPLICATE <index> <holder> ...", which
+// decodeEnqueue turns into a *backend.DuplicateError.
 //
 // The scripts run as Redis Functions. script.go builds one library of
 // them: lib.lua first (it documents the KEYS and ARGV every script

@@ -3,10 +3,9 @@ package redisq
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/jobqueue-go/jobqueue/backend"
 )
@@ -80,16 +79,12 @@ func (e *Engine) Enqueue(ctx context.Context, p backend.EnqueueParams) error {
 	c := &enqueueCall{ctx: ctx, jobs: make([]string, 1, 1+jobArgs*len(p.Jobs))}
 	c.jobs[0] = strconv.Itoa(len(p.Jobs))
 	for _, j := range p.Jobs {
-		if j.Unique.Key != "" {
-			// Not yet: refused, rather than stored without its key.
-			return fmt.Errorf("jobqueue: unique keys on Redis: %w", errors.ErrUnsupported)
-		}
 		headers, err := encodeHeaders(j.Headers)
 		if err != nil {
 			return err
 		}
 		c.jobs = append(c.jobs, j.ID, string(j.Payload), strconv.Itoa(j.MaxAttempts), ms(j.Delay),
-			strconv.Itoa(j.Priority), j.Kind, headers, ms(j.Timeout), ms(j.Expiry))
+			strconv.Itoa(j.Priority), j.Kind, headers, ms(j.Timeout), ms(j.Expiry), uniqueArg(j.Unique))
 		c.size += len(j.Payload) + len(headers)
 	}
 	if p.RequestID != "" {
@@ -178,8 +173,37 @@ func (e *Engine) enqueueSent(queue string, g *enqueueGroup) {
 }
 
 // jobArgs is the number of enqueue.lua arguments per job: id, payload,
-// max_attempts, delay_ms, priority, kind, headers, timeout_ms, expiry_ms.
-const jobArgs = 9
+// max_attempts, delay_ms, priority, kind, headers, timeout_ms, expiry_ms,
+// unique.
+const jobArgs = 10
+
+// uniqueArg is enqueue.lua's unique argument for u: "" for none, or
+// "<window_ms> <on> <key>", on being the letters of the finished states
+// that end the hold (c: completed, d: dead) or "-" for none.
+func uniqueArg(u backend.Unique) string {
+	if u.Key == "" {
+		return ""
+	}
+	on := ""
+	if u.Releases(backend.StateCompleted) {
+		on += "c"
+	}
+	if u.Releases(backend.StateDead) {
+		on += "d"
+	}
+	if on == "" {
+		on = "-"
+	}
+	return ms(u.Window) + " " + on + " " + u.Key
+}
+
+// uniqueKey returns the unique key of job i of c, from its arguments.
+func (c *enqueueCall) uniqueKey(i int) string {
+	arg := c.jobs[1+i*jobArgs+jobArgs-1]
+	_, rest, _ := strings.Cut(arg, " ")
+	_, key, _ := strings.Cut(rest, " ")
+	return key
+}
 
 // count is the number of jobs of c.
 func (c *enqueueCall) count() int { return (len(c.jobs) - 1) / jobArgs }
@@ -214,7 +238,7 @@ func (e *Engine) sendEnqueues(ctx context.Context, queue string, calls []*enqueu
 	v, err := e.callKeys(ctx, scriptEnqueue, keys, args)
 	var errs []error
 	if err == nil {
-		errs, err = decodeEnqueue(v, calls)
+		errs, err = decodeEnqueue(v, queue, calls)
 	}
 	for i, c := range calls {
 		if err != nil {

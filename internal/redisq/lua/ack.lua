@@ -16,6 +16,8 @@
 -- repeating the same outcome with the same token is an 'OK' that changes
 -- nothing, and any other outcome with it is 'LOSTCLAIM'. An empty 'acked'
 -- is unset: claim.lua overwrites it rather than spend an HDEL.
+-- A job that finishes gives up its unique key when its 'unique' field
+-- says so (lib.lua's release_unique).
 -- The lists and zsets are written once per call, not once per job.
 local mode = ARGV[3]
 local hmax, httl = tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -32,7 +34,7 @@ for i = 0, n - 1 do
   local b = 7 + i * 6
   local id, token, text = ARGV[b], ARGV[b + 1], ARGV[b + 2]
   local k = job_key(id)
-  local f = redis.call('HMGET', k, 'status', 'claim_token', 'acked', 'attempts', 'priority')
+  local f = redis.call('HMGET', k, 'status', 'claim_token', 'acked', 'attempts', 'priority', 'unique')
   local status, current, acked = f[1], f[2], f[3]
   if not status then
     codes[#codes + 1] = 'NOTFOUND'
@@ -57,6 +59,7 @@ for i = 0, n - 1 do
           'last_error', note)
       end
       completed[#completed + 1] = id
+      release_unique(id, f[6], 'c')
     elseif mode == 'release' then
       redis.call('HSET', k, 'status', 'pending', 'acked', mode, 'attempts', (tonumber(f[4]) or 1) - 1)
       released[#released + 1] = id
@@ -66,6 +69,7 @@ for i = 0, n - 1 do
       if outcome == 'dead' then
         redis.call('HSET', k, 'acked', mode, 'last_error', text, 'status', 'dead', 'finished_at_ms', now_s)
         dead[#dead + 1] = id
+        release_unique(id, f[6], 'd')
       else
         -- A retry records its error; a snooze gives its attempt back, as a
         -- release does, and keeps the last error it had.

@@ -5,13 +5,14 @@
 -- ARGV[3]: id.
 -- Returns: 1. Error reply "NOTFOUND <id>".
 -- A repeat of a call that deleted the job returns 1 and changes nothing,
--- even when the id was enqueued again since.
+-- even when the id was enqueued again since. A job whose unique key ends
+-- with it gives the key up (lib.lua's release_unique).
 if earlier_run() then
   return 1
 end
 local id = ARGV[3]
 local k = job_key(id)
-local f = redis.call('HMGET', k, 'status', 'priority')
+local f = redis.call('HMGET', k, 'status', 'priority', 'unique')
 local status = f[1]
 if not status then
   return redis.error_reply('NOTFOUND ' .. id)
@@ -27,6 +28,7 @@ end
 redis.call('ZREM', K_SCHEDULED, id)
 redis.call('ZREM', K_PROCESSING, id)
 redis.call('DEL', k)
+release_unique(id, f[3])
 remember('1')
 publish('deleted', {id})
 return 1

@@ -23,9 +23,10 @@
 --
 -- Besides KEYS, the scripts touch keys they derive, which share the
 -- queue's hash tag and so its Cluster slot: the job hashes (ARGV[1] and
--- the id), the history hashes, queue:{q}:hist:<hour> (see record), and
+-- the id), the history hashes, queue:{q}:hist:<hour> (see record),
 -- queue:{q}:workers (zset, process id -> expiry in ms, see beat.lua,
--- workers_key) and queue:{q}:schedules (hash, see schedule.lua,
+-- workers_key), the unique keys, queue:{q}:unique:<key> (see
+-- unique_key), and queue:{q}:schedules (hash, see schedule.lua,
 -- schedules_key).
 --
 -- REQUEST_WINDOW_MS, how long a request record lasts at least,
@@ -95,6 +96,32 @@ end
 -- last four characters, 'job:'.
 local function workers_key()
   return string.sub(JOB_PREFIX, 1, -5) .. 'workers'
+end
+
+-- unique_key is queue:{q}:unique:<key>, a string holding the id of the job
+-- that holds the unique key (backend.Unique) for its window (PX). It is
+-- derived as workers_key is.
+local function unique_key(key)
+  return string.sub(JOB_PREFIX, 1, -5) .. 'unique:' .. key
+end
+
+-- release_unique gives up the unique key of job id, whose 'unique' field
+-- is field ("<on> <key>", on: the letters of the finished states that end
+-- the hold, c for completed and d for dead; the field is written only
+-- when on is not empty), as the job enters the state of letter, or is
+-- deleted or purged (letter nil). Only a key the job still holds is
+-- deleted: once its window ended, another job may hold it.
+local function release_unique(id, field, letter)
+  if not field then
+    return
+  end
+  local on, key = string.match(field, '^(%a+) (.+)$')
+  if key and (not letter or string.find(on, letter, 1, true)) then
+    local k = unique_key(key)
+    if redis.call('GET', k) == id then
+      redis.call('DEL', k)
+    end
+  end
 end
 
 -- schedules_key is queue:{q}:schedules, derived as workers_key is (see
@@ -436,7 +463,11 @@ end
 local function dead_letter(ids, reasons, now, max, ttl)
   local now_s = fmt(now)
   for i, id in ipairs(ids) do
-    redis.call('HSET', job_key(id), 'status', 'dead', 'last_error', reasons[i], 'finished_at_ms', now_s,
+    local k = job_key(id)
+    -- One more read per job, on these rare paths only (expiry, a lease
+    -- run out on the last attempt, corruption).
+    release_unique(id, redis.call('HGET', k, 'unique'), 'd')
+    redis.call('HSET', k, 'status', 'dead', 'last_error', reasons[i], 'finished_at_ms', now_s,
       'claim_token', '', 'acked', '')
   end
   add_history(K_DEAD, 'dead', ids, max, ttl, now)

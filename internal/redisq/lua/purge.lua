@@ -12,14 +12,18 @@
 -- The batch that finishes a purge records it: a repeat of the whole purge
 -- then returns 0 at once and deletes nothing enqueued since. A batch
 -- repeated before that simply goes on with the purge. Request records
--- themselves are not purged; they expire.
+-- themselves are not purged; they expire. Nor are unique keys, whose
+-- windows run on, except those that end with their jobs (lib.lua's
+-- release_unique), which the purged jobs give up.
 if earlier_run() then
   return 0
 end
 local batch = tonumber(ARGV[3])
 local function drop(ids)
   for _, id in ipairs(ids) do
-    redis.call('DEL', job_key(id))
+    local k = job_key(id)
+    release_unique(id, redis.call('HGET', k, 'unique'))
+    redis.call('DEL', k)
   end
 end
 local lists = {K_COMPLETED, K_DEAD}
