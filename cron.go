@@ -244,8 +244,10 @@ func NewScheduler(opts SchedulerOptions) (*Scheduler, error) {
 }
 
 // Schedule adds a schedule named name that enqueues payload on q at each
-// tick of spec (see the package doc of the spec forms): "*/5 * * * *",
-// "0 30 2 * * *" (with seconds), "@hourly", "@every 10s". The name
+// tick of spec: a cron spec, read by github.com/robfig/cron/v3, in the
+// schedule's zone ("*/5 * * * *", "0 30 2 * * *" with seconds first,
+// "@hourly"), or "@every <duration>", which ticks at the multiples of the
+// duration since the Unix epoch, to the millisecond. The name
 // identifies the schedule across processes: 1 to 64 characters from
 // [A-Za-z0-9_.-], once per queue in a Scheduler. The payload is encoded
 // once, now, as Enqueue would; a payload that names its kind (JobArgs)
