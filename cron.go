@@ -58,7 +58,7 @@ type SchedulerOptions struct {
 	Logger *slog.Logger
 	// MaxClockSkew is how far apart the clocks of the processes running
 	// the same schedules may be; it lengthens each tick's unique window
-	// by twice itself. Zero means DefaultMaxClockSkew.
+	// by twice itself. Zero means DefaultMaxClockSkew; at most 1h.
 	MaxClockSkew time.Duration
 }
 
@@ -230,8 +230,8 @@ type schedEntry struct {
 
 // NewScheduler returns a Scheduler with no schedules.
 func NewScheduler(opts SchedulerOptions) (*Scheduler, error) {
-	if opts.MaxClockSkew < 0 {
-		return nil, fmt.Errorf("%w: max clock skew %v, want zero or more", ErrInvalidArgument, opts.MaxClockSkew)
+	if opts.MaxClockSkew < 0 || opts.MaxClockSkew > time.Hour {
+		return nil, fmt.Errorf("%w: max clock skew %v, want 0 to 1h", ErrInvalidArgument, opts.MaxClockSkew)
 	}
 	s := &Scheduler{log: opts.Logger, skew: opts.MaxClockSkew, clk: realClock{}}
 	if s.skew == 0 {

@@ -3,9 +3,11 @@ package jobqueue
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -390,8 +392,10 @@ func TestScheduleRefusesBadInput(t *testing.T) {
 	} {
 		assert.ErrorIs(t, call(), ErrInvalidArgument, name)
 	}
-	_, err = NewScheduler(SchedulerOptions{MaxClockSkew: -time.Second})
-	assert.ErrorIs(t, err, ErrInvalidArgument)
+	for _, skew := range []time.Duration{-time.Second, time.Hour + 1} {
+		_, err = NewScheduler(SchedulerOptions{MaxClockSkew: skew})
+		assert.ErrorIs(t, err, ErrInvalidArgument, "skew %v", skew)
+	}
 	assert.Empty(t, s.Schedules(), "a refused schedule is not added")
 
 	require.NoError(t, s.Schedule(q, "n", "@hourly", nil))
@@ -444,3 +448,62 @@ func TestScheduleJobOptions(t *testing.T) {
 type kindedArgs struct{ N int }
 
 func (kindedArgs) Kind() string { return "kinded" }
+
+// downStore is a memory backend whose enqueues fail as unavailable while
+// down is set.
+type downStore struct {
+	*memory.Backend
+	down atomic.Bool
+}
+
+func (b *downStore) Enqueue(ctx context.Context, p backend.EnqueueParams) error {
+	if b.down.Load() {
+		return fmt.Errorf("%w: store down", ErrUnavailable)
+	}
+	return b.Backend.Enqueue(ctx, p)
+}
+
+// TestSchedulerRidesOutAnOutage makes the store unavailable at a tick: the
+// Scheduler tries again until the store answers, within the tolerance, and
+// the tick has its job; an outage longer than the tolerance misses the
+// tick, and the next one is enqueued as usual.
+func TestSchedulerRidesOutAnOutage(t *testing.T) {
+	b := &downStore{Backend: memory.New()}
+	q, err := New(b, "outage", WithRetries(0))
+	require.NoError(t, err)
+	clk := newFakeClock(time.Date(2026, 5, 1, 12, 0, 0, 500_000_000, time.UTC))
+	s := newTestScheduler(t, clk)
+	require.NoError(t, s.Schedule(q, "m", "@every 10s", nil, ScheduleTolerance(2*time.Second)))
+	runScheduler(t, s)
+	clk.waitTimers(t, 1) // 12:00:00 was on time at the start
+	b.down.Store(true)
+	clk.advance(10 * time.Second) // 12:00:10.5: the tick fails
+	for range 5 {
+		clk.waitTimers(t, 1) // a retry's timer
+		clk.advance(100 * time.Millisecond)
+	}
+	b.down.Store(false)
+	clk.waitTimers(t, 1)
+	clk.advance(time.Second) // 12:00:11.5 at most: within the tolerance
+	clk.waitTimers(t, 1)
+	info := s.Schedules()[0]
+	assert.Equal(t, time.Date(2026, 5, 1, 12, 0, 10, 0, time.UTC), info.LastTick.UTC(), "the tick enqueued once the store answered")
+
+	b.down.Store(true)
+	clk.advance(10 * time.Second) // about 12:00:21.5: 12:00:20 fails
+	for clk.Now().Before(time.Date(2026, 5, 1, 12, 0, 23, 0, time.UTC)) {
+		clk.waitTimers(t, 1)
+		clk.advance(500 * time.Millisecond)
+	}
+	b.down.Store(false)
+	clk.waitTimers(t, 1)
+	clk.advance(time.Date(2026, 5, 1, 12, 0, 30, 500_000_000, time.UTC).Sub(clk.Now()))
+	clk.waitTimers(t, 1)
+	want := []time.Time{
+		time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC),
+		time.Date(2026, 5, 1, 12, 0, 10, 0, time.UTC),
+		time.Date(2026, 5, 1, 12, 0, 30, 0, time.UTC),
+	}
+	assert.Equal(t, want, tickJobs(t, q, "m"), "12:00:20 missed: the store was down for longer than the tolerance")
+	assert.EqualValues(t, 1, s.Schedules()[0].Missed)
+}
