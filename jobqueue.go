@@ -651,7 +651,7 @@ func (q *Queue) Enqueue(ctx context.Context, v any, opts ...EnqueueOption) (stri
 
 // EnqueueBatch adds many jobs in one atomic call: either all are stored or,
 // on any error, none is. The options apply to every job; an element of vs
-// made with Item adds options of its own job's, such as an id or a unique
+// made with Item carries options of its own, such as an id or a unique
 // key. When any job's unique key is held, nothing is stored and the error
 // is a *DuplicateError (matching ErrDuplicate) that lists every such job,
 // by its index in vs, with the id of the job that holds its key: to store
@@ -673,10 +673,10 @@ func (q *Queue) enqueue(ctx context.Context, vs []any, opts []EnqueueOption, bat
 		return nil, err
 	}
 	if batch && ec.id != "" {
-		return nil, fmt.Errorf("%w: WithID applies to one job: give each job of a batch its own (BatchItem)", ErrInvalidArgument)
+		return nil, fmt.Errorf("%w: WithID applies to one job: give each job of a batch its own (Item)", ErrInvalidArgument)
 	}
 	if batch && ec.unique != nil {
-		return nil, fmt.Errorf("%w: Unique applies to one job: give each job of a batch its own (BatchItem)", ErrInvalidArgument)
+		return nil, fmt.Errorf("%w: Unique applies to one job: give each job of a batch its own (Item)", ErrInvalidArgument)
 	}
 	now := time.Now()
 	jobs := make([]backend.NewJob, len(vs))

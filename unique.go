@@ -46,7 +46,7 @@ type UniqueOption func(*backend.Unique) error
 //
 // A key is 1 to MaxUniqueKeyLen bytes of printable ASCII other than
 // space; hash a longer one. It is the queue's: the same key in two queues
-// is two keys. With EnqueueBatch, give each job its own key (BatchItem).
+// is two keys. With EnqueueBatch, give each job its own key (Item).
 //
 // A repeat of an Enqueue after a lost reply (WithRetries) returns what the
 // first run did: the job's own id, not ErrDuplicate. On Redis, an
