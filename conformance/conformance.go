@@ -101,6 +101,10 @@ const (
 	// Stats. Unlike Events, a backend that does not implement the
 	// interface fails the Control group unless it declares it missing.
 	Control Capability = "control"
+	// Schedules is backend.ScheduleKeeper: a queue's schedules and their
+	// last ticks kept in the store. A backend that does not implement the
+	// interface fails the Schedules group unless it declares it missing.
+	Schedules Capability = "schedules"
 )
 
 // testCase is one named test of the suite. Serial tests measure latency,
@@ -167,6 +171,7 @@ func groups() []group {
 		{"History", historyTests()},
 		{"Cancel", cancelTests()},
 		{"Control", controlTests()},
+		{"Schedules", scheduleTests()},
 		{"Queue", queueTests()},
 		{"Worker", workerTests()},
 		{"Observer", observerTests()},

@@ -147,6 +147,9 @@ type queue struct {
 
 	// workers holds the expiry of each process's last beat (Beat).
 	workers map[string]time.Time
+	// schedules holds the schedules recorded on the queue, by name
+	// (MarkSchedule, schedules.go).
+	schedules map[string]backend.ScheduleRecord
 
 	ctl control // see control.go
 
@@ -204,6 +207,7 @@ func (q *queue) remember(now time.Time, r *request) {
 func (q *queue) reset() {
 	q.jobs = make(map[string]*job)
 	q.workers = nil
+	q.schedules = nil
 	for i := range q.pending {
 		q.pending[i].Init()
 	}

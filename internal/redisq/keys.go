@@ -34,6 +34,9 @@ type Keys struct {
 	// derives them as it derives Workers.
 	Control string
 	Starts  string
+	// Schedules is the hash of the queue's schedules (see schedule.lua),
+	// derived in Lua as Workers is.
+	Schedules string
 	// Events is the PUBLISH channel of the queue.
 	Events string
 	// JobPrefix followed by a job id is the key of the job's hash.
@@ -59,6 +62,7 @@ func KeysFor(queue string) Keys {
 		Cancelled:     p + "cancelled",
 		Control:       p + "control",
 		Starts:        p + "starts",
+		Schedules:     p + "schedules",
 		Events:        p + "events",
 		JobPrefix:     p + "job:",
 		RequestPrefix: p + "req:",

@@ -72,8 +72,8 @@ func (l *Library) Function(script string) *Function {
 // them twice) and hide the queue from its inspection. What they add is
 // small and bounded by the jobs they move: a request record per call that
 // has a request id, a history entry per finished job, whose record
-// expires with its retention; and a beat adds one entry per process that
-// works the queue.
+// expires with its retention; a beat adds one entry per process that
+// works the queue, and a schedule's record two fields per schedule.
 //
 // Declared flags make the rule the same for every script, whatever the
 // order of its writes. (An EVAL script without a flags line would run in
@@ -105,6 +105,8 @@ var scripts = []struct{ name, flags string }{
 	{"beat", allowOOM},
 	{"cancel", allowOOM},
 	{"control", allowOOM},
+	{"schedule", allowOOM},
+	{"schedules", noWrites},
 }
 
 // libraryPrefix starts the name of every version of the library.
@@ -180,6 +182,8 @@ var (
 	scriptBeat      = library.Function("beat")
 	scriptCancel    = library.Function("cancel")
 	scriptControl   = library.Function("control")
+	scriptSchedule  = library.Function("schedule")
+	scriptSchedules = library.Function("schedules")
 )
 
 // FunctionLibrary returns the library, for tests and for loading it ahead

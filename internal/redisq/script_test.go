@@ -30,8 +30,8 @@ func TestLibraryLoads(t *testing.T) {
 	if !regexp.MustCompile(`^jobqueue_[0-9a-f]{12}$`).MatchString(library.Name) {
 		t.Errorf("library name %q, want jobqueue_ and 12 hex digits", library.Name)
 	}
-	if len(library.Functions) != 16 {
-		t.Fatalf("the library has %d functions, want 16", len(library.Functions))
+	if len(library.Functions) != 18 {
+		t.Fatalf("the library has %d functions, want 18", len(library.Functions))
 	}
 	name, err := c.FunctionLoad(ctx, library.Src).Result()
 	if err != nil {
@@ -53,8 +53,9 @@ func TestLibraryLoads(t *testing.T) {
 		"get": "no-writes", "list": "no-writes", "stats": "no-writes", "history": "no-writes",
 		"claim": "allow-oom", "ack": "allow-oom", "extend": "allow-oom", "reclaim": "allow-oom",
 		"delete": "allow-oom", "purge": "allow-oom", "poke": "allow-oom", "beat": "allow-oom",
-		"cancel":  "allow-oom",
-		"control": "allow-oom",
+		"cancel":   "allow-oom",
+		"control":  "allow-oom",
+		"schedule": "allow-oom", "schedules": "no-writes",
 	}
 	for _, f := range library.Functions {
 		flags, ok := registered[f.Name]

@@ -26,8 +26,9 @@
 -- the id), the history hashes, queue:{q}:hist:<hour> (see record),
 -- queue:{q}:workers (zset, process id -> expiry in ms, see beat.lua,
 -- workers_key), queue:{q}:cancelled (list, see cancelled_key), the
--- settings of control.lua (control_key, starts_key), and the unique keys,
--- queue:{q}:unique:<key> (see unique_key).
+-- settings of control.lua (control_key, starts_key), the unique keys,
+-- queue:{q}:unique:<key> (see unique_key), and queue:{q}:schedules (hash,
+-- see schedule.lua, schedules_key).
 --
 -- REQUEST_WINDOW_MS, how long a request record lasts at least,
 -- MAX_LEVEL, the highest priority level, and HISTORY_MS, how long the
@@ -142,6 +143,12 @@ local function release_unique(id, field, letter)
       redis.call('DEL', k)
     end
   end
+end
+
+-- schedules_key is queue:{q}:schedules, derived as workers_key is (see
+-- schedule.lua).
+local function schedules_key()
+  return string.sub(JOB_PREFIX, 1, -5) .. 'schedules'
 end
 
 -- earlier_run returns what the first run of this very call recorded (see

@@ -47,7 +47,7 @@ for _, zset in ipairs({K_SCHEDULED, K_PROCESSING}) do
   end
 end
 del_all(hist_keys(now_ms()))
-redis.call('DEL', K_STATS, K_MARKER, workers_key())
+redis.call('DEL', K_STATS, K_MARKER, workers_key(), schedules_key())
 remember('1')
 redis.call('PUBLISH', CHANNEL, 'purged')
 return 0

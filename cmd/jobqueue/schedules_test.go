@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jobqueue-go/jobqueue"
+	"github.com/jobqueue-go/jobqueue/backend"
+)
+
+func TestCLISchedules(t *testing.T) {
+	c := newCLI(t)
+	if out := c.ok("", "schedules"); !strings.Contains(out, `no schedule recorded for queue "cli"`) {
+		t.Errorf("schedules of an unscheduled queue: %q", out)
+	}
+	paris, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := jobqueue.NewScheduler(jobqueue.SchedulerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Schedule(c.q, "report", "30 2 * * *", nil, jobqueue.ScheduleIn(paris), jobqueue.ScheduleMissed(jobqueue.RunOnceMissed)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		infos, err := c.q.Schedules(ctx)
+		if err == nil && len(infos) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the running Scheduler recorded no schedule: %v, %v", infos, err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	out := c.ok("", "schedules")
+	if !strings.Contains(out, "NAME") || !strings.Contains(out, "report") || !strings.Contains(out, "30 2 * * *") ||
+		!strings.Contains(out, "Europe/Paris") || !strings.Contains(out, "run-once") || !strings.Contains(out, "never") {
+		t.Errorf("schedules table:\n%s", out)
+	}
+
+	// The tick a Scheduler enqueued, as it records it.
+	tick := time.Date(2026, 3, 1, 1, 30, 0, 0, time.UTC)
+	keeper := c.q.Backend().(backend.ScheduleKeeper)
+	def := `{"spec":"30 2 * * *","tz":"Europe/Paris","missed":"run-once"}`
+	if err := keeper.MarkSchedule(context.Background(), backend.MarkScheduleParams{Queue: "cli", Name: "report", Definition: def, Tick: tick}); err != nil {
+		t.Fatal(err)
+	}
+	if err := keeper.MarkSchedule(context.Background(), backend.MarkScheduleParams{Queue: "cli", Name: "zz-future", Definition: `{"spec":"@weird"}`}); err != nil {
+		t.Fatal(err)
+	}
+	var rows []scheduleRow
+	if err := json.Unmarshal([]byte(c.ok("", "schedules", "--json")), &rows); err != nil || len(rows) != 2 {
+		t.Fatalf("schedules --json: %v, %v", rows, err)
+	}
+	r := rows[0]
+	if r.Name != "report" || r.Spec != "30 2 * * *" || r.Location != "Europe/Paris" || r.Missed != "run-once" ||
+		r.LastTick == nil || !r.LastTick.Equal(tick) || len(r.Next) != 3 || r.Error != "" {
+		t.Errorf("schedules --json row: %+v", r)
+	}
+	for _, next := range r.Next {
+		if h, m, _ := next.In(paris).Clock(); h != 2 || m != 30 || !next.After(time.Now()) {
+			t.Errorf("next tick %v: want a coming 02:30 in Paris", next)
+		}
+	}
+	if rows[1].Name != "zz-future" || rows[1].Error == "" {
+		t.Errorf("a record this version cannot read: %+v", rows[1])
+	}
+	if out := c.ok("", "schedules"); !strings.Contains(out, "2026-03-01 02:30:00") || !strings.Contains(out, "unreadable") {
+		t.Errorf("schedules table with a last tick:\n%s", out)
+	}
+}

@@ -1,0 +1,654 @@
+package jobqueue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jobqueue-go/jobqueue/backend"
+)
+
+// A Scheduler enqueues jobs on schedules: cron specs or fixed intervals,
+// each with a name, a queue, a payload and a time zone.
+//
+// Every process may run a Scheduler with the same schedules, and there is
+// no leader: at each tick every Scheduler enqueues the tick's job with the
+// unique key "schedule:<name>@<tick in UTC>" (Unique), so the first enqueue
+// stores it and the others are refused as duplicates, which is the normal
+// case and not an error. N Schedulers give exactly one job per tick, under
+// the assumptions the README states ("Cron schedules"): their clocks agree
+// within SchedulerOptions.MaxClockSkew, and every process runs the same
+// definition under the same name.
+//
+//	s, err := jobqueue.NewScheduler(jobqueue.SchedulerOptions{})
+//	err = s.Schedule(q, "nightly-report", "30 2 * * *", Report{},
+//		jobqueue.ScheduleIn(paris), jobqueue.ScheduleMissed(jobqueue.RunOnceMissed))
+//	err = s.Run(ctx)
+//
+// A tick's job carries the schedule's name and the tick in its headers
+// (ScheduleHeader, TickHeader; see ScheduledTick). A tick is enqueued on
+// time when a Scheduler gets to it within the schedule's tolerance
+// (ScheduleTolerance); a tick that no Scheduler enqueued by then is
+// missed, and the schedule's MissedPolicy says what follows. When the
+// queue's backend keeps schedules (backend.ScheduleKeeper, as every
+// backend of this module does), each schedule's definition and the last
+// tick enqueued are recorded there, so that a Scheduler that starts after
+// downtime knows which ticks were missed, and Queue.Schedules lists them
+// for every process.
+type Scheduler struct {
+	log  *slog.Logger
+	skew time.Duration
+	clk  clock
+
+	mu      sync.Mutex
+	entries []*schedEntry
+	running bool
+}
+
+// SchedulerOptions configure a Scheduler. The zero value is usable.
+type SchedulerOptions struct {
+	// Logger receives the Scheduler's logs: missed ticks at WARN, ticks
+	// that could not be enqueued at ERROR. When nil, the records at WARN
+	// and above go to slog.Default(), as a Worker's do.
+	Logger *slog.Logger
+	// MaxClockSkew is how far apart the clocks of the processes running
+	// the same schedules may be; it lengthens each tick's unique window
+	// by twice itself. Zero means DefaultMaxClockSkew; at most 1h.
+	MaxClockSkew time.Duration
+}
+
+// DefaultMaxClockSkew is the MaxClockSkew of SchedulerOptions that leave
+// it zero: hosts whose clocks NTP keeps are within milliseconds of each
+// other, so 10 s leaves a wide margin.
+const DefaultMaxClockSkew = 10 * time.Second
+
+// tickCallSlack is the part of a tick's unique window that covers the time
+// an enqueue call may take to reach the store: the Queue's repeats after
+// lost replies (retryBudget) and a slow round trip.
+const tickCallSlack = 30 * time.Second
+
+// The headers of a tick's job.
+const (
+	// ScheduleHeader names the schedule that enqueued the job.
+	ScheduleHeader = "jobqueue.schedule"
+	// TickHeader holds the job's tick, in UTC, as time.RFC3339Nano.
+	TickHeader = "jobqueue.tick"
+)
+
+// MissedPolicy says what a schedule does about ticks that no Scheduler
+// enqueued within the schedule's tolerance: all Schedulers were down,
+// stalled, or cut off from the store.
+type MissedPolicy int
+
+const (
+	// SkipMissed, the default, enqueues nothing for missed ticks: the
+	// schedule goes on with its next tick.
+	SkipMissed MissedPolicy = iota
+	// RunOnceMissed enqueues one job for a run of missed ticks, as soon
+	// as a Scheduler finds them missed: the job of the latest of them,
+	// unless the store records that tick, or a later one, as enqueued.
+	// After downtime, the store's record of the last tick enqueued is
+	// what tells a Scheduler that starts that ticks were missed: on a
+	// backend that keeps no schedules, a Scheduler that starts catches
+	// up nothing.
+	RunOnceMissed
+)
+
+// String returns "skip" or "run-once".
+func (p MissedPolicy) String() string {
+	switch p {
+	case SkipMissed:
+		return "skip"
+	case RunOnceMissed:
+		return "run-once"
+	}
+	return fmt.Sprintf("MissedPolicy(%d)", int(p))
+}
+
+// ScheduleOption sets an option of one schedule (Scheduler.Schedule).
+type ScheduleOption func(*scheduleConfig) error
+
+type scheduleConfig struct {
+	loc       *time.Location
+	missed    MissedPolicy
+	tolerance time.Duration
+	enqueue   []EnqueueOption
+}
+
+// ScheduleIn sets the time zone of a cron spec's fields; the default is
+// UTC, not the host's zone, so that every process reads the spec alike. An
+// @every interval ignores it. See the README for what daylight saving time
+// does to a spec.
+func ScheduleIn(loc *time.Location) ScheduleOption {
+	return func(c *scheduleConfig) error {
+		if loc == nil {
+			return fmt.Errorf("%w: nil time zone", ErrInvalidArgument)
+		}
+		c.loc = loc
+		return nil
+	}
+}
+
+// ScheduleMissed sets the schedule's MissedPolicy; the default is
+// SkipMissed.
+func ScheduleMissed(p MissedPolicy) ScheduleOption {
+	return func(c *scheduleConfig) error {
+		if p != SkipMissed && p != RunOnceMissed {
+			return fmt.Errorf("%w: missed-tick policy %v", ErrInvalidArgument, p)
+		}
+		c.missed = p
+		return nil
+	}
+}
+
+// ScheduleTolerance sets how late a Scheduler may enqueue a tick on time:
+// a tick that no Scheduler enqueued within d of its time is missed. The
+// default is the schedule's period (the time between its next two ticks
+// as it is added), but at least 1 s and at most 1 min. It lengthens the
+// tick's unique window by itself.
+func ScheduleTolerance(d time.Duration) ScheduleOption {
+	return func(c *scheduleConfig) error {
+		if d <= 0 || d > time.Hour {
+			return fmt.Errorf("%w: schedule tolerance %v, want more than zero and at most 1h", ErrInvalidArgument, d)
+		}
+		c.tolerance = d
+		return nil
+	}
+}
+
+// ScheduleJob sets options of every job the schedule enqueues: Kind,
+// Priority, MaxAttempts, Timeout, Headers, Delay, ExpiresIn. WithID, At and
+// ExpiresAt name one job or one time and are refused; Unique is the
+// Scheduler's own.
+func ScheduleJob(opts ...EnqueueOption) ScheduleOption {
+	return func(c *scheduleConfig) error {
+		c.enqueue = append(c.enqueue, opts...)
+		return nil
+	}
+}
+
+// ScheduleInfo describes one schedule.
+type ScheduleInfo struct {
+	Queue string
+	Name  string
+	// Spec is the schedule's spec as it was given.
+	Spec string
+	// Location is the name of the time zone of its cron fields.
+	Location string
+	// Policy is what the schedule does about missed ticks.
+	Policy MissedPolicy
+	// LastTick is the latest tick enqueued: as the store records it, read
+	// from Queue.Schedules; as this Scheduler enqueued it, or found it
+	// enqueued, read from Scheduler.Schedules. Zero when none is known.
+	LastTick time.Time
+	// Next holds the schedule's next ticks, up to three, in Location.
+	Next []time.Time
+	// Err says why a schedule read from the store could not be read (a
+	// definition from another version); its other fields are then what
+	// could be.
+	Err error
+
+	// The counts of this Scheduler, since Run started (zero from
+	// Queue.Schedules): ticks it enqueued, ticks it found enqueued by
+	// another Scheduler, ticks it found missed, and ticks it could not
+	// enqueue (an error other than unavailability).
+	Enqueued, Duplicates, Missed, Failed int64
+}
+
+// scheduleDef is the definition a schedule records in the store.
+type scheduleDef struct {
+	Spec     string `json:"spec"`
+	Location string `json:"tz"`
+	Missed   string `json:"missed"`
+}
+
+// schedEntry is one schedule of a Scheduler.
+type schedEntry struct {
+	q       *Queue
+	name    string
+	spec    string
+	ticks   tickSpec
+	cfg     scheduleConfig
+	def     string // the JSON of scheduleDef
+	window  time.Duration
+	payload json.RawMessage
+	opts    []EnqueueOption
+
+	// handled is the latest tick this Scheduler is done with (enqueued,
+	// found enqueued, missed or failed); only the entry's goroutine
+	// writes it, under Scheduler.mu, as it does lastTick.
+	handled  time.Time
+	lastTick time.Time
+
+	enqueued, duplicates, missed, failed atomic.Int64
+}
+
+// NewScheduler returns a Scheduler with no schedules.
+func NewScheduler(opts SchedulerOptions) (*Scheduler, error) {
+	if opts.MaxClockSkew < 0 || opts.MaxClockSkew > time.Hour {
+		return nil, fmt.Errorf("%w: max clock skew %v, want 0 to 1h", ErrInvalidArgument, opts.MaxClockSkew)
+	}
+	s := &Scheduler{log: opts.Logger, skew: opts.MaxClockSkew, clk: realClock{}}
+	if s.skew == 0 {
+		s.skew = DefaultMaxClockSkew
+	}
+	if s.log == nil {
+		s.log = slog.New(defaultWarnings{})
+	}
+	return s, nil
+}
+
+// Schedule adds a schedule named name that enqueues payload on q at each
+// tick of spec: a cron spec, read by github.com/robfig/cron/v3, in the
+// schedule's zone ("*/5 * * * *", "0 30 2 * * *" with seconds first,
+// "@hourly"), or "@every <duration>", which ticks at the multiples of the
+// duration since the Unix epoch, to the millisecond. The name
+// identifies the schedule across processes: 1 to 64 characters from
+// [A-Za-z0-9_.-], once per queue in a Scheduler. The payload is encoded
+// once, now, as Enqueue would; a payload that names its kind (JobArgs)
+// gives every job that kind. Schedules are added before Run.
+func (s *Scheduler) Schedule(q *Queue, name, spec string, payload any, opts ...ScheduleOption) error {
+	if q == nil {
+		return fmt.Errorf("%w: nil queue", ErrInvalidArgument)
+	}
+	if err := backend.ValidateScheduleName(name); err != nil {
+		return err
+	}
+	cfg := scheduleConfig{loc: time.UTC}
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := o(&cfg); err != nil {
+			return fmt.Errorf("schedule %s: %w", name, err)
+		}
+	}
+	ticks, err := parseSpec(spec, cfg.loc)
+	if err != nil {
+		return fmt.Errorf("schedule %s: %w", name, err)
+	}
+	body, err := q.encode(payload, "payload")
+	if err != nil {
+		return fmt.Errorf("schedule %s: %w", name, err)
+	}
+	var jobOpts []EnqueueOption
+	if a, ok := payload.(JobArgs); ok {
+		jobOpts = append(jobOpts, Kind(a.Kind()))
+	}
+	jobOpts = append(jobOpts, cfg.enqueue...)
+	var ec enqueueConfig
+	for _, o := range jobOpts {
+		if o == nil {
+			continue
+		}
+		if err := o(&ec); err != nil {
+			return fmt.Errorf("schedule %s: %w", name, err)
+		}
+	}
+	if ec.id != "" || !ec.runAt.IsZero() || !ec.expiresAt.IsZero() || ec.unique != nil {
+		return fmt.Errorf("%w: schedule %s: WithID, At, ExpiresAt and Unique do not apply to a schedule's jobs", ErrInvalidArgument, name)
+	}
+	if cfg.tolerance == 0 {
+		first := ticks.next(s.clk.Now())
+		cfg.tolerance = min(max(ticks.next(first).Sub(first), time.Second), time.Minute)
+	}
+	def, err := json.Marshal(scheduleDef{Spec: spec, Location: cfg.loc.String(), Missed: cfg.missed.String()})
+	if err != nil {
+		return fmt.Errorf("schedule %s: %w", name, err)
+	}
+	if err := (backend.MarkScheduleParams{Queue: q.name, Name: name, Definition: string(def)}).Validate(); err != nil {
+		return fmt.Errorf("schedule %s: %w", name, err)
+	}
+	e := &schedEntry{
+		q: q, name: name, spec: spec, ticks: ticks, cfg: cfg, def: string(def),
+		window:  tickWindow(cfg.tolerance, s.skew),
+		payload: body, opts: jobOpts,
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.running {
+		return fmt.Errorf("%w: schedule %s: the Scheduler is running; add schedules before Run", ErrInvalidArgument, name)
+	}
+	for _, o := range s.entries {
+		if o.q.name == q.name && o.name == name {
+			return fmt.Errorf("%w: schedule %s of queue %s added twice", ErrInvalidArgument, name, q.name)
+		}
+	}
+	s.entries = append(s.entries, e)
+	return nil
+}
+
+// tickWindow is how long a tick's unique key is held. Every Scheduler
+// starts its enqueue of a tick when its own clock reads between the tick
+// and the tick plus the tolerance, so on a clock that is right the
+// attempts start within tolerance + 2·skew of each other; the call slack
+// covers their time on the way to the store. The key is first taken no
+// earlier than the first attempt, so a window of that sum holds it until
+// the last attempt has been refused.
+func tickWindow(tolerance, skew time.Duration) time.Duration {
+	return tolerance + 2*skew + tickCallSlack
+}
+
+// tickKey is the unique key of the job of tick t of schedule name.
+func tickKey(name string, t time.Time) string {
+	return "schedule:" + name + "@" + t.UTC().Format(time.RFC3339Nano)
+}
+
+// ScheduledTick returns the schedule and the tick of a job a Scheduler
+// enqueued, from its headers; ok is false for any other job.
+func ScheduledTick(j *Job) (name string, tick time.Time, ok bool) {
+	if j == nil {
+		return "", time.Time{}, false
+	}
+	name, tickText := j.Headers[ScheduleHeader], j.Headers[TickHeader]
+	tick, err := time.Parse(time.RFC3339Nano, tickText)
+	if name == "" || err != nil {
+		return "", time.Time{}, false
+	}
+	return name, tick, true
+}
+
+// Run enqueues the jobs of every schedule at its ticks until ctx is
+// cancelled, then returns nil. A store that is unavailable never ends it:
+// each schedule tries again until its tick is missed. A Scheduler runs
+// once, with the schedules added before: a second Run returns an error
+// wrapping ErrInvalidArgument.
+func (s *Scheduler) Run(ctx context.Context) error {
+	s.mu.Lock()
+	if s.running {
+		s.mu.Unlock()
+		return fmt.Errorf("%w: the Scheduler already ran", ErrInvalidArgument)
+	}
+	s.running = true
+	entries := s.entries
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, e := range entries {
+		wg.Go(func() { s.runEntry(ctx, e) })
+	}
+	wg.Wait()
+	return nil
+}
+
+// Schedules describes the schedules of the Scheduler, in the order they
+// were added, with what this Scheduler did since Run started.
+func (s *Scheduler) Schedules() []ScheduleInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.clk.Now()
+	out := make([]ScheduleInfo, len(s.entries))
+	for i, e := range s.entries {
+		out[i] = ScheduleInfo{
+			Queue: e.q.name, Name: e.name, Spec: e.spec, Location: e.cfg.loc.String(), Policy: e.cfg.missed,
+			LastTick: e.lastTick, Next: nextTicks(e.ticks, now, e.cfg.loc, 3),
+			Enqueued: e.enqueued.Load(), Duplicates: e.duplicates.Load(), Missed: e.missed.Load(), Failed: e.failed.Load(),
+		}
+	}
+	return out
+}
+
+// nextTicks returns up to n ticks after now, in loc.
+func nextTicks(ticks tickSpec, now time.Time, loc *time.Location, n int) []time.Time {
+	var out []time.Time
+	for t := ticks.next(now); !t.IsZero() && len(out) < n; t = ticks.next(t) {
+		out = append(out, t.In(loc))
+	}
+	return out
+}
+
+// runEntry runs one schedule until ctx ends.
+func (s *Scheduler) runEntry(ctx context.Context, e *schedEntry) {
+	keeper, _ := e.q.b.(backend.ScheduleKeeper)
+	if keeper != nil {
+		// Recorded now, so the schedule is listed before its first tick.
+		if err := retryErr(ctx, e.q, func() error {
+			return keeper.MarkSchedule(ctx, backend.MarkScheduleParams{Queue: e.q.name, Name: e.name, Definition: e.def})
+		}); err != nil && ctx.Err() == nil {
+			s.log.Warn("jobqueue: schedule not recorded", "queue", e.q.name, "schedule", e.name, "err", err)
+		}
+	}
+	// Ticks up to the last one the store records as enqueued are done;
+	// with none recorded (a new schedule, a backend that keeps none, a
+	// store that does not answer), those older than the tolerance are
+	// not this schedule's to catch up.
+	start := s.clk.Now()
+	handled := start.Add(-e.cfg.tolerance - 1)
+	if last, err := e.storedLastTick(ctx, keeper); err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		s.log.Warn("jobqueue: schedule's last tick not read; ticks missed before this start are not caught up", "queue", e.q.name, "schedule", e.name, "err", err)
+	} else if !last.IsZero() {
+		handled = last
+	}
+	s.setHandled(e, handled, time.Time{})
+	var retry time.Duration
+	for {
+		now := s.clk.Now()
+		wait := time.Duration(0)
+		if done := s.tick(ctx, e, keeper, now); !done {
+			// The store is unavailable: try again soon, while the
+			// tick may still be on time.
+			retry = min(max(2*retry, 50*time.Millisecond), time.Second)
+			wait = retry
+		} else {
+			retry = 0
+			s.mu.Lock()
+			next := e.ticks.next(e.handled)
+			s.mu.Unlock()
+			if next.IsZero() {
+				return
+			}
+			wait = next.Sub(now)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if wait <= 0 {
+			continue
+		}
+		c, stop := s.clk.timer(wait)
+		select {
+		case <-ctx.Done():
+			stop()
+			return
+		case <-c:
+		}
+	}
+}
+
+// tick enqueues what is due of e at now: the job of the latest missed
+// tick when the policy asks for it, then each tick that is on time. It
+// returns false when the store was unavailable, having done what it could
+// before.
+func (s *Scheduler) tick(ctx context.Context, e *schedEntry, keeper backend.ScheduleKeeper, now time.Time) bool {
+	s.mu.Lock()
+	handled := e.handled
+	s.mu.Unlock()
+	cutoff := now.Add(-e.cfg.tolerance)
+	// Missed: the ticks after handled and before cutoff.
+	if p := e.ticks.prev(cutoff.Add(-1), handled); !p.IsZero() {
+		n := int64(0)
+		for t := e.ticks.next(handled); !t.IsZero() && !t.After(p) && n < maxCountedMissed; t = e.ticks.next(t) {
+			n++
+		}
+		enqueue := e.cfg.missed == RunOnceMissed
+		if enqueue && keeper != nil {
+			last, err := e.storedLastTick(ctx, keeper)
+			if err != nil {
+				return false
+			}
+			enqueue = last.Before(p)
+		}
+		if enqueue {
+			if !s.enqueue(ctx, e, keeper, p) {
+				return false
+			}
+		}
+		e.missed.Add(n)
+		s.log.Warn("jobqueue: schedule missed ticks", "queue", e.q.name, "schedule", e.name,
+			"ticks", n, "first", e.ticks.next(handled), "last", p, "policy", e.cfg.missed.String(), "caught_up", enqueue)
+		handled = p
+		s.setHandled(e, handled, time.Time{})
+	}
+	from := handled
+	if from.Before(cutoff) {
+		from = cutoff.Add(-1)
+	}
+	for t := e.ticks.next(from); !t.IsZero() && !t.After(now); t = e.ticks.next(t) {
+		if !s.enqueue(ctx, e, keeper, t) {
+			return false
+		}
+		s.setHandled(e, t, time.Time{})
+	}
+	return true
+}
+
+// maxCountedMissed bounds the count of one run of missed ticks, which a
+// spec that ticks every second could make long to count.
+const maxCountedMissed = 1 << 20
+
+// setHandled records that e is done with ticks up to t, and that tick was
+// enqueued (by this Scheduler or another) when last is set.
+func (s *Scheduler) setHandled(e *schedEntry, t, last time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t.After(e.handled) {
+		e.handled = t
+	}
+	if last.After(e.lastTick) {
+		e.lastTick = last
+	}
+}
+
+// storedLastTick reads the last tick the store records for e; zero when
+// the backend keeps no schedules.
+func (e *schedEntry) storedLastTick(ctx context.Context, keeper backend.ScheduleKeeper) (time.Time, error) {
+	if keeper == nil {
+		return time.Time{}, nil
+	}
+	recs, err := retry(ctx, e.q, func() ([]backend.ScheduleRecord, error) { return keeper.Schedules(ctx, e.q.name) })
+	if err != nil {
+		return time.Time{}, err
+	}
+	for _, r := range recs {
+		if r.Name == e.name {
+			return r.LastTick, nil
+		}
+	}
+	return time.Time{}, nil
+}
+
+// enqueue enqueues the job of tick t of e, and returns false when the
+// store was unavailable (or ctx ended) and the tick should be tried again.
+// A duplicate is the tick's job enqueued by another Scheduler; any other
+// error drops the tick, logged.
+func (s *Scheduler) enqueue(ctx context.Context, e *schedEntry, keeper backend.ScheduleKeeper, t time.Time) bool {
+	opts := append(e.opts[:len(e.opts):len(e.opts)],
+		Unique(tickKey(e.name, t), e.window),
+		Headers(map[string]string{ScheduleHeader: e.name, TickHeader: t.UTC().Format(time.RFC3339Nano)}))
+	id, err := e.q.Enqueue(ctx, e.payload, opts...)
+	switch {
+	case err == nil:
+		e.enqueued.Add(1)
+		s.setHandled(e, t, t)
+		if keeper != nil {
+			// Best effort: a record that fails here is made good by the
+			// next tick's, since the last tick only moves forward.
+			if err := retryErr(ctx, e.q, func() error {
+				return keeper.MarkSchedule(ctx, backend.MarkScheduleParams{Queue: e.q.name, Name: e.name, Definition: e.def, Tick: t})
+			}); err != nil && ctx.Err() == nil {
+				s.log.Warn("jobqueue: schedule's tick not recorded", "queue", e.q.name, "schedule", e.name, "tick", t, "job", id, "err", err)
+			}
+		}
+	case errors.Is(err, ErrDuplicate):
+		e.duplicates.Add(1)
+		s.setHandled(e, t, t)
+	case ctx.Err() != nil || errors.Is(err, ErrUnavailable):
+		return false
+	default:
+		e.failed.Add(1)
+		s.log.Error("jobqueue: schedule's tick not enqueued", "queue", e.q.name, "schedule", e.name, "tick", t, "err", err)
+	}
+	return true
+}
+
+// clock is the time a Scheduler goes by: the real one, or a test's.
+type clock interface {
+	Now() time.Time
+	// timer returns a channel that receives once d has passed, and a
+	// function that stops it.
+	timer(d time.Duration) (<-chan time.Time, func())
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+func (realClock) timer(d time.Duration) (<-chan time.Time, func()) {
+	t := time.NewTimer(d)
+	return t.C, func() { t.Stop() }
+}
+
+// Schedules lists the schedules recorded for the queue in its store, by
+// name, with the last tick enqueued and the next ticks as their recorded
+// definitions compute them from now: what every process and the command
+// line see, whichever processes run them. A schedule stays recorded after
+// the last Scheduler that ran it stopped, until Purge. A backend that
+// keeps no schedules returns an error wrapping errors.ErrUnsupported.
+func (q *Queue) Schedules(ctx context.Context) ([]ScheduleInfo, error) {
+	keeper, ok := q.b.(backend.ScheduleKeeper)
+	if !ok {
+		return nil, fmt.Errorf("jobqueue: %T keeps no schedules: %w", q.b, errors.ErrUnsupported)
+	}
+	recs, err := retry(ctx, q, func() ([]backend.ScheduleRecord, error) { return keeper.Schedules(ctx, q.name) })
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	out := make([]ScheduleInfo, len(recs))
+	for i, r := range recs {
+		out[i] = scheduleInfo(q.name, r, now)
+	}
+	return out, nil
+}
+
+// scheduleInfo reads a schedule's record as of now.
+func scheduleInfo(queue string, r backend.ScheduleRecord, now time.Time) ScheduleInfo {
+	info := ScheduleInfo{Queue: queue, Name: r.Name, LastTick: r.LastTick}
+	var def scheduleDef
+	if err := json.Unmarshal([]byte(r.Definition), &def); err != nil {
+		info.Err = fmt.Errorf("%w: schedule %s: definition %q: %v", ErrInvalidArgument, r.Name, r.Definition, err)
+		return info
+	}
+	info.Spec, info.Location = def.Spec, def.Location
+	switch def.Missed {
+	case SkipMissed.String():
+		info.Policy = SkipMissed
+	case RunOnceMissed.String():
+		info.Policy = RunOnceMissed
+	default:
+		info.Err = fmt.Errorf("%w: schedule %s: missed-tick policy %q", ErrInvalidArgument, r.Name, def.Missed)
+		return info
+	}
+	loc, err := time.LoadLocation(def.Location)
+	if err != nil {
+		info.Err = fmt.Errorf("%w: schedule %s: time zone %q: %v", ErrInvalidArgument, r.Name, def.Location, err)
+		return info
+	}
+	ticks, err := parseSpec(def.Spec, loc)
+	if err != nil {
+		info.Err = err
+		return info
+	}
+	info.Next = nextTicks(ticks, now, loc, 3)
+	if !info.LastTick.IsZero() {
+		info.LastTick = info.LastTick.In(loc)
+	}
+	return info
+}
