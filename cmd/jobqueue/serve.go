@@ -21,6 +21,7 @@ func runServe(ctx context.Context, e *cmdEnv, args []string) int {
 	addr := fs.String("addr", defaultAddr, "listen `address`; anything but loopback exposes an unauthenticated dashboard")
 	leaseMS := fs.Int("lease-ms", int(jobqueue.DefaultLease.Milliseconds()), "lease of a claim in `ms`: how long a hung job waits before a reclaim sweep can take it back")
 	workers := fs.Int("workers", 0, fmt.Sprintf("start this many mock workers at once (0 to %d)", maxPoolSize))
+	schedules := fs.Bool("schedules", true, "run a Scheduler with the demo's schedules on the queue: a webhook \"heartbeat\" @every 30s and an email \"digest\" at */5 * * * * (UTC)")
 	pos, code, ok := parse(fs, args)
 	if !ok {
 		return code
@@ -63,6 +64,13 @@ func runServe(ctx context.Context, e *cmdEnv, args []string) int {
 	fmt.Fprintf(e.stderr, "jobqueue: Prometheus metrics at %smetrics\n", dashboardURL(tcp, ln.Addr()))
 	if !srv.loopbackOnly {
 		e.errorf("warning: listening on %s, beyond loopback; the dashboard has no authentication, so anyone who reaches it can change the queue", ln.Addr())
+	}
+	if *schedules {
+		if err := srv.runSchedules(defaultDemoSchedules); err != nil {
+			ln.Close()
+			e.errorf("%v", err)
+			return exitError
+		}
 	}
 	if *workers > 0 {
 		srv.pool.setSize(*workers)

@@ -63,6 +63,9 @@ type server struct {
 	// metrics serves GET /metrics: the queue's jqprom.Collector, the
 	// pool's jqprom.Observer, and the process's Go runtime.
 	metrics http.Handler
+	// sched, when set, runs the demo's schedules on the queue
+	// (demoschedules.go).
+	sched *demoScheduler
 }
 
 func newServer(q *jobqueue.Queue, backendDesc string, log *slog.Logger) *server {
@@ -96,6 +99,7 @@ func (s *server) handler() http.Handler {
 	mux.HandleFunc("GET /api/jobs", s.handleJobs)
 	mux.HandleFunc("GET /api/stats", s.handleStats)
 	mux.HandleFunc("GET /api/history", s.handleHistory)
+	mux.HandleFunc("GET /api/schedules", s.handleSchedules)
 	mux.HandleFunc("POST /api/enqueue", s.handleEnqueue)
 	mux.HandleFunc("POST /api/workers/start", s.handleWorkersStart)
 	mux.HandleFunc("POST /api/workers/stop", s.handleWorkersStop)
@@ -159,8 +163,14 @@ func loopbackHost(hostport string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// close stops the worker pool, handing its jobs back to pending.
-func (s *server) close() { s.pool.close() }
+// close stops the demo's Scheduler and the worker pool, handing the
+// pool's jobs back to pending.
+func (s *server) close() {
+	if s.sched != nil {
+		s.sched.stop()
+	}
+	s.pool.close()
+}
 
 // ---- responses ----
 
@@ -697,7 +707,7 @@ func (s *server) handleReset(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) reset(w http.ResponseWriter, r *http.Request) {
-	if err := s.q.Purge(r.Context()); err != nil {
+	if err := s.sched.around(func() error { return s.q.Purge(r.Context()) }); err != nil {
 		s.writeQueueError(w, err)
 		return
 	}

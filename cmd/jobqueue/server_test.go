@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"net/http"
@@ -561,4 +562,100 @@ func TestHistoryEndpoint(t *testing.T) {
 	if code, body := serveQueue(t, q, "memory").get("/api/history"); code != http.StatusNotImplemented || body["error"] == nil {
 		t.Errorf("GET /api/history on a backend without history: %d %v, want 501", code, body)
 	}
+}
+
+// TestSchedulesEndpoint reads GET /api/schedules while the demo's
+// Scheduler runs: the schedules the store records, under the names
+// "jobqueue schedules --json" prints, with next ticks and, once one
+// ticked, its last tick; the ticks' jobs land in the demo queue.
+func TestSchedulesEndpoint(t *testing.T) {
+	ts := newTestServer(t, time.Second)
+	if code, body := ts.get("/api/schedules"); code != http.StatusOK || body["queue"] != "demo" || len(body["schedules"].([]any)) != 0 {
+		t.Fatalf("GET /api/schedules before any Scheduler ran: %d %v", code, body)
+	}
+	if err := ts.srv.runSchedules([]demoSchedule{
+		{name: "tick", spec: "@every 1s", kind: "webhook", recipient: "https://status.example.com/tick"},
+		{name: "nightly", spec: "30 2 * * *", kind: "invoice"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var rows []any
+	waitFor(t, "a tick of the 1 s schedule to be recorded", 10*time.Second, func() bool {
+		code, body := ts.get("/api/schedules")
+		if code != http.StatusOK {
+			t.Fatalf("GET /api/schedules: %d %v", code, body)
+		}
+		rows = body["schedules"].([]any)
+		return len(rows) == 2 && rows[1].(map[string]any)["last_tick"] != nil
+	})
+	// By name.
+	nightly, tick := rows[0].(map[string]any), rows[1].(map[string]any)
+	if got := slices.Sorted(maps.Keys(tick)); !slices.Equal(got, []string{"last_tick", "missed", "name", "next", "spec", "tz"}) {
+		t.Errorf("a schedule's names %v", got)
+	}
+	if tick["name"] != "tick" || tick["spec"] != "@every 1s" || tick["tz"] != "UTC" || tick["missed"] != "skip" || len(tick["next"].([]any)) != 3 {
+		t.Errorf("the 1 s schedule: %v", tick)
+	}
+	last, err := time.Parse(time.RFC3339, tick["last_tick"].(string))
+	if err != nil || last.Nanosecond() != 0 || last.After(time.Now()) {
+		t.Errorf("last_tick %v (%v): want a past whole second", tick["last_tick"], err)
+	}
+	if nightly["name"] != "nightly" || nightly["spec"] != "30 2 * * *" || nightly["last_tick"] != nil {
+		t.Errorf("the nightly schedule: %v", nightly)
+	}
+	for _, v := range nightly["next"].([]any) {
+		next, err := time.Parse(time.RFC3339, v.(string))
+		if h, m, _ := next.Clock(); err != nil || h != 2 || m != 30 || !next.After(time.Now()) {
+			t.Errorf("nightly's next tick %v (%v): want a coming 02:30 UTC", v, err)
+		}
+	}
+	// The ticks' jobs are demo jobs of the queue.
+	code, jobs := ts.get("/api/jobs")
+	if code != http.StatusOK || len(jobs["pending"].([]any)) == 0 {
+		t.Fatalf("GET /api/jobs after a tick: %d %v", code, jobs["pending"])
+	}
+	if j := jobs["pending"].([]any)[0].(map[string]any); j["kind"] != "webhook" || j["recipient"] != "https://status.example.com/tick" {
+		t.Errorf("a tick's job: %v", j)
+	}
+
+	// A reset deletes the records, and the restarted Scheduler records
+	// the schedules again at once.
+	if code, body := ts.post("/api/reset", nil); code != http.StatusOK {
+		t.Fatalf("POST /api/reset: %d %v", code, body)
+	}
+	waitFor(t, "the schedules to be recorded again after the reset", 10*time.Second, func() bool {
+		_, body := ts.get("/api/schedules")
+		return len(body["schedules"].([]any)) == 2
+	})
+
+	// A backend that keeps no schedules.
+	q, err := jobqueue.New(struct{ backend.Backend }{memory.New()}, "plain")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, body := serveQueue(t, q, "memory").get("/api/schedules"); code != http.StatusNotImplemented || !strings.Contains(errText(body), "keeps no schedules") {
+		t.Errorf("GET /api/schedules on a backend without schedules: %d %v, want 501", code, body)
+	}
+	// A store that does not answer.
+	q, err = jobqueue.New(unavailableSchedules{memory.New()}, "down", jobqueue.WithRetries(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, body := serveQueue(t, q, "memory").get("/api/schedules"); code != http.StatusServiceUnavailable || !strings.Contains(errText(body), "queue unavailable") {
+		t.Errorf("GET /api/schedules with the store down: %d %v, want 503", code, body)
+	}
+}
+
+// unavailableSchedules is a backend whose store does not answer a read of
+// its schedules.
+type unavailableSchedules struct{ *memory.Backend }
+
+func (unavailableSchedules) Schedules(context.Context, string) ([]backend.ScheduleRecord, error) {
+	return nil, fmt.Errorf("%w: dial tcp 127.0.0.1:1: connection refused", backend.ErrUnavailable)
+}
+
+// errText returns the error a reply gives, "" when it gives none.
+func errText(body map[string]any) string {
+	s, _ := body["error"].(string)
+	return s
 }
