@@ -266,3 +266,58 @@ func saveScreenshot(t *testing.T, ctx context.Context, name string, shot chromed
 		t.Logf("screenshot saved to %s", p)
 	}
 }
+
+// TestBrowserSchedules runs the demo's Scheduler with a schedule that
+// ticks every second and one that has yet to tick, and checks that the
+// page's Schedules panel lists both from the store, with a next tick, and
+// the last run of the first once it ticked; the ticks' jobs show on the
+// board.
+func TestBrowserSchedules(t *testing.T) {
+	ctx := newBrowser(t)
+	ts := newTestServer(t, time.Second)
+
+	step(t, ctx, "load the page and see no schedule",
+		chromedp.Navigate(ts.URL+"/"),
+		chromedp.WaitVisible(chromedp.CSS("#enqueue-btn")),
+		until(`document.querySelector("#schedules").dataset.count === "0"`),
+		chromedp.WaitVisible(chromedp.CSS("#schedules-empty")),
+	)
+
+	if err := ts.srv.runSchedules([]demoSchedule{
+		{name: "heartbeat", spec: "@every 1s", kind: "webhook", recipient: "https://status.example.com/heartbeat"},
+		{name: "new-year", spec: "0 0 1 1 *", kind: "email", recipient: "all@example.com"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	row := func(name string) string {
+		return fmt.Sprintf(`document.querySelector('#schedules-body tr[data-name=%q]')`, name)
+	}
+	future := func(name string) string {
+		return fmt.Sprintf(`(() => { const r = %s; return r !== null && Date.parse(r.dataset.next) > 0 && /^in /.test(r.querySelector(".s-next").textContent) && r.querySelector(".s-next").title !== ""; })()`, row(name))
+	}
+	step(t, ctx, "see both schedules listed, with spec, zone and a next tick",
+		until(`document.querySelector("#schedules").dataset.count === "2"`),
+		until(future("new-year")),
+		until(fmt.Sprintf(`(() => { const r = %s; const spec = r.querySelector(".s-spec").textContent; return spec.includes("0 0 1 1 *") && spec.includes("UTC") && r.querySelector(".s-last").textContent === "never" && r.dataset.last === ""; })()`, row("new-year"))),
+		until(fmt.Sprintf(`%s.querySelector(".s-spec").textContent.includes("@every 1s")`, row("heartbeat"))),
+		chromedp.WaitVisible(chromedp.CSS(".sched-table")),
+		chromedp.WaitNotVisible(chromedp.CSS("#schedules-empty")),
+	)
+	step(t, ctx, "see the heartbeat's last run after it ticked, and its job on the board",
+		until(fmt.Sprintf(`(() => { const r = %s; return Date.parse(r.dataset.last) > 0 && / ago$/.test(r.querySelector(".s-last").textContent); })()`, row("heartbeat"))),
+		until(`[...document.querySelectorAll("#board .job .who")].some(e => e.textContent === "https://status.example.com/heartbeat")`),
+	)
+	// The page's last run is the store's.
+	infos, err := ts.q.Schedules(context.Background())
+	if err != nil || len(infos) != 2 || infos[0].Name != "heartbeat" || infos[0].LastTick.IsZero() {
+		t.Fatalf("the store's schedules: %+v, %v", infos, err)
+	}
+	step(t, ctx, "see the heartbeat's next tick again once the page read the schedules after a tick", until(future("heartbeat")))
+	saveScreenshot(t, ctx, "dashboard-schedules.png", chromedp.FullScreenshot(100))
+
+	step(t, ctx, "fit the schedules in a phone's width without sideways scrolling",
+		chromedp.EmulateViewport(390, 1400),
+		until(`document.documentElement.scrollWidth <= window.innerWidth`),
+	)
+	saveScreenshot(t, ctx, "dashboard-schedules-phone.png", chromedp.FullScreenshot(100))
+}

@@ -16,6 +16,13 @@ const REFRESH_MS = 800;
 // HISTORY_EVERY-th poll.
 const HISTORY_MINUTES = 60;
 const HISTORY_EVERY = 6;
+// The schedules (GET /api/schedules) are read at the same slow rate, and
+// sooner when a listed tick is past, so the next one shows; between reads
+// only their relative times move.
+const SCHEDULES_EVERY = 6;
+// How long after a tick the page waits before reading the schedules
+// again: the Scheduler's time to enqueue it and record it.
+const TICK_SETTLE_MS = 1000;
 const ICONS = {
   email: '<svg viewBox="0 0 24 24"><rect x="3" y="5" width="18" height="14" rx="2"/><path d="m3 7 9 6 9-6"/></svg>',
   webhook: '<svg viewBox="0 0 24 24"><path d="M10 14a4 4 0 0 0 5.7 0l3-3a4 4 0 0 0-5.7-5.7l-1 1"/><path d="M14 10a4 4 0 0 0-5.7 0l-3 3a4 4 0 0 0 5.7 5.7l1-1"/></svg>',
@@ -34,6 +41,8 @@ const state = {
   knobTimer: null,
   knobEdited: 0,      // when the user last moved a knob
   polls: 0,           // polls since the chart was last read
+  schedules: [],      // the latest GET /api/schedules rows
+  schedPolls: 0,      // polls since the schedules were last read
 };
 
 // ---------- helpers ----------
@@ -49,7 +58,8 @@ function dur(ms) {
   if (a < 1000) return `${Math.round(a)}ms`;
   if (a < 60000) return `${(a / 1000).toFixed(1)}s`;
   if (a < 3600000) return `${Math.floor(a / 60000)}m ${Math.floor((a % 60000) / 1000)}s`;
-  return `${Math.floor(a / 3600000)}h ${Math.floor((a % 3600000) / 60000)}m`;
+  if (a < 172800000) return `${Math.floor(a / 3600000)}h ${Math.floor((a % 3600000) / 60000)}m`;
+  return `${Math.floor(a / 86400000)}d ${Math.floor((a % 86400000) / 3600000)}h`;
 }
 
 function rel(ms) {
@@ -290,6 +300,91 @@ async function pollHistory() {
   }
 }
 
+// nextTick returns the first of a schedule's next ticks still ahead, in
+// ms, or 0 when all are past (the page has yet to read the next ones).
+function nextTick(sc) {
+  for (const t of sc.next || []) {
+    const ms = Date.parse(t);
+    if (ms > now()) return ms;
+  }
+  return 0;
+}
+
+function localTime(ms) {
+  return new Date(ms).toLocaleString([], { hour12: false });
+}
+
+// renderSchedules lists the schedules: name, spec and zone, the last tick
+// enqueued and the next one, both relative to now and absolute in the
+// cell's title. The rows' data attributes carry the times as RFC 3339.
+function renderSchedules() {
+  const panel = $("#schedules");
+  const body = $("#schedules-body");
+  panel.dataset.count = String(state.schedules.length);
+  const rows = new Map();
+  for (const tr of body.querySelectorAll("tr")) rows.set(tr.dataset.name, tr);
+  let prev = null;
+  for (const sc of state.schedules) {
+    let tr = rows.get(sc.name);
+    if (tr) {
+      rows.delete(sc.name);
+    } else {
+      tr = document.createElement("tr");
+      tr.dataset.name = sc.name;
+      tr.innerHTML = `<td class="s-name"></td><td class="s-spec"></td><td class="s-last"></td><td class="s-next"></td>`;
+    }
+    tr.querySelector(".s-name").textContent = sc.name;
+    const spec = `<code>${esc(sc.spec || "?")}</code>${sc.tz ? ` <small>${esc(sc.tz)}</small>` : ""}`;
+    const specCell = tr.querySelector(".s-spec");
+    if (specCell.dataset.html !== spec) { specCell.innerHTML = spec; specCell.dataset.html = spec; }
+    specCell.title = `missed ticks: ${sc.missed || "?"}`;
+
+    const last = sc.last_tick ? Date.parse(sc.last_tick) : 0;
+    tr.dataset.last = sc.last_tick || "";
+    const lastCell = tr.querySelector(".s-last");
+    lastCell.textContent = last ? rel(last) : "never";
+    lastCell.title = last ? localTime(last) : "no tick enqueued yet";
+    lastCell.classList.toggle("never", !last);
+
+    const nextCell = tr.querySelector(".s-next");
+    const next = nextTick(sc);
+    tr.dataset.next = next ? new Date(next).toISOString() : "";
+    nextCell.classList.toggle("unreadable", !!sc.error);
+    if (sc.error) {
+      nextCell.textContent = "unreadable";
+      nextCell.title = sc.error;
+    } else {
+      nextCell.textContent = next ? rel(next) : (sc.next && sc.next.length ? "due" : "none");
+      nextCell.title = next ? localTime(next) : "";
+    }
+    const want = prev ? prev.nextSibling : body.firstChild;
+    if (want !== tr) body.insertBefore(tr, want);
+    prev = tr;
+  }
+  for (const tr of rows.values()) tr.remove();
+}
+
+// schedulesStale reports whether a listed tick is past by more than the
+// Scheduler needs to record it, so that reading again shows its last run
+// and the ticks after it.
+function schedulesStale() {
+  return state.schedules.some((sc) => !sc.error && sc.next && sc.next.length && Date.parse(sc.next[0]) < now() - TICK_SETTLE_MS);
+}
+
+async function pollSchedules() {
+  state.schedPolls = 0;
+  try {
+    const r = await api("GET", "/api/schedules");
+    state.schedules = r.schedules || [];
+    $("#schedules-note").textContent = "from the store";
+    $("#schedules-note").classList.remove("error");
+  } catch (e) {
+    $("#schedules-note").textContent = e.message;
+    $("#schedules-note").classList.add("error");
+  }
+  renderSchedules();
+}
+
 // ---------- polling ----------
 
 async function poll() {
@@ -300,6 +395,8 @@ async function poll() {
     $("#live-text").textContent = "live";
     if (state.openId) await refreshDrawer();
     if (++state.polls >= HISTORY_EVERY) await pollHistory();
+    if (++state.schedPolls >= SCHEDULES_EVERY || (state.schedPolls >= 2 && schedulesStale())) await pollSchedules();
+    else renderSchedules();
   } catch (e) {
     $("#live").classList.add("down");
     $("#live-text").textContent = "server unreachable";
@@ -465,6 +562,7 @@ function setup() {
       state.samples = [];
       $("#last-sweep").textContent = "No sweep yet.";
       pollHistory();
+      pollSchedules();
       toast("Queue reset");
       poll.now();
     });
@@ -499,5 +597,6 @@ poll.now = async () => {
 document.addEventListener("DOMContentLoaded", () => {
   setup();
   pollHistory();
+  pollSchedules();
   poll();
 });
