@@ -58,7 +58,9 @@ func (d *demoScheduler) start() error {
 		return err
 	}
 	for _, def := range d.defs {
-		payload := newDemoPayload(def.kind, def.recipient)
+		// The same in every process, as the schedule's definition is:
+		// whichever Scheduler enqueues a tick, the job is alike.
+		payload := map[string]string{"kind": def.kind, "recipient": def.recipient, "schedule": def.name}
 		if err := sch.Schedule(d.q, def.name, def.spec, payload, jobqueue.ScheduleJob(jobqueue.Kind(def.kind))); err != nil {
 			return fmt.Errorf("demo schedule: %w", err)
 		}

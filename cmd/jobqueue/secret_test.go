@@ -175,6 +175,11 @@ func TestSecurityServe(t *testing.T) {
 			got("POST", "/jobs/no-such-job/retry", nil, http.StatusNotFound)
 			got("POST", "/workers/configure", url.Values{"fail_rate": {"1"}}, http.StatusOK)
 			got("POST", "/reclaim", nil, http.StatusOK)
+			// serve runs the demo's schedules unless told not to.
+			waitFor(t, "the demo's schedules to be recorded", 10*time.Second, func() bool {
+				_, text := s.fetch(t, "GET", "/api/schedules", nil)
+				return strings.Contains(text, `"name":"heartbeat"`) && strings.Contains(text, `"name":"digest"`)
+			})
 
 			srv.Kill(t)
 			if down := got("GET", "/stats", nil, http.StatusServiceUnavailable); !strings.Contains(down, "queue unavailable") {
@@ -182,6 +187,7 @@ func TestSecurityServe(t *testing.T) {
 			}
 			got("POST", "/enqueue", url.Values{"count": {"1"}, "kind": {"email"}}, http.StatusServiceUnavailable)
 			got("GET", "/jobs", nil, http.StatusServiceUnavailable)
+			got("GET", "/api/schedules", nil, http.StatusServiceUnavailable)
 			waitFor(t, "the worker pool to log the outage", 15*time.Second, func() bool {
 				return strings.Contains(s.stderr.String(), "claim failed")
 			})

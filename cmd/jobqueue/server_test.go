@@ -617,6 +617,16 @@ func TestSchedulesEndpoint(t *testing.T) {
 	if j := jobs["pending"].([]any)[0].(map[string]any); j["kind"] != "webhook" || j["recipient"] != "https://status.example.com/tick" {
 		t.Errorf("a tick's job: %v", j)
 	}
+	ts.post("/api/workers/start", url.Values{"size": {"1"}, "work_latency_ms": {"0"}})
+	waitFor(t, "a worker to complete a tick's job", 10*time.Second, func() bool {
+		_, jobs := ts.get("/api/jobs")
+		for _, j := range jobs["completed"].([]any) {
+			if j.(map[string]any)["recipient"] == "https://status.example.com/tick" {
+				return true
+			}
+		}
+		return false
+	})
 
 	// A reset deletes the records, and the restarted Scheduler records
 	// the schedules again at once.
