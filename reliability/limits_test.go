@@ -319,16 +319,18 @@ func TestCancelWorkerSIGKILL(t *testing.T) {
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
-		// Cancel every other job, from the front of the queue to the back,
-		// 10 every 400 ms, so the cancels meet pending and running jobs;
-		// kill a worker process every 2 s meanwhile.
+		// Cancel every other job, alternately from the front of the queue
+		// and from its back, 10 every 400 ms, so the cancels meet running
+		// and pending jobs; kill a worker process every 2 s meanwhile.
 		var toCancel []string
-		for i := len(ids) - 1; i >= 0; i -= 2 {
-			toCancel = append(toCancel, ids[i])
+		for lo, hi := 1, len(ids)-1; lo <= hi; lo, hi = lo+2, hi-2 {
+			toCancel = append(toCancel, ids[lo])
+			if hi != lo {
+				toCancel = append(toCancel, ids[hi])
+			}
 		}
-		slices.Reverse(toCancel)
 		var mu sync.Mutex
-		cancelled := map[string]bool{}
+		cancelled := map[string]time.Time{} // when the cancel returned
 		tooLate := map[string]bool{}
 		cancelsDone := make(chan struct{})
 		go func() {
@@ -341,7 +343,7 @@ func TestCancelWorkerSIGKILL(t *testing.T) {
 				mu.Lock()
 				switch {
 				case err == nil:
-					cancelled[id] = true
+					cancelled[id] = time.Now()
 				case errors.Is(err, jobqueue.ErrWrongState):
 					tooLate[id] = true // it had completed
 				default:
@@ -367,7 +369,7 @@ func TestCancelWorkerSIGKILL(t *testing.T) {
 		}
 		var rest []string
 		for _, id := range ids {
-			if !cancelled[id] {
+			if _, ok := cancelled[id]; !ok {
 				rest = append(rest, id)
 			}
 		}
@@ -383,11 +385,30 @@ func TestCancelWorkerSIGKILL(t *testing.T) {
 		for _, id := range history {
 			completed[id] = true
 		}
-		runs := map[string]int{}
+		// A cancelled job runs no more: no run starts after its cancel
+		// returned. running counts the jobs cancelled while a handler ran
+		// them, killed those whose process then died holding them, so
+		// that a reclaim made them cancelled.
+		last := map[string]run{}
 		for _, r := range f.runs() {
-			runs[r.id]++
+			at, ok := cancelled[r.id]
+			if !ok {
+				continue
+			}
+			if r.start.After(at) {
+				t.Errorf("job %s: attempt %d started %v after its cancel", r.id, r.attempt, r.start.Sub(at))
+			}
+			if r.attempt > last[r.id].attempt {
+				last[r.id] = r
+			}
 		}
-		ranBefore := 0
+		running, killed := 0, 0
+		for _, r := range last {
+			running++
+			if r.stop.IsZero() {
+				killed++
+			}
+		}
 		for id := range cancelled {
 			info, err := f.q.Get(t.Context(), id)
 			if err != nil {
@@ -397,9 +418,6 @@ func TestCancelWorkerSIGKILL(t *testing.T) {
 			if info.State != jobqueue.StateCancelled || completed[id] || info.Result != nil {
 				t.Errorf("job %s: cancelled, but it ended %s (in the completed history: %v, result %q)", id, info.State, completed[id], info.Result)
 			}
-			if runs[id] > 0 {
-				ranBefore++
-			}
 		}
 		st, err := f.q.Stats(t.Context())
 		if err != nil {
@@ -408,16 +426,17 @@ func TestCancelWorkerSIGKILL(t *testing.T) {
 		if st.CompletedTotal != int64(len(rest)) {
 			t.Errorf("%d completions counted, want the %d jobs not cancelled", st.CompletedTotal, len(rest))
 		}
-		if len(cancelled) == 0 || ranBefore == 0 {
-			t.Errorf("%d jobs cancelled, %d of them after their handler started; want some of each", len(cancelled), ranBefore)
+		if running == 0 || running == len(cancelled) {
+			t.Errorf("%d jobs cancelled, %d of them after a handler started; want some of each", len(cancelled), running)
 		}
-		t.Logf("%d kills; %d cancels accepted (%d of jobs already started), %d too late (completed); %d others completed",
-			kills, len(cancelled), ranBefore, len(tooLate), o.completed)
+		t.Logf("%d kills; %d cancels accepted (%d pending, %d started, %d of those held by a process then killed), %d too late (completed); %d others completed",
+			kills, len(cancelled), len(cancelled)-running, running, killed, len(tooLate), o.completed)
 		report(t, Row{
 			Scenario: "17 cancel, worker SIGKILL",
 			Injected: fmt.Sprintf("cancel every other job, 10 every 400 ms, while a worker process is SIGKILLed every 2 s (%d kills); handlers of 1 s ignore their context", kills),
 			Jobs:     jobs, Lost: o.lost, Duplicates: o.duplicates,
-			Result: o.result(fmt.Sprintf("%d cancels accepted (%d of started jobs), all ended cancelled and none completed; %d too late (already completed)", len(cancelled), ranBefore, len(tooLate))),
+			Result: o.result(fmt.Sprintf("%d cancels accepted (%d pending, %d started, %d of those held by a process that was killed, made cancelled by the reclaim), all ended cancelled, none completed or ran again; %d too late (already completed)",
+				len(cancelled), len(cancelled)-running, running, killed, len(tooLate))),
 		})
 	})
 }
