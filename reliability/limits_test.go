@@ -385,8 +385,11 @@ func TestCancelWorkerSIGKILL(t *testing.T) {
 		for _, id := range history {
 			completed[id] = true
 		}
-		// A cancelled job runs no more: no run starts after its cancel
-		// returned. running counts the jobs cancelled while a handler ran
+		// A cancelled job is claimed no more: no claim (read from its
+		// lease end, less the lease, on the store's clock, the same host
+		// clock as the cancel's) comes after its cancel returned. A run
+		// may well start after it: the claim came first, and the next
+		// heartbeat cancels the handler. running counts the jobs cancelled while a handler ran
 		// them, killed those whose process then died holding them, so
 		// that a reclaim made them cancelled.
 		last := map[string]run{}
@@ -395,8 +398,8 @@ func TestCancelWorkerSIGKILL(t *testing.T) {
 			if !ok {
 				continue
 			}
-			if r.start.After(at) {
-				t.Errorf("job %s: attempt %d started %v after its cancel", r.id, r.attempt, r.start.Sub(at))
+			if claimed := r.leaseUntil.Add(-f.cfg.Lease); claimed.After(at) {
+				t.Errorf("job %s: attempt %d claimed %v after its cancel", r.id, r.attempt, claimed.Sub(at))
 			}
 			if r.attempt > last[r.id].attempt {
 				last[r.id] = r
