@@ -49,10 +49,11 @@ type childConfig struct {
 	Records, Log string
 }
 
-// A child's records file holds one line per handler start and, when the
+// A child's records file holds one line per handler start and end and, when the
 // child stops gracefully, its final counters and leak check:
 //
-//	run <job id> <attempt> <start, Unix ns>
+//	run <job id> <attempt> <start, Unix ns> <the claim's lease end, Unix ms on the store's clock>
+//	stop <job id> <attempt> <end, Unix ns>   (when the handler returns)
 //	ack <job id> <attempt> ok|refused|<error> <run start> <when sent>   (Manual only)
 //	stats <WorkerStats as JSON>
 //	leaks <goleak's report, or "none">
@@ -114,10 +115,13 @@ func child(cfg childConfig) error {
 	}
 	pid := os.Getpid()
 	handler := func(ctx context.Context, job *jobqueue.Job) (any, error) {
-		if _, err := fmt.Fprintf(records, "run %s %d %d\n", job.ID, job.Attempts, time.Now().UnixNano()); err != nil {
+		if _, err := fmt.Fprintf(records, "run %s %d %d %d\n", job.ID, job.Attempts, time.Now().UnixNano(), job.LeaseUntil.UnixMilli()); err != nil {
 			return nil, err
 		}
 		time.Sleep(cfg.Work)
+		if _, err := fmt.Fprintf(records, "stop %s %d %d\n", job.ID, job.Attempts, time.Now().UnixNano()); err != nil {
+			return nil, err
+		}
 		return runResult{Attempt: job.Attempts, PID: pid}, nil
 	}
 	var stats jobqueue.WorkerStats
