@@ -120,12 +120,7 @@ func (d *demoScheduler) stop() {
 // schedules --json" prints them.
 func (s *server) handleSchedules(w http.ResponseWriter, r *http.Request) {
 	infos, err := s.q.Schedules(r.Context())
-	if errors.Is(err, errors.ErrUnsupported) {
-		writeError(w, http.StatusNotImplemented, err.Error())
-		return
-	}
-	if err != nil {
-		s.writeQueueError(w, err)
+	if s.readFailed(w, err) {
 		return
 	}
 	rows := make([]scheduleRow, len(infos))

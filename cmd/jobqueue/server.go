@@ -283,15 +283,25 @@ func (s *server) handleHistory(w http.ResponseWriter, r *http.Request) {
 		minutes = n
 	}
 	points, err := s.q.History(r.Context(), minutes)
-	if errors.Is(err, errors.ErrUnsupported) {
-		writeError(w, http.StatusNotImplemented, err.Error())
-		return
-	}
-	if err != nil {
-		s.writeQueueError(w, err)
+	if s.readFailed(w, err) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"queue": s.q.Name(), "minutes": minutes, "points": newHistoryPoints(points)})
+}
+
+// readFailed answers a read of the queue that failed, and reports whether
+// it did: 501 for what the backend does not implement (a capability such
+// as history or schedules), else as writeQueueError.
+func (s *server) readFailed(w http.ResponseWriter, err error) bool {
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, errors.ErrUnsupported):
+		writeError(w, http.StatusNotImplemented, err.Error())
+	default:
+		s.writeQueueError(w, err)
+	}
+	return true
 }
 
 // ---- jobs ----
