@@ -22,25 +22,11 @@ import (
 	"github.com/jobqueue-go/jobqueue/conformance/redistest"
 	"github.com/jobqueue-go/jobqueue/internal/redisq/redisqtest"
 	"github.com/jobqueue-go/jobqueue/jqotel"
-	"github.com/jobqueue-go/jobqueue/memory"
 )
 
 // backends opens each backend the traces must survive: the headers
 // round-trip through Redis on the two adapters.
-var backends = []struct {
-	name string
-	open func(t *testing.T) backend.Backend
-}{
-	{"memory", func(*testing.T) backend.Backend { return memory.New() }},
-	{"goredis", func(t *testing.T) backend.Backend {
-		b, _ := redisqtest.GoRedis(t, redistest.Start(t).URL)
-		return b
-	}},
-	{"rueidis", func(t *testing.T) backend.Backend {
-		b, _ := redisqtest.Rueidis(t, redistest.Start(t).URL)
-		return b
-	}},
-}
+var backends = redisqtest.ShippedBackends(func(t *testing.T) string { return redistest.Start(t).URL })
 
 // telemetry is an SDK that keeps every span and metric in memory.
 type telemetry struct {

@@ -46,7 +46,7 @@ func traced(tm *telemetry, failures int) jobqueue.Handler {
 // job's headers.
 func TestRetriedJobTrace(t *testing.T) {
 	for _, bk := range backends {
-		t.Run(bk.name, func(t *testing.T) { testRetriedJobTrace(t, bk.open(t)) })
+		t.Run(bk.Name, func(t *testing.T) { testRetriedJobTrace(t, bk.Open(t)) })
 	}
 }
 

@@ -28,20 +28,7 @@ import (
 func TestMain(m *testing.M) { redistest.Main(m) }
 
 // backends open each shipped backend, the Redis ones on the shared server.
-var backends = []struct {
-	name string
-	open func(t *testing.T) backend.Backend
-}{
-	{"memory", func(*testing.T) backend.Backend { return memory.New() }},
-	{"goredis", func(t *testing.T) backend.Backend {
-		b, _ := redisqtest.GoRedis(t, redistest.Shared(t).URL)
-		return b
-	}},
-	{"rueidis", func(t *testing.T) backend.Backend {
-		b, _ := redisqtest.Rueidis(t, redistest.Shared(t).URL)
-		return b
-	}},
-}
+var backends = redisqtest.ShippedBackends(func(t *testing.T) string { return redistest.Shared(t).URL })
 
 var quiet = slog.New(slog.DiscardHandler)
 
@@ -71,10 +58,10 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // compares the whole scrape with what the sequence leaves.
 func TestCollectorSequence(t *testing.T) {
 	for _, bc := range backends {
-		t.Run(bc.name, func(t *testing.T) {
+		t.Run(bc.Name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			b := bc.open(t)
+			b := bc.Open(t)
 			name := redisqtest.QueueName(t)
 			// A retried job waits an hour, in scheduled; a claim lasts an
 			// hour, in processing.

@@ -9,6 +9,7 @@ import (
 	"github.com/jobqueue-go/jobqueue/backend"
 	"github.com/jobqueue-go/jobqueue/goredis"
 	"github.com/jobqueue-go/jobqueue/internal/load"
+	"github.com/jobqueue-go/jobqueue/memory"
 	"github.com/jobqueue-go/jobqueue/rueidis"
 )
 
@@ -43,4 +44,21 @@ func Rueidis(tb testing.TB, url string) (backend.Backend, load.InfoFunc) {
 	b := rueidis.New(c)
 	tb.Cleanup(func() { b.Close(); c.Close() })
 	return b, load.RueidisInfo(c)
+}
+
+// Shipped is one backend this module ships, opened for a test.
+type Shipped struct {
+	Name string
+	Open func(t *testing.T) backend.Backend
+}
+
+// ShippedBackends lists the backends this module ships: memory, and the
+// two Redis adapters on the server whose URL server gives (a server of
+// the test's own, or a shared one), for tests that must hold on each.
+func ShippedBackends(server func(t *testing.T) string) []Shipped {
+	return []Shipped{
+		{"memory", func(*testing.T) backend.Backend { return memory.New() }},
+		{"goredis", func(t *testing.T) backend.Backend { b, _ := GoRedis(t, server(t)); return b }},
+		{"rueidis", func(t *testing.T) backend.Backend { b, _ := Rueidis(t, server(t)); return b }},
+	}
 }
