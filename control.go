@@ -44,11 +44,30 @@ func (q *Queue) Resume(ctx context.Context) error {
 // one waits until a job finishes or the rate allows the next start,
 // without polling. Stats shows them (Stats.Limits).
 func (q *Queue) SetLimits(ctx context.Context, l Limits) error {
+	return q.setLimits(ctx, backend.LimitParams{Queue: q.name, Limits: l})
+}
+
+// SetKindLimits replaces the limits of the queue's jobs of one kind, for
+// every process that shares its store; Limits{} removes them. They hold
+// on top of the queue's own (SetLimits). A kind at its limit holds up
+// only its own jobs: claims pass them by and take the other kinds' jobs
+// behind them; the jobs passed by stay pending (Stats, List and Cancel
+// see them) and start as the kind's slots free or its rate allows. At
+// most backend.MaxLimitedKinds kinds of a queue have limits; one more is
+// refused with an error matching backend.ErrTooManyLimitedKinds. Stats
+// shows them (Stats.KindLimits).
+func (q *Queue) SetKindLimits(ctx context.Context, kind string, l Limits) error {
+	if kind == "" {
+		return fmt.Errorf("%w: a kind's limits need a kind (SetLimits sets the queue's)", ErrInvalidArgument)
+	}
+	return q.setLimits(ctx, backend.LimitParams{Queue: q.name, Kind: kind, Limits: l})
+}
+
+func (q *Queue) setLimits(ctx context.Context, p backend.LimitParams) error {
 	c, err := q.controller()
 	if err != nil {
 		return err
 	}
-	p := backend.LimitParams{Queue: q.name, Limits: l}
 	if err := p.Validate(); err != nil {
 		return err
 	}

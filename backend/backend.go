@@ -544,8 +544,11 @@ type Stats struct {
 	CancelledTotal int64
 	// Paused and Limits are the queue's settings (see Controller); false
 	// and none on a backend that does not implement Controller.
-	Paused bool
-	Limits Limits
+	// KindLimits holds the limits of each kind that has some (nil for
+	// none).
+	Paused     bool
+	Limits     Limits
+	KindLimits map[string]Limits
 }
 
 // Event is a state-change notification. It carries ids, never payloads. A

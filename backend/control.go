@@ -37,10 +37,24 @@ type Controller interface {
 	// not paused changes nothing.
 	Resume(ctx context.Context, queue string) error
 
-	// SetLimits replaces the queue's limits with p.Limits; zero fields
-	// remove the limit they set. Lowering a limit takes nothing back from
-	// claims already made: the queue starts nothing more until it is
+	// SetLimits replaces the queue's limits with p.Limits, or, when
+	// p.Kind is set, the limits of that kind's jobs; zero fields remove
+	// the limit they set. Lowering a limit takes nothing back from claims
+	// already made: the queue (or kind) starts nothing more until it is
 	// under the new limit again.
+	//
+	// A kind's limits bound its jobs on top of the queue's: a claim takes
+	// a job of a limited kind only while both allow it. A kind at its
+	// limit holds up only its own jobs: a claim passes them by and takes
+	// the jobs of other kinds behind them, and the passed-by jobs, still
+	// pending, start as their kind's slots free or its rate allows, in
+	// the order they were passed by. Within a kind, jobs start in
+	// priority order and, at one level, roughly in enqueue order (a job
+	// passed by may start after a later job of its kind that no claim
+	// had reached yet). A kind's concurrency counts only the jobs claimed
+	// while its limit was set: removing a limit forgets its count, so a
+	// limit set again counts from the next claim. At most MaxLimitedKinds
+	// kinds of a queue have limits at once.
 	SetLimits(ctx context.Context, p LimitParams) error
 }
 
@@ -71,6 +85,9 @@ const (
 	MaxConcurrency = 1_000_000
 	MaxRate        = 100_000
 	MaxRatePer     = 24 * time.Hour
+	// MaxLimitedKinds bounds the kinds of one queue that have limits: a
+	// claim reads every kind's settings.
+	MaxLimitedKinds = 100
 )
 
 // IsZero reports whether l sets no limit.
@@ -114,6 +131,9 @@ func (l Limits) String() string {
 // LimitParams are the inputs of Controller.SetLimits.
 type LimitParams struct {
 	Queue string
+	// Kind, when not empty, names the kind whose limits these are;
+	// empty sets the queue's own.
+	Kind string
 	Limits
 }
 
@@ -123,5 +143,13 @@ func (p LimitParams) Validate() error {
 	if err := ValidateQueueName(p.Queue); err != nil {
 		return err
 	}
+	if err := ValidateKind(p.Kind); err != nil {
+		return err
+	}
 	return p.Limits.Validate()
 }
+
+// ErrTooManyLimitedKinds is the error of a SetLimits that would give a
+// limit to one kind more than MaxLimitedKinds; it wraps
+// ErrInvalidArgument.
+var ErrTooManyLimitedKinds = fmt.Errorf("%w: more than %d kinds with limits", ErrInvalidArgument, MaxLimitedKinds)

@@ -2,6 +2,7 @@ package conformance_test
 
 import (
 	"context"
+	"maps"
 	"sync"
 
 	"github.com/jobqueue-go/jobqueue/backend"
@@ -17,7 +18,80 @@ func controlBroken() []brokenBackend {
 		{"concurrency-off-by-one", "Control/ConcurrencyCapsClaims, Control/SlotFreedWakesClaim, Control/ConcurrencyAcrossQueues", func() backend.Backend { return &shownSettings{Backend: mem(), extraSlot: true} }},
 		{"rate-per-claim", "Control/RateCapsStarts, Control/RateWindowSlides", func() backend.Backend { return &shownSettings{Backend: mem(), ratePerClaim: true} }},
 		{"purge-forgets-settings", "Control/SettingsInStats", func() backend.Backend { return purgeForgets{mem()} }},
+		{"kind-limits-ignored", "KindLimits/ConcurrencyPassesOtherKinds, KindLimits/SlotFreedWakesClaim, KindLimits/RateCapsStarts", func() backend.Backend { return &kindSettings{Backend: mem(), mode: kindIgnored} }},
+		{"kind-limits-on-queue", "KindLimits/ConcurrencyPassesOtherKinds, KindLimits/HeldJobsArePending, KindLimits/Workers", func() backend.Backend { return &kindSettings{Backend: mem(), mode: kindOnQueue} }},
+		{"kind-concurrency-off-by-one", "KindLimits/ConcurrencyPassesOtherKinds, KindLimits/SlotFreedWakesClaim, KindLimits/Workers", func() backend.Backend { return &kindSettings{Backend: mem(), mode: kindExtraSlot} }},
 	}
+}
+
+// kindSettings is a memory backend whose Stats show the kinds' limits it
+// was given, while it enforces them wrongly: not at all, on the whole
+// queue (as a limiter that cannot pass a kind's jobs by would), or with
+// one slot too many.
+type kindSettings struct {
+	*memory.Backend
+	mode kindMode
+
+	mu    sync.Mutex
+	shown map[string]map[string]backend.Limits
+	queue map[string]backend.Limits
+}
+
+type kindMode int
+
+const (
+	kindIgnored kindMode = iota
+	kindOnQueue
+	kindExtraSlot
+)
+
+func (b *kindSettings) SetLimits(ctx context.Context, p backend.LimitParams) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if p.Kind == "" {
+		if b.queue == nil {
+			b.queue = map[string]backend.Limits{}
+		}
+		b.queue[p.Queue] = p.Limits
+		return b.Backend.SetLimits(ctx, p)
+	}
+	if b.shown == nil {
+		b.shown = map[string]map[string]backend.Limits{}
+	}
+	if b.shown[p.Queue] == nil {
+		b.shown[p.Queue] = map[string]backend.Limits{}
+	}
+	if p.Limits.IsZero() {
+		delete(b.shown[p.Queue], p.Kind)
+	} else {
+		b.shown[p.Queue][p.Kind] = p.Limits
+	}
+	switch b.mode {
+	case kindOnQueue:
+		p.Kind = ""
+	case kindExtraSlot:
+		if p.Concurrency > 0 {
+			p.Concurrency++
+		}
+	default:
+		return nil
+	}
+	return b.Backend.SetLimits(ctx, p)
+}
+
+func (b *kindSettings) Stats(ctx context.Context, queue string) (backend.Stats, error) {
+	st, err := b.Backend.Stats(ctx, queue)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	st.Limits = b.queue[queue]
+	st.KindLimits = nil
+	if len(b.shown[queue]) > 0 {
+		st.KindLimits = maps.Clone(b.shown[queue])
+	}
+	return st, err
 }
 
 // shownSettings is a memory backend whose Stats show the settings it was

@@ -171,6 +171,7 @@ func groups() []group {
 		{"History", historyTests()},
 		{"Cancel", cancelTests()},
 		{"Control", controlTests()},
+		{"KindLimits", kindLimitTests()},
 		{"Schedules", scheduleTests()},
 		{"Queue", queueTests()},
 		{"Worker", workerTests()},

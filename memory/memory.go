@@ -111,8 +111,13 @@ type job struct {
 	due  time.Time
 	seq  uint64
 	hidx int
-	// elem is the job's element in its pending level or in its history.
+	// elem is the job's element in its pending level or in its history,
+	// or, when held is set, in its kind's held list (control.go's hold).
 	elem *list.Element
+	held bool
+	// kslot is the limiter of the job's kind while the job, processing,
+	// holds one of its slots: it was claimed under its kind's limit.
+	kslot *limiter
 }
 
 func (j *job) before(o *job) bool {
@@ -152,6 +157,10 @@ type queue struct {
 	schedules map[string]backend.ScheduleRecord
 
 	ctl control // see control.go
+	// held holds, by kind, the pending jobs a claim passed by while their
+	// kind was at its limit (control.go); a kind without any has no
+	// entry.
+	held map[string]*heldLists
 
 	// requests remembers the calls that changed something, by request id,
 	// for backend.RequestWindow; reqOrder holds them oldest first, so they
@@ -210,6 +219,10 @@ func (q *queue) reset() {
 	q.schedules = nil
 	for i := range q.pending {
 		q.pending[i].Init()
+	}
+	q.held = nil
+	for _, l := range q.ctl.kinds {
+		l.running = 0
 	}
 	q.scheduled = nil
 	q.processing = nil
@@ -287,12 +300,16 @@ func (q *queue) waitChan() <-chan struct{} {
 func (q *queue) detach(j *job) {
 	switch j.state {
 	case backend.StatePending:
-		q.pending[j.priority].Remove(j.elem)
+		if j.held {
+			q.unheld(j)
+		} else {
+			q.pending[j.priority].Remove(j.elem)
+		}
 	case backend.StateScheduled:
 		heap.Remove(&q.scheduled, j.hidx)
 	case backend.StateProcessing:
 		heap.Remove(&q.processing, j.hidx)
-		q.slotFreed()
+		q.leftProcessing(j)
 	case backend.StateCompleted:
 		q.completed.Remove(j.elem)
 		heap.Remove(&q.expiring, j.hidx)
@@ -336,13 +353,31 @@ func (q *queue) toPending(j *job, front bool, now time.Time) {
 	}
 }
 
-// pendingLen is the number of pending jobs, every level together.
+// pendingLen is the number of pending jobs, every level and held list
+// together.
 func (q *queue) pendingLen() int {
 	n := 0
-	for i := range q.pending {
-		n += q.pending[i].Len()
+	for _, l := range q.pendingLists() {
+		n += l.Len()
 	}
 	return n
+}
+
+// pendingLists returns the lists that hold pending jobs in the order List
+// reads them: the levels highest first, then the held lists by kind, each
+// kind's levels highest first.
+func (q *queue) pendingLists() []*list.List {
+	lists := make([]*list.List, 0, len(q.pending)*(1+len(q.held)))
+	levels := func(l *[backend.MaxPriority + 1]list.List) {
+		for level := len(l) - 1; level >= 0; level-- {
+			lists = append(lists, &l[level])
+		}
+	}
+	levels(&q.pending)
+	for _, kind := range slices.Sorted(maps.Keys(q.held)) {
+		levels(&q.held[kind].levels)
+	}
+	return lists
 }
 
 // nextPending returns the job a claim takes next, the front of the
@@ -615,6 +650,7 @@ func (q *queue) take(now time.Time, p backend.ClaimParams) []backend.ClaimedJob 
 	until := now.Add(p.Lease)
 	base := p.RequestID
 	limit := q.allowed(now, p.Max)
+	q.unhold(now, limit)
 	for len(out) < limit {
 		j := q.nextPending()
 		if j == nil {
@@ -628,6 +664,15 @@ func (q *queue) take(now time.Time, p backend.ClaimParams) []backend.ClaimedJob 
 			q.hist.at(now).Dead++
 			expired.add(j.id)
 			continue
+		}
+		if l, n := q.kindRoom(now, j.kind); n == 0 {
+			// Its kind is at its limit: passed by, still pending.
+			q.hold(j)
+			continue
+		} else if l != nil {
+			j.kslot = l
+			l.running++
+			l.started(now, 1)
 		}
 		if out == nil {
 			out = make([]backend.ClaimedJob, 0, min(p.Max, q.pendingLen()+1))
@@ -653,7 +698,7 @@ func (q *queue) take(now time.Time, p backend.ClaimParams) []backend.ClaimedJob 
 		return nil
 	}
 	q.counters.ClaimedTotal += int64(len(out))
-	q.started(now, len(out))
+	q.ctl.started(now, len(out))
 	q.remember(now, rec)
 	q.emit(backend.EventClaimed, ev.ids)
 	return out
@@ -1004,11 +1049,7 @@ func (b *Backend) List(ctx context.Context, p backend.ListParams) ([]string, err
 	defer q.mu.Unlock()
 	switch p.State {
 	case backend.StatePending:
-		levels := make([]*list.List, 0, len(q.pending))
-		for level := len(q.pending) - 1; level >= 0; level-- {
-			levels = append(levels, &q.pending[level])
-		}
-		return listWindow(p.Offset, p.Limit, levels...), nil
+		return listWindow(p.Offset, p.Limit, q.pendingLists()...), nil
 	case backend.StateScheduled:
 		return q.scheduled.window(p.Offset, p.Limit), nil
 	case backend.StateProcessing:
@@ -1072,10 +1113,11 @@ func (b *Backend) Stats(ctx context.Context, queue string) (backend.Stats, error
 	s.Completed = int64(q.completed.Len())
 	s.Dead = int64(q.dead.Len())
 	s.Cancelled = int64(q.cancelled.Len())
-	// The heads of the levels are their longest-waiting jobs.
+	// The heads of the levels and held lists are their longest-waiting
+	// jobs.
 	var oldest time.Time
-	for i := range q.pending {
-		if e := q.pending[i].Front(); e != nil {
+	for _, l := range q.pendingLists() {
+		if e := l.Front(); e != nil {
 			if at := e.Value.(*job).readyAt; oldest.IsZero() || at.Before(oldest) {
 				oldest = at
 			}
@@ -1090,6 +1132,12 @@ func (b *Backend) Stats(ctx context.Context, queue string) (backend.Stats, error
 		}
 	}
 	s.Paused, s.Limits = q.ctl.paused, q.ctl.limits
+	for kind, l := range q.ctl.kinds {
+		if s.KindLimits == nil {
+			s.KindLimits = make(map[string]backend.Limits, len(q.ctl.kinds))
+		}
+		s.KindLimits[kind] = l.limits
+	}
 	return s, nil
 }
 

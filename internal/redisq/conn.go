@@ -74,6 +74,8 @@ func ReplyError(msg string) error {
 		err = backend.ErrWrongState
 	case "INVALIDSTATE":
 		err = backend.ErrInvalidState
+	case "TOOMANYKINDS":
+		return &replyError{msg: backend.ErrTooManyLimitedKinds.Error(), err: backend.ErrTooManyLimitedKinds, reply: msg}
 	case "OOM":
 		// Redis's own code: a function that may add data, refused whole
 		// while memory is over maxmemory (see denyOOM).

@@ -3,6 +3,7 @@ package redisq
 import (
 	"context"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jobqueue-go/jobqueue/backend"
@@ -33,7 +34,12 @@ func (e *Engine) SetLimits(ctx context.Context, p backend.LimitParams) error {
 	if err := p.Validate(); err != nil {
 		return err
 	}
-	return e.control(ctx, p.Queue, "limits", strconv.Itoa(p.Concurrency), strconv.Itoa(p.Rate), ms(p.Per))
+	args := []string{"limits", strconv.Itoa(p.Concurrency), strconv.Itoa(p.Rate), ms(p.Per)}
+	if p.Kind != "" {
+		args[0] = "klimits"
+		args = append(args, p.Kind)
+	}
+	return e.control(ctx, p.Queue, args...)
 }
 
 // control runs control.lua on queue with args. The calls take no request
@@ -56,11 +62,7 @@ func decodeControl(v any) (paused bool, l backend.Limits, err error) {
 		if !ok {
 			return 0, nil
 		}
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 0 {
-			return 0, errShape("stats control "+name, s)
-		}
-		return n, nil
+		return limitNumber("stats control "+name, s)
 	}
 	if l.Concurrency, err = num("conc"); err != nil {
 		return false, l, err
@@ -74,4 +76,38 @@ func decodeControl(v any) (paused bool, l backend.Limits, err error) {
 	}
 	l.Per = time.Duration(per) * time.Millisecond
 	return h["paused"] == "1", l, nil
+}
+
+// decodeKindLimits reads the kinds' limits of stats.lua's reply, as
+// control.lua writes them: kind -> "conc rate per_ms". None is nil.
+func decodeKindLimits(v any) (map[string]backend.Limits, error) {
+	h, err := asHash(v, "stats kind limits")
+	if err != nil || len(h) == 0 {
+		return nil, err
+	}
+	out := make(map[string]backend.Limits, len(h))
+	for kind, s := range h {
+		f := strings.Fields(s)
+		if len(f) != 3 {
+			return nil, errShape("stats kind limits "+kind, s)
+		}
+		var n [3]int
+		for i := range f {
+			if n[i], err = limitNumber("stats kind limits "+kind, f[i]); err != nil {
+				return nil, err
+			}
+		}
+		out[kind] = backend.Limits{Concurrency: n[0], Rate: n[1], Per: time.Duration(n[2]) * time.Millisecond}
+	}
+	return out, nil
+}
+
+// limitNumber reads one number of a setting, s, as control.lua writes
+// it; what names it in an error.
+func limitNumber(what, s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return 0, errShape(what, s)
+	}
+	return n, nil
 }

@@ -463,7 +463,7 @@ func decodeJob(v any, id string) (backend.JobInfo, error) {
 func decodeStats(v any) (backend.Stats, error) {
 	var s backend.Stats
 	a, err := asArray(v, "stats")
-	if err != nil || len(a) != 10 {
+	if err != nil || len(a) != 11 {
 		return s, errShape("stats", v)
 	}
 	depths := []*int64{&s.Pending, &s.Scheduled, &s.Processing, &s.Completed, &s.Dead}
@@ -503,7 +503,10 @@ func decodeStats(v any) (backend.Stats, error) {
 			}
 		}
 	}
-	s.Paused, s.Limits, err = decodeControl(a[9])
+	if s.Paused, s.Limits, err = decodeControl(a[9]); err != nil {
+		return s, err
+	}
+	s.KindLimits, err = decodeKindLimits(a[10])
 	return s, err
 }
 

@@ -131,15 +131,17 @@ func TestDecodeJob(t *testing.T) {
 func TestDecodeStats(t *testing.T) {
 	reply := []any{int64(1), int64(2), int64(3), int64(4), int64(5),
 		[]any{"enqueued_total", "10", "reclaimed_total", "7", "cancelled_total", "3"}, int64(1500), int64(2), int64(6),
-		[]any{"paused", "1", "conc", "5", "rate", "200", "per_ms", "1000", "slot_wanted", "1"}}
+		[]any{"paused", "1", "conc", "5", "rate", "200", "per_ms", "1000", "slot_wanted", "1", "kinds", "1"},
+		[]any{"video", "2 0 0", "email", "0 10 60000"}}
 	s, err := decodeStats(reply)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := backend.Stats{Pending: 1, Scheduled: 2, Processing: 3, Completed: 4, Dead: 5, EnqueuedTotal: 10, ReclaimedTotal: 7,
 		Latency: 1500 * time.Millisecond, Workers: 2, Cancelled: 6, CancelledTotal: 3,
-		Paused: true, Limits: backend.Limits{Concurrency: 5, Rate: 200, Per: time.Second}}
-	if s != want {
+		Paused: true, Limits: backend.Limits{Concurrency: 5, Rate: 200, Per: time.Second},
+		KindLimits: map[string]backend.Limits{"video": {Concurrency: 2}, "email": {Rate: 10, Per: time.Minute}}}
+	if !reflect.DeepEqual(s, want) {
 		t.Errorf("decodeStats = %+v", s)
 	}
 	// A reply one element short is a shape error, not zero workers or
@@ -156,12 +158,20 @@ func TestDecodeStats(t *testing.T) {
 	if _, err := decodeStats(reply[:9]); err == nil {
 		t.Error("decodeStats of a reply without the settings succeeded")
 	}
-	if _, err := decodeStats(append(reply[:9:9], []any{"conc", "-1"})); err == nil {
+	if _, err := decodeStats(append(reply[:9:9], []any{"conc", "-1"}, []any{})); err == nil {
 		t.Error("decodeStats of a negative concurrency limit succeeded")
 	}
+	if _, err := decodeStats(reply[:10]); err == nil {
+		t.Error("decodeStats of a reply without the kinds' limits succeeded")
+	}
+	for _, bad := range []string{"2 0", "2 0 0 0", "x 0 0", "-1 0 0"} {
+		if _, err := decodeStats(append(reply[:10:10], []any{"video", bad})); err == nil {
+			t.Errorf("decodeStats of the kind limits %q succeeded", bad)
+		}
+	}
 	// No settings: none.
-	s, err = decodeStats(append(reply[:9:9], []any{}))
-	if err != nil || s.Paused || !s.Limits.IsZero() {
+	s, err = decodeStats(append(reply[:9:9], []any{}, []any{}))
+	if err != nil || s.Paused || !s.Limits.IsZero() || s.KindLimits != nil {
 		t.Errorf("decodeStats without settings = %+v, %v", s, err)
 	}
 }

@@ -22,7 +22,9 @@
 -- (end_cancelled), with 'acked' 'cancelled', which any acknowledgement
 -- with its token then reports as 'CANCELLED'.
 -- A job that finishes gives up its unique key when its 'unique' field
--- says so (lib.lua's release_unique).
+-- says so (lib.lua's release_unique). Every job that leaves processing
+-- frees its kind's slot, when it was claimed under its kind's limit
+-- (lib.lua's release_kind_slot).
 -- The lists and zsets are written once per call, not once per job.
 local mode = ARGV[3]
 local hmax, httl = tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -41,7 +43,8 @@ for i = 0, n - 1 do
   local b = 7 + i * 6
   local id, token, text = ARGV[b], ARGV[b + 1], ARGV[b + 2]
   local k = job_key(id)
-  local f = redis.call('HMGET', k, 'status', 'claim_token', 'acked', 'attempts', 'priority', 'cancel_requested', 'unique')
+  local f = redis.call('HMGET', k, 'status', 'claim_token', 'acked', 'attempts', 'priority', 'cancel_requested', 'unique',
+    'kind', 'kslot')
   local status, current, acked = f[1], f[2], f[3]
   if not status then
     codes[#codes + 1] = 'NOTFOUND'
@@ -59,11 +62,13 @@ for i = 0, n - 1 do
     codes[#codes + 1] = 'LOSTCLAIM'
   elseif f[6] then
     done[#done + 1] = id
+    release_kind_slot(id, f[8], f[9], token)
     redis.call('HSET', k, 'acked', 'cancelled')
     add_at(cancelling, f[6], id)
     codes[#codes + 1] = 'CANCELLED'
   else
     done[#done + 1] = id
+    release_kind_slot(id, f[8], f[9], token)
     if mode == 'complete' then
       local note = ARGV[b + 3]
       if note == '' then

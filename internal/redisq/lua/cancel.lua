@@ -32,17 +32,17 @@ end
 
 local ret = ARGV[3] .. ' ' .. ARGV[4]
 local codes, changed = {}, false
-local by_level, scheduled, ended = {}, {}, {}
+local pending, scheduled, ended = {}, {}, {}
 for i = 1, n do
   local id = ARGV[5 + i]
   local k = job_key(id)
-  local f = redis.call('HMGET', k, 'status', 'priority', 'cancel_requested')
+  local f = redis.call('HMGET', k, 'status', 'priority', 'cancel_requested', 'kind')
   local status = f[1]
   codes[i] = 'OK'
   if not status then
     codes[i] = 'NOTFOUND'
   elseif status == 'pending' then
-    add_at(by_level, level_of(f[2]), id)
+    pending[#pending + 1] = {id, f[2], f[4]}
     ended[#ended + 1] = id
   elseif status == 'scheduled' then
     scheduled[#scheduled + 1] = id
@@ -57,10 +57,8 @@ for i = 1, n do
   end
 end
 -- O(pending level) per pending job, as delete.lua: an operator's action.
-for l, ids in pairs(by_level) do
-  for _, id in ipairs(ids) do
-    redis.call('LREM', K_LEVEL[l], 0, id)
-  end
+for _, p in ipairs(pending) do
+  remove_pending(p[1], p[2], p[3])
 end
 call_chunked('ZREM', K_SCHEDULED, scheduled)
 if #ended > 0 then

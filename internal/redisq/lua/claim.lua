@@ -29,6 +29,14 @@
 -- skip budget runs out, jobs may be empty while more_pending is 1: the
 -- caller claims again.
 --
+-- A job whose kind is at its limit (backend.LimitParams.Kind) is passed
+-- by: it moves, still pending, to its kind's kheld list of its level
+-- (lib.lua's kind_key), and the claim goes on to the jobs behind it. The
+-- next claims give the held jobs back to the head of their levels as
+-- their kind's room allows, the highest level first, before they pop
+-- anything. Parking counts toward the skip
+-- budget, not toward max.
+--
 -- A repeat of a call that took jobs gets back those it still holds under
 -- their tokens, and takes no more (backend.Backend's "Lost replies and
 -- repeated calls"); the request record keeps their ids for the request
@@ -160,9 +168,55 @@ end
 -- The queue's settings (control.lua), read once per call: one HMGET, which
 -- finds nothing on a queue that has none. A paused queue hands out
 -- nothing; its resume arms the marker.
-local ctl = redis.call('HMGET', control_key(), 'paused', 'conc', 'rate', 'per_ms', 'slot_wanted')
+local ctl = redis.call('HMGET', control_key(), 'paused', 'conc', 'rate', 'per_ms', 'slot_wanted', 'kinds')
 if ctl[1] then
   return {now, -1, 0, {}}
+end
+
+-- The kinds' limits (lib.lua's kind_key), read only while the control
+-- hash's 'kinds' field says there may be some: KL[kind] = {conc, rate,
+-- per_ms}, 0 for none; and held, the kinds whose kheld lists may hold
+-- jobs that a claim passed by.
+local KL, held = {}, {}
+if ctl[6] then
+  local raw = redis.call('HGETALL', kind_key('klimits'))
+  for i = 1, #raw, 2 do
+    local c, r, p = string.match(raw[i + 1], '^(%d+) (%d+) (%d+)$')
+    if c then
+      KL[raw[i]] = {tonumber(c), tonumber(r), tonumber(p)}
+    end
+  end
+  held = redis.call('SMEMBERS', kind_key('kheld'))
+  if #raw == 0 and #held == 0 then
+    redis.call('HDEL', control_key(), 'kinds')
+  end
+end
+-- room[kind] is how many more jobs of a limited kind this call may
+-- start, and conc_room[kind] what of it the concurrency limit alone
+-- allows, read at the kind's first job; window[kind] is how many starts
+-- its rate's window held then.
+local room, conc_room, window = {}, {}, {}
+local function kind_room(kind)
+  local l = KL[kind]
+  if not l then
+    return nil
+  end
+  if room[kind] then
+    return room[kind]
+  end
+  local r = math.huge
+  if l[1] > 0 then
+    r = l[1] - redis.call('ZCARD', kind_key('krun', kind))
+  end
+  conc_room[kind] = r
+  if l[2] > 0 then
+    local starts = kind_key('kstarts', kind)
+    redis.call('ZREMRANGEBYSCORE', starts, '-inf', now - l[3])
+    window[kind] = redis.call('ZCARD', starts)
+    r = math.min(r, l[2] - window[kind])
+  end
+  room[kind] = math.max(r, 0)
+  return room[kind]
 end
 -- allowed is what the limits let this call start: the free slots of the
 -- concurrency limit (processing counts an expired lease until a reclaim
@@ -182,6 +236,40 @@ if rate then
 end
 
 promote(now)
+
+-- The jobs held for their kinds go back to the head of their levels, as
+-- many of each kind as this call may start, the highest level first:
+-- they were passed by before the jobs now at the heads. held_left[kind]
+-- is false once the kind's kheld lists are known to be empty.
+local held_left = {}
+if #held > 0 then
+  local back = {}
+  for _, kind in ipairs(held) do
+    local n = math.min(kind_room(kind) or allowed, allowed)
+    held_left[kind] = true
+    if n > 0 then
+      for l = MAX_LEVEL, 0, -1 do
+        local ids = redis.call('LPOP', held_key(kind, l), n) or {}
+        n = n - #ids
+        for _, id in ipairs(ids) do
+          add_at(back, l, id)
+        end
+        if n == 0 then
+          break
+        end
+      end
+      if n > 0 then
+        held_left[kind] = false
+        redis.call('SREM', kind_key('kheld'), kind)
+      end
+    end
+  end
+  push_levels(back, true)
+end
+-- parked holds, by kheld list, the jobs this call passes by because their
+-- kind is at its limit, and parked_kinds their kinds; kruns and kstarts
+-- the members it adds to the kinds' krun and kstarts zsets.
+local parked, parked_kinds, kruns, kstarts = {}, {}, {}, {}
 
 local jobs, ids, dead, reasons = {}, {}, {}, {}
 local expired, expired_why = {}, {}
@@ -234,18 +322,36 @@ while #jobs < allowed and budget > 0 do
       -- Saturated at the largest count is_count takes, so the record
       -- stays readable; no job is claimed 10^15 times but by hand.
       local attempts = math.min(tonumber(f[3]) + 1, 999999999999999)
-      local token = base .. '.' .. (#jobs + 1)
-      if f[6] and f[6] ~= '' then
-        -- Overwritten rather than deleted: an empty acked is unset.
-        redis.call('HSET', k, 'status', 'processing', 'attempts', attempts, 'claim_token', token,
-          'claimed_at_ms', now_s, 'lease_until_ms', until_s, 'acked', '')
+      local kind = f[8]
+      local r = kind and kind_room(kind)
+      if r == 0 then
+        -- Its kind is at its limit: the job waits in the kind's kheld
+        -- list of its level, and the claim goes on to the jobs behind it.
+        add_at(parked, held_key(kind, level_of(f[10])), id)
+        parked_kinds[kind] = true
       else
-        redis.call('HSET', k, 'status', 'processing', 'attempts', attempts, 'claim_token', token,
-          'claimed_at_ms', now_s, 'lease_until_ms', until_s)
+        local token = base .. '.' .. (#jobs + 1)
+        local set = {'status', 'processing', 'attempts', attempts, 'claim_token', token, 'claimed_at_ms', now_s,
+          'lease_until_ms', until_s}
+        if f[6] and f[6] ~= '' then
+          -- Overwritten rather than deleted: an empty acked is unset.
+          set[#set + 1], set[#set + 2] = 'acked', ''
+        end
+        if r then
+          -- Claimed under its kind's limit: kslot names the claim that
+          -- holds the kind's slot (lib.lua's release_kind_slot).
+          room[kind] = r - 1
+          set[#set + 1], set[#set + 2] = 'kslot', token
+          add_at(kruns, kind, now_s)
+          add_at(kruns, kind, id)
+          add_at(kstarts, kind, now_s)
+          add_at(kstarts, kind, token)
+        end
+        redis.call('HSET', k, unpack(set))
+        jobs[#jobs + 1] = {id, token, f[2], attempts, f[4], f[5], until_ms, f[8] or '', f[9] or '', f[10] or '0',
+          f[11] or '0'}
+        ids[#ids + 1] = id
       end
-      jobs[#jobs + 1] = {id, token, f[2], attempts, f[4], f[5], until_ms, f[8] or '', f[9] or '', f[10] or '0',
-        f[11] or '0'}
-      ids[#ids + 1] = id
     elseif (f[1] == 'pending' or not STATES[f[1]])
         and (f[1] or f[2] or f[3] or f[4] or f[5] or f[7] or redis.call('EXISTS', k) == 1) then
       -- A record that exists but cannot be decoded would fail every
@@ -295,6 +401,23 @@ if #ids > 0 then
     call_chunked('ZADD', starts_key(), started)
   end
 end
+for kind, members in pairs(kruns) do
+  if KL[kind][1] > 0 then
+    call_chunked('ZADD', kind_key('krun', kind), members)
+  end
+  if KL[kind][2] > 0 then
+    call_chunked('ZADD', kind_key('kstarts', kind), kstarts[kind])
+  end
+end
+for list, held_ids in pairs(parked) do
+  call_chunked('RPUSH', list, held_ids)
+end
+for kind in pairs(parked_kinds) do
+  if not held_left[kind] then
+    redis.call('SADD', kind_key('kheld'), kind)
+    held_left[kind] = true
+  end
+end
 if #dead > 0 then
   dead_letter(dead, reasons, now, nil, 7 * 24 * 3600 * 1000)
 end
@@ -316,6 +439,26 @@ if not drained then
   end
   if redis.call('EXISTS', unpack(levels)) > 0 then
     more = 1
+  end
+end
+-- Jobs held for a kind that may start more of them (one without limits
+-- now, or one this call stopped short of its room) are jobs the next
+-- claim takes, as pending ones are. Otherwise the held kinds wait: for a
+-- freed slot of their own, which release_kind_slot announces, or for
+-- kind_due, when the first kind whose rate holds it back allows its next
+-- start.
+local kind_due
+for kind, left in pairs(held_left) do
+  local l = KL[kind]
+  local used = #(kruns[kind] or {}) / 2
+  if left and (not l or room[kind] > 0) then
+    more = 1
+  elseif left and l[2] > 0 and conc_room[kind] - used > 0 and window[kind] + used >= l[2] then
+    -- The rate, not the concurrency, holds the kind back: the start that
+    -- must leave the window for one more to fit.
+    local i = window[kind] + used - l[2]
+    local at = tonumber(redis.call('ZRANGE', kind_key('kstarts', kind), i, i, 'WITHSCORES')[2]) + l[3]
+    kind_due = math.min(kind_due or at, at)
   end
 end
 -- A claim that a limit stopped while jobs are left is throttled: it chains
@@ -357,6 +500,9 @@ elseif more == 0 then
   local first = redis.call('ZRANGE', K_SCHEDULED, 0, 0, 'WITHSCORES')
   if #first == 2 then
     next_due = tonumber(first[2])
+  end
+  if kind_due and (next_due < 0 or kind_due < next_due) then
+    next_due = kind_due
   end
 end
 

@@ -2,10 +2,16 @@
 -- its control hash (lib.lua's control_key), which Purge leaves alone.
 -- KEYS: the queue keys of lib.lua.
 -- ARGV[1], ARGV[2]: job key prefix, events channel (lib.lua).
--- ARGV[3]: 'pause', 'resume' or 'limits'; for 'limits', ARGV[4] the
---   concurrency limit, ARGV[5] the rate limit and ARGV[6] its period in
---   ms, '0' for none.
--- Returns: 1.
+-- ARGV[3]: 'pause', 'resume', 'limits' or 'klimits'; for 'limits', ARGV[4]
+--   the concurrency limit, ARGV[5] the rate limit and ARGV[6] its period
+--   in ms, '0' for none; 'klimits' takes the same for the kind ARGV[7].
+-- Returns: 1. Error reply "TOOMANYKINDS <max>" when 'klimits' would give limits
+-- to more than MAX_LIMITED_KINDS kinds.
+-- A kind's limits live in the klimits hash (lib.lua's kind_key), and the
+-- control hash's 'kinds' field tells claims to read it; claim.lua clears
+-- the field once no kind has limits or held jobs. Removing a kind's
+-- concurrency limit forgets its count of processing jobs (krun), as
+-- removing its rate limit forgets its window.
 -- A resume that ends a pause, and every change of limits, arms the
 -- marker: a waiting claimer looks again at once, and claim.lua chains the
 -- wake-up on while jobs are left and the settings allow. Removing the rate
@@ -21,6 +27,27 @@ elseif op == 'resume' then
   return 1
 end
 local conc, rate, per = ARGV[4], ARGV[5], ARGV[6]
+if op == 'klimits' then
+  local kind, limits = ARGV[7], kind_key('klimits')
+  if conc == '0' and rate == '0' then
+    redis.call('HDEL', limits, kind)
+    redis.call('DEL', kind_key('krun', kind), kind_key('kstarts', kind))
+  else
+    if redis.call('HEXISTS', limits, kind) == 0 and redis.call('HLEN', limits) >= MAX_LIMITED_KINDS then
+      return redis.error_reply('TOOMANYKINDS ' .. MAX_LIMITED_KINDS)
+    end
+    redis.call('HSET', limits, kind, conc .. ' ' .. rate .. ' ' .. per)
+    if conc == '0' then
+      redis.call('DEL', kind_key('krun', kind))
+    end
+    if rate == '0' then
+      redis.call('DEL', kind_key('kstarts', kind))
+    end
+    redis.call('HSET', key, 'kinds', '1')
+  end
+  arm_marker()
+  return 1
+end
 if conc == '0' then
   redis.call('HDEL', key, 'conc', 'slot_wanted')
 else

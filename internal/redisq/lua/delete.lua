@@ -6,20 +6,23 @@
 -- Returns: 1. Error reply "NOTFOUND <id>".
 -- A repeat of a call that deleted the job returns 1 and changes nothing,
 -- even when the id was enqueued again since. A job whose unique key ends
--- with it gives the key up (lib.lua's release_unique).
+-- with it gives the key up (lib.lua's release_unique), and one claimed
+-- under its kind's limit its slot (release_kind_slot).
 if earlier_run() then
   return 1
 end
 local id = ARGV[3]
 local k = job_key(id)
-local f = redis.call('HMGET', k, 'status', 'priority', 'unique')
+local f = redis.call('HMGET', k, 'status', 'priority', 'unique', 'kind', 'kslot', 'claim_token')
 local status = f[1]
 if not status then
   return redis.error_reply('NOTFOUND ' .. id)
 end
 -- The lists cost O(n) to search; deleting one job is an operator's action.
 if status == 'pending' then
-  redis.call('LREM', K_LEVEL[level_of(f[2])], 0, id)
+  remove_pending(id, f[2], f[4])
+elseif status == 'processing' then
+  release_kind_slot(id, f[4], f[5], f[6])
 elseif status == 'completed' then
   redis.call('LREM', K_COMPLETED, 0, id)
 elseif status == 'dead' then

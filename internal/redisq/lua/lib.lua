@@ -26,15 +26,17 @@
 -- the id), the history hashes, queue:{q}:hist:<hour> (see record),
 -- queue:{q}:workers (zset, process id -> expiry in ms, see beat.lua,
 -- workers_key), queue:{q}:cancelled (list, see cancelled_key), the
--- settings of control.lua (control_key, starts_key), the unique keys,
+-- settings of control.lua (control_key, starts_key) and those of kinds
+-- (kind_key), the unique keys,
 -- queue:{q}:unique:<key> (see unique_key), and queue:{q}:schedules (hash,
 -- see schedule.lua, schedules_key).
 --
 -- REQUEST_WINDOW_MS, how long a request record lasts at least,
--- MAX_LEVEL, the highest priority level, and HISTORY_MS, how long the
--- per-minute history is kept, are defined on the lines before this file
--- (script.go), from backend.RequestWindow, backend.MaxPriority and
--- backend.HistoryRetention.
+-- MAX_LEVEL, the highest priority level, HISTORY_MS, how long the
+-- per-minute history is kept, and MAX_LIMITED_KINDS, how many kinds may
+-- have limits, are defined on the lines before this file (script.go),
+-- from backend.RequestWindow, backend.MaxPriority,
+-- backend.HistoryRetention and backend.MaxLimitedKinds.
 --
 -- A job's priority level (its 'priority' field, absent for 0) says which
 -- pending list holds it: level 0 keeps the pending key of the time before
@@ -201,6 +203,59 @@ local function arm_marker()
   end
 end
 
+-- The limits of kinds (backend.LimitParams.Kind) keep, with the
+-- queue's hash tag, derived as workers_key is:
+--   queue:{q}:klimits         hash, kind -> "conc rate per_ms" ('0' for
+--                             none), written by control.lua
+--   queue:{q}:krun:<kind>     zset, the jobs in processing that were
+--                             claimed under the kind's limit (id -> claim
+--                             time in ms); their 'kslot' field holds the
+--                             token they were claimed with
+--   queue:{q}:kstarts:<kind>  zset, the kind's starts within its rate's
+--                             window (claim token -> claim time in ms)
+--   queue:{q}:kheld:<kind>:<level>
+--                             list, pending jobs of the kind and priority
+--                             level that a claim passed by while the kind
+--                             was at its limit, oldest first (claim.lua;
+--                             see held_key)
+--   queue:{q}:kheld           set, the kinds whose kheld lists may exist
+-- The control hash's 'kinds' field is set while klimits or kheld may
+-- hold anything, so that a claim on a queue without them reads neither.
+local function kind_key(name, kind)
+  local k = string.sub(JOB_PREFIX, 1, -5) .. name
+  if kind then
+    k = k .. ':' .. kind
+  end
+  return k
+end
+
+-- held_key is the kheld list of kind at level (kinds have no ':'), and
+-- held_keys(kind) those of every level, the highest first.
+local function held_key(kind, level)
+  return kind_key('kheld', kind) .. ':' .. level
+end
+
+local function held_keys(kind)
+  local keys = {}
+  for l = MAX_LEVEL, 0, -1 do
+    keys[#keys + 1] = held_key(kind, l)
+  end
+  return keys
+end
+
+-- release_kind_slot frees the kind slot of job id, of the given kind,
+-- when its kslot field equals token, the claim the job leaves processing
+-- with: the job was claimed under its kind's limit. It arms the marker
+-- when jobs of the kind wait in its kheld lists.
+local function release_kind_slot(id, kind, kslot, token)
+  if kslot and kind and kslot == token then
+    redis.call('ZREM', kind_key('krun', kind), id)
+    if redis.call('EXISTS', unpack(held_keys(kind))) > 0 then
+      arm_marker()
+    end
+  end
+end
+
 -- publish sends one event message, "kind id1 id2 ...". Ids never contain
 -- spaces (backend.ValidateID), and payloads are never included.
 local function publish(kind, ids)
@@ -343,6 +398,16 @@ local function push_levels(by_level, at_head)
     end
   end
   return found_empty
+end
+
+-- remove_pending takes pending job id, of priority field p and kind
+-- kind, out of its level's list, or else out of its kind's kheld list of
+-- that level (claim.lua): O(n) in the list, for an operator's action.
+local function remove_pending(id, p, kind)
+  local level = level_of(p)
+  if redis.call('LREM', K_LEVEL[level], 0, id) == 0 and kind then
+    redis.call('LREM', held_key(kind, level), 0, id)
+  end
 end
 
 -- promote moves scheduled jobs that are due to the tail of their level of

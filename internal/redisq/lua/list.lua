@@ -7,7 +7,8 @@
 -- ARGV[4]: offset; ARGV[5]: limit.
 -- Returns: an array of ids. Error reply "INVALIDSTATE <state>" for an
 -- unknown state.
--- Pending lists the priority levels, highest first, then the scheduled
+-- Pending lists the priority levels, highest first, then the jobs held
+-- for their kinds (claim.lua), then the scheduled
 -- jobs whose run time has come, in the order a claim would promote them
 -- (each to the tail of its own level); history
 -- entries whose records expired are left out (see live_len).
@@ -25,19 +26,35 @@ end
 if state == 'pending' then
   -- skip is what is left of offset after the lists before this one.
   local ids, skip = {}, offset
-  for l = MAX_LEVEL, 0, -1 do
-    if #ids == limit then
-      return ids
-    end
-    local n = redis.call('LLEN', K_LEVEL[l])
+  local function page(list)
+    local n = redis.call('LLEN', list)
     if skip < n then
-      for _, id in ipairs(redis.call('LRANGE', K_LEVEL[l], skip, skip + limit - #ids - 1)) do
+      for _, id in ipairs(redis.call('LRANGE', list, skip, skip + limit - #ids - 1)) do
         ids[#ids + 1] = id
       end
       skip = 0
     else
       skip = skip - n
     end
+  end
+  local lists = {}
+  for l = MAX_LEVEL, 0, -1 do
+    lists[#lists + 1] = K_LEVEL[l]
+  end
+  -- Then the jobs held for their kinds (claim.lua), kind by kind in name
+  -- order, each kind's levels highest first.
+  local held = redis.call('SMEMBERS', kind_key('kheld'))
+  table.sort(held)
+  for _, kind in ipairs(held) do
+    for _, list in ipairs(held_keys(kind)) do
+      lists[#lists + 1] = list
+    end
+  end
+  for _, list in ipairs(lists) do
+    if #ids == limit then
+      return ids
+    end
+    page(list)
   end
   if #ids < limit then
     local due = redis.call('ZRANGEBYSCORE', K_SCHEDULED, '-inf', fmt(now_ms()), 'LIMIT', skip, limit - #ids)

@@ -14,7 +14,8 @@
 -- repeated before that simply goes on with the purge. Request records
 -- themselves are not purged; they expire. Nor are unique keys, whose
 -- windows run on, except those that end with their jobs (lib.lua's
--- release_unique), which the purged jobs give up.
+-- release_unique), which the purged jobs give up. Nor are the queue's
+-- settings (control.lua).
 if earlier_run() then
   return 0
 end
@@ -29,6 +30,13 @@ end
 local lists = {K_COMPLETED, K_DEAD, cancelled_key()}
 for l = 0, MAX_LEVEL do
   lists[#lists + 1] = K_LEVEL[l]
+end
+-- The kinds' kheld lists hold pending jobs too (lib.lua's kind_key).
+local held = redis.call('SMEMBERS', kind_key('kheld'))
+for _, kind in ipairs(held) do
+  for _, list in ipairs(held_keys(kind)) do
+    lists[#lists + 1] = list
+  end
 end
 for _, list in ipairs(lists) do
   local ids = redis.call('LRANGE', list, 0, batch - 1)
@@ -47,6 +55,13 @@ for _, zset in ipairs({K_SCHEDULED, K_PROCESSING}) do
   end
 end
 del_all(hist_keys(now_ms()))
+-- The kinds' counts of processing jobs went with the jobs; their limits
+-- and rate windows are settings, which a purge keeps, as the queue's.
+local gone = {kind_key('kheld')}
+for _, kind in ipairs(redis.call('HKEYS', kind_key('klimits'))) do
+  gone[#gone + 1] = kind_key('krun', kind)
+end
+del_all(gone)
 redis.call('DEL', K_STATS, K_MARKER, workers_key(), schedules_key())
 remember('1')
 redis.call('PUBLISH', CHANNEL, 'purged')

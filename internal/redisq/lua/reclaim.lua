@@ -10,6 +10,7 @@
 -- cancelled instead, in neither list, keeping its token with 'acked'
 -- 'cancelled', so that its claim's late acknowledgements report
 -- CANCELLED (ack.lua).
+-- Each job frees its kind's slot (lib.lua's release_kind_slot).
 -- The claim token is cleared (an empty one is unset), so the old claim's
 -- acknowledgements report LOSTCLAIM from now on. A call that reclaimed
 -- jobs records their ids, "requeued ids\ndead ids", and its repeat returns
@@ -41,7 +42,11 @@ local cancelling = {}
 call_chunked('ZREM', K_PROCESSING, expired)
 for _, id in ipairs(expired) do
   local k = job_key(id)
-  local f = redis.call('HMGET', k, 'status', 'attempts', 'max_attempts', 'priority', 'cancel_requested')
+  local f = redis.call('HMGET', k, 'status', 'attempts', 'max_attempts', 'priority', 'cancel_requested', 'kind',
+    'kslot', 'claim_token')
+  if f[1] == 'processing' then
+    release_kind_slot(id, f[6], f[7], f[8])
+  end
   -- Only a processing record is this entry's: any other status means the
   -- entry is stale (left behind by a state change that missed it), and
   -- re-pending it would run a job that is pending, done or dead again.
