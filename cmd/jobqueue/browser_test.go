@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/jobqueue-go/jobqueue"
 )
 
 const chromiumPath = "/usr/bin/chromium"
@@ -320,4 +322,36 @@ func TestBrowserSchedules(t *testing.T) {
 		until(`document.documentElement.scrollWidth <= window.innerWidth`),
 	)
 	saveScreenshot(t, ctx, "dashboard-schedules-phone.png", chromedp.FullScreenshot(100))
+}
+
+// TestBrowserLimits sets a queue's limits and a kind's from outside the
+// page, as `jobqueue limits` would, and sees the top bar show them, and
+// hide them again once removed.
+func TestBrowserLimits(t *testing.T) {
+	ctx := newBrowser(t)
+	ts := newTestServer(t, time.Second)
+	chip := `document.querySelector("#limits-chip")`
+	step(t, ctx, "load the page and see no limits",
+		chromedp.Navigate(ts.URL+"/"),
+		chromedp.WaitVisible(chromedp.CSS("#enqueue-btn")),
+		until(chip+`.hidden === true`),
+	)
+	bg := context.Background()
+	if err := ts.q.SetLimits(bg, jobqueue.Limits{Concurrency: 5}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.q.SetKindLimits(bg, "email", jobqueue.Limits{Concurrency: 2, Rate: 10, Per: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	step(t, ctx, "see the queue's and the kind's limits",
+		until(chip+`.hidden === false`),
+		until(`document.querySelector("#limits").textContent === "queue 5 at once · email 2 at once, 10/1m 0s"`),
+	)
+	if err := ts.q.SetKindLimits(bg, "email", jobqueue.Limits{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.q.SetLimits(bg, jobqueue.Limits{}); err != nil {
+		t.Fatal(err)
+	}
+	step(t, ctx, "see them gone once removed", until(chip+`.hidden === true`))
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/jobqueue-go/jobqueue"
 )
@@ -59,9 +61,12 @@ func (e *cmdEnv) pauseOrResume(ctx context.Context, args []string, name, about s
 }
 
 func runLimits(ctx context.Context, e *cmdEnv, args []string) int {
-	in := e.inspection("limits", "[-concurrency N] [-rate N -per DURATION] [flags]",
+	in := e.inspection("limits", "[-kind KIND] [-concurrency N] [-rate N -per DURATION] [flags]",
 		"Show a queue's limits, or change those given (0 removes one). They hold for every process: at most\n"+
-			"-concurrency jobs in processing at once, at most -rate jobs started within any -per window.")
+			"-concurrency jobs in processing at once, at most -rate jobs started within any -per window.\n"+
+			"With -kind, the limits of that kind's jobs, on top of the queue's; jobs of a kind at its limit\n"+
+			"wait while the other kinds' jobs start.")
+	kind := in.fs.String("kind", "", "show or change the limits of this job `KIND` instead of the queue's")
 	conc := in.fs.Int("concurrency", 0, "the most jobs in processing at once, `N`; 0 for no limit")
 	rate := in.fs.Int("rate", 0, "the most jobs started within any -per window, `N`; 0 for no limit")
 	per := in.fs.Duration("per", 0, "the rate limit's window, such as 1s or 1m (whole milliseconds)")
@@ -72,12 +77,19 @@ func runLimits(ctx context.Context, e *cmdEnv, args []string) int {
 	defer closeQ()
 	set := map[string]bool{}
 	in.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["kind"] && *kind == "" {
+		e.errorf("limits: -kind needs a kind")
+		return exitUsage
+	}
 	st, err := q.Stats(ctx)
 	if err != nil {
 		e.errorf("%v", err)
 		return exitError
 	}
 	l := st.Limits
+	if *kind != "" {
+		l = st.KindLimits[*kind]
+	}
 	if set["concurrency"] || set["rate"] || set["per"] {
 		if set["concurrency"] {
 			l.Concurrency = *conc
@@ -88,20 +100,54 @@ func runLimits(ctx context.Context, e *cmdEnv, args []string) int {
 				l.Per = 0
 			}
 		}
-		if err := q.SetLimits(ctx, l); err != nil {
+		if *kind != "" {
+			err = q.SetKindLimits(ctx, *kind, l)
+		} else {
+			err = q.SetLimits(ctx, l)
+		}
+		if err != nil {
 			e.errorf("limits %s: %v", q.Name(), err)
 			return exitError
 		}
+	}
+	if *kind != "" {
+		if in.json {
+			e.printJSON(struct {
+				Queue string `json:"queue"`
+				Kind  string `json:"kind"`
+				limitsJSON
+			}{q.Name(), *kind, newLimitsJSON(l)})
+			return exitOK
+		}
+		fmt.Fprintf(e.stdout, "queue %s kind %s limits: %s\n", q.Name(), *kind, l)
+		return exitOK
 	}
 	if in.json {
 		e.printJSON(struct {
 			Queue string `json:"queue"`
 			limitsJSON
-		}{q.Name(), newLimitsJSON(l)})
+			Kinds map[string]limitsJSON `json:"kind_limits,omitempty"`
+		}{q.Name(), newLimitsJSON(l), newKindLimitsJSON(st.KindLimits)})
 		return exitOK
 	}
 	fmt.Fprintf(e.stdout, "queue %s limits: %s\n", q.Name(), l)
+	for _, k := range slices.Sorted(maps.Keys(st.KindLimits)) {
+		fmt.Fprintf(e.stdout, "  kind %s: %s\n", k, st.KindLimits[k])
+	}
 	return exitOK
+}
+
+// newKindLimitsJSON returns the kinds' limits as the command and the HTTP
+// API print them; none is nil.
+func newKindLimitsJSON(kinds map[string]jobqueue.Limits) map[string]limitsJSON {
+	if len(kinds) == 0 {
+		return nil
+	}
+	out := make(map[string]limitsJSON, len(kinds))
+	for k, l := range kinds {
+		out[k] = newLimitsJSON(l)
+	}
+	return out
 }
 
 // stateWord is how stats shows whether a queue is paused.

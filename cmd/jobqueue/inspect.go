@@ -91,6 +91,9 @@ func runStats(ctx context.Context, e *cmdEnv, args []string) int {
 	fmt.Fprintf(tw, "workers\t%d\n", st.Workers)
 	fmt.Fprintf(tw, "state\t%s\n", stateWord(st.Paused))
 	fmt.Fprintf(tw, "limits\t%s\n", st.Limits)
+	for _, k := range slices.Sorted(maps.Keys(st.KindLimits)) {
+		fmt.Fprintf(tw, "limits of kind %s\t%s\n", k, st.KindLimits[k])
+	}
 	fmt.Fprintf(tw, "\nCOUNTER\tTOTAL\n")
 	for _, r := range []struct {
 		name string
@@ -133,6 +136,9 @@ type queueStats struct {
 	// Stats.Limits).
 	Paused bool `json:"paused"`
 	limitsJSON
+	// KindLimits holds the limits of each kind that has some
+	// (Stats.KindLimits).
+	KindLimits map[string]limitsJSON `json:"kind_limits,omitempty"`
 }
 
 // newQueueStats returns st, the stats of the queue named queue, as a
@@ -157,6 +163,7 @@ func newQueueStats(queue string, st jobqueue.Stats) queueStats {
 		CancelledTotal:  st.CancelledTotal,
 		Paused:          st.Paused,
 		limitsJSON:      newLimitsJSON(st.Limits),
+		KindLimits:      newKindLimitsJSON(st.KindLimits),
 	}
 }
 

@@ -117,6 +117,28 @@ function setStat(key, value) {
   }
 }
 
+// limitText writes one set of limits (the API's limit fields) the short
+// way: "5 at once, 200/1.0s"; "" for none.
+function limitText(l) {
+  const parts = [];
+  if (l.concurrency_limit) parts.push(`${l.concurrency_limit} at once`);
+  if (l.rate_limit) parts.push(`${l.rate_limit}/${dur(l.rate_per_ms)}`);
+  return parts.join(", ");
+}
+
+// renderLimits shows the queue's limits and its kinds' in the top bar's
+// limits chip, hidden while there are none.
+function renderLimits(s) {
+  const parts = [];
+  const own = limitText(s);
+  if (own) parts.push(`queue ${own}`);
+  for (const kind of Object.keys(s.kind_limits || {}).sort()) {
+    parts.push(`${kind} ${limitText(s.kind_limits[kind])}`);
+  }
+  $("#limits-chip").hidden = parts.length === 0;
+  $("#limits").textContent = parts.join(" · ");
+}
+
 function renderStats(s) {
   for (const k of ["pending_depth", "scheduled_depth", "processing_depth", "completed_depth", "dead_depth",
     "enqueued_total", "completed_total", "retried_total", "dead_total", "reclaimed_total", "hung_total"]) {
@@ -124,6 +146,7 @@ function renderStats(s) {
   }
   $("#queue-name").textContent = s.queue;
   $("#paused-badge").hidden = !s.paused;
+  renderLimits(s);
   document.title = `${s.queue} · jobqueue`;
   const chip = $("#backend-chip");
   const isMemory = /memory/.test(s.backend);
