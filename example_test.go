@@ -156,6 +156,38 @@ func ExamplePriority() {
 	// 0 weekly report
 }
 
+// ExampleQueue_SetKindLimits lets at most one "video" job run at once,
+// in every process, while the queue's other kinds run freely: the video
+// jobs a claim cannot start wait, pending, and the jobs behind them start.
+func ExampleQueue_SetKindLimits() {
+	ctx := context.Background()
+	q, _ := jobqueue.New(memory.New(), "media")
+	_ = q.SetKindLimits(ctx, "video", jobqueue.Limits{Concurrency: 1})
+	_, _ = q.Enqueue(ctx, "transcode a.mp4", jobqueue.Kind("video"))
+	_, _ = q.Enqueue(ctx, "transcode b.mp4", jobqueue.Kind("video"))
+	_, _ = q.Enqueue(ctx, "resize a.png", jobqueue.Kind("image"))
+
+	jobs, _ := q.Claim(ctx, 10, 0)
+	for _, job := range jobs {
+		var name string
+		_ = job.Decode(&name)
+		fmt.Println(job.Kind, name)
+	}
+	st, _ := q.Stats(ctx)
+	fmt.Println("pending:", st.Pending, "limits:", st.KindLimits)
+
+	_ = jobs[0].Complete(ctx, nil) // frees the video slot
+	jobs, _ = q.Claim(ctx, 10, 0)
+	var name string
+	_ = jobs[0].Decode(&name)
+	fmt.Println(jobs[0].Kind, name)
+	// Output:
+	// video transcode a.mp4
+	// image resize a.png
+	// pending: 1 limits: map[video:concurrency 1]
+	// video transcode b.mp4
+}
+
 // ExampleNewWorker serves two queues from one Worker: while both have a
 // backlog, "critical" gets three claims for every one of "bulk"; an idle
 // queue leaves its share to the other. One claimer per queue waits for
