@@ -177,9 +177,19 @@ func testConcurrencyCaps(t *testing.T, f *fixture) {
 // way a job leaves processing wakes it, with the next job.
 func testSlotWakes(t *testing.T, f *fixture) {
 	f.setLimits(backend.Limits{Concurrency: 1})
+	f.requireSlotWakes("the limit")
+}
+
+// requireSlotWakes claims the first of six new jobs (of kind, if given)
+// while their only slot is taken: each way a job leaves processing
+// (completion, dead-letter, retry, reclaim, delete) wakes a blocked claim
+// with the next one. what names the limit in messages.
+func (f *fixture) requireSlotWakes(what string, mods ...func(*backend.NewJob)) {
+	t := f.t
 	// One attempt each, so that a reclaim dead-letters.
-	all := f.enqueueN(5, maxAttempts(1))
+	all := f.enqueueN(6, append(mods, maxAttempts(1))...)
 	held := f.claimID(all[0], longLease)
+	_, polls := f.s.h.Lacks[PromptWakeup]
 	for i, free := range []struct {
 		name string
 		do   func(backend.ClaimedJob)
@@ -191,6 +201,9 @@ func testSlotWakes(t *testing.T, f *fixture) {
 			waitExpired(c)
 			require.Equal(t, []string{c.ID}, f.reclaim(10).Dead)
 		}},
+		{"a delete", func(c backend.ClaimedJob) {
+			require.NoError(t, f.b.Delete(f.ctx, backend.DeleteParams{Queue: f.q, ID: c.ID}))
+		}},
 	} {
 		lease := longLease
 		if i == 2 {
@@ -199,9 +212,14 @@ func testSlotWakes(t *testing.T, f *fixture) {
 		ch := f.claimAsync(f.ctx, f.claimParams(1, lease, time.Minute))
 		requireBlocked(t, ch)
 		free.do(held)
+		freed := time.Now()
 		r := receive(t, ch)
 		require.NoError(t, r.err)
-		require.Equal(t, all[i+1:i+2], ids(r.jobs), "the claim blocked on the limit, after %s", free.name)
+		require.Equal(t, all[i+1:i+2], ids(r.jobs), "the claim blocked on %s, after %s", what, free.name)
+		// The freed slot wakes the claim: it does not wait for a poll.
+		if took := time.Since(freed); !polls && took > eventually {
+			t.Fatalf("the claim blocked on %s took %v to wake after %s", what, took, free.name)
+		}
 		held = r.jobs[0]
 	}
 }

@@ -112,36 +112,7 @@ func testKindConcurrency(t *testing.T, f *fixture) {
 // the kind passed by first.
 func testKindSlotWakes(t *testing.T, f *fixture) {
 	f.setKindLimits("video", backend.Limits{Concurrency: 1})
-	// One attempt each, so that a reclaim dead-letters.
-	all := f.enqueueN(6, maxAttempts(1), ofKind("video"))
-	held := f.claimID(all[0], longLease)
-	for i, free := range []struct {
-		name string
-		do   func(backend.ClaimedJob)
-	}{
-		{"a completion", func(c backend.ClaimedJob) { f.complete(c) }},
-		{"a failure that dead-letters", func(c backend.ClaimedJob) { f.fail(dead, c) }},
-		{"a failure that retries later", func(c backend.ClaimedJob) { f.fail(retryAfter(time.Hour), c) }},
-		{"a reclaim that dead-letters", func(c backend.ClaimedJob) {
-			waitExpired(c)
-			require.Equal(t, []string{c.ID}, f.reclaim(10).Dead)
-		}},
-		{"a delete", func(c backend.ClaimedJob) {
-			require.NoError(t, f.b.Delete(f.ctx, backend.DeleteParams{Queue: f.q, ID: c.ID}))
-		}},
-	} {
-		lease := longLease
-		if i == 2 {
-			lease = shortLease // the next one is reclaimed
-		}
-		ch := f.claimAsync(f.ctx, f.claimParams(1, lease, time.Minute))
-		requireBlocked(t, ch)
-		free.do(held)
-		r := receive(t, ch)
-		require.NoError(t, r.err)
-		require.Equal(t, all[i+1:i+2], ids(r.jobs), "the claim blocked on the kind's limit, after %s", free.name)
-		held = r.jobs[0]
-	}
+	f.requireSlotWakes("the kind's limit", ofKind("video"))
 }
 
 // testKindHeldOrder passes jobs of a kind by and checks they start in

@@ -31,7 +31,10 @@ elseif status == 'cancelled' then
   redis.call('LREM', cancelled_key(), 0, id)
 end
 redis.call('ZREM', K_SCHEDULED, id)
-redis.call('ZREM', K_PROCESSING, id)
+if redis.call('ZREM', K_PROCESSING, id) == 1 and slot_wanted() then
+  -- A slot of the queue's concurrency limit freed (ack.lua).
+  arm_marker()
+end
 redis.call('DEL', k)
 release_unique(id, f[3])
 remember('1')
