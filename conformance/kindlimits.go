@@ -33,6 +33,7 @@ func kindLimitTests() []testCase {
 		{name: "RateWindowSlides", run: testKindRateWindow},
 		{name: "HeldJobsArePending", run: testKindHeldPending},
 		{name: "WithQueueLimits", run: testKindAndQueueLimits},
+		{name: "QueueRateWakesHeldJobs", run: testKindHeldQueueRate},
 		{name: "SettingsInStats", run: testKindStats},
 		{name: "Invalid", run: testKindLimitsInvalid},
 		{name: "Workers", run: testKindWorkers},
@@ -246,6 +247,27 @@ func testKindAndQueueLimits(t *testing.T, f *fixture) {
 	f.complete(got[0])
 	require.Equal(t, v[2:3], ids(f.claimWait(10, longLease, 0)), "after a video job completed")
 	f.requireNoneClaimable()
+}
+
+// testKindHeldQueueRate holds the only pending job for its kind while
+// the queue's rate is spent: once the kind's slot frees, a waiting claim
+// is let through by the backend itself when the queue's window lets the
+// next job start.
+func testKindHeldQueueRate(t *testing.T, f *fixture) {
+	const per = 300 * time.Millisecond
+	f.setLimits(backend.Limits{Rate: 2, Per: per})
+	f.setKindLimits("video", backend.Limits{Concurrency: 1})
+	v := f.enqueueN(2, ofKind("video"))
+	e := f.enqueue1(ofKind("email"))
+	got := f.claimWait(10, longLease, 0)
+	require.Equal(t, []string{v[0], e}, ids(got), "a claim under a queue rate of 2 and a video limit of 1")
+	f.complete(got[0])
+	start := time.Now()
+	c := f.claimWait(10, longLease, time.Minute)
+	require.Equal(t, v[1:], ids(c), "the held job, once the kind's slot freed and the queue's window let it start")
+	if _, polls := f.s.h.Lacks[PromptWakeup]; !polls && time.Since(start) > eventually {
+		t.Fatalf("the claim took %v to be let through by a rate of 2 per %v", time.Since(start), per)
+	}
 }
 
 func testKindStats(t *testing.T, f *fixture) {

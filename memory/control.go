@@ -166,11 +166,12 @@ func (q *queue) allowed(now time.Time, want int) int {
 }
 
 // rateWait returns how long after now the queue's rate limit allows the
-// next start, when it allows none now and a job is pending, or else the
+// next start, when it allows none now and a job is pending (held for its
+// kind or not), or else the
 // first of its held kinds' rates; ok is false when no rate holds a job
 // back. q is locked, and allowed and take have just trimmed the windows.
 func (q *queue) rateWait(now time.Time) (d time.Duration, ok bool) {
-	if q.nextPending() != nil {
+	if q.pendingLen() > 0 {
 		if d, ok := q.ctl.rateWait(now); ok {
 			return d, true
 		}
