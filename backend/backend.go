@@ -552,8 +552,10 @@ type Stats struct {
 // call publishes one event per kind of change it made, listing every job it
 // changed that way, never one event per job: a Fail call may publish
 // retrying and dead, a Reclaim call reclaimed (requeued jobs) and dead
-// (poison jobs). Purge publishes purged with no ids. A repeated call
-// (see "Lost replies and repeated calls") publishes nothing. A backend may
+// (poison jobs). Purge publishes purged with no ids, and so do the
+// Controller's calls, with paused, resumed and limits, when they change
+// the queue's settings (see Controller). A repeated call (see "Lost
+// replies and repeated calls") publishes nothing. A backend may
 // write concurrent Enqueue calls of one queue together; their jobs may then
 // share one enqueued event.
 type Event struct {
@@ -581,4 +583,10 @@ const (
 	// EventCancelled: jobs became cancelled (Canceller), at the cancel or
 	// when their claim ended.
 	EventCancelled EventKind = "cancelled"
+	// EventPaused, EventResumed and EventLimits: the queue was paused,
+	// resumed, or its limits changed (Controller). They name no jobs;
+	// Stats reads the settings.
+	EventPaused  EventKind = "paused"
+	EventResumed EventKind = "resumed"
+	EventLimits  EventKind = "limits"
 )

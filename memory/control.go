@@ -19,16 +19,25 @@ type control struct {
 	starts []time.Time
 }
 
-// Pause implements backend.Controller.
+// Pause implements backend.Controller. A pause of a paused queue
+// publishes nothing.
 func (b *Backend) Pause(ctx context.Context, name string) error {
-	return b.setControl(ctx, name, func(q *queue) { q.ctl.paused = true })
+	return b.setControl(ctx, name, func(q *queue) {
+		if !q.ctl.paused {
+			q.ctl.paused = true
+			q.emit(backend.EventPaused, nil)
+		}
+	})
 }
 
 // Resume implements backend.Controller. It wakes every waiting claimer,
 // which finds out for itself whether it may take a job.
 func (b *Backend) Resume(ctx context.Context, name string) error {
 	return b.setControl(ctx, name, func(q *queue) {
-		q.ctl.paused = false
+		if q.ctl.paused {
+			q.ctl.paused = false
+			q.emit(backend.EventResumed, nil)
+		}
 		q.notify()
 	})
 }
@@ -40,7 +49,10 @@ func (b *Backend) SetLimits(ctx context.Context, p backend.LimitParams) error {
 		return err
 	}
 	return b.setControl(ctx, p.Queue, func(q *queue) {
-		q.ctl.limits = p.Limits
+		if q.ctl.limits != p.Limits {
+			q.ctl.limits = p.Limits
+			q.emit(backend.EventLimits, nil)
+		}
 		if p.Rate == 0 {
 			q.ctl.starts = nil
 		}

@@ -398,8 +398,10 @@ func (q *queue) toHistory(j *job, state backend.State, now time.Time, r backend.
 	}
 }
 
+// emit publishes an event about ids, none when ids is empty, except for
+// the events about the whole queue, which name no job.
 func (q *queue) emit(kind backend.EventKind, ids []string) {
-	if len(ids) == 0 && kind != backend.EventPurged {
+	if len(ids) == 0 && !queueWide(kind) {
 		return
 	}
 	ev := backend.Event{Queue: q.name, Kind: kind, IDs: ids}
@@ -409,6 +411,15 @@ func (q *queue) emit(kind backend.EventKind, ids []string) {
 		default:
 		}
 	}
+}
+
+// queueWide reports whether events of kind are about the whole queue.
+func queueWide(kind backend.EventKind) bool {
+	switch kind {
+	case backend.EventPurged, backend.EventPaused, backend.EventResumed, backend.EventLimits:
+		return true
+	}
+	return false
 }
 
 // eventIDs collects ids for an event only when someone listens, so the hot
