@@ -567,6 +567,18 @@ type Event struct {
 // EventKind names what happened to the jobs of an Event.
 type EventKind string
 
+// QueueWide reports whether events of kind are about the whole queue and
+// name no job (purged, paused, resumed, limits): a reader that expects
+// ids, or a backend that drops events naming no job, tells them apart by
+// it.
+func (k EventKind) QueueWide() bool {
+	switch k {
+	case EventPurged, EventPaused, EventResumed, EventLimits:
+		return true
+	}
+	return false
+}
+
 // The event kinds.
 const (
 	EventEnqueued  EventKind = "enqueued"

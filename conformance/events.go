@@ -144,16 +144,6 @@ func eventCases() []eventCase {
 	}
 }
 
-// queueWide reports whether events of kind are about the whole queue and
-// name no job.
-func queueWide(kind backend.EventKind) bool {
-	switch kind {
-	case backend.EventPurged, backend.EventPaused, backend.EventResumed, backend.EventLimits:
-		return true
-	}
-	return false
-}
-
 func eventTests() []testCase {
 	var cases []testCase
 	for _, c := range eventCases() {
@@ -166,7 +156,7 @@ func eventTests() []testCase {
 			job := c.ready(f)
 			ch := f.subscribe(open)
 			c.act(f, job)
-			if queueWide(c.kind) {
+			if c.kind.QueueWide() {
 				ev := f.awaitEvent(ch, c.kind, "")
 				require.Empty(t, ev.IDs, "a %s event names no jobs", c.kind)
 				return
@@ -214,7 +204,7 @@ func testEventsSettingsChanged(t *testing.T, f *fixture) {
 		if slices.Contains(ev.IDs, marker) {
 			break
 		}
-		if queueWide(ev.Kind) {
+		if ev.Kind.QueueWide() {
 			require.Empty(t, ev.IDs, "a %s event names no jobs", ev.Kind)
 			got = append(got, ev.Kind)
 		}

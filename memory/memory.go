@@ -398,10 +398,10 @@ func (q *queue) toHistory(j *job, state backend.State, now time.Time, r backend.
 	}
 }
 
-// emit publishes an event about ids, none when ids is empty, except for
-// the events about the whole queue, which name no job.
+// emit offers the event kind of ids to the queue's subscribers; with no
+// ids it sends nothing, unless the kind names no job (QueueWide).
 func (q *queue) emit(kind backend.EventKind, ids []string) {
-	if len(ids) == 0 && !queueWide(kind) {
+	if len(ids) == 0 && !kind.QueueWide() {
 		return
 	}
 	ev := backend.Event{Queue: q.name, Kind: kind, IDs: ids}
@@ -411,15 +411,6 @@ func (q *queue) emit(kind backend.EventKind, ids []string) {
 		default:
 		}
 	}
-}
-
-// queueWide reports whether events of kind are about the whole queue.
-func queueWide(kind backend.EventKind) bool {
-	switch kind {
-	case backend.EventPurged, backend.EventPaused, backend.EventResumed, backend.EventLimits:
-		return true
-	}
-	return false
 }
 
 // eventIDs collects ids for an event only when someone listens, so the hot
