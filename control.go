@@ -14,6 +14,14 @@ import (
 // backend.Limits.
 type Limits = backend.Limits
 
+// The events of Pause, Resume and SetLimits (Queue.Events), published
+// only when the call changed the queue's settings. They name no jobs.
+const (
+	EventPaused  = backend.EventPaused
+	EventResumed = backend.EventResumed
+	EventLimits  = backend.EventLimits
+)
+
 // Pause stops the queue from handing out jobs, in every process that
 // shares its store, until Resume: claims wait (a Worker's handlers stay
 // idle), jobs already running go on, enqueues land. The setting is kept

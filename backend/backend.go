@@ -555,8 +555,10 @@ type Stats struct {
 // call publishes one event per kind of change it made, listing every job it
 // changed that way, never one event per job: a Fail call may publish
 // retrying and dead, a Reclaim call reclaimed (requeued jobs) and dead
-// (poison jobs). Purge publishes purged with no ids. A repeated call
-// (see "Lost replies and repeated calls") publishes nothing. A backend may
+// (poison jobs). Purge publishes purged with no ids, and so do the
+// Controller's calls, with paused, resumed and limits, when they change
+// the queue's settings (see Controller). A repeated call (see "Lost
+// replies and repeated calls") publishes nothing. A backend may
 // write concurrent Enqueue calls of one queue together; their jobs may then
 // share one enqueued event.
 type Event struct {
@@ -567,6 +569,18 @@ type Event struct {
 
 // EventKind names what happened to the jobs of an Event.
 type EventKind string
+
+// QueueWide reports whether events of kind are about the whole queue and
+// name no job (purged, paused, resumed, limits): a reader that expects
+// ids, or a backend that drops events naming no job, tells them apart by
+// it.
+func (k EventKind) QueueWide() bool {
+	switch k {
+	case EventPurged, EventPaused, EventResumed, EventLimits:
+		return true
+	}
+	return false
+}
 
 // The event kinds.
 const (
@@ -584,4 +598,10 @@ const (
 	// EventCancelled: jobs became cancelled (Canceller), at the cancel or
 	// when their claim ended.
 	EventCancelled EventKind = "cancelled"
+	// EventPaused, EventResumed and EventLimits: the queue was paused,
+	// resumed, or its limits changed (Controller). They name no jobs;
+	// Stats reads the settings.
+	EventPaused  EventKind = "paused"
+	EventResumed EventKind = "resumed"
+	EventLimits  EventKind = "limits"
 )

@@ -238,3 +238,17 @@ func TestValidateMessages(t *testing.T) {
 		t.Errorf("message %q does not say which job", msg)
 	}
 }
+
+func TestEventKindQueueWide(t *testing.T) {
+	for _, k := range []EventKind{EventPurged, EventPaused, EventResumed, EventLimits} {
+		if !k.QueueWide() {
+			t.Errorf("%s is not queue-wide", k)
+		}
+	}
+	for _, k := range []EventKind{EventEnqueued, EventClaimed, EventCompleted, EventRetrying, EventSnoozed, EventDead,
+		EventReclaimed, EventReleased, EventRetried, EventDeleted, EventCancelled, ""} {
+		if k.QueueWide() {
+			t.Errorf("%q is queue-wide, but its events name jobs", k)
+		}
+	}
+}

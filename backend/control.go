@@ -23,9 +23,15 @@ import (
 // claim's repeat (see "Lost replies and repeated calls") returns what its
 // first run took, whatever the settings say now.
 //
+// A call that changes the settings publishes one event, with no ids
+// (when the backend implements Subscriber): EventPaused, EventResumed or
+// EventLimits. A call that changes nothing, such as a Pause of a paused
+// queue or SetLimits with the limits the queue has, publishes nothing.
+//
 // Every method is idempotent by its nature: a repeat sets the same
 // setting again and changes nothing more (a repeated Resume may wake a
-// claimer that then finds nothing). They take no request id.
+// claimer that then finds nothing, and publishes nothing). They take no
+// request id.
 type Controller interface {
 	// Pause stops the queue's claims from handing out jobs until Resume.
 	// Jobs already claimed run on; enqueues, acknowledgements, reclaims

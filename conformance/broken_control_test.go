@@ -21,7 +21,61 @@ func controlBroken() []brokenBackend {
 		{"kind-limits-ignored", "KindLimits/ConcurrencyPassesOtherKinds, KindLimits/SlotFreedWakesClaim, KindLimits/RateCapsStarts", func() backend.Backend { return &kindSettings{Backend: mem(), mode: kindIgnored} }},
 		{"kind-limits-on-queue", "KindLimits/ConcurrencyPassesOtherKinds, KindLimits/HeldJobsArePending, KindLimits/Workers", func() backend.Backend { return &kindSettings{Backend: mem(), mode: kindOnQueue} }},
 		{"kind-concurrency-off-by-one", "KindLimits/ConcurrencyPassesOtherKinds, KindLimits/SlotFreedWakesClaim, KindLimits/Workers", func() backend.Backend { return &kindSettings{Backend: mem(), mode: kindExtraSlot} }},
+		{"settings-unpublished", "Events/Kind/paused, Events/Kind/resumed, Events/Kind/limits, Events/SettingsOnlyWhenChanged", func() backend.Backend { return &settingsEvents{Backend: mem(), drop: true} }},
+		{"settings-published-unchanged", "Events/SettingsOnlyWhenChanged", func() backend.Backend { return &settingsEvents{Backend: mem()} }},
 	}
+}
+
+// settingsEvents breaks "A call that changes the settings publishes one
+// event … A call that changes nothing … publishes nothing": with drop, no
+// setting's event reaches a subscriber, as from a backend that publishes
+// job events only; without it, every call publishes, as from a backend
+// that publishes what it was asked rather than what it changed.
+type settingsEvents struct {
+	*memory.Backend
+	drop  bool
+	relay relay
+}
+
+func (b *settingsEvents) Subscribe(ctx context.Context, queue string) (<-chan backend.Event, error) {
+	return b.relay.subscribe(ctx, b.Backend, queue, func(ev backend.Event) []backend.Event {
+		switch ev.Kind {
+		case backend.EventPaused, backend.EventResumed, backend.EventLimits:
+			if b.drop {
+				return nil
+			}
+		}
+		return []backend.Event{ev}
+	})
+}
+
+// set runs call, and publishes kind itself when call changed nothing
+// (and so published nothing) and the events are not dropped.
+func (b *settingsEvents) set(ctx context.Context, queue string, kind backend.EventKind, call func() error) error {
+	before, err := b.Backend.Stats(ctx, queue)
+	if err != nil {
+		return err
+	}
+	if err := call(); err != nil {
+		return err
+	}
+	after, err := b.Backend.Stats(ctx, queue)
+	if err == nil && !b.drop && after.Paused == before.Paused && after.Limits == before.Limits {
+		b.relay.publish(backend.Event{Queue: queue, Kind: kind})
+	}
+	return err
+}
+
+func (b *settingsEvents) Pause(ctx context.Context, queue string) error {
+	return b.set(ctx, queue, backend.EventPaused, func() error { return b.Backend.Pause(ctx, queue) })
+}
+
+func (b *settingsEvents) Resume(ctx context.Context, queue string) error {
+	return b.set(ctx, queue, backend.EventResumed, func() error { return b.Backend.Resume(ctx, queue) })
+}
+
+func (b *settingsEvents) SetLimits(ctx context.Context, p backend.LimitParams) error {
+	return b.set(ctx, p.Queue, backend.EventLimits, func() error { return b.Backend.SetLimits(ctx, p) })
 }
 
 // kindSettings is a memory backend whose Stats show the kinds' limits it

@@ -71,6 +71,8 @@ var mustCatch = []string{
 	"pause-ignored",
 	"concurrency-off-by-one",
 	"rate-per-claim",
+	"settings-unpublished",
+	"settings-published-unchanged",
 	// Unique keys.
 	"unique-ignored",
 	"unique-never-released",

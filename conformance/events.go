@@ -130,6 +130,17 @@ func eventCases() []eventCase {
 		{kind: backend.EventPurged, ready: pending, act: func(f *fixture, _ backend.ClaimedJob) {
 			require.NoError(f.t, f.b.Purge(f.ctx, backend.PurgeParams{Queue: f.q}))
 		}},
+		// The settings (backend.Controller): events about the queue.
+		{kind: backend.EventPaused, ready: pending, act: func(f *fixture, _ backend.ClaimedJob) { f.pause() }},
+		{kind: backend.EventResumed,
+			ready: func(f *fixture) backend.ClaimedJob {
+				f.pause()
+				return backend.ClaimedJob{}
+			},
+			act: func(f *fixture, _ backend.ClaimedJob) { f.resume() }},
+		{kind: backend.EventLimits, ready: pending, act: func(f *fixture, _ backend.ClaimedJob) {
+			f.setLimits(backend.Limits{Concurrency: 3})
+		}},
 	}
 }
 
@@ -145,9 +156,9 @@ func eventTests() []testCase {
 			job := c.ready(f)
 			ch := f.subscribe(open)
 			c.act(f, job)
-			if c.kind == backend.EventPurged {
+			if c.kind.QueueWide() {
 				ev := f.awaitEvent(ch, c.kind, "")
-				require.Empty(t, ev.IDs, "a purge names no jobs")
+				require.Empty(t, ev.IDs, "a %s event names no jobs", c.kind)
 				return
 			}
 			f.awaitEvent(ch, c.kind, job.ID)
@@ -158,7 +169,54 @@ func eventTests() []testCase {
 		testCase{name: "OnePerKindPerCall", run: testEventsPerCall},
 		testCase{name: "SlowReaderDoesNotBlock", run: testEventsSlowReader},
 		testCase{name: "ClosedWhenDone", run: testEventsClosed},
+		testCase{name: "SettingsOnlyWhenChanged", run: testEventsSettingsChanged},
 	)
+}
+
+// testEventsSettingsChanged changes the queue's settings, and sets them
+// again as they are: only the calls that change them publish, one event
+// each, naming no job. The events of one queue arrive in order, so all of
+// them have arrived once the event of a job enqueued last has.
+func testEventsSettingsChanged(t *testing.T, f *fixture) {
+	open := f.subscriber()
+	f.controller()
+	ch := f.subscribe(open)
+	l := backend.Limits{Concurrency: 2, Rate: 10, Per: time.Second}
+	for _, step := range []func(){
+		f.resume, // not paused: no change
+		f.pause,
+		f.pause,
+		func() { f.setLimits(l) },
+		func() { f.setLimits(l) },
+		func() { f.setLimits(backend.Limits{Concurrency: 2, Rate: 10, Per: 2 * time.Second}) }, // the period alone
+		func() { f.setLimits(backend.Limits{Concurrency: 3, Rate: 10, Per: 2 * time.Second}) }, // the concurrency alone
+		f.resume,
+		f.resume,
+		func() { f.setLimits(backend.Limits{}) },
+		func() { f.setLimits(backend.Limits{}) },
+	} {
+		step()
+	}
+	marker := f.enqueue1(func(j *backend.NewJob) { j.ID = "marker-" + j.ID })
+	var got []backend.EventKind
+	for {
+		ev := f.awaitEvent(ch, "", "")
+		if slices.Contains(ev.IDs, marker) {
+			break
+		}
+		if ev.Kind.QueueWide() {
+			require.Empty(t, ev.IDs, "a %s event names no jobs", ev.Kind)
+			got = append(got, ev.Kind)
+		}
+	}
+	require.Equal(t, []backend.EventKind{
+		backend.EventPaused,
+		backend.EventLimits,
+		backend.EventLimits,
+		backend.EventLimits,
+		backend.EventResumed,
+		backend.EventLimits,
+	}, got, "the events of pause, resume and limits, each published by a call that changed the settings only")
 }
 
 func testEventsOwnQueue(t *testing.T, f *fixture) {

@@ -80,16 +80,25 @@ func (l *limiter) rateWait(now time.Time) (d time.Duration, ok bool) {
 	return l.starts[len(l.starts)-l.limits.Rate].Add(l.limits.Per).Sub(now), true
 }
 
-// Pause implements backend.Controller.
+// Pause implements backend.Controller. A pause of a paused queue
+// publishes nothing.
 func (b *Backend) Pause(ctx context.Context, name string) error {
-	return b.setControl(ctx, name, func(q *queue) { q.ctl.paused = true })
+	return b.setControl(ctx, name, func(q *queue) {
+		if !q.ctl.paused {
+			q.ctl.paused = true
+			q.emit(backend.EventPaused, nil)
+		}
+	})
 }
 
 // Resume implements backend.Controller. It wakes every waiting claimer,
 // which finds out for itself whether it may take a job.
 func (b *Backend) Resume(ctx context.Context, name string) error {
 	return b.setControl(ctx, name, func(q *queue) {
-		q.ctl.paused = false
+		if q.ctl.paused {
+			q.ctl.paused = false
+			q.emit(backend.EventResumed, nil)
+		}
 		q.notify()
 	})
 }
@@ -104,16 +113,23 @@ func (b *Backend) SetLimits(ctx context.Context, p backend.LimitParams) error {
 	set := func(q *queue) {
 		defer q.notify()
 		if p.Kind == "" {
-			q.ctl.limits = p.Limits
+			if q.ctl.limits != p.Limits {
+				q.ctl.limits = p.Limits
+				q.emit(backend.EventLimits, nil)
+			}
 			if p.Rate == 0 {
 				q.ctl.starts = nil
 			}
 			return
 		}
 		l := q.ctl.kinds[p.Kind]
+		changed := l == nil || l.limits != p.Limits
 		switch {
 		case p.Limits.IsZero():
-			delete(q.ctl.kinds, p.Kind)
+			if l != nil {
+				delete(q.ctl.kinds, p.Kind)
+				q.emit(backend.EventLimits, nil)
+			}
 			return
 		case l == nil && len(q.ctl.kinds) >= backend.MaxLimitedKinds:
 			err = backend.ErrTooManyLimitedKinds
@@ -127,6 +143,9 @@ func (b *Backend) SetLimits(ctx context.Context, p backend.LimitParams) error {
 		}
 		if q.ctl.kinds == nil {
 			q.ctl.kinds = make(map[string]*limiter)
+		}
+		if changed {
+			q.emit(backend.EventLimits, nil)
 		}
 		l.limits = p.Limits
 		if p.Rate == 0 {

@@ -433,8 +433,10 @@ func (q *queue) toHistory(j *job, state backend.State, now time.Time, r backend.
 	}
 }
 
+// emit offers the event kind of ids to the queue's subscribers; with no
+// ids it sends nothing, unless the kind names no job (QueueWide).
 func (q *queue) emit(kind backend.EventKind, ids []string) {
-	if len(ids) == 0 && kind != backend.EventPurged {
+	if len(ids) == 0 && !kind.QueueWide() {
 		return
 	}
 	ev := backend.Event{Queue: q.name, Kind: kind, IDs: ids}

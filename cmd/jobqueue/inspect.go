@@ -360,12 +360,19 @@ func runEnqueue(ctx context.Context, e *cmdEnv, args []string) int {
 	delay := in.fs.Duration("delay", 0, "make the jobs claimable only after this `duration`")
 	maxAttempts := in.fs.Int("max-attempts", 0, "claims allowed per job (default: the queue's, 3)")
 	id := in.fs.String("id", "", "the job's `id`, for a single job; enqueuing an id the queue holds fails")
+	var uf uniqueFlags
+	uf.register(in.fs)
 	pos, code, ok := parse(in.fs, args)
 	if !ok {
 		return code
 	}
 	if len(pos) > 1 {
 		e.errorf("enqueue takes at most one JSON argument; quote it, or send several values on stdin")
+		return exitUsage
+	}
+	unique, err := uf.option()
+	if err != nil {
+		e.errorf("%v", err)
 		return exitUsage
 	}
 	var payloads []json.RawMessage
@@ -376,7 +383,6 @@ func runEnqueue(ctx context.Context, e *cmdEnv, args []string) int {
 		}
 		payloads = append(payloads, json.RawMessage(pos[0]))
 	} else {
-		var err error
 		if payloads, err = readJSONValues(io.LimitReader(e.stdin, maxStdin)); err != nil {
 			e.errorf("stdin: %v", err)
 			return exitUsage
@@ -400,6 +406,13 @@ func runEnqueue(ctx context.Context, e *cmdEnv, args []string) int {
 		}
 		opts = append(opts, jobqueue.WithID(*id))
 	}
+	if unique != nil {
+		if len(payloads) != 1 {
+			e.errorf("-unique names one job's key, but stdin held %d", len(payloads))
+			return exitUsage
+		}
+		opts = append(opts, unique)
+	}
 	q, closeQ, err := e.inspectQueue(ctx, in.qf)
 	if err != nil {
 		e.errorf("%v", err)
@@ -418,12 +431,24 @@ func runEnqueue(ctx context.Context, e *cmdEnv, args []string) int {
 		}
 		ids, err = q.EnqueueBatch(ctx, vs, opts...)
 	}
+	if errors.Is(err, jobqueue.ErrDuplicate) && len(ids) == 1 && ids[0] != "" {
+		// Nothing was stored, as for an id the queue holds, so the exit
+		// code is an error's; stdout names the job that holds the key,
+		// which is what a script that wants one such job looks for.
+		if in.json {
+			e.printJSON(map[string]any{"queue": q.Name(), "enqueued": []string{}, "duplicate": true, "existing_id": ids[0]})
+		} else {
+			fmt.Fprintln(e.stdout, ids[0])
+		}
+		e.errorf("duplicate: job %s holds unique key %q in queue %q; nothing enqueued", ids[0], uf.key, q.Name())
+		return exitError
+	}
 	if err != nil {
 		e.errorf("%v", err)
 		return exitError
 	}
 	if in.json {
-		e.printJSON(map[string]any{"queue": q.Name(), "enqueued": ids})
+		e.printJSON(map[string]any{"queue": q.Name(), "enqueued": ids, "duplicate": false})
 		return exitOK
 	}
 	for _, id := range ids {

@@ -511,12 +511,16 @@ func decodeStats(v any) (backend.Stats, error) {
 }
 
 // ParseEvent reads one message of the events channel, written by the
-// scripts as "kind id1 id2 ...".
+// scripts as "kind id1 id2 ...", or as "kind" alone for an event about
+// the whole queue (purged, paused, resumed, limits), whose IDs are nil
+// as on the memory backend, not an empty list.
 func ParseEvent(queue, msg string) backend.Event {
 	f := strings.Fields(msg)
 	ev := backend.Event{Queue: queue}
 	if len(f) > 0 {
 		ev.Kind = backend.EventKind(f[0])
+	}
+	if len(f) > 1 {
 		ev.IDs = f[1:]
 	}
 	return ev

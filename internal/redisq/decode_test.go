@@ -188,7 +188,9 @@ func TestParseEvent(t *testing.T) {
 	if ev.Queue != "q" || ev.Kind != backend.EventCompleted || !reflect.DeepEqual(ev.IDs, []string{"a", "b"}) {
 		t.Errorf("ParseEvent = %+v", ev)
 	}
-	if ev := ParseEvent("q", "purged"); ev.Kind != backend.EventPurged || len(ev.IDs) != 0 {
-		t.Errorf("ParseEvent(purged) = %+v", ev)
+	for _, kind := range []backend.EventKind{backend.EventPurged, backend.EventPaused, backend.EventResumed, backend.EventLimits} {
+		if ev := ParseEvent("q", string(kind)); ev.Kind != kind || ev.IDs != nil {
+			t.Errorf("ParseEvent(%s) = %#v, want nil IDs", kind, ev)
+		}
 	}
 }

@@ -36,7 +36,8 @@
 //	                                  left the retention
 //	queue:{jobs}:marker       list    at most one element; armed by an enqueue that finds a level empty
 //	                                  or adds delayed jobs, and by a claim that leaves jobs pending
-//	queue:{jobs}:events       pubsub  "kind id1 id2 ...", one message per kind per call
+//	queue:{jobs}:events       pubsub  "kind id1 id2 ...", one message per kind per call; "purged",
+//	                                  "paused", "resumed" and "limits" alone, naming no job
 //
 // The queue name is checked by backend.ValidateQueueName first, so it can
 // never contain the braces or colons that would break the layout. Finished

@@ -16,27 +16,35 @@
 -- marker: a waiting claimer looks again at once, and claim.lua chains the
 -- wake-up on while jobs are left and the settings allow. Removing the rate
 -- limit deletes its window (starts_key). A repeat sets the same again.
+-- A call that changes the settings publishes "paused", "resumed" or
+-- "limits" (naming no job); one that leaves them as they were, a repeat
+-- included, publishes nothing.
 local op, key = ARGV[3], control_key()
 if op == 'pause' then
-  redis.call('HSET', key, 'paused', '1')
+  if redis.call('HSET', key, 'paused', '1') == 1 then
+    publish_queue('paused')
+  end
   return 1
 elseif op == 'resume' then
   if redis.call('HDEL', key, 'paused') == 1 then
     arm_marker()
+    publish_queue('resumed')
   end
   return 1
 end
 local conc, rate, per = ARGV[4], ARGV[5], ARGV[6]
 if op == 'klimits' then
   local kind, limits = ARGV[7], kind_key('klimits')
+  local was, value = redis.call('HGET', limits, kind), conc .. ' ' .. rate .. ' ' .. per
   if conc == '0' and rate == '0' then
+    value = false
     redis.call('HDEL', limits, kind)
     redis.call('DEL', kind_key('krun', kind), kind_key('kstarts', kind))
   else
     if redis.call('HEXISTS', limits, kind) == 0 and redis.call('HLEN', limits) >= MAX_LIMITED_KINDS then
       return redis.error_reply('TOOMANYKINDS ' .. MAX_LIMITED_KINDS)
     end
-    redis.call('HSET', limits, kind, conc .. ' ' .. rate .. ' ' .. per)
+    redis.call('HSET', limits, kind, value)
     if conc == '0' then
       redis.call('DEL', kind_key('krun', kind))
     end
@@ -46,8 +54,16 @@ if op == 'klimits' then
     redis.call('HSET', key, 'kinds', '1')
   end
   arm_marker()
+  if was ~= value then
+    publish_queue('limits')
+  end
   return 1
 end
+-- The fields hold what this script wrote, so comparing the strings
+-- compares the limits; a missing field is no limit, '0'. A period counts
+-- only with a rate.
+local was = redis.call('HMGET', key, 'conc', 'rate', 'per_ms')
+local changed = (was[1] or '0') ~= conc or (was[2] or '0') ~= rate or (rate ~= '0' and was[3] ~= per)
 if conc == '0' then
   redis.call('HDEL', key, 'conc', 'slot_wanted')
 else
@@ -60,4 +76,7 @@ else
   redis.call('HSET', key, 'rate', rate, 'per_ms', per)
 end
 arm_marker()
+if changed then
+  publish_queue('limits')
+end
 return 1

@@ -264,6 +264,12 @@ local function publish(kind, ids)
   end
 end
 
+-- publish_queue sends an event about the whole queue, which names no job:
+-- "purged", or a change of its settings ("paused", "resumed", "limits").
+local function publish_queue(kind)
+  redis.call('PUBLISH', CHANNEL, kind)
+end
+
 -- CHUNK bounds the arguments of one multi-value command built with
 -- unpack, which Lua's C stack limits to a few thousand values.
 local CHUNK = 1000

@@ -64,5 +64,5 @@ end
 del_all(gone)
 redis.call('DEL', K_STATS, K_MARKER, workers_key(), schedules_key())
 remember('1')
-redis.call('PUBLISH', CHANNEL, 'purged')
+publish_queue('purged')
 return 0
