@@ -194,6 +194,12 @@ func testEventsSettingsChanged(t *testing.T, f *fixture) {
 		f.resume,
 		func() { f.setLimits(backend.Limits{}) },
 		func() { f.setLimits(backend.Limits{}) },
+		// A kind's limits are settings too.
+		func() { f.setKindLimits("video", backend.Limits{}) }, // none to remove
+		func() { f.setKindLimits("video", backend.Limits{Rate: 5, Per: time.Second}) },
+		func() { f.setKindLimits("video", backend.Limits{Rate: 5, Per: time.Second}) },
+		func() { f.setKindLimits("video", backend.Limits{Concurrency: 1, Rate: 5, Per: time.Second}) },
+		func() { f.setKindLimits("video", backend.Limits{}) },
 	} {
 		step()
 	}
@@ -216,7 +222,10 @@ func testEventsSettingsChanged(t *testing.T, f *fixture) {
 		backend.EventLimits,
 		backend.EventResumed,
 		backend.EventLimits,
-	}, got, "the events of pause, resume and limits, each published by a call that changed the settings only")
+		backend.EventLimits,
+		backend.EventLimits,
+		backend.EventLimits,
+	}, got, "the events of pause, resume and limits (a kind's too), each published by a call that changed the settings only")
 }
 
 func testEventsOwnQueue(t *testing.T, f *fixture) {
