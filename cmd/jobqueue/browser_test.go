@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -12,77 +10,22 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/jobqueue-go/jobqueue"
+	"github.com/jobqueue-go/jobqueue/internal/browsertest"
 )
 
-const chromiumPath = "/usr/bin/chromium"
-
-// inCI reports whether the environment says this is a CI run, where a
-// missing browser must fail the test rather than skip it.
-func inCI() bool {
-	v, err := strconv.ParseBool(os.Getenv("CI"))
-	return err == nil && v
-}
-
-// newBrowser starts headless Chromium for one test and returns a context
-// whose actions run in its tab.
-func newBrowser(t *testing.T) context.Context {
-	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if inCI() {
-			t.Fatalf("browser test needs %s (Debian package chromium), and CI is set: %v", chromiumPath, err)
-		}
-		t.Skipf("skipping the browser test: %s not found (install the Debian chromium package); under CI=true this fails", chromiumPath)
-	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1440, 1000),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
-	t.Cleanup(func() {
-		cancel()
-		cancelAlloc()
-	})
-	// The first run starts the browser; it must not carry a timeout.
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start %s: %v", chromiumPath, err)
-	}
-	return ctx
-}
-
-// step runs browser actions with a deadline, failing the test with what
-// it was doing.
-func step(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
-	t.Helper()
-	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	if err := chromedp.Do(sctx, actions...); err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-}
-
-// until waits for a JavaScript predicate on the page.
-func until(expr string) chromedp.Action[chromedp.Void] {
-	return chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(12*time.Second))
-}
+// The shared browser helpers, under the names these tests use.
+var (
+	newBrowser     = browsertest.New
+	step           = browsertest.Step
+	until          = browsertest.Until
+	count          = browsertest.Count
+	saveScreenshot = browsertest.SaveScreenshot
+)
 
 // setKnob moves a range input as a user would, firing its input event.
 func setKnob(sel, value string) chromedp.Action[chromedp.Void] {
 	return chromedp.Evaluate[chromedp.Void](fmt.Sprintf(
 		`(() => { const el = document.querySelector(%q); el.value = %q; el.dispatchEvent(new Event("input", {bubbles: true})); })()`, sel, value))
-}
-
-func count(sel string) string {
-	return fmt.Sprintf("document.querySelectorAll(%q).length", sel)
 }
 
 func TestBrowserDashboard(t *testing.T) {
@@ -241,32 +184,6 @@ func quoteAll(ids []string) string {
 		s += strconv.Quote(id)
 	}
 	return s
-}
-
-// saveScreenshot saves a PNG of the page in the test's temp dir and, when
-// JOBQUEUE_SCREENSHOT_DIR is set, there too.
-func saveScreenshot(t *testing.T, ctx context.Context, name string, shot chromedp.Action[[]byte]) {
-	t.Helper()
-	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	png, err := chromedp.Run(sctx, shot)
-	if err != nil {
-		t.Fatalf("screenshot: %v", err)
-	}
-	dirs := []string{t.TempDir()}
-	if d := os.Getenv("JOBQUEUE_SCREENSHOT_DIR"); d != "" {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		dirs = append(dirs, d)
-	}
-	for _, d := range dirs {
-		p := filepath.Join(d, name)
-		if err := os.WriteFile(p, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("screenshot saved to %s", p)
-	}
 }
 
 // TestBrowserSchedules runs the demo's Scheduler with a schedule that
