@@ -1,0 +1,535 @@
+package dashboard
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jobqueue-go/jobqueue"
+	"github.com/jobqueue-go/jobqueue/backend"
+)
+
+// Limits of the API.
+const (
+	// DefaultPageSize and MaxPageSize bound a page of jobs. A job's
+	// summary is read with one Get, which returns its whole record,
+	// payload included, so a page costs one round trip per job and the
+	// bytes of its payloads: the cap bounds what a poll costs.
+	DefaultPageSize = 25
+	MaxPageSize     = 50
+	// SearchWindow is how many ids, from the cursor on, a search by id
+	// prefix looks through: ids alone are cheap to list, and only the
+	// matches are read.
+	SearchWindow = 1000
+	// PreviewBytes bounds the payload preview and the error shown in a
+	// list; the drawer shows the whole job.
+	PreviewBytes = 200
+	// DrawerPayloadBytes bounds the payload and result the drawer shows of
+	// one job; past it they are cut and marked so.
+	DrawerPayloadBytes = 256 << 10
+	// BulkBatch is how many dead jobs one "retry all" or "delete all"
+	// request handles; the page repeats it until none is left, so no
+	// request holds the store or the server for long.
+	BulkBatch = 500
+	// RateMinutes is how many whole minutes of history a queue's rates
+	// average.
+	RateMinutes = 5
+	// HistoryMinutes is what GET api/history reports without a minutes
+	// parameter: the hour the page charts.
+	HistoryMinutes = 60
+	// readConcurrency is how many store calls one request makes at once.
+	readConcurrency = 8
+)
+
+// ---- views ----
+
+// depths are a queue's jobs in each state.
+type depths struct {
+	Pending    int64 `json:"pending"`
+	Scheduled  int64 `json:"scheduled"`
+	Processing int64 `json:"processing"`
+	Completed  int64 `json:"completed"`
+	Dead       int64 `json:"dead"`
+	Cancelled  int64 `json:"cancelled"`
+}
+
+// totals are a queue's counters since its last purge.
+type totals struct {
+	Enqueued  int64 `json:"enqueued"`
+	Claimed   int64 `json:"claimed"`
+	Completed int64 `json:"completed"`
+	Retried   int64 `json:"retried"`
+	Dead      int64 `json:"dead"`
+	Reclaimed int64 `json:"reclaimed"`
+	Cancelled int64 `json:"cancelled"`
+}
+
+// limitsView is one set of limits; zero fields set none.
+type limitsView struct {
+	Concurrency int   `json:"concurrency,omitempty"`
+	Rate        int   `json:"rate,omitempty"`
+	PerMS       int64 `json:"per_ms,omitempty"`
+}
+
+func newLimits(l jobqueue.Limits) limitsView {
+	return limitsView{Concurrency: l.Concurrency, Rate: l.Rate, PerMS: l.Per.Milliseconds()}
+}
+
+// rates are jobs per minute, averaged over the last RateMinutes whole
+// minutes of the store's history.
+type rates struct {
+	Minutes   int     `json:"minutes"`
+	Enqueued  float64 `json:"enqueued"`
+	Completed float64 `json:"completed"`
+	Failed    float64 `json:"failed"`
+	Dead      float64 `json:"dead"`
+}
+
+// queueView is one queue as the page shows it.
+type queueView struct {
+	Name       string                `json:"name"`
+	Depth      depths                `json:"depth"`
+	Totals     totals                `json:"totals"`
+	LatencyMS  int64                 `json:"latency_ms"`
+	LeaseMS    int64                 `json:"lease_ms"`
+	Workers    int64                 `json:"workers"`
+	Paused     bool                  `json:"paused"`
+	Limits     limitsView            `json:"limits"`
+	KindLimits map[string]limitsView `json:"kind_limits"`
+	// Rates is nil on a backend that keeps no history.
+	Rates *rates `json:"rates"`
+}
+
+// view reads q's stats and, when its backend keeps history, its rates.
+func view(ctx context.Context, q *jobqueue.Queue) (queueView, error) {
+	st, err := q.Stats(ctx)
+	if err != nil {
+		return queueView{}, err
+	}
+	v := queueView{
+		Name: q.Name(),
+		Depth: depths{Pending: st.Pending, Scheduled: st.Scheduled, Processing: st.Processing,
+			Completed: st.Completed, Dead: st.Dead, Cancelled: st.Cancelled},
+		Totals: totals{Enqueued: st.EnqueuedTotal, Claimed: st.ClaimedTotal, Completed: st.CompletedTotal,
+			Retried: st.RetriedTotal, Dead: st.DeadTotal, Reclaimed: st.ReclaimedTotal, Cancelled: st.CancelledTotal},
+		LatencyMS:  st.Latency.Milliseconds(),
+		LeaseMS:    q.Lease().Milliseconds(),
+		Workers:    st.Workers,
+		Paused:     st.Paused,
+		Limits:     newLimits(st.Limits),
+		KindLimits: map[string]limitsView{},
+	}
+	for k, l := range st.KindLimits {
+		v.KindLimits[k] = newLimits(l)
+	}
+	// The last point is the current minute, still counting: the rates
+	// average the whole minutes before it.
+	points, err := q.History(ctx, RateMinutes+1)
+	switch {
+	case errors.Is(err, errors.ErrUnsupported):
+		return v, nil
+	case err != nil:
+		return queueView{}, err
+	}
+	r := &rates{Minutes: RateMinutes}
+	for _, p := range points[:max(0, len(points)-1)] {
+		r.Enqueued += float64(p.Enqueued)
+		r.Completed += float64(p.Completed)
+		r.Failed += float64(p.Failed)
+		r.Dead += float64(p.Dead)
+	}
+	r.Enqueued /= RateMinutes
+	r.Completed /= RateMinutes
+	r.Failed /= RateMinutes
+	r.Dead /= RateMinutes
+	v.Rates = r
+	return v, nil
+}
+
+// ---- reads ----
+
+// overviewEntry is one queue of the overview: its view, or why there is
+// none.
+type overviewEntry struct {
+	queueView
+	Error string     `json:"error,omitempty"`
+	Since *time.Time `json:"since,omitempty"`
+}
+
+// handleOverview answers GET api/overview: every queue's view, in the
+// order given to New. A queue whose store does not answer carries its
+// error and the start of its outage; when none answers, the reply is the
+// 503 of the first.
+func (h *handler) handleOverview(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := h.call(r)
+	defer cancel()
+	views := make([]queueView, len(h.queues))
+	errs := make([]error, len(h.queues))
+	each(len(h.queues), func(i int) { views[i], errs[i] = view(ctx, h.queues[i]) })
+	out := make([]overviewEntry, len(h.queues))
+	failures := 0
+	for i, q := range h.queues {
+		if errs[i] == nil {
+			h.outages.answered(q.Name())
+			out[i] = overviewEntry{queueView: views[i]}
+			continue
+		}
+		if r.Context().Err() != nil || failures == len(h.queues)-1 {
+			h.failed(w, r, q, errs[i])
+			return
+		}
+		failures++
+		msg := h.unavailable(errs[i])
+		since := h.outages.failed(q.Name(), msg)
+		out[i] = overviewEntry{queueView: queueView{Name: q.Name()}, Error: msg, Since: &since}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"queues": out, "read_only": h.cfg.readOnly, "now_ms": time.Now().UnixMilli()})
+}
+
+// handleQueue answers GET api/queue?queue=NAME: one queue's view.
+func (h *handler) handleQueue(w http.ResponseWriter, r *http.Request) {
+	q, ok := h.queue(w, r)
+	if !ok {
+		return
+	}
+	ctx, cancel := h.call(r)
+	defer cancel()
+	v, err := view(ctx, q)
+	if err != nil {
+		h.failed(w, r, q, err)
+		return
+	}
+	h.outages.answered(q.Name())
+	writeJSON(w, http.StatusOK, map[string]any{"queue": v, "read_only": h.cfg.readOnly, "now_ms": time.Now().UnixMilli()})
+}
+
+// historyPoint is one minute of a queue's history.
+type historyPoint struct {
+	Minute    time.Time `json:"minute"`
+	Enqueued  int64     `json:"enqueued"`
+	Completed int64     `json:"completed"`
+	Failed    int64     `json:"failed"`
+	Retried   int64     `json:"retried"`
+	Dead      int64     `json:"dead"`
+	Reclaimed int64     `json:"reclaimed"`
+	Cancelled int64     `json:"cancelled"`
+}
+
+// handleHistory answers GET api/history?queue=NAME&minutes=N (1 to 1440,
+// default 60): the queue's counts of each minute, oldest first, the last
+// the current minute on the store's clock. 501 on a backend that keeps
+// no history.
+func (h *handler) handleHistory(w http.ResponseWriter, r *http.Request) {
+	q, ok := h.queue(w, r)
+	if !ok {
+		return
+	}
+	minutes, ok := intParam(w, r, "minutes", HistoryMinutes, 1, 1440)
+	if !ok {
+		return
+	}
+	ctx, cancel := h.call(r)
+	defer cancel()
+	points, err := q.History(ctx, minutes)
+	if err != nil {
+		h.failed(w, r, q, err)
+		return
+	}
+	h.outages.answered(q.Name())
+	out := make([]historyPoint, len(points))
+	for i, p := range points {
+		out[i] = historyPoint{Minute: p.Minute.UTC(), Enqueued: p.Enqueued, Completed: p.Completed, Failed: p.Failed,
+			Retried: p.Retried, Dead: p.Dead, Reclaimed: p.Reclaimed, Cancelled: p.Cancelled}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"queue": q.Name(), "minutes": minutes, "points": out})
+}
+
+// jobSummary is a job as a list shows it.
+type jobSummary struct {
+	ID           string `json:"id"`
+	State        string `json:"state"`
+	Kind         string `json:"kind,omitempty"`
+	Priority     int    `json:"priority,omitempty"`
+	Attempts     int    `json:"attempts"`
+	MaxAttempts  int    `json:"max_attempts"`
+	EnqueuedAtMS int64  `json:"enqueued_at_ms,omitempty"`
+	RunAtMS      int64  `json:"run_at_ms,omitempty"`
+	ClaimedAtMS  int64  `json:"claimed_at_ms,omitempty"`
+	LeaseUntilMS int64  `json:"lease_until_ms,omitempty"`
+	FinishedAtMS int64  `json:"finished_at_ms,omitempty"`
+	LastError    string `json:"last_error,omitempty"`
+	// Preview is the payload's first PreviewBytes bytes, as text;
+	// PayloadBytes its whole size.
+	Preview      string `json:"preview"`
+	PayloadBytes int    `json:"payload_bytes"`
+}
+
+func summarize(info jobqueue.JobInfo) jobSummary {
+	return jobSummary{
+		ID:           info.ID,
+		State:        string(info.State),
+		Kind:         info.Kind,
+		Priority:     info.Priority,
+		Attempts:     info.Attempts,
+		MaxAttempts:  info.MaxAttempts,
+		EnqueuedAtMS: unixMS(info.EnqueuedAt),
+		RunAtMS:      unixMS(info.RunAt),
+		ClaimedAtMS:  unixMS(info.ClaimedAt),
+		LeaseUntilMS: unixMS(info.LeaseUntil),
+		FinishedAtMS: unixMS(info.FinishedAt),
+		LastError:    cut(info.LastError, PreviewBytes),
+		Preview:      cut(string(info.Payload), PreviewBytes),
+		PayloadBytes: len(info.Payload),
+	}
+}
+
+// cut returns s's first n bytes at most, as valid UTF-8, with "…" when
+// something was cut.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return strings.ToValidUTF8(s, "\uFFFD")
+	}
+	// Back off to the start of a rune cut in half (a few bytes at most,
+	// whatever the data).
+	for i := 0; i < utf8.UTFMax && n > 0 && !utf8.RuneStart(s[n]); i++ {
+		n--
+	}
+	s = s[:n]
+	return strings.ToValidUTF8(s, "\uFFFD") + "…"
+}
+
+func unixMS(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+// cursor is where a list goes on. The backend lists by offset, so a cursor
+// is an offset in disguise: a list that changes under it (dead jobs
+// arriving at its head) shifts the pages, which may then repeat or skip
+// a job. It is opaque so that a backend able to do better can be used
+// without changing the API.
+type cursor struct {
+	state  jobqueue.State
+	offset int
+}
+
+func (c cursor) String() string {
+	return base64.RawURLEncoding.EncodeToString([]byte("v1:" + string(c.state) + ":" + strconv.Itoa(c.offset)))
+}
+
+func parseCursor(s string, state jobqueue.State) (cursor, error) {
+	if s == "" {
+		return cursor{state: state}, nil
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	parts := strings.Split(string(raw), ":")
+	if err != nil || len(parts) != 3 || parts[0] != "v1" {
+		return cursor{}, fmt.Errorf("cursor %q is not one this dashboard gave", s)
+	}
+	off, err := strconv.Atoi(parts[2])
+	if err != nil || off < 0 {
+		return cursor{}, fmt.Errorf("cursor %q is not one this dashboard gave", s)
+	}
+	if jobqueue.State(parts[1]) != state {
+		return cursor{}, fmt.Errorf("cursor of the %s list used for the %s list", parts[1], state)
+	}
+	return cursor{state: state, offset: off}, nil
+}
+
+// handleJobs answers GET api/jobs?queue=NAME&state=STATE: a page of the
+// jobs in one state, in the state's order, from cursor (the start
+// without one), limit jobs at most (1 to MaxPageSize, default
+// DefaultPageSize). With prefix, it looks through the next SearchWindow
+// ids for those that start with it; with kind, it drops the page's jobs of
+// other kinds (the page may then hold fewer jobs). next_cursor, when not
+// empty, continues the list.
+func (h *handler) handleJobs(w http.ResponseWriter, r *http.Request) {
+	q, ok := h.queue(w, r)
+	if !ok {
+		return
+	}
+	state, err := backend.ParseState(r.FormValue("state"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, reason(err))
+		return
+	}
+	cur, err := parseCursor(r.FormValue("cursor"), state)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	limit, ok := intParam(w, r, "limit", DefaultPageSize, 1, MaxPageSize)
+	if !ok {
+		return
+	}
+	prefix, kind := r.FormValue("prefix"), r.FormValue("kind")
+	ctx, cancel := h.call(r)
+	defer cancel()
+
+	window := limit
+	if prefix != "" {
+		window = SearchWindow
+	}
+	ids, err := q.List(ctx, state, cur.offset, window)
+	if err != nil {
+		h.failed(w, r, q, err)
+		return
+	}
+	scanned, more := len(ids), len(ids) == window
+	if prefix != "" {
+		var matched []string
+		for i, id := range ids {
+			if strings.HasPrefix(id, prefix) {
+				matched = append(matched, id)
+				if len(matched) == limit {
+					scanned, more = i+1, i+1 < len(ids) || more
+					break
+				}
+			}
+		}
+		ids = matched
+	}
+	infos, err := getAll(ctx, q, ids)
+	if err != nil {
+		h.failed(w, r, q, err)
+		return
+	}
+	h.outages.answered(q.Name())
+	jobs := make([]jobSummary, 0, len(infos))
+	for _, info := range infos {
+		if kind == "" || info.Kind == kind {
+			jobs = append(jobs, summarize(info))
+		}
+	}
+	next := ""
+	if more {
+		next = cursor{state: state, offset: cur.offset + scanned}.String()
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"queue": q.Name(), "state": state, "jobs": jobs,
+		"offset": cur.offset, "scanned": scanned, "next_cursor": next,
+		"prefix": prefix, "kind": kind, "limit": limit, "now_ms": time.Now().UnixMilli(),
+	})
+}
+
+// getAll reads the records of ids, readConcurrency at a time, in order;
+// a job that left the queue since it was listed is skipped.
+func getAll(ctx context.Context, q *jobqueue.Queue, ids []string) ([]jobqueue.JobInfo, error) {
+	infos := make([]jobqueue.JobInfo, len(ids))
+	errs := make([]error, len(ids))
+	each(len(ids), func(i int) { infos[i], errs[i] = q.Get(ctx, ids[i]) })
+	out := infos[:0]
+	for i, info := range infos {
+		switch {
+		case errs[i] == nil:
+			out = append(out, info)
+		case !errors.Is(errs[i], jobqueue.ErrNotFound):
+			return nil, errs[i]
+		}
+	}
+	return out, nil
+}
+
+// each calls f(0) … f(n-1), readConcurrency at a time.
+func each(n int, f func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(n, readConcurrency) {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				f(i)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// jobDetail is one job's whole record, as the drawer shows it.
+type jobDetail struct {
+	jobSummary
+	Headers   map[string]string `json:"headers,omitempty"`
+	TimeoutMS int64             `json:"timeout_ms,omitempty"`
+	ExpiresAt int64             `json:"expires_at_ms,omitempty"`
+	// Payload and Result are the job's JSON, or a JSON string when they
+	// are not JSON or were cut at DrawerPayloadBytes (PayloadCut,
+	// ResultCut).
+	Payload    json.RawMessage `json:"payload"`
+	PayloadCut bool            `json:"payload_cut,omitempty"`
+	Result     json.RawMessage `json:"result,omitempty"`
+	ResultCut  bool            `json:"result_cut,omitempty"`
+	// LastError is whole here; the store keeps the last attempt's error
+	// only.
+	LastError string `json:"last_error,omitempty"`
+}
+
+// embedJSON returns b to embed in a reply: as it is when it is JSON of at
+// most DrawerPayloadBytes, else as a JSON string, cut, and whether it
+// was cut.
+func embedJSON(b []byte) (json.RawMessage, bool) {
+	if len(b) == 0 {
+		return nil, false
+	}
+	if len(b) <= DrawerPayloadBytes && json.Valid(b) {
+		return json.RawMessage(b), false
+	}
+	s := string(b)
+	cutOff := len(b) > DrawerPayloadBytes
+	if cutOff {
+		s = cut(s, DrawerPayloadBytes)
+	}
+	out, _ := json.Marshal(strings.ToValidUTF8(s, "\uFFFD"))
+	return out, cutOff
+}
+
+// handleJob answers GET api/job?queue=NAME&id=ID: one job's record.
+func (h *handler) handleJob(w http.ResponseWriter, r *http.Request) {
+	q, ok := h.queue(w, r)
+	if !ok {
+		return
+	}
+	id := r.FormValue("id")
+	if id == "" {
+		writeError(w, http.StatusBadRequest, "the id parameter is missing")
+		return
+	}
+	ctx, cancel := h.call(r)
+	defer cancel()
+	info, err := q.Get(ctx, id)
+	if err != nil {
+		h.failed(w, r, q, err)
+		return
+	}
+	h.outages.answered(q.Name())
+	d := jobDetail{jobSummary: summarize(info), Headers: info.Headers, TimeoutMS: info.Timeout.Milliseconds(),
+		ExpiresAt: unixMS(info.ExpiresAt), LastError: info.LastError}
+	d.Preview = ""
+	d.Payload, d.PayloadCut = embedJSON(info.Payload)
+	d.Result, d.ResultCut = embedJSON(info.Result)
+	writeJSON(w, http.StatusOK, d)
+}
+
+// intParam reads a whole-number parameter from lo to hi, answering 400
+// itself when it is not one.
+func intParam(w http.ResponseWriter, r *http.Request, name string, def, lo, hi int) (int, bool) {
+	v := r.FormValue(name)
+	if v == "" {
+		return def, true
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("%s must be a whole number from %d to %d, got %q", name, lo, hi, v))
+		return 0, false
+	}
+	return n, true
+}
