@@ -3,6 +3,7 @@
 // Usage:
 //
 //	jobqueue serve [flags]          the web dashboard with a mock worker pool
+//	jobqueue dashboard [flags]      the dashboard of real queues (package dashboard)
 //	jobqueue stats                  depths and counters of a queue
 //	jobqueue list STATE             ids and summaries of the jobs in one state
 //	jobqueue show ID                one job's record
@@ -78,6 +79,7 @@ func (e *cmdEnv) errorf(format string, args ...any) {
 func commands() []command {
 	return []command{
 		{"serve", "[flags]", "run the web dashboard and demo worker pool", runServe},
+		{"dashboard", "[-queue NAME]... [flags]", "serve the dashboard of real queues (read-only unless -actions)", runDashboard},
 		{"stats", "[flags]", "show a queue's depths and counters", runStats},
 		{"history", "[-minutes N] [flags]", "show what happened to a queue minute by minute (the store keeps a day)", runHistory},
 		{"schedules", "[flags]", "list a queue's schedules (jobqueue.Scheduler): spec, time zone, last tick, next ticks", runSchedules},

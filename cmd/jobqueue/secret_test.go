@@ -66,11 +66,19 @@ type serving struct {
 // waits until it names its dashboard.
 func startServe(t *testing.T, getenv func(string) string, args ...string) *serving {
 	t.Helper()
+	return startCommand(t, getenv, "serve", args...)
+}
+
+// startCommand runs the subcommand name (serve or dashboard) with getenv
+// and args on a free loopback port, unless args give another -addr, and
+// waits until it names its dashboard.
+func startCommand(t *testing.T, getenv func(string) string, name string, args ...string) *serving {
+	t.Helper()
 	s := &serving{stderr: &syncBuffer{}, stdout: &syncBuffer{}, done: make(chan int, 1)}
 	env := &cmdEnv{stdin: strings.NewReader(""), stdout: s.stdout, stderr: s.stderr, getenv: getenv}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	go func() { s.done <- env.dispatch(ctx, append([]string{"serve", "-addr", "127.0.0.1:0"}, args...)) }()
+	go func() { s.done <- env.dispatch(ctx, append([]string{name, "-addr", "127.0.0.1:0"}, args...)) }()
 	t.Cleanup(func() {
 		cancel()
 		<-s.done
@@ -79,7 +87,7 @@ func startServe(t *testing.T, getenv func(string) string, args ...string) *servi
 		select {
 		case code := <-s.done:
 			s.done <- code
-			t.Fatalf("serve exited %d:\n%s", code, s.stderr.String())
+			t.Fatalf("%s exited %d:\n%s", name, code, s.stderr.String())
 		default:
 		}
 		out := s.stderr.String()

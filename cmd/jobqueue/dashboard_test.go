@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jobqueue-go/jobqueue"
+	"github.com/jobqueue-go/jobqueue/conformance/redistest"
+)
+
+// dashboardCall sends one request to a running dashboard command, with
+// edit to set what a test needs (credentials, Host), and returns the
+// status, the headers and the body.
+func dashboardCall(t *testing.T, s *serving, method, path string, form url.Values, edit func(*http.Request)) (int, http.Header, string) {
+	t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, s.base+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if edit != nil {
+		edit(req)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.StatusCode, res.Header, string(b)
+}
+
+// redisQueues opens queues of the given names on the shared Redis, as
+// another process would, and returns them with the getenv that points the
+// command at that Redis.
+func redisQueues(t *testing.T, names ...string) ([]*jobqueue.Queue, func(string) string) {
+	t.Helper()
+	srv := redistest.Shared(t)
+	ob, err := openBackend(context.Background(), backendGoredis, srv.URL, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ob.Close)
+	qs := make([]*jobqueue.Queue, len(names))
+	for i, name := range names {
+		if qs[i], err = jobqueue.New(ob.Backend, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return qs, envOf(map[string]string{"REDIS_URL": srv.URL})
+}
+
+// TestDashboardCommand serves two queues of a real Redis with "jobqueue
+// dashboard": read-only by default, changing them with -actions.
+func TestDashboardCommand(t *testing.T) {
+	a, b := fmt.Sprintf("dash-a-%d", time.Now().UnixNano()), fmt.Sprintf("dash-b-%d", time.Now().UnixNano())
+	qs, getenv := redisQueues(t, a, b)
+	ctx := context.Background()
+	for i, q := range qs {
+		for range i + 1 {
+			if _, err := q.Enqueue(ctx, map[string]any{"to": "ada@example.com"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+
+	s := startCommand(t, getenv, "dashboard", "-queue", a, "-queue", b)
+	if out := s.stderr.String(); !strings.Contains(out, "read-only") || !strings.Contains(out, "Redis at ") {
+		t.Errorf("stderr does not say read-only and which Redis:\n%s", out)
+	}
+	code, _, body := dashboardCall(t, s, http.MethodGet, "/api/overview", nil, nil)
+	var ov struct {
+		Queues []struct {
+			Name  string
+			Depth struct{ Pending int }
+		}
+		ReadOnly bool `json:"read_only"`
+	}
+	if err := json.Unmarshal([]byte(body), &ov); err != nil || code != http.StatusOK {
+		t.Fatalf("overview: %d %s (%v)", code, body, err)
+	}
+	if len(ov.Queues) != 2 || ov.Queues[0].Name != a || ov.Queues[1].Name != b || ov.Queues[0].Depth.Pending != 1 || ov.Queues[1].Depth.Pending != 2 || !ov.ReadOnly {
+		t.Fatalf("overview: %+v", ov)
+	}
+	code, _, body = dashboardCall(t, s, http.MethodPost, "/api/pause", url.Values{"queue": {a}}, nil)
+	if code != http.StatusForbidden {
+		t.Fatalf("pause on a read-only dashboard: %d %s", code, body)
+	}
+	if st, _ := qs[0].Stats(ctx); st.Paused {
+		t.Fatal("a read-only dashboard paused the queue")
+	}
+	if code := s.stop(); code != exitOK {
+		t.Fatalf("dashboard exited %d", code)
+	}
+
+	s = startCommand(t, getenv, "dashboard", "-queue", a, "-actions")
+	code, _, body = dashboardCall(t, s, http.MethodPost, "/api/pause", url.Values{"queue": {a}}, nil)
+	if code != http.StatusOK {
+		t.Fatalf("pause with -actions: %d %s", code, body)
+	}
+	if st, _ := qs[0].Stats(ctx); !st.Paused {
+		t.Fatal("-actions: the queue is not paused")
+	}
+	if err := qs[0].Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDashboardCommandAuth: beyond loopback the command refuses to serve
+// without authentication; with it, a request without the credentials
+// gets 401 and a challenge, and the Host check still holds.
+func TestDashboardCommandAuth(t *testing.T) {
+	name := fmt.Sprintf("dash-auth-%d", time.Now().UnixNano())
+	_, redisEnv := redisQueues(t, name)
+	env := func(vars map[string]string) func(string) string {
+		return func(k string) string {
+			if v, ok := vars[k]; ok {
+				return v
+			}
+			return redisEnv(k)
+		}
+	}
+
+	c := &cli{t: t, getenv: env(nil)}
+	r := c.run("", "dashboard", "-queue", name, "-addr", "0.0.0.0:0")
+	if r.code != exitUsage || !strings.Contains(r.stderr, "refusing to serve") || !strings.Contains(r.stderr, envDashboardToken) {
+		t.Fatalf("beyond loopback without authentication: exit %d, stderr %q", r.code, r.stderr)
+	}
+	c = &cli{t: t, getenv: env(map[string]string{envDashboardAuth: "no-colon"})}
+	if r := c.run("", "dashboard", "-queue", name); r.code != exitUsage {
+		t.Fatalf("%s without a colon: exit %d, stderr %q", envDashboardAuth, r.code, r.stderr)
+	}
+
+	s := startCommand(t, env(map[string]string{envDashboardToken: "tok-3e1f", envDashboardAuth: "ops:pw-9d2c"}),
+		"dashboard", "-queue", name, "-addr", "0.0.0.0:0", "-host", "jobs.internal.example")
+	bearer := func(tok string) func(*http.Request) {
+		return func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok) }
+	}
+	basic := func(user, pass string) func(*http.Request) {
+		return func(r *http.Request) { r.SetBasicAuth(user, pass) }
+	}
+	for _, tc := range []struct {
+		what string
+		edit func(*http.Request)
+		want int
+	}{
+		{"no credentials", nil, http.StatusUnauthorized},
+		{"a wrong token", bearer("tok-wrong"), http.StatusUnauthorized},
+		{"the token", bearer("tok-3e1f"), http.StatusOK},
+		{"the token as a basic-auth password", basic("anyone", "tok-3e1f"), http.StatusOK},
+		{"the basic-auth user and password", basic("ops", "pw-9d2c"), http.StatusOK},
+		{"a wrong password", basic("ops", "pw-wrong"), http.StatusUnauthorized},
+		{"the password of another user", basic("eve", "pw-9d2c"), http.StatusUnauthorized},
+		{"the token, from a rebinding page's host", func(r *http.Request) { bearer("tok-3e1f")(r); r.Host = "rebind.attacker.example" }, http.StatusForbidden},
+		{"the token, to an allowed host", func(r *http.Request) { bearer("tok-3e1f")(r); r.Host = "jobs.internal.example:8799" }, http.StatusOK},
+	} {
+		for _, path := range []string{"/", "/api/overview"} {
+			code, hdr, body := dashboardCall(t, s, http.MethodGet, path, nil, tc.edit)
+			if code != tc.want {
+				t.Errorf("%s, GET %s: %d %s, want %d", tc.what, path, code, body, tc.want)
+			}
+			if code == http.StatusUnauthorized && !strings.HasPrefix(hdr.Get("WWW-Authenticate"), "Basic ") {
+				t.Errorf("%s: 401 without a basic-auth challenge: %v", tc.what, hdr)
+			}
+			if code != http.StatusOK && strings.Contains(body, name) {
+				t.Errorf("%s: a refusal names the queue: %s", tc.what, body)
+			}
+		}
+	}
+}
