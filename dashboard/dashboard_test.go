@@ -632,3 +632,114 @@ func waitOK(t *testing.T, s *site, path string, params url.Values) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// commandCounter counts the commands a go-redis client sends for its
+// callers: not those that set up a new connection, which the pool keeps.
+type commandCounter struct{ n atomic.Int64 }
+
+func (c *commandCounter) count(cmd redis.Cmder) {
+	switch cmd.Name() {
+	case "hello", "client", "auth", "select":
+	default:
+		c.n.Add(1)
+	}
+}
+
+func (c *commandCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (c *commandCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		c.count(cmd)
+		return next(ctx, cmd)
+	}
+}
+
+func (c *commandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, cmd := range cmds {
+			c.count(cmd)
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// TestPollCost counts the Redis commands of each request the page polls
+// with, on a queue of 60 dead jobs of 100 bytes and one of 3,000 dead
+// jobs of 8 KiB: the same number on both, at most a page of jobs plus two
+// per list (a search by prefix reads only the jobs that match). (The bytes read grow with the payloads of the page shown: a
+// summary is read with Get, which returns the whole record.)
+func TestPollCost(t *testing.T) {
+	srv := redistest.Shared(t)
+	opt, err := redis.ParseURL(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := redis.NewClient(opt)
+	counter := &commandCounter{}
+	client.AddHook(counter)
+	b := goredis.New(client)
+	t.Cleanup(func() { b.Close(); client.Close() })
+
+	shallow := newQueue(t, b, queueName("shallow"))
+	deep := newQueue(t, b, queueName("deep"))
+	fill := func(q *jobqueue.Queue, n, size int) {
+		ctx := context.Background()
+		payload := map[string]any{"blob": strings.Repeat("x", size)}
+		for done := 0; done < n; done += 500 {
+			batch := min(500, n-done)
+			vs := make([]any, batch)
+			for i := range vs {
+				vs[i] = payload
+			}
+			if _, err := q.EnqueueBatch(ctx, vs, jobqueue.MaxAttempts(1)); err != nil {
+				t.Fatal(err)
+			}
+			jobs, err := q.Claim(ctx, batch, time.Second)
+			if err != nil || len(jobs) != batch {
+				t.Fatalf("claim %d: %d, %v", batch, len(jobs), err)
+			}
+			for _, j := range jobs {
+				if err := j.Fail(ctx, errors.New("boom")); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	fill(shallow, 60, 100)
+	fill(deep, 3000, 8<<10)
+
+	s := mount(t, dashboard.New([]*jobqueue.Queue{shallow, deep}))
+	// A first call loads the scripts into Redis: a cost paid once.
+	for _, path := range []string{"api/overview", "api/jobs?state=dead&queue=" + shallow.Name(), "api/history?queue=" + shallow.Name()} {
+		code, body := s.get(path, nil)
+		must(t, path, code, body, http.StatusOK)
+	}
+	cost := func(path string, params url.Values) int64 {
+		t.Helper()
+		before := counter.n.Load()
+		code, body := s.get(path, params)
+		must(t, path, code, body, http.StatusOK)
+		return counter.n.Load() - before
+	}
+	for _, tc := range []struct {
+		path   string
+		params func(q string) url.Values
+		most   int64
+		same   bool
+	}{
+		{"api/queue", func(q string) url.Values { return vals("queue", q) }, 2, true},
+		{"api/jobs", func(q string) url.Values { return vals("queue", q, "state", "dead") }, 2 + dashboard.DefaultPageSize, true},
+		{"api/jobs", func(q string) url.Values { return vals("queue", q, "state", "dead", "limit", "50") }, 2 + dashboard.MaxPageSize, true},
+		{"api/jobs", func(q string) url.Values { return vals("queue", q, "state", "dead", "prefix", "0") }, 2 + dashboard.DefaultPageSize, false},
+		{"api/history", func(q string) url.Values { return vals("queue", q) }, 1, true},
+	} {
+		a, b := cost(tc.path, tc.params(shallow.Name())), cost(tc.path, tc.params(deep.Name()))
+		t.Logf("%s?%s: %d commands on 60 jobs, %d on 3,000", tc.path, tc.params("Q").Encode(), a, b)
+		if (tc.same && a != b) || max(a, b) > tc.most {
+			t.Errorf("%s?%s: %d commands on 60 jobs, %d on 3,000; want at most %d (the same on both: %v)", tc.path, tc.params("Q").Encode(), a, b, tc.most, tc.same)
+		}
+	}
+	if n := cost("api/overview", nil); n > 2*2 {
+		t.Errorf("overview of 2 queues: %d commands, want at most 2 a queue", n)
+	}
+}
