@@ -8,6 +8,11 @@ const REFRESH_MS = 2000;
 // The chart changes once a minute at most: it is read on the first poll
 // of a queue and then every HISTORY_EVERY-th.
 const HISTORY_EVERY = 15;
+// A page of jobs costs a read of each job's whole record (payload
+// included): it is read on the first poll of a list, after every change
+// made from the page, and then every LIST_EVERY-th poll; the counts are
+// read on every poll.
+const LIST_EVERY = 5;
 const HISTORY_MINUTES = 60;
 const STATES = ["pending", "scheduled", "processing", "completed", "dead", "cancelled"];
 
@@ -23,6 +28,7 @@ const S = {
   seen: {},             // the last good view of each queue, by name
   outage: null,         // {reason, since (ms), server} while something does not answer
   polls: 0,             // polls of the shown queue
+  listDue: true,        // read the page of jobs on the next poll
   gen: 0,               // bumped when the route changes, to drop stale replies
   timer: null,
   inflight: false,      // a poll is running
@@ -131,7 +137,10 @@ function showOutage(o) {
 }
 
 function clearOutage() {
-  if (S.outage) toast(`Answering again after ${dur(Date.now() - S.outage.since)}.`);
+  if (S.outage) {
+    toast(`Answering again after ${dur(Date.now() - S.outage.since)}.`);
+    S.listDue = true;
+  }
   S.outage = null;
   $("#outage").hidden = true;
   $("#outage").dataset.since = "";
@@ -156,6 +165,7 @@ function readRoute() {
     S.next = "";
     S.polls = 0;
     S.gen++;
+    S.listDue = true;
     $("#jobs-body").innerHTML = "";
     $("#jobs-empty").hidden = true;
   }
@@ -349,11 +359,20 @@ async function poll() {
       if (gen !== S.gen) { S.again = true; return; }
       renderOverview(r);
     } else {
-      const [qr, jr] = await Promise.all([api("GET", "queue", { queue: S.queue }), api("GET", "jobs", jobsParams())]);
+      const n = S.polls++;
+      const list = S.listDue || n % LIST_EVERY === 0;
+      S.listDue = false;
+      let qr, jr;
+      try {
+        [qr, jr] = await Promise.all([api("GET", "queue", { queue: S.queue }), list ? api("GET", "jobs", jobsParams()) : null]);
+      } catch (e) {
+        S.listDue = list || S.listDue;
+        throw e;
+      }
       if (gen !== S.gen) { S.again = true; return; }
       renderQueue(qr);
-      renderJobs(jr);
-      if (S.polls++ % HISTORY_EVERY === 0) {
+      if (jr) renderJobs(jr);
+      if (n % HISTORY_EVERY === 0) {
         try {
           const h = await api("GET", "history", { queue: S.queue, minutes: HISTORY_MINUTES });
           if (gen === S.gen) renderHistory(h.points);
@@ -381,6 +400,14 @@ async function poll() {
     if (S.again) poll();
     else S.timer = setTimeout(poll, REFRESH_MS);
   }
+}
+
+// refresh reads everything shown again at once, the page of jobs
+// included, dropping any reply to an earlier request.
+function refresh() {
+  S.gen++;
+  S.listDue = true;
+  poll();
 }
 
 // ---------- drawer ----------
@@ -469,7 +496,7 @@ async function act(btn, path, fields, done) {
     toast(e.message, true);
   } finally {
     btn.disabled = false;
-    poll();
+    refresh();
   }
 }
 
@@ -493,7 +520,7 @@ async function bulk(btn, path, verb) {
   } finally {
     btn.textContent = label;
     btn.disabled = false;
-    poll();
+    refresh();
   }
 }
 
@@ -504,14 +531,13 @@ async function search(text) {
   S.search = text;
   S.kind = $("#kind").value.trim();
   S.cursors = [""];
-  S.gen++;
   if (text) {
     try {
       await api("GET", "job", { queue: S.queue, id: text });
       openDrawer(text);
     } catch { /* not a whole id: the prefix search below says what matched */ }
   }
-  poll();
+  refresh();
 }
 
 function setup() {
@@ -535,9 +561,9 @@ function setup() {
   });
   $("#search-form").addEventListener("submit", (ev) => { ev.preventDefault(); search($("#search").value.trim()); });
   $("#clear-btn").addEventListener("click", () => { $("#search").value = ""; $("#kind").value = ""; search(""); });
-  $("#next-btn").addEventListener("click", () => { if (S.next) { S.cursors.push(S.next); S.gen++; poll(); } });
-  $("#prev-btn").addEventListener("click", () => { if (S.cursors.length > 1) { S.cursors.pop(); S.gen++; poll(); } });
-  $("#first-btn").addEventListener("click", () => { S.cursors = [""]; S.gen++; poll(); });
+  $("#next-btn").addEventListener("click", () => { if (S.next) { S.cursors.push(S.next); refresh(); } });
+  $("#prev-btn").addEventListener("click", () => { if (S.cursors.length > 1) { S.cursors.pop(); refresh(); } });
+  $("#first-btn").addEventListener("click", () => { S.cursors = [""]; refresh(); });
   $("#pause-btn").addEventListener("click", (ev) => act(ev.currentTarget, "pause", {}, () => `${S.queue} paused: no process hands out its jobs.`));
   $("#resume-btn").addEventListener("click", (ev) => act(ev.currentTarget, "resume", {}, () => `${S.queue} resumed.`));
   $("#retry-all-btn").addEventListener("click", (ev) => bulk(ev.currentTarget, "dead/retry", "Retried"));
