@@ -231,6 +231,7 @@ func TestBrowserDashboard(t *testing.T) {
 		chromedp.Navigate(s.URL),
 		bt.Until(banner),
 		bt.Until(`document.body.classList.contains("stale")`),
+		bt.Until(text("#queues-empty")+` === "Not available: the store does not answer."`),
 	)
 
 	srv.Restart(t)

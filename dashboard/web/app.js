@@ -129,7 +129,13 @@ function showOutage(o) {
   document.body.classList.add("stale");
   $("#live").classList.add("down");
   $("#live-text").textContent = o.server ? "server unreachable" : "store unreachable";
-  if (!S.queue) return;
+  if (!S.queue) {
+    if (!$("#queues-body").children.length) {
+      $("#queues-empty").hidden = false;
+      $("#queues-empty").textContent = "Not available: the store does not answer.";
+    }
+    return;
+  }
   if (!$("#jobs-body").children.length) {
     $("#jobs-empty").hidden = false;
     $("#jobs-empty").textContent = "Not available: the store does not answer.";
@@ -229,6 +235,7 @@ function renderOverview(r) {
   }).join("");
   const body = $("#queues-body");
   if (body.dataset.html !== rows) { body.innerHTML = rows; body.dataset.html = rows; }
+  $("#queues-empty").hidden = true;
 }
 
 function renderQueue(r) {
