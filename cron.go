@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jobqueue-go/jobqueue/backend"
+	"github.com/jobqueue-go/jobqueue/internal/warnlog"
 )
 
 // A Scheduler enqueues jobs on schedules: cron specs or fixed intervals,
@@ -238,7 +239,7 @@ func NewScheduler(opts SchedulerOptions) (*Scheduler, error) {
 		s.skew = DefaultMaxClockSkew
 	}
 	if s.log == nil {
-		s.log = slog.New(defaultWarnings{})
+		s.log = warnlog.New()
 	}
 	return s, nil
 }
