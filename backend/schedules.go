@@ -7,7 +7,7 @@ import (
 )
 
 // ScheduleKeeper is an optional capability: a Backend that keeps, per
-// queue, the schedules that enqueue jobs on it (jobqueue.Scheduler) and
+// queue, the schedules that enqueue jobs on it (jqcron.Scheduler) and
 // the last tick each of them enqueued implements it, so that every process
 // that runs the schedule, and the command that lists them, read the same
 // record. Callers find it by type assertion. Purge forgets a queue's

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/jobqueue-go/jobqueue/jqcron"
 )
 
 const chromiumPath = "/usr/bin/chromium"
@@ -308,7 +310,7 @@ func TestBrowserSchedules(t *testing.T) {
 		until(`[...document.querySelectorAll("#board .job .who")].some(e => e.textContent === "https://status.example.com/heartbeat")`),
 	)
 	// The page's last run is the store's.
-	infos, err := ts.q.Schedules(context.Background())
+	infos, err := jqcron.Schedules(context.Background(), ts.q)
 	if err != nil || len(infos) != 2 || infos[0].Name != "heartbeat" || infos[0].LastTick.IsZero() {
 		t.Fatalf("the store's schedules: %+v, %v", infos, err)
 	}

@@ -7,7 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/jobqueue-go/jobqueue"
+	"github.com/jobqueue-go/jobqueue/jqcron"
 )
 
 // scheduleRow is one schedule of a queue, as "jobqueue schedules --json"
@@ -25,13 +25,13 @@ type scheduleRow struct {
 }
 
 func runSchedules(ctx context.Context, e *cmdEnv, args []string) int {
-	in := e.inspection("schedules", "[flags]", "List the schedules recorded for a queue by the Schedulers that ran them (jobqueue.Scheduler), from the store: spec, time zone, missed-tick policy, last tick enqueued and next ticks. A schedule stays listed after its last Scheduler stopped, until the queue is purged.")
+	in := e.inspection("schedules", "[flags]", "List the schedules recorded for a queue by the Schedulers that ran them (jqcron.Scheduler), from the store: spec, time zone, missed-tick policy, last tick enqueued and next ticks. A schedule stays listed after its last Scheduler stopped, until the queue is purged.")
 	q, closeQ, _, code := in.open(ctx, e, args, 0, 0)
 	if q == nil {
 		return code
 	}
 	defer closeQ()
-	infos, err := q.Schedules(ctx)
+	infos, err := jqcron.Schedules(ctx, q)
 	if err != nil {
 		e.errorf("%v", err)
 		return exitError
@@ -69,7 +69,7 @@ func runSchedules(ctx context.Context, e *cmdEnv, args []string) int {
 	return exitOK
 }
 
-func newScheduleRow(s jobqueue.ScheduleInfo) scheduleRow {
+func newScheduleRow(s jqcron.ScheduleInfo) scheduleRow {
 	r := scheduleRow{Name: s.Name, Spec: s.Spec, Location: s.Location, Missed: s.Policy.String(), Next: s.Next}
 	if r.Next == nil {
 		r.Next = []time.Time{}

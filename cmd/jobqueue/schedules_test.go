@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jobqueue-go/jobqueue"
 	"github.com/jobqueue-go/jobqueue/backend"
+	"github.com/jobqueue-go/jobqueue/jqcron"
 )
 
 func TestCLISchedules(t *testing.T) {
@@ -20,11 +20,11 @@ func TestCLISchedules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := jobqueue.NewScheduler(jobqueue.SchedulerOptions{})
+	s, err := jqcron.NewScheduler(jqcron.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Schedule(c.q, "report", "30 2 * * *", nil, jobqueue.ScheduleIn(paris), jobqueue.ScheduleMissed(jobqueue.RunOnceMissed)); err != nil {
+	if err := s.Schedule(c.q, "report", "30 2 * * *", nil, jqcron.In(paris), jqcron.OnMissed(jqcron.RunOnceMissed)); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -32,7 +32,7 @@ func TestCLISchedules(t *testing.T) {
 	go func() { done <- s.Run(ctx) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		infos, err := c.q.Schedules(ctx)
+		infos, err := jqcron.Schedules(ctx, c.q)
 		if err == nil && len(infos) == 1 {
 			break
 		}

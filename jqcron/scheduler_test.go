@@ -1,4 +1,4 @@
-package jobqueue
+package jqcron
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/jobqueue-go/jobqueue"
 	"github.com/jobqueue-go/jobqueue/backend"
 	"github.com/jobqueue-go/jobqueue/memory"
 )
@@ -32,7 +33,7 @@ func TestParseSpecRefusesBadSpecs(t *testing.T) {
 		"@every", "@every soon", "@every 0s", "@every -1s", "@every 1500us",
 	} {
 		_, err := parseSpec(spec, time.UTC)
-		assert.ErrorIs(t, err, ErrInvalidArgument, "spec %q", spec)
+		assert.ErrorIs(t, err, jobqueue.ErrInvalidArgument, "spec %q", spec)
 	}
 	for _, spec := range []string{"*/5 * * * *", "0 30 2 * * *", "@hourly", "@daily", "@every 150ms", "@every 1h30m", "0 9 * * mon-fri"} {
 		_, err := parseSpec(spec, time.UTC)
@@ -187,7 +188,7 @@ func runScheduler(t *testing.T, s *Scheduler) (stop func()) {
 
 func newTestScheduler(t *testing.T, clk clock) *Scheduler {
 	t.Helper()
-	s, err := NewScheduler(SchedulerOptions{})
+	s, err := NewScheduler(Options{})
 	require.NoError(t, err)
 	s.clk = clk
 	return s
@@ -195,7 +196,7 @@ func newTestScheduler(t *testing.T, clk clock) *Scheduler {
 
 // tickJobs claims every job of q and returns their ticks, sorted, checking
 // each names schedule name.
-func tickJobs(t *testing.T, q *Queue, name string) []time.Time {
+func tickJobs(t *testing.T, q *jobqueue.Queue, name string) []time.Time {
 	t.Helper()
 	var ticks []time.Time
 	for {
@@ -230,7 +231,7 @@ func everyTick(first time.Time, d time.Duration, n int) []time.Time {
 // enqueuing it or finding it enqueued.
 func TestThreeSchedulersOneJobPerTick(t *testing.T) {
 	b := memory.New()
-	q, err := New(b, "cron3")
+	q, err := jobqueue.New(b, "cron3")
 	require.NoError(t, err)
 	start := time.Date(2026, 5, 1, 12, 0, 0, 500_000_000, time.UTC)
 	clk := newFakeClock(start)
@@ -263,7 +264,7 @@ func TestThreeSchedulersOneJobPerTick(t *testing.T) {
 	// started had nothing to try for that tick.
 	assert.True(t, dup >= 118 && dup <= 120, "%d duplicates", dup)
 
-	recs, err := q.Schedules(context.Background())
+	recs, err := Schedules(context.Background(), q)
 	require.NoError(t, err)
 	require.Len(t, recs, 1)
 	assert.Equal(t, "beat", recs[0].Name)
@@ -279,11 +280,11 @@ func TestMissedTicks(t *testing.T) {
 	for _, policy := range []MissedPolicy{SkipMissed, RunOnceMissed} {
 		t.Run(policy.String(), func(t *testing.T) {
 			b := memory.New()
-			q, err := New(b, "missed")
+			q, err := jobqueue.New(b, "missed")
 			require.NoError(t, err)
 			start := time.Date(2026, 5, 1, 12, 0, 0, 500_000_000, time.UTC)
 			clk := newFakeClock(start)
-			opts := []ScheduleOption{ScheduleMissed(policy), ScheduleTolerance(1500 * time.Millisecond)}
+			opts := []ScheduleOption{OnMissed(policy), Tolerance(1500 * time.Millisecond)}
 			s := newTestScheduler(t, clk)
 			require.NoError(t, s.Schedule(q, "m", "@every 1s", nil, opts...))
 			stop := runScheduler(t, s)
@@ -335,11 +336,11 @@ func TestMissedTicks(t *testing.T) {
 // the ticks it slept through are missed, as after downtime.
 func TestMissedWhileRunning(t *testing.T) {
 	b := memory.New()
-	q, err := New(b, "stall")
+	q, err := jobqueue.New(b, "stall")
 	require.NoError(t, err)
 	clk := newFakeClock(time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC))
 	s := newTestScheduler(t, clk)
-	require.NoError(t, s.Schedule(q, "m", "@every 1s", nil, ScheduleMissed(RunOnceMissed), ScheduleTolerance(time.Second)))
+	require.NoError(t, s.Schedule(q, "m", "@every 1s", nil, OnMissed(RunOnceMissed), Tolerance(time.Second)))
 	runScheduler(t, s)
 	clk.waitTimers(t, 1)
 	clk.advance(5 * time.Second) // 12:00:05: 01 to 03 missed, 04 and 05 on time
@@ -355,9 +356,9 @@ func TestMissedWhileRunning(t *testing.T) {
 type noKeeper struct{ backend.Backend }
 
 func TestSchedulerWithoutKeeper(t *testing.T) {
-	q, err := New(noKeeper{memory.New()}, "nokeeper")
+	q, err := jobqueue.New(noKeeper{memory.New()}, "nokeeper")
 	require.NoError(t, err)
-	_, err = q.Schedules(context.Background())
+	_, err = Schedules(context.Background(), q)
 	assert.ErrorIs(t, err, errors.ErrUnsupported)
 
 	clk := newFakeClock(time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC))
@@ -371,54 +372,57 @@ func TestSchedulerWithoutKeeper(t *testing.T) {
 }
 
 func TestScheduleRefusesBadInput(t *testing.T) {
-	q, err := New(memory.New(), "bad")
+	q, err := jobqueue.New(memory.New(), "bad")
 	require.NoError(t, err)
-	s, err := NewScheduler(SchedulerOptions{})
+	s, err := NewScheduler(Options{})
 	require.NoError(t, err)
 	for name, call := range map[string]func() error{
-		"nil queue":      func() error { return s.Schedule(nil, "n", "@hourly", nil) },
-		"empty name":     func() error { return s.Schedule(q, "", "@hourly", nil) },
-		"name with :":    func() error { return s.Schedule(q, "a:b", "@hourly", nil) },
-		"long name":      func() error { return s.Schedule(q, string(make([]byte, 65)), "@hourly", nil) },
-		"bad spec":       func() error { return s.Schedule(q, "n", "every hour", nil) },
-		"nil zone":       func() error { return s.Schedule(q, "n", "@hourly", nil, ScheduleIn(nil)) },
-		"bad policy":     func() error { return s.Schedule(q, "n", "@hourly", nil, ScheduleMissed(7)) },
-		"bad tolerance":  func() error { return s.Schedule(q, "n", "@hourly", nil, ScheduleTolerance(0)) },
-		"WithID":         func() error { return s.Schedule(q, "n", "@hourly", nil, ScheduleJob(WithID("x"))) },
-		"At":             func() error { return s.Schedule(q, "n", "@hourly", nil, ScheduleJob(At(time.Now()))) },
-		"Unique":         func() error { return s.Schedule(q, "n", "@hourly", nil, ScheduleJob(Unique("k", time.Hour))) },
-		"bad job option": func() error { return s.Schedule(q, "n", "@hourly", nil, ScheduleJob(Priority(-1))) },
+		"nil queue":     func() error { return s.Schedule(nil, "n", "@hourly", nil) },
+		"empty name":    func() error { return s.Schedule(q, "", "@hourly", nil) },
+		"name with :":   func() error { return s.Schedule(q, "a:b", "@hourly", nil) },
+		"long name":     func() error { return s.Schedule(q, string(make([]byte, 65)), "@hourly", nil) },
+		"bad spec":      func() error { return s.Schedule(q, "n", "every hour", nil) },
+		"nil zone":      func() error { return s.Schedule(q, "n", "@hourly", nil, In(nil)) },
+		"bad policy":    func() error { return s.Schedule(q, "n", "@hourly", nil, OnMissed(7)) },
+		"bad tolerance": func() error { return s.Schedule(q, "n", "@hourly", nil, Tolerance(0)) },
+		"WithID":        func() error { return s.Schedule(q, "n", "@hourly", nil, JobOptions(jobqueue.WithID("x"))) },
+		"At":            func() error { return s.Schedule(q, "n", "@hourly", nil, JobOptions(jobqueue.At(time.Now()))) },
+		"ExpiresAt": func() error {
+			return s.Schedule(q, "n", "@hourly", nil, JobOptions(jobqueue.ExpiresAt(time.Now().Add(time.Hour))))
+		},
+		"Unique":         func() error { return s.Schedule(q, "n", "@hourly", nil, JobOptions(jobqueue.Unique("k", time.Hour))) },
+		"bad job option": func() error { return s.Schedule(q, "n", "@hourly", nil, JobOptions(jobqueue.Priority(-1))) },
 		"bad payload":    func() error { return s.Schedule(q, "n", "@hourly", func() {}) },
 	} {
-		assert.ErrorIs(t, call(), ErrInvalidArgument, name)
+		assert.ErrorIs(t, call(), jobqueue.ErrInvalidArgument, name)
 	}
 	for _, skew := range []time.Duration{-time.Second, time.Hour + 1} {
-		_, err = NewScheduler(SchedulerOptions{MaxClockSkew: skew})
-		assert.ErrorIs(t, err, ErrInvalidArgument, "skew %v", skew)
+		_, err = NewScheduler(Options{MaxClockSkew: skew})
+		assert.ErrorIs(t, err, jobqueue.ErrInvalidArgument, "skew %v", skew)
 	}
 	assert.Empty(t, s.Schedules(), "a refused schedule is not added")
 
 	require.NoError(t, s.Schedule(q, "n", "@hourly", nil))
-	assert.ErrorIs(t, s.Schedule(q, "n", "@daily", nil), ErrInvalidArgument, "a name twice on one queue")
+	assert.ErrorIs(t, s.Schedule(q, "n", "@daily", nil), jobqueue.ErrInvalidArgument, "a name twice on one queue")
 	stop := runScheduler(t, s)
 	require.Eventually(t, func() bool {
-		recs, err := q.Schedules(context.Background())
+		recs, err := Schedules(context.Background(), q)
 		return err == nil && len(recs) == 1
 	}, 10*time.Second, time.Millisecond, "the schedule is recorded as Run starts")
-	assert.ErrorIs(t, s.Schedule(q, "m", "@daily", nil), ErrInvalidArgument, "a schedule added while running")
+	assert.ErrorIs(t, s.Schedule(q, "m", "@daily", nil), jobqueue.ErrInvalidArgument, "a schedule added while running")
 	stop()
-	assert.ErrorIs(t, s.Run(context.Background()), ErrInvalidArgument, "a second Run")
+	assert.ErrorIs(t, s.Run(context.Background()), jobqueue.ErrInvalidArgument, "a second Run")
 }
 
 // TestScheduleJobOptions checks what a tick's job carries: the payload's
 // kind, the schedule's job options, and the schedule's headers.
 func TestScheduleJobOptions(t *testing.T) {
-	q, err := New(memory.New(), "opts")
+	q, err := jobqueue.New(memory.New(), "opts")
 	require.NoError(t, err)
 	clk := newFakeClock(time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC))
 	s := newTestScheduler(t, clk)
 	require.NoError(t, s.Schedule(q, "r", "0 3 * * *", kindedArgs{N: 7},
-		ScheduleIn(mustLoc(t, "Asia/Tokyo")), ScheduleJob(Priority(2), Headers(map[string]string{"tenant": "acme"}))))
+		In(mustLoc(t, "Asia/Tokyo")), JobOptions(jobqueue.Priority(2), jobqueue.Headers(map[string]string{"tenant": "acme"}))))
 	runScheduler(t, s)
 	clk.waitTimers(t, 1)
 	// 03:00 in Tokyo is 18:00 UTC the day before.
@@ -441,7 +445,7 @@ func TestScheduleJobOptions(t *testing.T) {
 	assert.Equal(t, "Asia/Tokyo", info.Location)
 	require.Len(t, info.Next, 3)
 	assert.Equal(t, time.Date(2026, 5, 3, 3, 0, 0, 0, mustLoc(t, "Asia/Tokyo")).Unix(), info.Next[0].Unix())
-	_, _, ok = ScheduledTick(&Job{})
+	_, _, ok = ScheduledTick(&jobqueue.Job{})
 	assert.False(t, ok)
 }
 
@@ -458,7 +462,7 @@ type downStore struct {
 
 func (b *downStore) Enqueue(ctx context.Context, p backend.EnqueueParams) error {
 	if b.down.Load() {
-		return fmt.Errorf("%w: store down", ErrUnavailable)
+		return fmt.Errorf("%w: store down", jobqueue.ErrUnavailable)
 	}
 	return b.Backend.Enqueue(ctx, p)
 }
@@ -469,11 +473,11 @@ func (b *downStore) Enqueue(ctx context.Context, p backend.EnqueueParams) error 
 // tick, and the next one is enqueued as usual.
 func TestSchedulerRidesOutAnOutage(t *testing.T) {
 	b := &downStore{Backend: memory.New()}
-	q, err := New(b, "outage", WithRetries(0))
+	q, err := jobqueue.New(b, "outage", jobqueue.WithRetries(0))
 	require.NoError(t, err)
 	clk := newFakeClock(time.Date(2026, 5, 1, 12, 0, 0, 500_000_000, time.UTC))
 	s := newTestScheduler(t, clk)
-	require.NoError(t, s.Schedule(q, "m", "@every 10s", nil, ScheduleTolerance(2*time.Second)))
+	require.NoError(t, s.Schedule(q, "m", "@every 10s", nil, Tolerance(2*time.Second)))
 	runScheduler(t, s)
 	clk.waitTimers(t, 1) // 12:00:00 was on time at the start
 	b.down.Store(true)
