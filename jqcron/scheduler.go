@@ -74,6 +74,10 @@ type Options struct {
 // other, so 10 s leaves a wide margin.
 const DefaultMaxClockSkew = 10 * time.Second
 
+// maxDefaultTolerance bounds the default tolerance of a schedule, and
+// stands for the tolerance of a definition that does not record its own.
+const maxDefaultTolerance = time.Minute
+
 // tickCallSlack is the part of a tick's unique window that covers the time
 // an enqueue call may take to reach the store: the Queue's repeats after
 // lost replies (about a second; see jobqueue.WithRetries) and a slow round
@@ -193,6 +197,19 @@ type ScheduleInfo struct {
 	// from Schedules; as this Scheduler enqueued it, or found it enqueued,
 	// read from Scheduler.Schedules. Zero when none is known.
 	LastTick time.Time
+	// Seen, read from Schedules (zero from Scheduler.Schedules), is the
+	// last time a Scheduler recorded the schedule in the store, on that
+	// Scheduler's clock: as it started, and as it enqueued a tick. A
+	// tick's record counts too, for the records of versions that kept no
+	// seen time. Zero when the store says neither.
+	Seen time.Time
+	// Abandoned, read from Schedules (false from Scheduler.Schedules),
+	// says that no Scheduler has recorded the schedule for two of its
+	// ticks past their tolerance: every Scheduler that ran it stopped,
+	// or none could enqueue its ticks (see the Schedulers' logs). Its
+	// record stays until the queue is purged or RemoveSchedule forgets
+	// it; a Scheduler that runs it again records it as it starts.
+	Abandoned bool
 	// Next holds the schedule's next ticks, up to three, in Location.
 	Next []time.Time
 	// Err says why a schedule read from the store could not be read (a
@@ -212,6 +229,10 @@ type scheduleDef struct {
 	Spec     string `json:"spec"`
 	Location string `json:"tz"`
 	Missed   string `json:"missed"`
+	// Tolerance is the schedule's tolerance in ms, which tells a reader
+	// how late a tick may be recorded. Zero in the definitions of
+	// versions that did not record it.
+	Tolerance int64 `json:"tolerance_ms,omitempty"`
 }
 
 // schedEntry is one schedule of a Scheduler.
@@ -294,9 +315,9 @@ func (s *Scheduler) Schedule(q *jobqueue.Queue, name, spec string, payload any, 
 	}
 	if cfg.tolerance == 0 {
 		first := ticks.next(s.clk.Now())
-		cfg.tolerance = min(max(ticks.next(first).Sub(first), time.Second), time.Minute)
+		cfg.tolerance = min(max(ticks.next(first).Sub(first), time.Second), maxDefaultTolerance)
 	}
-	def, err := json.Marshal(scheduleDef{Spec: spec, Location: cfg.loc.String(), Missed: cfg.missed.String()})
+	def, err := json.Marshal(scheduleDef{Spec: spec, Location: cfg.loc.String(), Missed: cfg.missed.String(), Tolerance: cfg.tolerance.Milliseconds()})
 	if err != nil {
 		return fmt.Errorf("schedule %s: %w", name, err)
 	}
@@ -404,10 +425,10 @@ func nextTicks(ticks tickSpec, now time.Time, loc *time.Location, n int) []time.
 // runEntry runs one schedule until ctx ends.
 func (s *Scheduler) runEntry(ctx context.Context, e *schedEntry) {
 	if e.keeper != nil {
-		// Recorded now, so the schedule is listed before its first tick.
-		if err := e.q.CallBackend(ctx, func() error {
-			return e.keeper.MarkSchedule(ctx, backend.MarkScheduleParams{Queue: e.q.Name(), Name: e.name, Definition: e.def})
-		}); err != nil && ctx.Err() == nil {
+		// Recorded now, so the schedule is listed, and seen, before its
+		// first tick.
+		p := backend.MarkScheduleParams{Queue: e.q.Name(), Name: e.name, Definition: e.def, Seen: s.clk.Now()}
+		if err := e.q.CallBackend(ctx, func() error { return e.keeper.MarkSchedule(ctx, p) }); err != nil && ctx.Err() == nil {
 			s.log.Warn("jqcron: schedule not recorded", "queue", e.q.Name(), "schedule", e.name, "err", err)
 		}
 	}
@@ -558,10 +579,11 @@ func (s *Scheduler) enqueue(ctx context.Context, e *schedEntry, t time.Time) boo
 		s.setHandled(e, t, t)
 		if e.keeper != nil {
 			// Best effort: a record that fails here is made good by the
-			// next tick's, since the last tick only moves forward.
-			if err := e.q.CallBackend(ctx, func() error {
-				return e.keeper.MarkSchedule(ctx, backend.MarkScheduleParams{Queue: e.q.Name(), Name: e.name, Definition: e.def, Tick: t})
-			}); err != nil && ctx.Err() == nil {
+			// next tick's, since the last tick only moves forward. The
+			// Scheduler that enqueued the tick is the one seen: the
+			// others found it a duplicate and need not write.
+			p := backend.MarkScheduleParams{Queue: e.q.Name(), Name: e.name, Definition: e.def, Tick: t, Seen: s.clk.Now()}
+			if err := e.q.CallBackend(ctx, func() error { return e.keeper.MarkSchedule(ctx, p) }); err != nil && ctx.Err() == nil {
 				s.log.Warn("jqcron: schedule's tick not recorded", "queue", e.q.Name(), "schedule", e.name, "tick", t, "job", id, "err", err)
 			}
 		}

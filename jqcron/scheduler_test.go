@@ -511,3 +511,88 @@ func TestSchedulerRidesOutAnOutage(t *testing.T) {
 	assert.Equal(t, want, tickJobs(t, q, "m"), "12:00:20 missed: the store was down for longer than the tolerance")
 	assert.EqualValues(t, 1, s.Schedules()[0].Missed)
 }
+
+// TestSchedulerRecordsSeen checks that a Scheduler records when it ran a
+// schedule, as it starts and as it enqueues a tick, on its clock; that the
+// record of a schedule whose Scheduler stopped long ago reads as
+// abandoned; and that RemoveSchedule forgets it.
+func TestSchedulerRecordsSeen(t *testing.T) {
+	q, err := jobqueue.New(memory.New(), "seen")
+	require.NoError(t, err)
+	// Long before now: once stopped, the schedule reads as abandoned.
+	start := time.Date(2020, 5, 1, 12, 0, 0, 500_000_000, time.UTC)
+	clk := newFakeClock(start)
+	s := newTestScheduler(t, clk)
+	require.NoError(t, s.Schedule(q, "m", "@every 10s", nil))
+	stop := runScheduler(t, s)
+	clk.waitTimers(t, 1)
+	seen := func() time.Time {
+		t.Helper()
+		infos, err := Schedules(context.Background(), q)
+		require.NoError(t, err)
+		require.Len(t, infos, 1)
+		return infos[0].Seen.UTC()
+	}
+	assert.Equal(t, start, seen(), "seen as it started")
+	clk.advance(5 * time.Second) // 12:00:05.5: no tick
+	clk.waitTimers(t, 1)
+	assert.Equal(t, start, seen(), "no tick, no record")
+	clk.advance(5 * time.Second) // 12:00:10.5: a tick
+	clk.waitTimers(t, 1)
+	assert.Equal(t, start.Add(10*time.Second), seen(), "seen as it enqueued the tick")
+	stop()
+
+	infos, err := Schedules(context.Background(), q)
+	require.NoError(t, err)
+	assert.True(t, infos[0].Abandoned, "a schedule last seen in 2020")
+	assert.False(t, s.Schedules()[0].Abandoned, "a Scheduler's own view says nothing of it")
+
+	require.NoError(t, RemoveSchedule(context.Background(), q, "m"))
+	infos, err = Schedules(context.Background(), q)
+	require.NoError(t, err)
+	assert.Empty(t, infos)
+	require.NoError(t, RemoveSchedule(context.Background(), q, "m"), "a schedule not recorded")
+	assert.ErrorIs(t, RemoveSchedule(context.Background(), q, "a:b"), jobqueue.ErrInvalidArgument)
+	assert.ErrorIs(t, RemoveSchedule(context.Background(), nil, "m"), jobqueue.ErrInvalidArgument)
+	plain, err := jobqueue.New(noKeeper{memory.New()}, "plain")
+	require.NoError(t, err)
+	assert.ErrorIs(t, RemoveSchedule(context.Background(), plain, "m"), errors.ErrUnsupported)
+}
+
+// TestScheduleInfoAbandoned reads records as of chosen times: a schedule
+// is abandoned once two of its ticks after it was last seen are past by
+// its tolerance, the call slack and the clock skew.
+func TestScheduleInfoAbandoned(t *testing.T) {
+	seen := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	every10s := `{"spec":"@every 10s","tz":"UTC","missed":"skip","tolerance_ms":2000}`
+	// Ticks 12:00:10 and 12:00:20; then 2 s of tolerance, 30 s of call
+	// slack, 10 s of skew.
+	limit := time.Date(2026, 5, 1, 12, 1, 2, 0, time.UTC)
+	for _, c := range []struct {
+		name string
+		rec  backend.ScheduleRecord
+		now  time.Time
+		want bool
+	}{
+		{"AtTheLimit", backend.ScheduleRecord{Name: "s", Definition: every10s, Seen: seen}, limit, false},
+		{"PastTheLimit", backend.ScheduleRecord{Name: "s", Definition: every10s, Seen: seen}, limit.Add(time.Millisecond), true},
+		{"LastTickCountsAsSeen", backend.ScheduleRecord{Name: "s", Definition: every10s, Seen: seen, LastTick: seen.Add(10 * time.Second)}, limit.Add(time.Millisecond), false},
+		{"LastTickAlone", backend.ScheduleRecord{Name: "s", Definition: every10s, LastTick: seen}, limit.Add(time.Millisecond), true},
+		{"NeverSeen", backend.ScheduleRecord{Name: "s", Definition: every10s}, limit.Add(time.Hour), false},
+		// A definition without its tolerance stands for the longest
+		// default, a minute.
+		{"NoToleranceRecorded", backend.ScheduleRecord{Name: "s", Definition: `{"spec":"@every 10s","tz":"UTC","missed":"skip"}`, Seen: seen}, limit.Add(time.Minute - 2*time.Second), false},
+		{"NoToleranceRecordedPast", backend.ScheduleRecord{Name: "s", Definition: `{"spec":"@every 10s","tz":"UTC","missed":"skip"}`, Seen: seen}, limit.Add(time.Minute - 2*time.Second + time.Millisecond), true},
+		// A daily schedule seen after today's tick: tomorrow's and the
+		// day after's must pass.
+		{"DailyNextDay", backend.ScheduleRecord{Name: "s", Definition: `{"spec":"0 3 * * *","tz":"UTC","missed":"skip","tolerance_ms":60000}`, Seen: seen}, seen.Add(36 * time.Hour), false},
+		{"DailyTwoDaysOn", backend.ScheduleRecord{Name: "s", Definition: `{"spec":"0 3 * * *","tz":"UTC","missed":"skip","tolerance_ms":60000}`, Seen: seen}, seen.Add(40 * time.Hour), true},
+		{"Unreadable", backend.ScheduleRecord{Name: "s", Definition: `{"spec":"@weird"}`, Seen: seen}, limit.Add(time.Hour), false},
+	} {
+		info := scheduleInfo("q", c.rec, c.now)
+		assert.Equal(t, c.want, info.Abandoned, c.name)
+		if !c.rec.Seen.IsZero() || !c.rec.LastTick.IsZero() {
+			assert.False(t, info.Seen.IsZero(), "%s: seen", c.name)
+		}
+	}
+}
