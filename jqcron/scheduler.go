@@ -27,10 +27,10 @@ import (
 // no leader: at each tick every Scheduler enqueues the tick's job with the
 // unique key "schedule:<name>@<tick in UTC>" (jobqueue.Unique), so the
 // first enqueue stores it and the others are refused as duplicates, which
-// is the normal case and not an error. N Schedulers give exactly one job per tick, under
-// the assumptions the README states ("Cron schedules"): their clocks agree
-// within Options.MaxClockSkew, and every process runs the same
-// definition under the same name.
+// is the normal case and not an error. N Schedulers give exactly one job
+// per tick, under the assumptions the README states ("Cron schedules"):
+// their clocks agree within Options.MaxClockSkew, and every process runs
+// the same definition under the same name.
 //
 //	s, err := jqcron.NewScheduler(jqcron.Options{})
 //	err = s.Schedule(q, "nightly-report", "30 2 * * *", Report{},
@@ -41,12 +41,12 @@ import (
 // (ScheduleHeader, TickHeader; see ScheduledTick). A tick is enqueued on
 // time when a Scheduler gets to it within the schedule's tolerance
 // (Tolerance); a tick that no Scheduler enqueued by then is missed, and
-// the schedule's MissedPolicy says what follows. When the
-// queue's backend keeps schedules (backend.ScheduleKeeper, as every
-// backend of this module does), each schedule's definition and the last
-// tick enqueued are recorded there, so that a Scheduler that starts after
-// downtime knows which ticks were missed, and Schedules lists them for
-// every process.
+// the schedule's MissedPolicy says what follows. When the queue's backend
+// keeps schedules (backend.ScheduleKeeper, as every backend of this module
+// does), each schedule's definition, the last tick enqueued and when a
+// Scheduler last ran it are recorded there, so that a Scheduler that
+// starts after downtime knows which ticks were missed, and Schedules lists
+// them for every process, abandoned ones included.
 type Scheduler struct {
 	log  *slog.Logger
 	skew time.Duration
