@@ -34,8 +34,7 @@
 -- (lib.lua's kind_key), and the claim goes on to the jobs behind it. The
 -- next claims give the held jobs back to the head of their levels as
 -- their kind's room allows, the highest level first, before they pop
--- anything. Parking counts toward the skip
--- budget, not toward max.
+-- anything. Parking counts toward the skip budget, not toward max.
 --
 -- A repeat of a call that took jobs gets back those it still holds under
 -- their tokens, and takes no more (backend.Backend's "Lost replies and
