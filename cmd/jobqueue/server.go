@@ -195,6 +195,11 @@ func (s *server) writeQueueError(w http.ResponseWriter, err error) {
 		writeError(w, http.StatusConflict, err.Error())
 	case errors.Is(err, jobqueue.ErrInvalidArgument), errors.Is(err, jobqueue.ErrPayloadTooLarge), errors.Is(err, jobqueue.ErrInvalidState):
 		writeError(w, http.StatusBadRequest, err.Error())
+	case errors.Is(err, jobqueue.ErrFull):
+		// Back-pressure, not a failure: the store (a Redis at its
+		// maxmemory, a memory backend at its bounds) takes no new jobs
+		// until some go, and says why.
+		writeError(w, http.StatusInsufficientStorage, err.Error())
 	default:
 		s.log.Error("queue call failed", "err", err)
 		writeError(w, http.StatusServiceUnavailable, "queue unavailable: "+err.Error())
