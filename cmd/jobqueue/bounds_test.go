@@ -3,8 +3,11 @@ package main
 import (
 	"net/http"
 	"net/url"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jobqueue-go/jobqueue"
 	"github.com/jobqueue-go/jobqueue/memory"
@@ -64,4 +67,45 @@ func TestServeBoundsMemory(t *testing.T) {
 	if code, body := s.fetch(t, "POST", "/api/enqueue", url.Values{"count": {"1000"}}); code != http.StatusInsufficientStorage || !strings.Contains(body, "bound of 1500") {
 		t.Errorf("1,000 jobs more, past the bound: %d\n%s", code, body)
 	}
+}
+
+// TestResetGivesMemoryBack is issue #17's second half: 100,000 jobs
+// enqueued through the API grow the heap by some 80 MiB, which a POST
+// /reset on the memory backend must give back at once, not when Go next
+// collects, which after a purge may be minutes later.
+func TestResetGivesMemoryBack(t *testing.T) {
+	if testing.Short() {
+		t.Skip("enqueues 100,000 jobs")
+	}
+	ts := newTestServer(t, time.Minute)
+	base := heldHeap(true)
+	for range 100 {
+		if code, body := ts.post("/api/enqueue", url.Values{"count": {"1000"}}); code != http.StatusOK {
+			t.Fatalf("enqueue: %d %v", code, body)
+		}
+	}
+	full := heldHeap(false)
+	if code, body := ts.post("/reset", nil); code != http.StatusOK {
+		t.Fatalf("POST /reset: %d %v", code, body)
+	}
+	after := heldHeap(false)
+	t.Logf("heap held: %d MiB before, %d MiB with 100,000 jobs, %d MiB after the reset", base>>20, full>>20, after>>20)
+	if full < base+50<<20 {
+		t.Fatalf("the jobs took %d MiB; the test needs them to take far more than its margin", (full-base)>>20)
+	}
+	if after > base+20<<20 {
+		t.Errorf("after POST /reset the heap holds %d MiB, %d MiB more than before the jobs", after>>20, (after-base)>>20)
+	}
+}
+
+// heldHeap is the heap memory the process holds from the system (in use,
+// or free but not given back), after collecting and giving back first
+// when collect is set.
+func heldHeap(collect bool) uint64 {
+	if collect {
+		debug.FreeOSMemory()
+	}
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapSys - m.HeapReleased
 }

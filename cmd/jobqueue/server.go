@@ -12,6 +12,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -725,6 +726,14 @@ func (s *server) reset(w http.ResponseWriter, r *http.Request) {
 	if err := s.sched.around(func() error { return s.q.Purge(r.Context()) }); err != nil {
 		s.writeQueueError(w, err)
 		return
+	}
+	if _, local := s.q.Backend().(backend.Local); local {
+		// The purged jobs were this process's heap. Left to itself, Go
+		// collects them only once the heap has doubled from its last
+		// collection, or after two minutes, and then gives the pages
+		// back to the system gradually: a reset of a full demo would
+		// leave the process at its full size. Collect and give back now.
+		debug.FreeOSMemory()
 	}
 	s.pool.resetCounters()
 	s.replyWithStats(w, r, map[string]any{"reset": true})
