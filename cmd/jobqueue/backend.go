@@ -93,10 +93,11 @@ func (mb memoryBounds) String() string {
 	return strings.Join(parts, " and ")
 }
 
-// thousands prints n with commas between its groups of three digits.
+// thousands prints n, not negative, with commas between its groups of
+// three digits.
 func thousands(n int64) string {
 	s := strconv.FormatInt(n, 10)
-	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
+	for i := len(s) - 3; i > 0; i -= 3 {
 		s = s[:i] + "," + s[i:]
 	}
 	return s
