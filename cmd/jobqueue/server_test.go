@@ -491,6 +491,7 @@ func TestQueueErrorsMapToStatus(t *testing.T) {
 		{jobqueue.ErrNotFound, http.StatusNotFound},
 		{jobqueue.ErrWrongState, http.StatusConflict},
 		{jobqueue.ErrInvalidArgument, http.StatusBadRequest},
+		{fmt.Errorf("%w: OOM command not allowed when used memory > 'maxmemory'.", jobqueue.ErrFull), http.StatusInsufficientStorage},
 		{errors.New("dial tcp: refused"), http.StatusServiceUnavailable},
 	} {
 		rec := httptest.NewRecorder()
