@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"slices"
 	"strings"
@@ -176,6 +177,30 @@ func (f *fleet) killWhilePending(kill func() *kid) map[int]time.Time {
 	return killedAt
 }
 
+// killRunning SIGKILLs a worker process that, by its records, is running
+// the handler of a job in ids, or a random one when none is, and waits
+// until it is gone. A handler may return between the look and the kill,
+// so the records, read afterwards, tell what the kill landed on.
+func (f *fleet) killRunning(ids map[string]bool) *kid {
+	f.t.Helper()
+	busy := map[int]bool{}
+	for _, r := range f.runs() {
+		if r.stop.IsZero() && ids[r.id] {
+			busy[r.kid] = true
+		}
+	}
+	var ks []*kid
+	for _, k := range f.alive() {
+		if busy[k.n] {
+			ks = append(ks, k)
+		}
+	}
+	if len(ks) == 0 {
+		return f.killRandom()
+	}
+	return f.kill(ks[rand.N(len(ks))])
+}
+
 // slotUse is what the handlers' records show of a concurrency limit.
 type slotUse struct {
 	// mostRunning is the most handlers running at once, a killed
@@ -273,6 +298,84 @@ func TestLimitsConcurrencySIGKILL(t *testing.T) {
 			Injected: fmt.Sprintf("`Limits{Concurrency: %d}`, 3 processes × 16 handlers of 50 ms; SIGKILL one every 2 s (%d kills, %d handlers killed mid-run), a new one started", limit, kills, u.killedMidRun),
 			Jobs:     jobs, Lost: o.lost, Duplicates: o.duplicates,
 			Result: o.result(fmt.Sprintf("most at once: %d handlers running, %d running or killed within their lease, Stats.Processing %d (%d samples)", u.mostRunning, u.mostHeld, mostProcessing, samples),
+				fmt.Sprintf("drained %.1f s after the kills ended", took.Seconds())),
+		})
+	})
+}
+
+// TestLimitsKindConcurrencySIGKILL limits one kind of a queue's jobs to
+// Limits{Concurrency: 3} (SetKindLimits): 300 jobs of kind "limited" are
+// enqueued first, then 300 of kind "free", and worker processes of 16
+// handlers each are SIGKILLed and replaced every 2 s, each time one that
+// is running a "limited" handler when one is. From the handlers' own
+// records, as in TestLimitsConcurrencySIGKILL: the "limited" handlers
+// running, plus the killed ones whose leases have not yet run out, never
+// exceed 3. And the "free" jobs are not held up behind the limited
+// backlog: claims pass the limited jobs by, so the last free job finishes
+// before the last limited job starts.
+func TestLimitsKindConcurrencySIGKILL(t *testing.T) {
+	forEachAdapter(t, nil, func(t *testing.T, adapter string, srv *redistest.Server) {
+		const perKind, limit = 300, 3
+		f := newFleet(t, srv.URL, childConfig{Adapter: adapter, URL: srv.URL, Concurrency: 16, Work: 50 * time.Millisecond})
+		if err := f.q.SetKindLimits(t.Context(), "limited", jobqueue.Limits{Concurrency: limit}); err != nil {
+			t.Fatal(err)
+		}
+		limitedIDs := f.enqueue(perKind, jobqueue.Kind("limited"))
+		freeIDs := f.enqueue(perKind, jobqueue.Kind("free"))
+		limited := make(map[string]bool, perKind)
+		for _, id := range limitedIDs {
+			limited[id] = true
+		}
+		f.spawn(3)
+		killedAt := f.killWhilePending(func() *kid { return f.killRunning(limited) })
+		kills := len(killedAt)
+		took := f.waitDrained(2*perKind, f.aftermath())
+		f.stop()
+		o := f.check(append(slices.Clone(limitedIDs), freeIDs...), checkOptions{})
+
+		// first is the first handler's start; lastFree the last return of
+		// a free handler (a killed one's job ran again and returned
+		// later); lastLimited the last start of a limited handler.
+		var limitedRuns []run
+		var first, lastFree, lastLimited time.Time
+		for _, r := range f.runs() {
+			if first.IsZero() || r.start.Before(first) {
+				first = r.start
+			}
+			switch {
+			case limited[r.id]:
+				limitedRuns = append(limitedRuns, r)
+				if r.start.After(lastLimited) {
+					lastLimited = r.start
+				}
+			case r.stop.After(lastFree):
+				lastFree = r.stop
+			}
+		}
+		u := f.checkSlots(limitedRuns, killedAt, limit, `"limited" handlers`)
+		if lastFree.IsZero() || lastLimited.IsZero() {
+			t.Fatalf("no free handler returned (%v) or no limited handler started (%v)", lastFree, lastLimited)
+		}
+		if !lastFree.Before(lastLimited) {
+			t.Errorf("the last free job finished %v after the last limited job started: the free jobs were held up behind the limited ones", lastFree.Sub(lastLimited))
+		}
+		// The limited jobs whose first run started after the free jobs
+		// were all done: the backlog the free jobs were claimed past.
+		startedLater := map[string]bool{}
+		for _, r := range limitedRuns {
+			if r.attempt == 1 && r.start.After(lastFree) {
+				startedLater[r.id] = true
+			}
+		}
+		since := func(at time.Time) float64 { return at.Sub(first).Seconds() }
+		t.Logf("%d kills (%d limited handlers killed mid-run), %d cut at their lease; most limited at once: %d running, %d running or held; the last free job finished %.2f s after the first start, the last limited job started at %.2f s; %d of %d limited jobs first started after the last free one finished",
+			kills, u.killedMidRun, u.cut, u.mostRunning, u.mostHeld, since(lastFree), since(lastLimited), len(startedLater), perKind)
+		report(t, Row{
+			Scenario: "19 kind concurrency limit, worker SIGKILL",
+			Injected: fmt.Sprintf("`SetKindLimits(ctx, \"limited\", Limits{Concurrency: %d})`; %d jobs of kind \"limited\" enqueued, then %d of kind \"free\"; 3 processes × 16 handlers of 50 ms; SIGKILL one running a limited handler every 2 s (%d kills, %d limited handlers killed mid-run), a new one started", limit, perKind, perKind, kills, u.killedMidRun),
+			Jobs:     2 * perKind, Lost: o.lost, Duplicates: o.duplicates,
+			Result: o.result(fmt.Sprintf("most limited handlers at once: %d running, %d running or killed within their lease", u.mostRunning, u.mostHeld),
+				fmt.Sprintf("the last free job finished %.1f s after the first handler started, the last limited one started at %.1f s (%d of %d limited jobs started after every free job was done)", since(lastFree), since(lastLimited), len(startedLater), perKind),
 				fmt.Sprintf("drained %.1f s after the kills ended", took.Seconds())),
 		})
 	})
