@@ -155,7 +155,7 @@ func TestCronThreeSchedulers(t *testing.T) {
 				t.Errorf("the store's record: %+v, %v; want %s with a last tick from %v on", recs, err, schedule, last)
 			}
 			report(t, Row{
-				Scenario: "cron, 3 Schedulers, no leader",
+				Scenario: "15 cron, 3 Schedulers, no leader",
 				Injected: fmt.Sprintf("one schedule every %v; a Scheduler stopped after 30 ticks", every),
 				Jobs:     total, Duplicates: twice,
 				Result: fmt.Sprintf("%d jobs for the %d counted ticks, one each; %d enqueued, %d refused as duplicates, %d missed", inWindow, counted, enqueued, duplicates, missed),
