@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jobqueue-go/jobqueue/backend"
+	"github.com/jobqueue-go/jobqueue/internal/warnlog"
 )
 
 // Handler runs one job. A nil error completes the job with result stored as
@@ -390,7 +391,7 @@ func NewWorker(h Handler, o WorkerOptions, queues ...ServedQueue) (*Worker, erro
 	}
 	log := o.Logger
 	if log == nil {
-		log = slog.New(defaultWarnings{})
+		log = warnlog.New()
 	}
 	if len(queues) == 1 {
 		log = log.With("queue", names[0])

@@ -33,11 +33,12 @@ var (
 	// ErrCorruptJob reports a stored job record that cannot be decoded.
 	ErrCorruptJob = errors.New("jobqueue: corrupt job record")
 	// ErrFull reports a store that refused a call because its memory is
-	// full (Redis over its maxmemory under the noeviction policy). Nothing
-	// was written. Only the calls that add work (Enqueue, RetryDead) are
-	// refused this way; claims, acknowledgements, heartbeats, reclaims and
-	// reads go on, so the call may succeed once workers have drained the
-	// queue, finished records have expired, or the limit was raised.
+	// full (Redis over its maxmemory under the noeviction policy, the
+	// memory backend at one of its bounds). Nothing was written. Only the
+	// calls that add work (Enqueue, RetryDead) are refused this way;
+	// claims, acknowledgements, heartbeats, reclaims and reads go on, so
+	// the call may succeed once workers have drained the queue, finished
+	// records have expired, or the limit was raised.
 	ErrFull = errors.New("jobqueue: backend is full")
 	// ErrUnavailable reports a round trip to the store that failed: the
 	// connection was refused, reset or timed out, or the store answered

@@ -7,25 +7,34 @@ import (
 )
 
 // ScheduleKeeper is an optional capability: a Backend that keeps, per
-// queue, the schedules that enqueue jobs on it (jobqueue.Scheduler) and
-// the last tick each of them enqueued implements it, so that every process
-// that runs the schedule, and the command that lists them, read the same
-// record. Callers find it by type assertion. Purge forgets a queue's
-// schedules; a running scheduler records its schedule again with its next
+// queue, the schedules that enqueue jobs on it (jqcron.Scheduler), the
+// last tick each of them enqueued and when a scheduler last ran it
+// implements it, so that every process that runs the schedule, and the
+// command that lists them, read the same record. Callers find it by type
+// assertion. Purge forgets a queue's schedules, RemoveSchedule one of
+// them; a running scheduler records its schedule again with its next
 // tick.
 type ScheduleKeeper interface {
 	// MarkSchedule records schedule p.Name of p.Queue: its definition
-	// becomes p.Definition, and its last tick becomes p.Tick when p.Tick
-	// is later than the one recorded (a zero p.Tick records the
-	// definition alone). The two writes are one atomic change, and the
-	// last tick never moves back, whatever order the calls of several
-	// processes arrive in. A repeat after a lost reply changes nothing
-	// more (see "Lost replies and repeated calls"): it takes no request
-	// id.
+	// becomes p.Definition, its last tick becomes p.Tick when p.Tick is
+	// later than the one recorded, and its seen time p.Seen when p.Seen
+	// is later than the one recorded (a zero p.Tick or p.Seen records
+	// none). The writes are one atomic change, and neither the last tick
+	// nor the seen time ever moves back, whatever order the calls of
+	// several processes arrive in. A repeat after a lost reply changes
+	// nothing more (see "Lost replies and repeated calls"): it takes no
+	// request id.
 	MarkSchedule(ctx context.Context, p MarkScheduleParams) error
 	// Schedules returns the schedules recorded for queue, by name. It
 	// changes nothing.
 	Schedules(ctx context.Context, queue string) ([]ScheduleRecord, error)
+	// RemoveSchedule forgets schedule name of queue, all of its record
+	// at once (definition, last tick, seen time), and nothing else: a
+	// MarkSchedule after it starts a new record. Removing a schedule that
+	// is not recorded changes nothing and is not an error, so a repeat
+	// after a lost reply needs no request id. A scheduler that still
+	// runs the schedule records it again with its next MarkSchedule.
+	RemoveSchedule(ctx context.Context, queue, name string) error
 }
 
 // MarkScheduleParams are the inputs of ScheduleKeeper.MarkSchedule.
@@ -40,6 +49,11 @@ type MarkScheduleParams struct {
 	// Tick is the tick just enqueued, or zero. It is kept to the
 	// millisecond.
 	Tick time.Time
+	// Seen is when the scheduler ran the schedule (started it, or
+	// enqueued Tick), on the scheduler's clock, or zero. It is kept to
+	// the millisecond. It is what tells that a schedule's schedulers all
+	// stopped: its seen time falls behind.
+	Seen time.Time
 }
 
 // ScheduleRecord is one schedule as a ScheduleKeeper keeps it.
@@ -48,6 +62,8 @@ type ScheduleRecord struct {
 	Definition string
 	// LastTick is the latest tick recorded, or zero when none was.
 	LastTick time.Time
+	// Seen is the latest seen time recorded, or zero when none was.
+	Seen time.Time
 }
 
 // MaxScheduleName and MaxScheduleDefinition bound a schedule's name and
@@ -76,10 +92,7 @@ func ValidateScheduleName(name string) error {
 // Validate checks p; the error wraps ErrInvalidQueueName or
 // ErrInvalidArgument.
 func (p MarkScheduleParams) Validate() error {
-	if err := ValidateQueueName(p.Queue); err != nil {
-		return err
-	}
-	if err := ValidateScheduleName(p.Name); err != nil {
+	if err := ValidateScheduleRef(p.Queue, p.Name); err != nil {
 		return err
 	}
 	if p.Definition == "" || len(p.Definition) > MaxScheduleDefinition {
@@ -93,5 +106,17 @@ func (p MarkScheduleParams) Validate() error {
 	if !p.Tick.IsZero() && p.Tick.UnixMilli() <= 0 {
 		return fmt.Errorf("%w: schedule tick %v, want after 1970", ErrInvalidArgument, p.Tick)
 	}
+	if !p.Seen.IsZero() && p.Seen.UnixMilli() <= 0 {
+		return fmt.Errorf("%w: schedule seen time %v, want after 1970", ErrInvalidArgument, p.Seen)
+	}
 	return nil
+}
+
+// ValidateScheduleRef checks the queue and the name of a schedule; the
+// error wraps ErrInvalidQueueName or ErrInvalidArgument.
+func ValidateScheduleRef(queue, name string) error {
+	if err := ValidateQueueName(queue); err != nil {
+		return err
+	}
+	return ValidateScheduleName(name)
 }

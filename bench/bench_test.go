@@ -73,8 +73,9 @@ func parallelEnqueue(b *testing.B, parallelism, perCall int, call func(context.C
 
 // BenchmarkClaimComplete claims and completes pre-enqueued jobs from one
 // goroutine: one at a time through Queue.Claim and Job.Complete (single),
-// or 100 per Claim and 100 per backend Complete (batch100). One op is one
-// job.
+// or 100 per Claim and 100 per backend Complete (batch100; with
+// batch100-kind-limit, jobs of a kind whose concurrency limit is never
+// reached, which costs the kind's bookkeeping). One op is one job.
 func BenchmarkClaimComplete(b *testing.B) {
 	forEach(b, func(b *testing.B, t target) {
 		bk, _ := t.open(b)
@@ -89,9 +90,15 @@ func BenchmarkClaimComplete(b *testing.B) {
 			}
 			reportJobs(b, b.N)
 		})
-		b.Run("batch100", func(b *testing.B) {
+		batch := func(b *testing.B, kindLimit bool) {
 			q := newQueue(b, bk)
-			check(b, fill(ctx, q, b.N))
+			var opts []jobqueue.EnqueueOption
+			if kindLimit {
+				// A limit no claim meets: the cost of a kind's bookkeeping.
+				check(b, q.SetKindLimits(ctx, "limited", jobqueue.Limits{Concurrency: 1_000_000}))
+				opts = append(opts, jobqueue.Kind("limited"))
+			}
+			check(b, fill(ctx, q, b.N, opts...))
 			b.ReportAllocs()
 			b.ResetTimer()
 			for left := b.N; left > 0; {
@@ -100,7 +107,9 @@ func BenchmarkClaimComplete(b *testing.B) {
 				left -= n
 			}
 			reportJobs(b, b.N)
-		})
+		}
+		b.Run("batch100", func(b *testing.B) { batch(b, false) })
+		b.Run("batch100-kind-limit", func(b *testing.B) { batch(b, true) })
 	})
 }
 

@@ -23,7 +23,7 @@ const drainConcurrency = 32
 var completedRetention = backend.Retention{Max: jobqueue.DefaultCompletedMax, TTL: jobqueue.DefaultCompletedTTL}
 
 // fill enqueues n jobs with 100-byte payloads in large batches.
-func fill(ctx context.Context, q *jobqueue.Queue, n int) error {
+func fill(ctx context.Context, q *jobqueue.Queue, n int, opts ...jobqueue.EnqueueOption) error {
 	p := json.RawMessage(payload())
 	batch := make([]any, 0, fillBatch)
 	for n > 0 {
@@ -31,7 +31,7 @@ func fill(ctx context.Context, q *jobqueue.Queue, n int) error {
 		for range min(n, fillBatch) {
 			batch = append(batch, p)
 		}
-		if _, err := q.EnqueueBatch(ctx, batch); err != nil {
+		if _, err := q.EnqueueBatch(ctx, batch, opts...); err != nil {
 			return err
 		}
 		n -= len(batch)

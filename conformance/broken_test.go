@@ -80,6 +80,11 @@ var mustCatch = []string{
 	"unique-wrong-holder",
 	"unique-batch-partial",
 	"unique-before-repeat",
+	// Schedules: the seen time and removal.
+	"schedule-seen-moves-back",
+	"schedule-remove-ignored",
+	"schedule-remove-all",
+	"schedule-remove-keeps-times",
 }
 
 // TestBrokenChild runs the suite on the broken backend brokenEnv names;

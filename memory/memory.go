@@ -12,6 +12,10 @@
 // "Lost replies and repeated calls" in the backend package) for callers
 // that repeat calls on their own; the root jobqueue.Queue sends it none,
 // since it implements backend.Local.
+//
+// It is unbounded unless New is given WithMaxJobs or WithMaxBytes; with
+// them, a full backend refuses enqueues with backend.ErrFull, as a Redis
+// at its maxmemory does, and nothing else.
 package memory
 
 import (
@@ -48,11 +52,29 @@ var (
 type Backend struct {
 	mu     sync.RWMutex
 	queues map[string]*queue
+	use    usage
 }
 
-// New returns an empty in-memory backend.
-func New() *Backend {
-	return &Backend{queues: make(map[string]*queue)}
+// New returns an empty in-memory backend, with the bounds opts set.
+//
+// Without bounds, as Redis without maxmemory, it stores whatever it is
+// given until the process runs out of memory. With WithMaxJobs or
+// WithMaxBytes it refuses, as a Redis at its maxmemory under the
+// noeviction policy does, the enqueues that would take it over a bound:
+// the whole call, with an error wrapping backend.ErrFull, and nothing
+// stored. Only new jobs are refused. Every other call goes on: claims,
+// acknowledgements, reclaims, retries of dead jobs (which add no job) and
+// reads, so that workers can drain the queues; an acknowledgement that
+// grows a job (a result, an error) is never refused, since refusing it
+// would lose a job's outcome, so the bytes may pass their bound by what
+// acknowledgements add. Room comes back as jobs go: trimmed or expired
+// from a history, deleted, cancelled without retention, or purged.
+func New(opts ...Option) *Backend {
+	b := &Backend{queues: make(map[string]*queue)}
+	for _, o := range opts {
+		o(&b.use)
+	}
+	return b
 }
 
 // Local implements backend.Local: the store lives in this process.
@@ -72,6 +94,9 @@ const (
 )
 
 type job struct {
+	// size is the job's estimated bytes as counted in its Backend's usage
+	// (bounds.go).
+	size        int64
 	id          string
 	kind        string
 	payload     []byte
@@ -130,6 +155,9 @@ func (j *job) before(o *job) bool {
 type queue struct {
 	name string
 	mu   sync.Mutex
+	// use counts the jobs and bytes stored, with the other queues' of the
+	// Backend (bounds.go).
+	use *usage
 
 	jobs map[string]*job
 	// pending holds one FIFO per priority level, indexed by level; a
@@ -175,8 +203,9 @@ type queue struct {
 	subs map[chan backend.Event]struct{}
 }
 
-func newQueue(name string) *queue {
-	q := &queue{name: name, subs: make(map[chan backend.Event]struct{}), requests: make(map[string]*request)}
+func newQueue(name string, use *usage) *queue {
+	q := &queue{name: name, use: use, subs: make(map[chan backend.Event]struct{}), requests: make(map[string]*request)}
+	q.holds.use = use
 	q.reset()
 	return q
 }
@@ -247,7 +276,7 @@ func (b *Backend) queue(name string, create bool) *queue {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if q = b.queues[name]; q == nil {
-		q = newQueue(name)
+		q = newQueue(name, &b.use)
 		b.queues[name] = q
 	}
 	return q
@@ -327,7 +356,14 @@ func (q *queue) detach(j *job) {
 // drop deletes j from the queue entirely.
 func (q *queue) drop(j *job) {
 	q.detach(j)
+	q.forget(j)
+}
+
+// forget deletes detached j from the queue's jobs, and from its Backend's
+// count.
+func (q *queue) forget(j *job) {
 	delete(q.jobs, j.id)
+	q.use.add(-1, -j.size)
 }
 
 // The to* methods put a detached job in its new state.
@@ -426,7 +462,7 @@ func (q *queue) toHistory(j *job, state backend.State, now time.Time, r backend.
 		j.seq = q.nextSeq()
 		heap.Push(&q.expiring, j)
 	} else {
-		delete(q.jobs, j.id)
+		q.forget(j)
 	}
 	for hist.Len() > r.Max {
 		q.drop(hist.Back().Value.(*job))
@@ -509,8 +545,11 @@ func (b *Backend) Enqueue(ctx context.Context, p backend.EnqueueParams) error {
 	if err := q.checkUnique(now, p.Jobs); err != nil {
 		return err
 	}
-	ev := q.collect()
-	for _, nj := range p.Jobs {
+	// The jobs are made, and their room taken, before any is stored, so a
+	// refusal stores none.
+	jobs := make([]*job, len(p.Jobs))
+	var size int64
+	for i, nj := range p.Jobs {
 		j := &job{
 			id:          nj.ID,
 			kind:        nj.Kind,
@@ -522,6 +561,19 @@ func (b *Backend) Enqueue(ctx context.Context, p backend.EnqueueParams) error {
 			enqueuedAt:  now,
 			hidx:        -1,
 		}
+		j.size = j.estimate()
+		size += j.size
+		if nj.Unique.Key != "" {
+			size += (&hold{key: nj.Unique.Key}).estimate()
+		}
+		jobs[i] = j
+	}
+	if err := q.use.reserve(q.name, int64(len(jobs)), size); err != nil {
+		return err
+	}
+	ev := q.collect()
+	for i, nj := range p.Jobs {
+		j := jobs[i]
 		if nj.Expiry > 0 {
 			j.expiresAt = now.Add(nj.Expiry)
 		}
@@ -661,6 +713,7 @@ func (q *queue) take(now time.Time, p backend.ClaimParams) []backend.ClaimedJob 
 		q.detach(j)
 		if !j.expiresAt.IsZero() && !now.Before(j.expiresAt) {
 			j.lastError = fmt.Sprintf("jobqueue: expired before attempt %d of %d could start", j.attempts+1, j.maxAttempts)
+			q.resized(j)
 			q.toHistory(j, backend.StateDead, now, p.DeadRetention)
 			q.counters.DeadTotal++
 			q.hist.at(now).Dead++
@@ -800,6 +853,7 @@ func (b *Backend) Complete(ctx context.Context, p backend.CompleteParams) ([]err
 		if it.Error != "" {
 			j.lastError = it.Error
 		}
+		q.resized(j)
 		q.toHistory(j, backend.StateCompleted, now, p.Retention)
 		q.counters.CompletedTotal++
 		q.hist.at(now).Completed++
@@ -834,6 +888,7 @@ func (b *Backend) Fail(ctx context.Context, p backend.FailParams) ([]error, erro
 		j.outcome = outcomeFail
 		if it.Dead {
 			j.lastError = it.Error
+			q.resized(j)
 			q.toHistory(j, backend.StateDead, now, p.Retention)
 			q.counters.DeadTotal++
 			pt := q.hist.at(now)
@@ -854,6 +909,7 @@ func (b *Backend) Fail(ctx context.Context, p backend.FailParams) ([]error, erro
 			continue
 		}
 		j.lastError = it.Error
+		q.resized(j)
 		q.counters.RetriedTotal++
 		pt := q.hist.at(now)
 		pt.Retried++
@@ -977,6 +1033,7 @@ func (b *Backend) Reclaim(ctx context.Context, p backend.ReclaimParams) (backend
 		q.hist.at(now).Reclaimed++
 		if j.attempts >= j.maxAttempts {
 			j.lastError = fmt.Sprintf("jobqueue: lease expired on attempt %d of %d", j.attempts, j.maxAttempts)
+			q.resized(j)
 			q.toHistory(j, backend.StateDead, now, p.DeadRetention)
 			q.counters.DeadTotal++
 			q.hist.at(now).Dead++
@@ -1160,9 +1217,12 @@ func (b *Backend) Purge(ctx context.Context, p backend.PurgeParams) error {
 	if q.repeat(p.RequestID) != nil {
 		return nil
 	}
+	var size int64
 	for _, j := range q.jobs {
 		q.releaseUnique(j, "")
+		size += j.size
 	}
+	q.use.add(-int64(len(q.jobs)), -size)
 	q.reset()
 	q.remember(now, &request{id: p.RequestID})
 	// The event names no ids: a purge may remove millions of jobs, and

@@ -27,11 +27,36 @@ func (b *Backend) MarkSchedule(ctx context.Context, p backend.MarkScheduleParams
 	}
 	r := q.schedules[p.Name]
 	r.Name, r.Definition = p.Name, p.Definition
-	// Kept to the millisecond, as a Redis backend keeps it.
-	if tick := time.UnixMilli(p.Tick.UnixMilli()); !p.Tick.IsZero() && tick.After(r.LastTick) {
-		r.LastTick = tick
-	}
+	r.LastTick = later(r.LastTick, p.Tick)
+	r.Seen = later(r.Seen, p.Seen)
 	q.schedules[p.Name] = r
+	return nil
+}
+
+// later returns t, kept to the millisecond as a Redis backend keeps it,
+// when it is set and later than recorded; else recorded.
+func later(recorded, t time.Time) time.Time {
+	if ms := time.UnixMilli(t.UnixMilli()); !t.IsZero() && ms.After(recorded) {
+		return ms
+	}
+	return recorded
+}
+
+// RemoveSchedule implements backend.ScheduleKeeper.
+func (b *Backend) RemoveSchedule(ctx context.Context, queue, name string) error {
+	if err := backend.ValidateScheduleRef(queue, name); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	q := b.queue(queue, false)
+	if q == nil {
+		return nil
+	}
+	q.lock()
+	defer q.mu.Unlock()
+	delete(q.schedules, name)
 	return nil
 }
 

@@ -28,6 +28,8 @@ func (h *hold) releasable() bool { return h.onCompleted || h.onDead }
 type holds struct {
 	byKey map[string]*hold
 	order holdHeap
+	// use counts the holds' bytes in their Backend's usage (bounds.go).
+	use *usage
 }
 
 // holder returns the hold of key that is live at now, or nil, dropping
@@ -41,6 +43,7 @@ func (hs *holds) expire(now time.Time) {
 	for len(hs.order) > 0 && !hs.order[0].until.After(now) {
 		h := heap.Pop(&hs.order).(*hold)
 		delete(hs.byKey, h.key)
+		hs.use.add(0, -h.estimate())
 	}
 }
 
@@ -72,6 +75,7 @@ func (q *queue) takeUnique(j *job, u backend.Unique, now time.Time) {
 	if q.holds.byKey == nil {
 		q.holds.byKey = make(map[string]*hold)
 	}
+	// Its bytes were counted with its job's, by Enqueue.
 	q.holds.byKey[h.key] = h
 	heap.Push(&q.holds.order, h)
 	if h.releasable() {
@@ -99,6 +103,7 @@ func (q *queue) releaseUnique(j *job, state backend.State) {
 	if q.holds.byKey[h.key] == h {
 		delete(q.holds.byKey, h.key)
 		heap.Remove(&q.holds.order, h.hidx)
+		q.use.add(0, -h.estimate())
 	}
 }
 

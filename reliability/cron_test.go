@@ -11,6 +11,7 @@ import (
 	"github.com/jobqueue-go/jobqueue/backend"
 	"github.com/jobqueue-go/jobqueue/conformance/redistest"
 	"github.com/jobqueue-go/jobqueue/internal/redisq/redisqtest"
+	"github.com/jobqueue-go/jobqueue/jqcron"
 	"github.com/jobqueue-go/jobqueue/memory"
 )
 
@@ -53,10 +54,10 @@ func TestCronThreeSchedulers(t *testing.T) {
 			}
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			var schedulers []*jobqueue.Scheduler
+			var schedulers []*jqcron.Scheduler
 			stops := make([]func(), 3)
 			for i := range stops {
-				s, err := jobqueue.NewScheduler(jobqueue.SchedulerOptions{})
+				s, err := jqcron.NewScheduler(jqcron.Options{})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -82,7 +83,7 @@ func TestCronThreeSchedulers(t *testing.T) {
 			// run.
 			first := time.Now().Add(time.Second).Truncate(every).Add(every)
 			last := first.Add((counted - 1) * every)
-			waitTick := func(ss []*jobqueue.Scheduler, tick time.Time) {
+			waitTick := func(ss []*jqcron.Scheduler, tick time.Time) {
 				t.Helper()
 				deadline := time.Now().Add(time.Until(tick) + 30*time.Second)
 				for _, s := range ss {
@@ -113,7 +114,7 @@ func TestCronThreeSchedulers(t *testing.T) {
 					break
 				}
 				for _, j := range jobs {
-					name, tick, ok := jobqueue.ScheduledTick(j)
+					name, tick, ok := jqcron.ScheduledTick(j)
 					if !ok || name != schedule {
 						t.Fatalf("job %s is no tick of %s: %v", j.ID, schedule, j.Headers)
 					}
@@ -149,12 +150,12 @@ func TestCronThreeSchedulers(t *testing.T) {
 			if enqueued != int64(total) {
 				t.Errorf("the Schedulers enqueued %d jobs; the queue holds %d", enqueued, total)
 			}
-			recs, err := q.Schedules(context.Background())
+			recs, err := jqcron.Schedules(context.Background(), q)
 			if err != nil || len(recs) != 1 || recs[0].LastTick.Before(last) {
 				t.Errorf("the store's record: %+v, %v; want %s with a last tick from %v on", recs, err, schedule, last)
 			}
 			report(t, Row{
-				Scenario: "cron, 3 Schedulers, no leader",
+				Scenario: "15 cron, 3 Schedulers, no leader",
 				Injected: fmt.Sprintf("one schedule every %v; a Scheduler stopped after 30 ticks", every),
 				Jobs:     total, Duplicates: twice,
 				Result: fmt.Sprintf("%d jobs for the %d counted ticks, one each; %d enqueued, %d refused as duplicates, %d missed", inWindow, counted, enqueued, duplicates, missed),

@@ -216,7 +216,11 @@ func (f *fleet) killRandom() *kid {
 	if len(ks) == 0 {
 		f.t.Fatal("no worker process left to kill")
 	}
-	k := ks[rand.N(len(ks))]
+	return f.kill(ks[rand.N(len(ks))])
+}
+
+// kill SIGKILLs the worker process k and waits until it is gone.
+func (f *fleet) kill(k *kid) *kid {
 	k.signal(syscall.SIGKILL)
 	<-k.done
 	return k
@@ -261,8 +265,9 @@ func (f *fleet) logTails() {
 	}
 }
 
-// enqueue adds n jobs in batches and returns their ids.
-func (f *fleet) enqueue(n int) []string {
+// enqueue adds n jobs in batches, each with opts (such as a Kind), and
+// returns their ids.
+func (f *fleet) enqueue(n int, opts ...jobqueue.EnqueueOption) []string {
 	f.t.Helper()
 	ctx := context.Background()
 	ids := make([]string, 0, n)
@@ -271,7 +276,7 @@ func (f *fleet) enqueue(n int) []string {
 		for i := range batch {
 			batch[i] = map[string]int{"n": len(ids) + i}
 		}
-		got, err := f.q.EnqueueBatch(ctx, batch)
+		got, err := f.q.EnqueueBatch(ctx, batch, opts...)
 		if err != nil {
 			f.t.Fatal(err)
 		}

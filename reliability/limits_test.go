@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"slices"
 	"strings"
@@ -154,6 +155,111 @@ func (s *sampler) end() (samples int, most int64) {
 	return s.samples, s.most
 }
 
+// killWhilePending SIGKILLs a worker process, the one kill picks, every
+// 2 s and starts a new one in its place, until nothing is pending or after
+// 10 kills. It returns when each killed process died, by its number.
+// Fewer than 2 kills fail the test: the scenario needs more work.
+func (f *fleet) killWhilePending(kill func() *kid) map[int]time.Time {
+	f.t.Helper()
+	killedAt := map[int]time.Time{}
+	for len(killedAt) < 10 {
+		time.Sleep(2 * time.Second)
+		if st, err := f.q.Stats(f.t.Context()); err != nil || st.Pending == 0 {
+			break
+		}
+		k := kill()
+		killedAt[k.n] = time.Now()
+		f.spawn(1)
+	}
+	if len(killedAt) < 2 {
+		f.t.Fatalf("only %d kills before the queue ran dry; give it more work", len(killedAt))
+	}
+	return killedAt
+}
+
+// killRunning SIGKILLs a worker process that, by its records, is running
+// the handler of a job in ids, or a random one when none is, and waits
+// until it is gone. A handler may return between the look and the kill,
+// so the records, read afterwards, tell what the kill landed on.
+func (f *fleet) killRunning(ids map[string]bool) *kid {
+	f.t.Helper()
+	busy := map[int]bool{}
+	for _, r := range f.runs() {
+		if r.stop.IsZero() && ids[r.id] {
+			busy[r.kid] = true
+		}
+	}
+	var ks []*kid
+	for _, k := range f.alive() {
+		if busy[k.n] {
+			ks = append(ks, k)
+		}
+	}
+	if len(ks) == 0 {
+		return f.killRandom()
+	}
+	return f.kill(ks[rand.N(len(ks))])
+}
+
+// slotUse is what the handlers' records show of a concurrency limit.
+type slotUse struct {
+	// mostRunning is the most handlers running at once, a killed
+	// process's handlers ending at its death; mostHeld the most running
+	// or killed within their lease.
+	mostRunning, mostHeld int
+	// killedMidRun counts the handlers whose process died under them;
+	// cut those that outlived their claim's lease.
+	killedMidRun, cut int
+}
+
+// checkSlots checks a concurrency limit from the handlers' records: of
+// runs, some or all of a fleet's, whose killed processes died at killedAt,
+// at most limit handlers ran at once, at most limit ran or were killed
+// within their lease, and some kill landed while a handler ran. what names
+// the handlers in the errors.
+func (f *fleet) checkSlots(runs []run, killedAt map[int]time.Time, limit int, what string) slotUse {
+	f.t.Helper()
+	// running: each handler from its start until it returned or its
+	// process died; held adds to it, for a killed handler, the rest of
+	// its lease: its slot is not free before a reclaim takes it back.
+	// Both end at the claim's lease: a handler that outlived it (none
+	// should, at 50 ms against a 2 s lease) may have lost its slot.
+	var running, held [][2]time.Time
+	var u slotUse
+	for _, r := range runs {
+		end, dead := r.stop, false
+		if end.IsZero() {
+			k, ok := killedAt[r.kid]
+			if !ok {
+				f.t.Errorf("job %s attempt %d: the handler never returned in process %d, which was not killed", r.id, r.attempt, r.kid)
+				continue
+			}
+			end, dead = k, true
+			u.killedMidRun++
+		}
+		if end.After(r.leaseUntil) {
+			end = r.leaseUntil
+			u.cut++
+		}
+		running = append(running, [2]time.Time{r.start, end})
+		if dead {
+			end = r.leaseUntil
+		}
+		held = append(held, [2]time.Time{r.start, end})
+	}
+	u.mostRunning, u.mostHeld = maxOverlap(running), maxOverlap(held)
+	if u.mostRunning > limit {
+		f.t.Errorf("%d %s ran at once, above the limit of %d", u.mostRunning, what, limit)
+	}
+	if u.mostHeld > limit {
+		f.t.Errorf("%d %s running or killed within their lease at once, above the limit of %d", u.mostHeld, what, limit)
+	}
+	if u.killedMidRun == 0 {
+		f.t.Errorf("no kill landed while one of the %s ran", what)
+	}
+	return u
+}
+
 // TestLimitsConcurrencySIGKILL holds a queue to Limits{Concurrency: 5}
 // while worker processes of 16 handlers each are SIGKILLed and replaced
 // every 2 s. A killed process's jobs keep their slots until their leases
@@ -171,20 +277,8 @@ func TestLimitsConcurrencySIGKILL(t *testing.T) {
 		ids := f.enqueue(jobs)
 		s := f.sampleProcessing()
 		f.spawn(3)
-		killedAt := map[int]time.Time{}
-		for len(killedAt) < 10 {
-			time.Sleep(2 * time.Second)
-			if st, err := f.q.Stats(t.Context()); err != nil || st.Pending == 0 {
-				break
-			}
-			k := f.killRandom()
-			killedAt[k.n] = time.Now()
-			f.spawn(1)
-		}
+		killedAt := f.killWhilePending(f.killRandom)
 		kills := len(killedAt)
-		if kills < 2 {
-			t.Fatalf("only %d kills before the queue ran dry; give it more work", kills)
-		}
 		took := f.waitDrained(jobs, f.aftermath())
 		samples, mostProcessing := s.end()
 		f.stop()
@@ -196,51 +290,92 @@ func TestLimitsConcurrencySIGKILL(t *testing.T) {
 		if mostProcessing > limit {
 			t.Errorf("Stats.Processing reached %d, above the limit of %d", mostProcessing, limit)
 		}
-		// running: each handler from its start until it returned or its
-		// process died; held adds to it, for a killed handler, the rest of
-		// its lease: its slot is not free before a reclaim takes it back.
-		// Both end at the claim's lease: a handler that outlived it (none
-		// should, at 50 ms against a 2 s lease) may have lost its slot.
-		var running, held [][2]time.Time
-		cut, killedMidRun := 0, 0
-		for _, r := range f.runs() {
-			end, dead := r.stop, false
-			if end.IsZero() {
-				k, ok := killedAt[r.kid]
-				if !ok {
-					t.Errorf("job %s attempt %d: the handler never returned in process %d, which was not killed", r.id, r.attempt, r.kid)
-					continue
-				}
-				end, dead = k, true
-				killedMidRun++
-			}
-			if end.After(r.leaseUntil) {
-				end = r.leaseUntil
-				cut++
-			}
-			running = append(running, [2]time.Time{r.start, end})
-			if dead {
-				end = r.leaseUntil
-			}
-			held = append(held, [2]time.Time{r.start, end})
-		}
-		mostRunning, mostHeld := maxOverlap(running), maxOverlap(held)
-		if mostRunning > limit {
-			t.Errorf("%d handlers ran at once, above the limit of %d", mostRunning, limit)
-		}
-		if mostHeld > limit {
-			t.Errorf("%d handlers running or killed within their lease at once, above the limit of %d", mostHeld, limit)
-		}
-		if killedMidRun == 0 {
-			t.Error("no kill landed while a handler ran")
-		}
+		u := f.checkSlots(f.runs(), killedAt, limit, "handlers")
 		t.Logf("%d kills (%d handlers killed mid-run), %d handlers cut at their lease; most at once: %d running, %d running or held, Stats.Processing %d over %d samples",
-			kills, killedMidRun, cut, mostRunning, mostHeld, mostProcessing, samples)
+			kills, u.killedMidRun, u.cut, u.mostRunning, u.mostHeld, mostProcessing, samples)
 		report(t, Row{
-			Scenario: "15 concurrency limit, worker SIGKILL",
-			Injected: fmt.Sprintf("`Limits{Concurrency: %d}`, 3 processes × 16 handlers of 50 ms; SIGKILL one every 2 s (%d kills, %d handlers killed mid-run), a new one started", limit, kills, killedMidRun),
+			Scenario: "16 concurrency limit, worker SIGKILL",
+			Injected: fmt.Sprintf("`Limits{Concurrency: %d}`, 3 processes × 16 handlers of 50 ms; SIGKILL one every 2 s (%d kills, %d handlers killed mid-run), a new one started", limit, kills, u.killedMidRun),
 			Jobs:     jobs, Lost: o.lost, Duplicates: o.duplicates,
-			Result: o.result(fmt.Sprintf("most at once: %d handlers running, %d running or killed within their lease, Stats.Processing %d (%d samples)", mostRunning, mostHeld, mostProcessing, samples),
+			Result: o.result(fmt.Sprintf("most at once: %d handlers running, %d running or killed within their lease, Stats.Processing %d (%d samples)", u.mostRunning, u.mostHeld, mostProcessing, samples),
+				fmt.Sprintf("drained %.1f s after the kills ended", took.Seconds())),
+		})
+	})
+}
+
+// TestLimitsKindConcurrencySIGKILL limits one kind of a queue's jobs to
+// Limits{Concurrency: 3} (SetKindLimits): 300 jobs of kind "limited" are
+// enqueued first, then 300 of kind "free", and worker processes of 16
+// handlers each are SIGKILLed and replaced every 2 s, each time one that
+// is running a "limited" handler when one is. From the handlers' own
+// records, as in TestLimitsConcurrencySIGKILL: the "limited" handlers
+// running, plus the killed ones whose leases have not yet run out, never
+// exceed 3. And the "free" jobs are not held up behind the limited
+// backlog: claims pass the limited jobs by, so the last free job finishes
+// before the last limited job starts.
+func TestLimitsKindConcurrencySIGKILL(t *testing.T) {
+	forEachAdapter(t, nil, func(t *testing.T, adapter string, srv *redistest.Server) {
+		const perKind, limit = 300, 3
+		f := newFleet(t, srv.URL, childConfig{Adapter: adapter, URL: srv.URL, Concurrency: 16, Work: 50 * time.Millisecond})
+		if err := f.q.SetKindLimits(t.Context(), "limited", jobqueue.Limits{Concurrency: limit}); err != nil {
+			t.Fatal(err)
+		}
+		limitedIDs := f.enqueue(perKind, jobqueue.Kind("limited"))
+		freeIDs := f.enqueue(perKind, jobqueue.Kind("free"))
+		limited := make(map[string]bool, perKind)
+		for _, id := range limitedIDs {
+			limited[id] = true
+		}
+		f.spawn(3)
+		killedAt := f.killWhilePending(func() *kid { return f.killRunning(limited) })
+		kills := len(killedAt)
+		took := f.waitDrained(2*perKind, f.aftermath())
+		f.stop()
+		o := f.check(append(slices.Clone(limitedIDs), freeIDs...), checkOptions{})
+
+		// first is the first handler's start; lastFree the last return of
+		// a free handler (a killed one's job ran again and returned
+		// later); lastLimited the last start of a limited handler.
+		var limitedRuns []run
+		var first, lastFree, lastLimited time.Time
+		for _, r := range f.runs() {
+			if first.IsZero() || r.start.Before(first) {
+				first = r.start
+			}
+			switch {
+			case limited[r.id]:
+				limitedRuns = append(limitedRuns, r)
+				if r.start.After(lastLimited) {
+					lastLimited = r.start
+				}
+			case r.stop.After(lastFree):
+				lastFree = r.stop
+			}
+		}
+		u := f.checkSlots(limitedRuns, killedAt, limit, `"limited" handlers`)
+		if lastFree.IsZero() || lastLimited.IsZero() {
+			t.Fatalf("no free handler returned (%v) or no limited handler started (%v)", lastFree, lastLimited)
+		}
+		if !lastFree.Before(lastLimited) {
+			t.Errorf("the last free job finished %v after the last limited job started: the free jobs were held up behind the limited ones", lastFree.Sub(lastLimited))
+		}
+		// The limited jobs whose first run started after the free jobs
+		// were all done: the backlog the free jobs were claimed past.
+		startedLater := map[string]bool{}
+		for _, r := range limitedRuns {
+			if r.attempt == 1 && r.start.After(lastFree) {
+				startedLater[r.id] = true
+			}
+		}
+		since := func(at time.Time) float64 { return at.Sub(first).Seconds() }
+		t.Logf("%d kills (%d limited handlers killed mid-run), %d cut at their lease; most limited at once: %d running, %d running or held; the last free job finished %.2f s after the first start, the last limited job started at %.2f s; %d of %d limited jobs first started after the last free one finished",
+			kills, u.killedMidRun, u.cut, u.mostRunning, u.mostHeld, since(lastFree), since(lastLimited), len(startedLater), perKind)
+		report(t, Row{
+			Scenario: "19 kind concurrency limit, worker SIGKILL",
+			Injected: fmt.Sprintf("`SetKindLimits(ctx, \"limited\", Limits{Concurrency: %d})`; %d jobs of kind \"limited\" enqueued, then %d of kind \"free\"; 3 processes × 16 handlers of 50 ms; SIGKILL one running a limited handler every 2 s (%d kills, %d limited handlers killed mid-run), a new one started", limit, perKind, perKind, kills, u.killedMidRun),
+			Jobs:     2 * perKind, Lost: o.lost, Duplicates: o.duplicates,
+			Result: o.result(fmt.Sprintf("most limited handlers at once: %d running, %d running or killed within their lease", u.mostRunning, u.mostHeld),
+				fmt.Sprintf("the last free job finished %.1f s after the first handler started, the last limited one started at %.1f s (%d of %d limited jobs started after every free job was done)", since(lastFree), since(lastLimited), len(startedLater), perKind),
 				fmt.Sprintf("drained %.1f s after the kills ended", took.Seconds())),
 		})
 	})
@@ -288,7 +423,7 @@ func TestLimitsRate(t *testing.T) {
 		}
 		t.Logf("most in any 1 s window: %d claims (store's clock), %d handler starts (local clock); %d runs", byClaim, byStart, len(runs))
 		report(t, Row{
-			Scenario: "16 rate limit",
+			Scenario: "17 rate limit",
 			Injected: fmt.Sprintf("`Limits{Rate: %d, Per: time.Second}`, a backlog of %d, %d processes × %d handlers of 10 ms", rate, jobs, procs, handlers),
 			Jobs:     jobs, Lost: o.lost, Duplicates: o.duplicates,
 			Result: o.result(fmt.Sprintf("most in any sliding 1 s window: %d claims on the store's clock, %d handler starts on the local clock", byClaim, byStart)),
@@ -435,7 +570,7 @@ func TestCancelWorkerSIGKILL(t *testing.T) {
 		t.Logf("%d kills; %d cancels accepted (%d pending, %d started, %d of those held by a process then killed), %d too late (completed); %d others completed",
 			kills, len(cancelled), len(cancelled)-running, running, killed, len(tooLate), o.completed)
 		report(t, Row{
-			Scenario: "17 cancel, worker SIGKILL",
+			Scenario: "18 cancel, worker SIGKILL",
 			Injected: fmt.Sprintf("cancel every other job, 10 every 400 ms, while a worker process is SIGKILLed every 2 s (%d kills); handlers of 1 s ignore their context", kills),
 			Jobs:     jobs, Lost: o.lost, Duplicates: o.duplicates,
 			Result: o.result(fmt.Sprintf("%d cancels accepted (%d pending, %d started, %d of those held by a process that was killed, made cancelled by the reclaim), all ended cancelled, none completed or ran again; %d too late (already completed)",

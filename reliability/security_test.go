@@ -51,8 +51,9 @@ var aclExpectedRefusals = []string{"config|get", "client|setinfo"}
 var aclScriptCommands = []string{
 	"time", "publish",
 	"get", "set", "del", "exists", "pexpire", "pexpireat", "persist",
-	"hget", "hmget", "hgetall", "hset", "hdel", "hincrby",
-	"llen", "lindex", "lrange", "lpush", "rpush", "lmpop", "rpop", "lrem", "ltrim",
+	"hget", "hmget", "hgetall", "hset", "hdel", "hincrby", "hexists", "hlen", "hkeys",
+	"llen", "lindex", "lrange", "lpush", "rpush", "lmpop", "lpop", "rpop", "lrem", "ltrim",
+	"sadd", "srem", "smembers",
 	"zadd", "zrem", "zcard", "zcount", "zrange", "zrangebyscore", "zremrangebyrank", "zremrangebyscore",
 }
 

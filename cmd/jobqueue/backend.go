@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -56,17 +57,64 @@ func (o *openedBackend) Close() {
 	}
 }
 
+// memoryBounds are the bounds of a memory backend (memory.WithMaxJobs,
+// memory.WithMaxBytes); zero for none.
+type memoryBounds struct {
+	jobs  int
+	bytes int64
+}
+
+// Demo bounds: "jobqueue serve" runs for as long as anyone likes, and
+// anyone who reaches its page can enqueue, so on memory it must not grow
+// with whatever was ever enqueued. 100,000 of the demo's jobs take about
+// 70 MB by the backend's estimate, so the jobs' bound is the one reached.
+const (
+	demoMaxJobs = 100_000
+	demoMaxMiB  = 256
+)
+
+// options are the memory backend's options for the bounds.
+func (mb memoryBounds) options() []memory.Option {
+	return []memory.Option{memory.WithMaxJobs(mb.jobs), memory.WithMaxBytes(mb.bytes)}
+}
+
+// String describes the bounds for the backend's description.
+func (mb memoryBounds) String() string {
+	var parts []string
+	if mb.jobs > 0 {
+		parts = append(parts, "at most "+thousands(int64(mb.jobs))+" jobs")
+	}
+	if mb.bytes > 0 {
+		parts = append(parts, fmt.Sprintf("at most %s MiB", thousands(mb.bytes>>20)))
+	}
+	if len(parts) == 0 {
+		return "no bound"
+	}
+	return strings.Join(parts, " and ")
+}
+
+// thousands prints n, not negative, with commas between its groups of
+// three digits.
+func thousands(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
 // openBackend opens the backend named by kind on the Redis server at
 // rawURL (REDIS_URL), trusting, for a rediss:// URL, the certificate
 // authorities in caFile (REDIS_CA_FILE) instead of the system's when it is
-// not "". Every message it returns has the password redacted.
-func openBackend(ctx context.Context, kind, rawURL, caFile string) (*openedBackend, error) {
+// not "". A memory backend, chosen or fallen back to, has the bounds mem.
+// Every message it returns has the password redacted.
+func openBackend(ctx context.Context, kind, rawURL, caFile string, mem memoryBounds) (*openedBackend, error) {
 	if rawURL == "" {
 		rawURL = defaultRedisURL
 	}
 	shown := redactURL(rawURL)
 	if kind == backendMemory {
-		return memoryBackend(""), nil
+		return memoryBackend("", mem), nil
 	}
 	if kind != backendAuto && kind != backendGoredis && kind != backendRueidis {
 		return nil, fmt.Errorf("jobqueue: unknown backend %q (want auto, goredis, rueidis or memory)", kind)
@@ -95,7 +143,7 @@ func openBackend(ctx context.Context, kind, rawURL, caFile string) (*openedBacke
 		// there but misconfigured: falling back would hide the mistake.
 		var reply goredislib.Error
 		if kind == backendAuto && !errors.As(err, &reply) {
-			return memoryBackend(fmt.Sprintf("Redis at %s did not answer (%s)", shown, scrub(err, rawURL))), nil
+			return memoryBackend(fmt.Sprintf("Redis at %s did not answer (%s)", shown, scrub(err, rawURL)), mem), nil
 		}
 		return nil, fmt.Errorf("jobqueue: go-redis backend on %s: %s", shown, scrub(err, rawURL))
 	case backendRueidis:
@@ -130,11 +178,15 @@ func loadCAFile(caFile string, u *url.URL) (*x509.CertPool, error) {
 	return roots, nil
 }
 
-func memoryBackend(note string) *openedBackend {
+func memoryBackend(note string, mem memoryBounds) *openedBackend {
+	desc := "the in-memory backend (jobs live only in this process)"
+	if mem != (memoryBounds{}) {
+		desc = "the in-memory backend (jobs live only in this process; " + mem.String() + ")"
+	}
 	return &openedBackend{
-		Backend: memory.New(),
+		Backend: memory.New(mem.options()...),
 		kind:    backendMemory,
-		desc:    "the in-memory backend (jobs live only in this process)",
+		desc:    desc,
 		note:    note,
 	}
 }

@@ -38,7 +38,7 @@ func TestRedactURL(t *testing.T) {
 }
 
 func TestOpenBackendRefusesUnknownKind(t *testing.T) {
-	if _, err := openBackend(context.Background(), "postgres", "", ""); err == nil || !strings.Contains(err.Error(), "unknown backend") {
+	if _, err := openBackend(context.Background(), "postgres", "", "", memoryBounds{}); err == nil || !strings.Contains(err.Error(), "unknown backend") {
 		t.Errorf("openBackend(postgres): %v", err)
 	}
 }
@@ -47,7 +47,7 @@ func TestExplicitRedisBackendFailsWithoutRedis(t *testing.T) {
 	const dead = "redis://:hunter2@127.0.0.1:1/"
 	for _, kind := range []string{backendGoredis, backendRueidis} {
 		start := time.Now()
-		_, err := openBackend(context.Background(), kind, dead, "")
+		_, err := openBackend(context.Background(), kind, dead, "", memoryBounds{})
 		if err == nil {
 			t.Fatalf("%s on a dead URL: no error", kind)
 		}
@@ -58,7 +58,7 @@ func TestExplicitRedisBackendFailsWithoutRedis(t *testing.T) {
 			t.Errorf("%s took %v to give up", kind, d)
 		}
 	}
-	ob, err := openBackend(context.Background(), backendAuto, dead, "")
+	ob, err := openBackend(context.Background(), backendAuto, dead, "", memoryBounds{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func TestExplicitRedisBackendFailsWithoutRedis(t *testing.T) {
 func TestBadRedisURLIsAnErrorAndHidesThePassword(t *testing.T) {
 	for _, raw := range []string{`redis://u:pa\ss-hunter2@127.0.0.1:1/`, "redis://u:hunter2\t@127.0.0.1:1/", "redis://:hunter2@127.0.0.1:notaport/", "redis://:hunter2@127.0.0.1:1/notadb"} {
 		for _, kind := range []string{backendAuto, backendGoredis, backendRueidis} {
-			ob, err := openBackend(context.Background(), kind, raw, "")
+			ob, err := openBackend(context.Background(), kind, raw, "", memoryBounds{})
 			if err == nil {
 				ob.Close()
 				t.Errorf("%s on %q: no error (kind %s)", kind, raw, ob.kind)
@@ -138,7 +138,7 @@ func TestAutoFailsWhenRedisRefusesCredentials(t *testing.T) {
 			}()
 		}
 	}()
-	_, err = openBackend(context.Background(), backendAuto, "redis://app:hunter2@"+ln.Addr().String()+"/", "")
+	_, err = openBackend(context.Background(), backendAuto, "redis://app:hunter2@"+ln.Addr().String()+"/", "", memoryBounds{})
 	if err == nil {
 		t.Fatal("auto fell back to memory on a server that refused the password")
 	}
@@ -155,7 +155,7 @@ func TestOnRedis(t *testing.T) {
 	for _, kind := range []string{backendAuto, backendGoredis, backendRueidis} {
 		t.Run(kind, func(t *testing.T) {
 			ctx := context.Background()
-			ob, err := openBackend(ctx, kind, srv.URL, "")
+			ob, err := openBackend(ctx, kind, srv.URL, "", memoryBounds{})
 			if err != nil {
 				t.Fatal(err)
 			}

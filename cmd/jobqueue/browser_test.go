@@ -10,7 +10,9 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/jobqueue-go/jobqueue"
+	"github.com/jobqueue-go/jobqueue/backend"
 	"github.com/jobqueue-go/jobqueue/internal/browsertest"
+	"github.com/jobqueue-go/jobqueue/jqcron"
 )
 
 // The shared browser helpers, under the names these tests use.
@@ -227,11 +229,24 @@ func TestBrowserSchedules(t *testing.T) {
 		until(`[...document.querySelectorAll("#board .job .who")].some(e => e.textContent === "https://status.example.com/heartbeat")`),
 	)
 	// The page's last run is the store's.
-	infos, err := ts.q.Schedules(context.Background())
+	infos, err := jqcron.Schedules(context.Background(), ts.q)
 	if err != nil || len(infos) != 2 || infos[0].Name != "heartbeat" || infos[0].LastTick.IsZero() {
 		t.Fatalf("the store's schedules: %+v, %v", infos, err)
 	}
 	step(t, ctx, "see the heartbeat's next tick again once the page read the schedules after a tick", until(future("heartbeat")))
+
+	// A schedule whose last Scheduler stopped in 2020 reads as abandoned,
+	// the running ones do not.
+	old := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+	if err := ts.q.Backend().(backend.ScheduleKeeper).MarkSchedule(context.Background(), backend.MarkScheduleParams{
+		Queue: ts.q.Name(), Name: "old", Definition: `{"spec":"@every 1m","tz":"UTC","missed":"skip"}`, Tick: old, Seen: old,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	step(t, ctx, "see the schedule no Scheduler runs marked abandoned",
+		until(fmt.Sprintf(`(() => { const r = %s; return r !== null && r.dataset.abandoned === "true" && r.querySelector(".s-next").textContent === "abandoned" && r.querySelector(".s-next").title.includes("schedules -rm old"); })()`, row("old"))),
+		until(fmt.Sprintf(`%s.dataset.abandoned === "false"`, row("heartbeat"))),
+	)
 	saveScreenshot(t, ctx, "dashboard-schedules.png", chromedp.FullScreenshot(100))
 
 	step(t, ctx, "fit the schedules in a phone's width without sideways scrolling",

@@ -147,7 +147,7 @@ func onEachBackend(t *testing.T, opts []jobqueue.Option, test func(t *testing.T,
 	for _, kind := range []string{backendGoredis, backendRueidis} {
 		t.Run(kind, func(t *testing.T) {
 			srv := redistest.Shared(t)
-			ob, err := openBackend(context.Background(), kind, srv.URL, "")
+			ob, err := openBackend(context.Background(), kind, srv.URL, "", memoryBounds{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -45,7 +45,7 @@ func runDashboard(ctx context.Context, e *cmdEnv, args []string) int {
 		"or "+envDashboardAuth+"=user:password.")
 	var queues, hosts listFlag
 	fs.Var(&queues, "queue", "a queue to show, by `name`; repeat for several (default "+defaultQueue+")")
-	backendKind := fs.String("backend", backendAuto, "storage: auto (Redis; no fallback), goredis, rueidis or memory")
+	backendKind := fs.String("backend", backendAuto, "the Redis adapter: auto (go-redis; never falls back to memory), goredis or rueidis")
 	addr := fs.String("addr", defaultDashboardAddr, "listen `address`; beyond loopback, authentication is required")
 	actions := fs.Bool("actions", false, "allow changes: retry, delete and cancel jobs, retry or delete every dead job, pause and resume")
 	token := fs.String("token", "", "require this `token` (prefer "+envDashboardToken+": a flag shows in ps)")
@@ -61,6 +61,12 @@ func runDashboard(ctx context.Context, e *cmdEnv, args []string) int {
 	auth, err := newDashboardAuth(*token, e.getenv(envDashboardToken), e.getenv(envDashboardAuth))
 	if err != nil {
 		e.errorf("%v", err)
+		return exitUsage
+	}
+	if *backendKind == backendMemory {
+		// Another process's in-memory queue cannot be reached: the
+		// dashboard would show an empty queue of its own.
+		e.errorf("the dashboard shows queues kept in Redis; -backend memory would show an empty queue of this process")
 		return exitUsage
 	}
 	if len(queues) == 0 {
@@ -145,7 +151,7 @@ func (e *cmdEnv) dashboardQueues(ctx context.Context, kind string, names []strin
 	if e.queue != nil {
 		return []*jobqueue.Queue{e.queue}, func() {}, nil
 	}
-	ob, err := openBackend(ctx, kind, e.getenv("REDIS_URL"), e.getenv("REDIS_CA_FILE"))
+	ob, err := openBackend(ctx, kind, e.getenv("REDIS_URL"), e.getenv("REDIS_CA_FILE"), memoryBounds{})
 	if err != nil {
 		return nil, nil, err
 	}

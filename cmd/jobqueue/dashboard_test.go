@@ -52,7 +52,7 @@ func dashboardCall(t *testing.T, s *serving, method, path string, form url.Value
 func redisQueues(t *testing.T, names ...string) ([]*jobqueue.Queue, func(string) string) {
 	t.Helper()
 	srv := redistest.Shared(t)
-	ob, err := openBackend(context.Background(), backendGoredis, srv.URL, "")
+	ob, err := openBackend(context.Background(), backendGoredis, srv.URL, "", memoryBounds{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,6 +141,9 @@ func TestDashboardCommandAuth(t *testing.T) {
 	r := c.run("", "dashboard", "-queue", name, "-addr", "0.0.0.0:0")
 	if r.code != exitUsage || !strings.Contains(r.stderr, "refusing to serve") || !strings.Contains(r.stderr, envDashboardToken) {
 		t.Fatalf("beyond loopback without authentication: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if r := c.run("", "dashboard", "-queue", name, "-backend", "memory"); r.code != exitUsage || !strings.Contains(r.stderr, "kept in Redis") {
+		t.Fatalf("-backend memory: exit %d, stderr %q", r.code, r.stderr)
 	}
 	c = &cli{t: t, getenv: env(map[string]string{envDashboardAuth: "no-colon"})}
 	if r := c.run("", "dashboard", "-queue", name); r.code != exitUsage {

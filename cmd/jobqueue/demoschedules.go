@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/jobqueue-go/jobqueue"
+	"github.com/jobqueue-go/jobqueue/jqcron"
 )
 
 // demoSchedule is one schedule the demo server runs on its queue: a demo
@@ -23,12 +24,12 @@ var defaultDemoSchedules = []demoSchedule{
 	{name: "digest", spec: "*/5 * * * *", kind: "email", recipient: "team@example.com"},
 }
 
-// demoScheduler runs a jobqueue.Scheduler with the demo's schedules on the
+// demoScheduler runs a jqcron.Scheduler with the demo's schedules on the
 // server's queue, its jobs worked by the pool like the others. A Scheduler
 // runs once, so restart makes a new one.
 type demoScheduler struct {
 	q    *jobqueue.Queue
-	opts jobqueue.SchedulerOptions
+	opts jqcron.Options
 	defs []demoSchedule
 
 	mu     sync.Mutex // serializes start, restart and stop
@@ -41,7 +42,7 @@ type demoScheduler struct {
 // stops it. It returns an error, starting nothing, when a definition is
 // refused.
 func (s *server) runSchedules(defs []demoSchedule) error {
-	d := &demoScheduler{q: s.q, opts: jobqueue.SchedulerOptions{Logger: s.log}, defs: defs}
+	d := &demoScheduler{q: s.q, opts: jqcron.Options{Logger: s.log}, defs: defs}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err := d.start(); err != nil {
@@ -53,7 +54,7 @@ func (s *server) runSchedules(defs []demoSchedule) error {
 
 // start starts a new Scheduler; d.mu is held.
 func (d *demoScheduler) start() error {
-	sch, err := jobqueue.NewScheduler(d.opts)
+	sch, err := jqcron.NewScheduler(d.opts)
 	if err != nil {
 		return err
 	}
@@ -61,7 +62,7 @@ func (d *demoScheduler) start() error {
 		// The same in every process, as the schedule's definition is:
 		// whichever Scheduler enqueues a tick, the job is alike.
 		payload := map[string]string{"kind": def.kind, "recipient": def.recipient, "schedule": def.name}
-		if err := sch.Schedule(d.q, def.name, def.spec, payload, jobqueue.ScheduleJob(jobqueue.Kind(def.kind))); err != nil {
+		if err := sch.Schedule(d.q, def.name, def.spec, payload, jqcron.JobOptions(jobqueue.Kind(def.kind))); err != nil {
 			return fmt.Errorf("demo schedule: %w", err)
 		}
 	}
@@ -119,7 +120,7 @@ func (d *demoScheduler) stop() {
 // the queue in its store, by whichever processes run them, as "jobqueue
 // schedules --json" prints them.
 func (s *server) handleSchedules(w http.ResponseWriter, r *http.Request) {
-	infos, err := s.q.Schedules(r.Context())
+	infos, err := jqcron.Schedules(r.Context(), s.q)
 	if s.readFailed(w, err) {
 		return
 	}

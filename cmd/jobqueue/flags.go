@@ -18,6 +18,10 @@ const defaultQueue = "jobs"
 type queueFlags struct {
 	queue   string
 	backend string
+	// memory bounds a memory backend; only serve, which runs for as long
+	// as anyone likes, sets them (its -memory-max-* flags). The other
+	// commands end with their work.
+	memory memoryBounds
 }
 
 func (f *queueFlags) register(fs *flag.FlagSet) {
@@ -75,7 +79,7 @@ func (e *cmdEnv) inspectQueue(ctx context.Context, f queueFlags) (*jobqueue.Queu
 // REDIS_URL choose. When auto finds no Redis it falls back to memory, and
 // says so on stderr, only if fallbackOK; otherwise that is an error.
 func (e *cmdEnv) openQueue(ctx context.Context, f queueFlags, fallbackOK bool, opts ...jobqueue.Option) (*jobqueue.Queue, *openedBackend, error) {
-	ob, err := openBackend(ctx, f.backend, e.getenv("REDIS_URL"), e.getenv("REDIS_CA_FILE"))
+	ob, err := openBackend(ctx, f.backend, e.getenv("REDIS_URL"), e.getenv("REDIS_CA_FILE"), f.memory)
 	if err != nil {
 		return nil, nil, err
 	}

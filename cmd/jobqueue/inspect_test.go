@@ -224,6 +224,8 @@ func TestCLIUsageErrors(t *testing.T) {
 		{"serve", "-lease-ms", "0"},
 		{"serve", "-workers", "65"},
 		{"serve", "extra"},
+		{"serve", "-memory-max-jobs", "-1"},
+		{"serve", "-memory-max-mib", "-1"},
 	} {
 		if r := c.run("", args...); r.code != exitUsage {
 			t.Errorf("jobqueue %v: exit %d, want %d\n%s", args, r.code, exitUsage, r.stderr)

@@ -82,7 +82,7 @@ func commands() []command {
 		{"dashboard", "[-queue NAME]... [flags]", "serve the dashboard of real queues (read-only unless -actions)", runDashboard},
 		{"stats", "[flags]", "show a queue's depths and counters", runStats},
 		{"history", "[-minutes N] [flags]", "show what happened to a queue minute by minute (the store keeps a day)", runHistory},
-		{"schedules", "[flags]", "list a queue's schedules (jobqueue.Scheduler): spec, time zone, last tick, next ticks", runSchedules},
+		{"schedules", "[-rm NAME] [flags]", "list a queue's schedules (jqcron.Scheduler): spec, time zone, last tick, last seen run, next ticks; or remove an abandoned one", runSchedules},
 		{"bench", "[flags]", "load-test a backend: enqueue N jobs, drain them, print throughput, latency and Redis cost", runBench},
 		{"list", "STATE [flags]", "list the jobs in one state (" + stateNames() + ")", runList},
 		{"show", "ID [flags]", "show one job's record", runShow},

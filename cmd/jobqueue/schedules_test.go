@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jobqueue-go/jobqueue"
 	"github.com/jobqueue-go/jobqueue/backend"
+	"github.com/jobqueue-go/jobqueue/jqcron"
 )
 
 func TestCLISchedules(t *testing.T) {
@@ -20,11 +20,11 @@ func TestCLISchedules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := jobqueue.NewScheduler(jobqueue.SchedulerOptions{})
+	s, err := jqcron.NewScheduler(jqcron.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Schedule(c.q, "report", "30 2 * * *", nil, jobqueue.ScheduleIn(paris), jobqueue.ScheduleMissed(jobqueue.RunOnceMissed)); err != nil {
+	if err := s.Schedule(c.q, "report", "30 2 * * *", nil, jqcron.In(paris), jqcron.OnMissed(jqcron.RunOnceMissed)); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -32,7 +32,7 @@ func TestCLISchedules(t *testing.T) {
 	go func() { done <- s.Run(ctx) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		infos, err := c.q.Schedules(ctx)
+		infos, err := jqcron.Schedules(ctx, c.q)
 		if err == nil && len(infos) == 1 {
 			break
 		}
@@ -80,5 +80,39 @@ func TestCLISchedules(t *testing.T) {
 	}
 	if out := c.ok("", "schedules"); !strings.Contains(out, "2026-03-01 02:30:00") || !strings.Contains(out, "unreadable") {
 		t.Errorf("schedules table with a last tick:\n%s", out)
+	}
+	// The running Scheduler was seen as it started, moments ago.
+	if r.Seen == nil || time.Since(*r.Seen) > time.Minute || r.Abandoned {
+		t.Errorf("the report's seen time %v, abandoned %v: want moments ago, not abandoned", r.Seen, r.Abandoned)
+	}
+
+	// A schedule whose Scheduler was last seen in 2020.
+	old := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+	if err := keeper.MarkSchedule(context.Background(), backend.MarkScheduleParams{Queue: "cli", Name: "old", Definition: `{"spec":"@every 1m","tz":"UTC","missed":"skip"}`, Tick: old, Seen: old}); err != nil {
+		t.Fatal(err)
+	}
+	if out := c.ok("", "schedules"); !strings.Contains(out, "SEEN") || !strings.Contains(out, "2020-01-01 00:00:00 (abandoned)") {
+		t.Errorf("schedules table with an abandoned schedule:\n%s", out)
+	}
+	rows = nil
+	if err := json.Unmarshal([]byte(c.ok("", "schedules", "--json")), &rows); err != nil || len(rows) != 3 || rows[0].Name != "old" || !rows[0].Abandoned {
+		t.Fatalf("schedules --json with an abandoned schedule: %+v, %v", rows, err)
+	}
+
+	res := c.run("", "schedules", "-rm", "old")
+	if res.code != exitOK || !strings.Contains(res.stdout, `removed schedule "old" of queue "cli"`) || res.stderr != "" {
+		t.Errorf("schedules -rm of an abandoned schedule: %+v", res)
+	}
+	res = c.run("", "schedules", "-rm", "report")
+	if res.code != exitOK || !strings.Contains(res.stderr, "does not look abandoned") {
+		t.Errorf("schedules -rm of a schedule seen moments ago: %+v", res)
+	}
+	res = c.run("", "schedules", "-rm", "old")
+	if res.code != exitError || !strings.Contains(res.stderr, `no schedule "old" recorded for queue "cli"`) {
+		t.Errorf("schedules -rm of a schedule not recorded: %+v", res)
+	}
+	rows = nil
+	if err := json.Unmarshal([]byte(c.ok("", "schedules", "--json")), &rows); err != nil || len(rows) != 1 || rows[0].Name != "zz-future" {
+		t.Errorf("schedules after two removals: %+v, %v", rows, err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"time"
@@ -21,6 +22,8 @@ func runServe(ctx context.Context, e *cmdEnv, args []string) int {
 	addr := fs.String("addr", defaultAddr, "listen `address`; anything but loopback exposes an unauthenticated dashboard")
 	leaseMS := fs.Int("lease-ms", int(jobqueue.DefaultLease.Milliseconds()), "lease of a claim in `ms`: how long a hung job waits before a reclaim sweep can take it back")
 	workers := fs.Int("workers", 0, fmt.Sprintf("start this many mock workers at once (0 to %d)", maxPoolSize))
+	fs.IntVar(&qf.memory.jobs, "memory-max-jobs", demoMaxJobs, "on the memory backend, refuse enqueues (HTTP 507) past this many stored `jobs`, finished ones kept in a history included; 0 for no bound")
+	maxMiB := fs.Int64("memory-max-mib", demoMaxMiB, "on the memory backend, refuse enqueues (HTTP 507) past this many `MiB` of jobs, by the backend's estimate; 0 for no bound")
 	schedules := fs.Bool("schedules", true, "run a Scheduler with the demo's schedules on the queue: a webhook \"heartbeat\" @every 30s and an email \"digest\" at */5 * * * * (UTC)")
 	pos, code, ok := parse(fs, args)
 	if !ok {
@@ -38,6 +41,11 @@ func runServe(ctx context.Context, e *cmdEnv, args []string) int {
 		e.errorf("-workers must be from 0 to %d, got %d", maxPoolSize, *workers)
 		return exitUsage
 	}
+	if qf.memory.jobs < 0 || *maxMiB < 0 || *maxMiB > math.MaxInt64>>20 {
+		e.errorf("-memory-max-jobs and -memory-max-mib must be 0 (no bound) or more, got %d and %d", qf.memory.jobs, *maxMiB)
+		return exitUsage
+	}
+	qf.memory.bytes = *maxMiB << 20
 
 	q, ob, err := e.openQueue(ctx, qf, true,
 		jobqueue.WithLease(time.Duration(*leaseMS)*time.Millisecond),

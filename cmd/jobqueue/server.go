@@ -12,6 +12,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -195,6 +196,11 @@ func (s *server) writeQueueError(w http.ResponseWriter, err error) {
 		writeError(w, http.StatusConflict, err.Error())
 	case errors.Is(err, jobqueue.ErrInvalidArgument), errors.Is(err, jobqueue.ErrPayloadTooLarge), errors.Is(err, jobqueue.ErrInvalidState):
 		writeError(w, http.StatusBadRequest, err.Error())
+	case errors.Is(err, jobqueue.ErrFull):
+		// Back-pressure, not a failure: the store (a Redis at its
+		// maxmemory, a memory backend at its bounds) takes no new jobs
+		// until some go, and says why.
+		writeError(w, http.StatusInsufficientStorage, err.Error())
 	default:
 		s.log.Error("queue call failed", "err", err)
 		writeError(w, http.StatusServiceUnavailable, "queue unavailable: "+err.Error())
@@ -720,6 +726,14 @@ func (s *server) reset(w http.ResponseWriter, r *http.Request) {
 	if err := s.sched.around(func() error { return s.q.Purge(r.Context()) }); err != nil {
 		s.writeQueueError(w, err)
 		return
+	}
+	if _, local := s.q.Backend().(backend.Local); local {
+		// The purged jobs were this process's heap. Left to itself, Go
+		// collects them only once the heap has doubled from its last
+		// collection, or after two minutes, and then gives the pages
+		// back to the system gradually: a reset of a full demo would
+		// leave the process at its full size. Collect and give back now.
+		debug.FreeOSMemory()
 	}
 	s.pool.resetCounters()
 	s.replyWithStats(w, r, map[string]any{"reset": true})

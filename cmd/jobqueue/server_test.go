@@ -491,6 +491,7 @@ func TestQueueErrorsMapToStatus(t *testing.T) {
 		{jobqueue.ErrNotFound, http.StatusNotFound},
 		{jobqueue.ErrWrongState, http.StatusConflict},
 		{jobqueue.ErrInvalidArgument, http.StatusBadRequest},
+		{fmt.Errorf("%w: OOM command not allowed when used memory > 'maxmemory'.", jobqueue.ErrFull), http.StatusInsufficientStorage},
 		{errors.New("dial tcp: refused"), http.StatusServiceUnavailable},
 	} {
 		rec := httptest.NewRecorder()
@@ -590,10 +591,10 @@ func TestSchedulesEndpoint(t *testing.T) {
 	})
 	// By name.
 	nightly, tick := rows[0].(map[string]any), rows[1].(map[string]any)
-	if got := slices.Sorted(maps.Keys(tick)); !slices.Equal(got, []string{"last_tick", "missed", "name", "next", "spec", "tz"}) {
+	if got := slices.Sorted(maps.Keys(tick)); !slices.Equal(got, []string{"abandoned", "last_tick", "missed", "name", "next", "seen", "spec", "tz"}) {
 		t.Errorf("a schedule's names %v", got)
 	}
-	if tick["name"] != "tick" || tick["spec"] != "@every 1s" || tick["tz"] != "UTC" || tick["missed"] != "skip" || len(tick["next"].([]any)) != 3 {
+	if tick["name"] != "tick" || tick["spec"] != "@every 1s" || tick["tz"] != "UTC" || tick["missed"] != "skip" || len(tick["next"].([]any)) != 3 || tick["abandoned"] != false {
 		t.Errorf("the 1 s schedule: %v", tick)
 	}
 	last, err := time.Parse(time.RFC3339, tick["last_tick"].(string))

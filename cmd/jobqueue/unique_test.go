@@ -65,7 +65,7 @@ func TestCLIEnqueueUniqueOnRedis(t *testing.T) {
 			}
 			// The test's own queue on the same store, to look and to
 			// finish jobs as a worker would.
-			ob, err := openBackend(ctx, kind, srv.URL, "")
+			ob, err := openBackend(ctx, kind, srv.URL, "", memoryBounds{})
 			if err != nil {
 				t.Fatal(err)
 			}

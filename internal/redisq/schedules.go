@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jobqueue-go/jobqueue/backend"
 )
@@ -13,18 +14,34 @@ import (
 var _ backend.ScheduleKeeper = (*Engine)(nil)
 
 // MarkSchedule implements backend.ScheduleKeeper with one call of
-// schedule.lua: an HGET and an HSET on queue:{q}:schedules. It sends no
+// schedule.lua: an HMGET and an HSET on queue:{q}:schedules. It sends no
 // request id: a repeat writes nothing new.
 func (e *Engine) MarkSchedule(ctx context.Context, p backend.MarkScheduleParams) error {
 	if err := p.Validate(); err != nil {
 		return err
 	}
-	tick := "0"
-	if !p.Tick.IsZero() {
-		tick = strconv.FormatInt(p.Tick.UnixMilli(), 10)
-	}
 	k := KeysFor(p.Queue)
-	_, err := e.call(ctx, scriptSchedule, k, "", append(k.scriptArgs(3), p.Name, p.Definition, tick))
+	_, err := e.call(ctx, scriptSchedule, k, "", append(k.scriptArgs(4), p.Name, p.Definition, msArg(p.Tick), msArg(p.Seen)))
+	return err
+}
+
+// msArg is t in ms for a script's argument, "0" for the zero time.
+func msArg(t time.Time) string {
+	if t.IsZero() {
+		return "0"
+	}
+	return strconv.FormatInt(t.UnixMilli(), 10)
+}
+
+// RemoveSchedule implements backend.ScheduleKeeper with one call of
+// unschedule.lua, an HDEL on queue:{q}:schedules. It sends no request
+// id: a repeat finds nothing to delete.
+func (e *Engine) RemoveSchedule(ctx context.Context, queue, name string) error {
+	if err := backend.ValidateScheduleRef(queue, name); err != nil {
+		return err
+	}
+	k := KeysFor(queue)
+	_, err := e.call(ctx, scriptUnschedule, k, "", append(k.scriptArgs(1), name))
 	return err
 }
 
@@ -43,8 +60,9 @@ func (e *Engine) Schedules(ctx context.Context, queue string) ([]backend.Schedul
 }
 
 // decodeSchedules reads the hash of schedule.lua: a 'def:<name>' field
-// per schedule and a 'last:<name>' field for one that has ticked. A last
-// tick without its definition is left out.
+// per schedule, a 'last:<name>' field for one that has ticked and a
+// 'seen:<name>' field for one a scheduler said it ran. The fields of a
+// name without a definition are left out.
 func decodeSchedules(v any) ([]backend.ScheduleRecord, error) {
 	h, err := asHash(v, "schedules")
 	if err != nil {
@@ -57,12 +75,17 @@ func decodeSchedules(v any) ([]backend.ScheduleRecord, error) {
 			continue
 		}
 		r := backend.ScheduleRecord{Name: name, Definition: def}
-		if last, ok := h["last:"+name]; ok {
-			ms, err := strconv.ParseInt(last, 10, 64)
-			if err != nil {
-				return nil, errShape("schedule tick "+name, last)
+		for _, t := range []struct {
+			field, what string
+			to          *time.Time
+		}{{"last:", "schedule tick ", &r.LastTick}, {"seen:", "schedule seen time ", &r.Seen}} {
+			if v, ok := h[t.field+name]; ok {
+				ms, err := strconv.ParseInt(v, 10, 64)
+				if err != nil {
+					return nil, errShape(t.what+name, v)
+				}
+				*t.to = msTime(ms)
 			}
-			r.LastTick = msTime(ms)
 		}
 		out = append(out, r)
 	}

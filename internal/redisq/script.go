@@ -73,7 +73,7 @@ func (l *Library) Function(script string) *Function {
 // small and bounded by the jobs they move: a request record per call that
 // has a request id, a history entry per finished job, whose record
 // expires with its retention; a beat adds one entry per process that
-// works the queue, and a schedule's record two fields per schedule.
+// works the queue, and a schedule's record three fields per schedule.
 //
 // Declared flags make the rule the same for every script, whatever the
 // order of its writes. (An EVAL script without a flags line would run in
@@ -107,6 +107,7 @@ var scripts = []struct{ name, flags string }{
 	{"control", allowOOM},
 	{"schedule", allowOOM},
 	{"schedules", noWrites},
+	{"unschedule", allowOOM},
 }
 
 // libraryPrefix starts the name of every version of the library.
@@ -167,24 +168,25 @@ var library = buildLibrary()
 
 // The functions the Engine calls.
 var (
-	scriptEnqueue   = library.Function("enqueue")
-	scriptClaim     = library.Function("claim")
-	scriptAck       = library.Function("ack")
-	scriptExtend    = library.Function("extend")
-	scriptReclaim   = library.Function("reclaim")
-	scriptGet       = library.Function("get")
-	scriptList      = library.Function("list")
-	scriptStats     = library.Function("stats")
-	scriptHistory   = library.Function("history")
-	scriptRetryDead = library.Function("retry_dead")
-	scriptDelete    = library.Function("delete")
-	scriptPurge     = library.Function("purge")
-	scriptPoke      = library.Function("poke")
-	scriptBeat      = library.Function("beat")
-	scriptCancel    = library.Function("cancel")
-	scriptControl   = library.Function("control")
-	scriptSchedule  = library.Function("schedule")
-	scriptSchedules = library.Function("schedules")
+	scriptEnqueue    = library.Function("enqueue")
+	scriptClaim      = library.Function("claim")
+	scriptAck        = library.Function("ack")
+	scriptExtend     = library.Function("extend")
+	scriptReclaim    = library.Function("reclaim")
+	scriptGet        = library.Function("get")
+	scriptList       = library.Function("list")
+	scriptStats      = library.Function("stats")
+	scriptHistory    = library.Function("history")
+	scriptRetryDead  = library.Function("retry_dead")
+	scriptDelete     = library.Function("delete")
+	scriptPurge      = library.Function("purge")
+	scriptPoke       = library.Function("poke")
+	scriptBeat       = library.Function("beat")
+	scriptCancel     = library.Function("cancel")
+	scriptControl    = library.Function("control")
+	scriptSchedule   = library.Function("schedule")
+	scriptSchedules  = library.Function("schedules")
+	scriptUnschedule = library.Function("unschedule")
 )
 
 // FunctionLibrary returns the library, for tests and for loading it ahead

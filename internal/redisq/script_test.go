@@ -30,8 +30,8 @@ func TestLibraryLoads(t *testing.T) {
 	if !regexp.MustCompile(`^jobqueue_[0-9a-f]{12}$`).MatchString(library.Name) {
 		t.Errorf("library name %q, want jobqueue_ and 12 hex digits", library.Name)
 	}
-	if len(library.Functions) != 18 {
-		t.Fatalf("the library has %d functions, want 18", len(library.Functions))
+	if len(library.Functions) != 19 {
+		t.Fatalf("the library has %d functions, want 19", len(library.Functions))
 	}
 	name, err := c.FunctionLoad(ctx, library.Src).Result()
 	if err != nil {
@@ -55,7 +55,7 @@ func TestLibraryLoads(t *testing.T) {
 		"delete": "allow-oom", "purge": "allow-oom", "poke": "allow-oom", "beat": "allow-oom",
 		"cancel":   "allow-oom",
 		"control":  "allow-oom",
-		"schedule": "allow-oom", "schedules": "no-writes",
+		"schedule": "allow-oom", "schedules": "no-writes", "unschedule": "allow-oom",
 	}
 	for _, f := range library.Functions {
 		flags, ok := registered[f.Name]

@@ -339,7 +339,9 @@ function localTime(ms) {
 
 // renderSchedules lists the schedules: name, spec and zone, the last tick
 // enqueued and the next one, both relative to now and absolute in the
-// cell's title. The rows' data attributes carry the times as RFC 3339.
+// cell's title, or "abandoned" for a schedule no Scheduler has recorded
+// for two ticks (whose next tick no one will enqueue). The rows' data
+// attributes carry the times as RFC 3339.
 function renderSchedules() {
   const panel = $("#schedules");
   const body = $("#schedules-body");
@@ -366,16 +368,22 @@ function renderSchedules() {
     tr.dataset.last = sc.last_tick || "";
     const lastCell = tr.querySelector(".s-last");
     lastCell.textContent = last ? rel(last) : "never";
-    lastCell.title = last ? localTime(last) : "no tick enqueued yet";
+    const seen = sc.seen ? Date.parse(sc.seen) : 0;
+    lastCell.title = (last ? localTime(last) : "no tick enqueued yet") + (seen ? `; a Scheduler last seen running it ${localTime(seen)}` : "");
     lastCell.classList.toggle("never", !last);
+    tr.dataset.abandoned = sc.abandoned ? "true" : "false";
 
     const nextCell = tr.querySelector(".s-next");
     const next = nextTick(sc);
     tr.dataset.next = next ? new Date(next).toISOString() : "";
     nextCell.classList.toggle("unreadable", !!sc.error);
+    nextCell.classList.toggle("abandoned", !sc.error && !!sc.abandoned);
     if (sc.error) {
       nextCell.textContent = "unreadable";
       nextCell.title = sc.error;
+    } else if (sc.abandoned) {
+      nextCell.textContent = "abandoned";
+      nextCell.title = `no Scheduler has recorded it since ${seen ? localTime(seen) : "?"}: its ticks are not enqueued (jobqueue schedules -rm ${sc.name} removes it)`;
     } else {
       nextCell.textContent = next ? rel(next) : (sc.next && sc.next.length ? "due" : "none");
       nextCell.title = next ? localTime(next) : "";

@@ -24,7 +24,7 @@
 -- A job that finishes gives up its unique key when its 'unique' field
 -- says so (lib.lua's release_unique). Every job that leaves processing
 -- frees its kind's slot, when it was claimed under its kind's limit
--- (lib.lua's release_kind_slot).
+-- (lib.lua's kind_slot).
 -- The lists and zsets are written once per call, not once per job.
 local mode = ARGV[3]
 local hmax, httl = tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -39,6 +39,8 @@ local repending, releasing = {}, {}
 local rescheduled = {}
 -- By cancel_requested (see end_cancelled): the jobs whose cancel ends them.
 local cancelling = {}
+-- By kind: the jobs that free a slot of their kind's limit.
+local freed = {}
 for i = 0, n - 1 do
   local b = 7 + i * 6
   local id, token, text = ARGV[b], ARGV[b + 1], ARGV[b + 2]
@@ -62,13 +64,13 @@ for i = 0, n - 1 do
     codes[#codes + 1] = 'LOSTCLAIM'
   elseif f[6] then
     done[#done + 1] = id
-    release_kind_slot(id, f[8], f[9], token)
+    kind_slot(freed, id, f[8], f[9], token)
     redis.call('HSET', k, 'acked', 'cancelled')
     add_at(cancelling, f[6], id)
     codes[#codes + 1] = 'CANCELLED'
   else
     done[#done + 1] = id
-    release_kind_slot(id, f[8], f[9], token)
+    kind_slot(freed, id, f[8], f[9], token)
     if mode == 'complete' then
       local note = ARGV[b + 3]
       if note == '' then
@@ -116,6 +118,7 @@ for i = 0, n - 1 do
 end
 
 call_chunked('ZREM', K_PROCESSING, done)
+release_kind_slots(freed)
 call_chunked('ZADD', K_SCHEDULED, rescheduled)
 push_levels(repending)
 add_history(K_COMPLETED, 'completed', completed, hmax, httl, now)

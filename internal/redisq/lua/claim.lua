@@ -34,8 +34,7 @@
 -- (lib.lua's kind_key), and the claim goes on to the jobs behind it. The
 -- next claims give the held jobs back to the head of their levels as
 -- their kind's room allows, the highest level first, before they pop
--- anything. Parking counts toward the skip
--- budget, not toward max.
+-- anything. Parking counts toward the skip budget, not toward max.
 --
 -- A repeat of a call that took jobs gets back those it still holds under
 -- their tokens, and takes no more (backend.Backend's "Lost replies and
@@ -339,7 +338,7 @@ while #jobs < allowed and budget > 0 do
         end
         if r then
           -- Claimed under its kind's limit: kslot names the claim that
-          -- holds the kind's slot (lib.lua's release_kind_slot).
+          -- holds the kind's slot (lib.lua's kind_slot).
           room[kind] = r - 1
           set[#set + 1], set[#set + 2] = 'kslot', token
           add_at(kruns, kind, now_s)
@@ -444,7 +443,7 @@ end
 -- Jobs held for a kind that may start more of them (one without limits
 -- now, or one this call stopped short of its room) are jobs the next
 -- claim takes, as pending ones are. Otherwise the held kinds wait: for a
--- freed slot of their own, which release_kind_slot announces, or for
+-- freed slot of their own, which release_kind_slots announces, or for
 -- kind_due, when the first kind whose rate holds it back allows its next
 -- start.
 local kind_due

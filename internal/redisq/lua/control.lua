@@ -8,8 +8,9 @@
 -- Returns: 1. Error reply "TOOMANYKINDS <max>" when 'klimits' would give limits
 -- to more than MAX_LIMITED_KINDS kinds.
 -- A kind's limits live in the klimits hash (lib.lua's kind_key), and the
--- control hash's 'kinds' field tells claims to read it; claim.lua clears
--- the field once no kind has limits or held jobs. Removing a kind's
+-- control hash's 'kinds' field tells claims to read it; the removal of
+-- the last kind's limits clears it when no job is held, and otherwise
+-- claim.lua does once none is. Removing a kind's
 -- concurrency limit forgets its count of processing jobs (krun), as
 -- removing its rate limit forgets its window.
 -- A resume that ends a pause, and every change of limits, arms the
@@ -40,6 +41,9 @@ if op == 'klimits' then
     value = false
     redis.call('HDEL', limits, kind)
     redis.call('DEL', kind_key('krun', kind), kind_key('kstarts', kind))
+    if redis.call('EXISTS', limits, kind_key('kheld')) == 0 then
+      redis.call('HDEL', key, 'kinds')
+    end
   else
     if redis.call('HEXISTS', limits, kind) == 0 and redis.call('HLEN', limits) >= MAX_LIMITED_KINDS then
       return redis.error_reply('TOOMANYKINDS ' .. MAX_LIMITED_KINDS)

@@ -7,7 +7,7 @@
 -- A repeat of a call that deleted the job returns 1 and changes nothing,
 -- even when the id was enqueued again since. A job whose unique key ends
 -- with it gives the key up (lib.lua's release_unique), and one claimed
--- under its kind's limit its slot (release_kind_slot).
+-- under its kind's limit its slot (lib.lua's kind_slot).
 if earlier_run() then
   return 1
 end
@@ -22,7 +22,9 @@ end
 if status == 'pending' then
   remove_pending(id, f[2], f[4])
 elseif status == 'processing' then
-  release_kind_slot(id, f[4], f[5], f[6])
+  local freed = {}
+  kind_slot(freed, id, f[4], f[5], f[6])
+  release_kind_slots(freed)
 elseif status == 'completed' then
   redis.call('LREM', K_COMPLETED, 0, id)
 elseif status == 'dead' then

@@ -243,19 +243,6 @@ local function held_keys(kind)
   return keys
 end
 
--- release_kind_slot frees the kind slot of job id, of the given kind,
--- when its kslot field equals token, the claim the job leaves processing
--- with: the job was claimed under its kind's limit. It arms the marker
--- when jobs of the kind wait in its kheld lists.
-local function release_kind_slot(id, kind, kslot, token)
-  if kslot and kind and kslot == token then
-    redis.call('ZREM', kind_key('krun', kind), id)
-    if redis.call('EXISTS', unpack(held_keys(kind))) > 0 then
-      arm_marker()
-    end
-  end
-end
-
 -- publish sends one event message, "kind id1 id2 ...". Ids never contain
 -- spaces (backend.ValidateID), and payloads are never included.
 local function publish(kind, ids)
@@ -377,6 +364,29 @@ local function add_at(by_level, level, id)
     by_level[level] = ids
   end
   ids[#ids + 1] = id
+end
+
+-- kind_slot notes in freed (a table of id lists by kind, see add_at) that
+-- job id, of the given kind, frees its kind's slot as it leaves
+-- processing with the claim token: when its kslot field equals token, it
+-- was claimed under its kind's limit. release_kind_slots then frees them,
+-- one ZREM per kind, and arms the marker when jobs of a kind wait in its
+-- kheld lists.
+local function kind_slot(freed, id, kind, kslot, token)
+  if kslot and kind and kslot == token then
+    add_at(freed, kind, id)
+  end
+end
+
+local function release_kind_slots(freed)
+  local wake = false
+  for kind, ids in pairs(freed) do
+    call_chunked('ZREM', kind_key('krun', kind), ids)
+    wake = wake or redis.call('EXISTS', unpack(held_keys(kind))) > 0
+  end
+  if wake then
+    arm_marker()
+  end
 end
 
 -- push_levels pushes the ids of by_level (see add_at) to the tail of their

@@ -10,7 +10,7 @@
 -- cancelled instead, in neither list, keeping its token with 'acked'
 -- 'cancelled', so that its claim's late acknowledgements report
 -- CANCELLED (ack.lua).
--- Each job frees its kind's slot (lib.lua's release_kind_slot).
+-- Each job frees its kind's slot (lib.lua's kind_slot).
 -- The claim token is cleared (an empty one is unset), so the old claim's
 -- acknowledgements report LOSTCLAIM from now on. A call that reclaimed
 -- jobs records their ids, "requeued ids\ndead ids", and its repeat returns
@@ -39,13 +39,14 @@ local now_s = fmt(now)
 local requeued, dead, reasons = {}, {}, {}
 local by_level = {}
 local cancelling = {}
+local freed = {}
 call_chunked('ZREM', K_PROCESSING, expired)
 for _, id in ipairs(expired) do
   local k = job_key(id)
   local f = redis.call('HMGET', k, 'status', 'attempts', 'max_attempts', 'priority', 'cancel_requested', 'kind',
     'kslot', 'claim_token')
   if f[1] == 'processing' then
-    release_kind_slot(id, f[6], f[7], f[8])
+    kind_slot(freed, id, f[6], f[7], f[8])
   end
   -- Only a processing record is this entry's: any other status means the
   -- entry is stale (left behind by a state change that missed it), and
@@ -67,6 +68,7 @@ for _, id in ipairs(expired) do
   end
 end
 push_levels(by_level)
+release_kind_slots(freed)
 if #dead > 0 then
   dead_letter(dead, reasons, now, dmax, dttl)
 end

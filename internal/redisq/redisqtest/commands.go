@@ -166,6 +166,33 @@ func CommandCounts(t *testing.T, open Open) map[string]map[string]int64 {
 			_, err := b.List(ctx, backend.ListParams{Queue: q, State: backend.StateCompleted, Limit: 50})
 			return err
 		})
+		// A job of a kind with a limit no claim meets, claimed and
+		// completed: what a kind's bookkeeping costs.
+		ctl, ok := b.(backend.Controller)
+		if !ok {
+			t.Fatalf("%T does not implement backend.Controller", b)
+		}
+		if err := ctl.SetLimits(ctx, backend.LimitParams{Queue: q, Kind: "limited", Limits: backend.Limits{Concurrency: 1000}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Enqueue(ctx, backend.EnqueueParams{Queue: q, Jobs: []backend.NewJob{{ID: id + "-kind", Kind: "limited", Payload: []byte("x"), MaxAttempts: 1}}}); err != nil {
+			t.Fatal(err)
+		}
+		measure("claim-kind-limited", func() error {
+			jobs, err := b.Claim(ctx, backend.ClaimParams{Queue: q, Max: 1, Lease: time.Minute, RequestID: "ck-" + id})
+			if err == nil && len(jobs) == 1 {
+				job = jobs[0]
+			}
+			return err
+		})
+		measure("complete-kind-limited", func() error {
+			errs, err := b.Complete(ctx, backend.CompleteParams{Queue: q, Items: []backend.Completion{{Ack: backend.Ack{ID: job.ID, Token: job.Token}}},
+				Retention: backend.Retention{Max: 100, TTL: time.Minute}})
+			return errors.Join(err, errors.Join(errs...))
+		})
+		if err := ctl.SetLimits(ctx, backend.LimitParams{Queue: q, Kind: "limited"}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	reads := map[string]bool{"stats": true, "get": true, "list": true, "history": true}
 	for op, d := range out {
@@ -215,6 +242,16 @@ func CommandCounts(t *testing.T, open Open) map[string]map[string]int64 {
 	for op, most := range map[string]int64{"enqueue": 8 + 2, "complete": 12 + 2, "fail-retry": 8 + 3, "fail-dead": 12 + 3, "reclaim": 11 + 2} {
 		if n := Commands(out[op]) - 1; n > most {
 			t.Errorf("%s ran %d commands besides FCALL, more than %d: %v", op, n, most, out[op])
+		}
+	}
+	// A kind with limits costs its claim the HGETALL of the kinds' limits,
+	// the SMEMBERS of the kinds with held jobs, and per kind met the ZCARD
+	// of its jobs in processing and the ZADD of those claimed; and its
+	// acknowledgement per kind the ZREM of its jobs and the EXISTS of its
+	// held lists.
+	for op, most := range map[string]int64{"claim-kind-limited": Commands(out["claim"]) + 4, "complete-kind-limited": Commands(out["complete"]) + 2} {
+		if n := Commands(out[op]); n > most {
+			t.Errorf("%s ran %d commands, more than %d: %v", op, n, most, out[op])
 		}
 	}
 	// A read of the last hour's history: TIME and one HGETALL per hour it

@@ -1,4 +1,9 @@
-package jobqueue
+// Package jqcron enqueues jobs on schedules, cron specs or fixed
+// intervals, with one job per tick however many processes run the same
+// schedules and no leader among them. It is a package of its own, apart
+// from jobqueue, so that only the programs that run schedules build its
+// cron parser, github.com/robfig/cron/v3.
+package jqcron
 
 import (
 	"context"
@@ -10,7 +15,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jobqueue-go/jobqueue"
 	"github.com/jobqueue-go/jobqueue/backend"
+	"github.com/jobqueue-go/jobqueue/internal/warnlog"
 )
 
 // A Scheduler enqueues jobs on schedules: cron specs or fixed intervals,
@@ -18,28 +25,28 @@ import (
 //
 // Every process may run a Scheduler with the same schedules, and there is
 // no leader: at each tick every Scheduler enqueues the tick's job with the
-// unique key "schedule:<name>@<tick in UTC>" (Unique), so the first enqueue
-// stores it and the others are refused as duplicates, which is the normal
-// case and not an error. N Schedulers give exactly one job per tick, under
-// the assumptions the README states ("Cron schedules"): their clocks agree
-// within SchedulerOptions.MaxClockSkew, and every process runs the same
-// definition under the same name.
+// unique key "schedule:<name>@<tick in UTC>" (jobqueue.Unique), so the
+// first enqueue stores it and the others are refused as duplicates, which
+// is the normal case and not an error. N Schedulers give exactly one job
+// per tick, under the assumptions the README states ("Cron schedules"):
+// their clocks agree within Options.MaxClockSkew, and every process runs
+// the same definition under the same name.
 //
-//	s, err := jobqueue.NewScheduler(jobqueue.SchedulerOptions{})
+//	s, err := jqcron.NewScheduler(jqcron.Options{})
 //	err = s.Schedule(q, "nightly-report", "30 2 * * *", Report{},
-//		jobqueue.ScheduleIn(paris), jobqueue.ScheduleMissed(jobqueue.RunOnceMissed))
+//		jqcron.In(paris), jqcron.OnMissed(jqcron.RunOnceMissed))
 //	err = s.Run(ctx)
 //
 // A tick's job carries the schedule's name and the tick in its headers
 // (ScheduleHeader, TickHeader; see ScheduledTick). A tick is enqueued on
 // time when a Scheduler gets to it within the schedule's tolerance
-// (ScheduleTolerance); a tick that no Scheduler enqueued by then is
-// missed, and the schedule's MissedPolicy says what follows. When the
-// queue's backend keeps schedules (backend.ScheduleKeeper, as every
-// backend of this module does), each schedule's definition and the last
-// tick enqueued are recorded there, so that a Scheduler that starts after
-// downtime knows which ticks were missed, and Queue.Schedules lists them
-// for every process.
+// (Tolerance); a tick that no Scheduler enqueued by then is missed, and
+// the schedule's MissedPolicy says what follows. When the queue's backend
+// keeps schedules (backend.ScheduleKeeper, as every backend of this module
+// does), each schedule's definition, the last tick enqueued and when a
+// Scheduler last ran it are recorded there, so that a Scheduler that
+// starts after downtime knows which ticks were missed, and Schedules lists
+// them for every process, abandoned ones included.
 type Scheduler struct {
 	log  *slog.Logger
 	skew time.Duration
@@ -50,8 +57,8 @@ type Scheduler struct {
 	running bool
 }
 
-// SchedulerOptions configure a Scheduler. The zero value is usable.
-type SchedulerOptions struct {
+// Options configure a Scheduler. The zero value is usable.
+type Options struct {
 	// Logger receives the Scheduler's logs: missed ticks at WARN, ticks
 	// that could not be enqueued at ERROR. When nil, the records at WARN
 	// and above go to slog.Default(), as a Worker's do.
@@ -62,14 +69,19 @@ type SchedulerOptions struct {
 	MaxClockSkew time.Duration
 }
 
-// DefaultMaxClockSkew is the MaxClockSkew of SchedulerOptions that leave
-// it zero: hosts whose clocks NTP keeps are within milliseconds of each
+// DefaultMaxClockSkew is the MaxClockSkew of Options that leave it
+// zero: hosts whose clocks NTP keeps are within milliseconds of each
 // other, so 10 s leaves a wide margin.
 const DefaultMaxClockSkew = 10 * time.Second
 
+// maxDefaultTolerance bounds the default tolerance of a schedule, and
+// stands for the tolerance of a definition that does not record its own.
+const maxDefaultTolerance = time.Minute
+
 // tickCallSlack is the part of a tick's unique window that covers the time
 // an enqueue call may take to reach the store: the Queue's repeats after
-// lost replies (retryBudget) and a slow round trip.
+// lost replies (about a second; see jobqueue.WithRetries) and a slow round
+// trip.
 const tickCallSlack = 30 * time.Second
 
 // The headers of a tick's job.
@@ -117,55 +129,54 @@ type scheduleConfig struct {
 	loc       *time.Location
 	missed    MissedPolicy
 	tolerance time.Duration
-	enqueue   []EnqueueOption
+	enqueue   []jobqueue.EnqueueOption
 }
 
-// ScheduleIn sets the time zone of a cron spec's fields; the default is
+// In sets the time zone of a cron spec's fields; the default is
 // UTC, not the host's zone, so that every process reads the spec alike. An
 // @every interval ignores it. See the README for what daylight saving time
 // does to a spec.
-func ScheduleIn(loc *time.Location) ScheduleOption {
+func In(loc *time.Location) ScheduleOption {
 	return func(c *scheduleConfig) error {
 		if loc == nil {
-			return fmt.Errorf("%w: nil time zone", ErrInvalidArgument)
+			return fmt.Errorf("%w: nil time zone", jobqueue.ErrInvalidArgument)
 		}
 		c.loc = loc
 		return nil
 	}
 }
 
-// ScheduleMissed sets the schedule's MissedPolicy; the default is
-// SkipMissed.
-func ScheduleMissed(p MissedPolicy) ScheduleOption {
+// OnMissed sets the schedule's MissedPolicy; the default is SkipMissed.
+func OnMissed(p MissedPolicy) ScheduleOption {
 	return func(c *scheduleConfig) error {
 		if p != SkipMissed && p != RunOnceMissed {
-			return fmt.Errorf("%w: missed-tick policy %v", ErrInvalidArgument, p)
+			return fmt.Errorf("%w: missed-tick policy %v", jobqueue.ErrInvalidArgument, p)
 		}
 		c.missed = p
 		return nil
 	}
 }
 
-// ScheduleTolerance sets how late a Scheduler may enqueue a tick on time:
+// Tolerance sets how late a Scheduler may enqueue a tick on time:
 // a tick that no Scheduler enqueued within d of its time is missed. The
 // default is the schedule's period (the time between its next two ticks
 // as it is added), but at least 1 s and at most 1 min. It lengthens the
 // tick's unique window by itself.
-func ScheduleTolerance(d time.Duration) ScheduleOption {
+func Tolerance(d time.Duration) ScheduleOption {
 	return func(c *scheduleConfig) error {
 		if d <= 0 || d > time.Hour {
-			return fmt.Errorf("%w: schedule tolerance %v, want more than zero and at most 1h", ErrInvalidArgument, d)
+			return fmt.Errorf("%w: schedule tolerance %v, want more than zero and at most 1h", jobqueue.ErrInvalidArgument, d)
 		}
 		c.tolerance = d
 		return nil
 	}
 }
 
-// ScheduleJob sets options of every job the schedule enqueues: Kind,
-// Priority, MaxAttempts, Timeout, Headers, Delay, ExpiresIn. WithID, At and
-// ExpiresAt name one job or one time and are refused; Unique is the
-// Scheduler's own.
-func ScheduleJob(opts ...EnqueueOption) ScheduleOption {
+// JobOptions sets options of every job the schedule enqueues (jobqueue's
+// Kind, Priority, MaxAttempts, Timeout, Headers, Delay, ExpiresIn). WithID,
+// At and ExpiresAt name one job or one time and are refused (see
+// jobqueue.CheckRecurringOptions); Unique is the Scheduler's own.
+func JobOptions(opts ...jobqueue.EnqueueOption) ScheduleOption {
 	return func(c *scheduleConfig) error {
 		c.enqueue = append(c.enqueue, opts...)
 		return nil
@@ -183,9 +194,22 @@ type ScheduleInfo struct {
 	// Policy is what the schedule does about missed ticks.
 	Policy MissedPolicy
 	// LastTick is the latest tick enqueued: as the store records it, read
-	// from Queue.Schedules; as this Scheduler enqueued it, or found it
-	// enqueued, read from Scheduler.Schedules. Zero when none is known.
+	// from Schedules; as this Scheduler enqueued it, or found it enqueued,
+	// read from Scheduler.Schedules. Zero when none is known.
 	LastTick time.Time
+	// Seen, read from Schedules (zero from Scheduler.Schedules), is the
+	// last time a Scheduler recorded the schedule in the store, on that
+	// Scheduler's clock: as it started, and as it enqueued a tick. A
+	// tick's record counts too, for the records of versions that kept no
+	// seen time. Zero when the store says neither.
+	Seen time.Time
+	// Abandoned, read from Schedules (false from Scheduler.Schedules),
+	// says that no Scheduler has recorded the schedule for two of its
+	// ticks past their tolerance: every Scheduler that ran it stopped,
+	// or none could enqueue its ticks (see the Schedulers' logs). Its
+	// record stays until the queue is purged or RemoveSchedule forgets
+	// it; a Scheduler that runs it again records it as it starts.
+	Abandoned bool
 	// Next holds the schedule's next ticks, up to three, in Location.
 	Next []time.Time
 	// Err says why a schedule read from the store could not be read (a
@@ -194,7 +218,7 @@ type ScheduleInfo struct {
 	Err error
 
 	// The counts of this Scheduler, since Run started (zero from
-	// Queue.Schedules): ticks it enqueued, ticks it found enqueued by
+	// Schedules): ticks it enqueued, ticks it found enqueued by
 	// another Scheduler, ticks it found missed, and ticks it could not
 	// enqueue (an error other than unavailability).
 	Enqueued, Duplicates, Missed, Failed int64
@@ -205,11 +229,16 @@ type scheduleDef struct {
 	Spec     string `json:"spec"`
 	Location string `json:"tz"`
 	Missed   string `json:"missed"`
+	// Tolerance is the schedule's tolerance in ms, which tells a reader
+	// how late a tick may be recorded. Zero in the definitions of
+	// versions that did not record it.
+	Tolerance int64 `json:"tolerance_ms,omitempty"`
 }
 
 // schedEntry is one schedule of a Scheduler.
 type schedEntry struct {
-	q       *Queue
+	q       *jobqueue.Queue
+	keeper  backend.ScheduleKeeper // nil when the queue's backend keeps no schedules
 	name    string
 	spec    string
 	ticks   tickSpec
@@ -217,7 +246,7 @@ type schedEntry struct {
 	def     string // the JSON of scheduleDef
 	window  time.Duration
 	payload json.RawMessage
-	opts    []EnqueueOption
+	opts    []jobqueue.EnqueueOption
 
 	// handled is the latest tick this Scheduler is done with (enqueued,
 	// found enqueued, missed or failed); only the entry's goroutine
@@ -229,16 +258,16 @@ type schedEntry struct {
 }
 
 // NewScheduler returns a Scheduler with no schedules.
-func NewScheduler(opts SchedulerOptions) (*Scheduler, error) {
+func NewScheduler(opts Options) (*Scheduler, error) {
 	if opts.MaxClockSkew < 0 || opts.MaxClockSkew > time.Hour {
-		return nil, fmt.Errorf("%w: max clock skew %v, want 0 to 1h", ErrInvalidArgument, opts.MaxClockSkew)
+		return nil, fmt.Errorf("%w: max clock skew %v, want 0 to 1h", jobqueue.ErrInvalidArgument, opts.MaxClockSkew)
 	}
 	s := &Scheduler{log: opts.Logger, skew: opts.MaxClockSkew, clk: realClock{}}
 	if s.skew == 0 {
 		s.skew = DefaultMaxClockSkew
 	}
 	if s.log == nil {
-		s.log = slog.New(defaultWarnings{})
+		s.log = warnlog.New()
 	}
 	return s, nil
 }
@@ -250,11 +279,11 @@ func NewScheduler(opts SchedulerOptions) (*Scheduler, error) {
 // duration since the Unix epoch, to the millisecond. The name
 // identifies the schedule across processes: 1 to 64 characters from
 // [A-Za-z0-9_.-], once per queue in a Scheduler. The payload is encoded
-// once, now, as Enqueue would; a payload that names its kind (JobArgs)
-// gives every job that kind. Schedules are added before Run.
-func (s *Scheduler) Schedule(q *Queue, name, spec string, payload any, opts ...ScheduleOption) error {
+// once, now, as Queue.Enqueue would (Queue.EncodePayload); a payload that
+// names its kind (jobqueue.JobArgs) gives every job that kind. Schedules are added before Run.
+func (s *Scheduler) Schedule(q *jobqueue.Queue, name, spec string, payload any, opts ...ScheduleOption) error {
 	if q == nil {
-		return fmt.Errorf("%w: nil queue", ErrInvalidArgument)
+		return fmt.Errorf("%w: nil queue", jobqueue.ErrInvalidArgument)
 	}
 	if err := backend.ValidateScheduleName(name); err != nil {
 		return err
@@ -272,51 +301,43 @@ func (s *Scheduler) Schedule(q *Queue, name, spec string, payload any, opts ...S
 	if err != nil {
 		return fmt.Errorf("schedule %s: %w", name, err)
 	}
-	body, err := q.encode(payload, "payload")
+	body, err := q.EncodePayload(payload)
 	if err != nil {
 		return fmt.Errorf("schedule %s: %w", name, err)
 	}
-	var jobOpts []EnqueueOption
-	if a, ok := payload.(JobArgs); ok {
-		jobOpts = append(jobOpts, Kind(a.Kind()))
+	var jobOpts []jobqueue.EnqueueOption
+	if a, ok := payload.(jobqueue.JobArgs); ok {
+		jobOpts = append(jobOpts, jobqueue.Kind(a.Kind()))
 	}
 	jobOpts = append(jobOpts, cfg.enqueue...)
-	var ec enqueueConfig
-	for _, o := range jobOpts {
-		if o == nil {
-			continue
-		}
-		if err := o(&ec); err != nil {
-			return fmt.Errorf("schedule %s: %w", name, err)
-		}
-	}
-	if ec.id != "" || !ec.runAt.IsZero() || !ec.expiresAt.IsZero() || ec.unique != nil {
-		return fmt.Errorf("%w: schedule %s: WithID, At, ExpiresAt and Unique do not apply to a schedule's jobs", ErrInvalidArgument, name)
+	if err := jobqueue.CheckRecurringOptions(jobOpts...); err != nil {
+		return fmt.Errorf("schedule %s: %w", name, err)
 	}
 	if cfg.tolerance == 0 {
 		first := ticks.next(s.clk.Now())
-		cfg.tolerance = min(max(ticks.next(first).Sub(first), time.Second), time.Minute)
+		cfg.tolerance = min(max(ticks.next(first).Sub(first), time.Second), maxDefaultTolerance)
 	}
-	def, err := json.Marshal(scheduleDef{Spec: spec, Location: cfg.loc.String(), Missed: cfg.missed.String()})
+	def, err := json.Marshal(scheduleDef{Spec: spec, Location: cfg.loc.String(), Missed: cfg.missed.String(), Tolerance: cfg.tolerance.Milliseconds()})
 	if err != nil {
 		return fmt.Errorf("schedule %s: %w", name, err)
 	}
-	if err := (backend.MarkScheduleParams{Queue: q.name, Name: name, Definition: string(def)}).Validate(); err != nil {
+	if err := (backend.MarkScheduleParams{Queue: q.Name(), Name: name, Definition: string(def)}).Validate(); err != nil {
 		return fmt.Errorf("schedule %s: %w", name, err)
 	}
+	keeper, _ := q.Backend().(backend.ScheduleKeeper)
 	e := &schedEntry{
-		q: q, name: name, spec: spec, ticks: ticks, cfg: cfg, def: string(def),
+		q: q, keeper: keeper, name: name, spec: spec, ticks: ticks, cfg: cfg, def: string(def),
 		window:  tickWindow(cfg.tolerance, s.skew),
 		payload: body, opts: jobOpts,
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.running {
-		return fmt.Errorf("%w: schedule %s: the Scheduler is running; add schedules before Run", ErrInvalidArgument, name)
+		return fmt.Errorf("%w: schedule %s: the Scheduler is running; add schedules before Run", jobqueue.ErrInvalidArgument, name)
 	}
 	for _, o := range s.entries {
-		if o.q.name == q.name && o.name == name {
-			return fmt.Errorf("%w: schedule %s of queue %s added twice", ErrInvalidArgument, name, q.name)
+		if o.q.Name() == q.Name() && o.name == name {
+			return fmt.Errorf("%w: schedule %s of queue %s added twice", jobqueue.ErrInvalidArgument, name, q.Name())
 		}
 	}
 	s.entries = append(s.entries, e)
@@ -341,7 +362,7 @@ func tickKey(name string, t time.Time) string {
 
 // ScheduledTick returns the schedule and the tick of a job a Scheduler
 // enqueued, from its headers; ok is false for any other job.
-func ScheduledTick(j *Job) (name string, tick time.Time, ok bool) {
+func ScheduledTick(j *jobqueue.Job) (name string, tick time.Time, ok bool) {
 	if j == nil {
 		return "", time.Time{}, false
 	}
@@ -357,12 +378,12 @@ func ScheduledTick(j *Job) (name string, tick time.Time, ok bool) {
 // cancelled, then returns nil. A store that is unavailable never ends it:
 // each schedule tries again until its tick is missed. A Scheduler runs
 // once, with the schedules added before: a second Run returns an error
-// wrapping ErrInvalidArgument.
+// wrapping jobqueue.ErrInvalidArgument.
 func (s *Scheduler) Run(ctx context.Context) error {
 	s.mu.Lock()
 	if s.running {
 		s.mu.Unlock()
-		return fmt.Errorf("%w: the Scheduler already ran", ErrInvalidArgument)
+		return fmt.Errorf("%w: the Scheduler already ran", jobqueue.ErrInvalidArgument)
 	}
 	s.running = true
 	entries := s.entries
@@ -384,7 +405,7 @@ func (s *Scheduler) Schedules() []ScheduleInfo {
 	out := make([]ScheduleInfo, len(s.entries))
 	for i, e := range s.entries {
 		out[i] = ScheduleInfo{
-			Queue: e.q.name, Name: e.name, Spec: e.spec, Location: e.cfg.loc.String(), Policy: e.cfg.missed,
+			Queue: e.q.Name(), Name: e.name, Spec: e.spec, Location: e.cfg.loc.String(), Policy: e.cfg.missed,
 			LastTick: e.lastTick, Next: nextTicks(e.ticks, now, e.cfg.loc, 3),
 			Enqueued: e.enqueued.Load(), Duplicates: e.duplicates.Load(), Missed: e.missed.Load(), Failed: e.failed.Load(),
 		}
@@ -403,13 +424,12 @@ func nextTicks(ticks tickSpec, now time.Time, loc *time.Location, n int) []time.
 
 // runEntry runs one schedule until ctx ends.
 func (s *Scheduler) runEntry(ctx context.Context, e *schedEntry) {
-	keeper, _ := e.q.b.(backend.ScheduleKeeper)
-	if keeper != nil {
-		// Recorded now, so the schedule is listed before its first tick.
-		if err := retryErr(ctx, e.q, func() error {
-			return keeper.MarkSchedule(ctx, backend.MarkScheduleParams{Queue: e.q.name, Name: e.name, Definition: e.def})
-		}); err != nil && ctx.Err() == nil {
-			s.log.Warn("jobqueue: schedule not recorded", "queue", e.q.name, "schedule", e.name, "err", err)
+	if e.keeper != nil {
+		// Recorded now, so the schedule is listed, and seen, before its
+		// first tick.
+		p := backend.MarkScheduleParams{Queue: e.q.Name(), Name: e.name, Definition: e.def, Seen: s.clk.Now()}
+		if err := e.q.CallBackend(ctx, func() error { return e.keeper.MarkSchedule(ctx, p) }); err != nil && ctx.Err() == nil {
+			s.log.Warn("jqcron: schedule not recorded", "queue", e.q.Name(), "schedule", e.name, "err", err)
 		}
 	}
 	// Ticks up to the last one the store records as enqueued are done;
@@ -418,11 +438,11 @@ func (s *Scheduler) runEntry(ctx context.Context, e *schedEntry) {
 	// not this schedule's to catch up.
 	start := s.clk.Now()
 	handled := start.Add(-e.cfg.tolerance - 1)
-	if last, err := e.storedLastTick(ctx, keeper); err != nil {
+	if last, err := e.storedLastTick(ctx); err != nil {
 		if ctx.Err() != nil {
 			return
 		}
-		s.log.Warn("jobqueue: schedule's last tick not read; ticks missed before this start are not caught up", "queue", e.q.name, "schedule", e.name, "err", err)
+		s.log.Warn("jqcron: schedule's last tick not read; ticks missed before this start are not caught up", "queue", e.q.Name(), "schedule", e.name, "err", err)
 	} else if !last.IsZero() {
 		handled = last
 	}
@@ -431,7 +451,7 @@ func (s *Scheduler) runEntry(ctx context.Context, e *schedEntry) {
 	for {
 		now := s.clk.Now()
 		wait := time.Duration(0)
-		if done := s.tick(ctx, e, keeper, now); !done {
+		if done := s.tick(ctx, e, now); !done {
 			// The store is unavailable: try again soon, while the
 			// tick may still be on time.
 			retry = min(max(2*retry, 50*time.Millisecond), time.Second)
@@ -466,7 +486,7 @@ func (s *Scheduler) runEntry(ctx context.Context, e *schedEntry) {
 // tick when the policy asks for it, then each tick that is on time. It
 // returns false when the store was unavailable, having done what it could
 // before.
-func (s *Scheduler) tick(ctx context.Context, e *schedEntry, keeper backend.ScheduleKeeper, now time.Time) bool {
+func (s *Scheduler) tick(ctx context.Context, e *schedEntry, now time.Time) bool {
 	s.mu.Lock()
 	handled := e.handled
 	s.mu.Unlock()
@@ -478,20 +498,20 @@ func (s *Scheduler) tick(ctx context.Context, e *schedEntry, keeper backend.Sche
 			n++
 		}
 		enqueue := e.cfg.missed == RunOnceMissed
-		if enqueue && keeper != nil {
-			last, err := e.storedLastTick(ctx, keeper)
+		if enqueue && e.keeper != nil {
+			last, err := e.storedLastTick(ctx)
 			if err != nil {
 				return false
 			}
 			enqueue = last.Before(p)
 		}
 		if enqueue {
-			if !s.enqueue(ctx, e, keeper, p) {
+			if !s.enqueue(ctx, e, p) {
 				return false
 			}
 		}
 		e.missed.Add(n)
-		s.log.Warn("jobqueue: schedule missed ticks", "queue", e.q.name, "schedule", e.name,
+		s.log.Warn("jqcron: schedule missed ticks", "queue", e.q.Name(), "schedule", e.name,
 			"ticks", n, "first", e.ticks.next(handled), "last", p, "policy", e.cfg.missed.String(), "caught_up", enqueue)
 		handled = p
 		s.setHandled(e, handled, time.Time{})
@@ -501,7 +521,7 @@ func (s *Scheduler) tick(ctx context.Context, e *schedEntry, keeper backend.Sche
 		from = cutoff.Add(-1)
 	}
 	for t := e.ticks.next(from); !t.IsZero() && !t.After(now); t = e.ticks.next(t) {
-		if !s.enqueue(ctx, e, keeper, t) {
+		if !s.enqueue(ctx, e, t) {
 			return false
 		}
 		s.setHandled(e, t, time.Time{})
@@ -528,11 +548,11 @@ func (s *Scheduler) setHandled(e *schedEntry, t, last time.Time) {
 
 // storedLastTick reads the last tick the store records for e; zero when
 // the backend keeps no schedules.
-func (e *schedEntry) storedLastTick(ctx context.Context, keeper backend.ScheduleKeeper) (time.Time, error) {
-	if keeper == nil {
+func (e *schedEntry) storedLastTick(ctx context.Context) (time.Time, error) {
+	if e.keeper == nil {
 		return time.Time{}, nil
 	}
-	recs, err := retry(ctx, e.q, func() ([]backend.ScheduleRecord, error) { return keeper.Schedules(ctx, e.q.name) })
+	recs, err := storedSchedules(ctx, e.q, e.keeper)
 	if err != nil {
 		return time.Time{}, err
 	}
@@ -548,32 +568,33 @@ func (e *schedEntry) storedLastTick(ctx context.Context, keeper backend.Schedule
 // store was unavailable (or ctx ended) and the tick should be tried again.
 // A duplicate is the tick's job enqueued by another Scheduler; any other
 // error drops the tick, logged.
-func (s *Scheduler) enqueue(ctx context.Context, e *schedEntry, keeper backend.ScheduleKeeper, t time.Time) bool {
+func (s *Scheduler) enqueue(ctx context.Context, e *schedEntry, t time.Time) bool {
 	opts := append(e.opts[:len(e.opts):len(e.opts)],
-		Unique(tickKey(e.name, t), e.window),
-		Headers(map[string]string{ScheduleHeader: e.name, TickHeader: t.UTC().Format(time.RFC3339Nano)}))
+		jobqueue.Unique(tickKey(e.name, t), e.window),
+		jobqueue.Headers(map[string]string{ScheduleHeader: e.name, TickHeader: t.UTC().Format(time.RFC3339Nano)}))
 	id, err := e.q.Enqueue(ctx, e.payload, opts...)
 	switch {
 	case err == nil:
 		e.enqueued.Add(1)
 		s.setHandled(e, t, t)
-		if keeper != nil {
+		if e.keeper != nil {
 			// Best effort: a record that fails here is made good by the
-			// next tick's, since the last tick only moves forward.
-			if err := retryErr(ctx, e.q, func() error {
-				return keeper.MarkSchedule(ctx, backend.MarkScheduleParams{Queue: e.q.name, Name: e.name, Definition: e.def, Tick: t})
-			}); err != nil && ctx.Err() == nil {
-				s.log.Warn("jobqueue: schedule's tick not recorded", "queue", e.q.name, "schedule", e.name, "tick", t, "job", id, "err", err)
+			// next tick's, since the last tick only moves forward. The
+			// Scheduler that enqueued the tick is the one seen: the
+			// others found it a duplicate and need not write.
+			p := backend.MarkScheduleParams{Queue: e.q.Name(), Name: e.name, Definition: e.def, Tick: t, Seen: s.clk.Now()}
+			if err := e.q.CallBackend(ctx, func() error { return e.keeper.MarkSchedule(ctx, p) }); err != nil && ctx.Err() == nil {
+				s.log.Warn("jqcron: schedule's tick not recorded", "queue", e.q.Name(), "schedule", e.name, "tick", t, "job", id, "err", err)
 			}
 		}
-	case errors.Is(err, ErrDuplicate):
+	case errors.Is(err, jobqueue.ErrDuplicate):
 		e.duplicates.Add(1)
 		s.setHandled(e, t, t)
-	case ctx.Err() != nil || errors.Is(err, ErrUnavailable):
+	case ctx.Err() != nil || errors.Is(err, jobqueue.ErrUnavailable):
 		return false
 	default:
 		e.failed.Add(1)
-		s.log.Error("jobqueue: schedule's tick not enqueued", "queue", e.q.name, "schedule", e.name, "tick", t, "err", err)
+		s.log.Error("jqcron: schedule's tick not enqueued", "queue", e.q.Name(), "schedule", e.name, "tick", t, "err", err)
 	}
 	return true
 }
@@ -593,62 +614,4 @@ func (realClock) Now() time.Time { return time.Now() }
 func (realClock) timer(d time.Duration) (<-chan time.Time, func()) {
 	t := time.NewTimer(d)
 	return t.C, func() { t.Stop() }
-}
-
-// Schedules lists the schedules recorded for the queue in its store, by
-// name, with the last tick enqueued and the next ticks as their recorded
-// definitions compute them from now: what every process and the command
-// line see, whichever processes run them. A schedule stays recorded after
-// the last Scheduler that ran it stopped, until Purge. A backend that
-// keeps no schedules returns an error wrapping errors.ErrUnsupported.
-func (q *Queue) Schedules(ctx context.Context) ([]ScheduleInfo, error) {
-	keeper, ok := q.b.(backend.ScheduleKeeper)
-	if !ok {
-		return nil, fmt.Errorf("jobqueue: %T keeps no schedules: %w", q.b, errors.ErrUnsupported)
-	}
-	recs, err := retry(ctx, q, func() ([]backend.ScheduleRecord, error) { return keeper.Schedules(ctx, q.name) })
-	if err != nil {
-		return nil, err
-	}
-	now := time.Now()
-	out := make([]ScheduleInfo, len(recs))
-	for i, r := range recs {
-		out[i] = scheduleInfo(q.name, r, now)
-	}
-	return out, nil
-}
-
-// scheduleInfo reads a schedule's record as of now.
-func scheduleInfo(queue string, r backend.ScheduleRecord, now time.Time) ScheduleInfo {
-	info := ScheduleInfo{Queue: queue, Name: r.Name, LastTick: r.LastTick}
-	var def scheduleDef
-	if err := json.Unmarshal([]byte(r.Definition), &def); err != nil {
-		info.Err = fmt.Errorf("%w: schedule %s: definition %q: %v", ErrInvalidArgument, r.Name, r.Definition, err)
-		return info
-	}
-	info.Spec, info.Location = def.Spec, def.Location
-	switch def.Missed {
-	case SkipMissed.String():
-		info.Policy = SkipMissed
-	case RunOnceMissed.String():
-		info.Policy = RunOnceMissed
-	default:
-		info.Err = fmt.Errorf("%w: schedule %s: missed-tick policy %q", ErrInvalidArgument, r.Name, def.Missed)
-		return info
-	}
-	loc, err := time.LoadLocation(def.Location)
-	if err != nil {
-		info.Err = fmt.Errorf("%w: schedule %s: time zone %q: %v", ErrInvalidArgument, r.Name, def.Location, err)
-		return info
-	}
-	ticks, err := parseSpec(def.Spec, loc)
-	if err != nil {
-		info.Err = err
-		return info
-	}
-	info.Next = nextTicks(ticks, now, loc, 3)
-	if !info.LastTick.IsZero() {
-		info.LastTick = info.LastTick.In(loc)
-	}
-	return info
 }

@@ -1,4 +1,4 @@
-package jobqueue
+package jqcron
 
 import (
 	"fmt"
@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+
+	"github.com/jobqueue-go/jobqueue"
 )
 
 // A schedule's spec says when it ticks. It is either a cron spec, read by
@@ -38,27 +40,27 @@ func parseSpec(spec string, loc *time.Location) (tickSpec, error) {
 	s := strings.TrimSpace(spec)
 	switch {
 	case s == "":
-		return nil, fmt.Errorf("%w: empty schedule spec", ErrInvalidArgument)
+		return nil, fmt.Errorf("%w: empty schedule spec", jobqueue.ErrInvalidArgument)
 	case strings.HasPrefix(s, "TZ=") || strings.HasPrefix(s, "CRON_TZ="):
-		return nil, fmt.Errorf("%w: schedule spec %q names its time zone; give it with ScheduleIn instead", ErrInvalidArgument, spec)
+		return nil, fmt.Errorf("%w: schedule spec %q names its time zone; give the zone with In instead", jobqueue.ErrInvalidArgument, spec)
 	case strings.HasPrefix(s, "@every"):
 		ds := strings.TrimSpace(strings.TrimPrefix(s, "@every"))
 		d, err := time.ParseDuration(ds)
 		if err != nil {
-			return nil, fmt.Errorf("%w: schedule spec %q: interval %q: %v", ErrInvalidArgument, spec, ds, err)
+			return nil, fmt.Errorf("%w: schedule spec %q: interval %q: %v", jobqueue.ErrInvalidArgument, spec, ds, err)
 		}
 		if d < time.Millisecond || d%time.Millisecond != 0 {
-			return nil, fmt.Errorf("%w: schedule spec %q: interval %v, want a whole number of milliseconds, at least 1ms", ErrInvalidArgument, spec, d)
+			return nil, fmt.Errorf("%w: schedule spec %q: interval %v, want a whole number of milliseconds, at least 1ms", jobqueue.ErrInvalidArgument, spec, d)
 		}
 		return interval(d), nil
 	}
 	sched, err := cronParser.Parse(s)
 	if err != nil {
-		return nil, fmt.Errorf("%w: schedule spec %q: %v", ErrInvalidArgument, spec, err)
+		return nil, fmt.Errorf("%w: schedule spec %q: %v", jobqueue.ErrInvalidArgument, spec, err)
 	}
 	c := cronSpec{sched: sched, loc: loc}
 	if c.next(time.Now()).IsZero() {
-		return nil, fmt.Errorf("%w: schedule spec %q never ticks", ErrInvalidArgument, spec)
+		return nil, fmt.Errorf("%w: schedule spec %q never ticks", jobqueue.ErrInvalidArgument, spec)
 	}
 	return c, nil
 }

@@ -1,4 +1,4 @@
-package jobqueue
+package jqcron
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/jobqueue-go/jobqueue"
 	"github.com/jobqueue-go/jobqueue/backend"
 	"github.com/jobqueue-go/jobqueue/memory"
 )
@@ -32,7 +33,7 @@ func TestParseSpecRefusesBadSpecs(t *testing.T) {
 		"@every", "@every soon", "@every 0s", "@every -1s", "@every 1500us",
 	} {
 		_, err := parseSpec(spec, time.UTC)
-		assert.ErrorIs(t, err, ErrInvalidArgument, "spec %q", spec)
+		assert.ErrorIs(t, err, jobqueue.ErrInvalidArgument, "spec %q", spec)
 	}
 	for _, spec := range []string{"*/5 * * * *", "0 30 2 * * *", "@hourly", "@daily", "@every 150ms", "@every 1h30m", "0 9 * * mon-fri"} {
 		_, err := parseSpec(spec, time.UTC)
@@ -187,7 +188,7 @@ func runScheduler(t *testing.T, s *Scheduler) (stop func()) {
 
 func newTestScheduler(t *testing.T, clk clock) *Scheduler {
 	t.Helper()
-	s, err := NewScheduler(SchedulerOptions{})
+	s, err := NewScheduler(Options{})
 	require.NoError(t, err)
 	s.clk = clk
 	return s
@@ -195,7 +196,7 @@ func newTestScheduler(t *testing.T, clk clock) *Scheduler {
 
 // tickJobs claims every job of q and returns their ticks, sorted, checking
 // each names schedule name.
-func tickJobs(t *testing.T, q *Queue, name string) []time.Time {
+func tickJobs(t *testing.T, q *jobqueue.Queue, name string) []time.Time {
 	t.Helper()
 	var ticks []time.Time
 	for {
@@ -230,7 +231,7 @@ func everyTick(first time.Time, d time.Duration, n int) []time.Time {
 // enqueuing it or finding it enqueued.
 func TestThreeSchedulersOneJobPerTick(t *testing.T) {
 	b := memory.New()
-	q, err := New(b, "cron3")
+	q, err := jobqueue.New(b, "cron3")
 	require.NoError(t, err)
 	start := time.Date(2026, 5, 1, 12, 0, 0, 500_000_000, time.UTC)
 	clk := newFakeClock(start)
@@ -263,7 +264,7 @@ func TestThreeSchedulersOneJobPerTick(t *testing.T) {
 	// started had nothing to try for that tick.
 	assert.True(t, dup >= 118 && dup <= 120, "%d duplicates", dup)
 
-	recs, err := q.Schedules(context.Background())
+	recs, err := Schedules(context.Background(), q)
 	require.NoError(t, err)
 	require.Len(t, recs, 1)
 	assert.Equal(t, "beat", recs[0].Name)
@@ -279,11 +280,11 @@ func TestMissedTicks(t *testing.T) {
 	for _, policy := range []MissedPolicy{SkipMissed, RunOnceMissed} {
 		t.Run(policy.String(), func(t *testing.T) {
 			b := memory.New()
-			q, err := New(b, "missed")
+			q, err := jobqueue.New(b, "missed")
 			require.NoError(t, err)
 			start := time.Date(2026, 5, 1, 12, 0, 0, 500_000_000, time.UTC)
 			clk := newFakeClock(start)
-			opts := []ScheduleOption{ScheduleMissed(policy), ScheduleTolerance(1500 * time.Millisecond)}
+			opts := []ScheduleOption{OnMissed(policy), Tolerance(1500 * time.Millisecond)}
 			s := newTestScheduler(t, clk)
 			require.NoError(t, s.Schedule(q, "m", "@every 1s", nil, opts...))
 			stop := runScheduler(t, s)
@@ -335,11 +336,11 @@ func TestMissedTicks(t *testing.T) {
 // the ticks it slept through are missed, as after downtime.
 func TestMissedWhileRunning(t *testing.T) {
 	b := memory.New()
-	q, err := New(b, "stall")
+	q, err := jobqueue.New(b, "stall")
 	require.NoError(t, err)
 	clk := newFakeClock(time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC))
 	s := newTestScheduler(t, clk)
-	require.NoError(t, s.Schedule(q, "m", "@every 1s", nil, ScheduleMissed(RunOnceMissed), ScheduleTolerance(time.Second)))
+	require.NoError(t, s.Schedule(q, "m", "@every 1s", nil, OnMissed(RunOnceMissed), Tolerance(time.Second)))
 	runScheduler(t, s)
 	clk.waitTimers(t, 1)
 	clk.advance(5 * time.Second) // 12:00:05: 01 to 03 missed, 04 and 05 on time
@@ -355,9 +356,9 @@ func TestMissedWhileRunning(t *testing.T) {
 type noKeeper struct{ backend.Backend }
 
 func TestSchedulerWithoutKeeper(t *testing.T) {
-	q, err := New(noKeeper{memory.New()}, "nokeeper")
+	q, err := jobqueue.New(noKeeper{memory.New()}, "nokeeper")
 	require.NoError(t, err)
-	_, err = q.Schedules(context.Background())
+	_, err = Schedules(context.Background(), q)
 	assert.ErrorIs(t, err, errors.ErrUnsupported)
 
 	clk := newFakeClock(time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC))
@@ -371,54 +372,57 @@ func TestSchedulerWithoutKeeper(t *testing.T) {
 }
 
 func TestScheduleRefusesBadInput(t *testing.T) {
-	q, err := New(memory.New(), "bad")
+	q, err := jobqueue.New(memory.New(), "bad")
 	require.NoError(t, err)
-	s, err := NewScheduler(SchedulerOptions{})
+	s, err := NewScheduler(Options{})
 	require.NoError(t, err)
 	for name, call := range map[string]func() error{
-		"nil queue":      func() error { return s.Schedule(nil, "n", "@hourly", nil) },
-		"empty name":     func() error { return s.Schedule(q, "", "@hourly", nil) },
-		"name with :":    func() error { return s.Schedule(q, "a:b", "@hourly", nil) },
-		"long name":      func() error { return s.Schedule(q, string(make([]byte, 65)), "@hourly", nil) },
-		"bad spec":       func() error { return s.Schedule(q, "n", "every hour", nil) },
-		"nil zone":       func() error { return s.Schedule(q, "n", "@hourly", nil, ScheduleIn(nil)) },
-		"bad policy":     func() error { return s.Schedule(q, "n", "@hourly", nil, ScheduleMissed(7)) },
-		"bad tolerance":  func() error { return s.Schedule(q, "n", "@hourly", nil, ScheduleTolerance(0)) },
-		"WithID":         func() error { return s.Schedule(q, "n", "@hourly", nil, ScheduleJob(WithID("x"))) },
-		"At":             func() error { return s.Schedule(q, "n", "@hourly", nil, ScheduleJob(At(time.Now()))) },
-		"Unique":         func() error { return s.Schedule(q, "n", "@hourly", nil, ScheduleJob(Unique("k", time.Hour))) },
-		"bad job option": func() error { return s.Schedule(q, "n", "@hourly", nil, ScheduleJob(Priority(-1))) },
+		"nil queue":     func() error { return s.Schedule(nil, "n", "@hourly", nil) },
+		"empty name":    func() error { return s.Schedule(q, "", "@hourly", nil) },
+		"name with :":   func() error { return s.Schedule(q, "a:b", "@hourly", nil) },
+		"long name":     func() error { return s.Schedule(q, string(make([]byte, 65)), "@hourly", nil) },
+		"bad spec":      func() error { return s.Schedule(q, "n", "every hour", nil) },
+		"nil zone":      func() error { return s.Schedule(q, "n", "@hourly", nil, In(nil)) },
+		"bad policy":    func() error { return s.Schedule(q, "n", "@hourly", nil, OnMissed(7)) },
+		"bad tolerance": func() error { return s.Schedule(q, "n", "@hourly", nil, Tolerance(0)) },
+		"WithID":        func() error { return s.Schedule(q, "n", "@hourly", nil, JobOptions(jobqueue.WithID("x"))) },
+		"At":            func() error { return s.Schedule(q, "n", "@hourly", nil, JobOptions(jobqueue.At(time.Now()))) },
+		"ExpiresAt": func() error {
+			return s.Schedule(q, "n", "@hourly", nil, JobOptions(jobqueue.ExpiresAt(time.Now().Add(time.Hour))))
+		},
+		"Unique":         func() error { return s.Schedule(q, "n", "@hourly", nil, JobOptions(jobqueue.Unique("k", time.Hour))) },
+		"bad job option": func() error { return s.Schedule(q, "n", "@hourly", nil, JobOptions(jobqueue.Priority(-1))) },
 		"bad payload":    func() error { return s.Schedule(q, "n", "@hourly", func() {}) },
 	} {
-		assert.ErrorIs(t, call(), ErrInvalidArgument, name)
+		assert.ErrorIs(t, call(), jobqueue.ErrInvalidArgument, name)
 	}
 	for _, skew := range []time.Duration{-time.Second, time.Hour + 1} {
-		_, err = NewScheduler(SchedulerOptions{MaxClockSkew: skew})
-		assert.ErrorIs(t, err, ErrInvalidArgument, "skew %v", skew)
+		_, err = NewScheduler(Options{MaxClockSkew: skew})
+		assert.ErrorIs(t, err, jobqueue.ErrInvalidArgument, "skew %v", skew)
 	}
 	assert.Empty(t, s.Schedules(), "a refused schedule is not added")
 
 	require.NoError(t, s.Schedule(q, "n", "@hourly", nil))
-	assert.ErrorIs(t, s.Schedule(q, "n", "@daily", nil), ErrInvalidArgument, "a name twice on one queue")
+	assert.ErrorIs(t, s.Schedule(q, "n", "@daily", nil), jobqueue.ErrInvalidArgument, "a name twice on one queue")
 	stop := runScheduler(t, s)
 	require.Eventually(t, func() bool {
-		recs, err := q.Schedules(context.Background())
+		recs, err := Schedules(context.Background(), q)
 		return err == nil && len(recs) == 1
 	}, 10*time.Second, time.Millisecond, "the schedule is recorded as Run starts")
-	assert.ErrorIs(t, s.Schedule(q, "m", "@daily", nil), ErrInvalidArgument, "a schedule added while running")
+	assert.ErrorIs(t, s.Schedule(q, "m", "@daily", nil), jobqueue.ErrInvalidArgument, "a schedule added while running")
 	stop()
-	assert.ErrorIs(t, s.Run(context.Background()), ErrInvalidArgument, "a second Run")
+	assert.ErrorIs(t, s.Run(context.Background()), jobqueue.ErrInvalidArgument, "a second Run")
 }
 
 // TestScheduleJobOptions checks what a tick's job carries: the payload's
 // kind, the schedule's job options, and the schedule's headers.
 func TestScheduleJobOptions(t *testing.T) {
-	q, err := New(memory.New(), "opts")
+	q, err := jobqueue.New(memory.New(), "opts")
 	require.NoError(t, err)
 	clk := newFakeClock(time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC))
 	s := newTestScheduler(t, clk)
 	require.NoError(t, s.Schedule(q, "r", "0 3 * * *", kindedArgs{N: 7},
-		ScheduleIn(mustLoc(t, "Asia/Tokyo")), ScheduleJob(Priority(2), Headers(map[string]string{"tenant": "acme"}))))
+		In(mustLoc(t, "Asia/Tokyo")), JobOptions(jobqueue.Priority(2), jobqueue.Headers(map[string]string{"tenant": "acme"}))))
 	runScheduler(t, s)
 	clk.waitTimers(t, 1)
 	// 03:00 in Tokyo is 18:00 UTC the day before.
@@ -441,7 +445,7 @@ func TestScheduleJobOptions(t *testing.T) {
 	assert.Equal(t, "Asia/Tokyo", info.Location)
 	require.Len(t, info.Next, 3)
 	assert.Equal(t, time.Date(2026, 5, 3, 3, 0, 0, 0, mustLoc(t, "Asia/Tokyo")).Unix(), info.Next[0].Unix())
-	_, _, ok = ScheduledTick(&Job{})
+	_, _, ok = ScheduledTick(&jobqueue.Job{})
 	assert.False(t, ok)
 }
 
@@ -458,7 +462,7 @@ type downStore struct {
 
 func (b *downStore) Enqueue(ctx context.Context, p backend.EnqueueParams) error {
 	if b.down.Load() {
-		return fmt.Errorf("%w: store down", ErrUnavailable)
+		return fmt.Errorf("%w: store down", jobqueue.ErrUnavailable)
 	}
 	return b.Backend.Enqueue(ctx, p)
 }
@@ -469,11 +473,11 @@ func (b *downStore) Enqueue(ctx context.Context, p backend.EnqueueParams) error 
 // tick, and the next one is enqueued as usual.
 func TestSchedulerRidesOutAnOutage(t *testing.T) {
 	b := &downStore{Backend: memory.New()}
-	q, err := New(b, "outage", WithRetries(0))
+	q, err := jobqueue.New(b, "outage", jobqueue.WithRetries(0))
 	require.NoError(t, err)
 	clk := newFakeClock(time.Date(2026, 5, 1, 12, 0, 0, 500_000_000, time.UTC))
 	s := newTestScheduler(t, clk)
-	require.NoError(t, s.Schedule(q, "m", "@every 10s", nil, ScheduleTolerance(2*time.Second)))
+	require.NoError(t, s.Schedule(q, "m", "@every 10s", nil, Tolerance(2*time.Second)))
 	runScheduler(t, s)
 	clk.waitTimers(t, 1) // 12:00:00 was on time at the start
 	b.down.Store(true)
@@ -506,4 +510,89 @@ func TestSchedulerRidesOutAnOutage(t *testing.T) {
 	}
 	assert.Equal(t, want, tickJobs(t, q, "m"), "12:00:20 missed: the store was down for longer than the tolerance")
 	assert.EqualValues(t, 1, s.Schedules()[0].Missed)
+}
+
+// TestSchedulerRecordsSeen checks that a Scheduler records when it ran a
+// schedule, as it starts and as it enqueues a tick, on its clock; that the
+// record of a schedule whose Scheduler stopped long ago reads as
+// abandoned; and that RemoveSchedule forgets it.
+func TestSchedulerRecordsSeen(t *testing.T) {
+	q, err := jobqueue.New(memory.New(), "seen")
+	require.NoError(t, err)
+	// Long before now: once stopped, the schedule reads as abandoned.
+	start := time.Date(2020, 5, 1, 12, 0, 0, 500_000_000, time.UTC)
+	clk := newFakeClock(start)
+	s := newTestScheduler(t, clk)
+	require.NoError(t, s.Schedule(q, "m", "@every 10s", nil))
+	stop := runScheduler(t, s)
+	clk.waitTimers(t, 1)
+	seen := func() time.Time {
+		t.Helper()
+		infos, err := Schedules(context.Background(), q)
+		require.NoError(t, err)
+		require.Len(t, infos, 1)
+		return infos[0].Seen.UTC()
+	}
+	assert.Equal(t, start, seen(), "seen as it started")
+	clk.advance(5 * time.Second) // 12:00:05.5: no tick
+	clk.waitTimers(t, 1)
+	assert.Equal(t, start, seen(), "no tick, no record")
+	clk.advance(5 * time.Second) // 12:00:10.5: a tick
+	clk.waitTimers(t, 1)
+	assert.Equal(t, start.Add(10*time.Second), seen(), "seen as it enqueued the tick")
+	stop()
+
+	infos, err := Schedules(context.Background(), q)
+	require.NoError(t, err)
+	assert.True(t, infos[0].Abandoned, "a schedule last seen in 2020")
+	assert.False(t, s.Schedules()[0].Abandoned, "a Scheduler's own view says nothing of it")
+
+	require.NoError(t, RemoveSchedule(context.Background(), q, "m"))
+	infos, err = Schedules(context.Background(), q)
+	require.NoError(t, err)
+	assert.Empty(t, infos)
+	require.NoError(t, RemoveSchedule(context.Background(), q, "m"), "a schedule not recorded")
+	assert.ErrorIs(t, RemoveSchedule(context.Background(), q, "a:b"), jobqueue.ErrInvalidArgument)
+	assert.ErrorIs(t, RemoveSchedule(context.Background(), nil, "m"), jobqueue.ErrInvalidArgument)
+	plain, err := jobqueue.New(noKeeper{memory.New()}, "plain")
+	require.NoError(t, err)
+	assert.ErrorIs(t, RemoveSchedule(context.Background(), plain, "m"), errors.ErrUnsupported)
+}
+
+// TestScheduleInfoAbandoned reads records as of chosen times: a schedule
+// is abandoned once two of its ticks after it was last seen are past by
+// its tolerance, the call slack and the clock skew.
+func TestScheduleInfoAbandoned(t *testing.T) {
+	seen := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	every10s := `{"spec":"@every 10s","tz":"UTC","missed":"skip","tolerance_ms":2000}`
+	// Ticks 12:00:10 and 12:00:20; then 2 s of tolerance, 30 s of call
+	// slack, 10 s of skew.
+	limit := time.Date(2026, 5, 1, 12, 1, 2, 0, time.UTC)
+	for _, c := range []struct {
+		name string
+		rec  backend.ScheduleRecord
+		now  time.Time
+		want bool
+	}{
+		{"AtTheLimit", backend.ScheduleRecord{Name: "s", Definition: every10s, Seen: seen}, limit, false},
+		{"PastTheLimit", backend.ScheduleRecord{Name: "s", Definition: every10s, Seen: seen}, limit.Add(time.Millisecond), true},
+		{"LastTickCountsAsSeen", backend.ScheduleRecord{Name: "s", Definition: every10s, Seen: seen, LastTick: seen.Add(10 * time.Second)}, limit.Add(time.Millisecond), false},
+		{"LastTickAlone", backend.ScheduleRecord{Name: "s", Definition: every10s, LastTick: seen}, limit.Add(time.Millisecond), true},
+		{"NeverSeen", backend.ScheduleRecord{Name: "s", Definition: every10s}, limit.Add(time.Hour), false},
+		// A definition without its tolerance stands for the longest
+		// default, a minute.
+		{"NoToleranceRecorded", backend.ScheduleRecord{Name: "s", Definition: `{"spec":"@every 10s","tz":"UTC","missed":"skip"}`, Seen: seen}, limit.Add(time.Minute - 2*time.Second), false},
+		{"NoToleranceRecordedPast", backend.ScheduleRecord{Name: "s", Definition: `{"spec":"@every 10s","tz":"UTC","missed":"skip"}`, Seen: seen}, limit.Add(time.Minute - 2*time.Second + time.Millisecond), true},
+		// A daily schedule seen after today's tick: tomorrow's and the
+		// day after's must pass.
+		{"DailyNextDay", backend.ScheduleRecord{Name: "s", Definition: `{"spec":"0 3 * * *","tz":"UTC","missed":"skip","tolerance_ms":60000}`, Seen: seen}, seen.Add(36 * time.Hour), false},
+		{"DailyTwoDaysOn", backend.ScheduleRecord{Name: "s", Definition: `{"spec":"0 3 * * *","tz":"UTC","missed":"skip","tolerance_ms":60000}`, Seen: seen}, seen.Add(40 * time.Hour), true},
+		{"Unreadable", backend.ScheduleRecord{Name: "s", Definition: `{"spec":"@weird"}`, Seen: seen}, limit.Add(time.Hour), false},
+	} {
+		info := scheduleInfo("q", c.rec, c.now)
+		assert.Equal(t, c.want, info.Abandoned, c.name)
+		if !c.rec.Seen.IsZero() || !c.rec.LastTick.IsZero() {
+			assert.False(t, info.Seen.IsZero(), "%s: seen", c.name)
+		}
+	}
 }
