@@ -16,6 +16,7 @@ import (
 
 	"github.com/jobqueue-go/jobqueue"
 	"github.com/jobqueue-go/jobqueue/backend"
+	"github.com/jobqueue-go/jobqueue/jqcron"
 )
 
 // Limits of the API.
@@ -251,6 +252,57 @@ func (h *handler) handleHistory(w http.ResponseWriter, r *http.Request) {
 			Retried: p.Retried, Dead: p.Dead, Reclaimed: p.Reclaimed, Cancelled: p.Cancelled}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"queue": q.Name(), "minutes": minutes, "points": out})
+}
+
+// scheduleRow is one schedule recorded for a queue (jqcron), as
+// "jobqueue schedules --json" prints it.
+type scheduleRow struct {
+	Name      string      `json:"name"`
+	Spec      string      `json:"spec"`
+	Location  string      `json:"tz"`
+	Missed    string      `json:"missed"`
+	LastTick  *time.Time  `json:"last_tick,omitempty"`
+	Seen      *time.Time  `json:"seen,omitempty"`
+	Abandoned bool        `json:"abandoned"`
+	Next      []time.Time `json:"next"`
+	Error     string      `json:"error,omitempty"`
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// handleSchedules answers GET api/schedules?queue=NAME: the schedules
+// the queue's store records (jqcron.Schedules), by name. 501 on a
+// backend that keeps no schedules.
+func (h *handler) handleSchedules(w http.ResponseWriter, r *http.Request) {
+	q, ok := h.queue(w, r)
+	if !ok {
+		return
+	}
+	ctx, cancel := h.call(r)
+	defer cancel()
+	infos, err := jqcron.Schedules(ctx, q)
+	if err != nil {
+		h.failed(w, r, q, err)
+		return
+	}
+	h.outages.answered(q.Name())
+	rows := make([]scheduleRow, len(infos))
+	for i, s := range infos {
+		rows[i] = scheduleRow{Name: s.Name, Spec: s.Spec, Location: s.Location, Missed: s.Policy.String(),
+			LastTick: timePtr(s.LastTick), Seen: timePtr(s.Seen), Abandoned: s.Abandoned, Next: s.Next}
+		if rows[i].Next == nil {
+			rows[i].Next = []time.Time{}
+		}
+		if s.Err != nil {
+			rows[i].Error = reason(s.Err)
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"queue": q.Name(), "schedules": rows})
 }
 
 // jobSummary is a job as a list shows it.

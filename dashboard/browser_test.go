@@ -83,6 +83,7 @@ func TestBrowserDashboard(t *testing.T) {
 	if err := reports.SetLimits(bg, jobqueue.Limits{Concurrency: 2}); err != nil {
 		t.Fatal(err)
 	}
+	recordSchedule(t, emails, "digest", "0 8 * * *")
 	s := mount(t, dashboard.New([]*jobqueue.Queue{emails, reports}))
 
 	qrow := func(name string) string { return fmt.Sprintf(`#queues-body tr[data-queue=%q]`, name) }
@@ -103,6 +104,8 @@ func TestBrowserDashboard(t *testing.T) {
 		bt.Until(`document.querySelector("#history-chart").dataset.completed === "4" && document.querySelector("#history-chart").dataset.minutes === "60"`),
 		bt.Until(bt.Count("#jobs-body tr.job")+` === 6`),
 		bt.Until(`location.hash === "#q=`+emails.Name()+`"`),
+		bt.Until(`document.querySelector("#schedules").dataset.count === "1" && `+text(`#schedules-body tr[data-name="digest"]`)+`.includes("0 8 * * *")`),
+		bt.Until(text(`#schedules-body tr[data-name="digest"] td:nth-child(4)`)+`.startsWith("in ")`),
 	)
 
 	bt.Step(t, ctx, "page through the dead list: 25, then 5",

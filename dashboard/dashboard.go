@@ -10,8 +10,9 @@
 //
 // The page shows every queue given (depths, latency, rates, paused,
 // limits), and one queue at a time: its counts, the last hour's history,
-// its kinds' limits, and its jobs state by state, a page at a time, with
-// search by id and id prefix and a filter by kind. Unless ReadOnly, it
+// its kinds' limits, its schedules (jqcron), and its jobs state by state,
+// a page at a time, with search by id and id prefix and a filter by
+// kind. Unless ReadOnly, it
 // retries, deletes and cancels jobs, retries or deletes every dead job,
 // and pauses and resumes queues.
 //
@@ -175,6 +176,7 @@ func (h *handler) routes() http.Handler {
 	mux.HandleFunc("GET /api/overview", h.handleOverview)
 	mux.HandleFunc("GET /api/queue", h.handleQueue)
 	mux.HandleFunc("GET /api/history", h.handleHistory)
+	mux.HandleFunc("GET /api/schedules", h.handleSchedules)
 	mux.HandleFunc("GET /api/jobs", h.handleJobs)
 	// One job is named by a query parameter, never by a path segment: a
 	// browser normalises /api/jobs/.. away before sending it.

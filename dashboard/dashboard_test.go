@@ -22,6 +22,7 @@ import (
 	"github.com/jobqueue-go/jobqueue/dashboard"
 	"github.com/jobqueue-go/jobqueue/goredis"
 	"github.com/jobqueue-go/jobqueue/internal/redisq/redisqtest"
+	"github.com/jobqueue-go/jobqueue/jqcron"
 	"github.com/jobqueue-go/jobqueue/memory"
 )
 
@@ -394,6 +395,20 @@ func checkMounted(t *testing.T, s *site, emails, reports *jobqueue.Queue) {
 		t.Fatalf("retry all dead: %v", body)
 	}
 
+	// The schedules the store records.
+	code, body = s.get("api/schedules", vals("queue", reports.Name()))
+	must(t, "no schedules", code, body, http.StatusOK)
+	if sc := body["schedules"].([]any); len(sc) != 0 {
+		t.Fatalf("schedules of a queue without: %v", sc)
+	}
+	recordSchedule(t, reports, "new-year", "0 0 1 1 *")
+	code, body = s.get("api/schedules", vals("queue", reports.Name()))
+	must(t, "schedules", code, body, http.StatusOK)
+	sc := body["schedules"].([]any)
+	if len(sc) != 1 || sc[0].(map[string]any)["name"] != "new-year" || sc[0].(map[string]any)["spec"] != "0 0 1 1 *" || len(sc[0].(map[string]any)["next"].([]any)) == 0 {
+		t.Fatalf("schedules: %v", sc)
+	}
+
 	// The history: the hour, minute by minute, with what happened.
 	code, body = s.get("api/history", vals("queue", emails.Name()))
 	must(t, "history", code, body, http.StatusOK)
@@ -404,6 +419,39 @@ func checkMounted(t *testing.T, s *site, emails, reports *jobqueue.Queue) {
 	}
 	if len(points) != dashboard.HistoryMinutes || enq != 12 {
 		t.Fatalf("history: %d points, %v enqueued; want %d and 12", len(points), enq, dashboard.HistoryMinutes)
+	}
+}
+
+// recordSchedule runs a jqcron Scheduler with one schedule on q until it
+// has recorded it in the store, and stops it; the record stays.
+func recordSchedule(t *testing.T, q *jobqueue.Queue, name, spec string) {
+	t.Helper()
+	s, err := jqcron.NewScheduler(jqcron.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Schedule(q, name, spec, map[string]any{"report": name}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		infos, err := jqcron.Schedules(ctx, q)
+		if err == nil && len(infos) > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the Scheduler recorded no schedule: %v, %v", infos, err)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -710,7 +758,7 @@ func TestPollCost(t *testing.T) {
 
 	s := mount(t, dashboard.New([]*jobqueue.Queue{shallow, deep}))
 	// A first call loads the scripts into Redis: a cost paid once.
-	for _, path := range []string{"api/overview", "api/jobs?state=dead&queue=" + shallow.Name(), "api/history?queue=" + shallow.Name()} {
+	for _, path := range []string{"api/overview", "api/jobs?state=dead&queue=" + shallow.Name(), "api/history?queue=" + shallow.Name(), "api/schedules?queue=" + shallow.Name()} {
 		code, body := s.get(path, nil)
 		must(t, path, code, body, http.StatusOK)
 	}
@@ -732,6 +780,7 @@ func TestPollCost(t *testing.T) {
 		{"api/jobs", func(q string) url.Values { return vals("queue", q, "state", "dead", "limit", "50") }, 2 + dashboard.MaxPageSize, true},
 		{"api/jobs", func(q string) url.Values { return vals("queue", q, "state", "dead", "prefix", "0") }, 2 + dashboard.DefaultPageSize, false},
 		{"api/history", func(q string) url.Values { return vals("queue", q) }, 1, true},
+		{"api/schedules", func(q string) url.Values { return vals("queue", q) }, 1, true},
 	} {
 		a, b := cost(tc.path, tc.params(shallow.Name())), cost(tc.path, tc.params(deep.Name()))
 		t.Logf("%s?%s: %d commands on 60 jobs, %d on 3,000", tc.path, tc.params("Q").Encode(), a, b)

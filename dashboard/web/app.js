@@ -173,6 +173,7 @@ function readRoute() {
     S.gen++;
     S.listDue = true;
     $("#jobs-body").innerHTML = "";
+    $("#schedules").hidden = true;
     $("#jobs-empty").hidden = true;
   }
   $("#overview").hidden = !!queue;
@@ -342,6 +343,24 @@ function renderHistory(points) {
   $("#history-note").textContent = "kept by the store for a day";
 }
 
+// renderSchedules lists the queue's schedules; the panel shows only when
+// the queue has some.
+function renderSchedules(rows) {
+  const panel = $("#schedules");
+  panel.dataset.count = String(rows.length);
+  panel.hidden = rows.length === 0;
+  $("#schedules-body").innerHTML = rows.map((r) => {
+    const next = r.next.map((t) => Date.parse(t)).find((ms) => ms > now());
+    const last = r.last_tick ? Date.parse(r.last_tick) : 0;
+    return `<tr data-name="${esc(r.name)}">
+      <td class="mono">${esc(r.name)}${r.abandoned ? ' <span class="badge down" title="No Scheduler has recorded it for two of its ticks">abandoned</span>' : ""}${r.error ? ` <span class="badge down">${esc(r.error)}</span>` : ""}</td>
+      <td class="mono">${esc(r.spec)} <span class="muted">${esc(r.tz)}</span></td>
+      <td title="${esc(r.last_tick || "")}">${last ? esc(rel(last)) : '<span class="muted">never</span>'}</td>
+      <td title="${esc(r.next.join(" "))}">${next ? esc(rel(next)) : "—"}</td>
+    </tr>`;
+  }).join("");
+}
+
 // ---------- polling ----------
 
 function jobsParams() {
@@ -386,6 +405,13 @@ async function poll() {
         } catch (e) {
           if (!(e instanceof ApiError) || e.status !== 501) throw e;
           $("#history-note").textContent = "this backend keeps no history";
+        }
+        try {
+          const sc = await api("GET", "schedules", { queue: S.queue });
+          if (gen === S.gen) renderSchedules(sc.schedules);
+        } catch (e) {
+          if (!(e instanceof ApiError) || e.status !== 501) throw e;
+          renderSchedules([]);
         }
       }
       if (S.openId) await refreshDrawer();
