@@ -197,8 +197,20 @@ func (s *server) writeQueueError(w http.ResponseWriter, err error) {
 		writeError(w, http.StatusBadRequest, err.Error())
 	default:
 		s.log.Error("queue call failed", "err", err)
-		writeError(w, http.StatusServiceUnavailable, "queue unavailable: "+err.Error())
+		writeError(w, http.StatusServiceUnavailable, "queue unavailable: "+oneLine(err))
 	}
+}
+
+// oneLine returns err's message on one line, each distinct line of a
+// joined error once, so that a page can show it as a status line.
+func oneLine(err error) string {
+	var lines []string
+	for _, l := range strings.Split(err.Error(), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !slices.Contains(lines, l) {
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(lines, "; ")
 }
 
 // ---- stats ----
@@ -451,9 +463,13 @@ func (s *server) writeLists(w http.ResponseWriter, r *http.Request, names []stri
 		wg.Go(func() { lists[i], errs[i] = list(ctx, i) })
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		s.writeQueueError(w, err)
-		return
+	// One outage fails every list with the same reason: the reply gives
+	// the first, once, not one copy per list.
+	for _, err := range errs {
+		if err != nil {
+			s.writeQueueError(w, err)
+			return
+		}
 	}
 	st, err := s.stats(ctx)
 	if err != nil {
