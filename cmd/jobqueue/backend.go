@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -80,6 +81,13 @@ func openBackend(ctx context.Context, kind, rawURL, caFile string) (*openedBacke
 	}
 	if _, err := goredislib.ParseURL(rawURL); err != nil {
 		return nil, fmt.Errorf("jobqueue: REDIS_URL %s: %s", shown, scrub(err, rawURL))
+	}
+	// The parsers take any digits for a port; a port out of range would
+	// then fail to dial, which auto reads as "no Redis here".
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("jobqueue: REDIS_URL %s: port %s is out of range (1 to 65535)", shown, p)
+		}
 	}
 	roots, err := loadCAFile(caFile, u)
 	if err != nil {
