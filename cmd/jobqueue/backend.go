@@ -14,9 +14,11 @@ import (
 	goredislib "github.com/redis/go-redis/v9"
 	rueidislib "github.com/redis/rueidis"
 
+	"github.com/jobqueue-go/jobqueue"
 	"github.com/jobqueue-go/jobqueue/backend"
 	"github.com/jobqueue-go/jobqueue/goredis"
 	"github.com/jobqueue-go/jobqueue/internal/load"
+	"github.com/jobqueue-go/jobqueue/internal/redisq"
 	"github.com/jobqueue-go/jobqueue/memory"
 	"github.com/jobqueue-go/jobqueue/rueidis"
 )
@@ -46,16 +48,47 @@ type openedBackend struct {
 	// note explains a fallback to memory; empty otherwise.
 	note string
 	// info reads the Redis server's INFO; nil on memory.
-	info  load.InfoFunc
-	close func()
+	info load.InfoFunc
+	// stop stops the backend's goroutines that wait on Redis for claims,
+	// leaving the client open; closeClient closes the client. Both are
+	// nil on memory.
+	stop, closeClient func()
+	// forget deletes the request records of a queue, which a purge leaves
+	// to expire (they answer a repeated call); nil on memory.
+	forget func(ctx context.Context, queue string) error
 }
 
 // Close closes the backend and its client.
 func (o *openedBackend) Close() {
-	if o.close != nil {
-		o.close()
+	if o.stop != nil {
+		o.stop()
+	}
+	if o.closeClient != nil {
+		o.closeClient()
 	}
 }
+
+// Remove deletes every key of queue, which nobody else may use: it stops
+// the backend's waiting goroutines first, because the one that waits for
+// idle workers arms the queue's wake-up marker again as it stops, then
+// purges the queue and deletes its request records. The backend still
+// answers calls other than waiting claims until Close.
+func (o *openedBackend) Remove(ctx context.Context, q *jobqueue.Queue) error {
+	if o.stop != nil {
+		o.stop()
+	}
+	if err := q.Purge(ctx); err != nil {
+		return err
+	}
+	if o.forget != nil {
+		return o.forget(ctx, q.Name())
+	}
+	return nil
+}
+
+// requestPattern is the SCAN pattern of a queue's request records. A
+// queue name holds no glob character (backend.ValidateQueueName).
+func requestPattern(queue string) string { return redisq.KeysFor(queue).RequestPrefix + "*" }
 
 // openBackend opens the backend named by kind on the Redis server at
 // rawURL (REDIS_URL), trusting, for a rediss:// URL, the certificate
@@ -161,11 +194,23 @@ func openGoredis(ctx context.Context, rawURL, shown string, roots *x509.CertPool
 	client := goredislib.NewClient(opt)
 	b := goredis.New(client)
 	return &openedBackend{
-		Backend: b,
-		kind:    backendGoredis,
-		desc:    "Redis at " + shown + " (go-redis)",
-		info:    load.GoRedisInfo(client),
-		close:   func() { b.Close(); client.Close() },
+		Backend:     b,
+		kind:        backendGoredis,
+		desc:        "Redis at " + shown + " (go-redis)",
+		info:        load.GoRedisInfo(client),
+		stop:        b.Close,
+		closeClient: func() { client.Close() },
+		forget: func(ctx context.Context, queue string) error {
+			iter := client.Scan(ctx, 0, requestPattern(queue), 1000).Iterator()
+			var keys []string
+			for iter.Next(ctx) {
+				keys = append(keys, iter.Val())
+			}
+			if err := iter.Err(); err != nil || len(keys) == 0 {
+				return err
+			}
+			return client.Unlink(ctx, keys...).Err()
+		},
 	}, nil
 }
 
@@ -227,11 +272,29 @@ func openRueidis(ctx context.Context, rawURL, shown string, roots *x509.CertPool
 	}
 	b := rueidis.New(client)
 	return &openedBackend{
-		Backend: b,
-		kind:    backendRueidis,
-		desc:    "Redis at " + shown + " (rueidis)",
-		info:    load.RueidisInfo(client),
-		close:   func() { b.Close(); client.Close() },
+		Backend:     b,
+		kind:        backendRueidis,
+		desc:        "Redis at " + shown + " (rueidis)",
+		info:        load.RueidisInfo(client),
+		stop:        b.Close,
+		closeClient: client.Close,
+		forget: func(ctx context.Context, queue string) error {
+			var keys []string
+			for cursor := uint64(0); ; {
+				e, err := client.Do(ctx, client.B().Scan().Cursor(cursor).Match(requestPattern(queue)).Count(1000).Build()).AsScanEntry()
+				if err != nil {
+					return err
+				}
+				keys = append(keys, e.Elements...)
+				if cursor = e.Cursor; cursor == 0 {
+					break
+				}
+			}
+			if len(keys) == 0 {
+				return nil
+			}
+			return client.Do(ctx, client.B().Unlink().Key(keys...).Build()).Error()
+		},
 	}, nil
 }
 
