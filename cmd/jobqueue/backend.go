@@ -45,6 +45,11 @@ type openedBackend struct {
 	kind string
 	// desc says which store this is, never with a password.
 	desc string
+	// store names the store for --json ("redis"): Redis's URL with the
+	// password redacted, or memory.
+	store string
+	// tried is the Redis URL, redacted, that a fallback to memory tried.
+	tried string
 	// note explains a fallback to memory; empty otherwise.
 	note string
 	// info reads the Redis server's INFO; nil on memory.
@@ -103,7 +108,7 @@ func openBackend(ctx context.Context, kind, rawURL, caFile string) (*openedBacke
 		return memoryBackend(""), nil
 	}
 	if kind != backendAuto && kind != backendGoredis && kind != backendRueidis {
-		return nil, fmt.Errorf("jobqueue: unknown backend %q (want auto, goredis, rueidis or memory)", kind)
+		return nil, usagef("jobqueue: unknown backend %q (want auto, goredis, rueidis or memory)", kind)
 	}
 	// A URL that does not parse is a mistake to report, never a reason to
 	// fall back; and the parsers' own messages quote the URL, password
@@ -136,7 +141,9 @@ func openBackend(ctx context.Context, kind, rawURL, caFile string) (*openedBacke
 		// there but misconfigured: falling back would hide the mistake.
 		var reply goredislib.Error
 		if kind == backendAuto && !errors.As(err, &reply) {
-			return memoryBackend(fmt.Sprintf("Redis at %s did not answer (%s)", shown, scrub(err, rawURL))), nil
+			ob := memoryBackend(fmt.Sprintf("Redis at %s did not answer (%s)", shown, scrub(err, rawURL)))
+			ob.tried = shown
+			return ob, nil
 		}
 		return nil, fmt.Errorf("jobqueue: go-redis backend on %s: %s", shown, scrub(err, rawURL))
 	case backendRueidis:
@@ -171,11 +178,15 @@ func loadCAFile(caFile string, u *url.URL) (*x509.CertPool, error) {
 	return roots, nil
 }
 
+// memoryDesc is openedBackend.desc for the memory backend.
+const memoryDesc = "the in-memory backend (jobs live only in this process)"
+
 func memoryBackend(note string) *openedBackend {
 	return &openedBackend{
 		Backend: memory.New(),
 		kind:    backendMemory,
-		desc:    "the in-memory backend (jobs live only in this process)",
+		desc:    memoryDesc,
+		store:   backendMemory,
 		note:    note,
 	}
 }
@@ -197,6 +208,7 @@ func openGoredis(ctx context.Context, rawURL, shown string, roots *x509.CertPool
 		Backend:     b,
 		kind:        backendGoredis,
 		desc:        "Redis at " + shown + " (go-redis)",
+		store:       shown,
 		info:        load.GoRedisInfo(client),
 		stop:        b.Close,
 		closeClient: func() { client.Close() },
@@ -275,6 +287,7 @@ func openRueidis(ctx context.Context, rawURL, shown string, roots *x509.CertPool
 		Backend:     b,
 		kind:        backendRueidis,
 		desc:        "Redis at " + shown + " (rueidis)",
+		store:       shown,
 		info:        load.RueidisInfo(client),
 		stop:        b.Close,
 		closeClient: client.Close,

@@ -205,7 +205,7 @@ func TestOnRedis(t *testing.T) {
 				t.Fatalf("stats --json: %+v %v", st, err)
 			}
 			out := c.ok("", append([]string{"list", "dead"}, flags...)...)
-			if !strings.Contains(out, "simulated email failure") {
+			if !strings.Contains(out, "simulated email") || !strings.Contains(out, "2 of 2 dead jobs") {
 				t.Errorf("list dead:\n%s", out)
 			}
 			c.ok("", append([]string{"retry", "--all-dead"}, flags...)...)

@@ -49,8 +49,7 @@ func runBench(ctx context.Context, e *cmdEnv, args []string) int {
 
 	q, ob, err := e.openQueue(ctx, qf, true, jobqueue.WithLease(30*time.Second))
 	if err != nil {
-		e.errorf("%v", err)
-		return exitError
+		return e.fail(err)
 	}
 	defer func() {
 		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -60,7 +59,6 @@ func runBench(ctx context.Context, e *cmdEnv, args []string) int {
 		}
 		ob.Close()
 	}()
-	e.errorf("load on %s, queue %s", ob.desc, q.Name())
 
 	rep, err := load.Run(ctx, load.Config{
 		Name: ob.kind, Queue: q, Info: ob.info,

@@ -286,10 +286,9 @@ const defaultHistoryMinutes = 60
 func (s *server) handleHistory(w http.ResponseWriter, r *http.Request) {
 	minutes := defaultHistoryMinutes
 	if v := r.URL.Query().Get("minutes"); v != "" {
-		most := int(backend.HistoryRetention / time.Minute)
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > most {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("minutes must be a whole number from 1 to %d, got %q", most, v))
+		if err != nil || n < 1 || n > maxMinutes {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("minutes must be a whole number from 1 to %d, got %q", maxMinutes, v))
 			return
 		}
 		minutes = n
@@ -298,7 +297,7 @@ func (s *server) handleHistory(w http.ResponseWriter, r *http.Request) {
 	if s.readFailed(w, err) {
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"queue": s.q.Name(), "minutes": minutes, "points": newHistoryPoints(points)})
+	writeJSON(w, http.StatusOK, historyJSON{Queue: s.q.Name(), Minutes: minutes, Points: newHistoryPoints(points)})
 }
 
 // readFailed answers a read of the queue that failed, and reports whether
