@@ -475,10 +475,12 @@ func MaxAttempts(n int) EnqueueOption {
 // completes. WithID alone is therefore "not twice at once", not "at most
 // once": for at most once within a time, add Unique with the id as its key
 // and that time as its window, which no history trimming shortens. With
-// EnqueueBatch, give each job its own id (Item).
+// EnqueueBatch, give each job its own id (Item). The id is 1 to 256 bytes
+// of printable ASCII other than space, and not "." or ".." (a URL cannot
+// carry them): see backend.ValidateNewID.
 func WithID(id string) EnqueueOption {
 	return func(c *enqueueConfig) error {
-		if err := backend.ValidateID(id); err != nil {
+		if err := backend.ValidateNewID(id); err != nil {
 			return err
 		}
 		c.id = id

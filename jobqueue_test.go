@@ -60,6 +60,8 @@ func TestEncodeChecksPayloadBeforeWriting(t *testing.T) {
 	assert.ErrorIs(t, err, ErrInvalidArgument)
 	_, err = q.Enqueue(ctx, 1, WithID("has space"))
 	assert.ErrorIs(t, err, ErrInvalidArgument)
+	_, err = q.Enqueue(ctx, 1, WithID(".."))
+	assert.ErrorIs(t, err, ErrInvalidArgument)
 	_, err = q.Claim(ctx, 0, 0)
 	assert.ErrorIs(t, err, ErrInvalidArgument)
 	_, err = q.Claim(ctx, 1, -time.Second)

@@ -260,7 +260,8 @@ type Local interface {
 
 // NewJob is one job to enqueue.
 type NewJob struct {
-	// ID is the job's unique id within its queue, chosen by the caller.
+	// ID is the job's unique id within its queue, chosen by the caller,
+	// as ValidateNewID accepts.
 	ID string
 	// Kind names what the job is, for routing it to a handler: empty, or
 	// a name as ValidateKind accepts. It is stored and returned as given.

@@ -39,6 +39,33 @@ func TestValidateID(t *testing.T) {
 	}
 }
 
+// TestValidateNewID checks that "." and "..", which a URL path cannot
+// carry, are refused as the id of a new job but stay valid ids to read,
+// so that a job stored before the rule can still be opened and deleted.
+func TestValidateNewID(t *testing.T) {
+	for _, id := range []string{".a", "a.", "...", "a..b", "0123abc-_.:!"} {
+		if err := ValidateNewID(id); err != nil {
+			t.Errorf("ValidateNewID(%q): %v", id, err)
+		}
+	}
+	for _, id := range []string{".", "..", "", "a b", strings.Repeat("i", MaxIDLen+1)} {
+		if err := ValidateNewID(id); !errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("ValidateNewID(%q) = %v, want ErrInvalidArgument", id, err)
+		}
+	}
+	for _, id := range []string{".", ".."} {
+		if err := ValidateID(id); err != nil {
+			t.Errorf("ValidateID(%q) = %v: a stored job of that id could no longer be read", id, err)
+		}
+		if err := (EnqueueParams{Queue: "q", Jobs: []NewJob{{ID: "a", MaxAttempts: 1}, {ID: id, MaxAttempts: 1}}}).Validate(); !errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("EnqueueParams.Validate with id %q = %v, want ErrInvalidArgument", id, err)
+		}
+		if err := (DeleteParams{Queue: "q", ID: id}).Validate(); err != nil {
+			t.Errorf("DeleteParams.Validate with id %q: %v", id, err)
+		}
+	}
+}
+
 func TestParamsValidate(t *testing.T) {
 	ack := Ack{ID: "a", Token: "t"}
 	cases := []struct {

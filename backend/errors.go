@@ -84,6 +84,31 @@ func ValidateQueueName(name string) error {
 // printable ASCII other than space. The error wraps ErrInvalidArgument.
 func ValidateID(id string) error { return validateID(id, "", 0) }
 
+// ValidateNewID reports whether id may name a new job: ValidateID's rules,
+// and not "." or "..", which a URL path cannot carry (browsers and HTTP
+// clients resolve /jobs/.. to /), so no HTTP API or dashboard could open
+// or delete such a job. Every method that reads or changes a stored job
+// takes any id ValidateID accepts, so a job stored under such an id before
+// this rule stays readable and deletable. The error wraps
+// ErrInvalidArgument.
+func ValidateNewID(id string) error { return validateNewID(id, "", 0) }
+
+// validateNewID is ValidateNewID for the id at position n of a call's
+// items, named as validateID names it.
+func validateNewID(id, what string, n int) error {
+	if err := validateID(id, what, n); err != nil {
+		return err
+	}
+	if id == "." || id == ".." {
+		where := ""
+		if what != "" {
+			where = fmt.Sprintf("%s %d: ", what, n)
+		}
+		return fmt.Errorf("%w: %sjob id %q is a path segment a URL cannot carry", ErrInvalidArgument, where, id)
+	}
+	return nil
+}
+
 // validateID is ValidateID for the id at position n of a call's items,
 // which the message names after the error's kind as what and n ("job 2");
 // an empty what names none. The name is made only for an error: this runs

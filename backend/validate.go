@@ -23,7 +23,7 @@ func (p EnqueueParams) Validate() error {
 	seen := make(map[string]struct{}, len(p.Jobs))
 	var keys map[string]int
 	for i, j := range p.Jobs {
-		if err := validateID(j.ID, "job", i); err != nil {
+		if err := validateNewID(j.ID, "job", i); err != nil {
 			return err
 		}
 		if _, dup := seen[j.ID]; dup {

@@ -37,6 +37,7 @@ func brokenBackends() []brokenBackend {
 		{"event-per-job", "Events/OnePerKindPerCall", func() backend.Backend { return &eventPerJob{Backend: mem()} }},
 		{"id-truncated", "Validation/ID/TooLong/", func() backend.Backend { return idRewriter{mem(), truncateID} }},
 		{"id-non-ascii-rewritten", "Validation/ID/NonASCII/, Validation/ID/HighByte/", func() backend.Backend { return idRewriter{mem(), asciiID} }},
+		{"dot-id-rewritten", "Validation/Enqueue/DotID, Validation/Enqueue/DotDotID", func() backend.Backend { return idRewriter{mem(), undotID} }},
 		{"payload-aliased", "Enqueue/PayloadCopied", func() backend.Backend { return &aliasedPayload{Backend: mem()} }},
 		{"claim-over-max", "Claim/UpToMax, Claim/ManyWaitersWake", func() backend.Backend { return overMaxClaim{mem()} }},
 
@@ -236,6 +237,14 @@ type idRewriter struct {
 
 // truncateID cuts an id to MaxIDLen bytes.
 func truncateID(id string) string { return id[:min(len(id), backend.MaxIDLen)] }
+
+// undotID turns the ids "." and ".." into ids a URL can carry.
+func undotID(id string) string {
+	if id == "." || id == ".." {
+		return "dot" + id
+	}
+	return id
+}
 
 // asciiID replaces the bytes outside ASCII with '?'.
 func asciiID(id string) string {

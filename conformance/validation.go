@@ -127,6 +127,14 @@ func invalidCalls() []invalidCall {
 		{"Enqueue/IDWithSpace", backend.ErrInvalidArgument, func(f *fixture, _ population) error {
 			return enqueueCall(f, fresh, backend.NewJob{ID: "a b", MaxAttempts: 1})
 		}},
+		// A URL path cannot carry "." or ".." (clients resolve /jobs/..
+		// to /), so no HTTP API or dashboard could open such a job.
+		{"Enqueue/DotID", backend.ErrInvalidArgument, func(f *fixture, _ population) error {
+			return enqueueCall(f, fresh, backend.NewJob{ID: ".", MaxAttempts: 1})
+		}},
+		{"Enqueue/DotDotID", backend.ErrInvalidArgument, func(f *fixture, _ population) error {
+			return enqueueCall(f, fresh, backend.NewJob{ID: "..", MaxAttempts: 1})
+		}},
 		{"Enqueue/DuplicateIDInBatch", backend.ErrInvalidArgument, func(f *fixture, _ population) error {
 			return enqueueCall(f, fresh, fresh)
 		}},
@@ -285,6 +293,18 @@ func validationTests() []testCase {
 			}, p.ids...)
 		}})
 	}
+	// "." and ".." may not name a new job, but they stay ids a read or a
+	// delete takes, so a job stored before the rule can still be removed.
+	cases = append(cases, testCase{name: "DotIDsStayReadable", run: func(t *testing.T, f *fixture) {
+		p := f.populate()
+		f.unchanged(func() {
+			for _, id := range []string{".", ".."} {
+				_, err := f.b.Get(f.ctx, f.q, id)
+				require.ErrorIs(t, err, backend.ErrNotFound, "Get %q", id)
+				require.ErrorIs(t, f.b.Delete(f.ctx, backend.DeleteParams{Queue: f.q, ID: id}), backend.ErrNotFound, "Delete %q", id)
+			}
+		}, p.ids...)
+	}})
 	for _, c := range calls {
 		cases = append(cases, testCase{name: c.name, run: func(t *testing.T, f *fixture) {
 			p := f.populate()

@@ -14,9 +14,11 @@ import (
 	goredislib "github.com/redis/go-redis/v9"
 	rueidislib "github.com/redis/rueidis"
 
+	"github.com/jobqueue-go/jobqueue"
 	"github.com/jobqueue-go/jobqueue/backend"
 	"github.com/jobqueue-go/jobqueue/goredis"
 	"github.com/jobqueue-go/jobqueue/internal/load"
+	"github.com/jobqueue-go/jobqueue/internal/redisq"
 	"github.com/jobqueue-go/jobqueue/memory"
 	"github.com/jobqueue-go/jobqueue/rueidis"
 )
@@ -43,17 +45,31 @@ type openedBackend struct {
 	kind string
 	// desc says which store this is, never with a password.
 	desc string
+	// store names the store for --json ("redis"): Redis's URL with the
+	// password redacted, or memory.
+	store string
+	// tried is the Redis URL, redacted, that a fallback to memory tried.
+	tried string
 	// note explains a fallback to memory; empty otherwise.
 	note string
 	// info reads the Redis server's INFO; nil on memory.
-	info  load.InfoFunc
-	close func()
+	info load.InfoFunc
+	// stop stops the backend's goroutines that wait on Redis for claims,
+	// leaving the client open; closeClient closes the client. Both are
+	// nil on memory.
+	stop, closeClient func()
+	// forget deletes the request records of a queue, which a purge leaves
+	// to expire (they answer a repeated call); nil on memory.
+	forget func(ctx context.Context, queue string) error
 }
 
 // Close closes the backend and its client.
 func (o *openedBackend) Close() {
-	if o.close != nil {
-		o.close()
+	if o.stop != nil {
+		o.stop()
+	}
+	if o.closeClient != nil {
+		o.closeClient()
 	}
 }
 
@@ -93,15 +109,27 @@ func (mb memoryBounds) String() string {
 	return strings.Join(parts, " and ")
 }
 
-// thousands prints n, not negative, with commas between its groups of
-// three digits.
-func thousands(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
+// Remove deletes every key of queue, which nobody else may use: it stops
+// the backend's waiting goroutines first, because the one that waits for
+// idle workers arms the queue's wake-up marker again as it stops, then
+// purges the queue and deletes its request records. The backend still
+// answers calls other than waiting claims until Close.
+func (o *openedBackend) Remove(ctx context.Context, q *jobqueue.Queue) error {
+	if o.stop != nil {
+		o.stop()
 	}
-	return s
+	if err := q.Purge(ctx); err != nil {
+		return err
+	}
+	if o.forget != nil {
+		return o.forget(ctx, q.Name())
+	}
+	return nil
 }
+
+// requestPattern is the SCAN pattern of a queue's request records. A
+// queue name holds no glob character (backend.ValidateQueueName).
+func requestPattern(queue string) string { return redisq.KeysFor(queue).RequestPrefix + "*" }
 
 // openBackend opens the backend named by kind on the Redis server at
 // rawURL (REDIS_URL), trusting, for a rediss:// URL, the certificate
@@ -117,7 +145,7 @@ func openBackend(ctx context.Context, kind, rawURL, caFile string, mem memoryBou
 		return memoryBackend("", mem), nil
 	}
 	if kind != backendAuto && kind != backendGoredis && kind != backendRueidis {
-		return nil, fmt.Errorf("jobqueue: unknown backend %q (want auto, goredis, rueidis or memory)", kind)
+		return nil, usagef("jobqueue: unknown backend %q (want auto, goredis, rueidis or memory)", kind)
 	}
 	// A URL that does not parse is a mistake to report, never a reason to
 	// fall back; and the parsers' own messages quote the URL, password
@@ -128,6 +156,13 @@ func openBackend(ctx context.Context, kind, rawURL, caFile string, mem memoryBou
 	}
 	if _, err := goredislib.ParseURL(rawURL); err != nil {
 		return nil, fmt.Errorf("jobqueue: REDIS_URL %s: %s", shown, scrub(err, rawURL))
+	}
+	// The parsers take any digits for a port; a port out of range would
+	// then fail to dial, which auto reads as "no Redis here".
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("jobqueue: REDIS_URL %s: port %s is out of range (1 to 65535)", shown, p)
+		}
 	}
 	roots, err := loadCAFile(caFile, u)
 	if err != nil {
@@ -143,7 +178,9 @@ func openBackend(ctx context.Context, kind, rawURL, caFile string, mem memoryBou
 		// there but misconfigured: falling back would hide the mistake.
 		var reply goredislib.Error
 		if kind == backendAuto && !errors.As(err, &reply) {
-			return memoryBackend(fmt.Sprintf("Redis at %s did not answer (%s)", shown, scrub(err, rawURL)), mem), nil
+			ob := memoryBackend(fmt.Sprintf("Redis at %s did not answer (%s)", shown, scrub(err, rawURL)), mem)
+			ob.tried = shown
+			return ob, nil
 		}
 		return nil, fmt.Errorf("jobqueue: go-redis backend on %s: %s", shown, scrub(err, rawURL))
 	case backendRueidis:
@@ -178,8 +215,11 @@ func loadCAFile(caFile string, u *url.URL) (*x509.CertPool, error) {
 	return roots, nil
 }
 
+// memoryDesc is openedBackend.desc for the memory backend.
+const memoryDesc = "the in-memory backend (jobs live only in this process)"
+
 func memoryBackend(note string, mem memoryBounds) *openedBackend {
-	desc := "the in-memory backend (jobs live only in this process)"
+	desc := memoryDesc
 	if mem != (memoryBounds{}) {
 		desc = "the in-memory backend (jobs live only in this process; " + mem.String() + ")"
 	}
@@ -187,6 +227,7 @@ func memoryBackend(note string, mem memoryBounds) *openedBackend {
 		Backend: memory.New(mem.options()...),
 		kind:    backendMemory,
 		desc:    desc,
+		store:   backendMemory,
 		note:    note,
 	}
 }
@@ -205,11 +246,24 @@ func openGoredis(ctx context.Context, rawURL, shown string, roots *x509.CertPool
 	client := goredislib.NewClient(opt)
 	b := goredis.New(client)
 	return &openedBackend{
-		Backend: b,
-		kind:    backendGoredis,
-		desc:    "Redis at " + shown + " (go-redis)",
-		info:    load.GoRedisInfo(client),
-		close:   func() { b.Close(); client.Close() },
+		Backend:     b,
+		kind:        backendGoredis,
+		desc:        "Redis at " + shown + " (go-redis)",
+		store:       shown,
+		info:        load.GoRedisInfo(client),
+		stop:        b.Close,
+		closeClient: func() { client.Close() },
+		forget: func(ctx context.Context, queue string) error {
+			iter := client.Scan(ctx, 0, requestPattern(queue), 1000).Iterator()
+			var keys []string
+			for iter.Next(ctx) {
+				keys = append(keys, iter.Val())
+			}
+			if err := iter.Err(); err != nil || len(keys) == 0 {
+				return err
+			}
+			return client.Unlink(ctx, keys...).Err()
+		},
 	}, nil
 }
 
@@ -271,11 +325,30 @@ func openRueidis(ctx context.Context, rawURL, shown string, roots *x509.CertPool
 	}
 	b := rueidis.New(client)
 	return &openedBackend{
-		Backend: b,
-		kind:    backendRueidis,
-		desc:    "Redis at " + shown + " (rueidis)",
-		info:    load.RueidisInfo(client),
-		close:   func() { b.Close(); client.Close() },
+		Backend:     b,
+		kind:        backendRueidis,
+		desc:        "Redis at " + shown + " (rueidis)",
+		store:       shown,
+		info:        load.RueidisInfo(client),
+		stop:        b.Close,
+		closeClient: client.Close,
+		forget: func(ctx context.Context, queue string) error {
+			var keys []string
+			for cursor := uint64(0); ; {
+				e, err := client.Do(ctx, client.B().Scan().Cursor(cursor).Match(requestPattern(queue)).Count(1000).Build()).AsScanEntry()
+				if err != nil {
+					return err
+				}
+				keys = append(keys, e.Elements...)
+				if cursor = e.Cursor; cursor == 0 {
+					break
+				}
+			}
+			if len(keys) == 0 {
+				return nil
+			}
+			return client.Do(ctx, client.B().Unlink().Key(keys...).Build()).Error()
+		},
 	}, nil
 }
 

@@ -70,10 +70,11 @@ func TestExplicitRedisBackendFailsWithoutRedis(t *testing.T) {
 
 // TestBadRedisURLIsAnErrorAndHidesThePassword checks that a REDIS_URL that
 // does not parse stops every Redis backend, auto included (a typo must not
-// silently switch to memory), and that no message quotes its password,
+// silently switch to memory), a port out of range included, and that no message quotes its password,
 // even in the escaped forms URL parsers print.
 func TestBadRedisURLIsAnErrorAndHidesThePassword(t *testing.T) {
-	for _, raw := range []string{`redis://u:pa\ss-hunter2@127.0.0.1:1/`, "redis://u:hunter2\t@127.0.0.1:1/", "redis://:hunter2@127.0.0.1:notaport/", "redis://:hunter2@127.0.0.1:1/notadb"} {
+	for _, raw := range []string{`redis://u:pa\ss-hunter2@127.0.0.1:1/`, "redis://u:hunter2\t@127.0.0.1:1/", "redis://:hunter2@127.0.0.1:notaport/", "redis://:hunter2@127.0.0.1:1/notadb",
+		"redis://u:hunter2@127.0.0.1:99999/", "redis://u:hunter2@127.0.0.1:0/"} {
 		for _, kind := range []string{backendAuto, backendGoredis, backendRueidis} {
 			ob, err := openBackend(context.Background(), kind, raw, "", memoryBounds{})
 			if err == nil {
@@ -204,7 +205,7 @@ func TestOnRedis(t *testing.T) {
 				t.Fatalf("stats --json: %+v %v", st, err)
 			}
 			out := c.ok("", append([]string{"list", "dead"}, flags...)...)
-			if !strings.Contains(out, "simulated email failure") {
+			if !strings.Contains(out, "simulated email") || !strings.Contains(out, "2 of 2 dead jobs") {
 				t.Errorf("list dead:\n%s", out)
 			}
 			c.ok("", append([]string{"retry", "--all-dead"}, flags...)...)

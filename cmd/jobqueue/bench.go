@@ -14,8 +14,8 @@ import (
 
 // runBench is "jobqueue bench": the load generator of internal/load pointed
 // at the backend the flags choose. It works in a fresh queue of its own,
-// which it purges at the end, so it can run against a Redis that serves
-// other queues; Redis-wide figures (commands, CPU) include whatever else
+// which it removes at the end, so it can run against a Redis that serves
+// other queues, and leaves no key behind; Redis-wide figures (commands, CPU) include whatever else
 // that server does meanwhile.
 func runBench(ctx context.Context, e *cmdEnv, args []string) int {
 	fs := e.flagSet("bench", "[flags]", "Enqueue jobs from producers, drain them with a worker pool, and print a report.")
@@ -49,18 +49,16 @@ func runBench(ctx context.Context, e *cmdEnv, args []string) int {
 
 	q, ob, err := e.openQueue(ctx, qf, true, jobqueue.WithLease(30*time.Second))
 	if err != nil {
-		e.errorf("%v", err)
-		return exitError
+		return e.fail(err)
 	}
-	defer ob.Close()
 	defer func() {
 		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		if err := q.Purge(pctx); err != nil {
-			e.errorf("purging %s: %v", q.Name(), err)
+		if err := ob.Remove(pctx, q); err != nil {
+			e.errorf("removing %s: %v", q.Name(), err)
 		}
+		ob.Close()
 	}()
-	e.errorf("load on %s, queue %s", ob.desc, q.Name())
 
 	rep, err := load.Run(ctx, load.Config{
 		Name: ob.kind, Queue: q, Info: ob.info,

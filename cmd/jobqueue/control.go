@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/jobqueue-go/jobqueue"
+	"github.com/jobqueue-go/jobqueue/backend"
 )
 
 // limitsJSON is a queue's limits as the command and the HTTP API print
@@ -41,12 +43,11 @@ func (e *cmdEnv) pauseOrResume(ctx context.Context, args []string, name, about s
 	defer closeQ()
 	if err := do(q, ctx); err != nil {
 		e.errorf("%s %s: %v", name, q.Name(), err)
-		return exitError
+		return exitCode(err)
 	}
 	st, err := q.Stats(ctx)
 	if err != nil {
-		e.errorf("%v", err)
-		return exitError
+		return e.fail(err)
 	}
 	if in.json {
 		e.printJSON(map[string]any{"queue": q.Name(), "paused": st.Paused})
@@ -70,21 +71,38 @@ func runLimits(ctx context.Context, e *cmdEnv, args []string) int {
 	conc := in.fs.Int("concurrency", 0, "the most jobs in processing at once, `N`; 0 for no limit")
 	rate := in.fs.Int("rate", 0, "the most jobs started within any -per window, `N`; 0 for no limit")
 	per := in.fs.Duration("per", 0, "the rate limit's window, such as 1s or 1m (whole milliseconds)")
-	q, closeQ, _, code := in.open(ctx, e, args, 0, 0)
+	if _, code, ok := in.parse(args, 0, 0); !ok {
+		return code
+	}
+	set := map[string]bool{}
+	in.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	// The limits the flags give are checked before the store is
+	// contacted: a mistake in them is a usage error.
+	if set["kind"] {
+		if *kind == "" {
+			return e.fail(usagef("limits: -kind needs a kind"))
+		}
+		if err := backend.ValidateKind(*kind); err != nil {
+			return e.fail(usagef("-kind: %s", strings.TrimPrefix(err.Error(), "jobqueue: ")))
+		}
+	}
+	if set["rate"] && *rate > 0 && !set["per"] {
+		return e.fail(usagef("-rate %d needs -per, the window it counts in, such as -per 1s", *rate))
+	}
+	// The flags give the whole rate limit (-rate 0 alone removes it) and
+	// the concurrency limit when set.
+	given := jobqueue.Limits{Concurrency: *conc, Rate: *rate, Per: *per}
+	if err := given.Validate(); err != nil {
+		return e.fail(usagef("%s", strings.TrimPrefix(err.Error(), "jobqueue: ")))
+	}
+	q, closeQ, code := in.queue(ctx)
 	if q == nil {
 		return code
 	}
 	defer closeQ()
-	set := map[string]bool{}
-	in.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if set["kind"] && *kind == "" {
-		e.errorf("limits: -kind needs a kind")
-		return exitUsage
-	}
 	st, err := q.Stats(ctx)
 	if err != nil {
-		e.errorf("%v", err)
-		return exitError
+		return e.fail(err)
 	}
 	l := st.Limits
 	if *kind != "" {
@@ -95,10 +113,7 @@ func runLimits(ctx context.Context, e *cmdEnv, args []string) int {
 			l.Concurrency = *conc
 		}
 		if set["rate"] || set["per"] {
-			l.Rate, l.Per = *rate, *per
-			if *rate == 0 && !set["per"] {
-				l.Per = 0
-			}
+			l.Rate, l.Per = given.Rate, given.Per
 		}
 		if *kind != "" {
 			err = q.SetKindLimits(ctx, *kind, l)
@@ -107,7 +122,7 @@ func runLimits(ctx context.Context, e *cmdEnv, args []string) int {
 		}
 		if err != nil {
 			e.errorf("limits %s: %v", q.Name(), err)
-			return exitError
+			return exitCode(err)
 		}
 	}
 	if *kind != "" {

@@ -45,7 +45,7 @@ func TestPauseResumeLimits(t *testing.T) {
 		t.Errorf("resume printed %q", out)
 	}
 	// A rate without its period is refused and changes nothing.
-	if r := c.run("", "limits", "-rate", "5"); r.code != exitError || !strings.Contains(r.stderr, "rate period") {
+	if r := c.run("", "limits", "-rate", "5"); r.code != exitUsage || !strings.Contains(r.stderr, "needs -per") {
 		t.Errorf("limits -rate 5: code %d, stderr %q", r.code, r.stderr)
 	}
 	st, err = c.q.Stats(t.Context())
@@ -88,7 +88,7 @@ func TestKindLimits(t *testing.T) {
 	}
 	// 0 removes a kind's limit; a kind with none left is gone.
 	c.ok("", "limits", "-kind", "video", "-concurrency", "0")
-	if r := c.run("", "limits", "-kind", "a b", "-concurrency", "1"); r.code != exitError || !strings.Contains(r.stderr, "kind") {
+	if r := c.run("", "limits", "-kind", "a b", "-concurrency", "1"); r.code != exitUsage || !strings.Contains(r.stderr, "kind") {
 		t.Errorf("limits -kind 'a b': code %d, stderr %q", r.code, r.stderr)
 	}
 	if r := c.run("", "limits", "-kind", "", "-concurrency", "1"); r.code != exitUsage {

@@ -124,9 +124,5 @@ func (s *server) handleSchedules(w http.ResponseWriter, r *http.Request) {
 	if s.readFailed(w, err) {
 		return
 	}
-	rows := make([]scheduleRow, len(infos))
-	for i, info := range infos {
-		rows[i] = newScheduleRow(info)
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"queue": s.q.Name(), "schedules": rows})
+	writeJSON(w, http.StatusOK, newSchedulesJSON(s.q.Name(), infos))
 }

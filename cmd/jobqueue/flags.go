@@ -5,9 +5,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jobqueue-go/jobqueue"
+	"github.com/jobqueue-go/jobqueue/backend"
 )
 
 // defaultQueue is the queue every subcommand works on unless -queue says
@@ -45,27 +47,52 @@ func (e *cmdEnv) flagSet(name, args, about string) *flag.FlagSet {
 // positional arguments, which it returns. It returns the exit code to use
 // when parsing ends the command (help, or a bad flag).
 func parse(fs *flag.FlagSet, args []string) ([]string, int, bool) {
+	pos, err := parseArgs(fs, args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return nil, exitOK, false
+	case err != nil:
+		return nil, exitUsage, false
+	}
+	return pos, exitOK, true
+}
+
+// parseArgs is parse, returning the flag package's error.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, exitOK, false
-			}
-			return nil, exitUsage, false
+			return nil, err
 		}
 		args = fs.Args()
 		if len(args) == 0 {
-			return pos, 0, true
+			return pos, nil
 		}
 		pos = append(pos, args[0])
 		args = args[1:]
 	}
 }
 
+// check checks the flags before the store is contacted: a mistake in them
+// is a usage error.
+func (f queueFlags) check() error {
+	switch f.backend {
+	case backendAuto, backendGoredis, backendRueidis, backendMemory:
+	default:
+		return usagef("-backend %q: want auto, goredis, rueidis or memory", f.backend)
+	}
+	if err := backend.ValidateQueueName(f.queue); err != nil {
+		return usagef("-queue: %s", strings.TrimPrefix(err.Error(), "jobqueue: "))
+	}
+	return nil
+}
+
 // inspectQueue opens the queue an inspection subcommand works on, or the
 // one a test put in e.queue.
 func (e *cmdEnv) inspectQueue(ctx context.Context, f queueFlags) (*jobqueue.Queue, func(), error) {
 	if e.queue != nil {
+		e.store = backendMemory
+		e.announce(e.queue.Name(), memoryDesc)
 		return e.queue, func() {}, nil
 	}
 	q, ob, err := e.openQueue(ctx, f, false)
@@ -76,9 +103,13 @@ func (e *cmdEnv) inspectQueue(ctx context.Context, f queueFlags) (*jobqueue.Queu
 }
 
 // openQueue opens the queue named by f on the backend -backend and
-// REDIS_URL choose. When auto finds no Redis it falls back to memory, and
-// says so on stderr, only if fallbackOK; otherwise that is an error.
+// REDIS_URL choose, and says which (announce). When auto finds no Redis it
+// falls back to memory, and says so on stderr, only if fallbackOK;
+// otherwise that is an error.
 func (e *cmdEnv) openQueue(ctx context.Context, f queueFlags, fallbackOK bool, opts ...jobqueue.Option) (*jobqueue.Queue, *openedBackend, error) {
+	if err := f.check(); err != nil {
+		return nil, nil, err
+	}
 	ob, err := openBackend(ctx, f.backend, e.getenv("REDIS_URL"), e.getenv("REDIS_CA_FILE"), f.memory)
 	if err != nil {
 		return nil, nil, err
@@ -88,10 +119,11 @@ func (e *cmdEnv) openQueue(ctx context.Context, f queueFlags, fallbackOK bool, o
 		// queue, or accept an enqueue that vanishes with the process: for
 		// these commands, auto without Redis is an error, not a fallback.
 		ob.Close()
+		e.store = ob.tried
 		return nil, nil, fmt.Errorf("jobqueue: %s; this command needs the Redis that holds the queue (-backend memory runs it on an empty in-process queue)", ob.note)
 	}
 	if ob.note != "" {
-		e.errorf("%s; using %s", ob.note, ob.desc)
+		e.warnf("%s; using %s", ob.note, ob.desc)
 	}
 	// The queue gets the adapter itself, not the wrapper, so that it sees
 	// the adapter's optional capabilities (backend.ConfigChecker…).
@@ -100,6 +132,8 @@ func (e *cmdEnv) openQueue(ctx context.Context, f queueFlags, fallbackOK bool, o
 		ob.Close()
 		return nil, nil, err
 	}
+	e.store = ob.store
+	e.announce(q.Name(), ob.desc)
 	return q, ob, nil
 }
 

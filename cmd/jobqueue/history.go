@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jobqueue-go/jobqueue"
+	"github.com/jobqueue-go/jobqueue/backend"
 )
 
 // historyPoint is one minute of a queue's history, as "jobqueue history
@@ -21,6 +22,18 @@ type historyPoint struct {
 	Dead      int64     `json:"dead"`
 	Reclaimed int64     `json:"reclaimed"`
 }
+
+// historyJSON is what "jobqueue history --json" prints, as GET
+// /api/history serves it.
+type historyJSON struct {
+	Queue   string         `json:"queue"`
+	Minutes int            `json:"minutes"`
+	Points  []historyPoint `json:"points"`
+}
+
+// maxMinutes is the most minutes of history a call reads: the store keeps
+// a day.
+const maxMinutes = int(backend.HistoryRetention / time.Minute)
 
 // newHistoryPoints returns points as historyPoints.
 func newHistoryPoints(points []jobqueue.HistoryPoint) []historyPoint {
@@ -39,20 +52,25 @@ func (p historyPoint) idle() bool {
 
 func runHistory(ctx context.Context, e *cmdEnv, args []string) int {
 	in := e.inspection("history", "[flags]", "Print what happened to a queue in each of its last minutes: the minutes with activity, oldest first (--json: every minute).")
-	minutes := in.fs.Int("minutes", 60, "how many minutes to look back, 1 to 1440")
-	q, closeQ, _, code := in.open(ctx, e, args, 0, 0)
+	minutes := in.fs.Int("minutes", 60, fmt.Sprintf("how many minutes to look back, 1 to %d", maxMinutes))
+	if _, code, ok := in.parse(args, 0, 0); !ok {
+		return code
+	}
+	if *minutes < 1 || *minutes > maxMinutes {
+		return e.fail(usagef("-minutes must be from 1 to %d (the store keeps a day), got %d", maxMinutes, *minutes))
+	}
+	q, closeQ, code := in.queue(ctx)
 	if q == nil {
 		return code
 	}
 	defer closeQ()
 	points, err := q.History(ctx, *minutes)
 	if err != nil {
-		e.errorf("%v", err)
-		return exitError
+		return e.fail(err)
 	}
 	rows := newHistoryPoints(points)
 	if in.json {
-		e.printJSON(rows)
+		e.printJSON(historyJSON{Queue: q.Name(), Minutes: *minutes, Points: rows})
 		return exitOK
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)

@@ -26,10 +26,11 @@ func TestCLIHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var points []historyPoint
-	if err := json.Unmarshal([]byte(c.ok("", "history", "--json", "-minutes", "5")), &points); err != nil || len(points) != 5 {
-		t.Fatalf("history --json -minutes 5: %d points, %v", len(points), err)
+	var h historyJSON
+	if err := json.Unmarshal([]byte(c.ok("", "history", "--json", "-minutes", "5")), &h); err != nil || len(h.Points) != 5 || h.Queue != "cli" || h.Minutes != 5 {
+		t.Fatalf("history --json -minutes 5: %+v, %v", h, err)
 	}
+	points := h.Points
 	var sum historyPoint
 	for i, p := range points {
 		if i > 0 && p.Minute.Sub(points[i-1].Minute) != time.Minute {
@@ -56,7 +57,7 @@ func TestCLIHistory(t *testing.T) {
 	}
 
 	for _, bad := range []string{"0", "1441", "x"} {
-		if r := c.run("", "history", "-minutes", bad); r.code == exitOK || r.stderr == "" {
+		if r := c.run("", "history", "-minutes", bad); r.code != exitUsage || r.stderr == "" {
 			t.Errorf("history -minutes %s: exit %d, stderr %q", bad, r.code, r.stderr)
 		}
 	}

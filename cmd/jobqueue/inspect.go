@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/jobqueue-go/jobqueue"
@@ -25,41 +24,57 @@ const maxStdin = 64 << 20
 
 // inspection is what every inspection subcommand parses first.
 type inspection struct {
+	e    *cmdEnv
+	args string // the arguments of the usage line
 	qf   queueFlags
 	json bool
 	fs   *flag.FlagSet
 }
 
 func (e *cmdEnv) inspection(name, args, about string) *inspection {
-	in := &inspection{fs: e.flagSet(name, args, about)}
+	in := &inspection{e: e, args: args, fs: e.flagSet(name, args, about)}
 	in.qf.register(in.fs)
-	in.fs.BoolVar(&in.json, "json", false, "print JSON instead of a table")
+	in.fs.BoolVar(&in.json, "json", false, "print JSON instead of a table (errors too, on stderr)")
 	return in
+}
+
+// parse parses args and checks the number of positional arguments, which
+// it returns, and the queue flags; when ok is false the command ends with
+// code.
+func (in *inspection) parse(args []string, minPos, maxPos int) (pos []string, code int, ok bool) {
+	pos, code, ok = in.e.parseFlags(in.fs, args)
+	if !ok {
+		return nil, code, false
+	}
+	if len(pos) < minPos || (maxPos >= 0 && len(pos) > maxPos) {
+		return nil, in.e.badArgs(in.fs, fmt.Sprintf("%d %s given; usage: jobqueue %s %s",
+			len(pos), plural(len(pos), "argument", "arguments"), in.fs.Name(), in.args)), false
+	}
+	if err := in.qf.check(); err != nil {
+		return nil, in.e.fail(err), false
+	}
+	return pos, exitOK, true
+}
+
+// queue opens the queue; on failure it reports why and returns nil and
+// the exit code.
+func (in *inspection) queue(ctx context.Context) (*jobqueue.Queue, func(), int) {
+	q, closeQ, err := in.e.inspectQueue(ctx, in.qf)
+	if err != nil {
+		return nil, nil, in.e.fail(err)
+	}
+	return q, closeQ, exitOK
 }
 
 // open parses args and opens the queue, returning the positional
 // arguments; on failure it returns the exit code.
 func (in *inspection) open(ctx context.Context, e *cmdEnv, args []string, minPos, maxPos int) (*jobqueue.Queue, func(), []string, int) {
-	pos, code, ok := parse(in.fs, args)
+	pos, code, ok := in.parse(args, minPos, maxPos)
 	if !ok {
 		return nil, nil, nil, code
 	}
-	if len(pos) < minPos || (maxPos >= 0 && len(pos) > maxPos) {
-		in.fs.Usage()
-		return nil, nil, nil, exitUsage
-	}
-	q, closeQ, err := e.inspectQueue(ctx, in.qf)
-	if err != nil {
-		e.errorf("%v", err)
-		return nil, nil, nil, exitError
-	}
-	return q, closeQ, pos, exitOK
-}
-
-func (e *cmdEnv) printJSON(v any) {
-	enc := json.NewEncoder(e.stdout)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+	q, closeQ, code := in.queue(ctx)
+	return q, closeQ, pos, code
 }
 
 func runStats(ctx context.Context, e *cmdEnv, args []string) int {
@@ -71,38 +86,55 @@ func runStats(ctx context.Context, e *cmdEnv, args []string) int {
 	defer closeQ()
 	st, err := q.Stats(ctx)
 	if err != nil {
-		e.errorf("%v", err)
-		return exitError
+		return e.fail(err)
 	}
 	if in.json {
 		e.printJSON(newQueueStats(q.Name(), st))
 		return exitOK
 	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "queue\t%s\n\n", q.Name())
-	fmt.Fprintf(tw, "STATE\tJOBS\n")
-	for _, r := range []struct {
-		name string
-		n    int64
-	}{{"pending", st.Pending}, {"scheduled", st.Scheduled}, {"processing", st.Processing}, {"completed", st.Completed}, {"dead", st.Dead}, {"cancelled", st.Cancelled}} {
-		fmt.Fprintf(tw, "%s\t%d\n", r.name, r.n)
+	// Four blocks of two columns, each aligned on its own; a long queue
+	// name, kind or limit wraps within its column.
+	block := func(label, value string, rows [][]string) {
+		writeTable(e.stdout, e.width(), []column{{header: label, min: 16}, {header: value, min: 16}}, rows)
 	}
-	fmt.Fprintf(tw, "\nqueue latency\t%v\n", st.Latency.Round(time.Millisecond))
-	fmt.Fprintf(tw, "workers\t%d\n", st.Workers)
-	fmt.Fprintf(tw, "state\t%s\n", stateWord(st.Paused))
-	fmt.Fprintf(tw, "limits\t%s\n", st.Limits)
+	block("", "", [][]string{{"queue", q.Name()}})
+	fmt.Fprintln(e.stdout)
+	block("STATE", "JOBS", [][]string{
+		{"pending", thousands(st.Pending)}, {"scheduled", thousands(st.Scheduled)}, {"processing", thousands(st.Processing)},
+		{"completed", thousands(st.Completed)}, {"dead", thousands(st.Dead)}, {"cancelled", thousands(st.Cancelled)},
+	})
+	fmt.Fprintln(e.stdout)
+	settings := [][]string{
+		{"queue latency", st.Latency.Round(time.Millisecond).String()},
+		{"workers", thousands(st.Workers)},
+		{"state", stateWord(st.Paused)},
+		{"limits", st.Limits.String()},
+	}
 	for _, k := range slices.Sorted(maps.Keys(st.KindLimits)) {
-		fmt.Fprintf(tw, "limits of kind %s\t%s\n", k, st.KindLimits[k])
+		settings = append(settings, []string{"limits of kind " + k, st.KindLimits[k].String()})
 	}
-	fmt.Fprintf(tw, "\nCOUNTER\tTOTAL\n")
-	for _, r := range []struct {
-		name string
-		n    int64
-	}{{"enqueued", st.EnqueuedTotal}, {"claimed", st.ClaimedTotal}, {"completed", st.CompletedTotal}, {"retried", st.RetriedTotal}, {"dead", st.DeadTotal}, {"reclaimed", st.ReclaimedTotal}, {"cancelled", st.CancelledTotal}} {
-		fmt.Fprintf(tw, "%s\t%d\n", r.name, r.n)
-	}
-	tw.Flush()
+	block("", "", settings)
+	fmt.Fprintln(e.stdout)
+	block("COUNTER", "TOTAL", [][]string{
+		{"enqueued", thousands(st.EnqueuedTotal)}, {"claimed", thousands(st.ClaimedTotal)}, {"completed", thousands(st.CompletedTotal)},
+		{"retried", thousands(st.RetriedTotal)}, {"dead", thousands(st.DeadTotal)}, {"reclaimed", thousands(st.ReclaimedTotal)},
+		{"cancelled", thousands(st.CancelledTotal)},
+	})
 	return exitOK
+}
+
+// thousands writes n with thousands separators: 12,000.
+func thousands(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	if neg {
+		s = "-" + s
+	}
+	return s
 }
 
 // queueStats is a queue's depths and counters, as "jobqueue stats --json"
@@ -167,28 +199,40 @@ func newQueueStats(queue string, st jobqueue.Stats) queueStats {
 	}
 }
 
+// jobList is one page of a state's jobs, as "jobqueue list --json"
+// prints it.
+type jobList struct {
+	Queue  string `json:"queue"`
+	State  string `json:"state"`
+	Offset int    `json:"offset"`
+	// Total is the state's depth (Stats), for "50 of 12,000".
+	Total int64       `json:"total"`
+	Jobs  []jobDetail `json:"jobs"`
+}
+
 func runList(ctx context.Context, e *cmdEnv, args []string) int {
 	in := e.inspection("list", "STATE [flags]", "List the jobs in one state: "+stateNames()+".")
 	limit := in.fs.Int("limit", 50, "the most jobs to list")
 	offset := in.fs.Int("offset", 0, "jobs to skip first")
-	q, closeQ, pos, code := in.open(ctx, e, args, 1, 1)
+	pos, code, ok := in.parse(args, 1, 1)
+	if !ok {
+		return code
+	}
+	state, err := backend.ParseState(pos[0])
+	if err != nil {
+		return e.fail(err)
+	}
+	if *limit < 1 || *offset < 0 {
+		return e.fail(usagef("-limit must be at least 1 and -offset at least 0"))
+	}
+	q, closeQ, code := in.queue(ctx)
 	if q == nil {
 		return code
 	}
 	defer closeQ()
-	state, err := backend.ParseState(pos[0])
-	if err != nil {
-		e.errorf("%v", err)
-		return exitUsage
-	}
-	if *limit < 1 || *offset < 0 {
-		e.errorf("-limit must be at least 1 and -offset at least 0")
-		return exitUsage
-	}
 	ids, err := q.List(ctx, state, *offset, *limit)
 	if err != nil {
-		e.errorf("%v", err)
-		return exitError
+		return e.fail(err)
 	}
 	jobs := make([]jobDetail, 0, len(ids))
 	for _, id := range ids {
@@ -197,27 +241,106 @@ func runList(ctx context.Context, e *cmdEnv, args []string) int {
 			continue // finished or expired since the list
 		}
 		if err != nil {
-			e.errorf("%v", err)
-			return exitError
+			return e.fail(err)
 		}
 		jobs = append(jobs, detail(info))
 	}
+	st, err := q.Stats(ctx)
+	if err != nil {
+		return e.fail(err)
+	}
+	// The depth is read after the page: jobs may have come meanwhile.
+	total := max(depth(st, state), int64(*offset+len(ids)))
 	if in.json {
-		e.printJSON(jobs)
+		e.printJSON(jobList{Queue: q.Name(), State: string(state), Offset: *offset, Total: total, Jobs: jobs})
 		return exitOK
 	}
 	if len(jobs) == 0 {
-		fmt.Fprintf(e.stdout, "no %s jobs in queue %q\n", state, q.Name())
+		if *offset > 0 && total > 0 {
+			fmt.Fprintf(e.stdout, "no %s jobs in queue %q from offset %s; it holds %s\n", state, q.Name(), thousands(int64(*offset)), thousands(total))
+		} else {
+			fmt.Fprintf(e.stdout, "no %s jobs in queue %q\n", state, q.Name())
+		}
 		return exitOK
 	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "ID\tKIND\tPRI\tATTEMPTS\t%s\tPAYLOAD\tLAST ERROR\n", strings.ToUpper(timeColumn(state)))
-	for _, j := range jobs {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d/%d\t%s\t%s\t%s\n", j.ID, orDefault(j.Kind, "-"), j.Priority, j.Attempts, j.MaxAttempts,
-			ago(stateTime(j, state)), clip(compactJSON(j.Payload), 48), clip(j.LastError, 40))
-	}
-	tw.Flush()
+	writeJobTable(e.stdout, e.width(), state, jobs)
+	fmt.Fprintln(e.stdout, listFooter(state, *offset, len(ids), total))
 	return exitOK
+}
+
+// writeJobTable writes jobs, which are in state, as a table. The columns
+// of kinds, priorities and errors show when a job has one; payloads and
+// errors are clipped, and left out, errors last, when the ids leave too
+// little room for them.
+func writeJobTable(w io.Writer, width int, state jobqueue.State, jobs []jobDetail) {
+	var kinds, priorities, errs bool
+	for _, j := range jobs {
+		kinds = kinds || j.Kind != ""
+		priorities = priorities || j.Priority != 0
+		errs = errs || j.LastError != ""
+	}
+	cols := []column{{header: "ID", min: 12}}
+	cell := []func(jobDetail) string{func(j jobDetail) string { return j.ID }}
+	add := func(c column, f func(jobDetail) string) {
+		cols = append(cols, c)
+		cell = append(cell, f)
+	}
+	if kinds {
+		add(column{header: "KIND", min: 8}, func(j jobDetail) string { return orDefault(j.Kind, "-") })
+	}
+	if priorities {
+		add(column{header: "PRI", drop: 3}, func(j jobDetail) string { return strconv.Itoa(j.Priority) })
+	}
+	add(column{header: "ATTEMPTS"}, func(j jobDetail) string { return fmt.Sprintf("%d/%d", j.Attempts, j.MaxAttempts) })
+	add(column{header: strings.ToUpper(timeColumn(state))}, func(j jobDetail) string { return ago(stateTime(j, state)) })
+	add(column{header: "PAYLOAD", min: 12, clip: true, drop: 2}, func(j jobDetail) string { return clip(compactJSON(j.Payload), 200) })
+	if errs {
+		add(column{header: "LAST ERROR", min: 16, clip: true, drop: 1}, func(j jobDetail) string { return clip(j.LastError, 200) })
+	}
+	rows := make([][]string, len(jobs))
+	for i, j := range jobs {
+		rows[i] = make([]string, len(cell))
+		for c, f := range cell {
+			rows[i][c] = f(j)
+		}
+	}
+	writeTable(w, width, cols, rows)
+}
+
+// listFooter says which of the state's jobs a page of n at offset shows:
+// "50 of 12,000 dead jobs; -offset 50 for the next".
+func listFooter(state jobqueue.State, offset, n int, total int64) string {
+	shown := thousands(int64(n))
+	switch {
+	case offset > 0 && n == 1:
+		shown = "job " + thousands(int64(offset+1))
+	case offset > 0:
+		shown = thousands(int64(offset+1)) + "–" + thousands(int64(offset+n))
+	}
+	s := fmt.Sprintf("%s of %s %s %s", shown, thousands(total), state, plural(int(total), "job", "jobs"))
+	if next := int64(offset + n); next < total {
+		s += fmt.Sprintf("; -offset %d for the next", next)
+	}
+	return s
+}
+
+// depth returns the number of jobs in state.
+func depth(st jobqueue.Stats, state jobqueue.State) int64 {
+	switch state {
+	case jobqueue.StatePending:
+		return st.Pending
+	case jobqueue.StateScheduled:
+		return st.Scheduled
+	case jobqueue.StateProcessing:
+		return st.Processing
+	case jobqueue.StateCompleted:
+		return st.Completed
+	case jobqueue.StateDead:
+		return st.Dead
+	case jobqueue.StateCancelled:
+		return st.Cancelled
+	}
+	return 0
 }
 
 // stateNames lists the names of the states, as "list" takes them.
@@ -298,16 +421,20 @@ func clip(s string, n int) string {
 }
 
 func runShow(ctx context.Context, e *cmdEnv, args []string) int {
-	in := e.inspection("show", "ID [flags]", "Print one job's record: payload, attempts, last error, result and timestamps.")
+	in := e.inspection("show", "ID [flags]", "Print one job's record: payload, attempts, last error, result and timestamps.\nID may be the start of the job's id, as the dashboard shows it, when no other job's starts so.")
 	q, closeQ, pos, code := in.open(ctx, e, args, 1, 1)
 	if q == nil {
 		return code
 	}
 	defer closeQ()
-	info, err := q.Get(ctx, pos[0])
+	id, err := e.resolveID(ctx, q, pos[0], false)
+	if err != nil {
+		return e.fail(err)
+	}
+	info, err := q.Get(ctx, id)
 	if err != nil {
 		e.errorf("%v (in queue %q; -queue names another)", err, q.Name())
-		return exitError
+		return exitCode(err)
 	}
 	d := detail(info)
 	if in.json {
@@ -358,65 +485,80 @@ func runEnqueue(ctx context.Context, e *cmdEnv, args []string) int {
 	in := e.inspection("enqueue", "[JSON] [flags]",
 		"Enqueue one job whose payload is the JSON argument, or, without one (or with -),\none job per JSON value read from stdin, all in one atomic batch.")
 	delay := in.fs.Duration("delay", 0, "make the jobs claimable only after this `duration`")
-	maxAttempts := in.fs.Int("max-attempts", 0, "claims allowed per job (default: the queue's, 3)")
+	maxAttempts := in.fs.Int("max-attempts", 0, "claims allowed per job, at least 1 (default: the queue's, 3)")
 	id := in.fs.String("id", "", "the job's `id`, for a single job; enqueuing an id the queue holds fails")
 	var uf uniqueFlags
 	uf.register(in.fs)
-	pos, code, ok := parse(in.fs, args)
+	pos, code, ok := in.parse(args, 0, -1)
 	if !ok {
 		return code
 	}
 	if len(pos) > 1 {
-		e.errorf("enqueue takes at most one JSON argument; quote it, or send several values on stdin")
-		return exitUsage
+		return e.fail(usagef("enqueue takes at most one JSON argument; quote it, or send several values on stdin"))
 	}
 	unique, err := uf.option()
 	if err != nil {
-		e.errorf("%v", err)
-		return exitUsage
+		return e.fail(usageError{err})
+	}
+	set := map[string]bool{}
+	in.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var opts []jobqueue.EnqueueOption
+	switch {
+	case *delay < 0:
+		return e.fail(usagef("-delay must not be negative, got %v", *delay))
+	case *delay > 0:
+		opts = append(opts, jobqueue.Delay(*delay))
+	}
+	switch {
+	case set["max-attempts"] && *maxAttempts < 1:
+		// 0 would otherwise read as "not given", the queue's default.
+		return e.fail(usagef("-max-attempts must be at least 1, got %d", *maxAttempts))
+	case set["max-attempts"]:
+		opts = append(opts, jobqueue.MaxAttempts(*maxAttempts))
+	}
+	if set["id"] {
+		if err := backend.ValidateNewID(*id); err != nil {
+			return e.fail(usagef("-id: %s", strings.TrimPrefix(err.Error(), "jobqueue: ")))
+		}
 	}
 	var payloads []json.RawMessage
 	if len(pos) == 1 && pos[0] != "-" {
 		if !json.Valid([]byte(pos[0])) {
-			e.errorf("the argument is not valid JSON: %s", clip(pos[0], 60))
-			return exitUsage
+			return e.fail(usagef("the argument is not valid JSON: %s", clip(pos[0], 60)))
 		}
 		payloads = append(payloads, json.RawMessage(pos[0]))
 	} else {
-		if payloads, err = readJSONValues(io.LimitReader(e.stdin, maxStdin)); err != nil {
-			e.errorf("stdin: %v", err)
-			return exitUsage
+		if e.stdinIsTerminal() {
+			e.notef("reading the payload from stdin, one or more JSON values (Ctrl-D to end, Ctrl-C to cancel)")
+		}
+		payloads, err = readStdin(ctx, func() ([]json.RawMessage, error) {
+			return readJSONValues(io.LimitReader(e.stdin, maxStdin))
+		})
+		if err = interrupted(ctx, err); errors.Is(err, errInterrupted) {
+			return e.fail(fmt.Errorf("%w; nothing enqueued", err))
+		}
+		if err != nil {
+			return e.fail(usagef("stdin: %v", err))
 		}
 		if len(payloads) == 0 {
-			e.errorf("no JSON on stdin (give the payload as an argument, or pipe it in)")
-			return exitUsage
+			return e.fail(usagef("no JSON on stdin (give the payload as an argument, or pipe it in)"))
 		}
 	}
-	var opts []jobqueue.EnqueueOption
-	if *delay != 0 {
-		opts = append(opts, jobqueue.Delay(*delay))
-	}
-	if *maxAttempts != 0 {
-		opts = append(opts, jobqueue.MaxAttempts(*maxAttempts))
-	}
-	if *id != "" {
+	if set["id"] {
 		if len(payloads) != 1 {
-			e.errorf("-id names one job, but stdin held %d", len(payloads))
-			return exitUsage
+			return e.fail(usagef("-id names one job, but stdin held %d", len(payloads)))
 		}
 		opts = append(opts, jobqueue.WithID(*id))
 	}
 	if unique != nil {
 		if len(payloads) != 1 {
-			e.errorf("-unique names one job's key, but stdin held %d", len(payloads))
-			return exitUsage
+			return e.fail(usagef("-unique names one job's key, but stdin held %d", len(payloads)))
 		}
 		opts = append(opts, unique)
 	}
-	q, closeQ, err := e.inspectQueue(ctx, in.qf)
-	if err != nil {
-		e.errorf("%v", err)
-		return exitError
+	q, closeQ, code := in.queue(ctx)
+	if q == nil {
+		return code
 	}
 	defer closeQ()
 	var ids []string
@@ -444,8 +586,7 @@ func runEnqueue(ctx context.Context, e *cmdEnv, args []string) int {
 		return exitError
 	}
 	if err != nil {
-		e.errorf("%v", err)
-		return exitError
+		return e.fail(err)
 	}
 	if in.json {
 		e.printJSON(map[string]any{"queue": q.Name(), "enqueued": ids, "duplicate": false})
@@ -476,112 +617,109 @@ func readJSONValues(r io.Reader) ([]json.RawMessage, error) {
 }
 
 func runRetry(ctx context.Context, e *cmdEnv, args []string) int {
-	in := e.inspection("retry", "ID... | --all-dead [flags]", "Send dead jobs back to pending with fresh attempts.")
+	in := e.inspection("retry", "ID... | --all-dead [flags]", "Send dead jobs back to pending with fresh attempts. An ID may be the start of a job's id, when no other job's starts so.")
 	allDead := in.fs.Bool("all-dead", false, "retry every dead job")
-	q, closeQ, ids, code := in.open(ctx, e, args, 0, -1)
+	pos, code, ok := in.parse(args, 0, -1)
+	if !ok {
+		return code
+	}
+	if *allDead == (len(pos) > 0) {
+		return e.fail(usagef("give job ids or --all-dead, not both or neither"))
+	}
+	q, closeQ, code := in.queue(ctx)
 	if q == nil {
 		return code
 	}
 	defer closeQ()
-	if *allDead == (len(ids) > 0) {
-		e.errorf("give job ids or --all-dead, not both or neither")
-		return exitUsage
-	}
-	var retried, failed []string
-	retry := func(id string) {
-		if err := q.RetryDead(ctx, id); err != nil {
-			e.errorf("retry %s: %v", id, err)
-			failed = append(failed, id)
-			return
-		}
-		retried = append(retried, id)
-	}
+	var ids []string
 	if *allDead {
 		// Collect every dead id first, then retry them: retrying while
 		// paging would shift the pages under the loop.
-		var dead []string
 		for offset := 0; ; offset += 500 {
 			batch, err := q.List(ctx, jobqueue.StateDead, offset, 500)
 			if err != nil {
-				e.errorf("%v", err)
-				return exitError
+				return e.fail(err)
 			}
-			dead = append(dead, batch...)
+			ids = append(ids, batch...)
 			if len(batch) < 500 {
 				break
 			}
 		}
-		for _, id := range slices.Compact(dead) {
-			retry(id)
-		}
+		ids = slices.Compact(ids)
 	} else {
-		for _, id := range ids {
-			retry(id)
-		}
+		ids = pos
 	}
+	r := e.eachJob(ctx, q, ids, !*allDead, "retry", q.RetryDead)
 	if in.json {
-		e.printJSON(map[string]any{"retried": nonNil(retried), "failed": nonNil(failed)})
+		e.printJSON(map[string]any{"retried": nonNil(r.done), "failed": nonNil(r.failed)})
 	} else {
-		fmt.Fprintf(e.stdout, "retried %d %s\n", len(retried), plural(len(retried), "job", "jobs"))
+		fmt.Fprintf(e.stdout, "retried %d %s\n", len(r.done), plural(len(r.done), "job", "jobs"))
 	}
-	if len(failed) > 0 {
-		return exitError
+	return r.code
+}
+
+// jobsDone is what eachJob did: the ids it acted on, the arguments it
+// could not act on, and the exit code.
+type jobsDone struct {
+	done, failed []string
+	code         int
+}
+
+// eachJob runs act, named verb in messages, on the job of each argument:
+// an id, or the start of one when prefixes is set. It reports each
+// failure; the exit code is the gravest failure's (a usage error's over
+// another's).
+func (e *cmdEnv) eachJob(ctx context.Context, q *jobqueue.Queue, args []string, prefixes bool, verb string, act func(context.Context, string) error) jobsDone {
+	var r jobsDone
+	for _, arg := range args {
+		id, err := arg, error(nil)
+		if prefixes {
+			id, err = e.resolveID(ctx, q, arg, true)
+		}
+		if err == nil {
+			err = act(ctx, id)
+		}
+		if err != nil {
+			e.errorf("%s %s: %v", verb, arg, err)
+			r.failed = append(r.failed, arg)
+			r.code = max(r.code, exitCode(err))
+			continue
+		}
+		r.done = append(r.done, id)
 	}
-	return exitOK
+	return r
 }
 
 func runDelete(ctx context.Context, e *cmdEnv, args []string) int {
-	in := e.inspection("delete", "ID... [flags]", "Delete jobs, in whatever state they are.")
+	in := e.inspection("delete", "ID... [flags]", "Delete jobs, in whatever state they are. An ID may be the start of a job's id, when no other job's starts so.")
 	q, closeQ, ids, code := in.open(ctx, e, args, 1, -1)
 	if q == nil {
 		return code
 	}
 	defer closeQ()
-	var deleted, failed []string
-	for _, id := range ids {
-		if err := q.Delete(ctx, id); err != nil {
-			e.errorf("delete %s: %v", id, err)
-			failed = append(failed, id)
-			continue
-		}
-		deleted = append(deleted, id)
-	}
+	r := e.eachJob(ctx, q, ids, true, "delete", q.Delete)
 	if in.json {
-		e.printJSON(map[string]any{"deleted": nonNil(deleted), "failed": nonNil(failed)})
+		e.printJSON(map[string]any{"deleted": nonNil(r.done), "failed": nonNil(r.failed)})
 	} else {
-		fmt.Fprintf(e.stdout, "deleted %d %s\n", len(deleted), plural(len(deleted), "job", "jobs"))
+		fmt.Fprintf(e.stdout, "deleted %d %s\n", len(r.done), plural(len(r.done), "job", "jobs"))
 	}
-	if len(failed) > 0 {
-		return exitError
-	}
-	return exitOK
+	return r.code
 }
 
 func runCancel(ctx context.Context, e *cmdEnv, args []string) int {
-	in := e.inspection("cancel", "ID... [flags]", "Cancel jobs: a pending or scheduled job never runs; a running one is told at its worker's next heartbeat, and ends cancelled.")
+	in := e.inspection("cancel", "ID... [flags]", "Cancel jobs: a pending or scheduled job never runs; a running one is told at its worker's next heartbeat, and ends cancelled.\nAn ID may be the start of a job's id, when no other job's starts so.")
 	q, closeQ, ids, code := in.open(ctx, e, args, 1, -1)
 	if q == nil {
 		return code
 	}
 	defer closeQ()
-	var cancelled, failed []string
-	for _, id := range ids {
-		if err := q.Cancel(ctx, id); err != nil {
-			e.errorf("cancel %s: %v", id, err)
-			failed = append(failed, id)
-			continue
-		}
-		cancelled = append(cancelled, id)
-	}
+	r := e.eachJob(ctx, q, ids, true, "cancel", func(ctx context.Context, id string) error { return q.Cancel(ctx, id) })
 	if in.json {
-		e.printJSON(map[string]any{"cancelled": nonNil(cancelled), "failed": nonNil(failed)})
+		e.printJSON(map[string]any{"cancelled": nonNil(r.done), "failed": nonNil(r.failed)})
 	} else {
-		fmt.Fprintf(e.stdout, "cancelled %d %s\n", len(cancelled), plural(len(cancelled), "job", "jobs"))
+		fmt.Fprintf(e.stdout, "cancelled %d %s\n", len(r.done), plural(len(r.done), "job", "jobs"))
 	}
-	if len(failed) > 0 {
-		return exitError
-	}
-	return exitOK
+	return r.code
 }
 
 func runPurge(ctx context.Context, e *cmdEnv, args []string) int {
@@ -595,20 +733,26 @@ func runPurge(ctx context.Context, e *cmdEnv, args []string) int {
 	if !*yes {
 		st, err := q.Stats(ctx)
 		if err != nil {
-			e.errorf("%v", err)
-			return exitError
+			return e.fail(err)
 		}
 		n := st.Pending + st.Scheduled + st.Processing + st.Completed + st.Dead + st.Cancelled
-		fmt.Fprintf(e.stderr, "Purge queue %q: delete its %d %s and every counter? Type yes to confirm: ", q.Name(), n, plural(int(n), "job", "jobs"))
-		line, _ := bufio.NewReader(e.stdin).ReadString('\n')
-		if a := strings.ToLower(strings.TrimSpace(line)); a != "yes" && a != "y" {
-			fmt.Fprintln(e.stderr, "jobqueue: not purged")
+		// The question is for whoever types the answer: plain text, even
+		// with --json.
+		fmt.Fprintf(e.stderr, "Purge queue %q on %s: delete its %s %s and every counter? Type yes to confirm: ",
+			q.Name(), e.store, thousands(n), plural(int(n), "job", "jobs"))
+		line, err := readStdin(ctx, func() (string, error) { return bufio.NewReader(e.stdin).ReadString('\n') })
+		if errors.Is(interrupted(ctx, err), errInterrupted) {
+			fmt.Fprintln(e.stderr)
+			e.errorf("interrupted; not purged")
+			return exitError
+		}
+		if strings.TrimSpace(line) != "yes" {
+			e.errorf("not purged: the answer was not yes")
 			return exitError
 		}
 	}
 	if err := q.Purge(ctx); err != nil {
-		e.errorf("%v", err)
-		return exitError
+		return e.fail(err)
 	}
 	if in.json {
 		e.printJSON(map[string]any{"purged": q.Name()})

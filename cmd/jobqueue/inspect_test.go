@@ -127,8 +127,9 @@ func TestCLIEnqueueListShow(t *testing.T) {
 		t.Errorf("list pending:\n%s", out)
 	}
 	// Flags may follow the positional argument.
-	var listed []jobDetail
-	if err := json.Unmarshal([]byte(c.ok("", "list", "pending", "--json", "-limit", "2")), &listed); err != nil || len(listed) != 2 || listed[0].ID != id {
+	var listed jobList
+	if err := json.Unmarshal([]byte(c.ok("", "list", "pending", "--json", "-limit", "2")), &listed); err != nil ||
+		len(listed.Jobs) != 2 || listed.Jobs[0].ID != id || listed.Total != 4 || listed.State != "pending" {
 		t.Errorf("list --json: %+v %v", listed, err)
 	}
 	if out := c.ok("", "list", "scheduled"); !strings.Contains(out, "later") || !strings.Contains(out, "from now") {
@@ -159,8 +160,8 @@ func TestCLIRetryDeletePurge(t *testing.T) {
 	if out := c.ok("", "show", a); !strings.Contains(out, "smtp: 550 mailbox unavailable") || !strings.Contains(out, "state        dead\n") {
 		t.Errorf("show of a dead job:\n%s", out)
 	}
-	var listed []jobDetail
-	if err := json.Unmarshal([]byte(c.ok("", "list", "dead", "--json")), &listed); err != nil || len(listed) != 3 || listed[0].State != "dead" {
+	var listed jobList
+	if err := json.Unmarshal([]byte(c.ok("", "list", "dead", "--json")), &listed); err != nil || len(listed.Jobs) != 3 || listed.Jobs[0].State != "dead" {
 		t.Errorf("list dead --json: %+v %v", listed, err)
 	}
 	if out := c.ok("", "retry", a); !strings.Contains(out, "retried 1 job") {
@@ -190,7 +191,7 @@ func TestCLIRetryDeletePurge(t *testing.T) {
 	}
 
 	r := c.run("no\n", "purge")
-	if r.code != exitError || !strings.Contains(r.stderr, `Purge queue "cli": delete its 1 job`) || !strings.Contains(r.stderr, "not purged") {
+	if r.code != exitError || !strings.Contains(r.stderr, `Purge queue "cli" on memory: delete its 1 job`) || !strings.Contains(r.stderr, "not purged") {
 		t.Errorf("purge answered no: %+v", r)
 	}
 	if r := c.run("", "purge"); r.code != exitError {

@@ -12,14 +12,17 @@
 //	jobqueue delete ID...           delete jobs in any state
 //	jobqueue purge [--yes]          delete every job and counter of a queue
 //	jobqueue bench [flags]          load-test a backend and print a report
+//	jobqueue version                the module version and the Go version
 //
 // Every subcommand takes -queue and -backend (auto, goredis, rueidis or
 // memory) and reads the Redis server from REDIS_URL (default
 // redis://127.0.0.1:6379/), trusting for rediss:// the certificate
 // authorities in REDIS_CA_FILE, when set, instead of the system's. With
 // auto, Redis is used when it answers and the in-memory backend otherwise;
-// the command says which. The inspection subcommands print a table, or JSON
-// with --json. Run "jobqueue help SUBCOMMAND" for its flags.
+// the command says which. The inspection subcommands name the store they
+// use on stderr and print a table, or JSON with --json (errors too). Exit
+// codes: 0 done, 1 failed, 2 a usage error. Run "jobqueue help SUBCOMMAND"
+// for its flags.
 package main
 
 import (
@@ -28,7 +31,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/jobqueue-go/jobqueue"
@@ -36,6 +38,13 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first Ctrl-C cancels ctx, which every subcommand watches, even
+	// while it waits for stdin; then the signals get their default action
+	// back, so that a second Ctrl-C ends the process whatever it waits for.
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
@@ -66,14 +75,16 @@ type cmdEnv struct {
 	// on, whatever its flags say; tests set it to reach an in-memory
 	// queue they hold, since the memory backend is per process.
 	queue *jobqueue.Queue
-}
 
-func (e *cmdEnv) errorf(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	if !strings.HasPrefix(msg, "jobqueue: ") {
-		msg = "jobqueue: " + msg
-	}
-	fmt.Fprintln(e.stderr, msg)
+	// json is set while a subcommand prints JSON (--json): its errors and
+	// notes on stderr are JSON objects too.
+	json bool
+	// store names the store the subcommand works on, once it is known:
+	// Redis's URL with the password redacted, or memory.
+	store string
+	// prefixScan, when not 0, replaces the bound of resolveID's search
+	// (tests lower it).
+	prefixScan int
 }
 
 func commands() []command {
@@ -94,6 +105,7 @@ func commands() []command {
 		{"pause", "[flags]", "pause a queue: no process hands out its jobs until resume", runPause},
 		{"resume", "[flags]", "resume a paused queue", runResume},
 		{"limits", "[-concurrency N] [-rate N -per DURATION] [flags]", "show or change a queue's concurrency and rate limits, which hold for every process", runLimits},
+		{"version", "[--json]", "print the command's module version and the Go version that built it", runVersion},
 	}
 }
 
@@ -134,12 +146,16 @@ func (e *cmdEnv) dispatch(ctx context.Context, args []string) int {
 func (e *cmdEnv) usage(w io.Writer) {
 	fmt.Fprintln(w, "Usage: jobqueue SUBCOMMAND [arguments] [flags]")
 	fmt.Fprintln(w)
+	var rows [][]string
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %-28s %s\n", c.name, c.args, c.summary)
+		rows = append(rows, []string{"", c.name, c.args, c.summary})
 	}
+	writeTable(w, e.width(), []column{{}, {}, {min: 12}, {min: 24}}, rows)
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Every subcommand takes -queue NAME and -backend auto|goredis|rueidis|memory;")
+	fmt.Fprintln(w, "Every subcommand but version takes -queue NAME and")
+	fmt.Fprintln(w, "-backend auto|goredis|rueidis|memory, and says on stderr which store it uses;")
 	fmt.Fprintln(w, "REDIS_URL names the Redis server (default "+defaultRedisURL+");")
-	fmt.Fprintln(w, "REDIS_CA_FILE, certificate authorities (PEM) to trust for rediss:// instead of the system's.")
+	fmt.Fprintln(w, "REDIS_CA_FILE, certificate authorities (PEM) to trust for rediss:// instead")
+	fmt.Fprintln(w, "of the system's. Exit codes: 0 done, 1 failed, 2 a usage error.")
 	fmt.Fprintln(w, `Run "jobqueue help SUBCOMMAND" for its flags.`)
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/jobqueue-go/jobqueue"
@@ -32,8 +30,24 @@ type scheduleRow struct {
 	Error     string      `json:"error,omitempty"`
 }
 
+// schedulesJSON is what "jobqueue schedules --json" prints, as GET
+// /api/schedules serves it.
+type schedulesJSON struct {
+	Queue     string        `json:"queue"`
+	Schedules []scheduleRow `json:"schedules"`
+}
+
+// newSchedulesJSON returns the schedules of the queue named queue.
+func newSchedulesJSON(queue string, infos []jqcron.ScheduleInfo) schedulesJSON {
+	rows := make([]scheduleRow, len(infos))
+	for i, s := range infos {
+		rows[i] = newScheduleRow(s)
+	}
+	return schedulesJSON{Queue: queue, Schedules: rows}
+}
+
 func runSchedules(ctx context.Context, e *cmdEnv, args []string) int {
-	in := e.inspection("schedules", "[-rm NAME] [flags]", "List the schedules recorded for a queue by the Schedulers that ran them (jqcron.Scheduler), from the store: spec, time zone, missed-tick policy, last tick enqueued, when a Scheduler was last seen running it, and next ticks. A schedule stays listed after its last Scheduler stopped, marked abandoned once two of its ticks went by unrecorded, until the queue is purged or -rm removes it.")
+	in := e.inspection("schedules", "[-rm NAME] [flags]", "List the schedules recorded for a queue by the Schedulers that ran them (jqcron.Scheduler), from the store: spec, time zone, missed-tick policy, last tick enqueued, next tick, and when a Scheduler was last seen running it (--json: the next three ticks). A schedule stays listed after its last Scheduler stopped, marked abandoned once two of its ticks went by unrecorded, until the queue is purged or -rm removes it.")
 	rm := in.fs.String("rm", "", "remove the record of schedule `NAME` (one no Scheduler runs any more) instead of listing")
 	q, closeQ, _, code := in.open(ctx, e, args, 0, 0)
 	if q == nil {
@@ -42,49 +56,56 @@ func runSchedules(ctx context.Context, e *cmdEnv, args []string) int {
 	defer closeQ()
 	infos, err := jqcron.Schedules(ctx, q)
 	if err != nil {
-		e.errorf("%v", err)
-		return exitError
+		return e.fail(err)
 	}
 	if *rm != "" {
 		return removeSchedule(ctx, e, in, q, infos, *rm)
 	}
-	rows := make([]scheduleRow, len(infos))
-	for i, s := range infos {
-		rows[i] = newScheduleRow(s)
-	}
+	list := newSchedulesJSON(q.Name(), infos)
 	if in.json {
-		e.printJSON(rows)
+		e.printJSON(list)
 		return exitOK
 	}
-	if len(rows) == 0 {
+	if len(list.Schedules) == 0 {
 		fmt.Fprintf(e.stdout, "no schedule recorded for queue %q\n", q.Name())
 		return exitOK
 	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "NAME\tSPEC\tTZ\tMISSED\tLAST TICK\tSEEN\tNEXT TICKS\n")
-	for _, r := range rows {
+	// Times are in each schedule's zone, to the minute: a tick's seconds
+	// are in --json. When the names and specs leave too little room, the
+	// policy goes first, then the zone.
+	const minute = "2006-01-02 15:04"
+	cols := []column{
+		{header: "NAME", min: 8},
+		{header: "SPEC", min: 9},
+		{header: "TZ", min: 5, drop: 1},
+		{header: "MISSED", drop: 2},
+		{header: "LAST TICK"},
+		{header: "NEXT TICK", min: 16, clip: true},
+		{header: "SEEN"},
+	}
+	rows := make([][]string, len(list.Schedules))
+	for i, r := range list.Schedules {
 		last := "never"
 		if r.LastTick != nil {
-			last = r.LastTick.Format(time.DateTime)
+			last = r.LastTick.Format(minute)
+		}
+		next := "-"
+		if len(r.Next) > 0 {
+			next = r.Next[0].Format(minute)
+		}
+		if r.Error != "" {
+			next = "unreadable: " + r.Error
 		}
 		seen := "unknown"
 		if r.Seen != nil {
-			seen = r.Seen.Format(time.DateTime)
+			seen = ago(r.Seen)
 		}
 		if r.Abandoned {
-			seen += " (abandoned)"
+			seen = "abandoned"
 		}
-		next := make([]string, len(r.Next))
-		for i, t := range r.Next {
-			next[i] = t.Format(time.DateTime)
-		}
-		nexts := strings.Join(next, ", ")
-		if r.Error != "" {
-			nexts = "unreadable: " + r.Error
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Spec, r.Location, r.Missed, last, seen, nexts)
+		rows[i] = []string{r.Name, r.Spec, r.Location, r.Missed, last, next, seen}
 	}
-	tw.Flush()
+	writeTable(e.stdout, e.width(), cols, rows)
 	return exitOK
 }
 
@@ -100,11 +121,10 @@ func removeSchedule(ctx context.Context, e *cmdEnv, in *inspection, q *jobqueue.
 		if !s.Seen.IsZero() {
 			seen = "a Scheduler ran it at " + s.Seen.Format(time.DateTime)
 		}
-		fmt.Fprintf(e.stderr, "jobqueue: schedule %q does not look abandoned (%s): a Scheduler that still runs it records it again at its next tick\n", name, seen)
+		e.warnf("schedule %q does not look abandoned (%s): a Scheduler that still runs it records it again at its next tick", name, seen)
 	}
 	if err := jqcron.RemoveSchedule(ctx, q, name); err != nil {
-		e.errorf("%v", err)
-		return exitError
+		return e.fail(err)
 	}
 	if in.json {
 		e.printJSON(map[string]any{"queue": q.Name(), "removed": name})

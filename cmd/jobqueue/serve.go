@@ -51,8 +51,7 @@ func runServe(ctx context.Context, e *cmdEnv, args []string) int {
 		jobqueue.WithLease(time.Duration(*leaseMS)*time.Millisecond),
 		jobqueue.WithBackoff(demoBackoff))
 	if err != nil {
-		e.errorf("%v", err)
-		return exitError
+		return e.fail(err)
 	}
 	defer ob.Close()
 
@@ -66,7 +65,6 @@ func runServe(ctx context.Context, e *cmdEnv, args []string) int {
 	tcp, _ := ln.Addr().(*net.TCPAddr)
 	srv.loopbackOnly = tcp != nil && tcp.IP.IsLoopback()
 
-	fmt.Fprintf(e.stderr, "jobqueue: queue %q on %s\n", q.Name(), ob.desc)
 	warnConfig(ctx, q, log)
 	fmt.Fprintf(e.stderr, "jobqueue: dashboard at %s\n", dashboardURL(tcp, ln.Addr()))
 	fmt.Fprintf(e.stderr, "jobqueue: Prometheus metrics at %smetrics\n", dashboardURL(tcp, ln.Addr()))

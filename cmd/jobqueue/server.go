@@ -203,8 +203,20 @@ func (s *server) writeQueueError(w http.ResponseWriter, err error) {
 		writeError(w, http.StatusInsufficientStorage, err.Error())
 	default:
 		s.log.Error("queue call failed", "err", err)
-		writeError(w, http.StatusServiceUnavailable, "queue unavailable: "+err.Error())
+		writeError(w, http.StatusServiceUnavailable, "queue unavailable: "+oneLine(err))
 	}
+}
+
+// oneLine returns err's message on one line, each distinct line of a
+// joined error once, so that a page can show it as a status line.
+func oneLine(err error) string {
+	var lines []string
+	for _, l := range strings.Split(err.Error(), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !slices.Contains(lines, l) {
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(lines, "; ")
 }
 
 // ---- stats ----
@@ -280,10 +292,9 @@ const defaultHistoryMinutes = 60
 func (s *server) handleHistory(w http.ResponseWriter, r *http.Request) {
 	minutes := defaultHistoryMinutes
 	if v := r.URL.Query().Get("minutes"); v != "" {
-		most := int(backend.HistoryRetention / time.Minute)
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > most {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("minutes must be a whole number from 1 to %d, got %q", most, v))
+		if err != nil || n < 1 || n > maxMinutes {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("minutes must be a whole number from 1 to %d, got %q", maxMinutes, v))
 			return
 		}
 		minutes = n
@@ -292,7 +303,7 @@ func (s *server) handleHistory(w http.ResponseWriter, r *http.Request) {
 	if s.readFailed(w, err) {
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"queue": s.q.Name(), "minutes": minutes, "points": newHistoryPoints(points)})
+	writeJSON(w, http.StatusOK, historyJSON{Queue: s.q.Name(), Minutes: minutes, Points: newHistoryPoints(points)})
 }
 
 // readFailed answers a read of the queue that failed, and reports whether
@@ -457,9 +468,13 @@ func (s *server) writeLists(w http.ResponseWriter, r *http.Request, names []stri
 		wg.Go(func() { lists[i], errs[i] = list(ctx, i) })
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		s.writeQueueError(w, err)
-		return
+	// One outage fails every list with the same reason: the reply gives
+	// the first, once, not one copy per list.
+	for _, err := range errs {
+		if err != nil {
+			s.writeQueueError(w, err)
+			return
+		}
 	}
 	st, err := s.stats(ctx)
 	if err != nil {

@@ -45,6 +45,11 @@ func TestOneStatsShape(t *testing.T) {
 		t.Fatal(err)
 	}
 	fromAPI := ts.stats()
+	// The command adds the store it used, as every JSON object it prints.
+	if fromCLI["redis"] != "memory" {
+		t.Errorf("stats --json names the store %v, want memory", fromCLI["redis"])
+	}
+	delete(fromCLI, "redis")
 	if got := slices.Sorted(maps.Keys(fromCLI)); !slices.Equal(got, slices.Sorted(slices.Values(queueStatsKeys))) {
 		t.Errorf("stats --json names %v, want %v", got, queueStatsKeys)
 	}
@@ -669,4 +674,29 @@ func (unavailableSchedules) Schedules(context.Context, string) ([]backend.Schedu
 func errText(body map[string]any) string {
 	s, _ := body["error"].(string)
 	return s
+}
+
+// TestOutageErrorIsOneLine checks that a read of several lists, each of
+// which fails for the same outage, answers with the reason once, on one
+// line, rather than once per list.
+func TestOutageErrorIsOneLine(t *testing.T) {
+	q, err := jobqueue.New(unavailableLists{memory.New()}, "down", jobqueue.WithRetries(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := serveQueue(t, q, "memory")
+	for _, path := range []string{"/jobs", "/api/jobs"} {
+		code, body := ts.get(path)
+		msg := errText(body)
+		if code != http.StatusServiceUnavailable || strings.Contains(msg, "\n") || strings.Count(msg, "connection refused") != 1 {
+			t.Errorf("GET %s with the store down: %d %q, want a 503 naming the reason once", path, code, msg)
+		}
+	}
+}
+
+// unavailableLists is a backend whose store does not answer a list.
+type unavailableLists struct{ *memory.Backend }
+
+func (unavailableLists) List(context.Context, backend.ListParams) ([]string, error) {
+	return nil, fmt.Errorf("%w: dial tcp 127.0.0.1:1: connection refused", backend.ErrUnavailable)
 }
