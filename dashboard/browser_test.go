@@ -35,7 +35,7 @@ func row(id string) string {
 // TestBrowserDashboard drives the page in Chromium, mounted under
 // /admin/jobs/ in another ServeMux, on a Redis of its own: the overview,
 // a queue, its chart, pages of the dead list, a search by id prefix, a
-// filter by kind, the jobs "." and ".." opened and deleted, a retry, a
+// filter by kind, the jobs "%2e" and "%2e%2e" (which a browser resolves to . and .. in a path) opened and deleted, a retry, a
 // pause; then Redis is killed and the page shows the outage, with the
 // store's reason and its start, keeping the last numbers greyed, also
 // after a reload; and Redis comes back.
@@ -50,7 +50,7 @@ func TestBrowserDashboard(t *testing.T) {
 	bg := context.Background()
 
 	// 30 dead jobs: a page of 25 and one of 5; 4 completed, for the
-	// chart; 6 pending of two kinds and the ids "." and "..".
+	// chart; 6 pending of two kinds and the ids "%2e" and "%2e%2e".
 	dead := makeDead(t, emails, 30, "email")
 	for i := range 4 {
 		if _, err := emails.Enqueue(bg, map[string]any{"n": i}, jobqueue.Kind("digest")); err != nil {
@@ -72,7 +72,7 @@ func TestBrowserDashboard(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, id := range []string{".", ".."} {
+	for _, id := range []string{"%2e", "%2e%2e"} {
 		if _, err := emails.Enqueue(bg, map[string]any{"odd": id}, jobqueue.WithID(id), jobqueue.Kind("email")); err != nil {
 			t.Fatal(err)
 		}
@@ -147,18 +147,18 @@ func TestBrowserDashboard(t *testing.T) {
 		bt.Until(bt.Count("#jobs-body tr.job")+` === 6`),
 	)
 
-	bt.Step(t, ctx, "open the job \".\" from its row",
-		chromedp.Click(chromedp.CSS(row(".")+" td.id")),
+	bt.Step(t, ctx, "open the job \"%2e\" from its row",
+		chromedp.Click(chromedp.CSS(row("%2e")+" td.id")),
 		bt.Until(`document.querySelector("#drawer").classList.contains("open")`),
-		bt.Until(text("#drawer-title")+` === "."`),
-		bt.Until(text("#drawer-body")+`.includes('"odd": "."')`),
+		bt.Until(text("#drawer-title")+` === "%2e"`),
+		bt.Until(text("#drawer-body")+`.includes('"odd": "%2e"')`),
 		jsClick("#drawer-close"),
 	)
-	bt.Step(t, ctx, "find the job \"..\" by its whole id, and delete it from the drawer",
-		chromedp.SetValue(chromedp.CSS("#search"), ".."),
+	bt.Step(t, ctx, "find the job \"%2e%2e\" by its whole id, and delete it from the drawer",
+		chromedp.SetValue(chromedp.CSS("#search"), "%2e%2e"),
 		chromedp.Click(chromedp.CSS(`#search-form button[type="submit"]`)),
-		bt.Until(`document.querySelector("#drawer").classList.contains("open") && `+text("#drawer-title")+` === ".."`),
-		bt.Until(text("#drawer-body")+`.includes('"odd": ".."') && !document.querySelector("#delete-btn").hidden`),
+		bt.Until(`document.querySelector("#drawer").classList.contains("open") && `+text("#drawer-title")+` === "%2e%2e"`),
+		bt.Until(text("#drawer-body")+`.includes('"odd": "%2e%2e"') && !document.querySelector("#delete-btn").hidden`),
 		bt.Until(text("#drawer-kind .state-tag")+` === "pending" && !document.querySelector("#cancel-btn").hidden && document.querySelector("#retry-btn").hidden`),
 	)
 	bt.Step(t, ctx, "let the drawer finish sliding in", bt.Until(`getComputedStyle(document.querySelector("#drawer")).transform === "none"`))
@@ -170,10 +170,10 @@ func TestBrowserDashboard(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#clear-btn")),
 		bt.Until(text("#d-pending")+` === "5"`),
 	)
-	if _, err := emails.Get(bg, ".."); !errors.Is(err, jobqueue.ErrNotFound) {
+	if _, err := emails.Get(bg, "%2e%2e"); !errors.Is(err, jobqueue.ErrNotFound) {
 		t.Fatalf("job .. after the page deleted it: %v", err)
 	}
-	if _, err := emails.Get(bg, "."); err != nil {
+	if _, err := emails.Get(bg, "%2e"); err != nil {
 		t.Fatalf("job . after the page deleted ..: %v", err)
 	}
 

@@ -182,7 +182,7 @@ func queueDepth(t *testing.T, body map[string]any, state string) float64 {
 // TestMountedOnEachBackend serves two queues on each shipped backend from
 // a dashboard mounted under /admin/jobs/ in another ServeMux, and walks
 // its API as the page does: overview, one queue, pages of a list, the
-// searches, one job (ids "." and ".." included), history, and every
+// searches, one job (ids "%2e" and "%2e%2e", a path's . and .., included), history, and every
 // action.
 func TestMountedOnEachBackend(t *testing.T) {
 	for _, sb := range redisqtest.ShippedBackends(func(t *testing.T) string { return redistest.Shared(t).URL }) {
@@ -212,7 +212,7 @@ func checkMounted(t *testing.T, s *site, emails, reports *jobqueue.Queue) {
 		}
 		pending = append(pending, id)
 	}
-	for _, id := range []string{".", ".."} {
+	for _, id := range []string{"%2e", "%2e%2e"} {
 		if _, err := emails.Enqueue(ctx, map[string]any{"odd": id}, jobqueue.WithID(id)); err != nil {
 			t.Fatal(err)
 		}
@@ -345,22 +345,23 @@ func checkMounted(t *testing.T, s *site, emails, reports *jobqueue.Queue) {
 		t.Fatal("the drawer's payload is not the job's")
 	}
 
-	// Ids "." and "..", which a browser would resolve away in a path.
-	for _, id := range []string{".", ".."} {
+	// Ids "%2e" and "%2e%2e", which a browser would resolve away in a path
+	// as . and .. (new jobs may not be named . or ..: backend.ValidateNewID).
+	for _, id := range []string{"%2e", "%2e%2e"} {
 		code, body := s.get("api/job", vals("queue", emails.Name(), "id", id))
 		must(t, "job "+id, code, body, http.StatusOK)
 		if body["id"] != id || body["payload"].(map[string]any)["odd"] != id {
 			t.Fatalf("job %q: %v", id, body)
 		}
 	}
-	s.postOK("api/jobs/delete", vals("queue", emails.Name(), "id", ".."))
-	if _, err := emails.Get(ctx, ".."); !errors.Is(err, jobqueue.ErrNotFound) {
+	s.postOK("api/jobs/delete", vals("queue", emails.Name(), "id", "%2e%2e"))
+	if _, err := emails.Get(ctx, "%2e%2e"); !errors.Is(err, jobqueue.ErrNotFound) {
 		t.Fatalf("job .. after its delete: %v", err)
 	}
-	if _, err := emails.Get(ctx, "."); err != nil {
+	if _, err := emails.Get(ctx, "%2e"); err != nil {
 		t.Fatalf("job . must survive the delete of ..: %v", err)
 	}
-	code, body = s.get("api/job", vals("queue", emails.Name(), "id", ".."))
+	code, body = s.get("api/job", vals("queue", emails.Name(), "id", "%2e%2e"))
 	must(t, "a deleted job", code, body, http.StatusNotFound)
 
 	// Actions: retry one dead job, cancel a pending one, pause, resume,
