@@ -230,6 +230,49 @@ func (c conn) Call(ctx context.Context, f *redisq.Function, keys, args []string)
 	return toTree(&msg)
 }
 
+// CallWait sends f and then the wait in one round trip (DoMulti) on a
+// dedicated connection (Client.Dedicated): rueidis pipelines the commands
+// of every caller over a shared connection, where a WAIT would count the
+// other callers' writes, and sends a blocking command such as WAIT alone
+// on a pooled connection of its own, where it would count none of f's.
+// On a Cluster the dedicated connection goes to the node of f's key. A
+// dedicated connection that breaks is not replaced under its user, and
+// rueidis does not send the pair again, since FCALL is no read-only
+// command: the wait never goes out on a connection that did not make the
+// write.
+func (c conn) CallWait(ctx context.Context, f *redisq.Function, keys, args []string, w redisq.Wait) (any, redisq.Waited, error) {
+	var tree any
+	var waited redisq.Waited
+	err := c.c.Dedicated(func(d rueidislib.DedicatedClient) error {
+		fcall := d.B().Fcall().Function(f.Name).Numkeys(int64(len(keys))).Key(keys...).Arg(args...).Build().Pin()
+		timeout := w.Timeout.Milliseconds()
+		var wait rueidislib.Completed
+		if w.AOF {
+			wait = d.B().Waitaof().Numlocal(1).Numreplicas(int64(w.Replicas)).Timeout(timeout).Build().Pin()
+		} else {
+			wait = d.B().Wait().Numreplicas(int64(w.Replicas)).Timeout(timeout).Build().Pin()
+		}
+		res := d.DoMulti(ctx, fcall, wait)
+		msg, err := res[0].ToMessage()
+		if err != nil {
+			return mapError(err)
+		}
+		if tree, err = toTree(&msg); err != nil {
+			return err
+		}
+		if msg, err := res[1].ToMessage(); err != nil {
+			waited.Err = mapError(err)
+		} else {
+			waited.Reply, waited.Err = toTree(&msg)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, redisq.Waited{}, err
+	}
+	return tree, waited, nil
+}
+
 func (c conn) BlockPop(ctx context.Context, key string, timeout time.Duration) (bool, error) {
 	err := c.c.Do(ctx, c.c.B().Blpop().Key(key).Timeout(timeout.Seconds()).Build().Pin()).Error()
 	if rueidislib.IsRedisNil(err) {
