@@ -49,6 +49,20 @@
 // once a Backend of the same jobqueue version has written through the
 // master, and until then its reads fail with ErrUnavailable.
 //
+// # Durable writes
+//
+// A Durability on Enqueue, Complete or Fail (backend.DurableWriter) makes
+// the call wait, right after its function, with WAIT (WAITAOF for AOF, on
+// Redis 7.2 or later) on the connection that made the write: the Backend
+// pins one connection of the server that holds the queue (Client.Conn of
+// the client, of the master of the queue's slot for a ClusterClient, of
+// the queue's shard for a Ring) and sends the two commands on it, in two
+// round trips. The wait's reply is read under the wait's own timeout, not
+// the client's ReadTimeout. A durable call through a UniversalClient of
+// another type fails with an error wrapping errors.ErrUnsupported, and
+// writes nothing. The internal redisq package's durable.go says why the
+// connection matters.
+//
 // The caller owns the client and closes it; call Backend.Close first.
 package goredis
 
@@ -80,6 +94,7 @@ var (
 	_ backend.Subscriber    = (*Backend)(nil)
 	_ backend.ConfigChecker = (*Backend)(nil)
 	_ backend.WorkerTracker = (*Backend)(nil)
+	_ backend.DurableWriter = (*Backend)(nil)
 )
 
 // New returns a Backend that uses client. The caller keeps ownership of
@@ -171,6 +186,10 @@ func (b *Backend) RetryDead(ctx context.Context, p backend.RetryDeadParams) erro
 func (b *Backend) Delete(ctx context.Context, p backend.DeleteParams) error {
 	return b.e.Delete(ctx, p)
 }
+
+// DurableWrites implements backend.DurableWriter: Enqueue, Complete and
+// Fail honour their params' Durability (see "Durable writes").
+func (b *Backend) DurableWrites() {}
 
 // Beat records that a process works a queue, in the queue's workers zset;
 // see backend.WorkerTracker.

@@ -46,6 +46,18 @@
 // failing. Since the jobqueue.Queue repeats its calls itself, set
 // ClientOption.DisableRetry, or give reads a deadline.
 //
+// # Durable writes
+//
+// A Durability on Enqueue, Complete or Fail (backend.DurableWriter) makes
+// the call wait, right after its function, with WAIT (WAITAOF for AOF, on
+// Redis 7.2 or later) on the connection that made the write: the Backend
+// sends the function and the wait together, in one round trip (DoMulti),
+// on a dedicated connection (Client.Dedicated, from the pool of
+// BlockingPoolSize; on a Cluster, to the master of the queue's slot). The
+// pipelined shared connection would not do: there a WAIT would count the
+// writes of every caller. The internal redisq package's durable.go says
+// why the connection matters.
+//
 // The caller owns the client and closes it; call Backend.Close first.
 //
 // This package's name is also that of the client library; a program that
@@ -85,6 +97,7 @@ var (
 	_ backend.Subscriber    = (*Backend)(nil)
 	_ backend.ConfigChecker = (*Backend)(nil)
 	_ backend.WorkerTracker = (*Backend)(nil)
+	_ backend.DurableWriter = (*Backend)(nil)
 )
 
 // New returns a Backend that uses client. The caller keeps ownership of
@@ -176,6 +189,10 @@ func (b *Backend) RetryDead(ctx context.Context, p backend.RetryDeadParams) erro
 func (b *Backend) Delete(ctx context.Context, p backend.DeleteParams) error {
 	return b.e.Delete(ctx, p)
 }
+
+// DurableWrites implements backend.DurableWriter: Enqueue, Complete and
+// Fail honour their params' Durability (see "Durable writes").
+func (b *Backend) DurableWrites() {}
 
 // Beat records that a process works a queue, in the queue's workers zset;
 // see backend.WorkerTracker.

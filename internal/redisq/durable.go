@@ -20,12 +20,17 @@ import (
 // write can wait for it: a WAIT on another one waits for that one's
 // writes, maybe none.
 //
-// A call whose function wrote nothing would wait for nothing of its own,
-// and for whatever its connection wrote before. That is why the answers
+// From Redis 7.2 on, a connection's offset moves only with a command that
+// propagated a write (server.c, call()), so a call whose function wrote
+// nothing would wait for whatever its connection wrote before, maybe
+// nothing, and report a write durable that is not. That is why the answers
 // that report an earlier write as done write something too: a repeat of an
 // Enqueue renews its request record's expiry (enqueue.lua), a repeat of an
 // acknowledgement writes its acked field again (ack.lua). Their wait then
-// covers every write the server had made, the first run's included.
+// covers every write the server had made, the first run's included, which
+// may have gone out on another connection, or to a master that has since
+// failed over to this one. Redis 7.0 and 7.1 move the offset with every
+// command, writes or not, so there the repeat's write changes nothing.
 //
 // WAITAOF needs Redis 7.2. The Engine reads the version of the servers
 // (INFO server, redis_version) once, at the first call that asks for AOF,
