@@ -80,6 +80,10 @@ var mustCatch = []string{
 	"unique-wrong-holder",
 	"unique-batch-partial",
 	"unique-before-repeat",
+	// Durable writes.
+	"durable-enqueue-not-stored",
+	"durable-ack-whole-call",
+	"durable-masks-refusal",
 }
 
 // TestBrokenChild runs the suite on the broken backend brokenEnv names;
