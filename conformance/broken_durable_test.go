@@ -25,8 +25,8 @@ func durableBroken() []brokenBackend {
 	}
 }
 
-// notDurable is what these backends report.
-var notDurable = fmt.Errorf("%w: 0 of 1 replicas", backend.ErrNotDurable)
+// errNotDurableBroken is what these backends report.
+var errNotDurableBroken = fmt.Errorf("%w: 0 of 1 replicas", backend.ErrNotDurable)
 
 // durableNotStored breaks "Enqueue returns ... an error wrapping
 // ErrNotDurable, with every job stored": a durable enqueue stores nothing
@@ -35,7 +35,7 @@ type durableNotStored struct{ *memory.Backend }
 
 func (b durableNotStored) Enqueue(ctx context.Context, p backend.EnqueueParams) error {
 	if p.Durability.Enabled() && p.Validate() == nil {
-		return notDurable
+		return errNotDurableBroken
 	}
 	return b.Backend.Enqueue(ctx, p)
 }
@@ -49,7 +49,7 @@ type durableAckWholeCall struct{ *memory.Backend }
 func (b durableAckWholeCall) Complete(ctx context.Context, p backend.CompleteParams) ([]error, error) {
 	errs, err := b.Backend.Complete(ctx, p)
 	if err == nil && p.Durability.Enabled() {
-		return nil, notDurable
+		return nil, errNotDurableBroken
 	}
 	return errs, err
 }
@@ -57,7 +57,7 @@ func (b durableAckWholeCall) Complete(ctx context.Context, p backend.CompletePar
 func (b durableAckWholeCall) Fail(ctx context.Context, p backend.FailParams) ([]error, error) {
 	errs, err := b.Backend.Fail(ctx, p)
 	if err == nil && p.Durability.Enabled() {
-		return nil, notDurable
+		return nil, errNotDurableBroken
 	}
 	return errs, err
 }
@@ -70,7 +70,7 @@ type durableMasksRefusal struct{ *memory.Backend }
 func (b durableMasksRefusal) Enqueue(ctx context.Context, p backend.EnqueueParams) error {
 	err := b.Backend.Enqueue(ctx, p)
 	if p.Durability.Enabled() && errors.Is(err, backend.ErrJobExists) {
-		return notDurable
+		return errNotDurableBroken
 	}
 	return err
 }
