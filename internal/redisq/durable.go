@@ -56,19 +56,23 @@ type Waited struct {
 	Err   error
 }
 
-// waitFor returns what a call made with d waits for, or an error, and
-// nothing written, when the servers cannot wait that way.
-func (e *Engine) waitFor(ctx context.Context, d backend.Durability) (Wait, error) {
-	w := Wait{Replicas: d.Replicas, AOF: d.AOF, Timeout: d.Timeout}
+// waitFor returns what a call made with d waits for, nil when d asks for
+// nothing, or an error, before anything is written, when the servers
+// cannot wait that way.
+func (e *Engine) waitFor(ctx context.Context, d backend.Durability) (*Wait, error) {
+	if !d.Enabled() {
+		return nil, nil
+	}
+	w := &Wait{Replicas: d.Replicas, AOF: d.AOF, Timeout: d.Timeout}
 	if !d.AOF {
 		return w, nil
 	}
 	v, err := e.version.read(ctx, e.conn)
 	if err != nil {
-		return Wait{}, err
+		return nil, err
 	}
 	if v.less(aofVersion) {
-		return Wait{}, fmt.Errorf("jobqueue: durability with AOF needs Redis %d.%d or later (WAITAOF); this one is %s: %w",
+		return nil, fmt.Errorf("jobqueue: durability with AOF needs Redis %d.%d or later (WAITAOF); this one is %s: %w",
 			aofVersion[0], aofVersion[1], v.text, errors.ErrUnsupported)
 	}
 	return w, nil

@@ -17,13 +17,13 @@ const purgeBatch = 500
 
 // Engine is the Backend logic shared by both Redis adapters. It implements
 // backend.Backend, backend.Subscriber, backend.ConfigChecker and
-// backend.DurableWriter on top of a Conn. It repeats no call itself: a call whose reply is lost reports
-// backend.ErrUnavailable, and its repeat with the same params is answered
-// by the scripts as backend.Backend's "Lost replies and repeated calls"
-// says, from the request records (lib.lua) and the claim tokens. The one
-// call it sends again is one that Redis refused without running it, for
-// want of the function library, once it has loaded the library (see
-// call).
+// backend.DurableWriter on top of a Conn. It repeats no call itself: a
+// call whose reply is lost reports backend.ErrUnavailable, and its repeat
+// with the same params is answered by the scripts as backend.Backend's
+// "Lost replies and repeated calls" says, from the request records
+// (lib.lua) and the claim tokens. The one call it sends again is one that
+// Redis refused without running it, for want of the function library,
+// once it has loaded the library (see call).
 type Engine struct {
 	conn Conn
 
@@ -251,13 +251,9 @@ func (e *Engine) ack(ctx context.Context, queue, mode string, ret backend.Retent
 		ids[i] = it.ID
 		args = append(args, it.ID, it.Token, it.text, it.note, it.outcome, ms(it.delay))
 	}
-	var w *Wait
-	if d.Enabled() {
-		wait, err := e.waitFor(ctx, d)
-		if err != nil {
-			return nil, err
-		}
-		w = &wait
+	w, err := e.waitFor(ctx, d)
+	if err != nil {
+		return nil, err
 	}
 	v, waited, err := e.callWait(ctx, scriptAck, k.scriptKeys(""), args, w)
 	if err != nil {

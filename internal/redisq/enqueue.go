@@ -255,16 +255,12 @@ func (e *Engine) sendEnqueues(ctx context.Context, g *enqueueGroup, calls []*enq
 		}
 		args = append(append(args, r), c.jobs...)
 	}
-	var w *Wait
-	if g.durability.Enabled() {
-		wait, err := e.waitFor(ctx, g.durability)
-		if err != nil {
-			for _, c := range calls {
-				c.err = err
-			}
-			return
+	w, err := e.waitFor(ctx, g.durability)
+	if err != nil {
+		for _, c := range calls {
+			c.err = err
 		}
-		w = &wait
+		return
 	}
 	v, waited, err := e.callWait(ctx, scriptEnqueue, keys, args, w)
 	var errs []error
