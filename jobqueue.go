@@ -39,6 +39,12 @@
 // nothing more: a retried Enqueue never stores a job twice. Every other
 // error is permanent for that call.
 //
+// Redis replicates asynchronously, so a job the master acknowledged can be
+// lost when it dies before its replica has it. WithDurability makes
+// enqueues return only once n replicas have the jobs (WAIT), and
+// WithAckDurability does the same for completions; a call not confirmed in
+// time returns the ids with a *NotDurableError, whose Retry waits again.
+//
 // # Workers
 //
 // Most programs let a Worker do the claiming: q.Work(ctx, handler, opts)
