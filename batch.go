@@ -48,8 +48,12 @@ func (c enqueueConfig) item(v any) (enqueueConfig, any, error) {
 	}
 	// Headers merge into the map: the item's must not reach the batch's.
 	c.headers = maps.Clone(c.headers)
+	durability := c.durability
 	if err := c.apply(it.Options); err != nil {
 		return c, nil, err
+	}
+	if c.durability != durability {
+		return c, nil, fmt.Errorf("%w: Durable applies to the whole call, not to one job of a batch", ErrInvalidArgument)
 	}
 	return c, it.Args, nil
 }

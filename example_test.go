@@ -2,6 +2,7 @@ package jobqueue_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -218,4 +219,51 @@ func ExampleNewWorker() {
 	fmt.Println("handled", handled.Load(), "jobs, completed", w.Stats().Completed)
 	// Output:
 	// handled 6 jobs, completed 6
+}
+
+// ExampleWithDurability makes a queue's enqueues and completions wait
+// until one replica has them, and shows what to do with a job that was
+// stored but not confirmed durable in time. The memory backend has no
+// replicas and meets any Durability at once; on Redis, the wait is WAIT
+// (see the README's "Durable enqueue").
+func ExampleWithDurability() {
+	ctx := context.Background()
+	oneReplica := jobqueue.Durability{Replicas: 1, Timeout: time.Second}
+	q, err := jobqueue.New(memory.New(), "payments",
+		jobqueue.WithDurability(oneReplica),
+		jobqueue.WithAckDurability(oneReplica))
+	if err != nil {
+		panic(err)
+	}
+
+	id, err := q.Enqueue(ctx, map[string]int{"cents": 1999})
+	var nd *jobqueue.NotDurableError
+	if errors.As(err, &nd) {
+		// Stored on the master, not yet on a replica: wait once more. The
+		// repeat carries the call's request id, so it stores nothing twice.
+		err = nd.Retry(ctx)
+	}
+	if err != nil {
+		// Still not durable, or not stored at all: the caller decides.
+		panic(err)
+	}
+	fmt.Println("enqueued", id != "")
+
+	jobs, err := q.Claim(ctx, 1, 0)
+	if err != nil {
+		panic(err)
+	}
+	// A completion not confirmed durable is recorded; completing again
+	// waits again.
+	if err := jobs[0].Complete(ctx, "charged"); err != nil && !errors.Is(err, jobqueue.ErrNotDurable) {
+		panic(err)
+	}
+	info, err := q.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(info.State)
+	// Output:
+	// enqueued true
+	// completed
 }

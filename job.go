@@ -85,6 +85,12 @@ func first(errs []error, err error) error {
 // none, or it was claimed again after a retry), the repeat returns
 // ErrNotFound or ErrLostClaim, though the first took effect. The same
 // holds for Fail and Release.
+//
+// On a queue with WithAckDurability, Complete returns once the outcome is
+// durable, or an error matching ErrNotDurable: the outcome is recorded,
+// but a failover may lose it, and the job then runs again. Calling
+// Complete again (a repeat, as above) waits again. The same holds for
+// Fail and Snooze.
 func (j *Job) Complete(ctx context.Context, result any) error {
 	if err := j.check(); err != nil {
 		return err
@@ -219,14 +225,14 @@ func IsPermanent(err error) bool {
 // a repeat of a recorded outcome a no-op.
 
 func (q *Queue) complete(ctx context.Context, items []backend.Completion) ([]error, error) {
-	p := backend.CompleteParams{Queue: q.name, Items: items, Retention: q.cfg.completed}
+	p := backend.CompleteParams{Queue: q.name, Items: items, Retention: q.cfg.completed, Durability: q.cfg.ackDurability}
 	errs, err := retry(ctx, q, func() ([]error, error) { return q.b.Complete(ctx, p) })
 	q.tally(errs, err, func(int) { q.count.completed.Add(1) })
 	return errs, err
 }
 
 func (q *Queue) fail(ctx context.Context, items []backend.Failure) ([]error, error) {
-	p := backend.FailParams{Queue: q.name, Items: items, Retention: q.cfg.dead}
+	p := backend.FailParams{Queue: q.name, Items: items, Retention: q.cfg.dead, Durability: q.cfg.ackDurability}
 	errs, err := retry(ctx, q, func() ([]error, error) { return q.b.Fail(ctx, p) })
 	q.tally(errs, err, func(i int) {
 		switch {
@@ -255,14 +261,15 @@ func (q *Queue) release(ctx context.Context, acks []backend.Ack) ([]error, error
 	return errs, err
 }
 
-// tally counts the per-item results of one batch call.
+// tally counts the per-item results of one batch call. An outcome not
+// confirmed durable (ErrNotDurable) was recorded, and counts.
 func (q *Queue) tally(errs []error, err error, accepted func(i int)) {
 	if err != nil {
 		return
 	}
 	for i, e := range errs {
 		switch {
-		case e == nil:
+		case e == nil, errors.Is(e, ErrNotDurable):
 			accepted(i)
 		case errors.Is(e, ErrLostClaim):
 			q.count.lost.Add(1)

@@ -39,6 +39,12 @@
 // nothing more: a retried Enqueue never stores a job twice. Every other
 // error is permanent for that call.
 //
+// Redis replicates asynchronously, so a job the master acknowledged can be
+// lost when it dies before its replica has it. WithDurability makes
+// enqueues return only once n replicas have the jobs (WAIT), and
+// WithAckDurability does the same for completions; a call not confirmed in
+// time returns the ids with a *NotDurableError, whose Retry waits again.
+//
 // # Workers
 //
 // Most programs let a Worker do the claiming: q.Work(ctx, handler, opts)
@@ -131,6 +137,10 @@ var (
 	ErrPayloadTooLarge  = backend.ErrPayloadTooLarge
 	ErrCorruptJob       = backend.ErrCorruptJob
 	ErrFull             = backend.ErrFull
+	// ErrNotDurable reports a write that was made but not confirmed as
+	// durable as the Durability asked (WithDurability, Durable,
+	// WithAckDurability); see NotDurableError.
+	ErrNotDurable = backend.ErrNotDurable
 )
 
 // State is where a job is in its life cycle; see the constants.
@@ -255,6 +265,10 @@ type config struct {
 	reclaimBatch int
 	retries      int
 	interceptors []EnqueueInterceptor
+	// durability applies to enqueues, ackDurability to Complete and Fail
+	// (see durable.go).
+	durability    backend.Durability
+	ackDurability backend.Durability
 }
 
 // Option configures a Queue; see New.
@@ -286,6 +300,11 @@ func New(b backend.Backend, name string, opts ...Option) (*Queue, error) {
 			continue
 		}
 		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.durability.Enabled() || cfg.ackDurability.Enabled() {
+		if err := canWaitDurable(b); err != nil {
 			return nil, err
 		}
 	}
@@ -430,6 +449,8 @@ type enqueueConfig struct {
 	expiresIn   time.Duration
 	expiresAt   time.Time
 	unique      *backend.Unique
+	// durability is the call's (Durable); nil for the queue's.
+	durability *backend.Durability
 }
 
 // Delay makes the job claimable only after d has passed.
@@ -644,12 +665,20 @@ func WithEnqueueInterceptor(ics ...EnqueueInterceptor) Option {
 // A job whose unique key (Unique, UniqueArgs) another job holds is not
 // stored: Enqueue returns the holder's id with an error matching
 // ErrDuplicate.
+//
+// On a queue or call made durable (WithDurability, Durable), Enqueue
+// returns once the job is durable, or returns its id with a
+// *NotDurableError (matching ErrNotDurable): the job is stored, but may be
+// lost to a failover; see NotDurableError.
 func (q *Queue) Enqueue(ctx context.Context, v any, opts ...EnqueueOption) (string, error) {
 	ids, err := q.enqueue(ctx, []any{v}, opts, false)
-	if err != nil {
-		return duplicateOf(err), err
+	switch {
+	case err == nil:
+		return ids[0], nil
+	case ids != nil:
+		return ids[0], err
 	}
-	return ids[0], nil
+	return duplicateOf(err), err
 }
 
 // EnqueueBatch adds many jobs in one atomic call: either all are stored or,
@@ -659,7 +688,9 @@ func (q *Queue) Enqueue(ctx context.Context, v any, opts ...EnqueueOption) (stri
 // is a *DuplicateError (matching ErrDuplicate) that lists every such job,
 // by its index in vs, with the id of the job that holds its key: to store
 // the others, leave those out and call again. Two jobs of one batch with
-// the same id or key are refused with ErrInvalidArgument.
+// the same id or key are refused with ErrInvalidArgument. A durable batch
+// that is not confirmed durable returns every id with a
+// *NotDurableError, as Enqueue does.
 func (q *Queue) EnqueueBatch(ctx context.Context, vs []any, opts ...EnqueueOption) ([]string, error) {
 	if len(vs) == 0 {
 		return nil, fmt.Errorf("%w: empty batch", ErrInvalidArgument)
@@ -680,6 +711,15 @@ func (q *Queue) enqueue(ctx context.Context, vs []any, opts []EnqueueOption, bat
 	}
 	if batch && ec.unique != nil {
 		return nil, fmt.Errorf("%w: Unique applies to one job: give each job of a batch its own (Item)", ErrInvalidArgument)
+	}
+	durability := q.cfg.durability
+	if ec.durability != nil {
+		durability = *ec.durability
+		if durability.Enabled() {
+			if err := canWaitDurable(q.b); err != nil {
+				return nil, err
+			}
+		}
 	}
 	now := time.Now()
 	jobs := make([]backend.NewJob, len(vs))
@@ -723,55 +763,60 @@ func (q *Queue) enqueue(ctx context.Context, vs []any, opts []EnqueueOption, bat
 	// interceptor that repeats next itself after a lost reply repeats the
 	// same call, which then stores nothing twice.
 	requestID := q.requestID()
-	if len(q.cfg.interceptors) == 0 {
-		if err := q.store(ctx, jobs, len(vs), requestID); err != nil {
-			return nil, err
+	// sent is the backend call that stored the jobs, also when they were
+	// not confirmed durable, for NotDurableError.Retry.
+	var sent *backend.EnqueueParams
+	store := func(ctx context.Context, jobs []NewJob) error {
+		p, err := q.store(ctx, jobs, len(vs), requestID, durability)
+		if err == nil || errors.Is(err, ErrNotDurable) {
+			sent = &p
 		}
-	} else {
-		var stored []NewJob
-		err := q.intercepted(func(ctx context.Context, jobs []NewJob) error {
-			if err := q.store(ctx, jobs, len(vs), requestID); err != nil {
-				return err
-			}
-			stored = jobs
-			return nil
-		})(ctx, jobs)
-		if err != nil {
-			return nil, err
-		}
-		if stored == nil {
-			return nil, fmt.Errorf("jobqueue: an enqueue interceptor returned no error without storing the jobs")
-		}
-		jobs = stored
+		return err
 	}
-	ids := make([]string, len(jobs))
-	for i, j := range jobs {
+	var err error
+	if len(q.cfg.interceptors) == 0 {
+		err = store(ctx, jobs)
+	} else {
+		err = q.intercepted(store)(ctx, jobs)
+	}
+	if err != nil && (sent == nil || !errors.Is(err, ErrNotDurable)) {
+		return nil, err
+	}
+	if sent == nil {
+		return nil, fmt.Errorf("jobqueue: an enqueue interceptor returned no error without storing the jobs")
+	}
+	ids := make([]string, len(sent.Jobs))
+	for i, j := range sent.Jobs {
 		ids[i] = j.ID
 	}
 	q.count.enqueued.Add(int64(len(ids)))
+	if err != nil {
+		return ids, &NotDurableError{IDs: ids, err: err, q: q, p: *sent, began: now}
+	}
 	return ids, nil
 }
 
-// store sends the jobs of one enqueue, n of them, under its request id,
-// repeating the call as the Queue does. It checks them first, after the
+// store sends the jobs of one enqueue, n of them, under its request id
+// and with durability d, repeating the call as the Queue does, and
+// returns the params it sent. It checks them first, after the
 // interceptors, so that what they changed is refused as clearly, and with
 // nothing written.
-func (q *Queue) store(ctx context.Context, jobs []NewJob, n int, requestID string) error {
+func (q *Queue) store(ctx context.Context, jobs []NewJob, n int, requestID string, d backend.Durability) (backend.EnqueueParams, error) {
+	p := backend.EnqueueParams{Queue: q.name, Jobs: jobs, RequestID: requestID, Durability: d}
 	if len(jobs) != n {
-		return fmt.Errorf("%w: an enqueue interceptor passed on %d jobs of %d", ErrInvalidArgument, len(jobs), n)
+		return p, fmt.Errorf("%w: an enqueue interceptor passed on %d jobs of %d", ErrInvalidArgument, len(jobs), n)
 	}
-	p := backend.EnqueueParams{Queue: q.name, Jobs: jobs, RequestID: requestID}
 	if err := p.Validate(); err != nil {
-		return err
+		return p, err
 	}
 	if len(q.cfg.interceptors) > 0 {
 		for _, j := range jobs {
 			if err := q.checkJSON(j.Payload, fmt.Sprintf("payload of job %q after the enqueue interceptors", j.ID)); err != nil {
-				return err
+				return p, err
 			}
 		}
 	}
-	return retryErr(ctx, q, func() error { return q.b.Enqueue(ctx, p) })
+	return p, retryErr(ctx, q, func() error { return q.b.Enqueue(ctx, p) })
 }
 
 // intercepted wraps store in the queue's enqueue interceptors, the first

@@ -845,6 +845,8 @@ func (w *Worker) ack(ctx context.Context, l *lane, batch []outcome) {
 // the observers each attempt's outcome. errs are the call's per-item
 // results, nil when the call as a whole failed with err.
 func (w *Worker) settle(l *lane, jobs []*Job, errs []error, err error, accepted func(i int) AttemptEvent) {
+	var notDurable []string
+	var notDurableErr error
 	for i, j := range jobs {
 		v, _ := l.running.LoadAndDelete(j)
 		f, _ := v.(*flight)
@@ -855,6 +857,13 @@ func (w *Worker) settle(l *lane, jobs []*Job, errs []error, err error, accepted 
 			// or the call was refused for good.
 			e = AttemptEvent{Outcome: OutcomeAbandoned, Err: err}
 		case errs[i] == nil:
+			e = accepted(i)
+		case errors.Is(errs[i], ErrNotDurable):
+			// Recorded, though not confirmed on the replicas
+			// (WithAckDurability). A repeat would only wait again, and
+			// hold up the lane's other acknowledgements meanwhile.
+			notDurable = append(notDurable, j.ID)
+			notDurableErr = errs[i]
 			e = accepted(i)
 		case errors.Is(errs[i], ErrCancelled):
 			// Refused: the job was cancelled while it ran, and is now.
@@ -874,6 +883,10 @@ func (w *Worker) settle(l *lane, jobs []*Job, errs []error, err error, accepted 
 		}
 		e.Kind = AttemptEnded
 		w.observe(f, e)
+	}
+	if len(notDurable) > 0 {
+		w.log.Warn("jobqueue: outcomes recorded but not confirmed durable; a failover may run these jobs again",
+			"queue", l.q.name, "jobs", len(notDurable), "ids", notDurable[:min(len(notDurable), 10)], "err", notDurableErr)
 	}
 	l.forget(len(jobs))
 }

@@ -49,6 +49,9 @@
 //   - WorkerTracker.Beat takes no id: a repeat beats again, which only
 //     sets the process's expiry once more, from the time of the repeat
 //     (and removes it again, for a TTL of zero).
+//   - A repeat of a call made with a Durability (DurableWriter) waits
+//     again, and succeeds only once what the first run wrote is durable.
+//     The same holds for a call that reported ErrNotDurable.
 //   - Reads (Get, List, Stats) change nothing, so their repeats are free.
 //     They never write to the store either, so an implementation may serve
 //     them from a read-only replica.
@@ -302,6 +305,9 @@ type EnqueueParams struct {
 	Jobs  []NewJob
 	// RequestID recognises a repeat of this call (see the package doc).
 	RequestID string
+	// Durability, when enabled, makes the call wait until its jobs are
+	// durable (see DurableWriter).
+	Durability Durability
 }
 
 // ClaimParams are the inputs of Backend.Claim.
@@ -372,6 +378,9 @@ type CompleteParams struct {
 	Queue     string
 	Items     []Completion
 	Retention Retention
+	// Durability, when enabled, makes the call wait until the outcomes
+	// it recorded are durable (see DurableWriter).
+	Durability Durability
 }
 
 // Failure is one item of a Fail call.
@@ -396,6 +405,9 @@ type FailParams struct {
 	Items []Failure
 	// Retention applies to the dead history.
 	Retention Retention
+	// Durability, when enabled, makes the call wait until the outcomes
+	// it recorded are durable (see DurableWriter).
+	Durability Durability
 }
 
 // ExtendParams are the inputs of Backend.Extend.

@@ -20,6 +20,9 @@ func (p EnqueueParams) Validate() error {
 	if len(p.Jobs) == 0 {
 		return fmt.Errorf("%w: no jobs to enqueue", ErrInvalidArgument)
 	}
+	if err := p.Durability.Validate(); err != nil {
+		return err
+	}
 	seen := make(map[string]struct{}, len(p.Jobs))
 	var keys map[string]int
 	for i, j := range p.Jobs {
@@ -91,6 +94,9 @@ func (p CompleteParams) Validate() error {
 	if err := validateAcksOf(p.Queue, len(p.Items), func(i int) Ack { return p.Items[i].Ack }); err != nil {
 		return err
 	}
+	if err := p.Durability.Validate(); err != nil {
+		return err
+	}
 	return p.Retention.validate("completed")
 }
 
@@ -107,6 +113,9 @@ func (p FailParams) Validate() error {
 		if f.Dead && f.Snooze {
 			return fmt.Errorf("%w: job %q: both dead and snoozed", ErrInvalidArgument, f.ID)
 		}
+	}
+	if err := p.Durability.Validate(); err != nil {
+		return err
 	}
 	return p.Retention.validate("dead")
 }

@@ -87,6 +87,10 @@ var mustCatch = []string{
 	"schedule-remove-keeps-times",
 	// Issue 17: ids a URL cannot carry.
 	"dot-id-rewritten",
+	// Durable writes.
+	"durable-enqueue-not-stored",
+	"durable-ack-whole-call",
+	"durable-masks-refusal",
 }
 
 // TestBrokenChild runs the suite on the broken backend brokenEnv names;

@@ -105,6 +105,10 @@ const (
 	// last ticks kept in the store. A backend that does not implement the
 	// interface fails the Schedules group unless it declares it missing.
 	Schedules Capability = "schedules"
+	// Durability is backend.DurableWriter: Enqueue, Complete and Fail
+	// that honour a Durability. A backend that does not implement the
+	// interface fails the Durability group unless it declares it missing.
+	Durability Capability = "durability"
 )
 
 // testCase is one named test of the suite. Serial tests measure latency,
@@ -173,6 +177,7 @@ func groups() []group {
 		{"Control", controlTests()},
 		{"KindLimits", kindLimitTests()},
 		{"Schedules", scheduleTests()},
+		{"Durability", durabilityTests()},
 		{"Queue", queueTests()},
 		{"Worker", workerTests()},
 		{"Observer", observerTests()},

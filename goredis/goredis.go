@@ -49,6 +49,20 @@
 // once a Backend of the same jobqueue version has written through the
 // master, and until then its reads fail with ErrUnavailable.
 //
+// # Durable writes
+//
+// A Durability on Enqueue, Complete or Fail (backend.DurableWriter) makes
+// the call wait, right after its function, with WAIT (WAITAOF for AOF, on
+// Redis 7.2 or later) on the connection that made the write: the Backend
+// pins one connection of the server that holds the queue (Client.Conn of
+// the client, of the master of the queue's slot for a ClusterClient, of
+// the queue's shard for a Ring) and sends the two commands on it, in two
+// round trips. The wait's reply is read under the wait's own timeout, not
+// the client's ReadTimeout. A durable call through a UniversalClient of
+// another type fails with an error wrapping errors.ErrUnsupported, and
+// writes nothing. The internal redisq package's durable.go says why the
+// connection matters.
+//
 // The caller owns the client and closes it; call Backend.Close first.
 package goredis
 
@@ -80,6 +94,7 @@ var (
 	_ backend.Subscriber    = (*Backend)(nil)
 	_ backend.ConfigChecker = (*Backend)(nil)
 	_ backend.WorkerTracker = (*Backend)(nil)
+	_ backend.DurableWriter = (*Backend)(nil)
 )
 
 // New returns a Backend that uses client. The caller keeps ownership of
@@ -172,6 +187,10 @@ func (b *Backend) Delete(ctx context.Context, p backend.DeleteParams) error {
 	return b.e.Delete(ctx, p)
 }
 
+// DurableWrites implements backend.DurableWriter: Enqueue, Complete and
+// Fail honour their params' Durability (see "Durable writes").
+func (b *Backend) DurableWrites() {}
+
 // Beat records that a process works a queue, in the queue's workers zset;
 // see backend.WorkerTracker.
 func (b *Backend) Beat(ctx context.Context, p backend.BeatParams) error {
@@ -211,6 +230,77 @@ func (c conn) Call(ctx context.Context, f *redisq.Function, keys, args []string)
 	return toTree(v)
 }
 
+// CallWait sends f and then the wait on one connection of the server that
+// holds keys[0] (Client.Conn, of the node's client for a Cluster or a
+// Ring), two round trips: a pipeline would read the wait's reply under
+// the client's ReadTimeout, which a Durability.Timeout longer than it
+// would break, while Wait and WaitAOF read it under the wait's own
+// timeout. go-redis never moves a pinned connection's commands to another
+// connection: once it is broken, the next command fails, so a wait never
+// goes out on a connection that did not make the write.
+func (c conn) CallWait(ctx context.Context, f *redisq.Function, keys, args []string, w redisq.Wait) (any, redisq.Waited, error) {
+	node, err := c.nodeFor(ctx, keys[0])
+	if err != nil {
+		return nil, redisq.Waited{}, err
+	}
+	cn := node.Conn()
+	defer cn.Close()
+	a := make([]any, len(args))
+	for i, x := range args {
+		a[i] = x
+	}
+	v, err := cn.FCall(ctx, f.Name, keys, a...).Result()
+	if err != nil {
+		return nil, redisq.Waited{}, c.fail(err)
+	}
+	tree, err := toTree(v)
+	if err != nil {
+		return nil, redisq.Waited{}, err
+	}
+	var waited redisq.Waited
+	if w.AOF {
+		var counts []int64
+		counts, err := cn.WaitAOF(ctx, 1, w.Replicas, w.Timeout).Result()
+		switch {
+		case err != nil:
+			waited.Err = err
+		case len(counts) != 2:
+			waited.Err = fmt.Errorf("jobqueue: redis: WAITAOF answered %v", counts)
+		default:
+			waited.Reply = []any{counts[0], counts[1]}
+		}
+	} else {
+		waited.Reply, waited.Err = cn.Wait(ctx, w.Replicas, w.Timeout).Result()
+	}
+	if waited.Err != nil {
+		waited.Err = mapError(waited.Err)
+	}
+	return tree, waited, nil
+}
+
+// nodeFor returns the client of the one server that holds key: the
+// client itself, unless it is a Cluster or a Ring.
+func (c conn) nodeFor(ctx context.Context, key string) (*redis.Client, error) {
+	switch cc := c.c.(type) {
+	case *redis.Client:
+		return cc, nil
+	case *redis.ClusterClient:
+		n, err := cc.MasterForKey(ctx, key)
+		if err != nil {
+			return nil, c.fail(err)
+		}
+		return n, nil
+	case *redis.Ring:
+		n, err := cc.GetShardClientForKey(key)
+		if err != nil {
+			return nil, mapError(err)
+		}
+		return n, nil
+	}
+	return nil, fmt.Errorf("jobqueue: durable writes need a *redis.Client, *redis.ClusterClient or *redis.Ring, not %T: %w",
+		c.c, errors.ErrUnsupported)
+}
+
 func (c conn) BlockPop(ctx context.Context, key string, timeout time.Duration) (bool, error) {
 	err := c.c.BLPop(ctx, timeout, key).Err()
 	if errors.Is(err, redis.Nil) {
@@ -228,13 +318,22 @@ func (c conn) BlockPop(ctx context.Context, key string, timeout time.Duration) (
 // ClusterStateReloadInterval (60 s by default) runs out, and a dead master
 // sends no MOVED: without the reload a failover would go unnoticed for a
 // minute. The reload is lazy and coalesced by the client, so calling it on
-// every failed call of an outage is cheap.
+// every failed call of an outage is cheap. A MOVED or ASK reply reloads it
+// too: the client follows them by itself, but not on the connection that
+// CallWait pins to one node.
 func (c conn) fail(err error) error {
 	var reply redis.Error
-	if cc, ok := c.c.(*redis.ClusterClient); ok && !errors.As(err, &reply) {
+	if cc, ok := c.c.(*redis.ClusterClient); ok && (!errors.As(err, &reply) || redirected(reply)) {
 		cc.ReloadState(context.Background())
 	}
 	return mapError(err)
+}
+
+// redirected reports whether a Cluster node answered that another node
+// serves the slot.
+func redirected(reply redis.Error) bool {
+	msg := reply.Error()
+	return strings.HasPrefix(msg, "MOVED ") || strings.HasPrefix(msg, "ASK ")
 }
 
 func (c conn) Subscribe(ctx context.Context, channel string) (<-chan string, error) {

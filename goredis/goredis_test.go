@@ -26,3 +26,5 @@ func TestRedisRestartUnderWorker(t *testing.T) { redisqtest.RedisRestart(t, redi
 func TestWritesStopped(t *testing.T)           { redisqtest.WritesStopped(t, redisqtest.GoRedis) }
 func TestLibraryLost(t *testing.T)             { redisqtest.LibraryLost(t, redisqtest.GoRedis) }
 func TestConnectionsKilled(t *testing.T)       { redisqtest.ConnectionsKilled(t, redisqtest.GoRedis) }
+func TestDurableWithoutReplica(t *testing.T)   { redisqtest.DurableWithoutReplica(t, redisqtest.GoRedis) }
+func TestDurableWithReplica(t *testing.T)      { redisqtest.DurableWithReplica(t, redisqtest.GoRedis) }

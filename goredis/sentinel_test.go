@@ -27,6 +27,10 @@ func TestSentinelFailoverUnderWorker(t *testing.T) {
 	redisqtest.SentinelFailover(t, newSentinelBackend)
 }
 
+func TestSentinelDurableFailover(t *testing.T) {
+	redisqtest.SentinelDurableFailover(t, newSentinelBackend)
+}
+
 // TestReadsOnReplica lives with the Sentinel tests because it, too, needs
 // a replica: reads must work through a client that knows only one.
 func TestReadsOnReplica(t *testing.T) { redisqtest.ReadsOnReplica(t, redisqtest.GoRedis) }

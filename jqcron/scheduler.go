@@ -573,6 +573,12 @@ func (s *Scheduler) enqueue(ctx context.Context, e *schedEntry, t time.Time) boo
 		jobqueue.Unique(tickKey(e.name, t), e.window),
 		jobqueue.Headers(map[string]string{ScheduleHeader: e.name, TickHeader: t.UTC().Format(time.RFC3339Nano)}))
 	id, err := e.q.Enqueue(ctx, e.payload, opts...)
+	if errors.Is(err, jobqueue.ErrNotDurable) {
+		// Stored, though not confirmed on the replicas of a durable
+		// queue (WithDurability): the tick is enqueued.
+		s.log.Warn("jobqueue: schedule's tick enqueued but not confirmed durable", "queue", e.q.Name(), "schedule", e.name, "tick", t, "job", id, "err", err)
+		err = nil
+	}
 	switch {
 	case err == nil:
 		e.enqueued.Add(1)

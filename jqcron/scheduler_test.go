@@ -371,6 +371,36 @@ func TestSchedulerWithoutKeeper(t *testing.T) {
 	assert.Len(t, tickJobs(t, q, "m"), 3, "11:59:59 and 12:00:00 on time at the start, then 12:00:01")
 }
 
+// laggingReplicas is a memory backend whose durable enqueues store their
+// jobs and report them not durable, as Redis does while a replica lags.
+type laggingReplicas struct{ *memory.Backend }
+
+func (b laggingReplicas) Enqueue(ctx context.Context, p backend.EnqueueParams) error {
+	if err := b.Backend.Enqueue(ctx, p); err != nil || !p.Durability.Enabled() {
+		return err
+	}
+	return fmt.Errorf("%w: 0 of 1 replicas", backend.ErrNotDurable)
+}
+
+// TestSchedulerTickNotDurable: a tick's job that is stored but not
+// confirmed durable counts as enqueued, not as failed.
+func TestSchedulerTickNotDurable(t *testing.T) {
+	q, err := jobqueue.New(laggingReplicas{memory.New()}, "lagging",
+		jobqueue.WithDurability(jobqueue.Durability{Replicas: 1, Timeout: time.Millisecond}))
+	require.NoError(t, err)
+	clk := newFakeClock(time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC))
+	s := newTestScheduler(t, clk)
+	require.NoError(t, s.Schedule(q, "m", "@every 1s", nil))
+	runScheduler(t, s)
+	clk.waitTimers(t, 1)
+	clk.advance(time.Second)
+	clk.waitTimers(t, 1)
+	assert.Len(t, tickJobs(t, q, "m"), 3, "11:59:59 and 12:00:00 on time at the start, then 12:00:01")
+	info := s.Schedules()[0]
+	assert.EqualValues(t, 3, info.Enqueued, "ticks enqueued, though not confirmed durable")
+	assert.Zero(t, info.Failed, "ticks failed")
+}
+
 func TestScheduleRefusesBadInput(t *testing.T) {
 	q, err := jobqueue.New(memory.New(), "bad")
 	require.NoError(t, err)

@@ -8,7 +8,8 @@
 // touched.
 //
 // Its calls are never in doubt: each has run, or not, as it reports, and it
-// never returns backend.ErrUnavailable. It still honours request ids (see
+// never returns backend.ErrUnavailable. A Durability (backend.DurableWriter)
+// is met at once: there are no replicas to wait for. It still honours request ids (see
 // "Lost replies and repeated calls" in the backend package) for callers
 // that repeat calls on their own; the root jobqueue.Queue sends it none,
 // since it implements backend.Local.
@@ -45,6 +46,7 @@ var (
 	_ backend.Subscriber    = (*Backend)(nil)
 	_ backend.Local         = (*Backend)(nil)
 	_ backend.WorkerTracker = (*Backend)(nil)
+	_ backend.DurableWriter = (*Backend)(nil)
 )
 
 // Backend is an in-memory backend.Backend. The zero value is not usable;
@@ -79,6 +81,14 @@ func New(opts ...Option) *Backend {
 
 // Local implements backend.Local: the store lives in this process.
 func (b *Backend) Local() {}
+
+// DurableWrites implements backend.DurableWriter. The store has no
+// replicas and no append-only file, nothing that a failover could leave
+// behind: a write is as durable as it will ever be once the call has made
+// it, so a call made with a Durability (checked like any param) returns
+// at once, and never reports ErrNotDurable. The queues still live only as
+// long as the process.
+func (b *Backend) DurableWrites() {}
 
 // outcome is what was recorded for a job's current claim token.
 type outcome uint8

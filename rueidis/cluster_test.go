@@ -35,6 +35,10 @@ func TestClusterConformance(t *testing.T) { redisqtest.ClusterConformance(t, new
 
 func TestClusterFailoverUnderWorker(t *testing.T) { redisqtest.ClusterFailover(t, newClusterBackend) }
 
+func TestClusterDurableFailover(t *testing.T) {
+	redisqtest.ClusterDurableFailover(t, newClusterBackend)
+}
+
 func TestClusterLibraryLost(t *testing.T) { redisqtest.ClusterLibraryLost(t, newClusterBackend) }
 
 func BenchmarkClusterDrain(b *testing.B) { redisqtest.ClusterDrain(b, newClusterBackend) }

@@ -46,6 +46,18 @@
 // failing. Since the jobqueue.Queue repeats its calls itself, set
 // ClientOption.DisableRetry, or give reads a deadline.
 //
+// # Durable writes
+//
+// A Durability on Enqueue, Complete or Fail (backend.DurableWriter) makes
+// the call wait, right after its function, with WAIT (WAITAOF for AOF, on
+// Redis 7.2 or later) on the connection that made the write: the Backend
+// sends the function and the wait together, in one round trip (DoMulti),
+// on a dedicated connection (Client.Dedicated, from the pool of
+// BlockingPoolSize; on a Cluster, to the master of the queue's slot). The
+// pipelined shared connection would not do: there a WAIT would count the
+// writes of every caller. The internal redisq package's durable.go says
+// why the connection matters.
+//
 // The caller owns the client and closes it; call Backend.Close first.
 //
 // This package's name is also that of the client library; a program that
@@ -85,6 +97,7 @@ var (
 	_ backend.Subscriber    = (*Backend)(nil)
 	_ backend.ConfigChecker = (*Backend)(nil)
 	_ backend.WorkerTracker = (*Backend)(nil)
+	_ backend.DurableWriter = (*Backend)(nil)
 )
 
 // New returns a Backend that uses client. The caller keeps ownership of
@@ -177,6 +190,10 @@ func (b *Backend) Delete(ctx context.Context, p backend.DeleteParams) error {
 	return b.e.Delete(ctx, p)
 }
 
+// DurableWrites implements backend.DurableWriter: Enqueue, Complete and
+// Fail honour their params' Durability (see "Durable writes").
+func (b *Backend) DurableWrites() {}
+
 // Beat records that a process works a queue, in the queue's workers zset;
 // see backend.WorkerTracker.
 func (b *Backend) Beat(ctx context.Context, p backend.BeatParams) error {
@@ -228,6 +245,49 @@ func (c conn) Call(ctx context.Context, f *redisq.Function, keys, args []string)
 		return nil, mapError(err)
 	}
 	return toTree(&msg)
+}
+
+// CallWait sends f and then the wait in one round trip (DoMulti) on a
+// dedicated connection (Client.Dedicated): rueidis pipelines the commands
+// of every caller over a shared connection, where a WAIT would count the
+// other callers' writes, and sends a blocking command such as WAIT alone
+// on a pooled connection of its own, where it would count none of f's.
+// On a Cluster the dedicated connection goes to the node of f's key. A
+// dedicated connection that breaks is not replaced under its user, and
+// rueidis does not send the pair again, since FCALL is no read-only
+// command: the wait never goes out on a connection that did not make the
+// write.
+func (c conn) CallWait(ctx context.Context, f *redisq.Function, keys, args []string, w redisq.Wait) (any, redisq.Waited, error) {
+	var tree any
+	var waited redisq.Waited
+	err := c.c.Dedicated(func(d rueidislib.DedicatedClient) error {
+		fcall := d.B().Fcall().Function(f.Name).Numkeys(int64(len(keys))).Key(keys...).Arg(args...).Build().Pin()
+		timeout := w.Timeout.Milliseconds()
+		var wait rueidislib.Completed
+		if w.AOF {
+			wait = d.B().Waitaof().Numlocal(1).Numreplicas(int64(w.Replicas)).Timeout(timeout).Build().Pin()
+		} else {
+			wait = d.B().Wait().Numreplicas(int64(w.Replicas)).Timeout(timeout).Build().Pin()
+		}
+		res := d.DoMulti(ctx, fcall, wait)
+		msg, err := res[0].ToMessage()
+		if err != nil {
+			return mapError(err)
+		}
+		if tree, err = toTree(&msg); err != nil {
+			return err
+		}
+		if msg, err := res[1].ToMessage(); err != nil {
+			waited.Err = mapError(err)
+		} else {
+			waited.Reply, waited.Err = toTree(&msg)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, redisq.Waited{}, err
+	}
+	return tree, waited, nil
 }
 
 func (c conn) BlockPop(ctx context.Context, key string, timeout time.Duration) (bool, error) {

@@ -26,3 +26,5 @@ func TestRedisRestartUnderWorker(t *testing.T) { redisqtest.RedisRestart(t, redi
 func TestWritesStopped(t *testing.T)           { redisqtest.WritesStopped(t, redisqtest.Rueidis) }
 func TestLibraryLost(t *testing.T)             { redisqtest.LibraryLost(t, redisqtest.Rueidis) }
 func TestConnectionsKilled(t *testing.T)       { redisqtest.ConnectionsKilled(t, redisqtest.Rueidis) }
+func TestDurableWithoutReplica(t *testing.T)   { redisqtest.DurableWithoutReplica(t, redisqtest.Rueidis) }
+func TestDurableWithReplica(t *testing.T)      { redisqtest.DurableWithReplica(t, redisqtest.Rueidis) }

@@ -20,6 +20,13 @@ type Conn interface {
 	// RoundTripError. Call sends f once: loading the library when Redis
 	// lacks it, and calling again, is the Engine's (see Engine.call).
 	Call(ctx context.Context, f *Function, keys, args []string) (any, error)
+	// CallWait runs f, which writes, as Call does, and then w's WAIT or
+	// WAITAOF on the same connection, right after f, so that the wait
+	// covers f's writes (see durable.go). It returns f's reply or error as
+	// Call does and, when f ran, the wait's outcome apart: a wait that
+	// failed does not undo f. A client that cannot keep one connection
+	// for the two returns an error before sending anything.
+	CallWait(ctx context.Context, f *Function, keys, args []string, w Wait) (any, Waited, error)
 	// BlockPop pops one element of the list key with BLPOP, waiting up to
 	// timeout (a whole number of seconds, at least one), and reports
 	// whether it popped one.
@@ -109,8 +116,8 @@ func functionMissing(err error) bool {
 // replica or a master without its replicas or quorum, a Cluster slot in
 // migration or without a master, a script running too long, a failover in
 // progress, writes stopped because snapshots to disk fail (MISCONF, until
-// the disk is fixed or stop-writes-on-bgsave-error is turned off). A call
-// refused with one did not run.
+// the disk is fixed or stop-writes-on-bgsave-error is turned off), a slot
+// that another Cluster node serves. A call refused with one did not run.
 var unavailableCodes = map[string]bool{
 	"LOADING":     true,
 	"READONLY":    true,
@@ -121,6 +128,10 @@ var unavailableCodes = map[string]bool{
 	"NOREPLICAS":  true,
 	"UNBLOCKED":   true, // a blocked client released by a failover or CLIENT UNBLOCK ERROR
 	"MISCONF":     true,
+	// Another Cluster node serves the slot. A client follows these by
+	// itself, but not on a connection pinned to one node (Conn.CallWait).
+	"MOVED": true,
+	"ASK":   true,
 }
 
 // replyError is an error reply from Redis, wrapping the backend error its

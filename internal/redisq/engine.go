@@ -16,14 +16,14 @@ import (
 const purgeBatch = 500
 
 // Engine is the Backend logic shared by both Redis adapters. It implements
-// backend.Backend, backend.Subscriber and backend.ConfigChecker on top of a
-// Conn. It repeats no call itself: a call whose reply is lost reports
-// backend.ErrUnavailable, and its repeat with the same params is answered
-// by the scripts as backend.Backend's "Lost replies and repeated calls"
-// says, from the request records (lib.lua) and the claim tokens. The one
-// call it sends again is one that Redis refused without running it, for
-// want of the function library, once it has loaded the library (see
-// call).
+// backend.Backend, backend.Subscriber, backend.ConfigChecker and
+// backend.DurableWriter on top of a Conn. It repeats no call itself: a
+// call whose reply is lost reports backend.ErrUnavailable, and its repeat
+// with the same params is answered by the scripts as backend.Backend's
+// "Lost replies and repeated calls" says, from the request records
+// (lib.lua) and the claim tokens. The one call it sends again is one that
+// Redis refused without running it, for want of the function library,
+// once it has loaded the library (see call).
 type Engine struct {
 	conn Conn
 
@@ -46,12 +46,17 @@ type Engine struct {
 
 	// emptyTrust is emptyTrust, shorter in tests.
 	emptyTrust time.Duration
+
+	// version is the servers' Redis version, read at the first call
+	// that needs it (see durable.go).
+	version serverVersion
 }
 
 var (
 	_ backend.Backend       = (*Engine)(nil)
 	_ backend.Subscriber    = (*Engine)(nil)
 	_ backend.WorkerTracker = (*Engine)(nil)
+	_ backend.DurableWriter = (*Engine)(nil)
 )
 
 // NewEngine returns an Engine that talks to Redis through conn.
@@ -60,6 +65,9 @@ func NewEngine(conn Conn) *Engine {
 	return &Engine{conn: conn, loading: make(chan struct{}, 1), ctx: ctx, cancel: cancel, waits: map[string]*waitQueue{},
 		groups: map[string]*enqueueGroup{}, emptyTrust: emptyTrust}
 }
+
+// DurableWrites implements backend.DurableWriter (see durable.go).
+func (e *Engine) DurableWrites() {}
 
 // Close stops the goroutines that block on Redis for waiting claims and
 // waits for them to return. Claims still waiting, and claims started after
@@ -232,8 +240,10 @@ type ackItem struct {
 	delay   time.Duration
 }
 
-// ack runs ack.lua in mode (complete, fail or release) on the items.
-func (e *Engine) ack(ctx context.Context, queue, mode string, ret backend.Retention, items []ackItem) ([]error, error) {
+// ack runs ack.lua in mode (complete, fail or release) on the items,
+// followed by the wait of d when it is enabled: each item whose outcome
+// was recorded then reports nil only once it is durable.
+func (e *Engine) ack(ctx context.Context, queue, mode string, ret backend.Retention, items []ackItem, d backend.Durability) ([]error, error) {
 	k := KeysFor(queue)
 	args := append(k.scriptArgs(4+6*len(items)), mode, strconv.Itoa(ret.Max), ms(ret.TTL), strconv.Itoa(len(items)))
 	ids := make([]string, len(items))
@@ -241,11 +251,26 @@ func (e *Engine) ack(ctx context.Context, queue, mode string, ret backend.Retent
 		ids[i] = it.ID
 		args = append(args, it.ID, it.Token, it.text, it.note, it.outcome, ms(it.delay))
 	}
-	v, err := e.call(ctx, scriptAck, k, "", args)
+	w, err := e.waitFor(ctx, d)
 	if err != nil {
 		return nil, err
 	}
-	return decodeItems(v, ids)
+	v, waited, err := e.callWait(ctx, scriptAck, k.scriptKeys(""), args, w)
+	if err != nil {
+		return nil, err
+	}
+	errs, err := decodeItems(v, ids)
+	if err != nil || w == nil {
+		return errs, err
+	}
+	if nd := notDurable(waited, *w); nd != nil {
+		for i, ie := range errs {
+			if ie == nil {
+				errs[i] = nd
+			}
+		}
+	}
+	return errs, nil
 }
 
 // Complete implements backend.Backend.
@@ -257,7 +282,7 @@ func (e *Engine) Complete(ctx context.Context, p backend.CompleteParams) ([]erro
 	for i, it := range p.Items {
 		items[i] = ackItem{Ack: it.Ack, text: string(it.Result), note: it.Error}
 	}
-	return e.ack(ctx, p.Queue, "complete", p.Retention, items)
+	return e.ack(ctx, p.Queue, "complete", p.Retention, items, p.Durability)
 }
 
 // Fail implements backend.Backend.
@@ -275,7 +300,7 @@ func (e *Engine) Fail(ctx context.Context, p backend.FailParams) ([]error, error
 			items[i].outcome = "snooze"
 		}
 	}
-	return e.ack(ctx, p.Queue, "fail", p.Retention, items)
+	return e.ack(ctx, p.Queue, "fail", p.Retention, items, p.Durability)
 }
 
 // Release implements backend.Backend.
@@ -287,7 +312,7 @@ func (e *Engine) Release(ctx context.Context, p backend.ReleaseParams) ([]error,
 	for i, it := range p.Items {
 		items[i] = ackItem{Ack: it}
 	}
-	return e.ack(ctx, p.Queue, "release", backend.Retention{}, items)
+	return e.ack(ctx, p.Queue, "release", backend.Retention{}, items, backend.Durability{})
 }
 
 // Extend implements backend.Backend.

@@ -3,6 +3,7 @@ package redisq
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,6 +28,10 @@ import (
 // sends nothing; one whose context ends in flight returns at once, its
 // outcome unknown as for any call cut short, and the script call is
 // cancelled once every call in it has returned.
+//
+// Calls made with a Durability gather only with calls made with the same
+// one, in a group of their own, and one wait after the script call serves
+// them all (see durable.go); the others never wait for it.
 const (
 	// enqueueInFlight is how many enqueue script calls of one queue the
 	// Engine sends at a time. One lets the most calls gather.
@@ -37,10 +42,22 @@ const (
 	gatherBytes = 4 << 20
 )
 
-// enqueueGroup is the enqueue state of one queue, guarded by Engine.gmu.
+// enqueueGroup is the enqueue state of one queue and Durability,
+// guarded by Engine.gmu.
 type enqueueGroup struct {
-	inFlight int
-	waiting  []*enqueueCall
+	queue      string
+	durability backend.Durability
+	inFlight   int
+	waiting    []*enqueueCall
+}
+
+// groupKey is the key of Engine.groups for the enqueues of queue made
+// with d: the queue's name for those made without one.
+func groupKey(queue string, d backend.Durability) string {
+	if !d.Enabled() {
+		return queue
+	}
+	return fmt.Sprintf("%s %d %t %d", queue, d.Replicas, d.AOF, d.Timeout)
 }
 
 // enqueueCall is one Enqueue call waiting in, or sent by, an enqueueGroup.
@@ -90,17 +107,18 @@ func (e *Engine) Enqueue(ctx context.Context, p backend.EnqueueParams) error {
 	if p.RequestID != "" {
 		c.request = KeysFor(p.Queue).Request(p.RequestID)
 	}
+	key := groupKey(p.Queue, p.Durability)
 	e.gmu.Lock()
-	g := e.groups[p.Queue]
+	g := e.groups[key]
 	if g == nil {
-		g = &enqueueGroup{}
-		e.groups[p.Queue] = g
+		g = &enqueueGroup{queue: p.Queue, durability: p.Durability}
+		e.groups[key] = g
 	}
 	if g.inFlight < enqueueInFlight {
 		g.inFlight++
 		e.gmu.Unlock()
-		e.sendEnqueues(ctx, p.Queue, []*enqueueCall{c})
-		e.enqueueSent(p.Queue, g)
+		e.sendEnqueues(ctx, g, []*enqueueCall{c})
+		e.enqueueSent(g)
 		return c.err
 	}
 	c.done = make(chan struct{})
@@ -132,12 +150,12 @@ func (e *Engine) Enqueue(ctx context.Context, p backend.EnqueueParams) error {
 // enqueueSent ends a script call of g's and sends the calls that waited
 // meanwhile, as far as the gathering bounds take them, in a new goroutine;
 // it forgets g once nothing is in flight or waiting.
-func (e *Engine) enqueueSent(queue string, g *enqueueGroup) {
+func (e *Engine) enqueueSent(g *enqueueGroup) {
 	e.gmu.Lock()
 	g.inFlight--
 	if len(g.waiting) == 0 {
 		if g.inFlight == 0 {
-			delete(e.groups, queue)
+			delete(e.groups, groupKey(g.queue, g.durability))
 		}
 		e.gmu.Unlock()
 		return
@@ -164,11 +182,11 @@ func (e *Engine) enqueueSent(queue string, g *enqueueGroup) {
 	e.gmu.Unlock()
 	go func() {
 		defer cancel()
-		e.sendEnqueues(ctx, queue, calls)
+		e.sendEnqueues(ctx, g, calls)
 		for _, c := range calls {
 			close(c.done)
 		}
-		e.enqueueSent(queue, g)
+		e.enqueueSent(g)
 	}()
 }
 
@@ -218,8 +236,10 @@ func encodeHeaders(h map[string]string) (string, error) {
 	return string(b), err
 }
 
-// sendEnqueues runs calls in one enqueue.lua call and sets each call's err.
-func (e *Engine) sendEnqueues(ctx context.Context, queue string, calls []*enqueueCall) {
+// sendEnqueues runs calls, all of g, in one enqueue.lua call, followed by
+// the wait of g's Durability, and sets each call's err.
+func (e *Engine) sendEnqueues(ctx context.Context, g *enqueueGroup, calls []*enqueueCall) {
+	queue := g.queue
 	k := KeysFor(queue)
 	keys := k.scriptKeys("")
 	n := 1
@@ -235,15 +255,30 @@ func (e *Engine) sendEnqueues(ctx context.Context, queue string, calls []*enqueu
 		}
 		args = append(append(args, r), c.jobs...)
 	}
-	v, err := e.callKeys(ctx, scriptEnqueue, keys, args)
+	w, err := e.waitFor(ctx, g.durability)
+	if err != nil {
+		for _, c := range calls {
+			c.err = err
+		}
+		return
+	}
+	v, waited, err := e.callWait(ctx, scriptEnqueue, keys, args, w)
 	var errs []error
 	if err == nil {
 		errs, err = decodeEnqueue(v, queue, calls)
 	}
+	var nd error
+	if err == nil && w != nil {
+		nd = notDurable(waited, *w)
+	}
 	for i, c := range calls {
-		if err != nil {
+		switch {
+		case err != nil:
 			c.err = err
-		} else {
+		case errs[i] == nil:
+			// Stored: nil once durable.
+			c.err = nd
+		default:
 			c.err = errs[i]
 		}
 	}

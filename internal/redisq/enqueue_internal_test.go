@@ -50,6 +50,28 @@ func (c *gateConn) Call(ctx context.Context, f *Function, keys, args []string) (
 	return v, err
 }
 
+// CallWait sends f and WAIT on one pinned connection, as the goredis
+// adapter does; it counts as a script call.
+func (c *gateConn) CallWait(ctx context.Context, f *Function, keys, args []string, w Wait) (any, Waited, error) {
+	c.calls.Add(1)
+	if w.AOF {
+		return nil, Waited{}, errors.ErrUnsupported
+	}
+	cn := c.rdb.Conn()
+	defer cn.Close()
+	a := make([]any, len(args))
+	for i, x := range args {
+		a[i] = x
+	}
+	v, err := c.reply(cn.FCall(ctx, f.Name, keys, a...).Result())
+	if err != nil {
+		return nil, Waited{}, err
+	}
+	var waited Waited
+	waited.Reply, waited.Err = c.reply(cn.Wait(ctx, w.Replicas, w.Timeout).Result())
+	return v, waited, nil
+}
+
 // reply maps a go-redis reply as an adapter does, for the replies these
 // tests get: flat arrays of integers and strings.
 func (c *gateConn) reply(v any, err error) (any, error) {

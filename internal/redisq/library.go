@@ -24,20 +24,34 @@ func (e *Engine) call(ctx context.Context, f *Function, k Keys, requestID string
 
 // callKeys is call with the KEYS array given whole.
 func (e *Engine) callKeys(ctx context.Context, f *Function, keys, args []string) (any, error) {
+	v, _, err := e.callWait(ctx, f, keys, args, nil)
+	return v, err
+}
+
+// callWait is callKeys, followed by the wait w on the same connection
+// when w is not nil (Conn.CallWait): the wait's outcome comes back apart.
+func (e *Engine) callWait(ctx context.Context, f *Function, keys, args []string, w *Wait) (any, Waited, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, Waited{}, err
+	}
+	send := func() (any, Waited, error) {
+		if w == nil {
+			v, err := e.conn.Call(ctx, f, keys, args)
+			return v, Waited{}, err
+		}
+		return e.conn.CallWait(ctx, f, keys, args, *w)
 	}
 	seen := e.loads.Load()
-	v, err := e.conn.Call(ctx, f, keys, args)
+	v, waited, err := send()
 	if !functionMissing(err) {
-		return v, err
+		return v, waited, err
 	}
 	loadErr := e.loadLibrary(ctx, seen)
-	v, err = e.conn.Call(ctx, f, keys, args)
+	v, waited, err = send()
 	if functionMissing(err) && loadErr != nil {
-		return nil, loadErr
+		return nil, Waited{}, loadErr
 	}
-	return v, err
+	return v, waited, err
 }
 
 // loadLibrary loads the library on every node of the Conn, unless a load

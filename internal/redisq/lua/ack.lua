@@ -15,7 +15,10 @@
 -- head.
 -- The job's 'acked' field records which outcome its current token got, so
 -- repeating the same outcome with the same token is an 'OK' that changes
--- nothing, and any other outcome with it is 'LOSTCLAIM'. An empty 'acked'
+-- nothing, and any other outcome with it is 'LOSTCLAIM'. The repeat
+-- writes the field again, as it is: a durable acknowledgement's WAIT after
+-- the repeat then covers the first run's writes (see the redisq package's
+-- durable.go). An empty 'acked'
 -- is unset: claim.lua overwrites it rather than spend an HDEL.
 -- A job whose cancel was requested while it was claimed (its
 -- cancel_requested field, lib.lua) takes no outcome: it ends cancelled
@@ -56,6 +59,7 @@ for i = 0, n - 1 do
     codes[#codes + 1] = 'CANCELLED'
   elseif acked and acked ~= '' then
     if acked == mode then
+      redis.call('HSET', k, 'acked', acked)
       codes[#codes + 1] = 'OK'
     else
       codes[#codes + 1] = 'LOSTCLAIM'

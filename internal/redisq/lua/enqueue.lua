@@ -17,8 +17,11 @@
 --   key another job holds, with that job's id; then nothing of that call
 --   was written.
 -- A repeat of a call that stored its jobs (its request record exists)
--- succeeds without writing, even when those jobs have finished and gone
--- since, so a lost reply never makes a duplicate job. The record is
+-- succeeds without storing anything, even when those jobs have finished
+-- and gone since, so a lost reply never makes a duplicate job. It renews
+-- the record's expiry, its one write: a durable enqueue's WAIT after the
+-- repeat then covers the first run's writes (see the redisq package's
+-- durable.go), as it would not after a call that wrote nothing. The record is
 -- written first, by the one command that also looks for it (first_run),
 -- and taken back when the call is refused.
 -- A unique key is taken (SET NX GET PX: the holder's id if held) after
@@ -128,6 +131,8 @@ for c = 1, m do
         ids[#ids + 1] = id
       end
     end
+  else
+    redis.call('PEXPIRE', key, REQUEST_WINDOW_MS)
   end
 end
 if #ids == 0 then
