@@ -306,15 +306,23 @@ func testRateWindow(t *testing.T, f *fixture) {
 		got = append(got, ids(c)...)
 	}
 	require.Equal(t, f.allIDs(), got, "every job, in order")
-	at := make([]time.Time, n)
-	for i, id := range got {
+	f.requireRateSpaced(got, rate, per)
+}
+
+// requireRateSpaced requires the claim times of the jobs ids, on the
+// backend's clock, never to put more than rate starts into one window of
+// per.
+func (f *fixture) requireRateSpaced(ids []string, rate int, per time.Duration) {
+	f.t.Helper()
+	at := make([]time.Time, len(ids))
+	for i, id := range ids {
 		at[i] = f.get(id).ClaimedAt
 	}
 	slices.SortFunc(at, time.Time.Compare)
-	for i := rate; i < n; i++ {
+	for i := rate; i < len(at); i++ {
 		// A start leaves the window at its time plus per; the next may
 		// not start before.
-		require.GreaterOrEqual(t, at[i].Sub(at[i-rate]), per-time.Millisecond,
+		require.GreaterOrEqual(f.t, at[i].Sub(at[i-rate]), per-time.Millisecond,
 			"starts %d and %d are less than the rate's period apart: %d starts within %v", i-rate, i, rate+1, per)
 	}
 }

@@ -181,15 +181,7 @@ func testKindRateWindow(t *testing.T, f *fixture) {
 		got = append(got, ids(c)...)
 	}
 	require.Equal(t, v, got, "every job of the kind, in order")
-	at := make([]time.Time, n)
-	for i, id := range got {
-		at[i] = f.get(id).ClaimedAt
-	}
-	slices.SortFunc(at, time.Time.Compare)
-	for i := rate; i < n; i++ {
-		require.GreaterOrEqual(t, at[i].Sub(at[i-rate]), per-time.Millisecond,
-			"starts %d and %d are less than the rate's period apart: %d starts within %v", i-rate, i, rate+1, per)
-	}
+	f.requireRateSpaced(got, rate, per)
 }
 
 // testKindHeldPending checks that jobs passed by for their kind are
