@@ -69,10 +69,18 @@ func TestRedisKillAOF(t *testing.T) {
 				if p.errs > 0 && !errors.Is(p.sample, jobqueue.ErrUnavailable) {
 					t.Errorf("the producer's error while Redis was down, %v, does not wrap ErrUnavailable", p.sample)
 				}
-				// The workers' claims are repeated the same way, so they
-				// see the outage when the producer's enqueues did.
-				if p.errs > 0 && f.logged(outageLog) == 0 {
-					t.Error("the producer saw the outage, but no worker process logged it")
+				// The workers' claims are repeated the same way, but each
+				// call's repeats run from its own start: a 2 s outage is
+				// about as long as one call's repeats, so one enqueue that
+				// began just before the kill may run out of them while
+				// the claims, begun a little later, wait the outage out
+				// (seen under CI load: 1 enqueue error, no worker log).
+				// Two errors mean the outage outlasted the repeats of
+				// calls made one after the other, which the claims cannot
+				// wait out. (Scenario 6's outage is longer: there every
+				// worker must log it.)
+				if p.errs > 1 && f.logged(outageLog) == 0 {
+					t.Errorf("the producer saw the outage in %d calls, but no worker process logged it", p.errs)
 				}
 				extra := fmt.Sprintf("%d enqueue errors while down, longest enqueue %.1f s", p.errs, p.slowest.Seconds())
 				if o.lost > 0 {
