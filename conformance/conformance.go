@@ -25,6 +25,7 @@ package conformance
 
 import (
 	"testing"
+	"time"
 
 	"github.com/jobqueue-go/jobqueue/backend"
 )
@@ -133,6 +134,12 @@ func Run(t *testing.T, h Harness) {
 		t.Fatal("conformance: Harness.NewBackend is nil")
 	}
 	s := &suite{h: h}
+	// Load time.Local before the parallel tests start. Two tests that fail
+	// at once may both print a time.Time: testify reads its Location's
+	// fields by reflection, outside the sync.Once by which the other
+	// test's Format loads Local, and -race reports that (seen when the
+	// suite runs a broken backend, whose tests fail on purpose).
+	_ = time.Local.String()
 	for _, g := range groups() {
 		t.Run(g.name, func(t *testing.T) {
 			for _, c := range g.cases {
