@@ -234,25 +234,13 @@ func testConcurrencyWorkers(t *testing.T, f *fixture) {
 	var done sync.WaitGroup
 	done.Add(jobs)
 	h := func(ctx context.Context, j *jobqueue.Job) (any, error) {
-		n := running.Add(1)
-		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
-		}
+		raiseMax(&most, running.Add(1))
 		time.Sleep(5 * time.Millisecond)
 		running.Add(-1)
 		done.Done()
 		return nil, nil
 	}
-	ctx, cancel := context.WithCancel(f.ctx)
-	var wg sync.WaitGroup
-	for range 2 {
-		w, err := f.queue().NewWorker(h, jobqueue.WorkerOptions{Concurrency: 5, ClaimWait: time.Minute, ReclaimInterval: jobqueue.NoReclaim})
-		require.NoError(t, err)
-		wg.Go(func() { _ = w.Run(ctx) })
-	}
-	defer func() {
-		cancel()
-		wg.Wait()
-	}()
+	defer f.runWorkers(h, 5)()
 	f.enqueueN(jobs)
 	finished := make(chan struct{})
 	go func() {
@@ -473,4 +461,27 @@ func testControlLostReplies(t *testing.T, f *fixture) {
 		require.Equal(t, step.limits, st.Limits, "after %s and its repeat", step.method)
 	}
 	require.Equal(t, want[:2], ids(f.claimWait(10, longLease, 0)), "the limits set by a repeated call")
+}
+
+// runWorkers runs two Workers of concurrency handlers each, on two Queue
+// values of the fixture's queue, until the returned stop is called.
+func (f *fixture) runWorkers(h jobqueue.Handler, concurrency int) (stop func()) {
+	f.t.Helper()
+	ctx, cancel := context.WithCancel(f.ctx)
+	var wg sync.WaitGroup
+	for range 2 {
+		w, err := f.queue().NewWorker(h, jobqueue.WorkerOptions{Concurrency: concurrency, ClaimWait: time.Minute, ReclaimInterval: jobqueue.NoReclaim})
+		require.NoError(f.t, err)
+		wg.Go(func() { _ = w.Run(ctx) })
+	}
+	return func() {
+		cancel()
+		wg.Wait()
+	}
+}
+
+// raiseMax raises most to n when n is larger.
+func raiseMax(most *atomic.Int64, n int64) {
+	for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -320,9 +319,7 @@ func testKindWorkers(t *testing.T, f *fixture) {
 			fast.Add(1)
 			return nil, nil
 		}
-		r := running.Add(1)
-		for m := most.Load(); r > m && !most.CompareAndSwap(m, r); m = most.Load() {
-		}
+		raiseMax(&most, running.Add(1))
 		defer running.Add(-1)
 		select {
 		case <-release:
@@ -331,17 +328,7 @@ func testKindWorkers(t *testing.T, f *fixture) {
 		}
 		return nil, nil
 	}
-	ctx, cancel := context.WithCancel(f.ctx)
-	var wg sync.WaitGroup
-	for range 2 {
-		w, err := f.queue().NewWorker(h, jobqueue.WorkerOptions{Concurrency: 4, ClaimWait: time.Minute, ReclaimInterval: jobqueue.NoReclaim})
-		require.NoError(t, err)
-		wg.Go(func() { _ = w.Run(ctx) })
-	}
-	defer func() {
-		cancel()
-		wg.Wait()
-	}()
+	defer f.runWorkers(h, 4)()
 	f.enqueueN(n, ofKind("slow"))
 	f.enqueueN(n, ofKind("fast"))
 	require.Eventually(t, func() bool { return fast.Load() == n && running.Load() == limit }, 30*time.Second, tick,
