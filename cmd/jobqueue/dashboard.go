@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/jobqueue-go/jobqueue"
 	"github.com/jobqueue-go/jobqueue/backend"
@@ -119,24 +118,7 @@ func runDashboard(ctx context.Context, e *cmdEnv, args []string) int {
 	fmt.Fprintf(e.stderr, "jobqueue: queues %s, %s\n", strings.Join(names, ", "), mode)
 	fmt.Fprintf(e.stderr, "jobqueue: dashboard at %s\n", dashboardURL(tcp, ln.Addr()))
 
-	hs := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
-	select {
-	case err = <-served:
-	case <-ctx.Done():
-		fmt.Fprintln(e.stderr, "jobqueue: shutting down")
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		err = hs.Shutdown(sctx)
-		cancel()
-	}
+	err = e.serveHTTP(ctx, ln, h, log)
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		e.errorf("%v", err)
 		return exitError

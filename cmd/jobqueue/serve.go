@@ -82,24 +82,7 @@ func runServe(ctx context.Context, e *cmdEnv, args []string) int {
 		srv.pool.setSize(*workers)
 	}
 
-	hs := &http.Server{
-		Handler:           srv.handler(),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
-	select {
-	case err = <-served:
-	case <-ctx.Done():
-		fmt.Fprintln(e.stderr, "jobqueue: shutting down")
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		err = hs.Shutdown(sctx)
-		cancel()
-	}
+	err = e.serveHTTP(ctx, ln, srv.handler(), log)
 	// Stopping the pool hands its in-flight jobs back to pending.
 	srv.close()
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -138,4 +121,29 @@ func dashboardURL(tcp *net.TCPAddr, addr net.Addr) string {
 		host = "localhost"
 	}
 	return "http://" + net.JoinHostPort(host, fmt.Sprint(tcp.Port)) + "/"
+}
+
+// serveHTTP serves h on ln until the server fails or ctx ends, then shuts
+// it down, giving requests in flight 5 s; it returns the server's error
+// (http.ErrServerClosed after a shutdown). Its errors go to log at WARN.
+func (e *cmdEnv) serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
+	hs := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+		fmt.Fprintln(e.stderr, "jobqueue: shutting down")
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		return hs.Shutdown(sctx)
+	}
 }
