@@ -24,6 +24,7 @@ import (
 	"github.com/jobqueue-go/jobqueue"
 	"github.com/jobqueue-go/jobqueue/backend"
 	"github.com/jobqueue-go/jobqueue/goredis"
+	"github.com/jobqueue-go/jobqueue/internal/redisq"
 	"github.com/jobqueue-go/jobqueue/rueidis"
 )
 
@@ -306,9 +307,11 @@ func (f *fleet) waitDrained(want int, within time.Duration) time.Duration {
 
 // aftermath is how soon the queue must drain once a fault ends: a lease
 // held by a worker that vanished runs out, the reclaimer notices, and the
-// job runs elsewhere.
+// job runs elsewhere; and a wake-up lost with a killed connection or
+// process (a marker popped and never handed on) delays a job by up to
+// redisq.EmptyTrust, the time a process trusts a queue it found empty.
 func (f *fleet) aftermath() time.Duration {
-	return f.cfg.Lease + f.cfg.Reclaim + 5*time.Second
+	return f.cfg.Lease + f.cfg.Reclaim + redisq.EmptyTrust + 5*time.Second
 }
 
 // records is what the worker processes wrote down.

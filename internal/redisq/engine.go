@@ -44,7 +44,7 @@ type Engine struct {
 	gmu    sync.Mutex
 	groups map[string]*enqueueGroup // see enqueue.go
 
-	// emptyTrust is emptyTrust, shorter in tests.
+	// emptyTrust is EmptyTrust, shorter in tests.
 	emptyTrust time.Duration
 
 	// version is the servers' Redis version, read at the first call
@@ -63,7 +63,7 @@ var (
 func NewEngine(conn Conn) *Engine {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Engine{conn: conn, loading: make(chan struct{}, 1), ctx: ctx, cancel: cancel, waits: map[string]*waitQueue{},
-		groups: map[string]*enqueueGroup{}, emptyTrust: emptyTrust}
+		groups: map[string]*enqueueGroup{}, emptyTrust: EmptyTrust}
 }
 
 // DurableWrites implements backend.DurableWriter (see durable.go).

@@ -49,7 +49,7 @@ type waitQueue struct {
 	failed map[string]time.Time
 }
 
-// emptyTrust is the default of Engine.emptyTrust: how long a queue found
+// EmptyTrust is the default of Engine.emptyTrust: how long a queue found
 // empty is trusted to stay so without a wake-up. Every new job of an empty
 // pending list arms the marker, which this Engine's blocker or another
 // process's pops; the bound is for a marker that is lost (with a process
@@ -57,7 +57,7 @@ type waitQueue struct {
 // after which only a claim that runs claim.lua finds the job. With a
 // Worker's default ClaimWait of 5 s, an idle Worker runs claim.lua once
 // per 10 s.
-const emptyTrust = 10 * time.Second
+const EmptyTrust = 10 * time.Second
 
 // wakeCount returns the count of wake-ups seen so far, for sawDrained.
 func (q *waitQueue) wakeCount() uint64 {
@@ -297,21 +297,53 @@ func (q *waitQueue) block() {
 	}
 }
 
+// rearmFor bounds rearm's attempts, and rearmPause spaces them.
+const (
+	rearmFor   = 2 * time.Second
+	rearmPause = 50 * time.Millisecond
+)
+
 // rearm arms the marker again. It runs outside the Engine's context,
-// which may be cancelled already, with a short bound of its own.
+// which may be cancelled already, with a bound of its own. A marker it
+// fails to arm is a wake-up lost for other processes, which then trust
+// their last look at the queue for up to EmptyTrust: so it tries again
+// while the bound lasts (a connection killed under it is the common
+// case, and the next one answers), and when it gives up it counts a
+// wake-up, so that this process at least trusts no earlier look.
 func (q *waitQueue) rearm() {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), rearmFor)
 	defer cancel()
-	_, _ = q.e.call(ctx, scriptPoke, q.keys, "", q.keys.scriptArgs(0))
+	for {
+		if q.poke(ctx) == nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			q.mu.Lock()
+			q.wakes++
+			q.mu.Unlock()
+			return
+		case <-time.After(rearmPause):
+		}
+	}
+}
+
+// poke arms the marker once.
+func (q *waitQueue) poke(ctx context.Context) error {
+	_, err := q.e.call(ctx, scriptPoke, q.keys, "", q.keys.scriptArgs(0))
+	return err
 }
 
 // interrupt wakes this queue's blocker if it is blocked, so Close need not
-// wait for its BLPOP to time out; the blocker re-arms the marker.
+// wait for its BLPOP to time out; the blocker re-arms the marker. It tries
+// once, for a second at most: Close does not wait out an outage.
 func (q *waitQueue) interrupt() {
 	q.mu.Lock()
 	active := q.active
 	q.mu.Unlock()
 	if active {
-		q.rearm()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = q.poke(ctx)
 	}
 }
