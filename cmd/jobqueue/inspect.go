@@ -489,6 +489,9 @@ func runEnqueue(ctx context.Context, e *cmdEnv, args []string) int {
 	id := in.fs.String("id", "", "the job's `id`, for a single job; enqueuing an id the queue holds fails")
 	var uf uniqueFlags
 	uf.register(in.fs)
+	replicas := in.fs.Int("replicas", 0, "return only once this many replicas have the jobs (WAIT), or exit 1 saying they may be lost to a failover")
+	aof := in.fs.Bool("aof", false, "return only once the jobs are in the append-only file on disk (WAITAOF: Redis 7.2 or later, appendonly yes)")
+	durableTimeout := in.fs.Duration("durable-timeout", time.Second, "how long -replicas and -aof wait")
 	pos, code, ok := in.parse(args, 0, -1)
 	if !ok {
 		return code
@@ -499,6 +502,13 @@ func runEnqueue(ctx context.Context, e *cmdEnv, args []string) int {
 	unique, err := uf.option()
 	if err != nil {
 		return e.fail(usageError{err})
+	}
+	durability := jobqueue.Durability{Replicas: *replicas, AOF: *aof, Timeout: *durableTimeout}
+	if durability.Replicas == 0 && !durability.AOF {
+		durability = jobqueue.Durability{}
+	}
+	if err := durability.Validate(); err != nil {
+		return e.fail(usagef("-replicas/-aof/-durable-timeout: %s", strings.TrimPrefix(err.Error(), "jobqueue: invalid argument: ")))
 	}
 	set := map[string]bool{}
 	in.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -556,6 +566,9 @@ func runEnqueue(ctx context.Context, e *cmdEnv, args []string) int {
 		}
 		opts = append(opts, unique)
 	}
+	if durability.Enabled() {
+		opts = append(opts, jobqueue.Durable(durability))
+	}
 	q, closeQ, code := in.queue(ctx)
 	if q == nil {
 		return code
@@ -585,15 +598,27 @@ func runEnqueue(ctx context.Context, e *cmdEnv, args []string) int {
 		e.errorf("duplicate: job %s holds unique key %q in queue %q; nothing enqueued", ids[0], uf.key, q.Name())
 		return exitError
 	}
-	if err != nil {
+	// Jobs stored but not confirmed durable are printed like stored ones
+	// (they are in the queue), and the exit code is an error's.
+	notDurable := errors.Is(err, jobqueue.ErrNotDurable) && len(ids) > 0
+	if err != nil && !notDurable {
 		return e.fail(err)
 	}
 	if in.json {
-		e.printJSON(map[string]any{"queue": q.Name(), "enqueued": ids, "duplicate": false})
-		return exitOK
+		out := map[string]any{"queue": q.Name(), "enqueued": ids, "duplicate": false}
+		if durability.Enabled() {
+			out["durable"] = !notDurable
+		}
+		e.printJSON(out)
+	} else {
+		for _, id := range ids {
+			fmt.Fprintln(e.stdout, id)
+		}
 	}
-	for _, id := range ids {
-		fmt.Fprintln(e.stdout, id)
+	if notDurable {
+		e.errorf("not durable: %d job(s) stored in queue %q, but %s; a failover before the replicas have them may lose them",
+			len(ids), q.Name(), strings.TrimPrefix(err.Error(), jobqueue.ErrNotDurable.Error()+": "))
+		return exitError
 	}
 	return exitOK
 }
