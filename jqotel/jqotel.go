@@ -174,6 +174,10 @@ const (
 	// NotInjectedKey counts, on a producer span, the jobs whose headers
 	// did not take the trace context.
 	NotInjectedKey = attribute.Key("jobqueue.trace_context.not_injected")
+	// StoredKey is true on a producer span whose enqueue stored its jobs
+	// but did not confirm them durable (ErrNotDurable): the span's status
+	// is an error, yet the jobs are in the queue.
+	StoredKey = attribute.Key("jobqueue.stored")
 )
 
 // system is messaging.system; the conventions list no value for us.

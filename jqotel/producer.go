@@ -2,6 +2,7 @@ package jqotel
 
 import (
 	"context"
+	"errors"
 	"maps"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -54,6 +55,9 @@ func EnqueueInterceptor(opts ...Option) jobqueue.EnqueueInterceptor {
 		if err := next(ctx, jobs); err != nil {
 			span.RecordError(err)
 			span.SetStatus(codes.Error, err.Error())
+			if errors.Is(err, jobqueue.ErrNotDurable) {
+				span.SetAttributes(StoredKey.Bool(true))
+			}
 			return err
 		}
 		return nil

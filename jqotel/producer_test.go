@@ -6,6 +6,7 @@ import (
 	"maps"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -129,4 +130,28 @@ func TestEnqueueFailed(t *testing.T) {
 	assert.Equal(t, codes.Unset, spans[0].Status().Code)
 	assert.Equal(t, codes.Error, spans[1].Status().Code)
 	assert.Contains(t, events(spans[1]), "exception")
+}
+
+// TestEnqueueNotDurable: an enqueue that stored its job but could not
+// confirm it on a replica (there is none) ends its span with an error
+// that says the job is stored.
+func TestEnqueueNotDurable(t *testing.T) {
+	for _, sb := range backends[1:] {
+		t.Run(sb.Name, func(t *testing.T) {
+			tm := newTelemetry(t)
+			q := newQueue(t, sb.Open(t), jobqueue.WithEnqueueInterceptor(jqotel.EnqueueInterceptor(tm.opts...)))
+			id, err := q.Enqueue(context.Background(), email{}, jobqueue.Durable(jobqueue.Durability{Replicas: 1, Timeout: 10 * time.Millisecond}))
+			require.ErrorIs(t, err, jobqueue.ErrNotDurable)
+			require.NotEmpty(t, id)
+			_, err = q.Enqueue(context.Background(), email{})
+			require.NoError(t, err)
+
+			spans := tm.ended("publish " + q.Name())
+			require.Len(t, spans, 2)
+			assert.Equal(t, codes.Error, spans[0].Status().Code)
+			assert.Equal(t, attribute.BoolValue(true), attr(spans[0], jqotel.StoredKey))
+			assert.Equal(t, codes.Unset, spans[1].Status().Code)
+			assert.Equal(t, attribute.Value{}, attr(spans[1], jqotel.StoredKey))
+		})
+	}
 }
