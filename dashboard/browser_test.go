@@ -2,10 +2,13 @@ package dashboard_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +18,7 @@ import (
 	"github.com/jobqueue-go/jobqueue/conformance/redistest"
 	"github.com/jobqueue-go/jobqueue/dashboard"
 	bt "github.com/jobqueue-go/jobqueue/internal/browsertest"
+	"github.com/jobqueue-go/jobqueue/memory"
 )
 
 // text is a JavaScript expression: the text of the element sel matches.
@@ -26,6 +30,15 @@ func text(sel string) string {
 // sliding in.
 func jsClick(sel string) chromedp.Action[chromedp.Void] {
 	return chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.querySelector(%q).click()`, sel))
+}
+
+// overlapping is a JavaScript expression: whether two labels shown on
+// the chart axis sel cover each other.
+func overlapping(sel string) string {
+	return fmt.Sprintf(`(() => {
+		const shown = [...document.querySelectorAll("%s span")].filter(e => !e.hidden).map(e => e.getBoundingClientRect());
+		return shown.some((a, i) => shown.some((b, j) => i !== j && a.left < b.right && b.left < a.right));
+	})()`, sel)
 }
 
 func row(id string) string {
@@ -101,11 +114,20 @@ func TestBrowserDashboard(t *testing.T) {
 		chromedp.Click(chromedp.CSS(qrow(emails.Name())+" td.num")),
 		chromedp.WaitVisible(chromedp.CSS("#queue-view")),
 		bt.Until(text("#d-pending")+` === "6" && `+text("#d-dead")+` === "30" && `+text("#d-completed")+` === "4"`),
-		bt.Until(`document.querySelector("#history-chart").dataset.completed === "4" && document.querySelector("#history-chart").dataset.minutes === "60"`),
+		bt.Until(`document.querySelector("#history-chart").dataset.completed === "4" && document.querySelector("#history-chart").dataset.failed === "30" && document.querySelector("#history-chart").dataset.minutes === "60"`),
+		bt.Until(bt.Count("#hour-axis .tick:not([hidden])")+` >= 2 && !`+overlapping("#hour-axis")),
 		bt.Until(bt.Count("#jobs-body tr.job")+` === 6`),
 		bt.Until(`location.hash === "#q=`+emails.Name()+`"`),
 		bt.Until(`document.querySelector("#schedules").dataset.count === "1" && `+text(`#schedules-body tr[data-name="digest"]`)+`.includes("0 8 * * *")`),
 		bt.Until(text(`#schedules-body tr[data-name="digest"] td:nth-child(4)`)+`.startsWith("in ")`),
+	)
+
+	bt.Step(t, ctx, "switch to the day's chart: the same jobs, in 144 steps of 10 minutes; and back",
+		chromedp.Click(chromedp.CSS(`#history-range [data-range="day"]`)),
+		bt.Until(`!document.querySelector("#day-view").hidden && document.querySelector("#hour-view").hidden && `+text("#history-title")+` === "Last day"`),
+		bt.Until(`document.querySelector("#day-chart").dataset.points === "144" && document.querySelector("#day-chart").dataset.completed === "4" && document.querySelector("#day-chart").dataset.failed === "30"`),
+		chromedp.Click(chromedp.CSS(`#history-range [data-range="hour"]`)),
+		bt.Until(`!document.querySelector("#hour-view").hidden && document.querySelector("#day-view").hidden && `+text("#history-title")+` === "Last hour"`),
 	)
 
 	bt.Step(t, ctx, "page through the dead list: 25, then 5",
@@ -292,5 +314,102 @@ func TestBrowserAuthRefused(t *testing.T) {
 	body, err := chromedp.Run(ctx, chromedp.Evaluate[string](`fetch("api/overview").then(r => r.status + " " + r.statusText).catch(e => String(e))`, chromedp.EvalAwaitPromise))
 	if err != nil || !strings.HasPrefix(body, "403") {
 		t.Fatalf("the API from the refused page: %q, %v", body, err)
+	}
+}
+
+// TestBrowserDayChart shows a made-up day of a queue (madeUpHistory) in
+// the day's chart: every bar the count of its 10 minutes, clock ticks
+// every 3 hours, and one read of the day however many polls go by.
+func TestBrowserDayChart(t *testing.T) {
+	ctx := bt.New(t)
+	now := time.Now()
+	q := newQueue(t, &madeUpHistory{Backend: memory.New(), now: now}, queueName("reports"))
+	// Jobs for the counts above the chart; the chart's are made up.
+	makeDead(t, q, 3, "report")
+	for i := range 9 {
+		if _, err := q.Enqueue(context.Background(), map[string]any{"report": i}, jobqueue.Kind("report")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var dayReads atomic.Int64
+	h := dashboard.New([]*jobqueue.Queue{q})
+	s := mount(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/history" && r.FormValue("step") == "10" {
+			dayReads.Add(1)
+		}
+		h.ServeHTTP(w, r)
+	}))
+	completed, failed := daySteps(now)
+	var total, totalFailed int64
+	for _, n := range completed {
+		total += n
+	}
+	for _, n := range failed {
+		totalFailed += n
+	}
+	// bars is a JavaScript expression: the bars of one series as
+	// {start: count}.
+	bars := func(cls string) string {
+		return fmt.Sprintf(`JSON.stringify(Object.fromEntries([...document.querySelectorAll("#day-chart rect.%s")].map(r => [r.dataset.at, +r.dataset.n])))`, cls)
+	}
+	nonzero := func(m map[string]int64) map[string]int64 {
+		out := map[string]int64{}
+		for k, v := range m {
+			if v != 0 {
+				out[k] = v
+			}
+		}
+		return out
+	}
+
+	bt.Step(t, ctx, "open the queue and switch to the day",
+		chromedp.Navigate(s.URL+"#q="+q.Name()),
+		bt.Until(`document.querySelector("#history-chart").dataset.minutes === "60"`),
+		chromedp.Click(chromedp.CSS(`#history-range [data-range="day"]`)),
+		bt.Until(fmt.Sprintf(`document.querySelector("#day-chart").dataset.points === "144" && document.querySelector("#day-chart").dataset.completed === "%d" && document.querySelector("#day-chart").dataset.failed === "%d"`, total, totalFailed)),
+	)
+	for _, series := range []struct {
+		cls  string
+		want map[string]int64
+	}{{"bar-completed", completed}, {"bar-failed", failed}} {
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[string](bars(series.cls)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]int64
+		if err := json.Unmarshal([]byte(got), &m); err != nil {
+			t.Fatal(err)
+		}
+		if want := nonzero(series.want); !maps.Equal(m, want) {
+			t.Errorf("the day's %s bars:\n%v\nwant\n%v", series.cls, m, want)
+		}
+	}
+	// Every tick on a whole 3 hours of the browser's clock, midnight named
+	// by its day; no label shown covers "24 h ago", "now" or another.
+	bt.Step(t, ctx, "read the day's axis",
+		bt.Until(bt.Count("#day-axis .tick")+` >= 7 && `+bt.Count("#day-chart line.tick")+` === `+bt.Count("#day-axis .tick")),
+		bt.Until(bt.Count("#day-axis .tick:not([hidden])")+` >= 5 && !`+overlapping("#day-axis")),
+		bt.Until(`[...document.querySelectorAll("#day-axis .tick")].every(e => { const d = new Date(e.dataset.at); return d.getMinutes() === 0 && d.getHours() % 3 === 0 && e.textContent === (d.getHours() === 0 ? d.toLocaleDateString([], {weekday: "short"}) : d.toLocaleTimeString([], {hour: "2-digit", minute: "2-digit", hour12: false})); })`),
+		bt.Until(text("#day-axis")+`.startsWith("24 h ago") && `+text("#day-axis")+`.includes("now")`),
+		chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`),
+	)
+	bt.SaveScreenshot(t, ctx, "dashboard-day.png", chromedp.CaptureScreenshot())
+
+	// The day is read once a minute at most: three more polls, and a
+	// switch to the hour and back, read it no more.
+	queuePolls := `performance.getEntriesByType("resource").filter(e => new URL(e.name).pathname.endsWith("/api/queue")).length`
+	polls, err := chromedp.Run(ctx, chromedp.Evaluate[int](queuePolls))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bt.Step(t, ctx, "switch to the hour and back, and let three polls go by",
+		chromedp.Click(chromedp.CSS(`#history-range [data-range="hour"]`)),
+		bt.Until(`document.querySelector("#day-view").hidden`),
+		chromedp.Click(chromedp.CSS(`#history-range [data-range="day"]`)),
+		bt.Until(`!document.querySelector("#day-view").hidden`),
+		bt.Until(fmt.Sprintf(`%s >= %d`, queuePolls, polls+3)),
+	)
+	if n := dayReads.Load(); n != 1 {
+		t.Fatalf("the day was read %d times; want once (once a minute at most)", n)
 	}
 }

@@ -9,8 +9,8 @@
 //			dashboard.AllowedHosts("ops.example.com"))))
 //
 // The page shows every queue given (depths, latency, rates, paused,
-// limits), and one queue at a time: its counts, the last hour's history,
-// its kinds' limits, its schedules (jqcron), and its jobs state by state,
+// limits), and one queue at a time: its counts, the last hour's and the
+// last day's history, its kinds' limits, its schedules (jqcron), and its jobs state by state,
 // a page at a time, with search by id and id prefix and a filter by
 // kind. Unless ReadOnly, it
 // retries, deletes and cancels jobs, retries or deletes every dead job,

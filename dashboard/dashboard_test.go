@@ -421,6 +421,23 @@ func checkMounted(t *testing.T, s *site, emails, reports *jobqueue.Queue) {
 	if len(points) != dashboard.HistoryMinutes || enq != 12 {
 		t.Fatalf("history: %d points, %v enqueued; want %d and 12", len(points), enq, dashboard.HistoryMinutes)
 	}
+	// The day, as its chart reads it: 144 steps of 10 minutes on the
+	// clock's tens, the last holding the store's current minute.
+	code, body = s.get("api/history", vals("queue", emails.Name(), "minutes", "1440", "step", "10"))
+	must(t, "the day's history", code, body, http.StatusOK)
+	points = body["points"].([]any)
+	enq = 0
+	var at time.Time
+	for i, p := range points {
+		prev := at
+		if at, err = time.Parse(time.RFC3339, p.(map[string]any)["minute"].(string)); err != nil || at.Unix()%600 != 0 || (i > 0 && at.Sub(prev) != 10*time.Minute) {
+			t.Fatalf("the day's step %d starts at %v (%v), after %v", i, at, err, prev)
+		}
+		enq += p.(map[string]any)["enqueued"].(float64)
+	}
+	if now := time.Now(); len(points) != 144 || enq != 12 || at.After(now.Add(time.Minute)) || now.After(at.Add(11*time.Minute)) {
+		t.Fatalf("the day's history: %d points, %v enqueued, the last at %v (now %v); want 144 and 12, the last the step of now", len(points), enq, at, now)
+	}
 }
 
 // recordSchedule runs a jqcron Scheduler with one schedule on q until it
@@ -781,6 +798,7 @@ func TestPollCost(t *testing.T) {
 		{"api/jobs", func(q string) url.Values { return vals("queue", q, "state", "dead", "limit", "50") }, 2 + dashboard.MaxPageSize, true},
 		{"api/jobs", func(q string) url.Values { return vals("queue", q, "state", "dead", "prefix", "0") }, 2 + dashboard.DefaultPageSize, false},
 		{"api/history", func(q string) url.Values { return vals("queue", q) }, 1, true},
+		{"api/history", func(q string) url.Values { return vals("queue", q, "minutes", "1440", "step", "10") }, 1, true},
 		{"api/schedules", func(q string) url.Values { return vals("queue", q) }, 1, true},
 	} {
 		a, b := cost(tc.path, tc.params(shallow.Name())), cost(tc.path, tc.params(deep.Name()))

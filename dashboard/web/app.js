@@ -5,15 +5,37 @@
 "use strict";
 
 const REFRESH_MS = 2000;
-// The chart changes once a minute at most: it is read on the first poll
-// of a queue and then every HISTORY_EVERY-th.
+// The hour's chart changes once a minute at most: it is read on the first
+// poll of a queue and then every HISTORY_EVERY-th.
 const HISTORY_EVERY = 15;
 // A page of jobs costs a read of each job's whole record (payload
 // included): it is read on the first poll of a list, after every change
 // made from the page, and then every LIST_EVERY-th poll; the counts are
 // read on every poll.
 const LIST_EVERY = 5;
-const HISTORY_MINUTES = 60;
+// The two charts of a queue's history: the last hour, a bar a minute,
+// and the last day, a bar each 10 minutes (the server sums the minutes).
+// The day is read when it is shown and then once a minute at most
+// (DAY_EVERY_MS), not on every poll: a ten-minute bar grows by one
+// minute's counts in a minute, while the read covers the 1,440 minutes
+// the store keeps (25 hashes of an hour each), for a chart that moves by
+// a pixel. Ticks mark the clock every `every` minutes.
+const CHARTS = {
+  hour: {
+    minutes: 60, step: 1, every: 15, svg: "#history-chart", axis: "#hour-axis", view: "#hour-view",
+    title: "Last hour", note: "kept by the store for a day",
+    tip: (ms) => hhmm(ms),
+    tick: (ms) => hhmm(ms),
+  },
+  day: {
+    minutes: 1440, step: 10, every: 180, svg: "#day-chart", axis: "#day-axis", view: "#day-view",
+    title: "Last day", note: "10 minutes a bar, the store's whole history",
+    tip: (ms) => `${weekday(ms)} ${hhmm(ms)}–${hhmm(ms + CHARTS.day.step * 60000)}`,
+    // Midnight is named by its day, so the day's turn shows.
+    tick: (ms) => (new Date(ms).getHours() === 0 ? weekday(ms) : hhmm(ms)),
+  },
+};
+const DAY_EVERY_MS = 60000;
 const STATES = ["pending", "scheduled", "processing", "completed", "dead", "cancelled"];
 
 const $ = (sel) => document.querySelector(sel);
@@ -34,6 +56,9 @@ const S = {
   inflight: false,      // a poll is running
   again: false,         // poll again as soon as it ends
   openId: null,         // the job shown in the drawer
+  range: "hour",        // the chart shown: "hour" or "day" (CHARTS)
+  dayAt: 0,             // when the day's chart was read (ms), 0 to read it on the next poll
+  noHistory: false,     // the shown queue's backend keeps no history
   skew: 0,              // server clock minus ours
 };
 
@@ -64,6 +89,14 @@ function rel(ms) {
 
 function clock(ms) {
   return new Date(ms).toLocaleTimeString([], { hour12: false });
+}
+
+function hhmm(ms) {
+  return new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hour12: false });
+}
+
+function weekday(ms) {
+  return new Date(ms).toLocaleDateString([], { weekday: "short" });
 }
 
 function toast(msg, isError) {
@@ -165,6 +198,11 @@ function readRoute() {
   const queue = p.get("q") || null;
   const state = STATES.includes(p.get("s")) ? p.get("s") : "pending";
   if (queue !== S.queue || state !== S.state) {
+    if (queue !== S.queue) {
+      S.dayAt = 0;
+      S.noHistory = false;
+      setRange(S.range);
+    }
     S.queue = queue;
     S.state = state;
     S.cursors = [""];
@@ -315,32 +353,107 @@ function renderJobs(r) {
   $("#next-btn").disabled = !r.next_cursor;
 }
 
-// renderHistory draws completed and failed jobs per minute as bars, two
-// per minute, scaled to the busiest minute; minutes with nothing draw no
-// bar. The chart's data attributes say what it shows.
-function renderHistory(points) {
-  const svg = $("#history-chart");
+// ticks returns the times strictly between start and end (ms) at which
+// the local clock reads a multiple of every minutes since midnight.
+function ticks(start, end, every) {
+  const out = [];
+  for (let t = Math.floor(start / 60000) * 60000 + 60000; t < end; t += 60000) {
+    const d = new Date(t);
+    if ((d.getHours() * 60 + d.getMinutes()) % every === 0) out.push(t);
+  }
+  return out;
+}
+
+// fitAxis hides the tick labels of a shown axis that would cover an end's
+// label or the tick before, however wide the chart is drawn.
+function fitAxis(axis) {
+  if (axis.offsetParent === null) return;
+  const ends = [...axis.querySelectorAll(".end")].map((e) => e.getBoundingClientRect());
+  let prev = null;
+  for (const e of axis.querySelectorAll(".tick")) {
+    e.hidden = false;
+    const r = e.getBoundingClientRect();
+    const covers = (o) => o && r.left < o.right + 6 && o.left < r.right + 6;
+    e.hidden = ends.some(covers) || covers(prev);
+    if (!e.hidden) prev = r;
+  }
+}
+
+// renderChart draws c's chart (CHARTS) of points, a minute or a step of
+// minutes each: completed and failed jobs as bars, two per point, scaled
+// to the busiest; points with nothing draw no bar. Dashed lines and the
+// axis's labels mark the ticks. The chart's data attributes say what it
+// shows, and each bar's its count and the start of its point.
+function renderChart(c, points) {
+  const svg = $(c.svg);
   const W = 600, H = 80, n = Math.max(1, points.length), slot = W / n;
   const peak = Math.max(1, ...points.map((p) => Math.max(p.completed, p.failed)));
+  const start = points.length ? Date.parse(points[0].minute) : 0;
+  const end = points.length ? Date.parse(points[points.length - 1].minute) + c.step * 60000 : 0;
+  const marks = points.length ? ticks(start, end, c.every) : [];
   let html = `<line class="base" x1="0" y1="${H - 0.5}" x2="${W}" y2="${H - 0.5}"/>`;
+  for (const t of marks) {
+    const x = (((t - start) / (end - start)) * W).toFixed(2);
+    html += `<line class="tick" x1="${x}" y1="0" x2="${x}" y2="${H}"/>`;
+  }
   let completed = 0, failed = 0;
   points.forEach((p, i) => {
     completed += p.completed;
     failed += p.failed;
-    const at = new Date(Date.parse(p.minute)).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hour12: false });
-    const tip = `${at}: ${p.completed} completed, ${p.failed} failed, ${p.enqueued} enqueued, ${p.retried} retried, ${p.dead} dead, ${p.cancelled} cancelled`;
+    const tip = `${c.tip(Date.parse(p.minute))}: ${p.completed} completed, ${p.failed} failed, ${p.enqueued} enqueued, ${p.retried} retried, ${p.dead} dead, ${p.cancelled} cancelled`;
     const bar = (cls, v, x) => {
       if (v <= 0) return "";
       const h = Math.max(2, (v / peak) * (H - 4));
-      return `<rect class="${cls}" data-n="${v}" x="${x.toFixed(2)}" y="${(H - h).toFixed(2)}" width="${(slot * 0.4).toFixed(2)}" height="${h.toFixed(2)}"><title>${esc(tip)}</title></rect>`;
+      return `<rect class="${cls}" data-n="${v}" data-at="${esc(p.minute)}" x="${x.toFixed(2)}" y="${(H - h).toFixed(2)}" width="${(slot * 0.4).toFixed(2)}" height="${h.toFixed(2)}"><title>${esc(tip)}</title></rect>`;
     };
     html += bar("bar-completed", p.completed, i * slot + slot * 0.08) + bar("bar-failed", p.failed, i * slot + slot * 0.52);
   });
   if (svg.dataset.html !== html) { svg.innerHTML = html; svg.dataset.html = html; }
-  svg.dataset.minutes = String(points.length);
+  svg.dataset.minutes = String(points.length * c.step);
+  svg.dataset.points = String(points.length);
   svg.dataset.completed = String(completed);
   svg.dataset.failed = String(failed);
-  $("#history-note").textContent = "kept by the store for a day";
+  // The labels are placed through the CSSOM: the page's CSP allows no
+  // style attribute in markup.
+  const axis = $(c.axis);
+  for (const e of axis.querySelectorAll(".tick")) e.remove();
+  for (const t of marks) {
+    const e = document.createElement("span");
+    e.className = "tick";
+    e.dataset.at = new Date(t).toISOString();
+    e.textContent = c.tick(t);
+    e.style.left = `${(((t - start) / (end - start)) * 100).toFixed(2)}%`;
+    axis.appendChild(e);
+  }
+  fitAxis(axis);
+}
+
+// setRange shows the chart of range ("hour" or "day").
+function setRange(range) {
+  S.range = range;
+  for (const b of document.querySelectorAll("#history-range [data-range]")) {
+    b.setAttribute("aria-pressed", String(b.dataset.range === range));
+  }
+  for (const [name, c] of Object.entries(CHARTS)) $(c.view).hidden = name !== range;
+  fitAxis($(CHARTS[range].axis));
+  $("#history-title").textContent = CHARTS[range].title;
+  $("#history-note").textContent = S.noHistory ? "this backend keeps no history" : CHARTS[range].note;
+}
+
+// readHistory reads and draws the chart of range, unless the route
+// changed meanwhile (gen).
+async function readHistory(range, gen) {
+  const c = CHARTS[range];
+  const params = { queue: S.queue, minutes: c.minutes };
+  if (c.step > 1) params.step = c.step;
+  try {
+    const h = await api("GET", "history", params);
+    if (gen === S.gen) renderChart(c, h.points);
+  } catch (e) {
+    if (!(e instanceof ApiError) || e.status !== 501) throw e;
+    S.noHistory = true;
+    setRange(S.range);
+  }
 }
 
 // renderSchedules lists the queue's schedules; the panel shows only when
@@ -399,13 +512,7 @@ async function poll() {
       renderQueue(qr);
       if (jr) renderJobs(jr);
       if (n % HISTORY_EVERY === 0) {
-        try {
-          const h = await api("GET", "history", { queue: S.queue, minutes: HISTORY_MINUTES });
-          if (gen === S.gen) renderHistory(h.points);
-        } catch (e) {
-          if (!(e instanceof ApiError) || e.status !== 501) throw e;
-          $("#history-note").textContent = "this backend keeps no history";
-        }
+        await readHistory("hour", gen);
         try {
           const sc = await api("GET", "schedules", { queue: S.queue });
           if (gen === S.gen) renderSchedules(sc.schedules);
@@ -413,6 +520,10 @@ async function poll() {
           if (!(e instanceof ApiError) || e.status !== 501) throw e;
           renderSchedules([]);
         }
+      }
+      if (S.range === "day" && Date.now() - S.dayAt >= DAY_EVERY_MS) {
+        await readHistory("day", gen);
+        if (gen === S.gen) S.dayAt = Date.now();
       }
       if (S.openId) await refreshDrawer();
     }
@@ -576,6 +687,7 @@ async function search(text) {
 function setup() {
   window.addEventListener("hashchange", () => { readRoute(); closeDrawer(); poll(); });
   document.addEventListener("visibilitychange", () => { if (!document.hidden) poll(); });
+  window.addEventListener("resize", () => fitAxis($(CHARTS[S.range].axis)));
   $("#home-link").addEventListener("click", (ev) => { ev.preventDefault(); go(null); });
   for (const b of document.querySelectorAll("#tabs [data-state], .stats .stat[data-state]")) {
     b.addEventListener("click", () => go(S.queue, b.dataset.state));
@@ -597,6 +709,13 @@ function setup() {
   $("#next-btn").addEventListener("click", () => { if (S.next) { S.cursors.push(S.next); refresh(); } });
   $("#prev-btn").addEventListener("click", () => { if (S.cursors.length > 1) { S.cursors.pop(); refresh(); } });
   $("#first-btn").addEventListener("click", () => { S.cursors = [""]; refresh(); });
+  $("#history-range").addEventListener("click", (ev) => {
+    const b = ev.target.closest("[data-range]");
+    if (!b) return;
+    setRange(b.dataset.range);
+    // A day not read yet, or read over a minute ago, is read at once.
+    if (S.range === "day" && Date.now() - S.dayAt >= DAY_EVERY_MS) poll();
+  });
   $("#pause-btn").addEventListener("click", (ev) => act(ev.currentTarget, "pause", {}, () => `${S.queue} paused: no process hands out its jobs.`));
   $("#resume-btn").addEventListener("click", (ev) => act(ev.currentTarget, "resume", {}, () => `${S.queue} resumed.`));
   $("#retry-all-btn").addEventListener("click", (ev) => bulk(ev.currentTarget, "dead/retry", "Retried"));
