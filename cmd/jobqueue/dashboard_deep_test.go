@@ -192,9 +192,11 @@ func polls(calls []measuredCall) int {
 // jobs in one queue. In Chromium, the page counts them, pages through the
 // dead list by its cursor, and finds a job deep in it by the first 8
 // characters of its id, 31 windows of 1,000 ids on. Then, while the page
-// polls the dead list, every API request it makes costs Redis exactly
-// the commands the same request costs on a queue of 60 dead jobs with
-// payloads of 64 KiB (INFO commandstats, scripts' commands included):
+// polls the dead list, every API request it makes costs Redis the
+// commands the same request costs on a queue of 60 dead jobs with
+// payloads of 64 KiB, give or take the one hash a history read touches
+// when its window spans one hour more (INFO commandstats, scripts'
+// commands included):
 // what a poll costs does not grow with the depth or the payloads, and
 // the commands a second are at most the polls a second times what the
 // dearest poll costs on the small queue.
@@ -323,16 +325,20 @@ func TestBrowserDashboardDeepQueue(t *testing.T) {
 		t.Fatalf("a request for the small queue failed: %s", why)
 	}
 
-	// Each request costs the same on both queues; the dearest poll is
-	// one of every request, each at its dearest.
+	// Each request costs the same on both queues, but for the clock: a
+	// history read (api/history, and api/queue's rates) reads one hash per
+	// hour its window touches, and the twin request, which runs just
+	// after, may find the window over one hour more or less. A cost that
+	// grew with the depth would be off by far more than one. The dearest
+	// poll is one of every request, each at its dearest.
 	dearest := map[string]int64{}
 	var total int64
 	for _, c := range calls {
-		if c.cost != c.twin {
+		if c.cost > c.twin+1 || c.cost < c.twin-1 {
 			t.Errorf("%s?%s: %d commands on %d dead jobs, %d on 60 of 64 KiB", c.path, c.query, c.cost, depth, c.twin)
 		}
 		total += c.cost
-		dearest[c.path] = max(dearest[c.path], c.twin)
+		dearest[c.path] = max(dearest[c.path], c.cost, c.twin)
 	}
 	for _, path := range []string{"/api/queue", "/api/jobs", "/api/history", "/api/schedules"} {
 		if _, ok := dearest[path]; !ok {
