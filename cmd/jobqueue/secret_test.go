@@ -206,7 +206,7 @@ func TestSecurityServe(t *testing.T) {
 			if strings.Contains(log, leakText) {
 				t.Errorf("serve's output quotes the password:\n%s", log)
 			}
-			for _, want := range []string{"rediss://:xxxxx@" + srv.Addr, "queue call failed"} {
+			for _, want := range []string{"rediss://:xxxxx@" + srv.Addr, "jobqueue serve: queue unavailable"} {
 				if !strings.Contains(log, want) {
 					t.Errorf("serve's output lacks %q:\n%s", want, log)
 				}
