@@ -31,7 +31,6 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -157,11 +156,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // routes returns the page and the API, behind webui.Guard's checks.
 func (h *handler) routes() http.Handler {
 	mux := http.NewServeMux()
-	static, err := fs.Sub(webFiles, "web")
-	if err != nil {
-		panic(err) // the embedded tree is fixed at build time
-	}
-	webui.Mount(mux, static)
+	webui.Mount(mux, webFiles, "web")
 
 	mux.HandleFunc("GET /api/overview", h.handleOverview)
 	mux.HandleFunc("GET /api/queue", h.handleQueue)

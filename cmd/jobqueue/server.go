@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"math"
 	"mime"
@@ -91,11 +90,7 @@ func newServer(q *jobqueue.Queue, backendDesc string, log *slog.Logger) *server 
 // handler returns the routes, behind webui.Guard's checks.
 func (s *server) handler() http.Handler {
 	mux := http.NewServeMux()
-	static, err := fs.Sub(webFiles, "web")
-	if err != nil {
-		panic(err) // the embedded tree is fixed at build time
-	}
-	webui.Mount(mux, static)
+	webui.Mount(mux, webFiles, "web")
 
 	// The dashboard's own API.
 	mux.HandleFunc("GET /api/jobs", s.handleJobs)

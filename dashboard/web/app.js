@@ -346,12 +346,7 @@ function refresh() {
 
 async function openDrawer(id) {
   S.openId = id;
-  $("#drawer").classList.add("open");
-  $("#drawer").setAttribute("aria-hidden", "false");
-  $("#scrim").hidden = false;
-  $("#drawer-title").textContent = id;
-  $("#drawer-kind").innerHTML = "";
-  $("#drawer-body").innerHTML = `<p class="muted">Loading…</p>`;
+  showDrawer(id);
   for (const b of ["#retry-btn", "#cancel-btn", "#delete-btn"]) $(b).hidden = true;
   try {
     await refreshDrawer();
@@ -362,9 +357,7 @@ async function openDrawer(id) {
 
 function closeDrawer() {
   S.openId = null;
-  $("#drawer").classList.remove("open");
-  $("#drawer").setAttribute("aria-hidden", "true");
-  $("#scrim").hidden = true;
+  hideDrawer();
 }
 
 function fact(label, ms) {

@@ -23,17 +23,20 @@ var assets embed.FS
 // BasePath+"base.js" before its own files.
 const BasePath = "assets/base/"
 
-// Mount serves a page on mux: page's index.html at "GET /{$}", its other
-// files under "GET /assets/", and the shared files under BasePath.
-func Mount(mux *http.ServeMux, page fs.FS) {
-	files := http.FileServerFS(page)
-	mux.Handle("GET /{$}", files)
-	mux.Handle("GET /assets/", http.StripPrefix("/assets/", files))
-	base, err := fs.Sub(assets, "assets")
-	if err != nil {
-		panic(err) // the embedded tree is fixed at build time
+// Mount serves a page on mux from the folder dir of files (embedded):
+// its index.html at "GET /{$}", its other files under "GET /assets/",
+// and the shared files under BasePath.
+func Mount(mux *http.ServeMux, files fs.FS, dir string) {
+	serve := func(pattern, prefix string, files fs.FS, dir string) {
+		sub, err := fs.Sub(files, dir)
+		if err != nil {
+			panic(err) // an embedded tree is fixed at build time
+		}
+		mux.Handle(pattern, http.StripPrefix(prefix, http.FileServerFS(sub)))
 	}
-	mux.Handle("GET /"+BasePath, http.StripPrefix("/"+BasePath, http.FileServerFS(base)))
+	serve("GET /{$}", "", files, dir)
+	serve("GET /assets/", "/assets/", files, dir)
+	serve("GET /"+BasePath, "/"+BasePath, assets, "assets")
 }
 
 // WriteJSON answers with v as JSON, HTML characters escaped.

@@ -421,19 +421,13 @@ function showStale(o, e) {
 
 async function openDrawer(id) {
   state.openId = id;
-  $("#drawer").classList.add("open");
-  $("#drawer").setAttribute("aria-hidden", "false");
-  $("#scrim").hidden = false;
-  $("#drawer-title").textContent = id;
-  $("#drawer-body").innerHTML = `<p class="gone">Loading…</p>`;
+  showDrawer(id);
   await refreshDrawer();
 }
 
 function closeDrawer() {
   state.openId = null;
-  $("#drawer").classList.remove("open");
-  $("#drawer").setAttribute("aria-hidden", "true");
-  $("#scrim").hidden = true;
+  hideDrawer();
 }
 
 function fact(label, iso) {

@@ -144,3 +144,38 @@ function clearOutage() {
   </div>`;
   $(".topbar").after(el);
 })();
+
+// ---------- the job drawer ----------
+
+// The drawer's shell, a header (the job's state and kind, its id, a close
+// button) and a body, is built here; each page's HTML gives the
+// <aside id="drawer"> with the footer of its own actions.
+(() => {
+  const d = $("#drawer");
+  d.insertAdjacentHTML("afterbegin", `<header>
+    <div>
+      <div class="drawer-kind" id="drawer-kind"></div>
+      <h2 id="drawer-title">Job</h2>
+    </div>
+    <button type="button" class="icon" id="drawer-close" aria-label="Close">×</button>
+  </header>
+  <div class="drawer-body" id="drawer-body"></div>`);
+  d.insertAdjacentHTML("beforebegin", `<div class="scrim" id="scrim" hidden></div>`);
+})();
+
+// showDrawer slides the drawer in, titled, with its body loading.
+function showDrawer(title) {
+  $("#drawer").classList.add("open");
+  $("#drawer").setAttribute("aria-hidden", "false");
+  $("#scrim").hidden = false;
+  $("#drawer-title").textContent = title;
+  $("#drawer-kind").innerHTML = "";
+  $("#drawer-body").innerHTML = `<p class="gone">Loading…</p>`;
+}
+
+// hideDrawer slides the drawer out.
+function hideDrawer() {
+  $("#drawer").classList.remove("open");
+  $("#drawer").setAttribute("aria-hidden", "true");
+  $("#scrim").hidden = true;
+}
