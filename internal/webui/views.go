@@ -24,9 +24,12 @@ type HistoryPoint struct {
 // History is a queue's last minutes, oldest first, the last one the
 // current minute on the store's clock.
 type History struct {
-	Queue   string         `json:"queue"`
-	Minutes int            `json:"minutes"`
-	Points  []HistoryPoint `json:"points"`
+	Queue   string `json:"queue"`
+	Minutes int    `json:"minutes"`
+	// Step is how many minutes each point sums, when a reply sums them
+	// (the dashboard's day); absent, each point is one minute.
+	Step   int            `json:"step,omitempty"`
+	Points []HistoryPoint `json:"points"`
 }
 
 // NewHistory returns the history of the queue named queue: points, read
