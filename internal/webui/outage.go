@@ -66,8 +66,12 @@ type Unavailable struct {
 // OneLine returns err's message on one line: each distinct line of a
 // joined error once, so that a page can show it as a status line.
 func OneLine(err error) string {
+	return oneLine(err.Error())
+}
+
+func oneLine(msg string) string {
 	var lines []string
-	for _, l := range strings.Split(err.Error(), "\n") {
+	for _, l := range strings.Split(msg, "\n") {
 		if l = strings.TrimSpace(l); l != "" && !slices.Contains(lines, l) {
 			lines = append(lines, l)
 		}
@@ -79,8 +83,8 @@ func OneLine(err error) string {
 // that did not answer a call bounded by timeout (0 for none).
 func UnavailableReason(err error, timeout time.Duration) string {
 	// "queue unavailable: jobqueue: backend unavailable: …" would say it
-	// twice.
-	msg := strings.TrimPrefix(OneLine(err), jobqueue.ErrUnavailable.Error()+": ")
+	// twice, and each line of a joined error may start with it.
+	msg := oneLine(strings.ReplaceAll(err.Error(), jobqueue.ErrUnavailable.Error()+": ", ""))
 	if timeout > 0 && errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Sprintf("queue unavailable: no answer within %v (%s)", timeout, msg)
 	}
