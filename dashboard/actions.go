@@ -55,7 +55,7 @@ func (h *handler) action(act actionFunc) http.HandlerFunc {
 			h.failed(w, r, q, err)
 			return
 		}
-		h.outages.answered(q.Name())
+		h.outages.Answered(q.Name())
 		out["queue"] = q.Name()
 		writeJSON(w, http.StatusOK, out)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/jobqueue-go/jobqueue"
 	"github.com/jobqueue-go/jobqueue/backend"
+	"github.com/jobqueue-go/jobqueue/internal/webui"
 	"github.com/jobqueue-go/jobqueue/jqcron"
 )
 
@@ -180,7 +181,7 @@ func (h *handler) handleOverview(w http.ResponseWriter, r *http.Request) {
 	failures := 0
 	for i, q := range h.queues {
 		if errs[i] == nil {
-			h.outages.answered(q.Name())
+			h.outages.Answered(q.Name())
 			out[i] = overviewEntry{queueView: views[i]}
 			continue
 		}
@@ -189,8 +190,8 @@ func (h *handler) handleOverview(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		failures++
-		msg := h.unavailable(errs[i])
-		since := h.outages.failed(q.Name(), msg)
+		msg := webui.UnavailableReason(errs[i], h.cfg.timeout)
+		since := h.outages.Failed(q.Name(), msg)
 		out[i] = overviewEntry{queueView: queueView{Name: q.Name()}, Error: msg, Since: &since}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"queues": out, "read_only": h.cfg.readOnly, "now_ms": time.Now().UnixMilli()})
@@ -209,20 +210,8 @@ func (h *handler) handleQueue(w http.ResponseWriter, r *http.Request) {
 		h.failed(w, r, q, err)
 		return
 	}
-	h.outages.answered(q.Name())
+	h.outages.Answered(q.Name())
 	writeJSON(w, http.StatusOK, map[string]any{"queue": v, "read_only": h.cfg.readOnly, "now_ms": time.Now().UnixMilli()})
-}
-
-// historyPoint is one minute of a queue's history.
-type historyPoint struct {
-	Minute    time.Time `json:"minute"`
-	Enqueued  int64     `json:"enqueued"`
-	Completed int64     `json:"completed"`
-	Failed    int64     `json:"failed"`
-	Retried   int64     `json:"retried"`
-	Dead      int64     `json:"dead"`
-	Reclaimed int64     `json:"reclaimed"`
-	Cancelled int64     `json:"cancelled"`
 }
 
 // handleHistory answers GET api/history?queue=NAME&minutes=N&step=S
@@ -254,14 +243,10 @@ func (h *handler) handleHistory(w http.ResponseWriter, r *http.Request) {
 		h.failed(w, r, q, err)
 		return
 	}
-	h.outages.answered(q.Name())
-	points = steps(points, step)
-	out := make([]historyPoint, len(points))
-	for i, p := range points {
-		out[i] = historyPoint{Minute: p.Minute.UTC(), Enqueued: p.Enqueued, Completed: p.Completed, Failed: p.Failed,
-			Retried: p.Retried, Dead: p.Dead, Reclaimed: p.Reclaimed, Cancelled: p.Cancelled}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"queue": q.Name(), "minutes": minutes, "step": step, "points": out})
+	h.outages.Answered(q.Name())
+	hist := webui.NewHistory(q.Name(), minutes, steps(points, step))
+	hist.Step = step
+	writeJSON(w, http.StatusOK, hist)
 }
 
 // steps sums points, one a minute, oldest first, into one point of step
@@ -288,27 +273,6 @@ func steps(points []jobqueue.HistoryPoint, step int) []jobqueue.HistoryPoint {
 	return out
 }
 
-// scheduleRow is one schedule recorded for a queue (jqcron), as
-// "jobqueue schedules --json" prints it.
-type scheduleRow struct {
-	Name      string      `json:"name"`
-	Spec      string      `json:"spec"`
-	Location  string      `json:"tz"`
-	Missed    string      `json:"missed"`
-	LastTick  *time.Time  `json:"last_tick,omitempty"`
-	Seen      *time.Time  `json:"seen,omitempty"`
-	Abandoned bool        `json:"abandoned"`
-	Next      []time.Time `json:"next"`
-	Error     string      `json:"error,omitempty"`
-}
-
-func timePtr(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	return &t
-}
-
 // handleSchedules answers GET api/schedules?queue=NAME: the schedules
 // the queue's store records (jqcron.Schedules), by name. 501 on a
 // backend that keeps no schedules.
@@ -324,19 +288,8 @@ func (h *handler) handleSchedules(w http.ResponseWriter, r *http.Request) {
 		h.failed(w, r, q, err)
 		return
 	}
-	h.outages.answered(q.Name())
-	rows := make([]scheduleRow, len(infos))
-	for i, s := range infos {
-		rows[i] = scheduleRow{Name: s.Name, Spec: s.Spec, Location: s.Location, Missed: s.Policy.String(),
-			LastTick: timePtr(s.LastTick), Seen: timePtr(s.Seen), Abandoned: s.Abandoned, Next: s.Next}
-		if rows[i].Next == nil {
-			rows[i].Next = []time.Time{}
-		}
-		if s.Err != nil {
-			rows[i].Error = reason(s.Err)
-		}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"queue": q.Name(), "schedules": rows})
+	h.outages.Answered(q.Name())
+	writeJSON(w, http.StatusOK, webui.NewSchedules(q.Name(), infos))
 }
 
 // jobSummary is a job as a list shows it.
@@ -491,7 +444,7 @@ func (h *handler) handleJobs(w http.ResponseWriter, r *http.Request) {
 		h.failed(w, r, q, err)
 		return
 	}
-	h.outages.answered(q.Name())
+	h.outages.Answered(q.Name())
 	jobs := make([]jobSummary, 0, len(infos))
 	for _, info := range infos {
 		if kind == "" || info.Kind == kind {
@@ -596,7 +549,7 @@ func (h *handler) handleJob(w http.ResponseWriter, r *http.Request) {
 		h.failed(w, r, q, err)
 		return
 	}
-	h.outages.answered(q.Name())
+	h.outages.Answered(q.Name())
 	d := jobDetail{jobSummary: summarize(info), Headers: info.Headers, TimeoutMS: info.Timeout.Milliseconds(),
 		ExpiresAt: unixMS(info.ExpiresAt), LastError: info.LastError}
 	d.Preview = ""

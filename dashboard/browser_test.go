@@ -57,7 +57,7 @@ func TestBrowserDashboard(t *testing.T) {
 	// Every write on disk before it is acknowledged: the Redis killed
 	// below comes back with the queue as it was.
 	srv := redistest.Start(t, redistest.RequireProcess(), redistest.WithArgs("--appendonly", "yes", "--appendfsync", "always"))
-	b := failFast(t, srv.URL)
+	b := bt.FailFast(t, srv.URL)
 	emails := newQueue(t, b, queueName("emails"))
 	reports := newQueue(t, b, queueName("reports"))
 	bg := context.Background()

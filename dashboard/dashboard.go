@@ -30,19 +30,14 @@ package dashboard
 import (
 	"context"
 	"embed"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
 	"slices"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/jobqueue-go/jobqueue"
+	"github.com/jobqueue-go/jobqueue/internal/webui"
 )
 
 //go:embed web
@@ -90,9 +85,7 @@ func Authorize(allow func(*http.Request) bool) Option {
 // port and case-insensitively.
 func AllowedHosts(hosts ...string) Option {
 	return func(c *config) {
-		for _, h := range hosts {
-			c.hosts = append(c.hosts, normHost(h))
-		}
+		c.hosts = append(c.hosts, hosts...)
 	}
 }
 
@@ -122,7 +115,7 @@ type handler struct {
 	cfg     config
 	queues  []*jobqueue.Queue
 	byName  map[string]*jobqueue.Queue
-	outages outages
+	outages *webui.Outages
 	served  http.Handler
 }
 
@@ -151,8 +144,7 @@ func New(queues []*jobqueue.Queue, opts ...Option) http.Handler {
 		}
 		h.byName[q.Name()] = q
 	}
-	h.outages.since = map[string]time.Time{}
-	h.outages.log = h.cfg.log
+	h.outages = webui.NewOutages(h.cfg.log, "dashboard")
 	h.served = h.routes()
 	return h
 }
@@ -161,17 +153,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.served.ServeHTTP(w, r)
 }
 
-// routes returns the page and the API, behind the host check, the
-// authorisation hook, the cross-origin refusal and the body limit.
+// routes returns the page and the API, behind webui.Guard's checks.
 func (h *handler) routes() http.Handler {
 	mux := http.NewServeMux()
-	static, err := fs.Sub(webFiles, "web")
-	if err != nil {
-		panic(err) // the embedded tree is fixed at build time
-	}
-	files := http.FileServerFS(static)
-	mux.Handle("GET /{$}", files)
-	mux.Handle("GET /assets/", http.StripPrefix("/assets/", files))
+	webui.Mount(mux, webFiles, "web")
 
 	mux.HandleFunc("GET /api/overview", h.handleOverview)
 	mux.HandleFunc("GET /api/queue", h.handleQueue)
@@ -188,56 +173,7 @@ func (h *handler) routes() http.Handler {
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
-
-	cop := http.NewCrossOriginProtection()
-	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusForbidden, "cross-origin request refused: the dashboard accepts changes only from its own page")
-	}))
-	return h.guard(cop.Handler(mux))
-}
-
-func (h *handler) guard(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hdr := w.Header()
-		hdr.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'")
-		hdr.Set("X-Content-Type-Options", "nosniff")
-		hdr.Set("Referrer-Policy", "no-referrer")
-		hdr.Set("Cache-Control", "no-store")
-		if !h.hostAllowed(r.Host) {
-			writeError(w, http.StatusForbidden, fmt.Sprintf("host %q refused: the dashboard answers to loopback, IP addresses and the names given to dashboard.AllowedHosts", r.Host))
-			return
-		}
-		if h.cfg.authorize != nil && !h.cfg.authorize(r) {
-			writeError(w, http.StatusForbidden, "not authorised")
-			return
-		}
-		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-		next.ServeHTTP(w, r)
-	})
-}
-
-// hostAllowed reports whether the dashboard answers to a request for
-// hostport. An IP address is safe to answer: DNS rebinding needs the
-// attacker's own name in the Host header.
-func (h *handler) hostAllowed(hostport string) bool {
-	host := normHost(hostport)
-	if host == "" {
-		return false
-	}
-	if host == "localhost" || strings.HasSuffix(host, ".localhost") || net.ParseIP(host) != nil {
-		return true
-	}
-	return slices.Contains(h.cfg.hosts, host)
-}
-
-// normHost returns hostport's host, lower-case, without port, brackets
-// or a final dot.
-func normHost(hostport string) string {
-	host := hostport
-	if hh, _, err := net.SplitHostPort(hostport); err == nil {
-		host = hh
-	}
-	return strings.ToLower(strings.TrimSuffix(strings.Trim(host, "[]"), "."))
+	return webui.Guard{Hosts: h.cfg.hosts, HostsFrom: "dashboard.AllowedHosts", Authorize: h.cfg.authorize, MaxBody: maxBody}.Handler(mux)
 }
 
 // queue returns the queue the request names in its queue parameter,
@@ -262,106 +198,18 @@ func (h *handler) call(r *http.Request) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(r.Context(), h.cfg.timeout)
 }
 
-// ---- outages ----
-
-// outages remembers, for each queue whose store stopped answering, when
-// it did, so every reply and the page give the same start however often
-// they ask, and the log says it once.
-type outages struct {
-	mu    sync.Mutex
-	since map[string]time.Time
-	log   *slog.Logger
-}
-
-// failed records that q's store did not answer, and returns when the
-// outage began.
-func (o *outages) failed(q string, reason string) time.Time {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if t, ok := o.since[q]; ok {
-		return t
-	}
-	now := time.Now().UTC()
-	o.since[q] = now
-	o.log.Warn("dashboard: queue unavailable", "queue", q, "reason", reason)
-	return now
-}
-
-// answered records that q's store answered, ending any outage.
-func (o *outages) answered(q string) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if t, ok := o.since[q]; ok {
-		delete(o.since, q)
-		o.log.Info("dashboard: queue available again", "queue", q, "down_for", time.Since(t).Round(time.Second).String())
-	}
-}
-
 // ---- responses ----
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(true)
-	_ = enc.Encode(v)
-}
-
-func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]string{"error": msg})
-}
-
-// unavailable is the body of a 503: the reason on one line, and when the
-// outage began.
-type unavailable struct {
-	Error string    `json:"error"`
-	Queue string    `json:"queue"`
-	Since time.Time `json:"since"`
-}
-
-// reason returns err's message on one line.
-func reason(err error) string {
-	msg := err.Error()
-	if i := strings.IndexByte(msg, '\n'); i >= 0 {
-		msg = msg[:i]
-	}
-	return msg
-}
-
-// unavailable returns the one-line reason of a store that did not
-// answer.
-func (h *handler) unavailable(err error) string {
-	// "queue unavailable: jobqueue: backend unavailable: …" would say it
-	// twice.
-	msg := strings.TrimPrefix(reason(err), jobqueue.ErrUnavailable.Error()+": ")
-	if errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Sprintf("queue unavailable: no answer within %v (%s)", h.cfg.timeout, msg)
-	}
-	return "queue unavailable: " + msg
-}
+// The shared helpers, under the names this package's handlers use.
+var (
+	writeJSON  = webui.WriteJSON
+	writeError = webui.WriteError
+	reason     = webui.OneLine
+)
 
 // failed answers a store call of q that failed with the status that fits
-// its error. An error that is not the caller's (a bad id, a job in the
-// wrong state, a capability the backend lacks) means the store did not
-// answer: a 503, recorded as an outage unless the request itself went
-// away.
+// its error; a store that did not answer gets a 503 with the start of
+// its outage (webui.Outages.Reply).
 func (h *handler) failed(w http.ResponseWriter, r *http.Request, q *jobqueue.Queue, err error) {
-	switch {
-	case errors.Is(err, jobqueue.ErrNotFound):
-		writeError(w, http.StatusNotFound, reason(err))
-	case errors.Is(err, jobqueue.ErrWrongState):
-		writeError(w, http.StatusConflict, reason(err))
-	case errors.Is(err, jobqueue.ErrInvalidArgument), errors.Is(err, jobqueue.ErrInvalidState), errors.Is(err, jobqueue.ErrInvalidQueueName):
-		writeError(w, http.StatusBadRequest, reason(err))
-	case errors.Is(err, errors.ErrUnsupported):
-		writeError(w, http.StatusNotImplemented, reason(err))
-	case r.Context().Err() != nil:
-		// The client left; nothing to tell it, and no outage to record.
-		writeError(w, http.StatusServiceUnavailable, "request cancelled")
-	default:
-		msg := h.unavailable(err)
-		since := h.outages.failed(q.Name(), msg)
-		w.Header().Set("Retry-After", "2")
-		writeJSON(w, http.StatusServiceUnavailable, unavailable{Error: msg, Queue: q.Name(), Since: since})
-	}
+	h.outages.Reply(r.Context(), w, q.Name(), err, h.cfg.timeout, nil)
 }

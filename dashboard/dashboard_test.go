@@ -21,6 +21,7 @@ import (
 	"github.com/jobqueue-go/jobqueue/conformance/redistest"
 	"github.com/jobqueue-go/jobqueue/dashboard"
 	"github.com/jobqueue-go/jobqueue/goredis"
+	bt "github.com/jobqueue-go/jobqueue/internal/browsertest"
 	"github.com/jobqueue-go/jobqueue/internal/redisq/redisqtest"
 	"github.com/jobqueue-go/jobqueue/jqcron"
 	"github.com/jobqueue-go/jobqueue/memory"
@@ -624,7 +625,7 @@ func TestCrossOrigin(t *testing.T) {
 // has a new start.
 func TestOutage(t *testing.T) {
 	srv := redistest.Start(t, redistest.RequireProcess())
-	q := newQueue(t, failFast(t, srv.URL), queueName("outage"))
+	q := newQueue(t, bt.FailFast(t, srv.URL), queueName("outage"))
 	if _, err := q.Enqueue(context.Background(), map[string]any{"n": 1}); err != nil {
 		t.Fatal(err)
 	}
@@ -663,24 +664,6 @@ func TestOutage(t *testing.T) {
 	if body["since"] == since {
 		t.Fatalf("the second outage has the first one's start %v", since)
 	}
-}
-
-// failFast returns a go-redis backend whose client tries each command
-// and each dial once, so that a Redis that is gone is reported at once,
-// with the client's own reason ("connection refused"), rather than after
-// the client's retries have used up the request's time.
-func failFast(t *testing.T, rawURL string) backend.Backend {
-	t.Helper()
-	opt, err := redis.ParseURL(rawURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opt.MaxRetries = -1
-	opt.DialerRetries = 1
-	c := redis.NewClient(opt)
-	b := goredis.New(c)
-	t.Cleanup(func() { b.Close(); _ = c.Close() })
-	return b
 }
 
 // waitOK waits until a GET answers 200.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jobqueue-go/jobqueue"
 	"github.com/jobqueue-go/jobqueue/backend"
+	"github.com/jobqueue-go/jobqueue/conformance/redistest"
 	"github.com/jobqueue-go/jobqueue/internal/browsertest"
 	"github.com/jobqueue-go/jobqueue/jqcron"
 )
@@ -286,4 +287,103 @@ func TestBrowserLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	step(t, ctx, "see them gone once removed", until(chip+`.hidden === true`))
+}
+
+// text is a JavaScript expression: the text of the element sel matches.
+func text(sel string) string {
+	return fmt.Sprintf(`(document.querySelector(%q)?.textContent ?? "")`, sel)
+}
+
+// visible is a JavaScript expression: whether the element sel matches is
+// laid out (not hidden, nor inside something hidden).
+func visible(sel string) string {
+	return fmt.Sprintf(`(document.querySelector(%q)?.offsetParent != null)`, sel)
+}
+
+// TestBrowserOutage kills the Redis under the demo's page. The page shows
+// the outage as the dashboard does: a banner with the store's reason and
+// when the outage began, the last numbers kept and greyed, no empty-state
+// text for lists it cannot read, the actions hidden; and the worker pool,
+// which runs in this process, still running. Reloaded, it shows dashes
+// rather than zeros, and the same start. Redis comes back and the page
+// with it; only when the page's own server stops does it say "server
+// unreachable".
+func TestBrowserOutage(t *testing.T) {
+	ctx := newBrowser(t)
+	// Every write on disk before it is acknowledged: the Redis killed
+	// below comes back with the queue as it was.
+	srv := redistest.Start(t, redistest.RequireProcess(), redistest.WithArgs("--appendonly", "yes", "--appendfsync", "always"))
+	q, err := jobqueue.New(browsertest.FailFast(t, srv.URL), fmt.Sprintf("demo-outage-%d", time.Now().UnixNano()),
+		jobqueue.WithLease(time.Second), jobqueue.WithBackoff(jobqueue.ConstantBackoff(50*time.Millisecond)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := serveQueue(t, q, "Redis at "+srv.URL+" (go-redis)")
+
+	step(t, ctx, "enqueue 5 jobs and set the work latency to 0",
+		chromedp.Navigate(ts.URL+"/"),
+		chromedp.WaitVisible(chromedp.CSS("#enqueue-btn")),
+		chromedp.SetValue(chromedp.CSS("#count"), "5"),
+		chromedp.Click(chromedp.CSS("#enqueue-btn")),
+		until(text("#stat-enqueued_total")+` === "5"`),
+		setKnob("#latency", "0"),
+	)
+	waitFor(t, "the latency knob to reach the server", 5*time.Second, func() bool { return num(ts.stats()["work_latency_ms"]) == 0 })
+	step(t, ctx, "let 4 workers complete the jobs",
+		chromedp.SetValue(chromedp.CSS("#pool-size"), "4"),
+		chromedp.Click(chromedp.CSS("#start-btn")),
+		until(text("#pool-state")+` === "4 running"`),
+		until(text("#stat-completed_total")+` === "5" && `+count("#col-completed .job")+` === 5`),
+		until(visible("#col-dead .empty")+` && `+visible("#schedules-empty")+` && `+text("#live-text")+` === "live"`),
+	)
+
+	srv.Kill(t)
+	banner := `(() => { const o = document.querySelector("#outage"); return o !== null && !o.hidden && Date.parse(o.dataset.since) > 0 && o.dataset.reason.startsWith("queue unavailable: ") && o.dataset.reason.includes("connection refused"); })()`
+	running := text("#pool-state") + ` === "4 running" && document.querySelector("#pool-state").closest(".data") === null && ` + count("#worker-dots .wdot") + ` === 4`
+	noEmptyText := `!["No dead letters", "Nothing waiting", "Nothing finished", "No schedule recorded"].some(t => document.body.innerText.includes(t))`
+	hidden := `!` + visible("#enqueue-btn") + ` && !` + visible("#start-btn") + ` && !` + visible("#stop-btn") + ` && !` + visible("#reclaim-btn") + ` && !` + visible("#reset-btn") + ` && document.querySelector(".controls").inert`
+	step(t, ctx, "see the outage: the store's reason, since when, the last numbers greyed, the workers running",
+		until(banner),
+		until(`document.body.classList.contains("stale") && `+text("#live-text")+` === "store unreachable"`),
+		until(text("#outage-when")+`.startsWith("since ")`),
+		until(text("#stat-completed_total")+` === "5" && `+text("#stat-enqueued_total")+` === "5" && `+count("#col-completed .job")+` === 5`),
+		until(`getComputedStyle(document.querySelector(".stats")).opacity < 1 && getComputedStyle(document.querySelector("#board")).opacity < 1`),
+		until(running),
+		until(noEmptyText),
+		until(hidden),
+		chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`),
+	)
+	saveScreenshot(t, ctx, "demo-outage.png", chromedp.CaptureScreenshot())
+
+	var since string
+	step(t, ctx, "read the outage's start",
+		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			v, err := chromedp.Evaluate[string](`document.querySelector("#outage").dataset.since`)(ctx, tg)
+			since = v
+			return err
+		}),
+	)
+	step(t, ctx, "reload during the outage: the banner, the same start, dashes and no zeros, the workers running",
+		chromedp.Reload(),
+		until(banner),
+		until(fmt.Sprintf(`document.querySelector("#outage").dataset.since === %q`, since)),
+		until(`[...document.querySelectorAll('[id^="stat-"], #rate, [id^="count-"]')].every(e => e.textContent === "—")`),
+		until(running),
+		until(noEmptyText),
+		until(visible("#col-dead .unknown")),
+		until(hidden),
+	)
+
+	srv.Restart(t)
+	step(t, ctx, "see the store answer again",
+		until(`document.querySelector("#outage").hidden && !document.body.classList.contains("stale")`),
+		until(text("#stat-completed_total")+` === "5" && `+text("#live-text")+` === "live"`),
+		until(visible("#enqueue-btn")+` && `+visible("#col-dead .empty")),
+	)
+
+	ts.hs.Close()
+	step(t, ctx, "stop the page's own server: only now \"server unreachable\"",
+		until(`!document.querySelector("#outage").hidden && `+text("#outage-title")+`.includes("server") && `+text("#live-text")+` === "server unreachable"`),
+		until(text("#stat-completed_total")+` === "5"`),
+	)
 }

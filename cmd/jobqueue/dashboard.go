@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 
@@ -15,51 +13,24 @@ import (
 	"github.com/jobqueue-go/jobqueue/dashboard"
 )
 
-// The dashboard command's defaults and its environment.
-const (
-	defaultDashboardAddr = "127.0.0.1:8799"
-	// envDashboardToken is a token the dashboard requires: as a bearer
-	// token, or as the password of basic auth with any user name.
-	envDashboardToken = "JOBQUEUE_DASHBOARD_TOKEN"
-	// envDashboardAuth is "user:password" for basic auth.
-	envDashboardAuth = "JOBQUEUE_DASHBOARD_AUTH"
-)
-
-// listFlag is a flag that may be given several times.
-type listFlag []string
-
-func (l *listFlag) String() string { return strings.Join(*l, ",") }
-
-func (l *listFlag) Set(v string) error {
-	if v == "" {
-		return errors.New("empty value")
-	}
-	*l = append(*l, v)
-	return nil
-}
+// defaultDashboardAddr is where the dashboard command listens by
+// default: beside serve's port.
+const defaultDashboardAddr = "127.0.0.1:8799"
 
 func runDashboard(ctx context.Context, e *cmdEnv, args []string) int {
-	fs := e.flagSet("dashboard", "[flags]", "Serve the dashboard (the dashboard package) of real queues: no mock workers, no enqueue, read-only unless -actions.\n"+
-		"Beyond loopback it needs authentication: "+envDashboardToken+" (a bearer token, or the password of basic auth)\n"+
-		"or "+envDashboardAuth+"=user:password.")
-	var queues, hosts listFlag
+	fs := e.flagSet("dashboard", "[flags]", "Serve the dashboard (the dashboard package) of real queues: no mock workers, no enqueue, read-only unless -actions.\n"+accessHelp)
+	var queues listFlag
 	fs.Var(&queues, "queue", "a queue to show, by `name`; repeat for several (default "+defaultQueue+")")
 	backendKind := fs.String("backend", backendAuto, "the Redis adapter: auto (go-redis; never falls back to memory), goredis or rueidis")
-	addr := fs.String("addr", defaultDashboardAddr, "listen `address`; beyond loopback, authentication is required")
 	actions := fs.Bool("actions", false, "allow changes: retry, delete and cancel jobs, retry or delete every dead job, pause and resume")
-	token := fs.String("token", "", "require this `token` (prefer "+envDashboardToken+": a flag shows in ps)")
-	fs.Var(&hosts, "host", "a host `name` the dashboard answers to, besides loopback names and IP addresses; repeat for several")
+	var acc access
+	acc.register(fs, defaultDashboardAddr)
 	pos, code, ok := parse(fs, args)
 	if !ok {
 		return code
 	}
 	if len(pos) > 0 {
 		e.errorf("dashboard takes no arguments, got %q", pos)
-		return exitUsage
-	}
-	auth, err := newDashboardAuth(*token, e.getenv(envDashboardToken), e.getenv(envDashboardAuth))
-	if err != nil {
-		e.errorf("%v", err)
 		return exitUsage
 	}
 	if *backendKind == backendMemory {
@@ -78,16 +49,9 @@ func runDashboard(ctx context.Context, e *cmdEnv, args []string) int {
 		}
 	}
 
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		e.errorf("%v", err)
-		return exitError
-	}
-	tcp, _ := ln.Addr().(*net.TCPAddr)
-	if (tcp == nil || !tcp.IP.IsLoopback()) && auth == nil {
-		ln.Close()
-		e.errorf("refusing to serve the dashboard on %s, beyond loopback, without authentication: set %s (or -token) or %s=user:password", ln.Addr(), envDashboardToken, envDashboardAuth)
-		return exitUsage
+	ln, code := acc.listen(e)
+	if ln == nil {
+		return code
 	}
 
 	qs, closeQs, err := e.dashboardQueues(ctx, *backendKind, queues)
@@ -99,14 +63,11 @@ func runDashboard(ctx context.Context, e *cmdEnv, args []string) int {
 	defer closeQs()
 
 	log := slog.New(slog.NewTextHandler(e.stderr, nil))
-	opts := []dashboard.Option{dashboard.Logger(log), dashboard.AllowedHosts(hosts...)}
+	opts := []dashboard.Option{dashboard.Logger(log), dashboard.AllowedHosts(acc.hosts...)}
 	if !*actions {
 		opts = append(opts, dashboard.ReadOnly())
 	}
-	var h http.Handler = dashboard.New(qs, opts...)
-	if auth != nil {
-		h = auth.wrap(h)
-	}
+	h := acc.wrap(dashboard.New(qs, opts...))
 	names := make([]string, len(qs))
 	for i, q := range qs {
 		names[i] = q.Name()
@@ -116,7 +77,7 @@ func runDashboard(ctx context.Context, e *cmdEnv, args []string) int {
 		mode = "with actions"
 	}
 	fmt.Fprintf(e.stderr, "jobqueue: queues %s, %s\n", strings.Join(names, ", "), mode)
-	fmt.Fprintf(e.stderr, "jobqueue: dashboard at %s\n", dashboardURL(tcp, ln.Addr()))
+	fmt.Fprintf(e.stderr, "jobqueue: dashboard at %s\n", dashboardURL(ln.Addr()))
 
 	err = e.serveHTTP(ctx, ln, h, log)
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -159,69 +120,4 @@ func (e *cmdEnv) dashboardQueues(ctx context.Context, kind string, names []strin
 		qs = append(qs, q)
 	}
 	return qs, ob.Close, nil
-}
-
-// dashboardAuth is what the dashboard command requires of a request: a
-// token (bearer, or the basic-auth password with any user), or a basic
-// auth user and password.
-type dashboardAuth struct {
-	token      string
-	user, pass string
-}
-
-// newDashboardAuth returns the authentication set by the -token flag and
-// the environment, or nil when none is.
-func newDashboardAuth(flagToken, envToken, envBasic string) (*dashboardAuth, error) {
-	if flagToken != "" && envToken != "" && flagToken != envToken {
-		return nil, fmt.Errorf("-token and %s disagree; give one", envDashboardToken)
-	}
-	a := &dashboardAuth{token: flagToken}
-	if a.token == "" {
-		a.token = envToken
-	}
-	if envBasic != "" {
-		user, pass, ok := strings.Cut(envBasic, ":")
-		if !ok || user == "" || pass == "" {
-			return nil, fmt.Errorf("%s must be user:password, both not empty", envDashboardAuth)
-		}
-		a.user, a.pass = user, pass
-	}
-	if a.token == "" && a.user == "" {
-		return nil, nil
-	}
-	return a, nil
-}
-
-// allowed reports whether r carries the credentials, compared in constant
-// time.
-func (a *dashboardAuth) allowed(r *http.Request) bool {
-	same := func(got, want string) bool {
-		return want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
-	}
-	if bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
-		return same(bearer, a.token)
-	}
-	user, pass, ok := r.BasicAuth()
-	if !ok {
-		return false
-	}
-	if same(pass, a.token) {
-		return true
-	}
-	return same(user, a.user) && same(pass, a.pass)
-}
-
-// wrap requires the credentials of every request, answering 401 with a
-// basic-auth challenge, so a browser asks for them.
-func (a *dashboardAuth) wrap(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !a.allowed(r) {
-			w.Header().Set("WWW-Authenticate", `Basic realm="jobqueue dashboard", charset="UTF-8"`)
-			w.Header().Set("Content-Type", "application/json; charset=utf-8")
-			w.WriteHeader(http.StatusUnauthorized)
-			fmt.Fprintln(w, `{"error":"authentication required"}`)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
 }

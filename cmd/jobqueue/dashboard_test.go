@@ -122,10 +122,12 @@ func TestDashboardCommand(t *testing.T) {
 	}
 }
 
-// TestDashboardCommandAuth: beyond loopback the command refuses to serve
-// without authentication; with it, a request without the credentials
-// gets 401 and a challenge, and the Host check still holds.
-func TestDashboardCommandAuth(t *testing.T) {
+// TestCommandAuth: serve and dashboard follow one rule. Beyond loopback
+// they refuse to serve without authentication; with it, a request without
+// the credentials gets 401 and a challenge; and whatever the address, a
+// Host that is not a loopback name, an IP address or one given to -host
+// gets 403 (DNS rebinding), on 0.0.0.0 too.
+func TestCommandAuth(t *testing.T) {
 	name := fmt.Sprintf("dash-auth-%d", time.Now().UnixNano())
 	_, redisEnv := redisQueues(t, name)
 	env := func(vars map[string]string) func(string) string {
@@ -136,53 +138,104 @@ func TestDashboardCommandAuth(t *testing.T) {
 			return redisEnv(k)
 		}
 	}
-
-	c := &cli{t: t, getenv: env(nil)}
-	r := c.run("", "dashboard", "-queue", name, "-addr", "0.0.0.0:0")
-	if r.code != exitUsage || !strings.Contains(r.stderr, "refusing to serve") || !strings.Contains(r.stderr, envDashboardToken) {
-		t.Fatalf("beyond loopback without authentication: exit %d, stderr %q", r.code, r.stderr)
-	}
-	if r := c.run("", "dashboard", "-queue", name, "-backend", "memory"); r.code != exitUsage || !strings.Contains(r.stderr, "kept in Redis") {
-		t.Fatalf("-backend memory: exit %d, stderr %q", r.code, r.stderr)
-	}
-	c = &cli{t: t, getenv: env(map[string]string{envDashboardAuth: "no-colon"})}
-	if r := c.run("", "dashboard", "-queue", name); r.code != exitUsage {
-		t.Fatalf("%s without a colon: exit %d, stderr %q", envDashboardAuth, r.code, r.stderr)
-	}
-
-	s := startCommand(t, env(map[string]string{envDashboardToken: "tok-3e1f", envDashboardAuth: "ops:pw-9d2c"}),
-		"dashboard", "-queue", name, "-addr", "0.0.0.0:0", "-host", "jobs.internal.example")
-	bearer := func(tok string) func(*http.Request) {
-		return func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok) }
-	}
-	basic := func(user, pass string) func(*http.Request) {
-		return func(r *http.Request) { r.SetBasicAuth(user, pass) }
-	}
-	for _, tc := range []struct {
-		what string
-		edit func(*http.Request)
-		want int
+	for _, cmd := range []struct {
+		args  []string // the command and its flags, but -addr and -host
+		paths []string // what a browser and a script would get
 	}{
-		{"no credentials", nil, http.StatusUnauthorized},
-		{"a wrong token", bearer("tok-wrong"), http.StatusUnauthorized},
-		{"the token", bearer("tok-3e1f"), http.StatusOK},
-		{"the token as a basic-auth password", basic("anyone", "tok-3e1f"), http.StatusOK},
-		{"the basic-auth user and password", basic("ops", "pw-9d2c"), http.StatusOK},
-		{"a wrong password", basic("ops", "pw-wrong"), http.StatusUnauthorized},
-		{"the password of another user", basic("eve", "pw-9d2c"), http.StatusUnauthorized},
-		{"the token, from a rebinding page's host", func(r *http.Request) { bearer("tok-3e1f")(r); r.Host = "rebind.attacker.example" }, http.StatusForbidden},
-		{"the token, to an allowed host", func(r *http.Request) { bearer("tok-3e1f")(r); r.Host = "jobs.internal.example:8799" }, http.StatusOK},
+		{[]string{"dashboard", "-queue", name}, []string{"/", "/api/overview"}},
+		{[]string{"serve", "-queue", name, "-schedules=false"}, []string{"/", "/assets/app.js", "/stats", "/api/jobs"}},
 	} {
-		for _, path := range []string{"/", "/api/overview"} {
-			code, hdr, body := dashboardCall(t, s, http.MethodGet, path, nil, tc.edit)
-			if code != tc.want {
-				t.Errorf("%s, GET %s: %d %s, want %d", tc.what, path, code, body, tc.want)
+		t.Run(cmd.args[0], func(t *testing.T) {
+			r := refused(t, env(nil), append(cmd.args, "-addr", "0.0.0.0:0")...)
+			if r.code != exitUsage || !strings.Contains(r.stderr, "refusing to serve") || !strings.Contains(r.stderr, envDashboardToken) || !strings.Contains(r.stderr, envDashboardAuth) {
+				t.Fatalf("beyond loopback without authentication: exit %d, stderr %q", r.code, r.stderr)
 			}
-			if code == http.StatusUnauthorized && !strings.HasPrefix(hdr.Get("WWW-Authenticate"), "Basic ") {
-				t.Errorf("%s: 401 without a basic-auth challenge: %v", tc.what, hdr)
+			if r := refused(t, env(map[string]string{envDashboardAuth: "no-colon"}), cmd.args...); r.code != exitUsage || !strings.Contains(r.stderr, "user:password") {
+				t.Fatalf("%s without a colon: exit %d, stderr %q", envDashboardAuth, r.code, r.stderr)
 			}
-			if code != http.StatusOK && strings.Contains(body, name) {
-				t.Errorf("%s: a refusal names the queue: %s", tc.what, body)
+			if r := refused(t, env(map[string]string{envDashboardToken: "tok-a"}), append(cmd.args, "-token", "tok-b")...); r.code != exitUsage || !strings.Contains(r.stderr, "disagree") {
+				t.Fatalf("-token and %s disagreeing: exit %d, stderr %q", envDashboardToken, r.code, r.stderr)
+			}
+
+			// Loopback without authentication: no credentials needed, but
+			// the Host check holds.
+			s := startCommand(t, env(nil), cmd.args[0], append(cmd.args[1:], "-host", "jobs.internal.example")...)
+			for _, path := range cmd.paths {
+				if code, _, body := dashboardCall(t, s, http.MethodGet, path, nil, nil); code != http.StatusOK {
+					t.Errorf("loopback, GET %s: %d %s", path, code, body)
+				}
+				if code, _, body := dashboardCall(t, s, http.MethodGet, path, nil, func(r *http.Request) { r.Host = "rebind.attacker.example" }); code != http.StatusForbidden {
+					t.Errorf("loopback, GET %s from a rebinding page's host: %d %s", path, code, body)
+				}
+			}
+			s.stop()
+
+			s = startCommand(t, env(map[string]string{envDashboardToken: "tok-3e1f", envDashboardAuth: "ops:pw-9d2c"}),
+				cmd.args[0], append(cmd.args[1:], "-addr", "0.0.0.0:0", "-host", "jobs.internal.example")...)
+			bearer := func(tok string) func(*http.Request) {
+				return func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok) }
+			}
+			basic := func(user, pass string) func(*http.Request) {
+				return func(r *http.Request) { r.SetBasicAuth(user, pass) }
+			}
+			for _, tc := range []struct {
+				what string
+				edit func(*http.Request)
+				want int
+			}{
+				{"no credentials", nil, http.StatusUnauthorized},
+				{"a wrong token", bearer("tok-wrong"), http.StatusUnauthorized},
+				{"the token", bearer("tok-3e1f"), http.StatusOK},
+				{"the token as a basic-auth password", basic("anyone", "tok-3e1f"), http.StatusOK},
+				{"the basic-auth user and password", basic("ops", "pw-9d2c"), http.StatusOK},
+				{"a wrong password", basic("ops", "pw-wrong"), http.StatusUnauthorized},
+				{"the password of another user", basic("eve", "pw-9d2c"), http.StatusUnauthorized},
+				{"the token, from a rebinding page's host", func(r *http.Request) { bearer("tok-3e1f")(r); r.Host = "rebind.attacker.example" }, http.StatusForbidden},
+				{"the token, to an allowed host", func(r *http.Request) { bearer("tok-3e1f")(r); r.Host = "jobs.internal.example:8799" }, http.StatusOK},
+			} {
+				for _, path := range cmd.paths {
+					code, hdr, body := dashboardCall(t, s, http.MethodGet, path, nil, tc.edit)
+					if code != tc.want {
+						t.Errorf("%s, GET %s: %d %s, want %d", tc.what, path, code, body, tc.want)
+					}
+					if code == http.StatusUnauthorized && !strings.HasPrefix(hdr.Get("WWW-Authenticate"), "Basic ") {
+						t.Errorf("%s: 401 without a basic-auth challenge: %v", tc.what, hdr)
+					}
+					if code != http.StatusOK && strings.Contains(body, name) {
+						t.Errorf("%s: a refusal names the queue: %s", tc.what, body)
+					}
+				}
+			}
+			// A change needs the credentials too.
+			if code, _, body := dashboardCall(t, s, http.MethodPost, "/api/reset", url.Values{}, nil); cmd.args[0] == "serve" && code != http.StatusUnauthorized {
+				t.Errorf("POST /api/reset without credentials: %d %s", code, body)
+			}
+		})
+	}
+	if r := refused(t, env(nil), "dashboard", "-queue", name, "-backend", "memory"); r.code != exitUsage || !strings.Contains(r.stderr, "kept in Redis") {
+		t.Fatalf("dashboard -backend memory: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+// refused runs a command that should refuse to start, and returns what it
+// printed; one that starts serving instead is stopped, failing the test.
+func refused(t *testing.T, getenv func(string) string, args ...string) result {
+	t.Helper()
+	var out, errOut syncBuffer
+	env := &cmdEnv{stdin: strings.NewReader(""), stdout: &out, stderr: &errOut, getenv: getenv}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	go func() { done <- env.dispatch(ctx, args) }()
+	for {
+		select {
+		case code := <-done:
+			return result{code, out.String(), errOut.String()}
+		case <-time.After(20 * time.Millisecond):
+			if strings.Contains(errOut.String(), "dashboard at ") {
+				cancel()
+				<-done
+				t.Fatalf("jobqueue %s served instead of refusing:\n%s", strings.Join(args, " "), errOut.String())
 			}
 		}
 	}

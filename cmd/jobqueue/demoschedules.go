@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/jobqueue-go/jobqueue"
+	"github.com/jobqueue-go/jobqueue/internal/webui"
 	"github.com/jobqueue-go/jobqueue/jqcron"
 )
 
@@ -121,8 +122,10 @@ func (d *demoScheduler) stop() {
 // schedules --json" prints them.
 func (s *server) handleSchedules(w http.ResponseWriter, r *http.Request) {
 	infos, err := jqcron.Schedules(r.Context(), s.q)
-	if s.readFailed(w, err) {
+	if err != nil {
+		// 501 on a backend that keeps no schedules (webui.Status).
+		s.writeQueueError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, newSchedulesJSON(s.q.Name(), infos))
+	writeJSON(w, http.StatusOK, webui.NewSchedules(s.q.Name(), infos))
 }

@@ -6,47 +6,17 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/jobqueue-go/jobqueue"
 	"github.com/jobqueue-go/jobqueue/backend"
+	"github.com/jobqueue-go/jobqueue/internal/webui"
 )
-
-// historyPoint is one minute of a queue's history, as "jobqueue history
-// --json" prints it and GET /api/history reports it.
-type historyPoint struct {
-	// Minute is the start of the minute, RFC 3339 in UTC.
-	Minute    time.Time `json:"minute"`
-	Enqueued  int64     `json:"enqueued"`
-	Completed int64     `json:"completed"`
-	Failed    int64     `json:"failed"`
-	Retried   int64     `json:"retried"`
-	Dead      int64     `json:"dead"`
-	Reclaimed int64     `json:"reclaimed"`
-}
-
-// historyJSON is what "jobqueue history --json" prints, as GET
-// /api/history serves it.
-type historyJSON struct {
-	Queue   string         `json:"queue"`
-	Minutes int            `json:"minutes"`
-	Points  []historyPoint `json:"points"`
-}
 
 // maxMinutes is the most minutes of history a call reads: the store keeps
 // a day.
 const maxMinutes = int(backend.HistoryRetention / time.Minute)
 
-// newHistoryPoints returns points as historyPoints.
-func newHistoryPoints(points []jobqueue.HistoryPoint) []historyPoint {
-	out := make([]historyPoint, len(points))
-	for i, p := range points {
-		out[i] = historyPoint{Minute: p.Minute.UTC(), Enqueued: p.Enqueued, Completed: p.Completed, Failed: p.Failed,
-			Retried: p.Retried, Dead: p.Dead, Reclaimed: p.Reclaimed}
-	}
-	return out
-}
-
-// idle reports whether nothing was counted in p's minute.
-func (p historyPoint) idle() bool {
+// idle reports whether nothing the table shows was counted in p's
+// minute.
+func idle(p webui.HistoryPoint) bool {
 	return p.Enqueued == 0 && p.Completed == 0 && p.Failed == 0 && p.Retried == 0 && p.Dead == 0 && p.Reclaimed == 0
 }
 
@@ -68,16 +38,16 @@ func runHistory(ctx context.Context, e *cmdEnv, args []string) int {
 	if err != nil {
 		return e.fail(err)
 	}
-	rows := newHistoryPoints(points)
+	h := webui.NewHistory(q.Name(), *minutes, points)
 	if in.json {
-		e.printJSON(historyJSON{Queue: q.Name(), Minutes: *minutes, Points: rows})
+		e.printJSON(h)
 		return exitOK
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "MINUTE\tENQUEUED\tCOMPLETED\tFAILED\tRETRIED\tDEAD\tRECLAIMED\n")
 	active := 0
-	for _, r := range rows {
-		if r.idle() {
+	for _, r := range h.Points {
+		if idle(r) {
 			continue
 		}
 		active++

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jobqueue-go/jobqueue/internal/webui"
 )
 
 func TestCLIHistory(t *testing.T) {
@@ -26,12 +28,12 @@ func TestCLIHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var h historyJSON
+	var h webui.History
 	if err := json.Unmarshal([]byte(c.ok("", "history", "--json", "-minutes", "5")), &h); err != nil || len(h.Points) != 5 || h.Queue != "cli" || h.Minutes != 5 {
 		t.Fatalf("history --json -minutes 5: %+v, %v", h, err)
 	}
 	points := h.Points
-	var sum historyPoint
+	var sum webui.HistoryPoint
 	for i, p := range points {
 		if i > 0 && p.Minute.Sub(points[i-1].Minute) != time.Minute {
 			t.Errorf("points %d and %d: %v, %v; want one minute apart, oldest first", i-1, i, points[i-1].Minute, p.Minute)
@@ -41,7 +43,7 @@ func TestCLIHistory(t *testing.T) {
 		sum.Failed += p.Failed
 		sum.Dead += p.Dead
 	}
-	if want := (historyPoint{Enqueued: 2, Completed: 1, Failed: 1, Dead: 1}); sum != want {
+	if want := (webui.HistoryPoint{Enqueued: 2, Completed: 1, Failed: 1, Dead: 1}); sum != want {
 		t.Errorf("history --json adds up to %+v, want %+v", sum, want)
 	}
 

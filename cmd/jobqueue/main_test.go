@@ -23,6 +23,7 @@ type testServer struct {
 	t   *testing.T
 	srv *server
 	q   *jobqueue.Queue
+	hs  *httptest.Server
 	URL string
 }
 
@@ -44,7 +45,7 @@ func serveQueue(t *testing.T, q *jobqueue.Queue, desc string) *testServer {
 		s.close()
 		hs.Close()
 	})
-	return &testServer{t: t, srv: s, q: q, URL: hs.URL}
+	return &testServer{t: t, srv: s, q: q, hs: hs, URL: hs.URL}
 }
 
 // post sends form fields and returns the status and the decoded JSON reply.

@@ -145,6 +145,36 @@ func (p *pool) close() {
 	p.stop()
 }
 
+// poolState is the pool as the page shows it. The pool runs in this
+// process, so its state is known even while the store does not answer:
+// the replies carry it apart from the queue's stats, a 503 included.
+type poolState struct {
+	Running int `json:"running"`
+	// Processed counts the jobs the workers completed since the server
+	// started or was last reset, Hung the jobs a hung worker abandoned.
+	Processed int64        `json:"processed_total"`
+	Hung      int64        `json:"hung_total"`
+	LatencyMS int64        `json:"work_latency_ms"`
+	FailRate  float64      `json:"fail_rate"`
+	HangRate  float64      `json:"hang_rate"`
+	Workers   []workerInfo `json:"workers"`
+}
+
+// state returns the pool's state.
+func (p *pool) state() poolState {
+	cfg := p.config()
+	ws := p.snapshot()
+	return poolState{
+		Running:   len(ws),
+		Processed: p.processed.Load(),
+		Hung:      p.hangs.Load(),
+		LatencyMS: cfg.Latency.Milliseconds(),
+		FailRate:  cfg.FailRate,
+		HangRate:  cfg.HangRate,
+		Workers:   ws,
+	}
+}
+
 // workerInfo is one worker as the dashboard shows it.
 type workerInfo struct {
 	ID     int    `json:"id"`

@@ -7,44 +7,9 @@ import (
 	"time"
 
 	"github.com/jobqueue-go/jobqueue"
+	"github.com/jobqueue-go/jobqueue/internal/webui"
 	"github.com/jobqueue-go/jobqueue/jqcron"
 )
-
-// scheduleRow is one schedule of a queue, as "jobqueue schedules --json"
-// prints it.
-type scheduleRow struct {
-	Name     string `json:"name"`
-	Spec     string `json:"spec"`
-	Location string `json:"tz"`
-	Missed   string `json:"missed"`
-	// LastTick is the last tick enqueued, RFC 3339 in the schedule's
-	// zone; absent when none was.
-	LastTick *time.Time `json:"last_tick,omitempty"`
-	// Seen is when a Scheduler last recorded the schedule, as LastTick;
-	// absent when the store does not say.
-	Seen *time.Time `json:"seen,omitempty"`
-	// Abandoned says no Scheduler recorded it for two ticks
-	// (jqcron.ScheduleInfo.Abandoned).
-	Abandoned bool        `json:"abandoned"`
-	Next      []time.Time `json:"next"`
-	Error     string      `json:"error,omitempty"`
-}
-
-// schedulesJSON is what "jobqueue schedules --json" prints, as GET
-// /api/schedules serves it.
-type schedulesJSON struct {
-	Queue     string        `json:"queue"`
-	Schedules []scheduleRow `json:"schedules"`
-}
-
-// newSchedulesJSON returns the schedules of the queue named queue.
-func newSchedulesJSON(queue string, infos []jqcron.ScheduleInfo) schedulesJSON {
-	rows := make([]scheduleRow, len(infos))
-	for i, s := range infos {
-		rows[i] = newScheduleRow(s)
-	}
-	return schedulesJSON{Queue: queue, Schedules: rows}
-}
 
 func runSchedules(ctx context.Context, e *cmdEnv, args []string) int {
 	in := e.inspection("schedules", "[-rm NAME] [flags]", "List the schedules recorded for a queue by the Schedulers that ran them (jqcron.Scheduler), from the store: spec, time zone, missed-tick policy, last tick enqueued, next tick, and when a Scheduler was last seen running it (--json: the next three ticks). A schedule stays listed after its last Scheduler stopped, marked abandoned once two of its ticks went by unrecorded, until the queue is purged or -rm removes it.")
@@ -61,7 +26,7 @@ func runSchedules(ctx context.Context, e *cmdEnv, args []string) int {
 	if *rm != "" {
 		return removeSchedule(ctx, e, in, q, infos, *rm)
 	}
-	list := newSchedulesJSON(q.Name(), infos)
+	list := webui.NewSchedules(q.Name(), infos)
 	if in.json {
 		e.printJSON(list)
 		return exitOK
@@ -132,23 +97,4 @@ func removeSchedule(ctx context.Context, e *cmdEnv, in *inspection, q *jobqueue.
 		fmt.Fprintf(e.stdout, "removed schedule %q of queue %q\n", name, q.Name())
 	}
 	return exitOK
-}
-
-func newScheduleRow(s jqcron.ScheduleInfo) scheduleRow {
-	r := scheduleRow{Name: s.Name, Spec: s.Spec, Location: s.Location, Missed: s.Policy.String(), Abandoned: s.Abandoned, Next: s.Next}
-	if r.Next == nil {
-		r.Next = []time.Time{}
-	}
-	if !s.LastTick.IsZero() {
-		last := s.LastTick
-		r.LastTick = &last
-	}
-	if !s.Seen.IsZero() {
-		seen := s.Seen
-		r.Seen = &seen
-	}
-	if s.Err != nil {
-		r.Error = s.Err.Error()
-	}
-	return r
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jobqueue-go/jobqueue/backend"
+	"github.com/jobqueue-go/jobqueue/internal/webui"
 	"github.com/jobqueue-go/jobqueue/jqcron"
 )
 
@@ -117,9 +118,9 @@ func TestCLISchedules(t *testing.T) {
 }
 
 // schedulesOf decodes what "jobqueue schedules --json" printed.
-func schedulesOf(t *testing.T, out string) []scheduleRow {
+func schedulesOf(t *testing.T, out string) []webui.ScheduleRow {
 	t.Helper()
-	var list schedulesJSON
+	var list webui.Schedules
 	if err := json.Unmarshal([]byte(out), &list); err != nil || list.Queue != "cli" {
 		t.Fatalf("schedules --json: %+v, %v\n%s", list, err, out)
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -112,32 +111,13 @@ func (s *serving) stop() int {
 // response said: its headers and body.
 func (s *serving) fetch(t *testing.T, method, path string, form url.Values) (int, string) {
 	t.Helper()
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
-	}
-	req, err := http.NewRequest(method, s.base+path, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
+	code, hdr, body := dashboardCall(t, s, method, path, form, nil)
 	var all strings.Builder
-	for k, vs := range res.Header {
+	for k, vs := range hdr {
 		fmt.Fprintf(&all, "%s: %s\n", k, strings.Join(vs, ", "))
 	}
-	all.Write(b)
-	return res.StatusCode, all.String()
+	all.WriteString(body)
+	return code, all.String()
 }
 
 // TestSecurityServe runs "jobqueue serve" on each Redis adapter with the
@@ -206,7 +186,7 @@ func TestSecurityServe(t *testing.T) {
 			if strings.Contains(log, leakText) {
 				t.Errorf("serve's output quotes the password:\n%s", log)
 			}
-			for _, want := range []string{"rediss://:xxxxx@" + srv.Addr, "queue call failed"} {
+			for _, want := range []string{"rediss://:xxxxx@" + srv.Addr, "jobqueue serve: queue unavailable"} {
 				if !strings.Contains(log, want) {
 					t.Errorf("serve's output lacks %q:\n%s", want, log)
 				}

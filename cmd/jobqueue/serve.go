@@ -16,10 +16,11 @@ import (
 const defaultAddr = "127.0.0.1:8798"
 
 func runServe(ctx context.Context, e *cmdEnv, args []string) int {
-	fs := e.flagSet("serve", "[flags]", "Serve the dashboard: enqueue demo jobs, run a mock worker pool, watch the queue.")
+	fs := e.flagSet("serve", "[flags]", "Serve the demo's page: enqueue demo jobs, run a mock worker pool, watch the queue.\n"+accessHelp)
 	var qf queueFlags
 	qf.register(fs)
-	addr := fs.String("addr", defaultAddr, "listen `address`; anything but loopback exposes an unauthenticated dashboard")
+	var acc access
+	acc.register(fs, defaultAddr)
 	leaseMS := fs.Int("lease-ms", int(jobqueue.DefaultLease.Milliseconds()), "lease of a claim in `ms`: how long a hung job waits before a reclaim sweep can take it back")
 	workers := fs.Int("workers", 0, fmt.Sprintf("start this many mock workers at once (0 to %d)", maxPoolSize))
 	fs.IntVar(&qf.memory.jobs, "memory-max-jobs", demoMaxJobs, "on the memory backend, refuse enqueues (HTTP 507) past this many stored `jobs`, finished ones kept in a history included; 0 for no bound")
@@ -46,31 +47,30 @@ func runServe(ctx context.Context, e *cmdEnv, args []string) int {
 		return exitUsage
 	}
 	qf.memory.bytes = *maxMiB << 20
+	if err := qf.check(); err != nil {
+		return e.fail(err)
+	}
 
+	ln, code := acc.listen(e)
+	if ln == nil {
+		return code
+	}
 	q, ob, err := e.openQueue(ctx, qf, true,
 		jobqueue.WithLease(time.Duration(*leaseMS)*time.Millisecond),
 		jobqueue.WithBackoff(demoBackoff))
 	if err != nil {
+		ln.Close()
 		return e.fail(err)
 	}
 	defer ob.Close()
 
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		e.errorf("%v", err)
-		return exitError
-	}
 	log := slog.New(slog.NewTextHandler(e.stderr, nil))
 	srv := newServer(q, ob.desc, log)
-	tcp, _ := ln.Addr().(*net.TCPAddr)
-	srv.loopbackOnly = tcp != nil && tcp.IP.IsLoopback()
+	srv.hosts = acc.hosts
 
 	warnConfig(ctx, q, log)
-	fmt.Fprintf(e.stderr, "jobqueue: dashboard at %s\n", dashboardURL(tcp, ln.Addr()))
-	fmt.Fprintf(e.stderr, "jobqueue: Prometheus metrics at %smetrics\n", dashboardURL(tcp, ln.Addr()))
-	if !srv.loopbackOnly {
-		e.errorf("warning: listening on %s, beyond loopback; the dashboard has no authentication, so anyone who reaches it can change the queue", ln.Addr())
-	}
+	fmt.Fprintf(e.stderr, "jobqueue: dashboard at %s\n", dashboardURL(ln.Addr()))
+	fmt.Fprintf(e.stderr, "jobqueue: Prometheus metrics at %smetrics\n", dashboardURL(ln.Addr()))
 	if *schedules {
 		if err := srv.runSchedules(defaultDemoSchedules); err != nil {
 			ln.Close()
@@ -82,7 +82,7 @@ func runServe(ctx context.Context, e *cmdEnv, args []string) int {
 		srv.pool.setSize(*workers)
 	}
 
-	err = e.serveHTTP(ctx, ln, srv.handler(), log)
+	err = e.serveHTTP(ctx, ln, acc.wrap(srv.handler()), log)
 	// Stopping the pool hands its in-flight jobs back to pending.
 	srv.close()
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -112,8 +112,9 @@ func warnConfig(ctx context.Context, q *jobqueue.Queue, log *slog.Logger) {
 
 // dashboardURL is the address to open in a browser: an unspecified IP
 // (":8798") is reachable as localhost.
-func dashboardURL(tcp *net.TCPAddr, addr net.Addr) string {
-	if tcp == nil {
+func dashboardURL(addr net.Addr) string {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok {
 		return "http://" + addr.String() + "/"
 	}
 	host := tcp.IP.String()

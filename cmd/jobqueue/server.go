@@ -6,11 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"math"
 	"mime"
-	"net"
 	"net/http"
 	"runtime/debug"
 	"slices"
@@ -28,6 +26,7 @@ import (
 
 	"github.com/jobqueue-go/jobqueue"
 	"github.com/jobqueue-go/jobqueue/backend"
+	"github.com/jobqueue-go/jobqueue/internal/webui"
 	"github.com/jobqueue-go/jobqueue/jqprom"
 )
 
@@ -58,9 +57,13 @@ type server struct {
 	pool    *pool
 	log     *slog.Logger
 	backend string // what the page says the queue runs on
-	// loopbackOnly refuses requests whose Host is not a loopback name, so
-	// that a DNS-rebinding page cannot reach a dashboard bound to loopback.
-	loopbackOnly bool
+	// hosts are the host names the page answers to besides loopback
+	// names and IP addresses (-host): any other Host, which a
+	// DNS-rebinding page sends, gets 403, whatever the address.
+	hosts []string
+	// outages records when the store stopped answering, for the 503s
+	// and the log.
+	outages *webui.Outages
 	// metrics serves GET /metrics: the queue's jqprom.Collector, the
 	// pool's jqprom.Observer, and the process's Go runtime.
 	metrics http.Handler
@@ -70,7 +73,7 @@ type server struct {
 }
 
 func newServer(q *jobqueue.Queue, backendDesc string, log *slog.Logger) *server {
-	s := &server{q: q, pool: newPool(q, log), log: log, backend: backendDesc, loopbackOnly: true}
+	s := &server{q: q, pool: newPool(q, log), log: log, backend: backendDesc, outages: webui.NewOutages(log, "jobqueue serve")}
 	obs := jqprom.NewObserver()
 	s.pool.obs = obs
 	reg := prometheus.NewRegistry()
@@ -84,17 +87,10 @@ func newServer(q *jobqueue.Queue, backendDesc string, log *slog.Logger) *server 
 	return s
 }
 
-// handler returns the routes, behind the host check, the cross-origin
-// refusal and the body limit.
+// handler returns the routes, behind webui.Guard's checks.
 func (s *server) handler() http.Handler {
 	mux := http.NewServeMux()
-	static, err := fs.Sub(webFiles, "web")
-	if err != nil {
-		panic(err) // the embedded tree is fixed at build time
-	}
-	files := http.FileServerFS(static)
-	mux.Handle("GET /{$}", files)
-	mux.Handle("GET /assets/", http.StripPrefix("/assets/", files))
+	webui.Mount(mux, webFiles, "web")
 
 	// The dashboard's own API.
 	mux.HandleFunc("GET /api/jobs", s.handleJobs)
@@ -128,40 +124,7 @@ func (s *server) handler() http.Handler {
 	// Prometheus.
 	mux.Handle("GET /metrics", s.metrics)
 
-	cop := http.NewCrossOriginProtection()
-	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusForbidden, "cross-origin request refused: the dashboard accepts changes only from its own page")
-	}))
-	return s.guard(cop.Handler(mux))
-}
-
-func (s *server) guard(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.loopbackOnly && !loopbackHost(r.Host) {
-			writeError(w, http.StatusForbidden, fmt.Sprintf("host %q refused: this dashboard listens on loopback only", r.Host))
-			return
-		}
-		h := w.Header()
-		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'")
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("Cache-Control", "no-store")
-		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-		next.ServeHTTP(w, r)
-	})
-}
-
-func loopbackHost(hostport string) bool {
-	host := hostport
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		host = h
-	}
-	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
-	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return webui.Guard{Hosts: s.hosts, HostsFrom: "-host", MaxBody: maxBody}.Handler(mux)
 }
 
 // close stops the demo's Scheduler and the worker pool, handing the
@@ -175,48 +138,28 @@ func (s *server) close() {
 
 // ---- responses ----
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(true)
-	_ = enc.Encode(v)
-}
+// The shared helpers, under the names this package's handlers use.
+var (
+	writeJSON  = webui.WriteJSON
+	writeError = webui.WriteError
+)
 
-func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]string{"error": msg})
-}
-
-// writeQueueError answers with the status that fits a queue error.
+// writeQueueError answers with the status that fits a queue error
+// (webui.Status). A store that did not answer gets a 503 with the start
+// of the outage and the worker pool's state, which this process knows
+// all the same (unavailableReply).
 func (s *server) writeQueueError(w http.ResponseWriter, err error) {
-	switch {
-	case errors.Is(err, jobqueue.ErrNotFound):
-		writeError(w, http.StatusNotFound, err.Error())
-	case errors.Is(err, jobqueue.ErrWrongState):
-		writeError(w, http.StatusConflict, err.Error())
-	case errors.Is(err, jobqueue.ErrInvalidArgument), errors.Is(err, jobqueue.ErrPayloadTooLarge), errors.Is(err, jobqueue.ErrInvalidState):
-		writeError(w, http.StatusBadRequest, err.Error())
-	case errors.Is(err, jobqueue.ErrFull):
-		// Back-pressure, not a failure: the store (a Redis at its
-		// maxmemory, a memory backend at its bounds) takes no new jobs
-		// until some go, and says why.
-		writeError(w, http.StatusInsufficientStorage, err.Error())
-	default:
-		s.log.Error("queue call failed", "err", err)
-		writeError(w, http.StatusServiceUnavailable, "queue unavailable: "+oneLine(err))
-	}
+	s.outages.Reply(context.Background(), w, s.q.Name(), err, 0, func(u webui.Unavailable) any {
+		return unavailableReply{Unavailable: u, Pool: s.pool.state()}
+	})
 }
 
-// oneLine returns err's message on one line, each distinct line of a
-// joined error once, so that a page can show it as a status line.
-func oneLine(err error) string {
-	var lines []string
-	for _, l := range strings.Split(err.Error(), "\n") {
-		if l = strings.TrimSpace(l); l != "" && !slices.Contains(lines, l) {
-			lines = append(lines, l)
-		}
-	}
-	return strings.Join(lines, "; ")
+// unavailableReply is the body of a 503: why and since when the store
+// does not answer, and the pool, apart from the queue's stats, which are
+// not known.
+type unavailableReply struct {
+	webui.Unavailable
+	Pool poolState `json:"pool"`
 }
 
 // ---- stats ----
@@ -244,17 +187,18 @@ func (s *server) stats(ctx context.Context) (dashboardStats, error) {
 	if err != nil {
 		return dashboardStats{}, err
 	}
-	cfg := s.pool.config()
+	s.outages.Answered(s.q.Name())
+	p := s.pool.state()
 	return dashboardStats{
 		queueStats:      newQueueStats(s.q.Name(), st),
 		Backend:         s.backend,
-		HungTotal:       s.pool.hangs.Load(),
+		HungTotal:       p.Hung,
 		LeaseMS:         s.q.Lease().Milliseconds(),
-		WorkersRunning:  s.pool.size(),
-		WorkerProcessed: s.pool.processed.Load(),
-		WorkLatencyMS:   cfg.Latency.Milliseconds(),
-		FailRate:        cfg.FailRate,
-		HangRate:        cfg.HangRate,
+		WorkersRunning:  p.Running,
+		WorkerProcessed: p.Processed,
+		WorkLatencyMS:   p.LatencyMS,
+		FailRate:        p.FailRate,
+		HangRate:        p.HangRate,
 	}, nil
 }
 
@@ -300,25 +244,12 @@ func (s *server) handleHistory(w http.ResponseWriter, r *http.Request) {
 		minutes = n
 	}
 	points, err := s.q.History(r.Context(), minutes)
-	if s.readFailed(w, err) {
+	if err != nil {
+		// 501 on a backend that keeps no history (webui.Status).
+		s.writeQueueError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, historyJSON{Queue: s.q.Name(), Minutes: minutes, Points: newHistoryPoints(points)})
-}
-
-// readFailed answers a read of the queue that failed, and reports whether
-// it did: 501 for what the backend does not implement (a capability such
-// as history or schedules), else as writeQueueError.
-func (s *server) readFailed(w http.ResponseWriter, err error) bool {
-	switch {
-	case err == nil:
-		return false
-	case errors.Is(err, errors.ErrUnsupported):
-		writeError(w, http.StatusNotImplemented, err.Error())
-	default:
-		s.writeQueueError(w, err)
-	}
-	return true
+	writeJSON(w, http.StatusOK, webui.NewHistory(s.q.Name(), minutes, points))
 }
 
 // ---- jobs ----
@@ -484,6 +415,7 @@ func (s *server) writeLists(w http.ResponseWriter, r *http.Request, names []stri
 	out := map[string]any{
 		"stats":   st,
 		"workers": s.pool.snapshot(),
+		"pool":    s.pool.state(),
 		"now_ms":  time.Now().UnixMilli(),
 	}
 	for k, v := range extra {

@@ -528,7 +528,7 @@ func TestHistoryEndpoint(t *testing.T) {
 	var prev time.Time
 	for i, p := range points {
 		pt := p.(map[string]any)
-		if got := slices.Sorted(maps.Keys(pt)); !slices.Equal(got, []string{"completed", "dead", "enqueued", "failed", "minute", "reclaimed", "retried"}) {
+		if got := slices.Sorted(maps.Keys(pt)); !slices.Equal(got, []string{"cancelled", "completed", "dead", "enqueued", "failed", "minute", "reclaimed", "retried"}) {
 			t.Fatalf("point %d names %v", i, got)
 		}
 		at, err := time.Parse(time.RFC3339, pt["minute"].(string))
@@ -546,7 +546,7 @@ func TestHistoryEndpoint(t *testing.T) {
 		t.Errorf("the last point is the minute of %v, %v ago; want the current minute", prev, since)
 	}
 	// The failing job is tried 3 times: 2 retries, then dead.
-	want := map[string]int{"enqueued": 5, "completed": 4, "failed": 3, "retried": 2, "dead": 1, "reclaimed": 0}
+	want := map[string]int{"enqueued": 5, "completed": 4, "failed": 3, "retried": 2, "dead": 1, "reclaimed": 0, "cancelled": 0}
 	if !maps.Equal(sum, want) {
 		t.Errorf("the hour adds up to %v, want %v", sum, want)
 	}
@@ -678,18 +678,36 @@ func errText(body map[string]any) string {
 
 // TestOutageErrorIsOneLine checks that a read of several lists, each of
 // which fails for the same outage, answers with the reason once, on one
-// line, rather than once per list.
+// line, rather than once per list; and that the 503 says when the outage
+// began, the same on every reply, and carries the worker pool's state,
+// which this process knows all the same.
 func TestOutageErrorIsOneLine(t *testing.T) {
 	q, err := jobqueue.New(unavailableLists{memory.New()}, "down", jobqueue.WithRetries(0))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ts := serveQueue(t, q, "memory")
-	for _, path := range []string{"/jobs", "/api/jobs"} {
+	if code, body := ts.post("/api/workers/start", url.Values{"size": {"3"}}); code != http.StatusOK {
+		t.Fatalf("POST /api/workers/start: %d %v", code, body)
+	}
+	var since any
+	for _, path := range []string{"/jobs", "/api/jobs", "/jobs"} {
 		code, body := ts.get(path)
 		msg := errText(body)
-		if code != http.StatusServiceUnavailable || strings.Contains(msg, "\n") || strings.Count(msg, "connection refused") != 1 {
+		if code != http.StatusServiceUnavailable || strings.Contains(msg, "\n") || strings.Count(msg, "connection refused") != 1 || !strings.HasPrefix(msg, "queue unavailable: ") {
 			t.Errorf("GET %s with the store down: %d %q, want a 503 naming the reason once", path, code, msg)
+		}
+		if since == nil {
+			since = body["since"]
+		}
+		if at, err := time.Parse(time.RFC3339Nano, fmt.Sprint(body["since"])); err != nil || body["since"] != since || body["queue"] != "down" {
+			t.Errorf("GET %s with the store down: since %v (%v), queue %v; want the same start on every reply", path, body["since"], err, body["queue"])
+		} else if time.Since(at) < 0 {
+			t.Errorf("GET %s: the outage begins in the future, at %v", path, at)
+		}
+		pool, _ := body["pool"].(map[string]any)
+		if workers, _ := pool["workers"].([]any); num(pool["running"]) != 3 || len(workers) != 3 {
+			t.Errorf("GET %s with the store down: pool %v, want its 3 workers running", path, body["pool"])
 		}
 	}
 }

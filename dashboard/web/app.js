@@ -1,7 +1,8 @@
 // The jobqueue dashboard's page. It polls the dashboard's API every 2 s
 // (only while the tab is visible) and posts forms to change queues. Every
 // URL is relative, so the page works under whatever prefix the dashboard
-// is mounted at. No framework, no network beyond its own server.
+// is mounted at. No framework, no network beyond its own server. The
+// helpers, the API calls and the outage banner are base.js's.
 "use strict";
 
 const REFRESH_MS = 2000;
@@ -38,7 +39,6 @@ const CHARTS = {
 const DAY_EVERY_MS = 60000;
 const STATES = ["pending", "scheduled", "processing", "completed", "dead", "cancelled"];
 
-const $ = (sel) => document.querySelector(sel);
 const S = {
   queue: null,          // the queue shown, null for the overview
   state: "pending",     // its list shown
@@ -48,7 +48,6 @@ const S = {
   kind: "",             // kind filtered on
   readOnly: true,       // until the server says otherwise, no action shows
   seen: {},             // the last good view of each queue, by name
-  outage: null,         // {reason, since (ms), server} while something does not answer
   polls: 0,             // polls of the shown queue
   listDue: true,        // read the page of jobs on the next poll
   gen: 0,               // bumped when the route changes, to drop stale replies
@@ -59,36 +58,15 @@ const S = {
   range: "hour",        // the chart shown: "hour" or "day" (CHARTS)
   dayAt: 0,             // when the day's chart was read (ms), 0 to read it on the next poll
   noHistory: false,     // the shown queue's backend keeps no history
-  skew: 0,              // server clock minus ours
 };
 
 // ---------- helpers ----------
 
-function esc(s) {
-  return String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
-}
-
 function num(n) { return typeof n === "number" ? n.toLocaleString("en-US") : "—"; }
 
-function now() { return Date.now() + S.skew; }
-
-function dur(ms) {
-  const a = Math.abs(ms);
-  if (a < 1000) return `${Math.round(a)}ms`;
-  if (a < 60000) return `${(a / 1000).toFixed(1)}s`;
-  if (a < 3600000) return `${Math.floor(a / 60000)}m ${Math.floor((a % 60000) / 1000)}s`;
-  if (a < 172800000) return `${Math.floor(a / 3600000)}h ${Math.floor((a % 3600000) / 60000)}m`;
-  return `${Math.floor(a / 86400000)}d ${Math.floor((a % 86400000) / 3600000)}h`;
-}
-
-function rel(ms) {
-  if (!ms) return "";
-  const d = ms - now();
-  return d >= 0 ? `in ${dur(d)}` : `${dur(d)} ago`;
-}
-
-function clock(ms) {
-  return new Date(ms).toLocaleTimeString([], { hour12: false });
+// api calls the dashboard's API at path (relative, under api/).
+function api(method, path, params) {
+  return request(method, "api/" + path, params);
 }
 
 function hhmm(ms) {
@@ -99,94 +77,15 @@ function weekday(ms) {
   return new Date(ms).toLocaleDateString([], { weekday: "short" });
 }
 
-function toast(msg, isError) {
-  const t = document.createElement("div");
-  t.className = "toast" + (isError ? " error" : "");
-  t.textContent = msg;
-  $("#toasts").appendChild(t);
-  setTimeout(() => { t.classList.add("out"); setTimeout(() => t.remove(), 300); }, isError ? 6000 : 3200);
-}
-
-// ApiError is a reply that was not 2xx: its status and body.
-class ApiError extends Error {
-  constructor(status, body) {
-    super((body && body.error) || `HTTP ${status}`);
-    this.status = status;
-    this.body = body;
+// showStale shows an outage (base.js) and, where nothing was read yet,
+// says so rather than showing an empty list.
+function showStale(o) {
+  showOutage(o);
+  const empty = S.queue ? $("#jobs-empty") : $("#queues-empty");
+  if (!(S.queue ? $("#jobs-body") : $("#queues-body")).children.length) {
+    empty.hidden = false;
+    empty.textContent = "Not available: the store does not answer.";
   }
-}
-
-// api calls the dashboard's API at path (relative, under api/), with
-// params in the query of a GET or the form of a POST.
-async function api(method, path, params) {
-  const qs = new URLSearchParams(params || {});
-  let url = "api/" + path;
-  const opts = { method, headers: {} };
-  if (method === "GET") {
-    if ([...qs].length) url += "?" + qs;
-  } else {
-    opts.body = qs;
-  }
-  const res = await fetch(url, opts);
-  let body = null;
-  try { body = await res.json(); } catch { /* an empty or non-JSON reply */ }
-  if (!res.ok) throw new ApiError(res.status, body);
-  return body;
-}
-
-// ---------- outages ----------
-
-// outageOf returns the outage an error reports: a 503 of the API (the
-// store did not answer), or no reply at all (the dashboard's own server
-// did not); null for any other error.
-function outageOf(e) {
-  if (e instanceof ApiError) {
-    if (e.status === 503 && e.body && e.body.since) {
-      return { reason: e.body.error, since: Date.parse(e.body.since), server: false };
-    }
-    return null;
-  }
-  const since = S.outage && S.outage.server ? S.outage.since : Date.now();
-  return { reason: `the dashboard's server did not answer (${e.message})`, since, server: true };
-}
-
-function showOutage(o) {
-  S.outage = o;
-  const el = $("#outage");
-  el.hidden = false;
-  el.dataset.since = new Date(o.since).toISOString();
-  el.dataset.reason = o.reason;
-  $("#outage-title").textContent = o.server ? "The dashboard's server is not answering" : "The queue's store is not answering";
-  $("#outage-when").textContent = `since ${clock(o.since)} (${dur(Date.now() - o.since)})`;
-  $("#outage-reason").textContent = o.reason;
-  document.body.classList.add("stale");
-  $("#live").classList.add("down");
-  $("#live-text").textContent = o.server ? "server unreachable" : "store unreachable";
-  if (!S.queue) {
-    if (!$("#queues-body").children.length) {
-      $("#queues-empty").hidden = false;
-      $("#queues-empty").textContent = "Not available: the store does not answer.";
-    }
-    return;
-  }
-  if (!$("#jobs-body").children.length) {
-    $("#jobs-empty").hidden = false;
-    $("#jobs-empty").textContent = "Not available: the store does not answer.";
-  }
-}
-
-function clearOutage() {
-  if (S.outage) {
-    toast(`Answering again after ${dur(Date.now() - S.outage.since)}.`);
-    S.listDue = true;
-  }
-  S.outage = null;
-  $("#outage").hidden = true;
-  $("#outage").dataset.since = "";
-  $("#outage").dataset.reason = "";
-  document.body.classList.remove("stale", "loading");
-  $("#live").classList.remove("down");
-  $("#live-text").textContent = "live";
 }
 
 // ---------- routing ----------
@@ -252,7 +151,7 @@ function rate(v) { return typeof v === "number" ? (v < 10 ? v.toFixed(1) : Math.
 
 function renderOverview(r) {
   setReadOnly(r.read_only);
-  S.skew = r.now_ms - Date.now();
+  setServerTime(r.now_ms);
   const rows = r.queues.map((e) => {
     const down = !!e.error;
     if (!down) S.seen[e.name] = e;
@@ -279,7 +178,7 @@ function renderOverview(r) {
 
 function renderQueue(r) {
   setReadOnly(r.read_only);
-  S.skew = r.now_ms - Date.now();
+  setServerTime(r.now_ms);
   const v = r.queue;
   S.seen[v.name] = v;
   $("#q-name").textContent = v.name;
@@ -527,12 +426,12 @@ async function poll() {
       }
       if (S.openId) await refreshDrawer();
     }
-    clearOutage();
+    if (clearOutage()) S.listDue = true;
   } catch (e) {
     if (gen !== S.gen) { S.again = true; return; }
     const o = outageOf(e);
     if (o) {
-      showOutage(o);
+      showStale(o);
     } else {
       // Not an outage: a queue this dashboard does not have, a refusal.
       document.body.classList.remove("loading");
@@ -558,12 +457,7 @@ function refresh() {
 
 async function openDrawer(id) {
   S.openId = id;
-  $("#drawer").classList.add("open");
-  $("#drawer").setAttribute("aria-hidden", "false");
-  $("#scrim").hidden = false;
-  $("#drawer-title").textContent = id;
-  $("#drawer-kind").innerHTML = "";
-  $("#drawer-body").innerHTML = `<p class="muted">Loading…</p>`;
+  showDrawer(id);
   for (const b of ["#retry-btn", "#cancel-btn", "#delete-btn"]) $(b).hidden = true;
   try {
     await refreshDrawer();
@@ -574,9 +468,7 @@ async function openDrawer(id) {
 
 function closeDrawer() {
   S.openId = null;
-  $("#drawer").classList.remove("open");
-  $("#drawer").setAttribute("aria-hidden", "true");
-  $("#scrim").hidden = true;
+  hideDrawer();
 }
 
 function fact(label, ms) {

@@ -1,7 +1,8 @@
 // Package browsertest drives a real headless Chromium for the tests of
 // the project's web pages (the demo's in cmd/jobqueue, the dashboard's):
 // one place that knows where the browser is, when its absence skips a
-// test and when it fails one, and where screenshots go.
+// test and when it fails one, and where screenshots go; and the backend
+// their outage tests kill Redis under (FailFast).
 package browsertest
 
 import (
@@ -14,6 +15,10 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/jobqueue-go/jobqueue/backend"
+	"github.com/jobqueue-go/jobqueue/goredis"
 )
 
 // ChromiumPath is the browser the tests run: Debian's chromium package.
@@ -113,4 +118,23 @@ func SaveScreenshot(t *testing.T, ctx context.Context, name string, shot chromed
 		}
 		t.Logf("screenshot saved to %s", p)
 	}
+}
+
+// FailFast returns a go-redis backend on the Redis at rawURL that tries
+// each command and each dial once, so that a page under test reports a
+// Redis that is gone at once, with the client's own reason ("connection
+// refused"), rather than after the client's retries. The test's cleanup
+// closes it.
+func FailFast(t *testing.T, rawURL string) backend.Backend {
+	t.Helper()
+	opt, err := redis.ParseURL(rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt.MaxRetries = -1
+	opt.DialerRetries = 1
+	c := redis.NewClient(opt)
+	b := goredis.New(c)
+	t.Cleanup(func() { b.Close(); _ = c.Close() })
+	return b
 }

@@ -1,6 +1,7 @@
-// The jobqueue dashboard: polls GET /api/jobs every 800 ms and drives the
-// dashboard's API (/api/) with form posts. No framework, no network beyond
-// this server.
+// The jobqueue demo's page: polls GET /api/jobs every 800 ms and drives
+// the demo's API (/api/) with form posts. No framework, no network beyond
+// this server. The helpers, the API calls (request) and the outage banner
+// are base.js's, which the dashboard's page shares.
 "use strict";
 
 // The board's states. The HTTP API keeps the classic demo's words so that
@@ -31,64 +32,19 @@ const ICONS = {
   other: '<svg viewBox="0 0 24 24"><rect x="4" y="4" width="16" height="16" rx="3"/></svg>',
 };
 
-const $ = (sel) => document.querySelector(sel);
 const state = {
-  skew: 0,            // server clock minus ours, from now_ms
-  last: null,         // the latest GET /jobs reply
+  last: null,         // the latest GET /api/jobs reply
   openId: null,       // the job shown in the drawer
   samples: [],        // [time, completed_total] for the throughput line
   poolRunning: false,
   knobTimer: null,
   knobEdited: 0,      // when the user last moved a knob
   polls: 0,           // polls since the chart was last read
-  schedules: [],      // the latest GET /api/schedules rows
+  schedules: null,    // the latest GET /api/schedules rows, null until read
   schedPolls: 0,      // polls since the schedules were last read
 };
 
 // ---------- helpers ----------
-
-function esc(s) {
-  return String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
-}
-
-function now() { return Date.now() + state.skew; }
-
-function dur(ms) {
-  const a = Math.abs(ms);
-  if (a < 1000) return `${Math.round(a)}ms`;
-  if (a < 60000) return `${(a / 1000).toFixed(1)}s`;
-  if (a < 3600000) return `${Math.floor(a / 60000)}m ${Math.floor((a % 60000) / 1000)}s`;
-  if (a < 172800000) return `${Math.floor(a / 3600000)}h ${Math.floor((a % 3600000) / 60000)}m`;
-  return `${Math.floor(a / 86400000)}d ${Math.floor((a % 86400000) / 3600000)}h`;
-}
-
-function rel(ms) {
-  if (!ms) return "";
-  const d = ms - now();
-  return d >= 0 ? `in ${dur(d)}` : `${dur(d)} ago`;
-}
-
-function toast(msg, isError) {
-  const t = document.createElement("div");
-  t.className = "toast" + (isError ? " error" : "");
-  t.textContent = msg;
-  $("#toasts").appendChild(t);
-  setTimeout(() => { t.classList.add("out"); setTimeout(() => t.remove(), 300); }, isError ? 6000 : 3200);
-}
-
-async function api(method, path, fields) {
-  const opts = { method, headers: {} };
-  if (fields) {
-    opts.body = new URLSearchParams(fields);
-  }
-  const res = await fetch(path, opts);
-  let body = null;
-  try { body = await res.json(); } catch { /* an empty or non-JSON reply */ }
-  if (!res.ok) {
-    throw new Error((body && body.error) || `${res.status} ${res.statusText}`);
-  }
-  return body;
-}
 
 function highlight(value) {
   const json = esc(JSON.stringify(value, null, 2));
@@ -177,25 +133,34 @@ function renderStats(s) {
   $("#spark-line").setAttribute("points", pts);
 }
 
-function renderPool(s, workers) {
-  state.poolRunning = s.workers_running > 0;
+// renderPool shows the worker pool: its size, each worker and the knobs.
+// The pool runs in the server's process, so the server reports it even
+// while the store does not answer; p is null when the server itself does
+// not answer, and the pool's state is unknown.
+function renderPool(p) {
   const tag = $("#pool-state");
-  tag.textContent = state.poolRunning ? `${s.workers_running} running` : "stopped";
+  if (!p) {
+    tag.textContent = "unknown";
+    tag.classList.remove("on");
+    return;
+  }
+  state.poolRunning = p.running > 0;
+  tag.textContent = state.poolRunning ? `${p.running} running` : "stopped";
   tag.classList.toggle("on", state.poolRunning);
   $("#stop-btn").disabled = !state.poolRunning;
   $("#start-btn").textContent = state.poolRunning ? "Restart with size" : "Start workers";
   const dots = $("#worker-dots");
-  const html = workers.map((w) =>
+  const html = p.workers.map((w) =>
     `<span class="wdot ${esc(w.state)}" title="worker ${w.id}: ${esc(w.state)}${w.job ? " " + esc(w.job.slice(0, 8)) : ""} · ${w.served} served"></span>`).join("");
   if (dots.dataset.html !== html) { dots.innerHTML = html; dots.dataset.html = html; }
   // Keep the knobs in step with the server unless the user is moving one.
   if (!state.knobTimer && Date.now() - state.knobEdited > 2000 && document.activeElement?.type !== "range") {
-    setKnob("#latency", s.work_latency_ms);
-    setKnob("#fail-rate", s.fail_rate);
-    setKnob("#hang-rate", s.hang_rate);
+    setKnob("#latency", p.work_latency_ms);
+    setKnob("#fail-rate", p.fail_rate);
+    setKnob("#hang-rate", p.hang_rate);
     const size = $("#pool-size");
-    if (state.poolRunning && document.activeElement !== size && size.value !== String(s.workers_running)) {
-      size.value = s.workers_running;
+    if (state.poolRunning && document.activeElement !== size && size.value !== String(p.running)) {
+      size.value = p.running;
     }
   }
 }
@@ -277,9 +242,9 @@ function renderColumn(st, jobs, depth) {
 
 function render(data) {
   state.last = data;
-  state.skew = data.now_ms - Date.now();
+  setServerTime(data.now_ms);
   renderStats(data.stats);
-  renderPool(data.stats, data.workers || []);
+  renderPool(data.pool);
   for (const st of STATES) renderColumn(st, data[apiWord(st)] || [], data.stats[apiWord(st) + "_depth"]);
 }
 
@@ -316,7 +281,7 @@ function renderHistory(points) {
 async function pollHistory() {
   state.polls = 0;
   try {
-    const r = await api("GET", `/api/history?minutes=${HISTORY_MINUTES}`);
+    const r = await request("GET", "/api/history", { minutes: HISTORY_MINUTES });
     renderHistory(r.points);
   } catch (e) {
     $("#history-note").textContent = e.message;
@@ -343,6 +308,7 @@ function localTime(ms) {
 // for two ticks (whose next tick no one will enqueue). The rows' data
 // attributes carry the times as RFC 3339.
 function renderSchedules() {
+  if (!state.schedules) return; // not read yet: neither rows nor "none"
   const panel = $("#schedules");
   const body = $("#schedules-body");
   panel.dataset.count = String(state.schedules.length);
@@ -399,13 +365,13 @@ function renderSchedules() {
 // Scheduler needs to record it, so that reading again shows its last run
 // and the ticks after it.
 function schedulesStale() {
-  return state.schedules.some((sc) => !sc.error && sc.next && sc.next.length && Date.parse(sc.next[0]) < now() - TICK_SETTLE_MS);
+  return (state.schedules || []).some((sc) => !sc.error && sc.next && sc.next.length && Date.parse(sc.next[0]) < now() - TICK_SETTLE_MS);
 }
 
 async function pollSchedules() {
   state.schedPolls = 0;
   try {
-    const r = await api("GET", "/api/schedules");
+    const r = await request("GET", "/api/schedules");
     state.schedules = r.schedules || [];
     $("#schedules-note").textContent = "from the store";
     $("#schedules-note").classList.remove("error");
@@ -420,39 +386,48 @@ async function pollSchedules() {
 
 async function poll() {
   try {
-    const data = await api("GET", "/api/jobs");
+    const data = await request("GET", "/api/jobs");
     render(data);
-    $("#live").classList.remove("down");
-    $("#live-text").textContent = "live";
+    clearOutage();
+    $(".controls").inert = false;
     if (state.openId) await refreshDrawer();
     if (++state.polls >= HISTORY_EVERY) await pollHistory();
     if (++state.schedPolls >= SCHEDULES_EVERY || (state.schedPolls >= 2 && schedulesStale())) await pollSchedules();
     else renderSchedules();
   } catch (e) {
-    $("#live").classList.add("down");
-    $("#live-text").textContent = "server unreachable";
+    const o = outageOf(e);
+    if (o) {
+      showStale(o, e);
+    } else {
+      document.body.classList.remove("loading");
+      $("#live").classList.add("down");
+      $("#live-text").textContent = e.message;
+    }
   } finally {
     setTimeout(poll, REFRESH_MS);
   }
+}
+
+// showStale shows an outage (base.js): the last numbers stay, greyed; the
+// controls take no input; the pool shows as the server reports it in its
+// 503, or as unknown when the server itself does not answer.
+function showStale(o, e) {
+  showOutage(o);
+  $(".controls").inert = true;
+  renderPool(o.server ? null : (e.body && e.body.pool) || null);
 }
 
 // ---------- drawer ----------
 
 async function openDrawer(id) {
   state.openId = id;
-  $("#drawer").classList.add("open");
-  $("#drawer").setAttribute("aria-hidden", "false");
-  $("#scrim").hidden = false;
-  $("#drawer-title").textContent = id;
-  $("#drawer-body").innerHTML = `<p class="gone">Loading…</p>`;
+  showDrawer(id);
   await refreshDrawer();
 }
 
 function closeDrawer() {
   state.openId = null;
-  $("#drawer").classList.remove("open");
-  $("#drawer").setAttribute("aria-hidden", "true");
-  $("#scrim").hidden = true;
+  hideDrawer();
 }
 
 function fact(label, iso) {
@@ -465,18 +440,20 @@ async function refreshDrawer() {
   const id = state.openId;
   let j;
   try {
-    j = await api("GET", "/api/jobs/" + encodeURIComponent(id));
+    j = await request("GET", "/api/jobs/" + encodeURIComponent(id));
   } catch (e) {
     if (id !== state.openId) return;
     $("#drawer-kind").innerHTML = "";
-    $("#drawer-body").innerHTML = `<p class="gone">${esc(e.message)}. The job was deleted, or it finished and its record expired.</p>`;
+    $("#drawer-body").innerHTML = e instanceof ApiError && e.status === 404
+      ? `<p class="gone">${esc(e.message)}. The job was deleted, or it finished and its record expired.</p>`
+      : `<p class="gone">Not read: ${esc(e.message)}</p>`;
     $("#drawer-actions").hidden = true;
     return;
   }
   if (id !== state.openId) return;
   const kind = j.kind || "job";
   const st = pageWord(j.state);
-  $("#drawer-kind").innerHTML = `<span class="c-${esc(st)}"><span class="state-tag">${esc(st)}</span></span>${(Object.hasOwn(ICONS, kind) && ICONS[kind]) || ICONS.other}<span>${esc(kind)}</span>`;
+  $("#drawer-kind").innerHTML = `<span class="state-tag st-${esc(st)}">${esc(st)}</span>${(Object.hasOwn(ICONS, kind) && ICONS[kind]) || ICONS.other}<span>${esc(kind)}</span>`;
   let html = "";
   if (j.hung) {
     html += `<div class="hungbox"><b>A hung worker abandoned this job.</b> Nobody heartbeats it any more; once its lease runs out, <b>Run reclaim sweep</b> sends it back to pending.</div>`;
@@ -520,7 +497,7 @@ function enqueue(count) {
     count: String(count),
   };
   return act($("#enqueue-btn"), async () => {
-    const r = await api("POST", "/api/enqueue", fields);
+    const r = await request("POST", "/api/enqueue", fields);
     toast(`Enqueued ${r.enqueued.length} ${fields.kind} ${r.enqueued.length === 1 ? "job" : "jobs"}`);
     poll.now();
   });
@@ -541,7 +518,7 @@ function applyKnobs() {
   clearTimeout(state.knobTimer);
   state.knobTimer = setTimeout(async () => {
     try {
-      await api("POST", "/api/workers/configure", knobFields(state.poolRunning));
+      await request("POST", "/api/workers/configure", knobFields(state.poolRunning));
       $("#pool-hint").textContent = state.poolRunning ? "Applied to the running pool." : "Saved; used when the pool starts.";
     } catch (e) {
       toast(e.message, true);
@@ -563,13 +540,13 @@ function setup() {
   $("#pool-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
     act($("#start-btn"), async () => {
-      const r = await api("POST", "/api/workers/start", knobFields(true));
+      const r = await request("POST", "/api/workers/start", knobFields(true));
       toast(`${r.stats.workers_running} workers running`);
       poll.now();
     });
   });
   $("#stop-btn").addEventListener("click", () => act($("#stop-btn"), async () => {
-    await api("POST", "/api/workers/stop");
+    await request("POST", "/api/workers/stop");
     toast("Workers stopped; their jobs went back to pending");
     poll.now();
   }));
@@ -578,7 +555,7 @@ function setup() {
     $(sel).addEventListener("input", (ev) => { showKnob(ev.target); applyKnobs(); });
   }
   $("#reclaim-btn").addEventListener("click", () => act($("#reclaim-btn"), async () => {
-    const r = await api("POST", "/api/reclaim");
+    const r = await request("POST", "/api/reclaim");
     const n = r.reclaimed.length;
     const msg = n === 0 ? "Sweep found no expired lease."
       : `Reclaimed ${n} ${n === 1 ? "job" : "jobs"}: ${r.requeued.length} back to pending, ${r.dead.length} dead-lettered.`;
@@ -589,7 +566,7 @@ function setup() {
   $("#reset-btn").addEventListener("click", () => {
     if (!confirm("Delete every job and counter of this queue?")) return;
     act($("#reset-btn"), async () => {
-      await api("POST", "/api/reset");
+      await request("POST", "/api/reset");
       state.samples = [];
       $("#last-sweep").textContent = "No sweep yet.";
       pollHistory();
@@ -602,7 +579,7 @@ function setup() {
   $("#scrim").addEventListener("click", closeDrawer);
   document.addEventListener("keydown", (ev) => { if (ev.key === "Escape") closeDrawer(); });
   $("#retry-btn").addEventListener("click", () => act($("#retry-btn"), async () => {
-    await api("POST", `/api/jobs/${encodeURIComponent(state.openId)}/retry`);
+    await request("POST", `/api/jobs/${encodeURIComponent(state.openId)}/retry`);
     toast("Job sent back to pending with fresh attempts");
     await refreshDrawer();
     poll.now();
@@ -612,7 +589,7 @@ function setup() {
     const st = document.querySelector(`.job[data-id="${CSS.escape(j)}"]`)?.dataset.state;
     if (st !== "dead" && !confirm("This job is not dead. Delete it anyway?")) return;
     act($("#delete-btn"), async () => {
-      await api("POST", `/api/jobs/${encodeURIComponent(j)}/delete`);
+      await request("POST", `/api/jobs/${encodeURIComponent(j)}/delete`);
       toast("Job deleted");
       closeDrawer();
       poll.now();
@@ -622,7 +599,7 @@ function setup() {
 
 // poll.now refreshes at once after an action, without waiting for the timer.
 poll.now = async () => {
-  try { render(await api("GET", "/api/jobs")); } catch { /* the timer retries */ }
+  try { render(await request("GET", "/api/jobs")); } catch { /* the timer retries */ }
 };
 
 document.addEventListener("DOMContentLoaded", () => {
