@@ -103,7 +103,13 @@ func (s *server) handler() http.Handler {
 	mux.HandleFunc("POST /api/workers/configure", s.handleWorkersConfigure)
 	mux.HandleFunc("POST /api/reclaim", s.handleReclaim)
 	mux.HandleFunc("POST /api/reset", s.handleReset)
-	// One job's endpoints have no classic twin; they answer at both places.
+	// One job's endpoints, by query parameter (api/job?id=ID), which the
+	// page uses: an id in the path such as ".." (refused for new jobs,
+	// but readable in an older store) is resolved away by the browser.
+	mux.HandleFunc("GET /api/job", s.handleJob)
+	mux.HandleFunc("POST /api/job/retry", s.handleRetry)
+	mux.HandleFunc("POST /api/job/delete", s.handleDelete)
+	// And in the path, with no classic twin: they answer at both places.
 	for _, prefix := range []string{"/api", ""} {
 		mux.HandleFunc("GET "+prefix+"/jobs/{id}", s.handleJob)
 		mux.HandleFunc("POST "+prefix+"/jobs/{id}/retry", s.handleRetry)
@@ -496,8 +502,25 @@ func timePtr(t time.Time) *time.Time {
 	return &t
 }
 
+// jobID is the id a job's endpoint names: in its path, or in its id
+// parameter; it answers 400 itself when there is none.
+func jobID(w http.ResponseWriter, r *http.Request) (string, bool) {
+	if id := r.PathValue("id"); id != "" {
+		return id, true
+	}
+	if id := r.FormValue("id"); id != "" {
+		return id, true
+	}
+	writeError(w, http.StatusBadRequest, "the id parameter is missing")
+	return "", false
+}
+
 func (s *server) handleJob(w http.ResponseWriter, r *http.Request) {
-	info, err := s.q.Get(r.Context(), r.PathValue("id"))
+	id, ok := jobID(w, r)
+	if !ok {
+		return
+	}
+	info, err := s.q.Get(r.Context(), id)
 	if err != nil {
 		s.writeQueueError(w, err)
 		return
@@ -509,7 +532,10 @@ func (s *server) handleJob(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) handleRetry(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
+	id, ok := jobID(w, r)
+	if !ok {
+		return
+	}
 	if err := s.q.RetryDead(r.Context(), id); err != nil {
 		if errors.Is(err, jobqueue.ErrWrongState) {
 			writeError(w, http.StatusConflict, fmt.Sprintf("job %s is not dead; only dead jobs can be retried", id))
@@ -522,7 +548,10 @@ func (s *server) handleRetry(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) handleDelete(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
+	id, ok := jobID(w, r)
+	if !ok {
+		return
+	}
 	if err := s.q.Delete(r.Context(), id); err != nil {
 		s.writeQueueError(w, err)
 		return

@@ -15,8 +15,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/jobqueue-go/jobqueue"
 	"github.com/jobqueue-go/jobqueue/backend"
+	"github.com/jobqueue-go/jobqueue/conformance/redistest"
+	"github.com/jobqueue-go/jobqueue/internal/redisq"
 	"github.com/jobqueue-go/jobqueue/memory"
 )
 
@@ -717,4 +721,57 @@ type unavailableLists struct{ *memory.Backend }
 
 func (unavailableLists) List(context.Context, backend.ListParams) ([]string, error) {
 	return nil, fmt.Errorf("%w: dial tcp 127.0.0.1:1: connection refused", backend.ErrUnavailable)
+}
+
+// TestJobByQueryParameter opens, retries and deletes a job named ".." by
+// the id parameter the page uses (api/job?id=), as a store written
+// before such ids were refused may hold one: in a path, a browser
+// resolves ".." away before the request is sent.
+func TestJobByQueryParameter(t *testing.T) {
+	srv := redistest.Shared(t)
+	ctx := context.Background()
+	ob, err := openBackend(ctx, backendGoredis, srv.URL, "", memoryBounds{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ob.Close)
+	name := fmt.Sprintf("demo-dotdot-%d", time.Now().UnixNano())
+	q, err := jobqueue.New(ob.Backend, name, jobqueue.WithMaxAttempts(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Enqueue(ctx, map[string]string{"kind": "email"}, jobqueue.WithID("legacy")); err != nil {
+		t.Fatal(err)
+	}
+	// What an older version stored: the same job under the id "..".
+	raw := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { _ = raw.Close() })
+	k := redisq.KeysFor(name)
+	if _, err := raw.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Rename(ctx, k.Job("legacy"), k.Job(".."))
+		p.HSet(ctx, k.Job(".."), "id", "..")
+		p.LSet(ctx, k.Pending, 0, "..")
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ts := serveQueue(t, q, "redis")
+
+	code, d := ts.get("/api/job?id=..")
+	if code != http.StatusOK || d["id"] != ".." || d["state"] != "pending" {
+		t.Fatalf("GET /api/job?id=..: %d %v", code, d)
+	}
+	if code, body := ts.post("/api/job/retry", url.Values{"id": {".."}}); code != http.StatusConflict {
+		t.Errorf("retry of the pending job ..: %d %v, want 409", code, body)
+	}
+	if code, body := ts.post("/api/job/delete", url.Values{}); code != http.StatusBadRequest {
+		t.Errorf("delete without an id: %d %v, want 400", code, body)
+	}
+	code, body := ts.post("/api/job/delete", url.Values{"id": {".."}})
+	if code != http.StatusOK || body["deleted"] != ".." {
+		t.Fatalf("POST /api/job/delete id=..: %d %v", code, body)
+	}
+	if _, err := q.Get(ctx, ".."); !errors.Is(err, jobqueue.ErrNotFound) {
+		t.Errorf("job .. after the delete: %v", err)
+	}
 }

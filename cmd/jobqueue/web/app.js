@@ -440,7 +440,7 @@ async function refreshDrawer() {
   const id = state.openId;
   let j;
   try {
-    j = await request("GET", "/api/jobs/" + encodeURIComponent(id));
+    j = await request("GET", "/api/job", { id });
   } catch (e) {
     if (id !== state.openId) return;
     $("#drawer-kind").innerHTML = "";
@@ -579,7 +579,7 @@ function setup() {
   $("#scrim").addEventListener("click", closeDrawer);
   document.addEventListener("keydown", (ev) => { if (ev.key === "Escape") closeDrawer(); });
   $("#retry-btn").addEventListener("click", () => act($("#retry-btn"), async () => {
-    await request("POST", `/api/jobs/${encodeURIComponent(state.openId)}/retry`);
+    await request("POST", "/api/job/retry", { id: state.openId });
     toast("Job sent back to pending with fresh attempts");
     await refreshDrawer();
     poll.now();
@@ -589,7 +589,7 @@ function setup() {
     const st = document.querySelector(`.job[data-id="${CSS.escape(j)}"]`)?.dataset.state;
     if (st !== "dead" && !confirm("This job is not dead. Delete it anyway?")) return;
     act($("#delete-btn"), async () => {
-      await request("POST", `/api/jobs/${encodeURIComponent(j)}/delete`);
+      await request("POST", "/api/job/delete", { id: j });
       toast("Job deleted");
       closeDrawer();
       poll.now();
