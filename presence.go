@@ -20,9 +20,10 @@ import (
 // more with a TTL of zero, which takes it off the count at once. A Worker
 // that dies without that last beat stops being counted when its TTL runs
 // out. The same goroutine registers each queue whose backend implements
-// backend.QueueRegistry (see registry.go): at the start, unless its Queue
-// value registered it already, and then at the first beat interval that
-// ends refreshEvery or more after the last registration.
+// backend.QueueRegistry (see registry.go): at the start, before the first
+// beat, unless its Queue value registered it already; and then at the
+// end of the first beat interval that ends refreshEvery or more after the
+// last registration.
 
 const (
 	// beatsPerTTL is how many beat intervals a beat lasts: a beat or two
@@ -86,13 +87,13 @@ func (w *Worker) startPresence(ctx context.Context) (stop func()) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		beatAll(beatCtx, targets, id, ttl)
 		for _, b := range targets {
 			if b.r != nil {
 				b.q.registerOnce(beatCtx, b.r, b.log)
 			}
 		}
 		registered := time.Now()
+		beatAll(beatCtx, targets, id, ttl)
 		every(beatCtx, interval, func() {
 			beatAll(beatCtx, targets, id, ttl)
 			if time.Since(registered) < w.refreshEvery {
