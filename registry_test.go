@@ -1,12 +1,8 @@
 package jobqueue
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"log/slog"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -151,24 +147,6 @@ func lastSeen(t *testing.T, b backend.Backend, name string) time.Time {
 	return time.Time{}
 }
 
-// syncBuffer is a log destination for many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestRegistrationNeverHoldsUpEnqueue: an enqueue returns while its
 // registration is still held up in the store; a refused registration
 // fails no enqueue, is logged once, and is tried again only after
@@ -179,8 +157,8 @@ func TestRegistrationNeverHoldsUpEnqueue(t *testing.T) {
 	b.refuse.Store(true)
 	q, err := New(b, "acl")
 	require.NoError(t, err)
-	var logs syncBuffer
-	q.log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var logs logLines
+	q.log = logs.logger()
 
 	id, err := q.Enqueue(ctx, "x")
 	require.NoError(t, err, "an enqueue whose registration is held up")
@@ -222,8 +200,9 @@ func TestRegistrationNeverHoldsUpEnqueue(t *testing.T) {
 	}
 	retry()
 	require.Equal(t, int32(2), b.calls.Load(), "registrations after registerRetry")
-	require.Equal(t, 1, strings.Count(logs.String(), "level=WARN"), "warnings after two refusals:\n%s", logs.String())
-	require.Contains(t, logs.String(), "jobqueue:queues", "the warning names the key to grant")
+	require.Equal(t, 1, logs.count("level=WARN"), "warnings after two refusals")
+	require.Equal(t, 1, logs.count("level=WARN", "jobqueue:queues", "NOPERM"), "the warning names the key to grant, and Redis's refusal")
+	require.Equal(t, 1, logs.count("level=DEBUG", "registration failed"), "the second refusal, at DEBUG")
 
 	b.refuse.Store(false)
 	retry()

@@ -8,13 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/jobqueue-go/jobqueue"
 	"github.com/jobqueue-go/jobqueue/backend"
 	"github.com/jobqueue-go/jobqueue/conformance/redistest"
 	"github.com/jobqueue-go/jobqueue/dashboard"
-	"github.com/jobqueue-go/jobqueue/goredis"
+	"github.com/jobqueue-go/jobqueue/internal/redisq/redisqtest"
 	"github.com/jobqueue-go/jobqueue/memory"
 )
 
@@ -76,8 +74,11 @@ func TestDiscover(t *testing.T) {
 	}{
 		{"memory", func(*testing.T) (backend.Backend, backend.Backend) { b := memory.New(); return b, b }},
 		{"goredis", func(t *testing.T) (backend.Backend, backend.Backend) {
+			// Two clients: the dashboard's, and the producers'.
 			srv := redistest.Start(t)
-			return redisBackend(t, srv.URL), redisBackend(t, srv.URL)
+			mine, _ := redisqtest.GoRedis(t, srv.URL)
+			producer, _ := redisqtest.GoRedis(t, srv.URL)
+			return mine, producer
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -128,20 +129,6 @@ func TestDiscover(t *testing.T) {
 			}
 		})
 	}
-}
-
-// redisBackend opens a go-redis backend on rawURL with a client of its
-// own.
-func redisBackend(t *testing.T, rawURL string) backend.Backend {
-	t.Helper()
-	opt, err := redis.ParseURL(rawURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := redis.NewClient(opt)
-	b := goredis.New(c)
-	t.Cleanup(func() { b.Close(); _ = c.Close() })
-	return b
 }
 
 // waitRegistered waits until every name is registered in b's store.

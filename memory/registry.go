@@ -24,6 +24,16 @@ type registry struct {
 // RegisterQueue implements backend.QueueRegistry, with the process clock
 // kept to the millisecond as a Redis backend keeps it.
 func (b *Backend) RegisterQueue(ctx context.Context, queue string) error {
+	return b.editRegistry(ctx, queue, func(seen map[string]time.Time) {
+		// later keeps the time from moving back, and the zero time of a
+		// queue not registered yet is earlier than any.
+		seen[queue] = later(seen[queue], time.Now())
+	})
+}
+
+// editRegistry checks queue and ctx, then runs edit on the registry,
+// locked.
+func (b *Backend) editRegistry(ctx context.Context, queue string, edit func(seen map[string]time.Time)) error {
 	if err := backend.ValidateQueueName(queue); err != nil {
 		return err
 	}
@@ -36,9 +46,7 @@ func (b *Backend) RegisterQueue(ctx context.Context, queue string) error {
 	if r.seen == nil {
 		r.seen = make(map[string]time.Time)
 	}
-	// later keeps the time from moving back, and the zero time of a
-	// queue not registered yet is earlier than any.
-	r.seen[queue] = later(r.seen[queue], time.Now())
+	edit(r.seen)
 	return nil
 }
 
@@ -60,15 +68,5 @@ func (b *Backend) Queues(ctx context.Context) ([]backend.QueueEntry, error) {
 
 // ForgetQueue implements backend.QueueRegistry.
 func (b *Backend) ForgetQueue(ctx context.Context, queue string) error {
-	if err := backend.ValidateQueueName(queue); err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	r := &b.registry
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	delete(r.seen, queue)
-	return nil
+	return b.editRegistry(ctx, queue, func(seen map[string]time.Time) { delete(seen, queue) })
 }

@@ -17,18 +17,10 @@ import (
 )
 
 // ownRedis starts a Redis of the test's own, whose registry of queues
-// holds only what the test registers, and returns a backend on it, as
-// another process would have, and the getenv that points the command at
-// it.
+// holds only what the test registers (see redisStore).
 func ownRedis(t *testing.T) (backend.Backend, func(string) string) {
 	t.Helper()
-	srv := redistest.Start(t)
-	ob, err := openBackend(context.Background(), backendGoredis, srv.URL, "", memoryBounds{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ob.Close)
-	return ob.Backend, envOf(map[string]string{"REDIS_URL": srv.URL})
+	return redisStore(t, redistest.Start(t))
 }
 
 // registerQueues enqueues to each of names through a Queue value of its
