@@ -142,8 +142,7 @@ func runDashboard(ctx context.Context, e *cmdEnv, args []string) int {
 	return exitOK
 }
 
-// dashboardQueues opens the queues named on b, each once, or returns the
-// one a test put in e.queue.
+// dashboardQueues opens the queues named on b, each once.
 func dashboardQueues(b backend.Backend, names []string) ([]*jobqueue.Queue, error) {
 	qs := make([]*jobqueue.Queue, 0, len(names))
 	seen := map[string]bool{}
