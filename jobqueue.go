@@ -116,11 +116,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"sync/atomic"
 	"time"
 
 	"github.com/jobqueue-go/jobqueue/backend"
+	"github.com/jobqueue-go/jobqueue/internal/warnlog"
 )
 
 // The errors a Queue returns, re-exported from the backend package so that
@@ -252,6 +254,10 @@ type Queue struct {
 	name  string
 	cfg   config
 	count counters
+	// reg is the registration of the queue (registry.go), and log where
+	// a failed one is told.
+	reg registration
+	log *slog.Logger
 }
 
 type config struct {
@@ -308,7 +314,7 @@ func New(b backend.Backend, name string, opts ...Option) (*Queue, error) {
 			return nil, err
 		}
 	}
-	return &Queue{b: b, name: name, cfg: cfg}, nil
+	return &Queue{b: b, name: name, cfg: cfg, log: warnlog.New()}, nil
 }
 
 // WithLease sets the lease of a claim (default 5 s; the recipe's
@@ -790,6 +796,8 @@ func (q *Queue) enqueue(ctx context.Context, vs []any, opts []EnqueueOption, bat
 		ids[i] = j.ID
 	}
 	q.count.enqueued.Add(int64(len(ids)))
+	// The jobs are stored (durable or not): the queue is in use.
+	q.registerInBackground(ctx)
 	if err != nil {
 		return ids, &NotDurableError{IDs: ids, err: err, q: q, p: *sent, began: now}
 	}
@@ -885,10 +893,16 @@ func (q *Queue) requestID() string {
 // must be safe to repeat: its params are the same every time, request id
 // included.
 func retry[T any](ctx context.Context, q *Queue, call func() (T, error)) (T, error) {
+	return retryTimes(ctx, q.cfg.retries, call)
+}
+
+// retryTimes is retry with retries repeats at most, for a call made
+// without a Queue.
+func retryTimes[T any](ctx context.Context, retries int, call func() (T, error)) (T, error) {
 	v, err := call()
 	failed := time.Now()
 	var pause backoffTimer
-	for range q.cfg.retries {
+	for range retries {
 		// The budget is checked after the pause, which may use it up.
 		if !errors.Is(err, ErrUnavailable) || !pause.wait(ctx) || time.Since(failed) > retryBudget {
 			break

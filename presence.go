@@ -19,7 +19,11 @@ import (
 // the start of Run, then every beat interval, and, as Run returns, once
 // more with a TTL of zero, which takes it off the count at once. A Worker
 // that dies without that last beat stops being counted when its TTL runs
-// out.
+// out. The same goroutine registers each queue whose backend implements
+// backend.QueueRegistry (see registry.go): at the start, before the first
+// beat, unless its Queue value registered it already; and then at the
+// end of the first beat interval that ends refreshEvery or more after the
+// last registration.
 
 const (
 	// beatsPerTTL is how many beat intervals a beat lasts: a beat or two
@@ -44,27 +48,34 @@ func beatInterval(heartbeat time.Duration) time.Duration {
 	return min(max(heartbeat, minBeatInterval), backend.MaxBeatTTL/beatsPerTTL)
 }
 
-// beatTarget is one served queue that a Worker beats.
+// beatTarget is one served queue that a Worker beats or registers, or
+// both.
 type beatTarget struct {
-	q   *Queue
+	q *Queue
+	// t is nil when the queue's backend tracks no workers, and r when it
+	// keeps no registry.
 	t   backend.WorkerTracker
+	r   backend.QueueRegistry
 	log *slog.Logger
 }
 
-// startPresence starts the Worker's beats and returns the function that
-// stops them and sends the last beat. The beats run on until then,
-// whatever happens to ctx, whose values they keep. It starts nothing when
-// no served queue's backend tracks workers.
+// startPresence starts the Worker's beats and registrations and returns
+// the function that stops them and sends the last beat. They run on until
+// then, whatever happens to ctx, whose values they keep. It starts nothing
+// when no served queue's backend tracks workers or keeps a registry.
 func (w *Worker) startPresence(ctx context.Context) (stop func()) {
 	var targets []beatTarget
 	for _, sq := range w.queues {
-		if t, ok := sq.q.b.(backend.WorkerTracker); ok {
-			log := w.log
-			if len(w.queues) > 1 {
-				log = log.With("queue", sq.q.name)
-			}
-			targets = append(targets, beatTarget{q: sq.q, t: t, log: log})
+		t, _ := sq.q.b.(backend.WorkerTracker)
+		r, _ := sq.q.b.(backend.QueueRegistry)
+		if t == nil && r == nil {
+			continue
 		}
+		log := w.log
+		if len(w.queues) > 1 {
+			log = log.With("queue", sq.q.name)
+		}
+		targets = append(targets, beatTarget{q: sq.q, t: t, r: r, log: log})
 	}
 	if len(targets) == 0 {
 		return func() {}
@@ -76,8 +87,25 @@ func (w *Worker) startPresence(ctx context.Context) (stop func()) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		for _, b := range targets {
+			if b.r != nil {
+				b.q.registerOnce(beatCtx, b.r, b.log)
+			}
+		}
+		registered := time.Now()
 		beatAll(beatCtx, targets, id, ttl)
-		every(beatCtx, interval, func() { beatAll(beatCtx, targets, id, ttl) })
+		every(beatCtx, interval, func() {
+			beatAll(beatCtx, targets, id, ttl)
+			if time.Since(registered) < w.refreshEvery {
+				return
+			}
+			for _, b := range targets {
+				if b.r != nil {
+					b.q.refresh(beatCtx, b.r, b.log)
+				}
+			}
+			registered = time.Now()
+		})
 	}()
 	return func() {
 		cancel()
@@ -99,6 +127,9 @@ func beatAll(ctx context.Context, targets []beatTarget, id string, ttl time.Dura
 		bound = lastBeatTimeout
 	}
 	for _, b := range targets {
+		if b.t == nil {
+			continue
+		}
 		callCtx, cancel := context.WithTimeout(ctx, bound)
 		err := b.t.Beat(callCtx, backend.BeatParams{Queue: b.q.name, ID: id, TTL: ttl})
 		cancel()

@@ -181,6 +181,9 @@ type Worker struct {
 	// beatEvery is how often the Worker beats (see presence.go); tests
 	// shorten it.
 	beatEvery time.Duration
+	// refreshEvery is how often the Worker registers its queues again
+	// (see registry.go); tests shorten it.
+	refreshEvery time.Duration
 }
 
 // flight is one claimed job, from its claim until its outcome is recorded.
@@ -403,7 +406,8 @@ func NewWorker(h Handler, o WorkerOptions, queues ...ServedQueue) (*Worker, erro
 			return nil, fmt.Errorf("%w: nil Observer", ErrInvalidArgument)
 		}
 	}
-	w := &Worker{h: h, o: o, log: log, flushTimeout: defaultFlushTimeout, beatEvery: beatInterval(o.HeartbeatInterval)}
+	w := &Worker{h: h, o: o, log: log, flushTimeout: defaultFlushTimeout, beatEvery: beatInterval(o.HeartbeatInterval),
+		refreshEvery: refreshEvery}
 	if len(o.Observers) > 0 {
 		w.obs = observers(slices.Clone(o.Observers))
 	}

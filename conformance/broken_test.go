@@ -91,6 +91,9 @@ var mustCatch = []string{
 	"durable-enqueue-not-stored",
 	"durable-ack-whole-call",
 	"durable-masks-refusal",
+	// The registry of queues.
+	"registry-forget-purges",
+	"registry-last-seen-stuck",
 }
 
 // TestBrokenChild runs the suite on the broken backend brokenEnv names;

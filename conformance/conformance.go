@@ -110,6 +110,10 @@ const (
 	// that honour a Durability. A backend that does not implement the
 	// interface fails the Durability group unless it declares it missing.
 	Durability Capability = "durability"
+	// Registry is backend.QueueRegistry: the list of the queues in use,
+	// kept apart from every queue. A backend that does not implement the
+	// interface fails the Registry group unless it declares it missing.
+	Registry Capability = "registry"
 )
 
 // testCase is one named test of the suite. Serial tests measure latency,
@@ -190,6 +194,7 @@ func groups() []group {
 		{"Observer", observerTests()},
 		{"Mux", muxTests()},
 		{"MultiQueue", multiQueueTests()},
+		{"Registry", registryTests()},
 	}
 }
 

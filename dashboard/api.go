@@ -159,6 +159,10 @@ func view(ctx context.Context, q *jobqueue.Queue) (queueView, error) {
 
 // ---- reads ----
 
+// registryOutage is the name the outages of the registry of queues are
+// kept under: no queue can have it.
+const registryOutage = "(registry of queues)"
+
 // overviewEntry is one queue of the overview: its view, or why there is
 // none.
 type overviewEntry struct {
@@ -168,24 +172,39 @@ type overviewEntry struct {
 }
 
 // handleOverview answers GET api/overview: every queue's view, in the
-// order given to New. A queue whose store does not answer carries its
-// error and the start of its outage; when none answers, the reply is the
-// 503 of the first.
+// order given to New, then the discovered ones by name. A queue whose
+// store does not answer carries its error and the start of its outage;
+// when none answers, the reply is the 503 of the first, and when there is
+// none to show because the registry of queues could not be read, the 503
+// of the registry.
 func (h *handler) handleOverview(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := h.call(r)
 	defer cancel()
-	views := make([]queueView, len(h.queues))
-	errs := make([]error, len(h.queues))
-	each(len(h.queues), func(i int) { views[i], errs[i] = view(ctx, h.queues[i]) })
-	out := make([]overviewEntry, len(h.queues))
+	queues, regErr := h.set.list(ctx)
+	if regErr != nil && len(queues) == 0 {
+		// No queue to show, for want of the registry: an empty overview
+		// would pass for a store without queues.
+		msg := "registry of queues unavailable: " + strings.TrimPrefix(webui.UnavailableReason(regErr, h.cfg.timeout), "queue unavailable: ")
+		since := h.outages.Failed(registryOutage, msg)
+		w.Header().Set("Retry-After", "2")
+		writeJSON(w, http.StatusServiceUnavailable, webui.Unavailable{Error: msg, Since: since})
+		return
+	}
+	if regErr == nil {
+		h.outages.Answered(registryOutage)
+	}
+	views := make([]queueView, len(queues))
+	errs := make([]error, len(queues))
+	each(len(queues), func(i int) { views[i], errs[i] = view(ctx, queues[i]) })
+	out := make([]overviewEntry, len(queues))
 	failures := 0
-	for i, q := range h.queues {
+	for i, q := range queues {
 		if errs[i] == nil {
 			h.outages.Answered(q.Name())
 			out[i] = overviewEntry{queueView: views[i]}
 			continue
 		}
-		if r.Context().Err() != nil || failures == len(h.queues)-1 {
+		if r.Context().Err() != nil || failures == len(queues)-1 {
 			h.failed(w, r, q, errs[i])
 			return
 		}

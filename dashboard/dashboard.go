@@ -8,9 +8,10 @@
 //			dashboard.Authorize(isAdmin),
 //			dashboard.AllowedHosts("ops.example.com"))))
 //
-// The page shows every queue given (depths, latency, rates, paused,
-// limits), and one queue at a time: its counts, the last hour's and the
-// last day's history, its kinds' limits, its schedules (jqcron), and its jobs state by state,
+// The page shows every queue given, and with Discover every queue
+// registered in the store (depths, latency, rates, paused, limits), and
+// one queue at a time: its counts, the last hour's and the last day's
+// history, its kinds' limits, its schedules (jqcron), and its jobs state by state,
 // a page at a time, with search by id and id prefix and a filter by
 // kind. Unless ReadOnly, it
 // retries, deletes and cancels jobs, retries or deletes every dead job,
@@ -33,7 +34,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/jobqueue-go/jobqueue"
@@ -59,6 +59,10 @@ type config struct {
 	hosts     []string
 	timeout   time.Duration
 	log       *slog.Logger
+	// discover is set by Discover; discoverEvery is DiscoverInterval,
+	// shorter in tests.
+	discover      *discovery
+	discoverEvery time.Duration
 }
 
 // ReadOnly makes the dashboard a view only: every endpoint that would
@@ -113,37 +117,22 @@ func Logger(l *slog.Logger) Option {
 // handler is the dashboard.
 type handler struct {
 	cfg     config
-	queues  []*jobqueue.Queue
-	byName  map[string]*jobqueue.Queue
+	set     *queueSet
 	outages *webui.Outages
 	served  http.Handler
 }
 
-// New returns the dashboard of queues, in the order given. It panics on
-// no queue, a nil queue, or two queues of one name, which the page could
-// not tell apart: like a ServeMux given two handlers for one pattern,
-// that is a mistake in the program, not a condition to handle.
+// New returns the dashboard of queues, in the order given, and, with
+// Discover, of every queue registered in a store. It panics on no queue
+// (without Discover), a nil queue, or two queues of one name, which the
+// page could not tell apart: like a ServeMux given two handlers for one
+// pattern, that is a mistake in the program, not a condition to handle.
 func New(queues []*jobqueue.Queue, opts ...Option) http.Handler {
-	if len(queues) == 0 {
-		panic("dashboard: New needs at least one queue")
-	}
-	h := &handler{
-		cfg:    config{timeout: DefaultTimeout, log: slog.Default()},
-		queues: slices.Clone(queues),
-		byName: make(map[string]*jobqueue.Queue, len(queues)),
-	}
+	h := &handler{cfg: config{timeout: DefaultTimeout, log: slog.Default(), discoverEvery: DiscoverInterval}}
 	for _, o := range opts {
 		o(&h.cfg)
 	}
-	for _, q := range queues {
-		if q == nil {
-			panic("dashboard: New given a nil queue")
-		}
-		if _, dup := h.byName[q.Name()]; dup {
-			panic(fmt.Sprintf("dashboard: New given two queues named %q", q.Name()))
-		}
-		h.byName[q.Name()] = q
-	}
+	h.set = newQueueSet(queues, h.cfg.discover, h.cfg.discoverEvery, h.cfg.log)
 	h.outages = webui.NewOutages(h.cfg.log, "dashboard")
 	h.served = h.routes()
 	return h
@@ -184,7 +173,9 @@ func (h *handler) queue(w http.ResponseWriter, r *http.Request) (*jobqueue.Queue
 		writeError(w, http.StatusBadRequest, "the queue parameter is missing")
 		return nil, false
 	}
-	q, ok := h.byName[name]
+	ctx, cancel := h.call(r)
+	defer cancel()
+	q, ok := h.set.lookup(ctx, name)
 	if !ok {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no queue %q on this dashboard", name))
 		return nil, false

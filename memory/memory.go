@@ -52,9 +52,10 @@ var (
 // Backend is an in-memory backend.Backend. The zero value is not usable;
 // call New. It is safe for concurrent use; each queue has its own lock.
 type Backend struct {
-	mu     sync.RWMutex
-	queues map[string]*queue
-	use    usage
+	mu       sync.RWMutex
+	queues   map[string]*queue
+	use      usage
+	registry registry
 }
 
 // New returns an empty in-memory backend, with the bounds opts set.

@@ -58,11 +58,24 @@ var aclScriptCommands = []string{
 }
 
 // queueACL returns the ACL SETUSER command that makes user a user of one
-// queue only: its keys, its events channel, and the commands above. It is
-// the README's recommended ACL.
+// queue only: its keys, its events channel, the registry of queues (the
+// one key outside every queue's hash tag, which registering the queue
+// and discovering queues need), and the commands above. It is the
+// README's recommended ACL.
 func queueACL(user, password, queue string) []any {
+	return queueACLWith(user, password, queue, true)
+}
+
+// queueACLWith is queueACL, without the registry of queues unless
+// registry: the ACL of before the registry, whose queues work on
+// unregistered.
+func queueACLWith(user, password, queue string, registry bool) []any {
 	prefix := "queue:{" + queue + "}:"
-	args := []any{"ACL", "SETUSER", user, "reset", "on", ">" + password, "~" + prefix + "*", "&" + prefix + "events"}
+	args := []any{"ACL", "SETUSER", user, "reset", "on", ">" + password, "~" + prefix + "*"}
+	if registry {
+		args = append(args, "~"+redisq.RegistryKey)
+	}
+	args = append(args, "&"+prefix+"events")
 	for _, c := range slices.Concat(aclClientCommands, aclScriptCommands) {
 		args = append(args, "+"+c)
 	}
@@ -438,6 +451,16 @@ func aclLifeCycle(t *testing.T, admin *redis.Client, b backend.Backend, user, qu
 		t.Fatal("a claim blocked on the empty queue was not woken within 5 s of an enqueue")
 	}
 	must("Purge", q.Purge(ctx))
+	// The ACL grants the registry: the queue was registered, and the user
+	// can list the queues.
+	registered, err := jobqueue.Queues(ctx, b)
+	must("Queues", err)
+	if !slices.ContainsFunc(registered, func(e jobqueue.QueueEntry) bool { return e.Name == queue }) {
+		t.Errorf("Queues %v lacks %s", registered, queue)
+	}
+	if strings.Contains(logs.String(), "could not be registered") {
+		t.Errorf("the Worker could not register its queue as the ACL user:\n%s", logs.String())
+	}
 
 	all := []backend.EventKind{
 		backend.EventEnqueued, backend.EventClaimed, backend.EventCompleted, backend.EventDead,
@@ -446,6 +469,83 @@ func aclLifeCycle(t *testing.T, admin *redis.Client, b backend.Backend, user, qu
 	waitUntil(t, "an event of every kind", 10*time.Second, func() bool { return len(seen.missing(all)) == 0 })
 	time.Sleep(idle)
 	return len(want), lost, dups, killed, reclaimed
+}
+
+// TestSecurityACLWithoutRegistry runs a queue as a user whose ACL is the
+// recommended one less the registry of queues (the ACL recommended before
+// the registry): enqueues, claims and a Worker work as before; the
+// registrations Redis refuses are the only refusals, fail no call, and a
+// Worker logs its one once; reading the registry is refused with
+// Redis's clear error.
+func TestSecurityACLWithoutRegistry(t *testing.T) {
+	for _, adapter := range adapters {
+		t.Run(adapter, func(t *testing.T) {
+			srv := redistest.Start(t)
+			ctx := t.Context()
+			admin := adminClient(t, srv)
+			const user, password, queue = "old-app", "acl-pw-7c2a", "invoices"
+			if err := admin.Do(ctx, queueACLWith(user, password, queue, false)...).Err(); err != nil {
+				t.Fatalf("ACL SETUSER: %v", err)
+			}
+			b, err := openSecure(t, adapter, withUser(srv.URL, user, password), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			q, err := jobqueue.New(b, queue)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 3 {
+				if _, err := q.Enqueue(ctx, i); err != nil {
+					t.Fatalf("Enqueue %d: %v", i, err)
+				}
+			}
+			var logs lockedBuffer
+			wq, err := jobqueue.New(b, queue)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, err := wq.NewWorker(func(context.Context, *jobqueue.Job) (any, error) { return nil, nil },
+				jobqueue.WorkerOptions{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			wctx, stop := context.WithCancel(ctx)
+			ran := make(chan error, 1)
+			go func() { ran <- w.Run(wctx) }()
+			waitUntil(t, "the drain", 10*time.Second, func() bool { return w.Stats().Completed == 3 })
+			waitUntil(t, "the Worker's warning", 10*time.Second, func() bool { return strings.Contains(logs.String(), "could not be registered") })
+			stop()
+			if err := <-ran; err != nil {
+				t.Fatalf("Worker.Run: %v", err)
+			}
+			if n := strings.Count(logs.String(), "could not be registered"); n != 1 || !strings.Contains(logs.String(), "NOPERM") {
+				t.Errorf("the Worker's log has %d registration warnings, want 1 that says NOPERM:\n%s", n, logs.String())
+			}
+			if _, err := jobqueue.Queues(ctx, b); err == nil || !strings.Contains(err.Error(), "NOPERM") {
+				t.Errorf("Queues as a user without the registry: %v, want Redis's NOPERM", err)
+			}
+			entries, err := admin.ACLLog(ctx, 100).Result()
+			if err != nil {
+				t.Fatalf("ACL LOG: %v", err)
+			}
+			refused := 0
+			for _, e := range entries {
+				switch {
+				case e.Object == redisq.RegistryKey:
+					refused++
+				case !slices.Contains(aclExpectedRefusals, e.Object):
+					t.Errorf("Redis refused %s (%s, %s) to %s", e.Object, e.Reason, e.Context, e.Username)
+				}
+			}
+			if refused == 0 {
+				t.Error("the ACL LOG shows no refused registration")
+			}
+			if n, err := admin.Exists(ctx, redisq.RegistryKey).Result(); err != nil || n != 0 {
+				t.Errorf("the registry exists (%d, %v) though no registration was allowed", n, err)
+			}
+		})
+	}
 }
 
 // aclRefusesOtherQueue checks that every call on a queue the user may not

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jobqueue-go/jobqueue"
+	"github.com/jobqueue-go/jobqueue/backend"
 	"github.com/jobqueue-go/jobqueue/conformance/redistest"
 )
 
@@ -51,19 +52,27 @@ func dashboardCall(t *testing.T, s *serving, method, path string, form url.Value
 // command at that Redis.
 func redisQueues(t *testing.T, names ...string) ([]*jobqueue.Queue, func(string) string) {
 	t.Helper()
-	srv := redistest.Shared(t)
+	b, getenv := redisStore(t, redistest.Shared(t))
+	qs := make([]*jobqueue.Queue, len(names))
+	for i, name := range names {
+		var err error
+		if qs[i], err = jobqueue.New(b, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return qs, getenv
+}
+
+// redisStore returns a backend on srv, as another process would have,
+// and the getenv that points the command at srv.
+func redisStore(t *testing.T, srv *redistest.Server) (backend.Backend, func(string) string) {
+	t.Helper()
 	ob, err := openBackend(context.Background(), backendGoredis, srv.URL, "", memoryBounds{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(ob.Close)
-	qs := make([]*jobqueue.Queue, len(names))
-	for i, name := range names {
-		if qs[i], err = jobqueue.New(ob.Backend, name); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return qs, envOf(map[string]string{"REDIS_URL": srv.URL})
+	return ob.Backend, envOf(map[string]string{"REDIS_URL": srv.URL})
 }
 
 // TestDashboardCommand serves two queues of a real Redis with "jobqueue

@@ -4,6 +4,7 @@
 //
 //	jobqueue serve [flags]          the web dashboard with a mock worker pool
 //	jobqueue dashboard [flags]      the dashboard of real queues (package dashboard)
+//	jobqueue queues                 the queues registered in the store
 //	jobqueue stats                  depths and counters of a queue
 //	jobqueue list STATE             ids and summaries of the jobs in one state
 //	jobqueue show ID                one job's record
@@ -14,8 +15,8 @@
 //	jobqueue bench [flags]          load-test a backend and print a report
 //	jobqueue version                the module version and the Go version
 //
-// Every subcommand takes -queue and -backend (auto, goredis, rueidis or
-// memory) and reads the Redis server from REDIS_URL (default
+// Every subcommand takes -backend (auto, goredis, rueidis or memory) and,
+// but queues, -queue, and reads the Redis server from REDIS_URL (default
 // redis://127.0.0.1:6379/), trusting for rediss:// the certificate
 // authorities in REDIS_CA_FILE, when set, instead of the system's. With
 // auto, Redis is used when it answers and the in-memory backend otherwise;
@@ -90,7 +91,8 @@ type cmdEnv struct {
 func commands() []command {
 	return []command{
 		{"serve", "[flags]", "run the web dashboard and demo worker pool", runServe},
-		{"dashboard", "[-queue NAME]... [flags]", "serve the dashboard of real queues (read-only unless -actions)", runDashboard},
+		{"dashboard", "[-queue NAME]... [flags]", "serve the dashboard of every registered queue, or of those -queue names (read-only unless -actions)", runDashboard},
+		{"queues", "[-forget NAME] [flags]", "list the queues registered in the store: pending, processing, dead, paused, last seen; or forget one", runQueues},
 		{"stats", "[flags]", "show a queue's depths and counters", runStats},
 		{"history", "[-minutes N] [flags]", "show what happened to a queue minute by minute (the store keeps a day)", runHistory},
 		{"schedules", "[-rm NAME] [flags]", "list a queue's schedules (jqcron.Scheduler): spec, time zone, last tick, last seen run, next ticks; or remove an abandoned one", runSchedules},

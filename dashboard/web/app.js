@@ -173,7 +173,9 @@ function renderOverview(r) {
   }).join("");
   const body = $("#queues-body");
   if (body.dataset.html !== rows) { body.innerHTML = rows; body.dataset.html = rows; }
-  $("#queues-empty").hidden = true;
+  // A dashboard that discovers queues may have none yet.
+  $("#queues-empty").hidden = rows !== "";
+  if (rows === "") $("#queues-empty").textContent = "No queue yet: a queue is listed once something enqueues to it or a Worker starts on it.";
 }
 
 function renderQueue(r) {

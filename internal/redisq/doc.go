@@ -39,6 +39,13 @@
 //	queue:{jobs}:events       pubsub  "kind id1 id2 ...", one message per kind per call; "purged",
 //	                                  "paused", "resumed" and "limits" alone, naming no job
 //
+// One key is outside every queue's hash tag, on purpose, for it is no
+// queue's key but the list of them (backend.QueueRegistry):
+//
+//	jobqueue:queues           zset    queue name -> the time of its latest registration (ms, Redis
+//	                                  TIME); only the registry's scripts touch it, with it as their
+//	                                  one key, so every call still touches one Cluster slot
+//
 // The queue name is checked by backend.ValidateQueueName first, so it can
 // never contain the braces or colons that would break the layout. Finished
 // records expire with their history's TTL; ids whose records expired are
@@ -66,12 +73,13 @@
 // "Function not found" did not run, so the Engine runs FUNCTION LOAD on
 // every master and sends the call once more (Engine.call).
 //
-// The reads (get, list, stats, history) are read-only functions: they declare the
-// no-writes flag and go out as FCALL_RO, so Redis refuses any write
-// inside them and a client may send them to a replica. They compute what
-// they report without writing: a due scheduled job reads as pending, a
-// history entry whose record expired is skipped. Only claims promote due
-// jobs, and only writes prune the histories.
+// The reads (get, list, stats, history, schedules, queues) are read-only
+// functions: they declare the no-writes flag and go out as FCALL_RO, so
+// Redis refuses any write inside them and a client may send them to a
+// replica. They compute what they report without writing: a due
+// scheduled job reads as pending, a history entry whose record expired is
+// skipped. Only claims promote due jobs, and only writes prune the
+// histories.
 //
 // A repeated call is answered as backend.Backend's "Lost replies and
 // repeated calls" says: the mutating scripts that take a request id keep

@@ -6,6 +6,16 @@ import (
 	"github.com/jobqueue-go/jobqueue/backend"
 )
 
+// RegistryKey is the registry of queues (backend.QueueRegistry), a zset:
+// queue name -> the time of its latest registration in ms (Redis TIME).
+// It is the one key outside every queue's hash tag, on purpose: it is no
+// queue's key but the list of them, so no queue's slot is the right one
+// for it. Only the registry's own scripts (register.lua, forget.lua,
+// queues.lua) touch it, with it as their only key, so each call still
+// touches one slot, on Redis Cluster too; and no queue's script touches
+// it, so a queue's calls keep their one slot.
+const RegistryKey = "jobqueue:queues"
+
 // Keys are the Redis keys of one queue. They are built here and nowhere
 // else.
 type Keys struct {

@@ -60,20 +60,23 @@ func (l *Library) Function(script string) *Function {
 // right for the scripts that add work, enqueue and retry_dead: nothing of
 // them is written, and the caller hears why.
 //
-// The reads (get, list, stats) declare no-writes instead, which Redis also
-// runs while memory is full, and on a replica: Redis refuses a write
-// command inside them, so a read can never write by mistake.
+// The reads (get, list, stats, history, schedules, queues) declare
+// no-writes instead, which Redis also runs while memory is full, and on a
+// replica: Redis refuses a write command inside them, so a read can never
+// write by mistake.
 //
 // Every other script declares allow-oom: claims, acknowledgements,
-// heartbeats, reclaims, deletions, worker beats and pausing or limiting a
-// queue (a few fields of one hash) must go on while memory
-// is full, or a full Redis would stop the very workers that drain it, refuse
-// the heartbeats of running jobs (whose leases would then expire and run
-// them twice) and hide the queue from its inspection. What they add is
+// heartbeats, reclaims, deletions, worker beats, registering a queue (a
+// Worker that starts on a full Redis, to drain it) and pausing or limiting
+// a queue (a few fields of one hash) must go on while memory is full, or
+// a full Redis would stop the very workers that drain it, refuse the
+// heartbeats of running jobs (whose leases would then expire and run them
+// twice) and hide the queue from its inspection. What they add is
 // small and bounded by the jobs they move: a request record per call that
 // has a request id, a history entry per finished job, whose record
 // expires with its retention; a beat adds one entry per process that
-// works the queue, and a schedule's record three fields per schedule.
+// works the queue, a schedule's record three fields per schedule, and a
+// queue's registration one member of the registry per queue.
 //
 // Declared flags make the rule the same for every script, whatever the
 // order of its writes. (An EVAL script without a flags line would run in
@@ -108,6 +111,9 @@ var scripts = []struct{ name, flags string }{
 	{"schedule", allowOOM},
 	{"schedules", noWrites},
 	{"unschedule", allowOOM},
+	{"register", allowOOM},
+	{"forget", allowOOM},
+	{"queues", noWrites},
 }
 
 // libraryPrefix starts the name of every version of the library.
@@ -187,6 +193,9 @@ var (
 	scriptSchedule   = library.Function("schedule")
 	scriptSchedules  = library.Function("schedules")
 	scriptUnschedule = library.Function("unschedule")
+	scriptRegister   = library.Function("register")
+	scriptForget     = library.Function("forget")
+	scriptQueues     = library.Function("queues")
 )
 
 // FunctionLibrary returns the library, for tests and for loading it ahead

@@ -30,8 +30,8 @@ func TestLibraryLoads(t *testing.T) {
 	if !regexp.MustCompile(`^jobqueue_[0-9a-f]{12}$`).MatchString(library.Name) {
 		t.Errorf("library name %q, want jobqueue_ and 12 hex digits", library.Name)
 	}
-	if len(library.Functions) != 19 {
-		t.Fatalf("the library has %d functions, want 19", len(library.Functions))
+	if len(library.Functions) != 22 {
+		t.Fatalf("the library has %d functions, want 22", len(library.Functions))
 	}
 	name, err := c.FunctionLoad(ctx, library.Src).Result()
 	if err != nil {
@@ -56,6 +56,7 @@ func TestLibraryLoads(t *testing.T) {
 		"cancel":   "allow-oom",
 		"control":  "allow-oom",
 		"schedule": "allow-oom", "schedules": "no-writes", "unschedule": "allow-oom",
+		"register": "allow-oom", "forget": "allow-oom", "queues": "no-writes",
 	}
 	for _, f := range library.Functions {
 		flags, ok := registered[f.Name]
@@ -90,6 +91,11 @@ func TestLibraryLoads(t *testing.T) {
 		if err := fcall(ctx, f.Name, k.scriptKeys(""), k.JobPrefix, k.Events, "1440").Err(); err != nil {
 			t.Errorf("FCALL %s: %v", f.Name, err)
 		}
+	}
+
+	// The registry's read, on the registry: its one key.
+	if err := c.FCallRO(ctx, scriptQueues.Name, registryKeys).Err(); err != nil {
+		t.Errorf("FCALL_RO %s: %v", scriptQueues.Name, err)
 	}
 
 	err = loadOn(ctx, Node{Do: func(ctx context.Context, args ...string) (any, error) {

@@ -19,7 +19,10 @@
 --                                 for a mutating call made with a request id
 --   ARGV[1] job key prefix, "queue:{q}:job:" (job hashes share the hash tag)
 --   ARGV[2] events channel, "queue:{q}:events"
--- Script-specific arguments start at ARGV[3].
+-- Script-specific arguments start at ARGV[3]. The registry's scripts
+-- (register.lua, forget.lua, queues.lua) are the exception: they work on
+-- no queue, and receive the registry, jobqueue:queues, as their one key
+-- and their own arguments from ARGV[1]; bind's names mean nothing there.
 --
 -- Besides KEYS, the scripts touch keys they derive, which share the
 -- queue's hash tag and so its Cluster slot: the job hashes (ARGV[1] and

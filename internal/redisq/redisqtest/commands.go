@@ -101,6 +101,12 @@ func CommandCounts(t *testing.T, open Open) map[string]map[string]int64 {
 		measure("beat", func() error {
 			return tracker.Beat(ctx, backend.BeatParams{Queue: q, ID: "process-" + id, TTL: time.Minute})
 		})
+		reg, ok := b.(backend.QueueRegistry)
+		if !ok {
+			t.Fatalf("%T does not implement backend.QueueRegistry", b)
+		}
+		measure("register", func() error { return reg.RegisterQueue(ctx, q) })
+		measure("queues", func() error { _, err := reg.Queues(ctx); return err })
 		// A retry and a dead-letter by Fail, and a reclaim that requeues:
 		// each job ends completed, so the next round starts empty.
 		mustClaim := func(n int, lease time.Duration) []backend.ClaimedJob {
@@ -194,7 +200,7 @@ func CommandCounts(t *testing.T, open Open) map[string]map[string]int64 {
 			t.Fatal(err)
 		}
 	}
-	reads := map[string]bool{"stats": true, "get": true, "list": true, "history": true}
+	reads := map[string]bool{"stats": true, "get": true, "list": true, "history": true, "queues": true}
 	for op, d := range out {
 		t.Logf("%s: %v", op, d)
 		call, other := "fcall", "fcall_ro"
@@ -232,6 +238,13 @@ func CommandCounts(t *testing.T, open Open) map[string]map[string]int64 {
 	if n := Commands(out["beat"]) - 1; n > beatCommands {
 		t.Errorf("a beat ran %d commands besides FCALL, more than %d: %v", n, beatCommands, out["beat"])
 	}
+	// A registration: TIME and the ZADD on the registry; a read of the
+	// registry: one ZRANGE, whatever it holds.
+	for op, most := range map[string]int64{"register": 2, "queues": 1} {
+		if n := Commands(out[op]) - 1; n > most {
+			t.Errorf("%s ran %d commands besides its FCALL, more than %d: %v", op, n, most, out[op])
+		}
+	}
 	// The state changes that count into the per-minute history pay one
 	// HINCRBY per counter they touch (a failure touches two: retried or
 	// dead, and failed), and the first call of a minute that creates a
@@ -260,6 +273,9 @@ func CommandCounts(t *testing.T, open Open) map[string]map[string]int64 {
 		t.Errorf("a History of 60 minutes ran %d commands besides FCALL_RO, more than 3: %v", n, out["history"])
 	}
 	_ = b.Purge(ctx, backend.PurgeParams{Queue: q})
+	if reg, ok := b.(backend.QueueRegistry); ok {
+		_ = reg.ForgetQueue(ctx, q)
+	}
 	return out
 }
 
