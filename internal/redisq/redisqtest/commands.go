@@ -278,6 +278,11 @@ func Commandstats(ctx context.Context, info load.InfoFunc) (map[string]int64, er
 	if err != nil {
 		return nil, err
 	}
+	return parseCommandstats(s), nil
+}
+
+// parseCommandstats reads the commandstats section of an INFO reply s.
+func parseCommandstats(s string) map[string]int64 {
 	m := map[string]int64{}
 	for _, line := range strings.Split(s, "\n") {
 		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
@@ -287,7 +292,7 @@ func Commandstats(ctx context.Context, info load.InfoFunc) (map[string]int64, er
 		calls, _, _ := strings.Cut(strings.TrimPrefix(rest, "calls="), ",")
 		m[strings.TrimPrefix(name, "cmdstat_")], _ = strconv.ParseInt(calls, 10, 64)
 	}
-	return m, nil
+	return m
 }
 
 // CommandsSince returns the commands run between two Commandstats
@@ -321,4 +326,44 @@ var writeCommands = map[string]bool{
 	"set": true, "del": true, "hset": true, "hdel": true, "hincrby": true, "lpush": true, "rpush": true,
 	"lpop": true, "rpop": true, "lrem": true, "ltrim": true, "zadd": true, "zrem": true,
 	"zremrangebyrank": true, "zremrangebyscore": true, "pexpire": true, "pexpireat": true, "persist": true, "publish": true, "lmpop": true,
+}
+
+// Cost is what a call cost the Redis server.
+type Cost struct {
+	load.Counters
+	// ByCommand are the commands run, as CommandsSince gives them, less
+	// those that set up a connection (HELLO, CLIENT …, AUTH, SELECT): a
+	// client that opens one more connection for a call has not made the
+	// call dearer.
+	ByCommand map[string]int64
+}
+
+// Measure runs f and returns what it cost the Redis server behind info,
+// from INFO readings before and after: a server nothing else uses while
+// f runs, since Redis counts the whole server. Its OutputBytes include
+// the first reading's INFO reply, a few KiB.
+func Measure(t testing.TB, info load.InfoFunc, f func()) Cost {
+	t.Helper()
+	read := func() (load.Counters, map[string]int64) {
+		t.Helper()
+		text, err := info(context.Background(), load.InfoSections...)
+		if err != nil {
+			t.Fatalf("INFO: %v", err)
+		}
+		c, err := load.ParseInfo(text)
+		if err != nil {
+			t.Fatalf("INFO: %v", err)
+		}
+		return c, parseCommandstats(text)
+	}
+	c0, m0 := read()
+	f()
+	c1, m1 := read()
+	cost := Cost{Counters: c1.Since(c0), ByCommand: CommandsSince(m0, m1)}
+	for name := range cost.ByCommand {
+		if cmd, _, _ := strings.Cut(name, "|"); cmd == "hello" || cmd == "client" || cmd == "auth" || cmd == "select" {
+			delete(cost.ByCommand, name)
+		}
+	}
+	return cost
 }
