@@ -60,9 +60,10 @@ func (l *Library) Function(script string) *Function {
 // right for the scripts that add work, enqueue and retry_dead: nothing of
 // them is written, and the caller hears why.
 //
-// The reads (get, list, stats) declare no-writes instead, which Redis also
-// runs while memory is full, and on a replica: Redis refuses a write
-// command inside them, so a read can never write by mistake.
+// The reads (get, summaries, list, stats, history, schedules) declare
+// no-writes instead, which Redis also runs while memory is full, and on a
+// replica: Redis refuses a write command inside them, so a read can never
+// write by mistake.
 //
 // Every other script declares allow-oom: claims, acknowledgements,
 // heartbeats, reclaims, deletions, worker beats and pausing or limiting a
@@ -95,6 +96,7 @@ var scripts = []struct{ name, flags string }{
 	{"extend", allowOOM},
 	{"reclaim", allowOOM},
 	{"get", noWrites},
+	{"summaries", noWrites},
 	{"list", noWrites},
 	{"stats", noWrites},
 	{"history", noWrites},
@@ -174,6 +176,7 @@ var (
 	scriptExtend     = library.Function("extend")
 	scriptReclaim    = library.Function("reclaim")
 	scriptGet        = library.Function("get")
+	scriptSummaries  = library.Function("summaries")
 	scriptList       = library.Function("list")
 	scriptStats      = library.Function("stats")
 	scriptHistory    = library.Function("history")

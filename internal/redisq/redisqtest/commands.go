@@ -17,7 +17,7 @@ import (
 // CommandCounts measures how many Redis commands one enqueue, one claim,
 // one complete, one failure (retried, and dead) and one reclaim of a
 // single job cost in the steady state (and claims on a queue that uses
-// priority levels, a worker's beat and the reads), from INFO
+// priority levels, a worker's beat and the reads, summaries included), from INFO
 // commandstats deltas on a server of its own that nothing else uses, and
 // logs them.
 func CommandCounts(t *testing.T, open Open) map[string]map[string]int64 {
@@ -162,6 +162,14 @@ func CommandCounts(t *testing.T, open Open) map[string]map[string]int64 {
 			return err
 		})
 		measure("get", func() error { _, err := b.Get(ctx, q, id); return err })
+		measure("summaries", func() error {
+			s, ok := b.(backend.Summarizer)
+			if !ok {
+				return fmt.Errorf("%T is no backend.Summarizer", b)
+			}
+			_, err := s.Summaries(ctx, backend.SummariesParams{Queue: q, IDs: []string{id, id + "-retried", id + "-dead"}, PreviewBytes: 100})
+			return err
+		})
 		measure("list", func() error {
 			_, err := b.List(ctx, backend.ListParams{Queue: q, State: backend.StateCompleted, Limit: 50})
 			return err
@@ -194,7 +202,7 @@ func CommandCounts(t *testing.T, open Open) map[string]map[string]int64 {
 			t.Fatal(err)
 		}
 	}
-	reads := map[string]bool{"stats": true, "get": true, "list": true, "history": true}
+	reads := map[string]bool{"stats": true, "get": true, "summaries": true, "list": true, "history": true}
 	for op, d := range out {
 		t.Logf("%s: %v", op, d)
 		call, other := "fcall", "fcall_ro"
@@ -258,6 +266,11 @@ func CommandCounts(t *testing.T, open Open) map[string]map[string]int64 {
 	// touches.
 	if n := Commands(out["history"]) - 1; n > 3 {
 		t.Errorf("a History of 60 minutes ran %d commands besides FCALL_RO, more than 3: %v", n, out["history"])
+	}
+	// Summaries of three jobs: TIME, and per job HKEYS, HMGET, and, for
+	// its payload, HSTRLEN and the HGET that the preview is cut from.
+	if n := Commands(out["summaries"]) - 1; n > 1+3*4 {
+		t.Errorf("Summaries of 3 jobs ran %d commands besides FCALL_RO, more than %d: %v", n, 1+3*4, out["summaries"])
 	}
 	_ = b.Purge(ctx, backend.PurgeParams{Queue: q})
 	return out
