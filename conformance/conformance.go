@@ -110,6 +110,10 @@ const (
 	// that honour a Durability. A backend that does not implement the
 	// interface fails the Durability group unless it declares it missing.
 	Durability Capability = "durability"
+	// Summaries is backend.Summarizer: job summaries read without their
+	// payloads. A backend that does not implement the interface fails the
+	// Summaries group unless it declares it missing.
+	Summaries Capability = "summaries"
 )
 
 // testCase is one named test of the suite. Serial tests measure latency,
@@ -177,6 +181,7 @@ func groups() []group {
 		{"Isolation", isolationTests()},
 		{"Validation", validationTests()},
 		{"Inspect", inspectTests()},
+		{"Summaries", summariesTests()},
 		{"Events", eventTests()},
 		{"LostReplies", lostReplyTests()},
 		{"History", historyTests()},
