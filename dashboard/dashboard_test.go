@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -797,12 +796,6 @@ func TestPollCost(t *testing.T) {
 	}
 }
 
-// pollBytes bounds what Redis may send for one poll of a page of jobs,
-// whatever their payloads: the job summaries (with previews of
-// PreviewBytes) of a page of MaxPageSize jobs, and the INFO reply of the
-// measurement, come to a few tens of KiB.
-const pollBytes = 256 << 10
-
 // fillPending enqueues n jobs whose payloads are JSON of size bytes.
 func fillPending(t *testing.T, q *jobqueue.Queue, n, size int) {
 	t.Helper()
@@ -820,7 +813,7 @@ func fillPending(t *testing.T, q *jobqueue.Queue, n, size int) {
 
 // TestPollBytes reads a page of 50 of 60 pending jobs of 1 MiB payloads,
 // and of 100 B payloads, on a Redis of its own: Redis sends the same
-// commands' replies for both, well under pollBytes, since a list reads
+// commands' replies for both, well under redisqtest.PollBytes, since a list reads
 // job summaries and never whole payloads. (Before summaries, the page of
 // 1 MiB payloads cost 50 MiB.)
 func TestPollBytes(t *testing.T) {
@@ -869,16 +862,5 @@ func TestPollBytes(t *testing.T) {
 			len(jobs), size, c.OutputBytes, c.ByCommand)
 		return c
 	}
-	a, z := cost(small, 100), cost(large, 1<<20)
-	if z.OutputBytes > pollBytes {
-		t.Errorf("a page of jobs of 1 MiB cost %d bytes from Redis, more than %d", z.OutputBytes, pollBytes)
-	}
-	// The longer payloads have longer previews, and nothing more.
-	if grown := z.OutputBytes - a.OutputBytes; grown > dashboard.MaxPageSize*dashboard.PreviewBytes {
-		t.Errorf("a page of jobs of 1 MiB cost %d bytes from Redis, one of 100 B %d: %d more than %d jobs' previews of %d bytes",
-			z.OutputBytes, a.OutputBytes, grown-dashboard.MaxPageSize*dashboard.PreviewBytes, dashboard.MaxPageSize, dashboard.PreviewBytes)
-	}
-	if !maps.Equal(a.ByCommand, z.ByCommand) {
-		t.Errorf("a page of jobs of 100 B ran %v, one of 1 MiB %v: want the same commands", a.ByCommand, z.ByCommand)
-	}
+	redisqtest.RequirePreviewsOnly(t, cost(small, 100), cost(large, 1<<20), dashboard.MaxPageSize, dashboard.PreviewBytes)
 }

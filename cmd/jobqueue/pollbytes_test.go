@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"net/http"
 	"strings"
 	"testing"
@@ -14,15 +13,10 @@ import (
 	"github.com/jobqueue-go/jobqueue/internal/redisq/redisqtest"
 )
 
-// pollBytes bounds what Redis may send for one GET /api/jobs, whatever
-// the jobs' payloads: the summaries of a list of defaultListCap jobs, with
-// their previews, and the stats, come to a few tens of KiB.
-const pollBytes = 256 << 10
-
 // TestPollBytes polls GET /api/jobs, as the page does every 800 ms, on
 // 60 pending jobs of 1 MiB payloads and on 60 of 100 B, on Redis of its
 // own through each adapter: Redis sends the same commands' replies for
-// both, well under pollBytes, since the lists read job summaries and
+// both, well under redisqtest.PollBytes, since the lists read job summaries and
 // never whole payloads; the kind and recipient still show. (Before
 // summaries, the poll of 1 MiB payloads cost 50 MiB.)
 func TestPollBytes(t *testing.T) {
@@ -79,18 +73,7 @@ func TestPollBytes(t *testing.T) {
 					len(pending), size, c.OutputBytes, c.ByCommand)
 				return c
 			}
-			a, z := cost(100), cost(1<<20)
-			if z.OutputBytes > pollBytes {
-				t.Errorf("a poll of jobs of 1 MiB cost %d bytes from Redis, more than %d", z.OutputBytes, pollBytes)
-			}
-			// The longer payloads have longer previews, and nothing more.
-			if grown := z.OutputBytes - a.OutputBytes; grown > defaultListCap*listPreviewBytes {
-				t.Errorf("a poll of jobs of 1 MiB cost %d bytes from Redis, one of 100 B %d: %d more than %d jobs' previews of %d bytes",
-					z.OutputBytes, a.OutputBytes, grown-defaultListCap*listPreviewBytes, defaultListCap, listPreviewBytes)
-			}
-			if !maps.Equal(a.ByCommand, z.ByCommand) {
-				t.Errorf("a poll of jobs of 100 B ran %v, one of 1 MiB %v: want the same commands", a.ByCommand, z.ByCommand)
-			}
+			redisqtest.RequirePreviewsOnly(t, cost(100), cost(1<<20), defaultListCap, listPreviewBytes)
 		})
 	}
 }

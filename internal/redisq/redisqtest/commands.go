@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"testing"
@@ -379,4 +380,30 @@ func Measure(t testing.TB, info load.InfoFunc, f func()) Cost {
 		}
 	}
 	return cost
+}
+
+// PollBytes bounds what Redis may send for one poll of a page of job
+// summaries, whatever the jobs' payloads: the summaries of a page of 50
+// jobs with their previews, and the INFO reply of Measure, come to a few
+// tens of KiB.
+const PollBytes = 256 << 10
+
+// RequirePreviewsOnly checks what one read of a page of jobs cost Redis
+// when their payloads are small and when they are large (1 MiB): the same
+// commands, at most PollBytes with the large payloads, and no more bytes
+// than with the small ones but the large payloads' longer previews, jobs
+// previews of previewBytes at the most. The read sent previews, not
+// payloads.
+func RequirePreviewsOnly(t testing.TB, small, large Cost, jobs, previewBytes int) {
+	t.Helper()
+	if large.OutputBytes > PollBytes {
+		t.Errorf("a read of jobs of large payloads cost %d bytes from Redis, more than %d", large.OutputBytes, PollBytes)
+	}
+	if grown, most := large.OutputBytes-small.OutputBytes, int64(jobs*previewBytes); grown > most {
+		t.Errorf("a read of jobs of large payloads cost %d bytes from Redis, one of small payloads %d: %d more than %d jobs' previews of %d bytes",
+			large.OutputBytes, small.OutputBytes, grown-most, jobs, previewBytes)
+	}
+	if !maps.Equal(small.ByCommand, large.ByCommand) {
+		t.Errorf("a read of jobs of small payloads ran %v, one of large payloads %v: want the same commands", small.ByCommand, large.ByCommand)
+	}
 }
