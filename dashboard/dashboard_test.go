@@ -858,8 +858,8 @@ func TestPollBytes(t *testing.T) {
 					j["id"], j["payload_bytes"], preview, size, dashboard.PreviewBytes)
 			}
 		}
-		t.Logf("api/jobs of %d jobs of %d B: Redis sent %d bytes, ran %v",
-			len(jobs), size, c.OutputBytes, c.ByCommand)
+		t.Logf("api/jobs of %d jobs of %d B: Redis sent %d bytes, ran %v in %v of its CPU",
+			len(jobs), size, c.OutputBytes, c.ByCommand, c.RedisCPU)
 		return c
 	}
 	redisqtest.RequirePreviewsOnly(t, cost(small, 100), cost(large, 1<<20), dashboard.MaxPageSize, dashboard.PreviewBytes)

@@ -69,8 +69,8 @@ func TestPollBytes(t *testing.T) {
 						t.Fatalf("job %v: kind %v, recipient %v; want email, r@example.com", j["id"], j["kind"], j["recipient"])
 					}
 				}
-				t.Logf("GET /api/jobs on %d jobs of %d B: Redis sent %d bytes, ran %v",
-					len(pending), size, c.OutputBytes, c.ByCommand)
+				t.Logf("GET /api/jobs on %d jobs of %d B: Redis sent %d bytes, ran %v in %v of its CPU",
+					len(pending), size, c.OutputBytes, c.ByCommand, c.RedisCPU)
 				return c
 			}
 			redisqtest.RequirePreviewsOnly(t, cost(100), cost(1<<20), defaultListCap, listPreviewBytes)

@@ -10,7 +10,7 @@ import (
 var _ backend.Summarizer = (*Engine)(nil)
 
 // Summaries implements backend.Summarizer with one call of the read-only
-// summaries.lua for every id.
+// summaries.lua for all the ids.
 func (e *Engine) Summaries(ctx context.Context, p backend.SummariesParams) ([]backend.JobSummary, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
