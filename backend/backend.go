@@ -52,7 +52,8 @@
 //   - A repeat of a call made with a Durability (DurableWriter) waits
 //     again, and succeeds only once what the first run wrote is durable.
 //     The same holds for a call that reported ErrNotDurable.
-//   - Reads (Get, List, Stats) change nothing, so their repeats are free.
+//   - Reads (Get, List, Stats, Summarizer.Summaries) change nothing, so
+//     their repeats are free.
 //     They never write to the store either, so an implementation may serve
 //     them from a read-only replica.
 //

@@ -3,6 +3,7 @@ package backend
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -108,6 +109,14 @@ func TestParamsValidate(t *testing.T) {
 		{"delete request id", DeleteParams{Queue: "q", ID: "a", RequestID: strings.Repeat("r", MaxRequestIDLen+1)}.Validate(), ErrInvalidArgument},
 		{"claim request id", ClaimParams{Queue: "q", Max: 1, Lease: time.Second, RequestID: "r\x00"}.Validate(), ErrInvalidArgument},
 		{"reclaim request id", ReclaimParams{Queue: "q", Max: 1, RequestID: "é"}.Validate(), ErrInvalidArgument},
+		{"summaries ok", SummariesParams{Queue: "q", IDs: manyIDs(MaxSummaries), PreviewBytes: MaxPreviewBytes}.Validate(), nil},
+		{"summaries none", SummariesParams{Queue: "q"}.Validate(), nil},
+		{"summaries too many", SummariesParams{Queue: "q", IDs: manyIDs(MaxSummaries + 1)}.Validate(), ErrInvalidArgument},
+		{"summaries dup", SummariesParams{Queue: "q", IDs: []string{"a", "b", "a"}}.Validate(), ErrInvalidArgument},
+		{"summaries id", SummariesParams{Queue: "q", IDs: []string{"a", ""}}.Validate(), ErrInvalidArgument},
+		{"summaries preview", SummariesParams{Queue: "q", IDs: []string{"a"}, PreviewBytes: MaxPreviewBytes + 1}.Validate(), ErrInvalidArgument},
+		{"summaries negative preview", SummariesParams{Queue: "q", IDs: []string{"a"}, PreviewBytes: -1}.Validate(), ErrInvalidArgument},
+		{"summaries name", SummariesParams{Queue: "q}", IDs: []string{"a"}}.Validate(), ErrInvalidQueueName},
 	}
 	for _, c := range cases {
 		if c.want == nil && c.err != nil || c.want != nil && !errors.Is(c.err, c.want) {
@@ -277,5 +286,41 @@ func TestEventKindQueueWide(t *testing.T) {
 		if k.QueueWide() {
 			t.Errorf("%q is queue-wide, but its events name jobs", k)
 		}
+	}
+}
+
+// manyIDs returns n distinct job ids.
+func manyIDs(n int) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("job-%d", i)
+	}
+	return ids
+}
+
+// TestJobInfoSummary checks that a summary keeps every field of the record
+// but the payload and the result, cut the payload to the preview and
+// copies it.
+func TestJobInfoSummary(t *testing.T) {
+	at := time.UnixMilli(1_700_000_000_000)
+	info := JobInfo{ID: "a", State: StateDead, Kind: "k", Payload: []byte("héllo"), Headers: map[string]string{"h": "v"},
+		Priority: 2, Timeout: time.Second, Attempts: 3, MaxAttempts: 4, EnqueuedAt: at, ExpiresAt: at.Add(1), RunAt: at.Add(2),
+		ClaimedAt: at.Add(3), LeaseUntil: at.Add(4), FinishedAt: at.Add(5), Result: []byte("r"), LastError: "boom"}
+	want := JobSummary{ID: "a", State: StateDead, Kind: "k", Headers: map[string]string{"h": "v"},
+		Priority: 2, Timeout: time.Second, Attempts: 3, MaxAttempts: 4, EnqueuedAt: at, ExpiresAt: at.Add(1), RunAt: at.Add(2),
+		ClaimedAt: at.Add(3), LeaseUntil: at.Add(4), FinishedAt: at.Add(5), LastError: "boom", PayloadBytes: 6, Preview: []byte("h\xc3")}
+	got := info.Summary(2)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Summary(2) = %+v, want %+v", got, want)
+	}
+	got.Preview[0] = 'X'
+	if info.Payload[0] != 'h' {
+		t.Error("the preview shares the payload's memory")
+	}
+	if p := info.Summary(100).Preview; string(p) != "héllo" {
+		t.Errorf("Summary(100).Preview = %q, want the whole payload", p)
+	}
+	if p := info.Summary(0).Preview; p != nil {
+		t.Errorf("Summary(0).Preview = %q, want nil", p)
 	}
 }

@@ -73,15 +73,8 @@ func (p CancelParams) Validate() error {
 	if len(p.IDs) > MaxCancelIDs {
 		return fmt.Errorf("%w: %d jobs to cancel, more than %d", ErrInvalidArgument, len(p.IDs), MaxCancelIDs)
 	}
-	seen := make(map[string]struct{}, len(p.IDs))
-	for i, id := range p.IDs {
-		if err := validateID(id, "item", i); err != nil {
-			return err
-		}
-		if _, dup := seen[id]; dup {
-			return fmt.Errorf("%w: job id %q appears twice in one cancel", ErrInvalidArgument, id)
-		}
-		seen[id] = struct{}{}
+	if err := validateIDs(p.IDs, "cancel"); err != nil {
+		return err
 	}
 	return p.Retention.validate("cancelled")
 }

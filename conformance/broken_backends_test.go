@@ -72,7 +72,7 @@ func brokenBackends() []brokenBackend {
 		// Worker beats.
 		{"beat-zero-ttl-ignored", "Workers/ZeroTTLRemoves", func() backend.Backend { return zeroBeatIgnored{mem()} }},
 		{"beat-never-runs-out", "Workers/RunsOut, Workers/RenewalLasts", func() backend.Backend { return endlessBeat{mem()} }},
-	}, slices.Concat(jobFieldsBroken(), historyBroken(), cancelBroken(), controlBroken(), uniqueBroken(), schedulesBroken(), durableBroken(), registryBroken())...)
+	}, slices.Concat(jobFieldsBroken(), historyBroken(), cancelBroken(), controlBroken(), uniqueBroken(), schedulesBroken(), durableBroken(), registryBroken(), summariesBroken())...)
 }
 
 // endedContextClaim breaks "A method called with a context that has already ended returns its error and changes nothing."

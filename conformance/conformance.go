@@ -114,6 +114,10 @@ const (
 	// kept apart from every queue. A backend that does not implement the
 	// interface fails the Registry group unless it declares it missing.
 	Registry Capability = "registry"
+	// Summaries is backend.Summarizer: job summaries read without their
+	// payloads. A backend that does not implement the interface fails the
+	// Summaries group unless it declares it missing.
+	Summaries Capability = "summaries"
 )
 
 // testCase is one named test of the suite. Serial tests measure latency,
@@ -181,6 +185,7 @@ func groups() []group {
 		{"Isolation", isolationTests()},
 		{"Validation", validationTests()},
 		{"Inspect", inspectTests()},
+		{"Summaries", summariesTests()},
 		{"Events", eventTests()},
 		{"LostReplies", lostReplyTests()},
 		{"History", historyTests()},

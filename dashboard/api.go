@@ -22,10 +22,10 @@ import (
 
 // Limits of the API.
 const (
-	// DefaultPageSize and MaxPageSize bound a page of jobs. A job's
-	// summary is read with one Get, which returns its whole record,
-	// payload included, so a page costs one round trip per job and the
-	// bytes of its payloads: the cap bounds what a poll costs.
+	// DefaultPageSize and MaxPageSize bound a page of jobs. A page's
+	// summaries are read in one call (Queue.Summaries), which sends no
+	// more of a payload than its preview, so the cap bounds what a poll
+	// costs whatever the payloads' sizes.
 	DefaultPageSize = 25
 	MaxPageSize     = 50
 	// SearchWindow is how many ids, from the cursor on, a search by id
@@ -48,7 +48,8 @@ const (
 	// HistoryMinutes is what GET api/history reports without a minutes
 	// parameter: the hour the page charts.
 	HistoryMinutes = 60
-	// readConcurrency is how many store calls one request makes at once.
+	// readConcurrency is how many queues' views one request reads at
+	// once.
 	readConcurrency = 8
 )
 
@@ -331,22 +332,28 @@ type jobSummary struct {
 	PayloadBytes int    `json:"payload_bytes"`
 }
 
-func summarize(info jobqueue.JobInfo) jobSummary {
+// summarize is s as a list shows it. s's preview was read with
+// PreviewBytes: "…" marks one that was cut.
+func summarize(s jobqueue.JobSummary) jobSummary {
+	preview := string(s.Preview)
+	if s.PayloadBytes > PreviewBytes {
+		preview += "…"
+	}
 	return jobSummary{
-		ID:           info.ID,
-		State:        string(info.State),
-		Kind:         info.Kind,
-		Priority:     info.Priority,
-		Attempts:     info.Attempts,
-		MaxAttempts:  info.MaxAttempts,
-		EnqueuedAtMS: unixMS(info.EnqueuedAt),
-		RunAtMS:      unixMS(info.RunAt),
-		ClaimedAtMS:  unixMS(info.ClaimedAt),
-		LeaseUntilMS: unixMS(info.LeaseUntil),
-		FinishedAtMS: unixMS(info.FinishedAt),
-		LastError:    cut(info.LastError, PreviewBytes),
-		Preview:      cut(string(info.Payload), PreviewBytes),
-		PayloadBytes: len(info.Payload),
+		ID:           s.ID,
+		State:        string(s.State),
+		Kind:         s.Kind,
+		Priority:     s.Priority,
+		Attempts:     s.Attempts,
+		MaxAttempts:  s.MaxAttempts,
+		EnqueuedAtMS: unixMS(s.EnqueuedAt),
+		RunAtMS:      unixMS(s.RunAt),
+		ClaimedAtMS:  unixMS(s.ClaimedAt),
+		LeaseUntilMS: unixMS(s.LeaseUntil),
+		FinishedAtMS: unixMS(s.FinishedAt),
+		LastError:    cut(s.LastError, PreviewBytes),
+		Preview:      preview,
+		PayloadBytes: s.PayloadBytes,
 	}
 }
 
@@ -458,16 +465,17 @@ func (h *handler) handleJobs(w http.ResponseWriter, r *http.Request) {
 		}
 		ids = matched
 	}
-	infos, err := getAll(ctx, q, ids)
+	// A job that left the queue since it was listed is left out.
+	sums, err := q.Summaries(ctx, ids, PreviewBytes)
 	if err != nil {
 		h.failed(w, r, q, err)
 		return
 	}
 	h.outages.Answered(q.Name())
-	jobs := make([]jobSummary, 0, len(infos))
-	for _, info := range infos {
-		if kind == "" || info.Kind == kind {
-			jobs = append(jobs, summarize(info))
+	jobs := make([]jobSummary, 0, len(sums))
+	for _, s := range sums {
+		if kind == "" || s.Kind == kind {
+			jobs = append(jobs, summarize(s))
 		}
 	}
 	next := ""
@@ -479,24 +487,6 @@ func (h *handler) handleJobs(w http.ResponseWriter, r *http.Request) {
 		"offset": cur.offset, "scanned": scanned, "next_cursor": next,
 		"prefix": prefix, "kind": kind, "limit": limit, "now_ms": time.Now().UnixMilli(),
 	})
-}
-
-// getAll reads the records of ids, readConcurrency at a time, in order;
-// a job that left the queue since it was listed is skipped.
-func getAll(ctx context.Context, q *jobqueue.Queue, ids []string) ([]jobqueue.JobInfo, error) {
-	infos := make([]jobqueue.JobInfo, len(ids))
-	errs := make([]error, len(ids))
-	each(len(ids), func(i int) { infos[i], errs[i] = q.Get(ctx, ids[i]) })
-	out := infos[:0]
-	for i, info := range infos {
-		switch {
-		case errs[i] == nil:
-			out = append(out, info)
-		case !errors.Is(errs[i], jobqueue.ErrNotFound):
-			return nil, errs[i]
-		}
-	}
-	return out, nil
 }
 
 // each calls f(0) … f(n-1), readConcurrency at a time.
@@ -569,9 +559,9 @@ func (h *handler) handleJob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.outages.Answered(q.Name())
-	d := jobDetail{jobSummary: summarize(info), Headers: info.Headers, TimeoutMS: info.Timeout.Milliseconds(),
+	d := jobDetail{jobSummary: summarize(info.Summary(0)), Headers: info.Headers, TimeoutMS: info.Timeout.Milliseconds(),
 		ExpiresAt: unixMS(info.ExpiresAt), LastError: info.LastError}
-	d.Preview = ""
+	d.Preview = "" // the drawer shows the payload itself
 	d.Payload, d.PayloadCut = embedJSON(info.Payload)
 	d.Result, d.ResultCut = embedJSON(info.Result)
 	writeJSON(w, http.StatusOK, d)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -22,6 +23,7 @@ import (
 	"github.com/jobqueue-go/jobqueue/dashboard"
 	"github.com/jobqueue-go/jobqueue/goredis"
 	bt "github.com/jobqueue-go/jobqueue/internal/browsertest"
+	"github.com/jobqueue-go/jobqueue/internal/load"
 	"github.com/jobqueue-go/jobqueue/internal/redisq/redisqtest"
 	"github.com/jobqueue-go/jobqueue/jqcron"
 	"github.com/jobqueue-go/jobqueue/memory"
@@ -714,9 +716,9 @@ func (c *commandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) red
 
 // TestPollCost counts the Redis commands of each request the page polls
 // with, on a queue of 60 dead jobs of 100 bytes and one of 3,000 dead
-// jobs of 8 KiB: the same number on both, at most a page of jobs plus two
-// per list (a search by prefix reads only the jobs that match). (The bytes read grow with the payloads of the page shown: a
-// summary is read with Get, which returns the whole record.)
+// jobs of 8 KiB: the same number on both; a page of jobs is one list and
+// one read of its summaries, with or without a search by prefix.
+// (TestPollBytes counts the bytes.)
 func TestPollCost(t *testing.T) {
 	srv := redistest.Shared(t)
 	opt, err := redis.ParseURL(srv.URL)
@@ -777,9 +779,9 @@ func TestPollCost(t *testing.T) {
 		same   bool
 	}{
 		{"api/queue", func(q string) url.Values { return vals("queue", q) }, 2, true},
-		{"api/jobs", func(q string) url.Values { return vals("queue", q, "state", "dead") }, 2 + dashboard.DefaultPageSize, true},
-		{"api/jobs", func(q string) url.Values { return vals("queue", q, "state", "dead", "limit", "50") }, 2 + dashboard.MaxPageSize, true},
-		{"api/jobs", func(q string) url.Values { return vals("queue", q, "state", "dead", "prefix", "0") }, 2 + dashboard.DefaultPageSize, false},
+		{"api/jobs", func(q string) url.Values { return vals("queue", q, "state", "dead") }, 2, true},
+		{"api/jobs", func(q string) url.Values { return vals("queue", q, "state", "dead", "limit", "50") }, 2, true},
+		{"api/jobs", func(q string) url.Values { return vals("queue", q, "state", "dead", "prefix", "0") }, 2, false},
 		{"api/history", func(q string) url.Values { return vals("queue", q) }, 1, true},
 		{"api/history", func(q string) url.Values { return vals("queue", q, "minutes", "1440", "step", "10") }, 1, true},
 		{"api/schedules", func(q string) url.Values { return vals("queue", q) }, 1, true},
@@ -793,4 +795,73 @@ func TestPollCost(t *testing.T) {
 	if n := cost("api/overview", nil); n > 2*2 {
 		t.Errorf("overview of 2 queues: %d commands, want at most 2 a queue", n)
 	}
+}
+
+// fillPending enqueues n jobs whose payloads are JSON of size bytes.
+func fillPending(t *testing.T, q *jobqueue.Queue, n, size int) {
+	t.Helper()
+	payload := json.RawMessage(`{"blob":"` + strings.Repeat("x", size-len(`{"blob":""}`)) + `"}`)
+	for done := 0; done < n; done += 10 {
+		vs := make([]any, min(10, n-done))
+		for i := range vs {
+			vs[i] = payload
+		}
+		if _, err := q.EnqueueBatch(context.Background(), vs); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestPollBytes reads a page of 50 of 60 pending jobs of 1 MiB payloads,
+// and of 100 B payloads, on a Redis of its own: Redis sends the same
+// commands' replies for both, well under redisqtest.PollBytes, since a list reads
+// job summaries and never whole payloads. (Before summaries, the page of
+// 1 MiB payloads cost 50 MiB.)
+func TestPollBytes(t *testing.T) {
+	srv := redistest.Start(t)
+	opt, err := redis.ParseURL(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := redis.NewClient(opt)
+	b := goredis.New(client)
+	t.Cleanup(func() { b.Close(); client.Close() })
+	open := func(prefix string, size int) *jobqueue.Queue {
+		q, err := jobqueue.New(b, queueName(prefix), jobqueue.WithPayloadLimit(2<<20))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fillPending(t, q, 60, size)
+		return q
+	}
+	small, large := open("small", 100), open("large", 1<<20)
+	s := mount(t, dashboard.New([]*jobqueue.Queue{small, large}))
+	info := load.GoRedisInfo(client)
+	cost := func(q *jobqueue.Queue, size int) redisqtest.Cost {
+		t.Helper()
+		params := vals("queue", q.Name(), "state", "pending", "limit", strconv.Itoa(dashboard.MaxPageSize))
+		code, body := s.get("api/jobs", params) // loads the function library once
+		must(t, "api/jobs", code, body, http.StatusOK)
+		c := redisqtest.Measure(t, info, func() {
+			code, body = s.get("api/jobs", params)
+			must(t, "api/jobs", code, body, http.StatusOK)
+		})
+		jobs := body["jobs"].([]any)
+		if len(jobs) != dashboard.MaxPageSize {
+			t.Fatalf("a page of %d jobs, want %d", len(jobs), dashboard.MaxPageSize)
+		}
+		for _, j := range jobs {
+			j := j.(map[string]any)
+			preview := j["preview"].(string)
+			if j["payload_bytes"] != float64(size) || !strings.HasPrefix(preview, `{"blob":"xxx`) ||
+				len(strings.TrimSuffix(preview, "…")) > dashboard.PreviewBytes {
+				t.Fatalf("job %v: payload_bytes %v, preview %q; want %d bytes, and the payload's first %d at most",
+					j["id"], j["payload_bytes"], preview, size, dashboard.PreviewBytes)
+			}
+		}
+		t.Logf("api/jobs of %d jobs of %d B: Redis sent %d bytes, ran %v in %v of its CPU",
+			len(jobs), size, c.OutputBytes, c.ByCommand, c.RedisCPU)
+		return c
+	}
+	redisqtest.RequirePreviewsOnly(t, cost(small, 100), cost(large, 1<<20), dashboard.MaxPageSize, dashboard.PreviewBytes)
 }

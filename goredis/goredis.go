@@ -5,7 +5,7 @@
 //
 // Backend implements backend.Backend, backend.Subscriber,
 // backend.ConfigChecker (a warning for a maxmemory-policy that may evict
-// queue keys) and backend.Historian. The key layout and the scripts are shared with the rueidis
+// queue keys), backend.Historian and backend.Summarizer. The key layout and the scripts are shared with the rueidis
 // adapter and described in the internal redisq package; this package only
 // talks to the client. It needs Redis 7.0 or later, where the scripts run as
 // Redis Functions that declare flags: see "Scripts" and "Memory" in the
@@ -82,8 +82,8 @@ import (
 )
 
 // Backend is a jobqueue backend on a go-redis client. It implements
-// backend.Backend, backend.Subscriber, backend.ConfigChecker and
-// backend.Historian, and Close
+// backend.Backend, backend.Subscriber, backend.ConfigChecker,
+// backend.Historian and backend.Summarizer, and Close
 // stops the goroutines that wait on Redis for claims.
 type Backend struct {
 	e *redisq.Engine
@@ -150,6 +150,14 @@ func (b *Backend) Reclaim(ctx context.Context, p backend.ReclaimParams) (backend
 func (b *Backend) Get(ctx context.Context, queue, id string) (backend.JobInfo, error) {
 	return b.e.Get(ctx, queue, id)
 }
+
+// Summaries reads a page of job summaries, without their payloads, with
+// one read-only function call; see backend.Summarizer.
+func (b *Backend) Summaries(ctx context.Context, p backend.SummariesParams) ([]backend.JobSummary, error) {
+	return b.e.Summaries(ctx, p)
+}
+
+var _ backend.Summarizer = (*Backend)(nil)
 
 // List pages through the ids of one state with a read-only function; see
 // backend.Backend.List.

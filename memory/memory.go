@@ -47,6 +47,7 @@ var (
 	_ backend.Local         = (*Backend)(nil)
 	_ backend.WorkerTracker = (*Backend)(nil)
 	_ backend.DurableWriter = (*Backend)(nil)
+	_ backend.Summarizer    = (*Backend)(nil)
 )
 
 // Backend is an in-memory backend.Backend. The zero value is not usable;
@@ -1077,11 +1078,20 @@ func (b *Backend) Get(ctx context.Context, queue, id string) (backend.JobInfo, e
 		return backend.JobInfo{}, err
 	}
 	defer q.mu.Unlock()
+	info := j.record()
+	info.Payload, info.Result = bytes.Clone(j.payload), bytes.Clone(j.result)
+	return info, nil
+}
+
+// record returns what Get and Summaries report of j, with j's own payload
+// and result, which the caller copies as far as it hands them out. The
+// headers are a copy.
+func (j *job) record() backend.JobInfo {
 	info := backend.JobInfo{
 		ID:          j.id,
 		State:       j.state,
 		Kind:        j.kind,
-		Payload:     bytes.Clone(j.payload),
+		Payload:     j.payload,
 		Headers:     cloneHeaders(j.headers),
 		Priority:    j.priority,
 		Timeout:     j.timeout,
@@ -1091,7 +1101,7 @@ func (b *Backend) Get(ctx context.Context, queue, id string) (backend.JobInfo, e
 		ExpiresAt:   wallClock(j.expiresAt),
 		ClaimedAt:   wallClock(j.claimedAt),
 		FinishedAt:  wallClock(j.finishedAt),
-		Result:      bytes.Clone(j.result),
+		Result:      j.result,
 		LastError:   j.lastError,
 	}
 	switch j.state {
@@ -1100,7 +1110,30 @@ func (b *Backend) Get(ctx context.Context, queue, id string) (backend.JobInfo, e
 	case backend.StateProcessing:
 		info.LeaseUntil = wallClock(j.due)
 	}
-	return info, nil
+	return info
+}
+
+// Summaries implements backend.Summarizer, under one lock of the queue.
+func (b *Backend) Summaries(ctx context.Context, p backend.SummariesParams) ([]backend.JobSummary, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]backend.JobSummary, 0, len(p.IDs))
+	q := b.queue(p.Queue, false)
+	if q == nil {
+		return out, nil
+	}
+	q.lock()
+	defer q.mu.Unlock()
+	for _, id := range p.IDs {
+		if j := q.jobs[id]; j != nil {
+			out = append(out, j.record().Summary(p.PreviewBytes))
+		}
+	}
+	return out, nil
 }
 
 // List implements backend.Backend.

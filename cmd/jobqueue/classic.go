@@ -80,7 +80,7 @@ func (s *server) classicJobs(ctx context.Context, l classicList) ([]classicJob, 
 				continue
 			}
 			seen[info.ID] = true
-			js := s.listed(info, state)
+			js := s.listed(info.Summary(listPreviewBytes), state)
 			cj := classicJob{jobSummary: js, Status: js.State, Payload: rawJSON(info.Payload)}
 			if state == jobqueue.StateCompleted {
 				cj.Result = rawJSON(info.Result)

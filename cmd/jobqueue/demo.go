@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -14,6 +16,34 @@ var demoKinds = []string{"email", "webhook", "thumbnail", "invoice"}
 type demoPayload struct {
 	Kind      string `json:"kind"`
 	Recipient string `json:"recipient"`
+}
+
+// demoFields reads the kind and recipient of a demo payload from its
+// first bytes, which may be cut anywhere: what the fields before the cut
+// hold. json.Marshal writes a map's keys in order, and those of the
+// demo's payloads that come before recipient are short, so a list's
+// preview (listPreviewBytes) holds both.
+func demoFields(b []byte) demoPayload {
+	var p demoPayload
+	d := json.NewDecoder(bytes.NewReader(b))
+	if t, err := d.Token(); err != nil || t != json.Delim('{') {
+		return p
+	}
+	for d.More() {
+		t, err := d.Token()
+		key, ok := t.(string)
+		var v json.RawMessage
+		if err != nil || !ok || d.Decode(&v) != nil {
+			break // the cut, or no JSON object
+		}
+		switch key {
+		case "kind":
+			_ = json.Unmarshal(v, &p.Kind) // a kind that is no string is none
+		case "recipient":
+			_ = json.Unmarshal(v, &p.Recipient)
+		}
+	}
+	return p
 }
 
 // newDemoPayload makes a plausible payload of the given kind. An empty

@@ -45,8 +45,13 @@ const (
 	defaultPoolSize = 4
 )
 
-// readConcurrency is how many job records one list reads at once.
+// readConcurrency is how many job records one classic list reads at once.
 const readConcurrency = 8
+
+// listPreviewBytes is how much of each payload a list reads
+// (Queue.Summaries): enough for the kind and recipient, which the demo's
+// payloads hold first, in short fields (demoFields).
+const listPreviewBytes = 512
 
 // server is the dashboard's page and HTTP API over one queue and the mock
 // worker pool that works it. It serves two APIs on the same queue: the
@@ -289,22 +294,23 @@ type jobSummary struct {
 	Hung bool `json:"hung,omitempty"`
 }
 
-func summarize(info jobqueue.JobInfo) jobSummary {
-	var p demoPayload
-	_ = json.Unmarshal(info.Payload, &p)
+// summarize is s as the columns show it, with the kind and recipient
+// that s's preview holds.
+func summarize(s jobqueue.JobSummary) jobSummary {
+	p := demoFields(s.Preview)
 	return jobSummary{
-		ID:           info.ID,
-		State:        apiState(info.State),
-		Kind:         orDefault(info.Kind, p.Kind),
-		Priority:     info.Priority,
+		ID:           s.ID,
+		State:        apiState(s.State),
+		Kind:         orDefault(s.Kind, p.Kind),
+		Priority:     s.Priority,
 		Recipient:    p.Recipient,
-		Attempts:     info.Attempts,
-		MaxAttempts:  info.MaxAttempts,
-		EnqueuedAtMS: unixMS(info.EnqueuedAt),
-		RunAtMS:      unixMS(info.RunAt),
-		LeaseUntilMS: unixMS(info.LeaseUntil),
-		FinishedAtMS: unixMS(info.FinishedAt),
-		LastError:    info.LastError,
+		Attempts:     s.Attempts,
+		MaxAttempts:  s.MaxAttempts,
+		EnqueuedAtMS: unixMS(s.EnqueuedAt),
+		RunAtMS:      unixMS(s.RunAt),
+		LeaseUntilMS: unixMS(s.LeaseUntil),
+		FinishedAtMS: unixMS(s.FinishedAt),
+		LastError:    s.LastError,
 	}
 }
 
@@ -316,8 +322,9 @@ func unixMS(t time.Time) int64 {
 }
 
 // jobInfos returns the records of up to limit jobs in one state, in the
-// state's order, reading readConcurrency records at a time. A job that
-// leaves the queue between the list and its read is skipped.
+// state's order, reading readConcurrency records at a time, for the
+// classic lists, which show whole payloads. A job that leaves the queue
+// between the list and its read is skipped.
 func (s *server) jobInfos(ctx context.Context, state jobqueue.State, limit int) ([]jobqueue.JobInfo, error) {
 	ids, err := s.q.List(ctx, state, 0, limit)
 	if err != nil {
@@ -353,22 +360,30 @@ func (s *server) jobInfos(ctx context.Context, state jobqueue.State, limit int) 
 // listed is a job as a list shows it: in the state of the list it was
 // found in, even if it has moved on since, and marked when a hung worker
 // abandoned it.
-func (s *server) listed(info jobqueue.JobInfo, state jobqueue.State) jobSummary {
-	js := summarize(info)
+func (s *server) listed(sum jobqueue.JobSummary, state jobqueue.State) jobSummary {
+	js := summarize(sum)
 	js.State = apiState(state)
-	js.Hung = state == jobqueue.StateProcessing && s.pool.isHung(info.ID)
+	js.Hung = state == jobqueue.StateProcessing && s.pool.isHung(sum.ID)
 	return js
 }
 
-// listJobs returns up to limit summaries of the jobs in one state.
+// listJobs returns up to limit summaries of the jobs in one state, read
+// without their payloads, MaxSummaries per call. A job that leaves the
+// queue between the list and its read is skipped.
 func (s *server) listJobs(ctx context.Context, state jobqueue.State, limit int) ([]jobSummary, error) {
-	infos, err := s.jobInfos(ctx, state, limit)
+	ids, err := s.q.List(ctx, state, 0, limit)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]jobSummary, len(infos))
-	for i, info := range infos {
-		out[i] = s.listed(info, state)
+	out := make([]jobSummary, 0, len(ids))
+	for page := range slices.Chunk(ids, jobqueue.MaxSummaries) {
+		sums, err := s.q.Summaries(ctx, page, listPreviewBytes)
+		if err != nil {
+			return nil, err
+		}
+		for _, sum := range sums {
+			out = append(out, s.listed(sum, state))
+		}
 	}
 	return out, nil
 }
@@ -458,13 +473,13 @@ type jobDetail struct {
 }
 
 func detail(info jobqueue.JobInfo) jobDetail {
-	sum := summarize(info)
+	p := demoFields(info.Payload)
 	return jobDetail{
 		ID:          info.ID,
 		State:       string(info.State),
-		Kind:        sum.Kind,
+		Kind:        orDefault(info.Kind, p.Kind),
 		Priority:    info.Priority,
-		Recipient:   sum.Recipient,
+		Recipient:   p.Recipient,
 		Attempts:    info.Attempts,
 		MaxAttempts: info.MaxAttempts,
 		Headers:     info.Headers,

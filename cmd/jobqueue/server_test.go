@@ -153,8 +153,8 @@ func TestEnqueueDefaultsAndEveryKind(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if s := summarize(info); s.Kind != kind || s.Recipient == "" {
-			t.Errorf("kind %s: payload %s", kind, info.Payload)
+		if s := summarize(info.Summary(listPreviewBytes)); s.Kind != kind || s.Recipient == "" {
+			t.Errorf("kind %s: a list's preview of payload %s shows kind %q, recipient %q", kind, info.Payload, s.Kind, s.Recipient)
 		}
 		if info.Kind != kind || info.Priority != 0 {
 			t.Errorf("kind %s: the job's own kind is %q, priority %d", kind, info.Kind, info.Priority)
@@ -164,6 +164,45 @@ func TestEnqueueDefaultsAndEveryKind(t *testing.T) {
 
 // TestEnqueuePriority: the dashboard's priority reaches the jobs, which
 // then come first in the pending list and in claims.
+// TestDemoFields reads the kind and recipient of demo payloads from their
+// first bytes, cut anywhere: a field is read when it came whole before
+// the cut, and a recipient of the longest kind a form may give, in the
+// payload of every kind, comes whole in a list's preview.
+func TestDemoFields(t *testing.T) {
+	full := `{"attempt_timeout_ms":3000,"event":"order.paid","kind":"webhook","recipient":"https://h.example.com/x","sizes":[1,{"a":2}],"z":"` +
+		strings.Repeat("x", 5000) + `"}`
+	kindEnd := strings.Index(full, `,"recipient"`)
+	recipientEnd := strings.Index(full, `,"sizes"`)
+	for n := 0; n <= len(full); n += 1 + n/50 {
+		got := demoFields([]byte(full[:n]))
+		want := demoPayload{}
+		if n >= kindEnd {
+			want.Kind = "webhook"
+		}
+		if n >= recipientEnd {
+			want.Recipient = "https://h.example.com/x"
+		}
+		if got != want {
+			t.Fatalf("demoFields of the first %d bytes = %+v, want %+v", n, got, want)
+		}
+	}
+	for _, bad := range []string{"", "[1,2]", `"text"`, `{"kind":1,"recipient":["x"]}`, "\xff\xfe", `{"kind"`} {
+		if got := demoFields([]byte(bad)); got != (demoPayload{}) {
+			t.Errorf("demoFields(%q) = %+v, want nothing", bad, got)
+		}
+	}
+	longest := strings.Repeat("é", maxRecipient/2)
+	for _, kind := range demoKinds {
+		b, err := json.Marshal(newDemoPayload(kind, longest))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := demoFields(b[:min(len(b), listPreviewBytes)]); got.Kind != kind || got.Recipient != longest {
+			t.Errorf("kind %s: a list's preview of %s shows %+v", kind, b, got)
+		}
+	}
+}
+
 func TestEnqueuePriority(t *testing.T) {
 	ts := newTestServer(t, time.Second)
 	ts.post("/api/enqueue", url.Values{"count": {"2"}})

@@ -49,6 +49,9 @@ type Counters struct {
 	Reads int64
 	// RedisCPU is the server's used_cpu_user plus used_cpu_sys.
 	RedisCPU time.Duration
+	// OutputBytes is total_net_output_bytes: the bytes Redis sent to its
+	// clients, replies and the INFO replies of the measurement included.
+	OutputBytes int64
 }
 
 // ParseInfo reads Counters from an INFO reply of InfoSections.
@@ -78,6 +81,8 @@ func ParseInfo(text string) (Counters, error) {
 		case name == "used_cpu_sys":
 			c.RedisCPU += seconds(value)
 			cpuSys = true
+		case name == "total_net_output_bytes":
+			c.OutputBytes, _ = strconv.ParseInt(value, 10, 64)
 		case name == "total_reads_processed":
 			c.Reads, _ = strconv.ParseInt(value, 10, 64)
 			sawReads = true
@@ -100,6 +105,9 @@ func (c Counters) Since(a Counters) Counters {
 		Reads:     c.Reads - a.Reads - info,
 		RedisCPU:  c.RedisCPU - a.RedisCPU,
 		InfoCalls: info,
+		// The INFO reply of reading a is sent after it counted: its
+		// bytes are in the delta, a few KiB.
+		OutputBytes: c.OutputBytes - a.OutputBytes,
 	}
 }
 

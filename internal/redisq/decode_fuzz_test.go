@@ -33,7 +33,7 @@ import (
 //     numbers as integers or as the strings claim.lua hands back.
 //   - FuzzDecodeReply: any reply tree, fed to every decoder, is decoded or
 //     refused as a shape error; never a panic, never ErrCorruptJob for a
-//     reply that is no hash.
+//     reply that is no hash; summaries keep their ids and sizes.
 
 // The record rule as a specification, written apart from parseCount: the
 // fields the scripts write as numbers are plain digits, 15 at most
@@ -482,6 +482,7 @@ func FuzzDecodeReply(f *testing.F) {
 		[]any{int64(1), int64(2), int64(3), int64(4), int64(5), []any{"enqueued_total", "10"}, int64(1500), int64(2)},
 		[]any{[]any{"a", "b"}, []any{"c"}},
 		[]any{"OK", "NOTFOUND", "LOSTCLAIM", "WHAT"},
+		[]any{[]any{"a", int64(10), []any{"status", "pending", "payload", "pay", "attempts", "0", "max_attempts", "3", "enqueued_at_ms", "1"}}},
 		[]any{nil, []any{nil}},
 		"completed a b",
 		int64(-7),
@@ -515,6 +516,18 @@ func FuzzDecodeReply(f *testing.F) {
 			a := v.([]any)
 			if len(a) != 8 || s.Pending != a[0] || s.Workers != a[7] || s.Latency != time.Duration(a[6].(int64))*time.Millisecond {
 				t.Fatalf("decodeStats(%#v) = %+v", v, s)
+			}
+		}
+		if sums, err := decodeSummaries(v, 3); err == nil {
+			a := v.([]any)
+			if len(sums) != len(a) {
+				t.Fatalf("decodeSummaries(%#v) = %d summaries", v, len(sums))
+			}
+			for i, s := range sums {
+				e := a[i].([]any)
+				if size, _ := asInt(e[1], ""); s.ID != e[0] || int64(s.PayloadBytes) != size || len(s.Preview) > 3 {
+					t.Fatalf("decodeSummaries(%#v) summary %d = %+v", v, i, s)
+				}
 			}
 		}
 		if r, err := decodeReclaim(v); err == nil && (r.Requeued == nil || r.Dead == nil) {

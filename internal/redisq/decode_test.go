@@ -128,6 +128,53 @@ func TestDecodeJob(t *testing.T) {
 	}
 }
 
+// TestDecodeSummaries reads summaries.lua's reply: each record as
+// decodeJob reads Get's, with the preview as its payload and the size
+// given apart; a preview longer than asked is a shape error.
+func TestDecodeSummaries(t *testing.T) {
+	rec := func(payload ...string) []any {
+		r := []any{"status", "dead", "attempts", "2", "max_attempts", "3", "enqueued_at_ms", "100",
+			"finished_at_ms", "400", "kind", "mail", "last_error", "boom"}
+		for _, p := range payload {
+			r = append(r, "payload", p)
+		}
+		return r
+	}
+	got, err := decodeSummaries([]any{
+		[]any{"a", int64(1000), rec("abcd")},
+		[]any{"b", int64(0), rec("")},
+	}, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []backend.JobSummary{
+		{ID: "a", State: backend.StateDead, Kind: "mail", Attempts: 2, MaxAttempts: 3, EnqueuedAt: time.UnixMilli(100),
+			FinishedAt: time.UnixMilli(400), LastError: "boom", PayloadBytes: 1000, Preview: []byte("abcd")},
+		{ID: "b", State: backend.StateDead, Kind: "mail", Attempts: 2, MaxAttempts: 3, EnqueuedAt: time.UnixMilli(100),
+			FinishedAt: time.UnixMilli(400), LastError: "boom"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("decodeSummaries = %+v\nwant %+v", got, want)
+	}
+	if got, err := decodeSummaries([]any{}, 4); err != nil || got == nil || len(got) != 0 {
+		t.Errorf("decodeSummaries of no records = %v, %v; want an empty list", got, err)
+	}
+	if _, err := decodeSummaries([]any{[]any{"a", int64(5), rec()}}, 4); !errors.Is(err, backend.ErrCorruptJob) {
+		t.Errorf("a record without its payload: %v, want ErrCorruptJob", err)
+	}
+	for _, bad := range []any{
+		[]any{[]any{"a", int64(5), rec("abcde")}},
+		[]any{[]any{"a", "x", rec("a")}},
+		[]any{[]any{"a", int64(5)}},
+		[]any{"a"},
+		"a",
+	} {
+		if _, err := decodeSummaries(bad, 4); err == nil || errors.Is(err, backend.ErrCorruptJob) {
+			t.Errorf("decodeSummaries(%v) = %v, want a shape error", bad, err)
+		}
+	}
+}
+
 func TestDecodeStats(t *testing.T) {
 	reply := []any{int64(1), int64(2), int64(3), int64(4), int64(5),
 		[]any{"enqueued_total", "10", "reclaimed_total", "7", "cancelled_total", "3"}, int64(1500), int64(2), int64(6),

@@ -73,7 +73,7 @@
 // "Function not found" did not run, so the Engine runs FUNCTION LOAD on
 // every master and sends the call once more (Engine.call).
 //
-// The reads (get, list, stats, history, schedules, queues) are read-only
+// The reads (get, summaries, list, stats, history, schedules, queues) are read-only
 // functions: they declare the no-writes flag and go out as FCALL_RO, so
 // Redis refuses any write inside them and a client may send them to a
 // replica. They compute what they report without writing: a due

@@ -60,7 +60,7 @@ func (l *Library) Function(script string) *Function {
 // right for the scripts that add work, enqueue and retry_dead: nothing of
 // them is written, and the caller hears why.
 //
-// The reads (get, list, stats, history, schedules, queues) declare
+// The reads (get, summaries, list, stats, history, schedules, queues) declare
 // no-writes instead, which Redis also runs while memory is full, and on a
 // replica: Redis refuses a write command inside them, so a read can never
 // write by mistake.
@@ -98,6 +98,7 @@ var scripts = []struct{ name, flags string }{
 	{"extend", allowOOM},
 	{"reclaim", allowOOM},
 	{"get", noWrites},
+	{"summaries", noWrites},
 	{"list", noWrites},
 	{"stats", noWrites},
 	{"history", noWrites},
@@ -180,6 +181,7 @@ var (
 	scriptExtend     = library.Function("extend")
 	scriptReclaim    = library.Function("reclaim")
 	scriptGet        = library.Function("get")
+	scriptSummaries  = library.Function("summaries")
 	scriptList       = library.Function("list")
 	scriptStats      = library.Function("stats")
 	scriptHistory    = library.Function("history")

@@ -30,8 +30,8 @@ func TestLibraryLoads(t *testing.T) {
 	if !regexp.MustCompile(`^jobqueue_[0-9a-f]{12}$`).MatchString(library.Name) {
 		t.Errorf("library name %q, want jobqueue_ and 12 hex digits", library.Name)
 	}
-	if len(library.Functions) != 22 {
-		t.Fatalf("the library has %d functions, want 22", len(library.Functions))
+	if len(library.Functions) != 23 {
+		t.Fatalf("the library has %d functions, want 23", len(library.Functions))
 	}
 	name, err := c.FunctionLoad(ctx, library.Src).Result()
 	if err != nil {
@@ -50,7 +50,7 @@ func TestLibraryLoads(t *testing.T) {
 	}
 	want := map[string]string{
 		"enqueue": "", "retry_dead": "",
-		"get": "no-writes", "list": "no-writes", "stats": "no-writes", "history": "no-writes",
+		"get": "no-writes", "summaries": "no-writes", "list": "no-writes", "stats": "no-writes", "history": "no-writes",
 		"claim": "allow-oom", "ack": "allow-oom", "extend": "allow-oom", "reclaim": "allow-oom",
 		"delete": "allow-oom", "purge": "allow-oom", "poke": "allow-oom", "beat": "allow-oom",
 		"cancel":   "allow-oom",

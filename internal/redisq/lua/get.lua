@@ -4,9 +4,7 @@
 -- ARGV[3]: id.
 -- Returns: the record as a flat array field, value, field, value...
 -- Error reply "NOTFOUND <id>" when there is no record.
--- A scheduled job whose run time has come reads as pending, as a claim
--- would find it; its record stays as it is until a claim or a reclaim
--- promotes it.
+-- A scheduled job whose run time has come reads as pending (read_status).
 local rec = redis.call('HGETALL', job_key(ARGV[3]))
 if #rec == 0 then
   return redis.error_reply('NOTFOUND ' .. ARGV[3])
@@ -16,10 +14,10 @@ for i = 1, #rec, 2 do
   if rec[i] == 'status' then
     status_at = i + 1
   elseif rec[i] == 'run_at_ms' then
-    run_at = tonumber(rec[i + 1])
+    run_at = rec[i + 1]
   end
 end
-if status_at and rec[status_at] == 'scheduled' and run_at and run_at <= now_ms() then
-  rec[status_at] = 'pending'
+if status_at then
+  rec[status_at] = read_status(rec[status_at], run_at)
 end
 return rec

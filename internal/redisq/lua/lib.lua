@@ -98,6 +98,21 @@ local function job_key(id)
   return JOB_PREFIX .. id
 end
 
+-- read_status is the status a read reports of a record whose status and
+-- run_at_ms fields are status and run_at (either may be nil): a scheduled
+-- job whose run time has come reads as pending, as a claim would find it,
+-- while its record stays as it is until a claim or a reclaim promotes it.
+-- now is the time in ms, or nil to read it only for a scheduled job.
+local function read_status(status, run_at, now)
+  if status == 'scheduled' then
+    local t = tonumber(run_at)
+    if t and t <= (now or now_ms()) then
+      return 'pending'
+    end
+  end
+  return status
+end
+
 -- workers_key is queue:{q}:workers: JOB_PREFIX, queue:{q}:job:, less its
 -- last four characters, 'job:'.
 local function workers_key()

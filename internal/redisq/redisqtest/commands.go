@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,7 +18,7 @@ import (
 // CommandCounts measures how many Redis commands one enqueue, one claim,
 // one complete, one failure (retried, and dead) and one reclaim of a
 // single job cost in the steady state (and claims on a queue that uses
-// priority levels, a worker's beat and the reads), from INFO
+// priority levels, a worker's beat and the reads, summaries included), from INFO
 // commandstats deltas on a server of its own that nothing else uses, and
 // logs them.
 func CommandCounts(t *testing.T, open Open) map[string]map[string]int64 {
@@ -168,6 +169,14 @@ func CommandCounts(t *testing.T, open Open) map[string]map[string]int64 {
 			return err
 		})
 		measure("get", func() error { _, err := b.Get(ctx, q, id); return err })
+		measure("summaries", func() error {
+			s, ok := b.(backend.Summarizer)
+			if !ok {
+				return fmt.Errorf("%T is no backend.Summarizer", b)
+			}
+			_, err := s.Summaries(ctx, backend.SummariesParams{Queue: q, IDs: []string{id, id + "-retried", id + "-dead"}, PreviewBytes: 100})
+			return err
+		})
 		measure("list", func() error {
 			_, err := b.List(ctx, backend.ListParams{Queue: q, State: backend.StateCompleted, Limit: 50})
 			return err
@@ -200,7 +209,7 @@ func CommandCounts(t *testing.T, open Open) map[string]map[string]int64 {
 			t.Fatal(err)
 		}
 	}
-	reads := map[string]bool{"stats": true, "get": true, "list": true, "history": true, "queues": true}
+	reads := map[string]bool{"stats": true, "get": true, "summaries": true, "list": true, "history": true, "queues": true}
 	for op, d := range out {
 		t.Logf("%s: %v", op, d)
 		call, other := "fcall", "fcall_ro"
@@ -272,6 +281,11 @@ func CommandCounts(t *testing.T, open Open) map[string]map[string]int64 {
 	if n := Commands(out["history"]) - 1; n > 3 {
 		t.Errorf("a History of 60 minutes ran %d commands besides FCALL_RO, more than 3: %v", n, out["history"])
 	}
+	// Summaries of three jobs: TIME, and per job HKEYS, HMGET, and, for
+	// its payload, HSTRLEN and the HGET that the preview is cut from.
+	if n := Commands(out["summaries"]) - 1; n > 1+3*4 {
+		t.Errorf("Summaries of 3 jobs ran %d commands besides FCALL_RO, more than %d: %v", n, 1+3*4, out["summaries"])
+	}
 	_ = b.Purge(ctx, backend.PurgeParams{Queue: q})
 	if reg, ok := b.(backend.QueueRegistry); ok {
 		_ = reg.ForgetQueue(ctx, q)
@@ -294,6 +308,11 @@ func Commandstats(ctx context.Context, info load.InfoFunc) (map[string]int64, er
 	if err != nil {
 		return nil, err
 	}
+	return parseCommandstats(s), nil
+}
+
+// parseCommandstats reads the commandstats section of an INFO reply s.
+func parseCommandstats(s string) map[string]int64 {
 	m := map[string]int64{}
 	for _, line := range strings.Split(s, "\n") {
 		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
@@ -303,7 +322,7 @@ func Commandstats(ctx context.Context, info load.InfoFunc) (map[string]int64, er
 		calls, _, _ := strings.Cut(strings.TrimPrefix(rest, "calls="), ",")
 		m[strings.TrimPrefix(name, "cmdstat_")], _ = strconv.ParseInt(calls, 10, 64)
 	}
-	return m, nil
+	return m
 }
 
 // CommandsSince returns the commands run between two Commandstats
@@ -337,4 +356,70 @@ var writeCommands = map[string]bool{
 	"set": true, "del": true, "hset": true, "hdel": true, "hincrby": true, "lpush": true, "rpush": true,
 	"lpop": true, "rpop": true, "lrem": true, "ltrim": true, "zadd": true, "zrem": true,
 	"zremrangebyrank": true, "zremrangebyscore": true, "pexpire": true, "pexpireat": true, "persist": true, "publish": true, "lmpop": true,
+}
+
+// Cost is what a call cost the Redis server.
+type Cost struct {
+	load.Counters
+	// ByCommand are the commands run, as CommandsSince gives them, less
+	// those that set up a connection (HELLO, CLIENT …, AUTH, SELECT): a
+	// client that opens one more connection for a call has not made the
+	// call dearer.
+	ByCommand map[string]int64
+}
+
+// Measure runs f and returns what it cost the Redis server behind info,
+// from INFO readings before and after: a server nothing else uses while
+// f runs, since Redis counts the whole server. Its OutputBytes include
+// the first reading's INFO reply, a few KiB.
+func Measure(t testing.TB, info load.InfoFunc, f func()) Cost {
+	t.Helper()
+	read := func() (load.Counters, map[string]int64) {
+		t.Helper()
+		text, err := info(context.Background(), load.InfoSections...)
+		if err != nil {
+			t.Fatalf("INFO: %v", err)
+		}
+		c, err := load.ParseInfo(text)
+		if err != nil {
+			t.Fatalf("INFO: %v", err)
+		}
+		return c, parseCommandstats(text)
+	}
+	c0, m0 := read()
+	f()
+	c1, m1 := read()
+	cost := Cost{Counters: c1.Since(c0), ByCommand: CommandsSince(m0, m1)}
+	for name := range cost.ByCommand {
+		if cmd, _, _ := strings.Cut(name, "|"); cmd == "hello" || cmd == "client" || cmd == "auth" || cmd == "select" {
+			delete(cost.ByCommand, name)
+		}
+	}
+	return cost
+}
+
+// PollBytes bounds what Redis may send for one poll of a page of job
+// summaries, whatever the jobs' payloads: the summaries of a page of 50
+// jobs with their previews, and the INFO reply of Measure, come to a few
+// tens of KiB.
+const PollBytes = 256 << 10
+
+// RequirePreviewsOnly checks what one read of a page of jobs cost Redis
+// when their payloads are small and when they are large (1 MiB): the same
+// commands, at most PollBytes with the large payloads, and no more bytes
+// than with the small ones but the large payloads' longer previews, jobs
+// previews of previewBytes at the most. The read sent previews, not
+// payloads.
+func RequirePreviewsOnly(t testing.TB, small, large Cost, jobs, previewBytes int) {
+	t.Helper()
+	if large.OutputBytes > PollBytes {
+		t.Errorf("a read of jobs of large payloads cost %d bytes from Redis, more than %d", large.OutputBytes, PollBytes)
+	}
+	if grown, most := large.OutputBytes-small.OutputBytes, int64(jobs*previewBytes); grown > most {
+		t.Errorf("a read of jobs of large payloads cost %d bytes from Redis, one of small payloads %d: %d more than %d jobs' previews of %d bytes",
+			large.OutputBytes, small.OutputBytes, grown-most, jobs, previewBytes)
+	}
+	if !maps.Equal(small.ByCommand, large.ByCommand) {
+		t.Errorf("a read of jobs of small payloads ran %v, one of large payloads %v: want the same commands", small.ByCommand, large.ByCommand)
+	}
 }

@@ -152,6 +152,17 @@ func everyCall(t *testing.T, b backend.Backend, queue string, before func(), rep
 			return err
 		}},
 		{"Get", func() error { _, err := b.Get(ctx, queue, "a"); return err }},
+		{"Summaries", func() error {
+			s, ok := b.(backend.Summarizer)
+			if !ok {
+				return errors.New("no backend.Summarizer")
+			}
+			got, err := s.Summaries(ctx, backend.SummariesParams{Queue: queue, IDs: []string{"a", "b", "c", "d"}, PreviewBytes: 2})
+			if err == nil && len(got) != 4 {
+				err = errors.New("summaries of " + strconv.Itoa(len(got)) + " jobs, want 4")
+			}
+			return err
+		}},
 		{"List", func() error {
 			_, err := b.List(ctx, backend.ListParams{Queue: queue, State: backend.StateDead, Limit: 10})
 			return err

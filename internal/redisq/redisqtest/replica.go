@@ -1,4 +1,4 @@
-// replica.go checks that the reads (Get, List, Stats), which run read-only
+// replica.go checks that the reads (Get, Summaries, List, Stats), which run read-only
 // scripts, work through a client that talks only to a replica, and that
 // the writes there fail as a failed round trip.
 
@@ -19,8 +19,9 @@ import (
 
 // ReadsOnReplica puts a queue's jobs in every state through a backend on
 // a master, waits until its replica has them, and reads them back through
-// a backend whose client knows only the replica: Get, List of every state,
-// Stats and History must answer what they answer on the master. Enqueue,
+// a backend whose client knows only the replica: Get, Summaries and List
+// of every state, Stats and History must answer what they answer on the
+// master. Enqueue,
 // Complete and Beat there must fail with backend.ErrUnavailable (READONLY) and
 // change nothing.
 func ReadsOnReplica(t *testing.T, open Open) {
@@ -96,6 +97,13 @@ func ReadsOnReplica(t *testing.T, open Open) {
 		require.NoError(t, err, "List %s on the replica", state)
 		assert.Equal(t, ids, got, "List %s on the replica", state)
 
+		sp := backend.SummariesParams{Queue: queue, IDs: ids, PreviewBytes: 4}
+		wantSums, err := onMaster.(backend.Summarizer).Summaries(ctx, sp)
+		require.NoError(t, err)
+		require.Len(t, wantSums, len(ids), "Summaries %s on the master", state)
+		sums, err := onReplica.(backend.Summarizer).Summaries(ctx, sp)
+		require.NoError(t, err, "Summaries %s on the replica", state)
+		assert.Equal(t, wantSums, sums, "Summaries %s on the replica", state)
 		for _, id := range ids {
 			info, err := onMaster.Get(ctx, queue, id)
 			require.NoError(t, err)
