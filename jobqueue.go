@@ -275,6 +275,8 @@ type config struct {
 	// (see durable.go).
 	durability    backend.Durability
 	ackDurability backend.Durability
+	// unlisted keeps the queue out of the registry (WithoutRegistry).
+	unlisted bool
 }
 
 // Option configures a Queue; see New.
@@ -414,6 +416,19 @@ func WithPayloadLimit(n int) Option {
 			return fmt.Errorf("%w: payload limit %d, want at least 1", ErrInvalidArgument, n)
 		}
 		c.payloadLimit = n
+		return nil
+	}
+}
+
+// WithoutRegistry keeps the queue out of its store's registry of queues
+// (see Queues): neither its enqueues nor its Workers register it, so
+// dashboards and "jobqueue queues" do not list it. For a short-lived
+// queue, such as a benchmark's or a test's, that would otherwise stay
+// listed after it is purged (a registration may still be on its way when
+// the queue is done with).
+func WithoutRegistry() Option {
+	return func(c *config) error {
+		c.unlisted = true
 		return nil
 	}
 }

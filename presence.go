@@ -68,6 +68,9 @@ func (w *Worker) startPresence(ctx context.Context) (stop func()) {
 	for _, sq := range w.queues {
 		t, _ := sq.q.b.(backend.WorkerTracker)
 		r, _ := sq.q.b.(backend.QueueRegistry)
+		if sq.q.cfg.unlisted {
+			r = nil
+		}
 		if t == nil && r == nil {
 			continue
 		}

@@ -108,7 +108,7 @@ type registration struct {
 // failed to less than registerRetry ago. It costs the enqueue one atomic
 // load once the queue is registered.
 func (q *Queue) registerInBackground(ctx context.Context) {
-	if q.reg.done.Load() {
+	if q.reg.done.Load() || q.cfg.unlisted {
 		return
 	}
 	r, ok := q.b.(backend.QueueRegistry)

@@ -229,3 +229,27 @@ func TestQueuesNeedsRegistry(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, got)
 }
+
+// TestWithoutRegistry: a queue opened WithoutRegistry is registered
+// neither by its enqueues nor by its Workers.
+func TestWithoutRegistry(t *testing.T) {
+	ctx := context.Background()
+	b := &countedRegistry{Backend: memory.New()}
+	q, err := New(b, "bench-1", WithoutRegistry())
+	require.NoError(t, err)
+	_, err = q.Enqueue(ctx, "x")
+	require.NoError(t, err)
+	_, stop := startInternalWorker(t, q, idle, WorkerOptions{})
+	// A Worker registers before its first beat: once it is counted, it
+	// would have.
+	requireWorkers(t, 1, q)
+	stop()
+
+	listed, err := New(b, "emails")
+	require.NoError(t, err)
+	_, err = listed.Enqueue(ctx, "y")
+	require.NoError(t, err)
+	requireRegistered(t, b, "emails")
+	require.False(t, registered(t, b, "bench-1"), "a queue opened WithoutRegistry")
+	require.Equal(t, int32(1), b.calls.Load(), "registrations: the listed queue's only")
+}

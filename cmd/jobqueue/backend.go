@@ -109,22 +109,17 @@ func (mb memoryBounds) String() string {
 	return strings.Join(parts, " and ")
 }
 
-// Remove deletes every key of queue, which nobody else may use: it stops
-// the backend's waiting goroutines first, because the one that waits for
-// idle workers arms the queue's wake-up marker again as it stops, then
-// purges the queue, forgets it in the registry of queues and deletes its
-// request records. The queue registered itself at its first enqueue and
-// as its Workers started, long done by the time its work is: nothing
-// registers it again. The backend still answers calls other than waiting
-// claims until Close.
+// Remove deletes every key of queue, which nobody else may use and
+// which must not register itself (jobqueue.WithoutRegistry): it stops the
+// backend's waiting goroutines first, because the one that waits for idle
+// workers arms the queue's wake-up marker again as it stops, then purges
+// the queue and deletes its request records. The backend still answers
+// calls other than waiting claims until Close.
 func (o *openedBackend) Remove(ctx context.Context, q *jobqueue.Queue) error {
 	if o.stop != nil {
 		o.stop()
 	}
 	if err := q.Purge(ctx); err != nil {
-		return err
-	}
-	if err := jobqueue.ForgetQueue(ctx, o.Backend, q.Name()); err != nil && !errors.Is(err, errors.ErrUnsupported) {
 		return err
 	}
 	if o.forget != nil {

@@ -47,7 +47,9 @@ func runBench(ctx context.Context, e *cmdEnv, args []string) int {
 	_, _ = rand.Read(suffix[:])
 	qf.queue += "-bench-" + hex.EncodeToString(suffix[:])
 
-	q, ob, err := e.openQueue(ctx, qf, true, jobqueue.WithLease(30*time.Second))
+	// Unlisted: a registration still on its way when the run ends would
+	// list the queue again after its removal.
+	q, ob, err := e.openQueue(ctx, qf, true, jobqueue.WithLease(30*time.Second), jobqueue.WithoutRegistry())
 	if err != nil {
 		return e.fail(err)
 	}
