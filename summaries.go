@@ -30,7 +30,8 @@ const getConcurrency = 8
 // each once), in the order of ids, leaving out those that have no record:
 // each job's record as Get returns it, less its payload and result, with
 // the payload's size (PayloadBytes) and its first previewBytes bytes at
-// most (0 to MaxPreviewBytes; Preview). It is what a list of jobs reads:
+// most (0 to MaxPreviewBytes; Preview), none for a payload over
+// backend.MaxPreviewedPayload (16 KiB). It is what a list of jobs reads:
 // on a backend that reads summaries (backend.Summarizer; every backend
 // shipped with this module does), one call reads them all and no more of
 // a payload than its preview leaves the store. On another, it reads each

@@ -42,6 +42,14 @@ const MaxSummaries = 100
 // MaxPreviewBytes bounds SummariesParams.PreviewBytes.
 const MaxPreviewBytes = 4096
 
+// MaxPreviewedPayload is the largest payload a summary previews: a
+// larger one has no Preview, only its PayloadBytes. A store may have to
+// read a payload whole to cut its first bytes (Redis reads no range of a
+// hash field), and for large payloads that costs the server as much as
+// reading them would: 50 payloads of 1 MiB hold Redis about 70 ms, 50 of
+// 16 KiB about 1 ms.
+const MaxPreviewedPayload = 16 << 10
+
 // SummariesParams are the inputs of Summarizer.Summaries.
 type SummariesParams struct {
 	Queue string
@@ -90,16 +98,18 @@ type JobSummary struct {
 	PayloadBytes int
 	// Preview is the payload's first bytes, as many as the call asked
 	// for (all of them when the payload is shorter), as stored: a cut
-	// may split a UTF-8 character. Nil when empty.
+	// may split a UTF-8 character. Nil when empty, and for a payload
+	// longer than MaxPreviewedPayload.
 	Preview []byte
 }
 
-// Summary returns j's summary with a preview of n bytes at most, as
-// Summarizer.Summaries returns it. The preview is a copy, so the summary
+// Summary returns j's summary with a preview of n bytes at most (none
+// for a payload over MaxPreviewedPayload), as Summarizer.Summaries
+// returns it. The preview is a copy, so the summary
 // keeps none of the payload's memory.
 func (j JobInfo) Summary(n int) JobSummary {
 	var preview []byte
-	if k := min(n, len(j.Payload)); k > 0 {
+	if k := min(n, len(j.Payload)); k > 0 && len(j.Payload) <= MaxPreviewedPayload {
 		preview = slices.Clone(j.Payload[:k])
 	}
 	return JobSummary{

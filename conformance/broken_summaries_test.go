@@ -18,6 +18,7 @@ func summariesBroken() []brokenBackend {
 		{"summary-size-of-preview", "Summaries/EveryStateMatchesGet, Summaries/PreviewCut, Summaries/ThroughQueue", func() backend.Backend { return previewSized{mem()} }},
 		{"summary-missing-fails", "Summaries/MissingLeftOutOrderKept, Summaries/MaxIDs, Summaries/NoIDs, Summaries/ThroughQueue", func() backend.Backend { return missingSummaryFails{mem()} }},
 		{"summary-order-lost", "Summaries/EveryStateMatchesGet, Summaries/MissingLeftOutOrderKept, Summaries/MaxIDs", func() backend.Backend { return sortedSummaries{mem()} }},
+		{"summary-previews-large", "Summaries/LargePayloadNotPreviewed", func() backend.Backend { return largePreviewed{mem()} }},
 		{"summaries-unbounded", "Summaries/Invalid, Summaries/ContextAlreadyEnded", func() backend.Backend { return unboundedSummaries{mem()} }},
 	}
 }
@@ -30,6 +31,19 @@ func (b wholePreview) Summaries(ctx context.Context, p backend.SummariesParams) 
 	for i := range got {
 		if info, err := b.Get(ctx, p.Queue, got[i].ID); err == nil && len(info.Payload) > 0 {
 			got[i].Preview = info.Payload
+		}
+	}
+	return got, err
+}
+
+// largePreviewed breaks "none for a payload longer than MaxPreviewedPayload": it previews every payload.
+type largePreviewed struct{ *memory.Backend }
+
+func (b largePreviewed) Summaries(ctx context.Context, p backend.SummariesParams) ([]backend.JobSummary, error) {
+	got, err := b.Backend.Summaries(ctx, p)
+	for i := range got {
+		if info, err := b.Get(ctx, p.Queue, got[i].ID); err == nil && got[i].PayloadBytes > backend.MaxPreviewedPayload {
+			got[i].Preview = info.Payload[:min(p.PreviewBytes, len(info.Payload))]
 		}
 	}
 	return got, err

@@ -17,13 +17,15 @@ import (
 // The Summaries group pins down backend.Summarizer: a job's summary is
 // what Get returns of it, less its payload and result, with the payload's
 // exact size and its first bytes, cut at the preview's length whatever
-// they hold; ids without a record are left out, the others keep their
-// order; bad input changes nothing.
+// they hold, for payloads up to backend.MaxPreviewedPayload; ids without
+// a record are left out, the others keep their order; bad input changes
+// nothing.
 
 func summariesTests() []testCase {
 	return []testCase{
 		{name: "EveryStateMatchesGet", run: testSummariesMatchGet},
 		{name: "PreviewCut", run: testSummariesPreviewCut},
+		{name: "LargePayloadNotPreviewed", run: testSummariesLargePayload},
 		{name: "MissingLeftOutOrderKept", run: testSummariesMissing},
 		{name: "MaxIDs", run: testSummariesMaxIDs},
 		{name: "NoIDs", run: testSummariesNone},
@@ -157,6 +159,21 @@ func testSummariesPreviewCut(t *testing.T, f *fixture) {
 			require.False(t, utf8.Valid(got[0].Preview), "a cut within a character keeps its first bytes")
 		}
 	}
+}
+
+// testSummariesLargePayload reads the summaries of payloads around
+// backend.MaxPreviewedPayload: the largest previewed has its preview, one
+// byte more has none, and each has its exact size.
+func testSummariesLargePayload(t *testing.T, f *fixture) {
+	f.summarizer()
+	at := textPayload(backend.MaxPreviewedPayload, 0)
+	over := textPayload(backend.MaxPreviewedPayload+1, 1)
+	ids := []string{f.enqueue1(withPayload(at)), f.enqueue1(withPayload(over))}
+	got := f.summaries(100, ids...)
+	require.Len(t, got, 2)
+	require.Equal(t, at[:100], got[0].Preview, "the preview of a payload of MaxPreviewedPayload bytes")
+	require.Nil(t, got[1].Preview, "the preview of a payload of MaxPreviewedPayload+1 bytes")
+	require.Equal(t, []int{len(at), len(over)}, []int{got[0].PayloadBytes, got[1].PayloadBytes}, "the payloads' sizes")
 }
 
 // testSummariesMissing reads ids that have no record among those that do:

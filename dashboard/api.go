@@ -336,7 +336,7 @@ type jobSummary struct {
 // PreviewBytes: "…" marks one that was cut.
 func summarize(s jobqueue.JobSummary) jobSummary {
 	preview := string(s.Preview)
-	if s.PayloadBytes > PreviewBytes {
+	if s.PayloadBytes > PreviewBytes && preview != "" {
 		preview += "…"
 	}
 	return jobSummary{

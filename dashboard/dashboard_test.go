@@ -813,7 +813,8 @@ func fillPending(t *testing.T, q *jobqueue.Queue, n, size int) {
 }
 
 // TestPollBytes reads a page of 50 of 60 pending jobs of 1 MiB payloads,
-// and of 100 B payloads, on a Redis of its own: Redis sends the same
+// of 16 KiB (the largest previewed) and of 100 B, on a Redis of its own:
+// Redis sends the same
 // commands' replies for both, well under redisqtest.PollBytes, since a list reads
 // job summaries and never whole payloads. (Before summaries, the page of
 // 1 MiB payloads cost 50 MiB.)
@@ -834,8 +835,8 @@ func TestPollBytes(t *testing.T) {
 		fillPending(t, q, 60, size)
 		return q
 	}
-	small, large := open("small", 100), open("large", 1<<20)
-	s := mount(t, dashboard.New([]*jobqueue.Queue{small, large}))
+	small, medium, large := open("small", 100), open("medium", backend.MaxPreviewedPayload), open("large", 1<<20)
+	s := mount(t, dashboard.New([]*jobqueue.Queue{small, medium, large}))
 	info := load.GoRedisInfo(client)
 	cost := func(q *jobqueue.Queue, size int) redisqtest.Cost {
 		t.Helper()
@@ -853,15 +854,18 @@ func TestPollBytes(t *testing.T) {
 		for _, j := range jobs {
 			j := j.(map[string]any)
 			preview := j["preview"].(string)
-			if j["payload_bytes"] != float64(size) || !strings.HasPrefix(preview, `{"blob":"xxx`) ||
+			previewed := size <= backend.MaxPreviewedPayload
+			if j["payload_bytes"] != float64(size) || strings.HasPrefix(preview, `{"blob":"xxx`) != previewed ||
 				len(strings.TrimSuffix(preview, "…")) > dashboard.PreviewBytes {
-				t.Fatalf("job %v: payload_bytes %v, preview %q; want %d bytes, and the payload's first %d at most",
-					j["id"], j["payload_bytes"], preview, size, dashboard.PreviewBytes)
+				t.Fatalf("job %v: payload_bytes %v, preview %q; want %d bytes, and the payload's first %d at most (none over %d)",
+					j["id"], j["payload_bytes"], preview, size, dashboard.PreviewBytes, backend.MaxPreviewedPayload)
 			}
 		}
 		t.Logf("api/jobs of %d jobs of %d B: Redis sent %d bytes, ran %v in %v of its CPU",
 			len(jobs), size, c.OutputBytes, c.ByCommand, c.RedisCPU)
 		return c
 	}
-	redisqtest.RequirePreviewsOnly(t, cost(small, 100), cost(large, 1<<20), dashboard.MaxPageSize, dashboard.PreviewBytes)
+	base := cost(small, 100)
+	redisqtest.RequirePreviewsOnly(t, base, cost(medium, backend.MaxPreviewedPayload), dashboard.MaxPageSize, dashboard.PreviewBytes)
+	redisqtest.RequirePreviewsOnly(t, base, cost(large, 1<<20), dashboard.MaxPageSize, dashboard.PreviewBytes)
 }

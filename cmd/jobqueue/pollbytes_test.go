@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/jobqueue-go/jobqueue"
+	"github.com/jobqueue-go/jobqueue/backend"
 	"github.com/jobqueue-go/jobqueue/conformance/redistest"
 	"github.com/jobqueue-go/jobqueue/internal/redisq/redisqtest"
 )
@@ -17,7 +18,8 @@ import (
 // 60 pending jobs of 1 MiB payloads and on 60 of 100 B, on Redis of its
 // own through each adapter: Redis sends the same commands' replies for
 // both, well under redisqtest.PollBytes, since the lists read job summaries and
-// never whole payloads; the kind and recipient still show. (Before
+// never whole payloads; the kind still shows, and the recipient of the
+// payloads that are previewed (backend.MaxPreviewedPayload). (Before
 // summaries, the poll of 1 MiB payloads cost 50 MiB.)
 func TestPollBytes(t *testing.T) {
 	for _, kind := range []string{backendGoredis, backendRueidis} {
@@ -43,7 +45,7 @@ func TestPollBytes(t *testing.T) {
 					for i := range vs {
 						vs[i] = payload
 					}
-					if _, err := q.EnqueueBatch(context.Background(), vs); err != nil {
+					if _, err := q.EnqueueBatch(context.Background(), vs, jobqueue.Kind("email")); err != nil {
 						t.Fatal(err)
 					}
 				}
@@ -63,16 +65,23 @@ func TestPollBytes(t *testing.T) {
 				if len(pending) != defaultListCap {
 					t.Fatalf("%d pending jobs listed, want %d", len(pending), defaultListCap)
 				}
+				// The kind is the job's; the recipient comes from the
+				// preview, which a payload over MaxPreviewedPayload has not.
+				want := "r@example.com"
+				if size > backend.MaxPreviewedPayload {
+					want = ""
+				}
 				for _, j := range pending {
 					j := j.(map[string]any)
-					if j["kind"] != "email" || j["recipient"] != "r@example.com" {
-						t.Fatalf("job %v: kind %v, recipient %v; want email, r@example.com", j["id"], j["kind"], j["recipient"])
+					if got, _ := j["recipient"].(string); j["kind"] != "email" || got != want {
+						t.Fatalf("job %v: kind %v, recipient %v; want email, %q", j["id"], j["kind"], j["recipient"], want)
 					}
 				}
 				t.Logf("GET /api/jobs on %d jobs of %d B: Redis sent %d bytes, ran %v in %v of its CPU",
 					len(pending), size, c.OutputBytes, c.ByCommand, c.RedisCPU)
 				return c
 			}
+			redisqtest.RequirePreviewsOnly(t, cost(100), cost(backend.MaxPreviewedPayload), defaultListCap, listPreviewBytes)
 			redisqtest.RequirePreviewsOnly(t, cost(100), cost(1<<20), defaultListCap, listPreviewBytes)
 		})
 	}

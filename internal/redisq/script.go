@@ -151,6 +151,7 @@ func librarySource(name string) string {
 	fmt.Fprintf(&b, "local MAX_LEVEL = %d\n", backend.MaxPriority)
 	fmt.Fprintf(&b, "local HISTORY_MS = %d\n", backend.HistoryRetention.Milliseconds())
 	fmt.Fprintf(&b, "local MAX_LIMITED_KINDS = %d\n", backend.MaxLimitedKinds)
+	fmt.Fprintf(&b, "local MAX_PREVIEWED = %d\n", backend.MaxPreviewedPayload)
 	b.WriteString(readLua("lib"))
 	for _, s := range scripts {
 		fmt.Fprintf(&b, "\nredis.register_function{function_name = '%s_%s', flags = %s, callback = function(KEYS, ARGV)\n",

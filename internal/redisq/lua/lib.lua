@@ -36,10 +36,11 @@
 --
 -- REQUEST_WINDOW_MS, how long a request record lasts at least,
 -- MAX_LEVEL, the highest priority level, HISTORY_MS, how long the
--- per-minute history is kept, and MAX_LIMITED_KINDS, how many kinds may
--- have limits, are defined on the lines before this file (script.go),
--- from backend.RequestWindow, backend.MaxPriority,
--- backend.HistoryRetention and backend.MaxLimitedKinds.
+-- per-minute history is kept, MAX_LIMITED_KINDS, how many kinds may
+-- have limits, and MAX_PREVIEWED, the largest payload a summary
+-- previews, are defined on the lines before this file (script.go), from
+-- backend.RequestWindow, backend.MaxPriority, backend.HistoryRetention,
+-- backend.MaxLimitedKinds and backend.MaxPreviewedPayload.
 --
 -- A job's priority level (its 'priority' field, absent for 0) says which
 -- pending list holds it: level 0 keeps the pending key of the time before

@@ -14,7 +14,9 @@
 -- A scheduled job whose run time has come reads as pending (read_status).
 -- Redis reads no range of a hash field: HGET copies a payload into the
 -- script, within the server, to cut its preview, and only the preview
--- leaves the server.
+-- leaves the server. A payload over MAX_PREVIEWED gets no preview, so
+-- that the copies of a call stay small (about 1.4 ms of server time a
+-- MiB).
 local n = tonumber(ARGV[3])
 local now = now_ms()
 local out = {}
@@ -50,7 +52,7 @@ for i = 4, #ARGV do
     if has_payload then
       size = redis.call('HSTRLEN', key, 'payload')
       local preview = ''
-      if n > 0 and size > 0 then
+      if n > 0 and size > 0 and size <= MAX_PREVIEWED then
         preview = string.sub(redis.call('HGET', key, 'payload'), 1, n)
       end
       rec[#rec + 1] = 'payload'
