@@ -132,7 +132,7 @@ func New(queues []*jobqueue.Queue, opts ...Option) http.Handler {
 	for _, o := range opts {
 		o(&h.cfg)
 	}
-	h.set = newQueueSet(queues, h.cfg.discover, h.cfg.discoverEvery, h.cfg.log)
+	h.set = newQueueSet(queues, h.cfg.discover, h.cfg.discoverEvery, h.cfg.timeout, h.cfg.log)
 	h.outages = webui.NewOutages(h.cfg.log, "dashboard")
 	h.served = h.routes()
 	return h

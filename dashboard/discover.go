@@ -51,26 +51,29 @@ type queueSet struct {
 	reg   backend.QueueRegistry
 	d     *discovery
 	every time.Duration
-	log   *slog.Logger
+	// timeout bounds a read of the registry (the dashboard's Timeout).
+	timeout time.Duration
+	log     *slog.Logger
 
 	mu     sync.Mutex
 	all    []*jobqueue.Queue
 	byName map[string]*jobqueue.Queue
-	// read is when the registry was last read, or tried; reading is set
-	// while one request reads it, and the others use the list as it is.
+	// read is when the registry was last read, or tried; reading is open
+	// while one request reads it, and closed when it is done: the others
+	// use the list as it is, or, before the first read is done, wait.
 	read    time.Time
-	reading bool
+	reading chan struct{}
 	// err is why the last read failed; nil after one that succeeded.
 	err error
 }
 
 // newQueueSet checks the queues given to New and what Discover set,
 // panicking on a mistake in the program (see New and Discover).
-func newQueueSet(given []*jobqueue.Queue, d *discovery, every time.Duration, log *slog.Logger) *queueSet {
+func newQueueSet(given []*jobqueue.Queue, d *discovery, every, timeout time.Duration, log *slog.Logger) *queueSet {
 	if len(given) == 0 && d == nil {
 		panic("dashboard: New needs at least one queue, or Discover")
 	}
-	s := &queueSet{given: slices.Clone(given), d: d, every: every, log: log, byName: make(map[string]*jobqueue.Queue, len(given))}
+	s := &queueSet{given: slices.Clone(given), d: d, every: every, timeout: timeout, log: log, byName: make(map[string]*jobqueue.Queue, len(given))}
 	for _, q := range given {
 		if q == nil {
 			panic("dashboard: New given a nil queue")
@@ -102,24 +105,44 @@ func newQueueSet(given []*jobqueue.Queue, d *discovery, every time.Duration, log
 // list returns the queues to show, reading the registry first when it was
 // last read DiscoverInterval ago or more and no other request reads it;
 // and the error of the last read of the registry, nil when it succeeded
-// or there is none.
+// or there is none. Until a first read is done, a request waits for the
+// one in flight rather than show a list that lacks every registered
+// queue. The read is the dashboard's, not the request's: a client that
+// goes away does not make it fail for the requests of the next
+// DiscoverInterval.
 func (s *queueSet) list(ctx context.Context) ([]*jobqueue.Queue, error) {
 	if s.reg == nil {
 		return s.given, nil
 	}
 	s.mu.Lock()
-	if s.reading || (!s.read.IsZero() && time.Since(s.read) < s.every) {
+	for s.reading != nil && s.read.IsZero() {
+		wait := s.reading
+		s.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return s.all, ctx.Err()
+		}
+		s.mu.Lock()
+	}
+	if s.reading != nil || (!s.read.IsZero() && time.Since(s.read) < s.every) {
 		defer s.mu.Unlock()
 		return s.all, s.err
 	}
-	s.reading = true
+	done := make(chan struct{})
+	s.reading = done
 	s.mu.Unlock()
 
-	entries, err := s.reg.Queues(ctx)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
+	entries, err := s.reg.Queues(rctx)
+	cancel()
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.reading = false
+	s.reading = nil
+	close(done)
 	s.read = time.Now()
 	if err != nil {
 		if s.err == nil {

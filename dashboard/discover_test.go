@@ -188,3 +188,71 @@ func TestDiscoverMistakes(t *testing.T) {
 		t.Errorf("the 503 lacks its reason or start: %v", body)
 	}
 }
+
+// gatedQueues holds every read of its registry until gate closes, saying
+// on entered that one began.
+type gatedQueues struct {
+	*memory.Backend
+	entered chan struct{}
+	gate    chan struct{}
+}
+
+func (g *gatedQueues) Queues(ctx context.Context) ([]backend.QueueEntry, error) {
+	select {
+	case g.entered <- struct{}{}:
+	default:
+	}
+	select {
+	case <-g.gate:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return g.Backend.Queues(ctx)
+}
+
+// TestDiscoverFirstRead: the first read of the registry is the
+// dashboard's, not the request's that began it: a page that goes away
+// meanwhile does not make it fail (which the next requests would then
+// see for DiscoverInterval), and a request that comes while it runs waits
+// for it rather than show no queue.
+func TestDiscoverFirstRead(t *testing.T) {
+	g := &gatedQueues{Backend: memory.New(), entered: make(chan struct{}, 1), gate: make(chan struct{})}
+	if err := g.RegisterQueue(context.Background(), "alpha"); err != nil {
+		t.Fatal(err)
+	}
+	s := mount(t, dashboard.New(nil, dashboard.Discover(g)))
+
+	leaving, leave := context.WithCancel(context.Background())
+	first := make(chan error, 1)
+	go func() {
+		req, _ := http.NewRequestWithContext(leaving, http.MethodGet, s.URL+"api/overview", nil)
+		res, err := http.DefaultClient.Do(req)
+		if err == nil {
+			res.Body.Close()
+		}
+		first <- err
+	}()
+	<-g.entered
+	type reply struct {
+		code int
+		body map[string]any
+	}
+	second := make(chan reply, 1)
+	go func() {
+		code, body := s.get("api/overview", nil)
+		second <- reply{code, body}
+	}()
+	leave()
+	if err := <-first; err == nil {
+		t.Fatal("the request that went away got a reply")
+	}
+	close(g.gate)
+	r := <-second
+	must(t, "the overview asked during the first read", r.code, r.body, http.StatusOK)
+	if qs := r.body["queues"].([]any); len(qs) != 1 || qs[0].(map[string]any)["name"] != "alpha" {
+		t.Errorf("a request made during the first read lists %v, want alpha", qs)
+	}
+	if got := overviewNames(t, s); !slices.Equal(got, []string{"alpha"}) {
+		t.Errorf("after the first read, whose request went away: %q, want [alpha]", got)
+	}
+}
