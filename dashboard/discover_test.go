@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -220,12 +221,22 @@ func TestDiscoverFirstRead(t *testing.T) {
 	if err := g.RegisterQueue(context.Background(), "alpha"); err != nil {
 		t.Fatal(err)
 	}
-	s := mount(t, dashboard.New(nil, dashboard.Discover(g)))
+	// gone is closed once the server has seen the first request go away.
+	gone := make(chan struct{})
+	var once sync.Once
+	h := dashboard.New(nil, dashboard.Discover(g))
+	s := mount(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Leaving") != "" {
+			go func() { <-r.Context().Done(); once.Do(func() { close(gone) }) }()
+		}
+		h.ServeHTTP(w, r)
+	}))
 
 	leaving, leave := context.WithCancel(context.Background())
 	first := make(chan error, 1)
 	go func() {
 		req, _ := http.NewRequestWithContext(leaving, http.MethodGet, s.URL+"api/overview", nil)
+		req.Header.Set("X-Leaving", "1")
 		res, err := http.DefaultClient.Do(req)
 		if err == nil {
 			res.Body.Close()
@@ -246,6 +257,7 @@ func TestDiscoverFirstRead(t *testing.T) {
 	if err := <-first; err == nil {
 		t.Fatal("the request that went away got a reply")
 	}
+	<-gone
 	close(g.gate)
 	r := <-second
 	must(t, "the overview asked during the first read", r.code, r.body, http.StatusOK)
