@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"unicode/utf8"
@@ -26,8 +27,9 @@ const (
 // that cannot read summaries.
 const getConcurrency = 8
 
-// Summaries returns the summaries of the jobs ids (at most MaxSummaries,
-// each once), in the order of ids, leaving out those that have no record:
+// Summaries returns the summaries of the jobs ids (at most MaxSummaries;
+// an id given twice is read once), in the order of ids, leaving out those
+// that have no record:
 // each job's record as Get returns it, less its payload and result, with
 // the payload's size (PayloadBytes) and its first previewBytes bytes at
 // most (0 to MaxPreviewBytes; Preview), none for a payload over
@@ -42,6 +44,26 @@ const getConcurrency = 8
 // that is not text) become U+FFFD, so that only such a preview may be
 // longer than previewBytes. A preview shorter than PayloadBytes was cut.
 func (q *Queue) Summaries(ctx context.Context, ids []string, previewBytes int) ([]JobSummary, error) {
+	// A list read page by page may name a job twice (it moved between
+	// two reads, or an older store's history holds it twice): read once.
+	if seen := make(map[string]bool, len(ids)); len(ids) > 1 {
+		var once []string
+		for i, id := range ids {
+			if seen[id] {
+				if once == nil {
+					once = slices.Clone(ids[:i])
+				}
+				continue
+			}
+			seen[id] = true
+			if once != nil {
+				once = append(once, id)
+			}
+		}
+		if once != nil {
+			ids = once
+		}
+	}
 	p := backend.SummariesParams{Queue: q.name, IDs: ids, PreviewBytes: previewBytes}
 	if err := p.Validate(); err != nil {
 		return nil, err

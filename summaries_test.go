@@ -100,8 +100,7 @@ func TestSummariesRetried(t *testing.T) {
 		ids []string
 		n   int
 	}{
-		{make([]string, MaxSummaries+1), 10},
-		{[]string{id, id}, 10},
+		{distinctIDs(MaxSummaries + 1), 10},
 		{[]string{id}, MaxPreviewBytes + 1},
 		{[]string{id}, -1},
 	} {
@@ -132,4 +131,34 @@ func TestTextPreview(t *testing.T) {
 		require.Equal(t, tc.want, string(got), "textPreview(%q, %d)", tc.preview, tc.size)
 	}
 	require.Nil(t, textPreview([]byte("\xc3"), 10), "a preview with nothing left")
+}
+
+// TestSummariesOfRepeatedIDs: an id given twice, as a list read page by
+// page can give it, is read once, where the backend refuses the call.
+func TestSummariesOfRepeatedIDs(t *testing.T) {
+	ctx := context.Background()
+	for _, b := range []backend.Backend{memory.New(), getsOnly{memory.New()}} {
+		q, err := New(b, "repeats")
+		require.NoError(t, err)
+		a, err := q.Enqueue(ctx, "a")
+		require.NoError(t, err)
+		c, err := q.Enqueue(ctx, "c")
+		require.NoError(t, err)
+		got, err := q.Summaries(ctx, []string{a, c, a, c, a}, 10)
+		require.NoError(t, err)
+		ids := make([]string, len(got))
+		for i, s := range got {
+			ids[i] = s.ID
+		}
+		require.Equal(t, []string{a, c}, ids, "%T", b)
+	}
+}
+
+// distinctIDs returns n distinct ids.
+func distinctIDs(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("id-%d", i)
+	}
+	return out
 }

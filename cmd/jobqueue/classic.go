@@ -81,6 +81,9 @@ func (s *server) classicJobs(ctx context.Context, l classicList) ([]classicJob, 
 			}
 			seen[info.ID] = true
 			js := s.listed(info.Summary(listPreviewBytes), state)
+			// The whole payload is at hand: its recipient too, whatever
+			// its size.
+			js.Recipient = demoFields(info.Payload).Recipient
 			cj := classicJob{jobSummary: js, Status: js.State, Payload: rawJSON(info.Payload)}
 			if state == jobqueue.StateCompleted {
 				cj.Result = rawJSON(info.Result)

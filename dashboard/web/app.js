@@ -9,8 +9,8 @@ const REFRESH_MS = 2000;
 // The hour's chart changes once a minute at most: it is read on the first
 // poll of a queue and then every HISTORY_EVERY-th.
 const HISTORY_EVERY = 15;
-// A page of jobs costs a read of each job's whole record (payload
-// included): it is read on the first poll of a list, after every change
+// A page of jobs costs one read of its jobs' summaries (never their
+// payloads): it is read on the first poll of a list, after every change
 // made from the page, and then every LIST_EVERY-th poll; the counts are
 // read on every poll.
 const LIST_EVERY = 5;

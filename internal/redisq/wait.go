@@ -314,7 +314,9 @@ func (q *waitQueue) rearm() {
 	ctx, cancel := context.WithTimeout(context.Background(), rearmFor)
 	defer cancel()
 	for {
-		if q.poke(ctx) == nil {
+		// A closing Engine tries once: Close does not wait out an
+		// outage.
+		if q.poke(ctx) == nil || q.e.ctx.Err() != nil {
 			return
 		}
 		select {
