@@ -332,6 +332,7 @@ func TestBrowserDayChart(t *testing.T) {
 		}
 	}
 	var dayReads atomic.Int64
+	began := time.Now()
 	h := dashboard.New([]*jobqueue.Queue{q})
 	s := mount(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/api/history" && r.FormValue("step") == "10" {
@@ -409,7 +410,9 @@ func TestBrowserDayChart(t *testing.T) {
 		bt.Until(`!document.querySelector("#day-view").hidden`),
 		bt.Until(fmt.Sprintf(`%s >= %d`, queuePolls, polls+3)),
 	)
-	if n := dayReads.Load(); n != 1 {
-		t.Fatalf("the day was read %d times; want once (once a minute at most)", n)
+	// Once a minute at most: once, unless a slow machine took the test
+	// past a minute.
+	if n, most := dayReads.Load(), 1+int64(time.Since(began)/time.Minute); n < 1 || n > most {
+		t.Fatalf("the day was read %d times in %v; want once a minute at most (%d)", n, time.Since(began).Round(time.Second), most)
 	}
 }
