@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"strings"
+
+	"github.com/jobqueue-go/jobqueue/internal/webui"
 )
 
 // The environment of the commands that serve a page, serve and dashboard.
@@ -70,12 +72,14 @@ func (a *access) listen(e *cmdEnv) (net.Listener, int) {
 }
 
 // wrap requires the credentials of every request to h, when there are
-// any.
+// any, behind the pages' checks (webui.Guard): a request for another
+// host is refused before credentials are asked for, so a rebinding page
+// gets no login prompt, and a refusal carries the pages' headers.
 func (a *access) wrap(h http.Handler) http.Handler {
 	if a.auth == nil {
 		return h
 	}
-	return a.auth.wrap(h)
+	return webui.Guard{Hosts: a.hosts, HostsFrom: "-host", MaxBody: maxBody}.Handler(a.auth.wrap(h))
 }
 
 // listFlag is a flag that may be given several times.

@@ -200,6 +200,9 @@ func TestCommandAuth(t *testing.T) {
 				{"a wrong password", basic("ops", "pw-wrong"), http.StatusUnauthorized},
 				{"the password of another user", basic("eve", "pw-9d2c"), http.StatusUnauthorized},
 				{"the token, from a rebinding page's host", func(r *http.Request) { bearer("tok-3e1f")(r); r.Host = "rebind.attacker.example" }, http.StatusForbidden},
+				// Refused for its host before its credentials are asked
+				// for: a rebinding page gets no login prompt.
+				{"no credentials, from a rebinding page's host", func(r *http.Request) { r.Host = "rebind.attacker.example" }, http.StatusForbidden},
 				{"the token, to an allowed host", func(r *http.Request) { bearer("tok-3e1f")(r); r.Host = "jobs.internal.example:8799" }, http.StatusOK},
 			} {
 				for _, path := range cmd.paths {
@@ -209,6 +212,9 @@ func TestCommandAuth(t *testing.T) {
 					}
 					if code == http.StatusUnauthorized && !strings.HasPrefix(hdr.Get("WWW-Authenticate"), "Basic ") {
 						t.Errorf("%s: 401 without a basic-auth challenge: %v", tc.what, hdr)
+					}
+					if hdr.Get("Content-Security-Policy") == "" || hdr.Get("Cache-Control") != "no-store" {
+						t.Errorf("%s, GET %s: %d without the pages' security headers: %v", tc.what, path, code, hdr)
 					}
 					if code != http.StatusOK && strings.Contains(body, name) {
 						t.Errorf("%s: a refusal names the queue: %s", tc.what, body)

@@ -58,9 +58,13 @@ class ApiError extends Error {
   }
 }
 
+// NoReply is a request that got no reply at all: the page's own server
+// did not answer.
+class NoReply extends Error {}
+
 // request calls the page's API at url, with params in the query of a GET
 // or the form of a POST, and returns the reply's JSON; a reply that is
-// not 2xx throws an ApiError, no reply at all the browser's TypeError.
+// not 2xx throws an ApiError, no reply at all a NoReply.
 async function request(method, url, params) {
   const qs = new URLSearchParams(params || {});
   const opts = { method, headers: {} };
@@ -69,7 +73,12 @@ async function request(method, url, params) {
   } else if (params) {
     opts.body = qs;
   }
-  const res = await fetch(url, opts);
+  let res;
+  try {
+    res = await fetch(url, opts);
+  } catch (e) {
+    throw new NoReply(e.message);
+  }
   let body = null;
   try { body = await res.json(); } catch { /* an empty or non-JSON reply */ }
   if (!res.ok) throw new ApiError(res.status, body);
@@ -83,7 +92,7 @@ let outage = null;
 
 // outageOf returns the outage an error reports: a 503 of the API (the
 // store did not answer), or no reply at all (the page's own server did
-// not); null for any other error.
+// not); null for any other error, the page's own bugs included.
 function outageOf(e) {
   if (e instanceof ApiError) {
     if (e.status === 503 && e.body && e.body.since) {
@@ -91,6 +100,7 @@ function outageOf(e) {
     }
     return null;
   }
+  if (!(e instanceof NoReply)) return null;
   const since = outage && outage.server ? outage.since : Date.now();
   return { reason: `the page's server did not answer (${e.message})`, since, server: true };
 }
