@@ -58,6 +58,25 @@ func Queues(ctx context.Context, b backend.Backend) ([]QueueEntry, error) {
 	return retryTimes(ctx, DefaultRetries, func() ([]QueueEntry, error) { return r.Queues(ctx) })
 }
 
+// RegisterQueue registers the queue called name in the registry of b's
+// store now, moving its LastSeen on, as a Queue's first enqueue does in
+// the background. It is for a process that ends right after enqueuing (a
+// command, a script), whose Queue would otherwise exit before its
+// registration is made; open that Queue WithoutRegistry, and call this
+// after the enqueue. It needs a backend that keeps a registry, as Queues
+// does.
+func RegisterQueue(ctx context.Context, b backend.Backend, name string) error {
+	r, err := registryOf(b)
+	if err != nil {
+		return err
+	}
+	if err := backend.ValidateQueueName(name); err != nil {
+		return err
+	}
+	_, err = retryTimes(ctx, DefaultRetries, func() (struct{}, error) { return struct{}{}, r.RegisterQueue(ctx, name) })
+	return err
+}
+
 // ForgetQueue removes the queue called name from the registry of b's
 // store, and changes nothing else: its jobs, counters and settings stay,
 // and it is registered again by the next Worker that serves it or the

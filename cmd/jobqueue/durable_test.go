@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -110,4 +111,29 @@ func getOn(t *testing.T, kind, url, name, id string) jobqueue.JobInfo {
 		t.Fatalf("get %s on %s: %v", id, url, err)
 	}
 	return info
+}
+
+// TestCLIEnqueueRegisters: the queue an enqueue used is registered by
+// the time the command returns (it ends right after its call, before a
+// registration in the background would be made).
+func TestCLIEnqueueRegisters(t *testing.T) {
+	srv := redistest.Shared(t)
+	name := fmt.Sprintf("cmd-registers-%d", time.Now().UnixNano())
+	c := &cli{t: t, getenv: envOf(map[string]string{"REDIS_URL": srv.URL})}
+	c.ok("", "enqueue", "-backend", backendGoredis, "-queue", name, "{}")
+	ob, err := openBackend(context.Background(), backendGoredis, srv.URL, "", memoryBounds{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ob.Close()
+	entries, err := jobqueue.Queues(context.Background(), ob.Backend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(entries, func(e jobqueue.QueueEntry) bool { return e.Name == name }) {
+		t.Errorf("queue %s not registered after the enqueue command: %v", name, entries)
+	}
+	if err := jobqueue.ForgetQueue(context.Background(), ob.Backend, name); err != nil {
+		t.Fatal(err)
+	}
 }

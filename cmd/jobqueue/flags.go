@@ -95,7 +95,9 @@ func (e *cmdEnv) inspectQueue(ctx context.Context, f queueFlags) (*jobqueue.Queu
 		e.announce(e.queue.Name(), memoryDesc)
 		return e.queue, func() {}, nil
 	}
-	q, ob, err := e.openQueue(ctx, f, false)
+	// The command ends right after its call: a registration in the
+	// background would be cut off, so enqueue registers itself.
+	q, ob, err := e.openQueue(ctx, f, false, jobqueue.WithoutRegistry())
 	if err != nil {
 		return nil, nil, err
 	}

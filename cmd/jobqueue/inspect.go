@@ -604,6 +604,12 @@ func runEnqueue(ctx context.Context, e *cmdEnv, args []string) int {
 	if err != nil && !notDurable {
 		return e.fail(err)
 	}
+	// Registered now, as a Queue's first enqueue would in the background
+	// (the command opened it WithoutRegistry: it ends before a background
+	// registration would be made). A failure fails nothing else.
+	if rerr := jobqueue.RegisterQueue(ctx, q.Backend(), q.Name()); rerr != nil && !errors.Is(rerr, errors.ErrUnsupported) {
+		e.warnf("queue %q not registered, so dashboards and \"jobqueue queues\" do not list it: %v", q.Name(), rerr)
+	}
 	if in.json {
 		out := map[string]any{"queue": q.Name(), "enqueued": ids, "duplicate": false}
 		if durability.Enabled() {
