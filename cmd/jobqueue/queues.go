@@ -9,6 +9,7 @@ import (
 
 	"github.com/jobqueue-go/jobqueue"
 	"github.com/jobqueue-go/jobqueue/backend"
+	"github.com/jobqueue-go/jobqueue/internal/webui"
 )
 
 // queueRow is one registered queue, as "jobqueue queues --json" prints
@@ -20,6 +21,10 @@ type queueRow struct {
 	Dead       int64     `json:"dead"`
 	Paused     bool      `json:"paused"`
 	LastSeen   time.Time `json:"last_seen"`
+	// Error says why the queue's stats could not be read (an ACL that
+	// grants the registry but not the queue's keys, say); its counts
+	// are then zero.
+	Error string `json:"error,omitempty"`
 }
 
 // queuesJSON is what "jobqueue queues --json" prints.
@@ -66,13 +71,21 @@ func runQueues(ctx context.Context, e *cmdEnv, args []string) int {
 	if *forget != "" {
 		return forgetQueue(ctx, e, b, entries, *forget, *asJSON)
 	}
-	rows, err := queueRows(ctx, b, entries)
-	if err != nil {
-		return e.fail(err)
+	rows, failed := queueRows(ctx, b, entries)
+	// A queue whose stats were not read is listed all the same, saying
+	// why; the exit code is then an error's.
+	code = exitOK
+	if failed > 0 {
+		code = exitError
+		for _, r := range rows {
+			if r.Error != "" {
+				e.errorf("queue %q: %s", r.Name, r.Error)
+			}
+		}
 	}
 	if *asJSON {
 		e.printJSON(queuesJSON{Queues: rows})
-		return exitOK
+		return code
 	}
 	if len(rows) == 0 {
 		fmt.Fprintln(e.stdout, "no queue registered: a queue is registered by its first enqueue, or when a Worker starts on it")
@@ -90,41 +103,45 @@ func runQueues(ctx context.Context, e *cmdEnv, args []string) int {
 	for i, r := range rows {
 		seen := r.LastSeen
 		cells[i] = []string{r.Name, thousands(r.Pending), thousands(r.Processing), thousands(r.Dead), stateWord(r.Paused), ago(&seen)}
+		if r.Error != "" {
+			cells[i] = []string{r.Name, "—", "—", "—", "unreadable", ago(&seen)}
+		}
 	}
 	writeTable(e.stdout, e.width(), cols, cells)
-	return exitOK
+	return code
 }
 
-// queueRows reads the stats of every registered queue, a few at once.
-func queueRows(ctx context.Context, b backend.Backend, entries []jobqueue.QueueEntry) ([]queueRow, error) {
+// queueRows reads the stats of every registered queue, a few at once,
+// and counts those it could not read (their rows say why).
+func queueRows(ctx context.Context, b backend.Backend, entries []jobqueue.QueueEntry) ([]queueRow, int) {
 	rows := make([]queueRow, len(entries))
-	errs := make([]error, len(entries))
 	slots := make(chan struct{}, statsConcurrency)
 	var wg sync.WaitGroup
 	for i, ent := range entries {
 		wg.Go(func() {
 			slots <- struct{}{}
 			defer func() { <-slots }()
+			rows[i] = queueRow{Name: ent.Name, LastSeen: ent.LastSeen}
 			q, err := jobqueue.New(b, ent.Name)
-			if err != nil {
-				errs[i] = err
-				return
+			if err == nil {
+				var st jobqueue.Stats
+				if st, err = q.Stats(ctx); err == nil {
+					rows[i].Pending, rows[i].Processing, rows[i].Dead, rows[i].Paused = st.Pending, st.Processing, st.Dead, st.Paused
+				}
 			}
-			st, err := q.Stats(ctx)
 			if err != nil {
-				errs[i] = fmt.Errorf("queue %q: %w", ent.Name, err)
-				return
+				rows[i].Error = webui.OneLine(err)
 			}
-			rows[i] = queueRow{Name: ent.Name, Pending: st.Pending, Processing: st.Processing, Dead: st.Dead, Paused: st.Paused, LastSeen: ent.LastSeen}
 		})
 	}
 	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return nil, err
+	failed := 0
+	for _, r := range rows {
+		if r.Error != "" {
+			failed++
 		}
 	}
-	return rows, nil
+	return rows, failed
 }
 
 // forgetQueue removes name, one of entries, from the registry.

@@ -11,6 +11,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/jobqueue-go/jobqueue"
 	"github.com/jobqueue-go/jobqueue/backend"
 	"github.com/jobqueue-go/jobqueue/conformance/redistest"
@@ -172,5 +174,37 @@ func TestDashboardDiscovers(t *testing.T) {
 	}
 	if len(ov.Queues) != 2 || ov.Queues[0].Name != "invoices" || ov.Queues[1].Name != "orders" {
 		t.Fatalf("overview: %+v, want invoices and orders", ov.Queues)
+	}
+}
+
+// TestQueuesCommandUnreadableQueue lists the registry as a user whose ACL
+// grants it and one queue's keys, not another's: the other queue is
+// listed as unreadable, with why, and the exit code is 1; the readable
+// one has its counts.
+func TestQueuesCommandUnreadableQueue(t *testing.T) {
+	srv := redistest.Start(t, redistest.RequireProcess())
+	b, _ := redisStore(t, srv)
+	registerQueues(t, b, "tenant-a", "tenant-b")
+	raw := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { _ = raw.Close() })
+	if err := raw.Do(context.Background(), "ACL", "SETUSER", "tenant", "on", ">pw-a", "~queue:{tenant-a}:*", "~jobqueue:queues", "&*", "+@all").Err(); err != nil {
+		t.Fatal(err)
+	}
+	c := &cli{t: t, getenv: envOf(map[string]string{"REDIS_URL": "redis://tenant:pw-a@" + srv.Addr + "/0"})}
+	r := c.run("", "queues", "--json")
+	var got queuesJSON
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil || r.code != exitError || len(got.Queues) != 2 {
+		t.Fatalf("queues as a user of one queue: %+v, %v; want both listed, exit 1", r, err)
+	}
+	a, other := got.Queues[0], got.Queues[1]
+	if a.Name != "tenant-a" || a.Error != "" || a.Pending != 1 {
+		t.Errorf("the readable queue: %+v", a)
+	}
+	if other.Name != "tenant-b" || !strings.Contains(other.Error, "NOPERM") || !strings.Contains(r.stderr, "tenant-b") {
+		t.Errorf("the unreadable queue: %+v, stderr %q", other, r.stderr)
+	}
+	r = c.run("", "queues")
+	if r.code != exitError || !strings.Contains(r.stdout, "unreadable") || !strings.Contains(r.stdout, "tenant-a") {
+		t.Errorf("the table: %+v", r)
 	}
 }
