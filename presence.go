@@ -9,6 +9,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jobqueue-go/jobqueue/backend"
@@ -90,24 +92,38 @@ func (w *Worker) startPresence(ctx context.Context) (stop func()) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		// The queues are registered before the first beat, all at once,
+		// each for registerTimeout at most. Later registrations run beside
+		// the beats, one round at a time: a registry that is slow to
+		// answer (on Cluster it may live on another node) never delays a
+		// beat past its TTL.
+		var regs sync.WaitGroup
 		for _, b := range targets {
 			if b.r != nil {
-				b.q.registerOnce(beatCtx, b.r, b.log)
+				regs.Go(func() { b.q.registerOnce(beatCtx, b.r, b.log) })
 			}
 		}
+		regs.Wait()
+		defer regs.Wait()
 		registered := time.Now()
+		var refreshing atomic.Bool
 		beatAll(beatCtx, targets, id, ttl)
 		every(beatCtx, interval, func() {
 			beatAll(beatCtx, targets, id, ttl)
-			if time.Since(registered) < w.refreshEvery {
+			if time.Since(registered) < w.refreshEvery || !refreshing.CompareAndSwap(false, true) {
 				return
 			}
-			for _, b := range targets {
-				if b.r != nil {
-					b.q.refresh(beatCtx, b.r, b.log)
-				}
-			}
 			registered = time.Now()
+			regs.Go(func() {
+				defer refreshing.Store(false)
+				var round sync.WaitGroup
+				for _, b := range targets {
+					if b.r != nil {
+						round.Go(func() { b.q.refresh(beatCtx, b.r, b.log) })
+					}
+				}
+				round.Wait()
+			})
 		})
 	}()
 	return func() {
