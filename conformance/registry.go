@@ -226,6 +226,13 @@ func testRegistryMany(t *testing.T, f *fixture) {
 	order := slices.Concat(want, want[:n/3])
 	rand.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 	r := f.registry()
+	// The registry is the store's, not the queue's: a store that outlives
+	// the test (a shared server) keeps no trace of these.
+	t.Cleanup(func() {
+		for _, name := range want {
+			_ = r.ForgetQueue(context.WithoutCancel(f.ctx), name)
+		}
+	})
 	for _, name := range order {
 		require.NoError(t, r.RegisterQueue(f.ctx, name), "register %s", name)
 	}
