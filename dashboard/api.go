@@ -9,8 +9,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -490,18 +488,7 @@ func (h *handler) handleJobs(w http.ResponseWriter, r *http.Request) {
 }
 
 // each calls f(0) … f(n-1), readConcurrency at a time.
-func each(n int, f func(i int)) {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(n, readConcurrency) {
-		wg.Go(func() {
-			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
-				f(i)
-			}
-		})
-	}
-	wg.Wait()
-}
+func each(n int, f func(i int)) { webui.Each(n, readConcurrency, f) }
 
 // jobDetail is one job's whole record, as the drawer shows it.
 type jobDetail struct {

@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -332,16 +331,7 @@ func (s *server) jobInfos(ctx context.Context, state jobqueue.State, limit int) 
 	}
 	infos := make([]jobqueue.JobInfo, len(ids))
 	errs := make([]error, len(ids))
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(len(ids), readConcurrency) {
-		wg.Go(func() {
-			for i := int(next.Add(1)) - 1; i < len(ids) && ctx.Err() == nil; i = int(next.Add(1)) - 1 {
-				infos[i], errs[i] = s.q.Get(ctx, ids[i])
-			}
-		})
-	}
-	wg.Wait()
+	webui.Each(len(ids), readConcurrency, func(i int) { infos[i], errs[i] = s.q.Get(ctx, ids[i]) })
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -484,15 +474,15 @@ func detail(info jobqueue.JobInfo) jobDetail {
 		MaxAttempts: info.MaxAttempts,
 		Headers:     info.Headers,
 		TimeoutMS:   info.Timeout.Milliseconds(),
-		ExpiresAt:   timePtr(info.ExpiresAt),
+		ExpiresAt:   webui.TimePtr(info.ExpiresAt.UTC()),
 		Payload:     rawJSON(info.Payload),
 		Result:      rawJSON(info.Result),
 		LastError:   info.LastError,
-		EnqueuedAt:  timePtr(info.EnqueuedAt),
-		RunAt:       timePtr(info.RunAt),
-		ClaimedAt:   timePtr(info.ClaimedAt),
-		LeaseUntil:  timePtr(info.LeaseUntil),
-		FinishedAt:  timePtr(info.FinishedAt),
+		EnqueuedAt:  webui.TimePtr(info.EnqueuedAt.UTC()),
+		RunAt:       webui.TimePtr(info.RunAt.UTC()),
+		ClaimedAt:   webui.TimePtr(info.ClaimedAt.UTC()),
+		LeaseUntil:  webui.TimePtr(info.LeaseUntil.UTC()),
+		FinishedAt:  webui.TimePtr(info.FinishedAt.UTC()),
 	}
 }
 
@@ -509,13 +499,6 @@ func rawJSON(b []byte) json.RawMessage {
 	return s
 }
 
-func timePtr(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	t = t.UTC()
-	return &t
-}
 
 // jobID is the id a job's endpoint names: in its path, or in its id
 // parameter; it answers 400 itself when there is none.

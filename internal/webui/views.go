@@ -1,6 +1,8 @@
 package webui
 
 import (
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jobqueue-go/jobqueue"
@@ -75,7 +77,7 @@ func NewSchedules(queue string, infos []jqcron.ScheduleInfo) Schedules {
 	rows := make([]ScheduleRow, len(infos))
 	for i, s := range infos {
 		rows[i] = ScheduleRow{Name: s.Name, Spec: s.Spec, Location: s.Location, Missed: s.Policy.String(),
-			LastTick: timePtr(s.LastTick), Seen: timePtr(s.Seen), Abandoned: s.Abandoned, Next: s.Next}
+			LastTick: TimePtr(s.LastTick), Seen: TimePtr(s.Seen), Abandoned: s.Abandoned, Next: s.Next}
 		if rows[i].Next == nil {
 			rows[i].Next = []time.Time{}
 		}
@@ -86,10 +88,25 @@ func NewSchedules(queue string, infos []jqcron.ScheduleInfo) Schedules {
 	return Schedules{Queue: queue, Schedules: rows}
 }
 
-// timePtr returns &t, or nil for the zero time, which a reply leaves out.
-func timePtr(t time.Time) *time.Time {
+// TimePtr returns &t, or nil for the zero time, which a reply leaves out.
+func TimePtr(t time.Time) *time.Time {
 	if t.IsZero() {
 		return nil
 	}
 	return &t
+}
+
+// Each calls f(0) … f(n-1), at most max at a time: the reads of one
+// request, which should not hold more of the store's connections.
+func Each(n, max int, f func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(n, max) {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				f(i)
+			}
+		})
+	}
+	wg.Wait()
 }
