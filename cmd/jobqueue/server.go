@@ -499,7 +499,6 @@ func rawJSON(b []byte) json.RawMessage {
 	return s
 }
 
-
 // jobID is the id a job's endpoint names: in its path, or in its id
 // parameter; it answers 400 itself when there is none.
 func jobID(w http.ResponseWriter, r *http.Request) (string, bool) {
