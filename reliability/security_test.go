@@ -51,7 +51,7 @@ var aclExpectedRefusals = []string{"config|get", "client|setinfo"}
 var aclScriptCommands = []string{
 	"time", "publish",
 	"get", "set", "del", "exists", "pexpire", "pexpireat", "persist",
-	"hget", "hmget", "hgetall", "hset", "hdel", "hincrby", "hexists", "hlen", "hkeys",
+	"hget", "hmget", "hgetall", "hset", "hdel", "hincrby", "hexists", "hlen", "hkeys", "hstrlen",
 	"llen", "lindex", "lrange", "lpush", "rpush", "lmpop", "lpop", "rpop", "lrem", "ltrim",
 	"sadd", "srem", "smembers",
 	"zadd", "zrem", "zcard", "zcount", "zrange", "zrangebyscore", "zremrangebyrank", "zremrangebyscore",
@@ -367,6 +367,10 @@ func aclLifeCycle(t *testing.T, admin *redis.Client, b backend.Backend, user, qu
 	if err != nil || info.State != jobqueue.StateDead || !strings.Contains(info.LastError, "550") {
 		t.Fatalf("Get: %+v %v", info, err)
 	}
+	sums, err := q.Summaries(ctx, ids[:2], 100)
+	if err != nil || len(sums) != 2 || sums[1].State != jobqueue.StateDead || sums[1].PayloadBytes == 0 {
+		t.Fatalf("Summaries: %+v %v", sums, err)
+	}
 	hist, err := q.History(ctx, 60)
 	must("History", err)
 	if len(hist) != 60 || hist[59].Completed+hist[58].Completed != 1 {
@@ -585,6 +589,7 @@ func aclRefusesOtherQueue(t *testing.T, b backend.Backend) {
 	refused("History", func(ctx context.Context) error { _, err := q.History(ctx, 60); return err })
 	refused("List", func(ctx context.Context) error { _, err := q.List(ctx, jobqueue.StatePending, 0, 10); return err })
 	refused("Get", func(ctx context.Context) error { _, err := q.Get(ctx, "x"); return err })
+	refused("Summaries", func(ctx context.Context) error { _, err := q.Summaries(ctx, []string{"x"}, 10); return err })
 	refused("Reclaim", func(ctx context.Context) error { _, err := q.Reclaim(ctx); return err })
 	refused("Purge", func(ctx context.Context) error { return q.Purge(ctx) })
 	refused("Events", subscribe(q))
