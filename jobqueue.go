@@ -139,6 +139,7 @@ var (
 	ErrPayloadTooLarge  = backend.ErrPayloadTooLarge
 	ErrCorruptJob       = backend.ErrCorruptJob
 	ErrFull             = backend.ErrFull
+	ErrNotPermitted     = backend.ErrNotPermitted
 	// ErrNotDurable reports a write that was made but not confirmed as
 	// durable as the Durability asked (WithDurability, Durable,
 	// WithAckDurability); see NotDurableError.

@@ -40,6 +40,11 @@ var (
 	// the call may succeed once workers have drained the queue, finished
 	// records have expired, or the limit was raised.
 	ErrFull = errors.New("jobqueue: backend is full")
+	// ErrNotPermitted reports a call the store refused to this client:
+	// on Redis, an ACL that does not grant a key, a channel or a command
+	// the call needs (NOPERM). Nothing was written. It is permanent until
+	// the ACL changes: not an outage, and not worth repeating.
+	ErrNotPermitted = errors.New("jobqueue: not permitted")
 	// ErrUnavailable reports a round trip to the store that failed: the
 	// connection was refused, reset or timed out, or the store answered
 	// that it cannot serve the call now (on Redis: LOADING, READONLY,

@@ -208,6 +208,12 @@ func (h *handler) handleOverview(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		failures++
+		if webui.Status(errs[i]) != http.StatusServiceUnavailable {
+			// Not an outage (a queue this client may not read, say):
+			// the reason alone.
+			out[i] = overviewEntry{queueView: queueView{Name: q.Name()}, Error: reason(errs[i])}
+			continue
+		}
 		msg := webui.UnavailableReason(errs[i], h.cfg.timeout)
 		since := h.outages.Failed(q.Name(), msg)
 		out[i] = overviewEntry{queueView: queueView{Name: q.Name()}, Error: msg, Since: &since}

@@ -578,8 +578,8 @@ func aclRefusesOtherQueue(t *testing.T, b backend.Backend) {
 			t.Errorf("%s on another queue: no error", what)
 		case ctx.Err() != nil:
 			t.Errorf("%s on another queue: hung until %v", what, err)
-		case !strings.Contains(err.Error(), "NOPERM") || !strings.HasPrefix(err.Error(), "jobqueue: "):
-			t.Errorf("%s on another queue: %q, want a jobqueue error quoting Redis's NOPERM", what, err)
+		case !strings.Contains(err.Error(), "NOPERM") || !strings.HasPrefix(err.Error(), "jobqueue: ") || !errors.Is(err, jobqueue.ErrNotPermitted):
+			t.Errorf("%s on another queue: %q, want ErrNotPermitted, a jobqueue error quoting Redis's NOPERM", what, err)
 		}
 	}
 	refused("Enqueue", func(ctx context.Context) error { _, err := q.Enqueue(ctx, "x"); return err })
@@ -597,7 +597,7 @@ func aclRefusesOtherQueue(t *testing.T, b backend.Backend) {
 	switch {
 	case !ended:
 		t.Errorf("a Worker on another queue still ran after 10 s; want its Run to end with NOPERM:\n%s", log)
-	case err == nil || errors.Is(err, jobqueue.ErrUnavailable) || !strings.Contains(err.Error(), "NOPERM"):
+	case err == nil || errors.Is(err, jobqueue.ErrUnavailable) || !strings.Contains(err.Error(), "NOPERM") || !errors.Is(err, jobqueue.ErrNotPermitted):
 		t.Errorf("Worker.Run on another queue: %v; want a permanent error quoting Redis's NOPERM", err)
 	}
 	if !strings.Contains(log, "NOPERM") {

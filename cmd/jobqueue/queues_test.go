@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/jobqueue-go/jobqueue"
 	"github.com/jobqueue-go/jobqueue/backend"
 	"github.com/jobqueue-go/jobqueue/conformance/redistest"
+	"github.com/jobqueue-go/jobqueue/dashboard"
 )
 
 // ownRedis starts a Redis of the test's own, whose registry of queues
@@ -206,5 +208,38 @@ func TestQueuesCommandUnreadableQueue(t *testing.T) {
 	r = c.run("", "queues")
 	if r.code != exitError || !strings.Contains(r.stdout, "unreadable") || !strings.Contains(r.stdout, "tenant-a") {
 		t.Errorf("the table: %+v", r)
+	}
+
+	// A dashboard that discovers queues as that user: the other queue is
+	// not readable, which is no outage: no start, and 403 when opened.
+	tb, err := openBackend(context.Background(), backendGoredis, "redis://tenant:pw-a@"+srv.Addr+"/0", "", memoryBounds{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tb.Close)
+	ts := httptest.NewServer(dashboard.New(nil, dashboard.Discover(tb.Backend)))
+	t.Cleanup(ts.Close)
+	get := func(path string) (int, map[string]any) {
+		t.Helper()
+		res, err := http.Get(ts.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var body map[string]any
+		_ = json.NewDecoder(res.Body).Decode(&body)
+		return res.StatusCode, body
+	}
+	code, body := get("/api/overview")
+	qs, _ := body["queues"].([]any)
+	if code != http.StatusOK || len(qs) != 2 {
+		t.Fatalf("the overview as a user of one queue: %d %v", code, body)
+	}
+	row := qs[1].(map[string]any)
+	if msg, _ := row["error"].(string); row["name"] != "tenant-b" || !strings.Contains(msg, "NOPERM") || row["since"] != nil {
+		t.Errorf("the unreadable queue in the overview: %v; want its NOPERM, and no outage start", row)
+	}
+	if code, body := get("/api/queue?queue=tenant-b"); code != http.StatusForbidden {
+		t.Errorf("the unreadable queue opened: %d %v, want 403", code, body)
 	}
 }

@@ -159,7 +159,7 @@ function renderOverview(r) {
     const cell = (f) => (v ? f(v) : "—");
     const limits = v ? [limitText(v.limits), ...Object.keys(v.kind_limits || {}).sort().map((k) => `${k}: ${limitText(v.kind_limits[k])}`)].filter(Boolean).join(" · ") : "";
     return `<tr data-queue="${esc(e.name)}" class="${down ? "down" : ""}">
-      <td><a href="#q=${encodeURIComponent(e.name)}">${esc(e.name)}</a>${v && v.paused ? ' <span class="badge paused">paused</span>' : ""}${down ? ` <span class="badge down" title="${esc(e.error)}">unreachable since ${esc(clock(Date.parse(e.since)))}</span>` : ""}</td>
+      <td><a href="#q=${encodeURIComponent(e.name)}">${esc(e.name)}</a>${v && v.paused ? ' <span class="badge paused">paused</span>' : ""}${down ? ` <span class="badge down" title="${esc(e.error)}">${e.since ? `unreachable since ${esc(clock(Date.parse(e.since)))}` : "not readable"}</span>` : ""}</td>
       <td class="num c-pending">${cell((x) => num(x.depth.pending))}</td>
       <td class="num">${cell((x) => num(x.depth.scheduled))}</td>
       <td class="num">${cell((x) => num(x.depth.processing))}</td>

@@ -87,6 +87,10 @@ func ReplyError(msg string) error {
 		// Redis's own code: a function that may add data, refused whole
 		// while memory is over maxmemory (see denyOOM).
 		err = backend.ErrFull
+	case "NOPERM":
+		// Redis's own code: the ACL refused a key, channel or command.
+		// The reply is kept whole: it says which.
+		return &replyError{msg: "jobqueue: redis: " + msg, err: backend.ErrNotPermitted, reply: msg}
 	default:
 		var hint string
 		if l := strings.ToLower(bare); strings.HasPrefix(l, "unknown command") && strings.Contains(l, "fcall") {

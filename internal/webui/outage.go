@@ -131,6 +131,10 @@ func Status(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, errors.ErrUnsupported):
 		return http.StatusNotImplemented
+	case errors.Is(err, jobqueue.ErrNotPermitted):
+		// The store refuses this client (an ACL): no outage, and no
+		// repeat will change it.
+		return http.StatusForbidden
 	case errors.Is(err, jobqueue.ErrFull):
 		// Back-pressure, not a failure: the store (a Redis at its
 		// maxmemory, a memory backend at its bounds) takes no new jobs
