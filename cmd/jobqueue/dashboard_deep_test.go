@@ -10,7 +10,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,6 +22,8 @@ import (
 	"github.com/jobqueue-go/jobqueue"
 	"github.com/jobqueue-go/jobqueue/backend"
 	"github.com/jobqueue-go/jobqueue/conformance/redistest"
+	"github.com/jobqueue-go/jobqueue/internal/load"
+	"github.com/jobqueue-go/jobqueue/internal/redisq/redisqtest"
 )
 
 // fillDead makes n dead jobs in q with payload, the fastest way the
@@ -117,26 +118,13 @@ func newCostProxy(t *testing.T, base, redisURL, queue, twin string) *costProxy {
 // commands returns how many commands Redis has run, those that scripts
 // ran included, INFO left out.
 func (p *costProxy) commands() int64 {
-	info, err := p.rdb.Info(context.Background(), "commandstats").Result()
+	calls, err := redisqtest.Commandstats(context.Background(), load.GoRedisInfo(p.rdb))
 	if err != nil {
 		p.t.Errorf("INFO commandstats: %v", err)
 		return 0
 	}
-	var n int64
-	for _, line := range strings.Split(info, "\n") {
-		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
-		if !ok || !strings.HasPrefix(name, "cmdstat_") || name == "cmdstat_info" {
-			continue
-		}
-		calls, _, _ := strings.Cut(strings.TrimPrefix(rest, "calls="), ",")
-		c, err := strconv.ParseInt(calls, 10, 64)
-		if err != nil {
-			p.t.Errorf("INFO commandstats line %q: %v", line, err)
-			continue
-		}
-		n += c
-	}
-	return n
+	delete(calls, "info")
+	return redisqtest.Commands(calls)
 }
 
 func (p *costProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
