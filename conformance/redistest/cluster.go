@@ -1,6 +1,8 @@
 package redistest
 
 import (
+	"github.com/jobqueue-go/jobqueue/internal/slot"
+
 	"context"
 	"errors"
 	"fmt"
@@ -24,7 +26,7 @@ const (
 	ClusterNodeTimeout = time.Second
 
 	// ClusterSlots is the number of hash slots of a Redis Cluster.
-	ClusterSlots = 16384
+	ClusterSlots = slot.Count
 
 	clusterMasters = 3
 	// clusterReadyTimeout bounds the wait for a new cluster to agree on
@@ -324,7 +326,7 @@ func waitReplicated(master, key string, n int) error {
 
 // sameSlotKey returns a key of redistest's own in the hash slot of key.
 func sameSlotKey(key string) string {
-	return "{" + hashPart(key) + "}redistest:replicated"
+	return "{" + slot.Hashed(key) + "}redistest:replicated"
 }
 
 // WaitHealthy waits until the cluster has settled: every running node
@@ -495,33 +497,4 @@ func command(addr string, args ...string) (string, error) {
 // Slot returns the Redis Cluster hash slot of key: CRC16 (XMODEM) of its
 // hash tag, the text between the first "{" and the next "}" when that is
 // not empty, or else of the whole key, modulo 16384.
-func Slot(key string) int {
-	return int(crc16(hashPart(key)) % ClusterSlots)
-}
-
-// hashPart returns the part of key that Redis Cluster hashes.
-func hashPart(key string) string {
-	if open := strings.IndexByte(key, '{'); open >= 0 {
-		if n := strings.IndexByte(key[open+1:], '}'); n > 0 {
-			return key[open+1 : open+1+n]
-		}
-	}
-	return key
-}
-
-// crc16 is CRC-16/XMODEM (polynomial 0x1021, initial value 0), the
-// checksum Redis Cluster hashes keys with.
-func crc16(s string) uint16 {
-	var crc uint16
-	for i := 0; i < len(s); i++ {
-		crc ^= uint16(s[i]) << 8
-		for range 8 {
-			if crc&0x8000 != 0 {
-				crc = crc<<1 ^ 0x1021
-			} else {
-				crc <<= 1
-			}
-		}
-	}
-	return crc
-}
+func Slot(key string) int { return slot.Of(key) }

@@ -7,25 +7,6 @@ import (
 	"time"
 )
 
-func TestClusterSlotMatchesRedis(t *testing.T) {
-	for key, want := range map[string]int{
-		"":                  0,
-		"123456789":         12739, // the CRC-16/XMODEM check value, 0x31C3
-		"foo":               12182,
-		"queue:{jobs}:x":    Slot("jobs"),
-		"{}jobs":            Slot("{}jobs"),
-		"a{b}c{d}":          Slot("b"),
-		"queue:{j}:job:{x}": Slot("j"),
-	} {
-		if got := Slot(key); got != want {
-			t.Errorf("Slot(%q) = %d, want %d", key, got, want)
-		}
-	}
-	if hashPart("{}jobs") != "{}jobs" || hashPart("x{y") != "x{y" {
-		t.Error("an empty or unclosed hash tag is not a tag")
-	}
-}
-
 func TestClusterStartKillFailover(t *testing.T) {
 	start := time.Now()
 	c := StartCluster(t)
