@@ -471,6 +471,7 @@ type enqueueConfig struct {
 	expiresIn   time.Duration
 	expiresAt   time.Time
 	unique      *backend.Unique
+	shardKey    string
 	// durability is the call's (Durable); nil for the queue's.
 	durability *backend.Durability
 }
@@ -527,6 +528,25 @@ func WithID(id string) EnqueueOption {
 			return err
 		}
 		c.id = id
+		return nil
+	}
+}
+
+// ShardKey keeps the jobs of one key together on a sharded queue
+// (package shard): they land on one shard, so they start in the order
+// they were enqueued (within a priority level), as every job of an
+// unsharded queue does. Without a key, the jobs of one call land together
+// and calls are spread over the shards in turn. A job with a unique key
+// is placed by that key instead, where the key is checked; a job with its
+// own id (WithID) lands where that id falls, so ShardKey and WithID
+// exclude each other. The key is 1 to 256 bytes of printable ASCII other
+// than space; it is not stored. On an unsharded queue it changes nothing.
+func ShardKey(key string) EnqueueOption {
+	return func(c *enqueueConfig) error {
+		if err := backend.ValidateUniqueKey(key); err != nil {
+			return fmt.Errorf("shard key: %w", err)
+		}
+		c.shardKey = key
 		return nil
 	}
 }
@@ -745,6 +765,9 @@ func (q *Queue) enqueue(ctx context.Context, vs []any, opts []EnqueueOption, bat
 	}
 	now := time.Now()
 	jobs := make([]backend.NewJob, len(vs))
+	// The jobs that need an id, and their placement keys (IDMinter).
+	var unnamed []int
+	var keys []string
 	for i, v := range vs {
 		what := "payload"
 		if batch {
@@ -769,18 +792,25 @@ func (q *Queue) enqueue(ctx context.Context, vs []any, opts []EnqueueOption, bat
 				return nil, fmt.Errorf("%w (the Kind of %T)", err, v)
 			}
 		}
-		id := ec.id
-		if id == "" {
-			id = newID()
+		if ec.id != "" && ec.shardKey != "" {
+			return nil, fmt.Errorf("%w: WithID and ShardKey both place a job: give one", ErrInvalidArgument)
 		}
 		jobs[i] = backend.NewJob{
-			ID: id, Kind: kind, Payload: payload, Headers: maps.Clone(ec.headers), Priority: ec.priority,
+			ID: ec.id, Kind: kind, Payload: payload, Headers: maps.Clone(ec.headers), Priority: ec.priority,
 			MaxAttempts: ec.maxAttempts, Delay: delay, Timeout: ec.timeout, Expiry: expiry,
 		}
 		if jobs[i].Unique, err = ec.uniqueOf(v, kind, payload, now); err != nil {
 			return nil, err
 		}
+		if ec.id == "" {
+			key := jobs[i].Unique.Key
+			if key == "" {
+				key = ec.shardKey
+			}
+			unnamed, keys = append(unnamed, i), append(keys, key)
+		}
 	}
+	q.mintIDs(jobs, unnamed, keys)
 	// One request id for the call, made before the interceptors run: an
 	// interceptor that repeats next itself after a lost reply repeats the
 	// same call, which then stores nothing twice.
@@ -884,6 +914,25 @@ func (q *Queue) checkJSON(b []byte, what string) error {
 		return fmt.Errorf("%w: %s is not valid JSON", ErrInvalidArgument, what)
 	}
 	return nil
+}
+
+// mintIDs gives the jobs at the indexes unnamed their ids: the backend's
+// (backend.IDMinter), which places them by keys, or random ones.
+func (q *Queue) mintIDs(jobs []backend.NewJob, unnamed []int, keys []string) {
+	if len(unnamed) == 0 {
+		return
+	}
+	m, ok := q.b.(backend.IDMinter)
+	if !ok {
+		for _, i := range unnamed {
+			jobs[i].ID = newID()
+		}
+		return
+	}
+	ids := m.MintIDs(q.name, keys)
+	for k, i := range unnamed {
+		jobs[i].ID = ids[k]
+	}
 }
 
 // newID returns a random id: 16 bytes of crypto randomness, hex.

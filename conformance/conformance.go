@@ -118,6 +118,26 @@ const (
 	// payloads. A backend that does not implement the interface fails the
 	// Summaries group unless it declares it missing.
 	Summaries Capability = "summaries"
+
+	// GlobalOrder is one order over every job of a queue, whichever call
+	// enqueued it: claims in priority and FIFO order, events in the order
+	// of the changes, histories trimmed oldest first. A backend that keeps
+	// these orders within parts of a queue (shard.Backend, within a shard)
+	// declares it missing; the suite's own jobs are then placed together
+	// (see backend.IDMinter), and only the tests that span several
+	// enqueues through the root skip.
+	GlobalOrder Capability = "global-order"
+	// AtomicBatches is an Enqueue that stores all of its jobs or none,
+	// wherever they are placed. A backend whose batches are atomic only
+	// within a part of the queue (shard.Backend, within a shard)
+	// declares it missing.
+	AtomicBatches Capability = "atomic-batches"
+	// SharedLimits is a Controller whose limits are one budget for the
+	// whole queue, of any size. A backend that splits a limit into parts
+	// (shard.Backend, one per shard, refusing a limit below the number of
+	// shards) declares it missing; the tests that count starts under a
+	// limit skip.
+	SharedLimits Capability = "shared-limits"
 )
 
 // testCase is one named test of the suite. Serial tests measure latency,
@@ -205,6 +225,22 @@ func groups() []group {
 
 type suite struct {
 	h Harness
+}
+
+// needing returns run, skipped when the harness declares c missing.
+func needing(c Capability, run func(*testing.T, *fixture)) func(*testing.T, *fixture) {
+	return func(t *testing.T, f *fixture) {
+		f.s.needs(t, c)
+		run(t, f)
+	}
+}
+
+// withNeeds makes every test of cases need c.
+func withNeeds(c Capability, cases []testCase) []testCase {
+	for i := range cases {
+		cases[i].run = needing(c, cases[i].run)
+	}
+	return cases
 }
 
 // needs skips t when the harness declares c missing, logging why.

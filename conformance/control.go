@@ -28,16 +28,16 @@ func controlTests() []testCase {
 		{name: "PauseHoldsJobs", run: testPauseHoldsJobs},
 		{name: "PauseKeepsAcks", run: testPauseKeepsAcks},
 		{name: "ResumeWakesBlockedClaims", run: testResumeWakes},
-		{name: "ConcurrencyCapsClaims", run: testConcurrencyCaps},
-		{name: "SlotFreedWakesClaim", run: testSlotWakes},
-		{name: "ConcurrencyAcrossQueues", run: testConcurrencyWorkers},
-		{name: "RateCapsStarts", run: testRateCaps},
-		{name: "RateWindowSlides", run: testRateWindow},
+		{name: "ConcurrencyCapsClaims", run: needing(SharedLimits, testConcurrencyCaps)},
+		{name: "SlotFreedWakesClaim", run: needing(SharedLimits, testSlotWakes)},
+		{name: "ConcurrencyAcrossQueues", run: needing(SharedLimits, testConcurrencyWorkers)},
+		{name: "RateCapsStarts", run: needing(SharedLimits, testRateCaps)},
+		{name: "RateWindowSlides", run: needing(SharedLimits, testRateWindow)},
 		{name: "SettingsInStats", run: testControlStats},
-		{name: "OwnQueueOnly", run: testControlOwnQueue},
+		{name: "OwnQueueOnly", run: needing(SharedLimits, testControlOwnQueue)},
 		{name: "PausedQueueWorker", run: testPausedWorker},
 		{name: "Invalid", run: testControlInvalid},
-		{name: "LostReplies", run: testControlLostReplies},
+		{name: "LostReplies", run: needing(SharedLimits, testControlLostReplies)},
 	}
 }
 
@@ -384,10 +384,11 @@ func testPausedWorker(t *testing.T, f *fixture) {
 		time.Sleep(tick)
 	}
 	require.ErrorIs(t, q.SetLimits(f.ctx, jobqueue.Limits{Rate: 1}), backend.ErrInvalidArgument, "a rate without a period")
-	require.NoError(t, q.SetLimits(f.ctx, jobqueue.Limits{Concurrency: 2}))
+	// 4: at least one slot per shard of a sharded queue (SharedLimits).
+	require.NoError(t, q.SetLimits(f.ctx, jobqueue.Limits{Concurrency: 4}))
 	st, err = q.Stats(f.ctx)
 	require.NoError(t, err)
-	require.Equal(t, jobqueue.Limits{Concurrency: 2}, st.Limits)
+	require.Equal(t, jobqueue.Limits{Concurrency: 4}, st.Limits)
 }
 
 func testControlInvalid(t *testing.T, f *fixture) {

@@ -120,3 +120,17 @@ func (d *dropper) Cancel(ctx context.Context, p backend.CancelParams) ([]error, 
 	}
 	return run(d, "Cancel", func() ([]error, error) { return c.Cancel(ctx, p) })
 }
+
+// MintIDs forwards to the inner backend's IDMinter, so that the root
+// places jobs through the dropper as it would without it; for a backend
+// without one it makes random ids, as the root would.
+func (d *dropper) MintIDs(queue string, keys []string) []string {
+	if m, ok := d.Backend.(backend.IDMinter); ok {
+		return m.MintIDs(queue, keys)
+	}
+	ids := make([]string, len(keys))
+	for i := range ids {
+		ids[i] = newRequestID()
+	}
+	return ids
+}

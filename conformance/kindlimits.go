@@ -24,7 +24,7 @@ import (
 // slots free or its rate allows, waking a waiting claim by themselves.
 
 func kindLimitTests() []testCase {
-	return []testCase{
+	return withNeeds(SharedLimits, []testCase{
 		{name: "ConcurrencyPassesOtherKinds", run: testKindConcurrency},
 		{name: "SlotFreedWakesClaim", run: testKindSlotWakes},
 		{name: "HeldJobsKeepOrderAndPriority", run: testKindHeldOrder},
@@ -36,7 +36,7 @@ func kindLimitTests() []testCase {
 		{name: "SettingsInStats", run: testKindStats},
 		{name: "Invalid", run: testKindLimitsInvalid},
 		{name: "Workers", run: testKindWorkers},
-	}
+	})
 }
 
 func (f *fixture) setKindLimits(kind string, l backend.Limits) {

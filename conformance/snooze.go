@@ -135,7 +135,7 @@ func testSnoozeEvent(t *testing.T, f *fixture) {
 		snoozeFor(0).item(ack(cs[0])), snoozeFor(time.Minute).item(ack(cs[1])),
 	}, Retention: keep})
 	requireAllOK(t, 2, errs, err)
-	marker := f.enqueue1(func(j *backend.NewJob) { j.ID = "marker-" + j.ID })
+	marker := f.enqueue1()
 	var snoozed []string
 	for {
 		ev := f.awaitEvent(ch, "", "")

@@ -29,17 +29,17 @@ func uniqueTests() []testCase {
 		{name: "ConcurrentCallsKeepTheirOwnOutcome", run: testUniqueConcurrent},
 		{name: "ReleasedOnFinishWhenAsked", run: testUniqueRelease},
 		{name: "HeldWhileNotFinished", run: testUniqueHeldUntilFinished},
-		{name: "HistoryEvictionDoesNotEndWindow", run: testUniqueEviction},
+		{name: "HistoryEvictionDoesNotEndWindow", run: needing(GlobalOrder, testUniqueEviction)},
 		{name: "ReleasesOnlyItsOwnHold", run: testUniqueOwnHold},
-		{name: "BatchAllOrNothing", run: testUniqueBatch},
+		{name: "BatchAllOrNothing", run: needing(AtomicBatches, testUniqueBatch)},
 		{name: "QueuesAreSeparate", run: testUniqueQueues},
 		{name: "RepeatOfRefusedCallRunsAgain", run: testUniqueRepeatRefused},
 		{name: "Validation", run: testUniqueValidation},
 		{name: "Queue/Enqueue", run: testUniqueQueueEnqueue},
 		{name: "Queue/UntilFinished", run: testUniqueQueueUntilFinished},
-		{name: "Queue/WithIDAfterEviction", run: testUniqueWithIDAfterEviction},
-		{name: "Queue/Batch", run: testUniqueQueueBatch},
-		{name: "Queue/ByKind", run: testUniqueQueueByKind},
+		{name: "Queue/WithIDAfterEviction", run: needing(GlobalOrder, testUniqueWithIDAfterEviction)},
+		{name: "Queue/Batch", run: needing(AtomicBatches, testUniqueQueueBatch)},
+		{name: "Queue/ByKind", run: needing(GlobalOrder, testUniqueQueueByKind)},
 	}
 }
 

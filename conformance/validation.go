@@ -142,7 +142,8 @@ func invalidCalls() []invalidCall {
 			return enqueueCall(f, fresh, backend.NewJob{ID: "other", MaxAttempts: 0})
 		}},
 		{"Enqueue/ExistingID", backend.ErrJobExists, func(f *fixture, p population) error {
-			return enqueueCall(f, fresh, backend.NewJob{ID: p.ids[3], MaxAttempts: 1})
+			// A new job of the fixture's, placed with the others.
+			return enqueueCall(f, f.job(maxAttempts(1)), backend.NewJob{ID: p.ids[3], MaxAttempts: 1})
 		}},
 		{"Claim/MaxZero", backend.ErrInvalidArgument, claimCall(0, longLease, 0)},
 		{"Claim/LeaseZero", backend.ErrInvalidArgument, claimCall(1, 0, 0)},
