@@ -99,7 +99,7 @@ type Backend struct {
 	queues map[string]*layout
 	every  int      // the shards of every other queue (Every); 0 for none
 	more   sync.Map // queue name → *layout, of the queues Every shards
-	home   int // this Backend's home shard index, modulo each queue's count
+	home   int      // this Backend's home shard index, modulo each queue's count
 	turn   atomic.Uint64
 
 	// claims holds the request ids of recent claims, with the shards
