@@ -37,7 +37,7 @@ func (f *fixture) subscribe(open subscribeFunc) <-chan backend.Event {
 	var probes []string
 	deadline := time.After(eventually)
 	for {
-		probes = append(probes, f.enqueue1(func(j *backend.NewJob) { j.ID = "probe-" + j.ID }))
+		probes = append(probes, f.enqueue1())
 		wait := time.After(50 * time.Millisecond)
 		for waiting := true; waiting; {
 			select {

@@ -484,6 +484,11 @@ func (s snapshot) normal(ids []string) snapshot {
 	out := snapshot{Stats: s.Stats, Lists: map[backend.State][]string{}, Gone: nths(s.Gone, ids), History: s.History, Jobs: map[string]backend.JobInfo{}}
 	for state, list := range s.Lists {
 		out.Lists[state] = nths(list, ids)
+		if state == backend.StateProcessing {
+			// Jobs claimed by one call share a lease deadline, and ids
+			// break the tie: minted ids differ from run to run.
+			slices.Sort(out.Lists[state])
+		}
 	}
 	set := func(t time.Time) time.Time {
 		if t.IsZero() {

@@ -42,3 +42,9 @@ func TestClusterDurableFailover(t *testing.T) {
 func TestClusterLibraryLost(t *testing.T) { redisqtest.ClusterLibraryLost(t, newClusterBackend) }
 
 func BenchmarkClusterDrain(b *testing.B) { redisqtest.ClusterDrain(b, newClusterBackend) }
+
+func TestClusterSharded(t *testing.T) { redisqtest.ClusterSharded(t, newClusterBackend) }
+
+func BenchmarkClusterShardedDrain(b *testing.B) {
+	redisqtest.ClusterShardedDrain(b, newClusterBackend)
+}

@@ -5,23 +5,18 @@ import (
 
 	"github.com/jobqueue-go/jobqueue/backend"
 	"github.com/jobqueue-go/jobqueue/conformance"
+	"github.com/jobqueue-go/jobqueue/internal/redisq/redisqtest"
 	"github.com/jobqueue-go/jobqueue/memory"
 	"github.com/jobqueue-go/jobqueue/shard"
 )
 
-// lacks is what a sharded queue does not promise (see the package doc).
-var lacks = map[conformance.Capability]string{
-	conformance.GlobalOrder:   "jobs keep their order within a shard, not across shards",
-	conformance.AtomicBatches: "an enqueue is atomic within a shard, not across shards",
-	conformance.SharedLimits:  "a limit is split into one budget per shard",
-}
-
 // TestConformanceMemory runs the shared suite on every queue sharded 3
-// ways over one memory backend.
+// ways over one memory backend. The Redis adapters run it on a Cluster
+// (TestClusterSharded).
 func TestConformanceMemory(t *testing.T) {
 	b, err := shard.New(memory.New(), map[string]int{shard.Every: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
-	conformance.Run(t, conformance.Harness{NewBackend: func(*testing.T) backend.Backend { return b }, Lacks: lacks})
+	conformance.Run(t, conformance.Harness{NewBackend: func(*testing.T) backend.Backend { return b }, Lacks: redisqtest.ShardLacks})
 }
