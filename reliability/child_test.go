@@ -18,6 +18,7 @@ import (
 
 	"github.com/jobqueue-go/jobqueue"
 	"github.com/jobqueue-go/jobqueue/backend"
+	"github.com/jobqueue-go/jobqueue/shard"
 )
 
 // envChild carries a worker child's configuration, as JSON; its presence
@@ -28,9 +29,12 @@ func isChild() bool { return os.Getenv(envChild) != "" }
 
 // childConfig is what a worker child runs.
 type childConfig struct {
-	Adapter     string // "goredis" or "rueidis"
-	URL         string
-	Queue       string
+	Adapter string // "goredis" or "rueidis"
+	URL     string
+	Queue   string
+	// Shards, when 2 or more, shards the queue (package shard) over that
+	// many physical queues of the one server.
+	Shards      int
 	Concurrency int
 	Lease       time.Duration
 	Heartbeat   time.Duration
@@ -108,7 +112,7 @@ func child(cfg childConfig) error {
 	if err != nil {
 		return err
 	}
-	q, err := openQueue(b, cfg.Queue, cfg.Lease)
+	q, err := openQueue(b, cfg)
 	if err != nil {
 		closeBackend()
 		return err
@@ -191,9 +195,16 @@ func manual(ctx context.Context, q *jobqueue.Queue, cfg childConfig, h jobqueue.
 
 // openQueue opens the scenario's queue with the policy every process of a
 // scenario shares: history long enough to hold every job for the checks.
-func openQueue(b backend.Backend, name string, lease time.Duration) (*jobqueue.Queue, error) {
-	return jobqueue.New(b, name,
-		jobqueue.WithLease(lease),
+func openQueue(b backend.Backend, cfg childConfig) (*jobqueue.Queue, error) {
+	if cfg.Shards > 1 {
+		sb, err := shard.New(b, map[string]int{cfg.Queue: cfg.Shards})
+		if err != nil {
+			return nil, err
+		}
+		b = sb
+	}
+	return jobqueue.New(b, cfg.Queue,
+		jobqueue.WithLease(cfg.Lease),
 		jobqueue.WithCompletedRetention(1_000_000, time.Hour),
 		jobqueue.WithDeadRetention(1_000_000, time.Hour),
 		jobqueue.WithBackoff(jobqueue.ConstantBackoff(10*time.Millisecond)),

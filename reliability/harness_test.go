@@ -121,7 +121,7 @@ func newFleet(t *testing.T, serverURL string, cfg childConfig) *fleet {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := openQueue(b, cfg.Queue, cfg.Lease)
+	q, err := openQueue(b, cfg)
 	if err != nil {
 		closeBackend()
 		t.Fatal(err)

@@ -46,3 +46,12 @@ func report(t testing.TB, row Row) {
 		t.Errorf("%s: %v", envReport, err)
 	}
 }
+
+// scenarioName is a scenario's name in the report, which says when its
+// queue was sharded.
+func scenarioName(name string, shards int) string {
+	if shards > 1 {
+		return fmt.Sprintf("%s, queue of %d shards", name, shards)
+	}
+	return name
+}

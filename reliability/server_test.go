@@ -25,76 +25,89 @@ func TestRedisKillAOF(t *testing.T) {
 	for _, fsync := range []string{"always", "everysec"} {
 		t.Run(fsync, func(t *testing.T) {
 			forEachAdapter(t, []string{"--appendonly", "yes", "--appendfsync", fsync}, func(t *testing.T, adapter string, srv *redistest.Server) {
-				f := newFleet(t, srv.URL, childConfig{Adapter: adapter, URL: srv.URL, Work: 2 * time.Millisecond})
-				ids := f.enqueue(5_000)
-				ctx, stopProducing := context.WithCancel(t.Context())
-				p := f.produce(ctx, "live", 2000)
-				f.spawn(2)
-				time.Sleep(1500 * time.Millisecond)
-				srv.Kill(t)
-				killed := time.Now()
-				time.Sleep(2 * time.Second)
-				srv.Restart(t)
-				time.Sleep(time.Second)
-				stopProducing()
-				ids = append(ids, p.stop()...)
-				f.waitDrained(0, f.aftermath())
-				f.stop()
-
-				o := f.check(ids, checkOptions{mayLose: fsync != "always"})
-				var oldest time.Duration
-				for _, id := range o.lostIDs {
-					at := p.ackedAt(id)
-					if at.IsZero() {
-						t.Errorf("job %s, enqueued before the drain started, was lost", id)
-						continue
-					}
-					oldest = max(oldest, killed.Sub(at))
-				}
-				// everysec fsyncs once a second from a background thread
-				// and, while a slow fsync is still running, postpones the
-				// next write by up to another second: what can be lost is
-				// at most the last 2 s of writes.
-				if oldest > 2*time.Second {
-					t.Errorf("a job acknowledged %v before the kill was lost; everysec loses at most the last 2 s", oldest)
-				}
-				// The Queue repeats a call that failed with ErrUnavailable
-				// (WithRetries): an outage shorter than its repeats is
-				// waited out, a longer one is an error. go-redis dials
-				// for about 1.7 s before it fails a call, so with it a
-				// 2 s outage is waited out; rueidis fails at once.
-				if p.errs == 0 && p.slowest < time.Second {
-					t.Error("the producer neither saw an error nor waited while Redis was down")
-				}
-				if p.errs > 0 && !errors.Is(p.sample, jobqueue.ErrUnavailable) {
-					t.Errorf("the producer's error while Redis was down, %v, does not wrap ErrUnavailable", p.sample)
-				}
-				// The workers' claims are repeated the same way, but each
-				// call's repeats run from its own start: a 2 s outage is
-				// about as long as one call's repeats, so one enqueue that
-				// began just before the kill may run out of them while
-				// the claims, begun a little later, wait the outage out
-				// (seen under CI load: 1 enqueue error, no worker log).
-				// Two errors mean the outage outlasted the repeats of
-				// calls made one after the other, which the claims cannot
-				// wait out. (Scenario 6's outage is longer: there every
-				// worker must log it.)
-				if p.errs > 1 && f.logged(outageLog) == 0 {
-					t.Errorf("the producer saw the outage in %d calls, but no worker process logged it", p.errs)
-				}
-				extra := fmt.Sprintf("%d enqueue errors while down, longest enqueue %.1f s", p.errs, p.slowest.Seconds())
-				if o.lost > 0 {
-					extra += fmt.Sprintf(", lost jobs acknowledged ≤ %.2f s before the kill", oldest.Seconds())
-				}
-				report(t, Row{
-					Scenario: "5 Redis SIGKILL, appendfsync " + fsync,
-					Injected: "SIGKILL Redis mid-drain with a producer running, down 2 s, restart from the AOF",
-					Jobs:     len(ids), Lost: o.lost, Duplicates: o.duplicates,
-					Result: o.result(extra),
-				})
+				redisKillAOF(t, adapter, srv, fsync, 1)
 			})
 		})
 	}
+}
+
+// TestRedisKillAOFSharded is TestRedisKillAOF with appendfsync always on
+// a queue of 3 shards (package shard): the outage hits every shard's
+// claims and enqueues at once, and no acknowledged job may be lost.
+func TestRedisKillAOFSharded(t *testing.T) {
+	forEachAdapter(t, []string{"--appendonly", "yes", "--appendfsync", "always"}, func(t *testing.T, adapter string, srv *redistest.Server) {
+		redisKillAOF(t, adapter, srv, "always", 3)
+	})
+}
+
+func redisKillAOF(t *testing.T, adapter string, srv *redistest.Server, fsync string, shards int) {
+	f := newFleet(t, srv.URL, childConfig{Adapter: adapter, URL: srv.URL, Shards: shards, Work: 2 * time.Millisecond})
+	ids := f.enqueue(5_000)
+	ctx, stopProducing := context.WithCancel(t.Context())
+	p := f.produce(ctx, "live", 2000)
+	f.spawn(2)
+	time.Sleep(1500 * time.Millisecond)
+	srv.Kill(t)
+	killed := time.Now()
+	time.Sleep(2 * time.Second)
+	srv.Restart(t)
+	time.Sleep(time.Second)
+	stopProducing()
+	ids = append(ids, p.stop()...)
+	f.waitDrained(0, f.aftermath())
+	f.stop()
+
+	o := f.check(ids, checkOptions{mayLose: fsync != "always"})
+	var oldest time.Duration
+	for _, id := range o.lostIDs {
+		at := p.ackedAt(id)
+		if at.IsZero() {
+			t.Errorf("job %s, enqueued before the drain started, was lost", id)
+			continue
+		}
+		oldest = max(oldest, killed.Sub(at))
+	}
+	// everysec fsyncs once a second from a background thread
+	// and, while a slow fsync is still running, postpones the
+	// next write by up to another second: what can be lost is
+	// at most the last 2 s of writes.
+	if oldest > 2*time.Second {
+		t.Errorf("a job acknowledged %v before the kill was lost; everysec loses at most the last 2 s", oldest)
+	}
+	// The Queue repeats a call that failed with ErrUnavailable
+	// (WithRetries): an outage shorter than its repeats is
+	// waited out, a longer one is an error. go-redis dials
+	// for about 1.7 s before it fails a call, so with it a
+	// 2 s outage is waited out; rueidis fails at once.
+	if p.errs == 0 && p.slowest < time.Second {
+		t.Error("the producer neither saw an error nor waited while Redis was down")
+	}
+	if p.errs > 0 && !errors.Is(p.sample, jobqueue.ErrUnavailable) {
+		t.Errorf("the producer's error while Redis was down, %v, does not wrap ErrUnavailable", p.sample)
+	}
+	// The workers' claims are repeated the same way, but each
+	// call's repeats run from its own start: a 2 s outage is
+	// about as long as one call's repeats, so one enqueue that
+	// began just before the kill may run out of them while
+	// the claims, begun a little later, wait the outage out
+	// (seen under CI load: 1 enqueue error, no worker log).
+	// Two errors mean the outage outlasted the repeats of
+	// calls made one after the other, which the claims cannot
+	// wait out. (Scenario 6's outage is longer: there every
+	// worker must log it.)
+	if p.errs > 1 && f.logged(outageLog) == 0 {
+		t.Errorf("the producer saw the outage in %d calls, but no worker process logged it", p.errs)
+	}
+	extra := fmt.Sprintf("%d enqueue errors while down, longest enqueue %.1f s", p.errs, p.slowest.Seconds())
+	if o.lost > 0 {
+		extra += fmt.Sprintf(", lost jobs acknowledged ≤ %.2f s before the kill", oldest.Seconds())
+	}
+	report(t, Row{
+		Scenario: scenarioName("5 Redis SIGKILL, appendfsync "+fsync, shards),
+		Injected: "SIGKILL Redis mid-drain with a producer running, down 2 s, restart from the AOF",
+		Jobs:     len(ids), Lost: o.lost, Duplicates: o.duplicates,
+		Result: o.result(extra),
+	})
 }
 
 // TestRedisRestartEmpty restarts Redis without persistence, so every job

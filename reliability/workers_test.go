@@ -49,33 +49,46 @@ func TestBaseline(t *testing.T) {
 // held come back through the reclaimer and nothing is lost.
 func TestWorkerSIGKILL(t *testing.T) {
 	forEachAdapter(t, nil, func(t *testing.T, adapter string, srv *redistest.Server) {
-		const jobs = 12_000
-		f := newFleet(t, srv.URL, childConfig{Adapter: adapter, URL: srv.URL, Work: 100 * time.Millisecond})
-		ids := f.enqueue(jobs)
-		f.spawn(4)
-		// Kill until nothing is left to claim, so the kills land while
-		// every process is busy.
-		kills := 0
-		for kills < 10 {
-			time.Sleep(2 * time.Second)
-			if s, err := f.q.Stats(t.Context()); err != nil || s.Pending == 0 {
-				break
-			}
-			f.killRandom()
-			kills++
-			f.spawn(1)
+		workerSIGKILL(t, adapter, srv, 1)
+	})
+}
+
+// TestWorkerSIGKILLSharded is TestWorkerSIGKILL on a queue of 3 shards
+// (package shard): a killed process's jobs are on every shard, and come
+// back from each.
+func TestWorkerSIGKILLSharded(t *testing.T) {
+	forEachAdapter(t, nil, func(t *testing.T, adapter string, srv *redistest.Server) {
+		workerSIGKILL(t, adapter, srv, 3)
+	})
+}
+
+func workerSIGKILL(t *testing.T, adapter string, srv *redistest.Server, shards int) {
+	const jobs = 12_000
+	f := newFleet(t, srv.URL, childConfig{Adapter: adapter, URL: srv.URL, Shards: shards, Work: 100 * time.Millisecond})
+	ids := f.enqueue(jobs)
+	f.spawn(4)
+	// Kill until nothing is left to claim, so the kills land while
+	// every process is busy.
+	kills := 0
+	for kills < 10 {
+		time.Sleep(2 * time.Second)
+		if s, err := f.q.Stats(t.Context()); err != nil || s.Pending == 0 {
+			break
 		}
-		if kills < 2 {
-			t.Fatalf("only %d kills before the queue ran dry; give it more work", kills)
-		}
-		took := f.waitDrained(jobs, f.aftermath())
-		f.stop()
-		o := f.check(ids, checkOptions{})
-		report(t, Row{
-			Scenario: "2 worker SIGKILL", Injected: fmt.Sprintf("SIGKILL a random worker process every 2 s (%d kills), a new one started", kills),
-			Jobs: jobs, Lost: o.lost, Duplicates: o.duplicates,
-			Result: o.result(fmt.Sprintf("drained %.1f s after the kills ended", took.Seconds())),
-		})
+		f.killRandom()
+		kills++
+		f.spawn(1)
+	}
+	if kills < 2 {
+		t.Fatalf("only %d kills before the queue ran dry; give it more work", kills)
+	}
+	took := f.waitDrained(jobs, f.aftermath())
+	f.stop()
+	o := f.check(ids, checkOptions{})
+	report(t, Row{
+		Scenario: scenarioName("2 worker SIGKILL", shards), Injected: fmt.Sprintf("SIGKILL a random worker process every 2 s (%d kills), a new one started", kills),
+		Jobs: jobs, Lost: o.lost, Duplicates: o.duplicates,
+		Result: o.result(fmt.Sprintf("drained %.1f s after the kills ended", took.Seconds())),
 	})
 }
 
