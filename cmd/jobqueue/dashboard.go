@@ -153,7 +153,12 @@ func (e *cmdEnv) storeBackend(ctx context.Context, kind, what string) (backend.B
 			e.store = ob.tried
 			return nil, nil, fmt.Errorf("jobqueue: %s; this command needs the Redis that holds the queues", ob.note)
 		}
-		b, closeB, e.store, desc = ob.Backend, ob.Close, ob.store, ob.desc
+		sb, err := e.sharded(ob.Backend, "", 0)
+		if err != nil {
+			ob.Close()
+			return nil, nil, err
+		}
+		b, closeB, e.store, desc = sb, ob.Close, ob.store, ob.desc
 	}
 	if !e.json {
 		fmt.Fprintf(e.stderr, "jobqueue: %s on %s\n", what, desc)

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jobqueue-go/jobqueue"
 	"github.com/jobqueue-go/jobqueue/backend"
+	"github.com/jobqueue-go/jobqueue/shard"
 )
 
 // defaultQueue is the queue every subcommand works on unless -queue says
@@ -20,6 +22,9 @@ const defaultQueue = "jobs"
 type queueFlags struct {
 	queue   string
 	backend string
+	// shards spreads the queue over that many shards (package shard);
+	// 0 for none, or what JOBQUEUE_SHARDS says.
+	shards int
 	// memory bounds a memory backend; only serve, which runs for as long
 	// as anyone likes, sets them (its -memory-max-* flags). The other
 	// commands end with their work.
@@ -29,6 +34,7 @@ type queueFlags struct {
 func (f *queueFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.queue, "queue", defaultQueue, "the queue's `name`")
 	fs.StringVar(&f.backend, "backend", backendAuto, "storage: auto (Redis when it answers, else memory), goredis, rueidis or memory")
+	fs.IntVar(&f.shards, "shards", 0, "the queue is sharded over `n` shards (2 to 64; every process must give the same n; default: none, or JOBQUEUE_SHARDS)")
 }
 
 func (e *cmdEnv) flagSet(name, args, about string) *flag.FlagSet {
@@ -39,6 +45,7 @@ func (e *cmdEnv) flagSet(name, args, about string) *flag.FlagSet {
 		fs.PrintDefaults()
 		fmt.Fprintf(fs.Output(), "\nEnvironment:\n  REDIS_URL      the Redis server (default %s); rediss:// and credentials work\n", defaultRedisURL)
 		fmt.Fprintf(fs.Output(), "  REDIS_CA_FILE  PEM certificate authorities to trust for rediss:// instead of the system's\n")
+		fmt.Fprintf(fs.Output(), "  JOBQUEUE_SHARDS  the sharded queues, as name=n,… (\"*=n\" for every other queue)\n")
 	}
 	return fs
 }
@@ -84,7 +91,53 @@ func (f queueFlags) check() error {
 	if err := backend.ValidateQueueName(f.queue); err != nil {
 		return usagef("-queue: %s", strings.TrimPrefix(err.Error(), "jobqueue: "))
 	}
+	if f.shards != 0 && (f.shards < 2 || f.shards > shard.MaxShards) {
+		return usagef("-shards %d: want 2 to %d (or 0 for none)", f.shards, shard.MaxShards)
+	}
 	return nil
+}
+
+// parseShards reads JOBQUEUE_SHARDS: name=n pairs, comma-separated, where
+// the name "*" (shard.Every) stands for every queue not named.
+func parseShards(spec string) (map[string]int, error) {
+	out := map[string]int{}
+	for _, item := range strings.Split(spec, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		name, count, ok := strings.Cut(item, "=")
+		n, err := strconv.Atoi(count)
+		if !ok || err != nil {
+			return nil, usagef("JOBQUEUE_SHARDS: %q is not name=n", item)
+		}
+		if _, dup := out[name]; dup {
+			return nil, usagef("JOBQUEUE_SHARDS: %q is given twice", name)
+		}
+		out[name] = n
+	}
+	return out, nil
+}
+
+// sharded returns b with the queues JOBQUEUE_SHARDS names sharded, and
+// queue too when shards is not 0 (the -shards flag, which wins); b itself
+// when neither says any.
+func (e *cmdEnv) sharded(b backend.Backend, queue string, shards int) (backend.Backend, error) {
+	m, err := parseShards(e.getenv("JOBQUEUE_SHARDS"))
+	if err != nil {
+		return nil, err
+	}
+	if shards != 0 {
+		m[queue] = shards
+	}
+	if len(m) == 0 {
+		return b, nil
+	}
+	sb, err := shard.New(b, m)
+	if err != nil {
+		return nil, usagef("JOBQUEUE_SHARDS: %s", strings.TrimPrefix(err.Error(), "jobqueue: "))
+	}
+	return sb, nil
 }
 
 // inspectQueue opens the queue an inspection subcommand works on, or the
@@ -128,8 +181,14 @@ func (e *cmdEnv) openQueue(ctx context.Context, f queueFlags, fallbackOK bool, o
 		e.warnf("%s; using %s", ob.note, ob.desc)
 	}
 	// The queue gets the adapter itself, not the wrapper, so that it sees
-	// the adapter's optional capabilities (backend.ConfigChecker…).
-	q, err := jobqueue.New(ob.Backend, f.queue, opts...)
+	// the adapter's optional capabilities (backend.ConfigChecker…); a
+	// sharded one forwards them all.
+	b, err := e.sharded(ob.Backend, f.queue, f.shards)
+	if err != nil {
+		ob.Close()
+		return nil, nil, err
+	}
+	q, err := jobqueue.New(b, f.queue, opts...)
 	if err != nil {
 		ob.Close()
 		return nil, nil, err
