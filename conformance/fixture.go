@@ -49,8 +49,9 @@ type fixture struct {
 	prefix string
 	seq    int
 	// made holds the ids of the jobs the fixture made, when the backend
-	// mints them (backend.IDMinter).
+	// mints them (backend.IDMinter), and keys the key each was minted by.
 	made []string
+	keys map[string]string
 }
 
 func (s *suite) fixture(t *testing.T) *fixture {
@@ -104,20 +105,46 @@ func (f *fixture) job(mods ...func(*backend.NewJob)) backend.NewJob {
 		Payload:     fmt.Appendf(nil, `{"n":%d}`, f.seq),
 		MaxAttempts: 3,
 	}
-	m, mints := f.b.(backend.IDMinter)
-	if mints {
-		j.ID = m.MintIDs(f.q, []string{f.q + "/" + f.prefix})[0]
+	return f.placed(j, f.q+"/"+f.prefix, mods...)
+}
+
+// jobBeside returns a new job placed where the job id is, on a backend
+// that places jobs (backend.IDMinter): a marker whose event comes after
+// that job's, since the events of one place arrive in order.
+func (f *fixture) jobBeside(id string, mods ...func(*backend.NewJob)) backend.NewJob {
+	key, ok := f.keys[id]
+	if !ok {
+		return f.job(mods...)
 	}
+	f.seq++
+	j := backend.NewJob{Payload: fmt.Appendf(nil, `{"n":%d}`, f.seq), MaxAttempts: 3}
+	return f.placed(j, key, mods...)
+}
+
+// placed gives j its id, minted by key (or by its unique key) on a
+// backend that mints ids, and applies mods.
+func (f *fixture) placed(j backend.NewJob, key string, mods ...func(*backend.NewJob)) backend.NewJob {
+	m, mints := f.b.(backend.IDMinter)
+	if !mints {
+		for _, m := range mods {
+			m(&j)
+		}
+		return j
+	}
+	j.ID = m.MintIDs(f.q, []string{key})[0]
 	minted := j.ID
 	for _, m := range mods {
 		m(&j)
 	}
-	if mints && j.ID == minted && j.Unique.Key != "" {
-		j.ID = m.MintIDs(f.q, []string{j.Unique.Key})[0]
+	if j.ID == minted && j.Unique.Key != "" {
+		key = j.Unique.Key
+		j.ID = m.MintIDs(f.q, []string{key})[0]
 	}
-	if mints {
-		f.made = append(f.made, j.ID)
+	if f.keys == nil {
+		f.keys = make(map[string]string)
 	}
+	f.made = append(f.made, j.ID)
+	f.keys[j.ID] = key
 	return j
 }
 

@@ -358,13 +358,19 @@ func testLostReply(t *testing.T, f *fixture, c repeatCase) {
 // once the event of a job enqueued after the repeat has.
 func testRepeatEvents(t *testing.T, f *fixture, c repeatCase) {
 	open := f.subscriber()
+	before := len(f.allIDs())
 	call := c.prepare(f)
+	prepared := f.allIDs()[before:]
 	ch := f.subscribe(open)
 	_, err := call(f.b)
 	require.NoError(t, err)
 	_, err = call(f.b)
 	require.NoError(t, err)
+	// Beside the call's last job: its events come before the marker's.
 	marker := f.job()
+	if len(prepared) > 0 {
+		marker = f.jobBeside(prepared[len(prepared)-1])
+	}
 	f.enqueueIn(f.q, marker)
 	n := 0
 	for {
