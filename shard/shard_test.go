@@ -100,35 +100,29 @@ func (f *fixture) placed(key string) int {
 	return f.where(f.probe.MintIDs(queue, []string{key})[0])
 }
 
-// tries bounds the candidates idOn and keyOn try: each falls on a given
-// shard of 3 with odds of 1 in 3.
+// tries bounds the candidates onShard tries: each falls on a given shard
+// of 3 with odds of 1 in 3.
 const tries = 200
 
-// idOn returns a new id that falls on shard i.
-func (f *fixture) idOn(i int) string {
+// onShard returns the first candidate, made from format and a new number,
+// that at places on shard i.
+func (f *fixture) onShard(i int, format string, at func(string) int) string {
 	f.t.Helper()
 	for range tries {
 		f.seq++
-		if id := fmt.Sprintf("job-%d", f.seq); f.where(id) == i {
-			return id
+		if c := fmt.Sprintf(format, f.seq); at(c) == i {
+			return c
 		}
 	}
-	f.t.Fatalf("no id on shard %d", i)
+	f.t.Fatalf("no %s on shard %d", format, i)
 	return ""
 }
 
+// idOn returns a new id that falls on shard i.
+func (f *fixture) idOn(i int) string { return f.onShard(i, "job-%d", f.where) }
+
 // keyOn returns a key (unique or shard key) whose jobs fall on shard i.
-func (f *fixture) keyOn(i int) string {
-	f.t.Helper()
-	for range tries {
-		f.seq++
-		if key := fmt.Sprintf("key-%d", f.seq); f.placed(key) == i {
-			return key
-		}
-	}
-	f.t.Fatalf("no key on shard %d", i)
-	return ""
-}
+func (f *fixture) keyOn(i int) string { return f.onShard(i, "key-%d", f.placed) }
 
 func newJob(id string) backend.NewJob {
 	return backend.NewJob{ID: id, Payload: []byte(`{}`), MaxAttempts: 3}
@@ -156,6 +150,18 @@ func (f *fixture) claim(p backend.ClaimParams) []backend.ClaimedJob {
 	jobs, err := f.b.Claim(f.ctx, p)
 	require.NoError(f.t, err)
 	return jobs
+}
+
+// complete completes jobs, kept in the history.
+func (f *fixture) complete(jobs ...backend.ClaimedJob) {
+	f.t.Helper()
+	items := make([]backend.Completion, len(jobs))
+	for k, j := range jobs {
+		items[k] = backend.Completion{Ack: backend.Ack{ID: j.ID, Token: j.Token}}
+	}
+	errs, err := f.b.Complete(f.ctx, backend.CompleteParams{Queue: queue, Items: items, Retention: keep})
+	require.NoError(f.t, err)
+	require.Equal(f.t, make([]error, len(jobs)), errs)
 }
 
 func (f *fixture) stats() backend.Stats {
@@ -582,10 +588,7 @@ func TestClaimRepeat(t *testing.T) {
 
 	// One of them done, the repeat returns the other three, and does not
 	// make up for it from the shard the first run left alone.
-	done := first[len(first)-1]
-	errs, err := f.b.Complete(f.ctx, backend.CompleteParams{Queue: queue, Items: []backend.Completion{{Ack: backend.Ack{ID: done.ID, Token: done.Token}}}})
-	require.NoError(t, err)
-	require.Equal(t, []error{nil}, errs)
+	f.complete(first[len(first)-1])
 	require.ElementsMatch(t, idsOf(first[:3]), idsOf(f.claim(p)))
 	st := f.stats()
 	require.EqualValues(t, 3, st.Processing)
@@ -702,9 +705,7 @@ func TestStatsSum(t *testing.T) {
 	}
 	claimed := f.claim(backend.ClaimParams{Max: 2})
 	require.Len(t, claimed, 2)
-	errs, err := f.b.Complete(f.ctx, backend.CompleteParams{Queue: queue, Items: []backend.Completion{{Ack: backend.Ack{ID: claimed[0].ID, Token: claimed[0].Token}}}, Retention: keep})
-	require.NoError(t, err)
-	require.Equal(t, []error{nil}, errs)
+	f.complete(claimed[0])
 
 	st := f.stats()
 	require.EqualValues(t, 4, st.Pending)
@@ -914,12 +915,7 @@ func TestHistorySum(t *testing.T) {
 	}
 	claimed := f.claim(backend.ClaimParams{Max: 6})
 	require.Len(t, claimed, 6)
-	var done []backend.Completion
-	for _, c := range claimed[:4] {
-		done = append(done, backend.Completion{Ack: backend.Ack{ID: c.ID, Token: c.Token}})
-	}
-	_, err := f.b.Complete(f.ctx, backend.CompleteParams{Queue: queue, Items: done})
-	require.NoError(t, err)
+	f.complete(claimed[:4]...)
 
 	got, err := f.b.History(f.ctx, backend.HistoryParams{Queue: queue, Minutes: 5})
 	require.NoError(t, err)
