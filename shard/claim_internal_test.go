@@ -37,8 +37,8 @@ func (a *asked) take() []string {
 }
 
 // TestClaimStartsWhereJobsWere checks which shards a claim asks: home
-// first, one shard's jobs only, and, while home is thought empty, the
-// shard that last had jobs first.
+// first, then the others in turn up to its Max, and, while home is
+// thought empty, the shard that last had jobs first.
 func TestClaimStartsWhereJobsWere(t *testing.T) {
 	ctx := context.Background()
 	inner := &asked{Backend: memory.New()}
@@ -54,9 +54,9 @@ func TestClaimStartsWhereJobsWere(t *testing.T) {
 		}
 		require.NoError(t, inner.Enqueue(ctx, backend.EnqueueParams{Queue: parts[shard], Jobs: jobs}))
 	}
-	claim := func(want int) []string {
+	claim := func(max, want int) []string {
 		t.Helper()
-		jobs, err := s.Claim(ctx, backend.ClaimParams{Queue: "q", Max: 10, Lease: time.Minute})
+		jobs, err := s.Claim(ctx, backend.ClaimParams{Queue: "q", Max: max, Lease: time.Minute})
 		require.NoError(t, err)
 		require.Len(t, jobs, want)
 		return inner.take()
@@ -64,22 +64,20 @@ func TestClaimStartsWhereJobsWere(t *testing.T) {
 
 	put(0, 1)
 	put(2, 5)
-	require.Equal(t, []string{parts[0]}, claim(1), "home has a job: the claim takes it, and only it")
-	require.Equal(t, []string{parts[0], parts[1], parts[2]}, claim(5), "home and the next shard are empty")
-	put(2, 5)
-	require.Equal(t, []string{parts[2]}, claim(5), "home was found empty: the claim starts where jobs were")
+	require.Equal(t, []string{parts[0]}, claim(1, 1), "home has a job: the claim takes it, and asks no other shard")
+	require.Equal(t, []string{parts[0], parts[1], parts[2]}, claim(2, 2), "home and the next shard are empty")
+	require.Equal(t, []string{parts[2]}, claim(2, 2), "home was found empty: the claim starts where jobs were")
 	put(0, 1)
+	require.Equal(t, []string{parts[2], parts[0]}, claim(2, 2), "the shard where jobs were has one: the claim fills up from home")
 	put(1, 1)
-	require.Equal(t, []string{parts[2], parts[0]}, claim(1), "no job where jobs were: then home")
-	require.Equal(t, []string{parts[0], parts[1]}, claim(1), "home had jobs again: it comes first")
-	require.Equal(t, []string{parts[1], parts[2], parts[0]}, claim(0), "home was found empty again: the claim starts where jobs were, and finds none")
+	require.Equal(t, []string{parts[0], parts[1]}, claim(1, 1), "home had jobs again: it comes first")
+	require.Equal(t, []string{parts[1], parts[2], parts[0]}, claim(1, 0), "home was found empty: the claim starts where jobs were, and finds none")
 	put(1, 2)
 	put(0, 1)
-	require.Equal(t, []string{parts[0]}, claim(1), "no shard had a job: home comes first again")
+	require.Equal(t, []string{parts[0]}, claim(1, 1), "no shard had a job: home comes first again")
 
 	s.recheck = 0
-	require.Equal(t, []string{parts[0], parts[1]}, claim(2), "home found empty")
-	put(1, 1)
+	require.Equal(t, []string{parts[0], parts[1]}, claim(1, 1), "home found empty")
 	put(0, 1)
-	require.Equal(t, []string{parts[0]}, claim(1), "the recheck has passed: home comes first again")
+	require.Equal(t, []string{parts[0]}, claim(1, 1), "the recheck has passed: home comes first again")
 }

@@ -31,18 +31,20 @@
 // # Claims
 //
 // Each Backend has a home shard, picked at random when it is made: a
-// claim takes from it first, and from the other shards, in turn, only
-// when it has no claimable job. A home shard found empty is asked first
-// again 100 ms later, or once no shard has a job: meanwhile claims start
-// at the shard that last had jobs, so that a process draining the other
-// shards does not pay an empty claim on its home for each of its claims
-// (a job that lands on the home shard meanwhile waits for this Backend's
-// claims that long at most). When no shard has one, the claim waits on
-// all of them at once; on the Redis adapters the waits of one process
-// share one blocking connection per shard, whatever the number of
-// waiting claims. A claim takes its jobs from one shard; jobs that two
-// shards hand out at once beyond the claim's Max are released at once,
-// ahead of their level, with no attempt used.
+// claim takes from it first, and fills up to its Max from the other
+// shards, in turn, only when home has fewer. A home shard found empty is
+// asked first again 100 ms later, or once no shard has a job: meanwhile
+// claims start at the shard that last had jobs, so that a process
+// draining the other shards does not pay an empty claim on its home for
+// each of its claims (a job that lands on the home shard meanwhile waits
+// for this Backend's claims that long at most). When no shard has a job,
+// the claim waits on all of them at once; on the Redis adapters the waits
+// of one process share one blocking connection per shard, whatever the
+// number of waiting claims. Jobs that two shards hand out at once beyond
+// the claim's Max are released at once, ahead of their level, with no
+// attempt used. A claim that fails on a shard after taking jobs on others
+// leaves them to its repeat (after ErrUnavailable, with its request id,
+// it asks those shards first), or releases them when none can come.
 //
 // # What a sharded queue does not promise
 //
@@ -411,8 +413,8 @@ func (s *Backend) Enqueue(ctx context.Context, p backend.EnqueueParams) error {
 }
 
 // Claim takes jobs from the home shard (or, while home is thought empty,
-// from the shard that last had some), or else from the first other shard
-// that has some, or else waits on every shard (see the package doc).
+// from the shard that last had some), then from the other shards in turn
+// up to p.Max, or else waits on every shard (see the package doc).
 func (s *Backend) Claim(ctx context.Context, p backend.ClaimParams) ([]backend.ClaimedJob, error) {
 	l := s.layout(p.Queue)
 	if l == nil {
@@ -448,22 +450,33 @@ func (s *Backend) Claim(ctx context.Context, p backend.ClaimParams) ([]backend.C
 		first = int(l.elsewhere.Load())
 	}
 	order := l.order(first)
+	var jobs []backend.ClaimedJob
 	for _, i := range order {
 		q := p
-		q.Queue, q.Wait = l.parts[i], 0
-		jobs, err := s.b.Claim(ctx, q)
+		q.Queue, q.Wait, q.Max = l.parts[i], 0, p.Max-len(jobs)
+		got, err := s.b.Claim(ctx, q)
 		if err != nil {
-			s.claimFailed(p.RequestID, []int{i}, err)
+			s.claimStopped(l, p.RequestID, jobs, i, err)
 			return nil, err
 		}
-		if len(jobs) > 0 {
-			l.found(i, home)
-			s.claimTook(p.RequestID, jobs, l)
-			return jobs, nil
-		}
-		if i == home {
+		switch {
+		case i == home && len(got) == 0:
 			l.away.Store(start.UnixNano())
+		case i == home:
+			l.away.Store(0)
+		case len(got) > 0 && len(jobs) == 0:
+			// The first shard with jobs: the next claims start here
+			// while home is thought empty.
+			l.elsewhere.Store(int64(i))
 		}
+		jobs = append(jobs, got...)
+		if len(jobs) == p.Max {
+			break
+		}
+	}
+	if len(jobs) > 0 {
+		s.claimTook(p.RequestID, jobs, l)
+		return jobs, nil
 	}
 	// No shard had a job: home is asked first again.
 	l.away.Store(0)
@@ -472,16 +485,6 @@ func (s *Backend) Claim(ctx context.Context, p backend.ClaimParams) ([]backend.C
 		return nil, nil
 	}
 	return s.claimAll(ctx, l, p, order, wait)
-}
-
-// found notes that a claim found jobs on shard i: the claims that follow
-// start there while home is thought empty.
-func (l *layout) found(i, home int) {
-	if i == home {
-		l.away.Store(0)
-		return
-	}
-	l.elsewhere.Store(int64(i))
 }
 
 // claimAll claims on every shard of shards at once, each waiting up to
@@ -539,21 +542,42 @@ func (s *Backend) claimAll(ctx context.Context, l *layout, p backend.ClaimParams
 }
 
 // trim returns jobs cut to max, and releases the rest: jobs that two
-// shards handed out at once. It outlives the claim's context: a job left
-// claimed would wait for its lease to run out.
+// shards handed out at once.
 func (s *Backend) trim(l *layout, jobs []backend.ClaimedJob, max int) []backend.ClaimedJob {
 	if len(jobs) <= max {
 		return jobs
 	}
+	s.release(l, jobs[max:])
+	return jobs[:max]
+}
+
+// release puts back jobs that a claim took and does not return. It
+// outlives the claim's context: a job left claimed would wait for its
+// lease to run out.
+func (s *Backend) release(l *layout, jobs []backend.ClaimedJob) {
+	if len(jobs) == 0 {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	extra := make([]backend.Ack, 0, len(jobs)-max)
-	for _, j := range jobs[max:] {
-		extra = append(extra, backend.Ack{ID: j.ID, Token: j.Token})
+	acks := make([]backend.Ack, len(jobs))
+	for k, j := range jobs {
+		acks[k] = backend.Ack{ID: j.ID, Token: j.Token}
 	}
 	// A job not released is reclaimed when its lease runs out.
-	_, _ = s.Release(ctx, backend.ReleaseParams{Queue: l.name, Items: extra})
-	return jobs[:max]
+	_, _ = s.Release(ctx, backend.ReleaseParams{Queue: l.name, Items: acks})
+}
+
+// claimStopped deals with the jobs that a claim took before shard i
+// failed with err. A repeat (after ErrUnavailable, with the same request
+// id) asks their shards and i, and gets them back, with what i may have
+// handed out; with no repeat to come, they are released at once.
+func (s *Backend) claimStopped(l *layout, requestID string, jobs []backend.ClaimedJob, i int, err error) {
+	if requestID != "" && errors.Is(err, backend.ErrUnavailable) {
+		s.note(requestID, append(l.shardsOf(jobs), i), time.Now())
+		return
+	}
+	s.release(l, jobs)
 }
 
 // repeated returns the shards of a claim made before with requestID: a
@@ -585,13 +609,18 @@ func (s *Backend) claimTook(requestID string, jobs []backend.ClaimedJob, l *layo
 	if requestID == "" || len(jobs) == 0 {
 		return
 	}
+	s.note(requestID, l.shardsOf(jobs), time.Time{})
+}
+
+// shardsOf returns the shards that jobs came from, each once.
+func (l *layout) shardsOf(jobs []backend.ClaimedJob) []int {
 	var shards []int
 	for _, j := range jobs {
 		if i := l.of(j.ID); !slices.Contains(shards, i) {
 			shards = append(shards, i)
 		}
 	}
-	s.note(requestID, shards, time.Time{})
+	return shards
 }
 
 func (s *Backend) note(requestID string, shards []int, failed time.Time) {
