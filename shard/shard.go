@@ -436,7 +436,9 @@ func (s *Backend) Claim(ctx context.Context, p backend.ClaimParams) ([]backend.C
 			q.Queue, q.Wait = l.parts[i], 0
 			got, err := s.b.Claim(ctx, q)
 			if err != nil {
-				s.claimFailed(p.RequestID, []int{i}, err)
+				// As for a first run: what this repeat got back on the
+				// shards before is left to a further repeat, or put back.
+				s.claimStopped(l, p.RequestID, jobs, i, err)
 				return nil, err
 			}
 			jobs = append(jobs, got...)

@@ -646,6 +646,34 @@ func TestClaimFailingOnAShard(t *testing.T) {
 	}
 }
 
+// TestClaimRepeatFailingForGood: a repeat that gets back the first run's
+// jobs on one shard and then fails on another with an error that no
+// repeat follows leaves none of them claimed.
+func TestClaimRepeatFailingForGood(t *testing.T) {
+	unavailable := fmt.Errorf("%w: test: connection reset", backend.ErrUnavailable)
+	var calls atomic.Int32
+	f := newFixtureOn(t, &hooked{Backend: memory.New(), hook: func(context.Context, backend.ClaimParams) error {
+		switch calls.Add(1) {
+		case 2: // the first run, on its second shard
+			return unavailable
+		case 4: // the repeat, on that shard again
+			return fmt.Errorf("%w: test: ACL", backend.ErrNotPermitted)
+		}
+		return nil
+	}}, 3)
+	for i := range 3 {
+		f.enqueueOn(i, 1)
+	}
+	p := backend.ClaimParams{Queue: queue, Max: 3, Lease: time.Minute, RequestID: "claim-1"}
+	_, err := f.b.Claim(f.ctx, p)
+	require.ErrorIs(t, err, backend.ErrUnavailable)
+	_, err = f.b.Claim(f.ctx, p)
+	require.ErrorIs(t, err, backend.ErrNotPermitted)
+	st := f.stats()
+	require.Zero(t, st.Processing, "a job claimed for a caller that got an error, with no repeat to come")
+	require.EqualValues(t, 3, st.Pending)
+}
+
 // TestByID: the calls about one job reach its shard, and those about
 // several reach each one's.
 func TestByID(t *testing.T) {
