@@ -94,6 +94,22 @@ import (
 	"github.com/jobqueue-go/jobqueue/internal/slot"
 )
 
+// Backend implements the contract and every optional capability.
+var (
+	_ backend.Backend        = (*Backend)(nil)
+	_ backend.IDMinter       = (*Backend)(nil)
+	_ backend.Subscriber     = (*Backend)(nil)
+	_ backend.ConfigChecker  = (*Backend)(nil)
+	_ backend.Canceller      = (*Backend)(nil)
+	_ backend.Controller     = (*Backend)(nil)
+	_ backend.WorkerTracker  = (*Backend)(nil)
+	_ backend.Historian      = (*Backend)(nil)
+	_ backend.ScheduleKeeper = (*Backend)(nil)
+	_ backend.QueueRegistry  = (*Backend)(nil)
+	_ backend.Summarizer     = (*Backend)(nil)
+	_ backend.DurableWriter  = (*Backend)(nil)
+)
+
 // MaxShards bounds the shards of one queue: a claim that finds its home
 // shard empty looks at every other, and Stats reads every shard.
 const MaxShards = 64
