@@ -732,7 +732,9 @@ func (q *Queue) Enqueue(ctx context.Context, v any, opts ...EnqueueOption) (stri
 // the others, leave those out and call again. Two jobs of one batch with
 // the same id or key are refused with ErrInvalidArgument. A durable batch
 // that is not confirmed durable returns every id with a
-// *NotDurableError, as Enqueue does.
+// *NotDurableError, as Enqueue does. On a sharded queue (package shard), a
+// batch is atomic within a shard: one whose own ids or unique keys fall
+// on several shards is not all or nothing (see the shard package doc).
 func (q *Queue) EnqueueBatch(ctx context.Context, vs []any, opts ...EnqueueOption) ([]string, error) {
 	if len(vs) == 0 {
 		return nil, fmt.Errorf("%w: empty batch", ErrInvalidArgument)

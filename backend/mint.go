@@ -9,7 +9,7 @@ package backend
 type IDMinter interface {
 	// MintIDs returns one new id per entry of keys, for jobs about to be
 	// enqueued together on queue. Each is as ValidateNewID accepts, and
-	// as unlikely to be made twice as 128 random bits. keys[i] is job i's
+	// at least as unlikely to be made twice as 120 random bits. keys[i] is job i's
 	// placement key (its unique key, or the key its caller gave to keep
 	// jobs together), or empty: jobs with one key get ids placed
 	// together, and so do all the keyless jobs of one call. It does no

@@ -20,13 +20,18 @@
 // shard, chosen in turn (round robin), so the call stays one atomic write;
 // a job with a unique key, or a jobqueue.ShardKey, goes to its key's
 // shard, so the key is checked in one place and jobs of one key start in
-// the order they were enqueued. A job whose caller chose its id lands
-// where that id hashes to; one whose own id and unique key fall on
-// different shards is refused (ErrInvalidArgument), since its key could
-// not be checked where it lives. An enqueue whose jobs fall on several
-// shards (a batch of caller-chosen ids) is one atomic write per shard, not
-// one in all: a shard that refuses its jobs (ErrJobExists, ErrDuplicate)
-// does not stop the others from storing theirs.
+// the order they were enqueued, and the jobs of its call without a key go
+// with it. A job whose caller chose its id lands where that id hashes to;
+// one whose own id and unique key fall on different shards is refused
+// (ErrInvalidArgument), since its key could not be checked where it
+// lives. An enqueue whose jobs fall on several shards (a batch of
+// caller-chosen ids, or of unique keys of different shards) is one atomic
+// write per shard, not one in all: a shard that refuses its jobs
+// (ErrJobExists, ErrDuplicate) does not stop the others from storing
+// theirs. So on a sharded queue, enqueue jobs with unique keys one call
+// each (or one key per batch) where a batch must be all or nothing: a
+// DuplicateError of a batch over several shards does not mean that the
+// jobs of the other shards were left out.
 //
 // # Claims
 //
@@ -334,7 +339,19 @@ func (s *Backend) MintIDs(queue string, keys []string) []string {
 		}
 		return ids
 	}
-	target := int(s.turn.Add(1) % uint64(len(l.parts)))
+	// The keyless jobs of a call go with its first keyed job, or else to
+	// the shard whose turn it is: a batch of one unique job and others
+	// stays one atomic write.
+	target := -1
+	for _, key := range keys {
+		if key != "" {
+			target = l.of(key)
+			break
+		}
+	}
+	if target < 0 {
+		target = int(s.turn.Add(1) % uint64(len(l.parts)))
+	}
 	var buf [16]byte
 	for k, key := range keys {
 		t := target
@@ -972,7 +989,7 @@ func (s *Backend) unsupported(capability string) error {
 
 // Subscribe merges the shards' events, named after the logical queue. An
 // event about the whole queue (paused, limits, purged…) comes once, from
-// the first shard.
+// the shard that reports it first (see collapser).
 func (s *Backend) Subscribe(ctx context.Context, queue string) (<-chan backend.Event, error) {
 	sub, ok := s.b.(backend.Subscriber)
 	if !ok {

@@ -1026,3 +1026,27 @@ func TestEvery(t *testing.T) {
 	require.ErrorIs(t, err, backend.ErrNotFound, "a queue of Every stored under its own name")
 	locate(t, ctx, mem, parts, id)
 }
+
+// TestBatchWithUniqueKeyStaysAtomic: the keyless jobs of a batch go with
+// its unique job, to the key's shard, so a held key stores none of them
+// (the root's all-or-nothing, and its advice to call again without the
+// held job, stay safe).
+func TestBatchWithUniqueKeyStaysAtomic(t *testing.T) {
+	f := newFixture(t, 3)
+	q := f.rootQueue()
+	held, err := q.Enqueue(f.ctx, 0, jobqueue.Unique("k1", time.Hour))
+	require.NoError(t, err)
+	for range 6 { // every turn of the round robin
+		ids, err := q.EnqueueBatch(f.ctx, []any{jobqueue.Item(1, jobqueue.Unique("k1", time.Hour)), 2, 3})
+		require.Nil(t, ids)
+		var de *jobqueue.DuplicateError
+		require.ErrorAs(t, err, &de)
+		require.Equal(t, []jobqueue.Duplicate{{Index: 0, Key: "k1", ExistingID: held}}, de.Duplicates)
+		require.EqualValues(t, 1, f.stats().EnqueuedTotal, "a batch with a held key stores nothing")
+	}
+	ids, err := q.EnqueueBatch(f.ctx, []any{jobqueue.Item(1, jobqueue.Unique("k2", time.Hour)), 2, 3})
+	require.NoError(t, err)
+	for _, id := range ids {
+		require.Equal(t, f.placed("k2"), f.where(id), "job %s lands with the batch's unique job", id)
+	}
+}
