@@ -459,9 +459,9 @@ func (s *Backend) Claim(ctx context.Context, p backend.ClaimParams) ([]backend.C
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	// A repeat asks only the shards where the first run failed, and
-	// waits on none: they return what it took there (which a claim that
-	// took jobs must, and no more), or nothing.
+	// A repeat asks only the shards where the first run took jobs or
+	// failed, and waits on none: they return what it took there (which a
+	// claim that took jobs must, and no more), or nothing.
 	if shards := s.repeated(p.RequestID); len(shards) > 0 {
 		var jobs []backend.ClaimedJob
 		for _, i := range shards {
